@@ -1,0 +1,346 @@
+//! Ed25519 keys, key ids and domain-separated signatures.
+//!
+//! Every signature in arxi is Ed25519 (RFC 8032, pure) over a short message:
+//! an ASCII context string naming the record kind, one zero byte, and the
+//! record's 32-byte SHA-256 hash (see [`Domain`]). The context keeps a
+//! signature over an envelope from ever verifying as a seal or a bundle.
+//!
+//! Verification is always `verify_strict` (it refuses small-order keys and
+//! `R` points and non-canonical `S`); public keys are additionally refused at
+//! load time when weak or not canonically encoded.
+//!
+//! Key text forms (files and records) are lowercase hex: 64 digits for a
+//! secret seed or a public key, 128 for a signature. The key id is
+//! `ed25519:` followed by the first 16 bytes of SHA-256(public key), in hex.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+
+use crate::digest::{Hash32, HexError, decode_hex_into, encode_hex};
+
+/// What a signature is over; its context string is part of the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// An envelope hash.
+    Envelope,
+    /// A seal hash.
+    Seal,
+    /// A bundle manifest hash.
+    Bundle,
+}
+
+impl Domain {
+    /// The ASCII context string.
+    pub fn context(self) -> &'static str {
+        match self {
+            Self::Envelope => "arxi.envelope.v1",
+            Self::Seal => "arxi.seal.v1",
+            Self::Bundle => "arxi.bundle.v1",
+        }
+    }
+
+    /// The exact bytes that get signed: context, 0x00, hash.
+    pub fn message(self, hash: &Hash32) -> Vec<u8> {
+        let context = self.context().as_bytes();
+        let mut message = Vec::with_capacity(context.len() + 33);
+        message.extend_from_slice(context);
+        message.push(0);
+        message.extend_from_slice(hash.as_bytes());
+        message
+    }
+}
+
+/// `ed25519:` + 32 lowercase hex digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(String);
+
+impl KeyId {
+    const PREFIX: &'static str = "ed25519:";
+
+    /// The id of a public key.
+    pub fn of(public_key_bytes: &[u8; 32]) -> Self {
+        let digest = Hash32::of(public_key_bytes);
+        Self(format!("{}{}", Self::PREFIX, encode_hex(&digest.0[..16])))
+    }
+
+    /// Parses the text form (syntax only).
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let Some(hex) = text.strip_prefix(Self::PREFIX) else {
+            return Err(KeyError::KeyIdSyntax);
+        };
+        let mut bytes = [0_u8; 16];
+        decode_hex_into(hex, &mut bytes).map_err(|_| KeyError::KeyIdSyntax)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.0)
+    }
+}
+
+/// Why a key, key id or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not the expected hex text.
+    Hex(HexError),
+    /// The 32 bytes are not a point on the curve.
+    NotAPoint,
+    /// The point has small order (it would accept forged signatures).
+    WeakKey,
+    /// The point is valid but its encoding is not the canonical one.
+    NonCanonicalKey,
+    /// A key id that is not `ed25519:` + 32 hex digits.
+    KeyIdSyntax,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hex(error) => write!(f, "key text: {error}"),
+            Self::NotAPoint => write!(f, "public key is not a valid curve point"),
+            Self::WeakKey => write!(f, "public key has small order"),
+            Self::NonCanonicalKey => write!(f, "public key is not canonically encoded"),
+            Self::KeyIdSyntax => write!(f, "key id is not 'ed25519:' + 32 hex digits"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl From<HexError> for KeyError {
+    fn from(error: HexError) -> Self {
+        Self::Hex(error)
+    }
+}
+
+/// A verified-acceptable Ed25519 public key with its key id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+    id: KeyId,
+}
+
+impl PublicKey {
+    /// Accepts a 32-byte public key that is a canonical, non-weak point.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
+        if key.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        if key.to_edwards().compress().as_bytes() != bytes {
+            return Err(KeyError::NonCanonicalKey);
+        }
+        Ok(Self {
+            key,
+            id: KeyId::of(bytes),
+        })
+    }
+
+    /// Parses 64 lowercase hex digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let mut bytes = [0_u8; 32];
+        decode_hex_into(text.trim(), &mut bytes)?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The key id.
+    pub fn id(&self) -> &KeyId {
+        &self.id
+    }
+
+    /// The 32 public key bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// Lowercase hex of the public key.
+    pub fn to_hex(&self) -> String {
+        encode_hex(self.key.as_bytes())
+    }
+
+    /// Strict verification of a domain-separated signature over `hash`.
+    pub fn verify(
+        &self,
+        domain: Domain,
+        hash: &Hash32,
+        signature: &Signature,
+    ) -> Result<(), SignatureInvalid> {
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.key
+            .verify_strict(&domain.message(hash), &signature)
+            .map_err(|_| SignatureInvalid)
+    }
+
+    /// The underlying dalek key (for batch verification).
+    pub fn dalek(&self) -> &VerifyingKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({}, {})", self.id, self.to_hex())
+    }
+}
+
+/// An Ed25519 signing key (the 32-byte seed) with its public half.
+pub struct SecretKey {
+    key: SigningKey,
+    public: PublicKey,
+}
+
+impl SecretKey {
+    /// From a 32-byte seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = SigningKey::from_bytes(seed);
+        let public = PublicKey::from_bytes(&key.verifying_key().to_bytes())?;
+        Ok(Self { key, public })
+    }
+
+    /// Parses the secret key text form: 64 lowercase hex digits of the seed
+    /// (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let mut seed = [0_u8; 32];
+        decode_hex_into(text.trim(), &mut seed)?;
+        Self::from_seed(&seed)
+    }
+
+    /// The secret key text form (handle with care).
+    pub fn to_hex(&self) -> String {
+        encode_hex(self.key.as_bytes())
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// The key id of the public half.
+    pub fn id(&self) -> &KeyId {
+        self.public.id()
+    }
+
+    /// Signs `hash` in `domain`.
+    pub fn sign(&self, domain: Domain, hash: &Hash32) -> Signature {
+        Signature(self.key.sign(&domain.message(hash)).to_bytes())
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}, secret redacted)", self.public.id)
+    }
+}
+
+/// A 64-byte Ed25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; 64]);
+
+impl Signature {
+    /// Parses 128 lowercase hex digits.
+    pub fn from_hex(text: &str) -> Result<Self, HexError> {
+        let mut bytes = [0_u8; 64];
+        decode_hex_into(text, &mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        encode_hex(&self.0)
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", self.to_hex())
+    }
+}
+
+/// A signature that does not verify under the key it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureInvalid;
+
+impl fmt::Display for SignatureInvalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "signature does not verify")
+    }
+}
+
+impl std::error::Error for SignatureInvalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> SecretKey {
+        SecretKey::from_seed(&[byte; 32]).expect("valid seed")
+    }
+
+    #[test]
+    fn sign_verify_and_domain_separation() {
+        let secret = key(7);
+        let hash = Hash32::of(b"evidence");
+        let signature = secret.sign(Domain::Envelope, &hash);
+        let public = secret.public();
+        assert_eq!(public.verify(Domain::Envelope, &hash, &signature), Ok(()));
+        assert_eq!(
+            public.verify(Domain::Seal, &hash, &signature),
+            Err(SignatureInvalid)
+        );
+        assert_eq!(
+            public.verify(Domain::Envelope, &Hash32::of(b"other"), &signature),
+            Err(SignatureInvalid)
+        );
+        assert_eq!(
+            key(8).public().verify(Domain::Envelope, &hash, &signature),
+            Err(SignatureInvalid)
+        );
+    }
+
+    #[test]
+    fn text_forms_round_trip() {
+        let secret = key(9);
+        let again = SecretKey::from_hex(&format!(" {}\n", secret.to_hex())).expect("parses");
+        assert_eq!(again.public(), secret.public());
+        let public = PublicKey::from_hex(&secret.public().to_hex()).expect("parses");
+        assert_eq!(&public, secret.public());
+        assert_eq!(KeyId::parse(public.id().as_str()), Ok(public.id().clone()));
+        assert_eq!(public.id().as_str().len(), 8 + 32);
+        let signature = secret.sign(Domain::Bundle, &Hash32::ZERO);
+        assert_eq!(Signature::from_hex(&signature.to_hex()), Ok(signature));
+    }
+
+    #[test]
+    fn refuses_bad_keys() {
+        // The identity point (small order).
+        let mut identity = [0_u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::WeakKey));
+        assert!(matches!(PublicKey::from_hex("00"), Err(KeyError::Hex(_))));
+        for text in ["ed25519:00", "rsa:00000000000000000000000000000000", ""] {
+            assert_eq!(KeyId::parse(text), Err(KeyError::KeyIdSyntax), "{text}");
+        }
+    }
+
+    #[test]
+    fn message_layout_is_context_zero_hash() {
+        let message = Domain::Seal.message(&Hash32([0xab; 32]));
+        assert_eq!(&message[..12], b"arxi.seal.v1");
+        assert_eq!(message[12], 0);
+        assert_eq!(&message[13..], &[0xab; 32]);
+    }
+}

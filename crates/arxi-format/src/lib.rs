@@ -1,0 +1,43 @@
+//! arxi-format: the canonical evidence bytes.
+//!
+//! Everything an independent verifier must reproduce lives here and only
+//! here: strict JSON input ([`json`]), RFC 8785 canonical bytes
+//! ([`canonical`]), SHA-256 digests ([`digest`]), Ed25519 keys and
+//! domain-separated signatures ([`keys`]), timestamps ([`time`]), the
+//! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
+//! ([`merkle`]) and the seal record ([`seal`]). `Docs/format.md` specifies the
+//! same bytes in prose.
+//!
+//! Bytes in, values out: this crate performs no IO, reads no clock and has no
+//! async code, so the verifier can depend on it alone.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss
+    )
+)]
+
+pub mod canonical;
+pub mod digest;
+pub mod envelope;
+pub mod json;
+pub mod keys;
+pub mod merkle;
+pub mod record;
+pub mod seal;
+pub mod time;
+
+pub use canonical::{CanonicalError, CanonicalJson};
+pub use digest::Hash32;
+pub use envelope::{
+    AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind,
+};
+pub use json::{JsonError, JsonErrorKind};
+pub use keys::{Domain, KeyError, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+pub use record::RecordError;
+pub use seal::{Seal, SealBody, SealMismatch};
+pub use time::Timestamp;

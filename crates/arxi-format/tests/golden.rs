@@ -1,0 +1,142 @@
+//! The golden vectors: the committed files equal what the generator makes
+//! (any diff fails: regenerate deliberately with
+//! `scripts/regenerate-golden.sh`), and the committed files verify on their
+//! own, read back through the public parsing API as an independent verifier
+//! would read them.
+
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+#[path = "golden/generate.rs"]
+mod generate;
+#[path = "golden/verify.rs"]
+mod verify;
+
+fn golden_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/golden")
+}
+
+fn committed(name: &str) -> Vec<u8> {
+    let path = golden_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn regenerating_produces_no_diff() {
+    let generated = generate::generate();
+    let mut names: Vec<String> = std::fs::read_dir(golden_dir())
+        .expect("golden dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = generated
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "golden file set");
+    for (name, bytes) in &generated {
+        assert!(
+            committed(name) == *bytes,
+            "testdata/golden/{name} differs from the generator; a published vector never \
+             changes meaning (bump the format version instead)"
+        );
+    }
+}
+
+#[test]
+fn committed_files_verify_independently() {
+    let summary = verify::verify_committed(&golden_dir()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.envelopes, 6);
+    assert_eq!(summary.inclusion_proofs, 6);
+    assert_eq!(summary.consistency_proofs, 21);
+    assert_eq!(summary.key_id, generate::key().id().as_str());
+    let chain = generate::chain();
+    assert_eq!(summary.merkle_root, generate::seal(&chain).body.merkle_root);
+}
+
+/// Each kind of damage to the committed files is caught.
+#[test]
+fn damaged_copies_are_refused() {
+    let originals: Vec<(String, Vec<u8>)> = [
+        "key.json",
+        "chain.jsonl",
+        "seal.json",
+        "proofs.json",
+        "attachment-3.bin",
+    ]
+    .iter()
+    .map(|name| ((*name).to_owned(), committed(name)))
+    .collect();
+    type Damage = fn(&[u8]) -> Vec<u8>;
+    let damages: &[(&str, Damage, &str)] = &[
+        (
+            "chain.jsonl",
+            |b| replace_first(b, b"\"EUR\"", b"\"USD\""),
+            "seq 2",
+        ),
+        ("chain.jsonl", |b| drop_line(b, 3), "expected seq 4"),
+        (
+            "chain.jsonl",
+            |b| replace_first(b, b"alice@example.com", b"mallory@example"),
+            "seq 2",
+        ),
+        (
+            "seal.json",
+            |b| replace_first(b, b"\"count\":6", b"\"count\":5"),
+            "seal",
+        ),
+        ("attachment-3.bin", |b| [b, b"x"].concat(), "attachment"),
+        (
+            "proofs.json",
+            |b| replace_first(b, b"\"leaf_index\": 1", b"\"leaf_index\": 2"),
+            "inclusion proof",
+        ),
+    ];
+    for (name, damage, expected) in damages {
+        let dir =
+            std::env::temp_dir().join(format!("arxi-golden-damage-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (file, bytes) in &originals {
+            let bytes = if file == name {
+                damage(bytes)
+            } else {
+                bytes.clone()
+            };
+            std::fs::write(dir.join(file), bytes).expect("write");
+        }
+        let error = verify::verify_committed(&dir).expect_err("damage must be caught");
+        assert!(
+            error.contains(expected),
+            "{name}: {error:?} should mention {expected:?}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
+
+fn replace_first(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let position = bytes
+        .windows(from.len())
+        .position(|window| window == from)
+        .expect("pattern present in golden file");
+    [&bytes[..position], to, &bytes[position + from.len()..]].concat()
+}
+
+fn drop_line(bytes: &[u8], index: usize) -> Vec<u8> {
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .flat_map(|(_, l)| l.iter().copied())
+        .collect()
+}
