@@ -50,7 +50,7 @@ fn drafts() -> Vec<Draft> {
             event_type: "arxi.segment.opened",
             actor: None,
             subject: None,
-            payload: json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "first", "segment_id": 1}),
+            payload: json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1}),
             attachments: vec![],
         },
         Draft {

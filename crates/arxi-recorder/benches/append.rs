@@ -1,0 +1,410 @@
+//! Durable signed appends: throughput and acknowledgement latency with 1,
+//! 16 and 64 concurrent appenders (1 KB payloads), side by side in the same
+//! run with the raw ceilings (the same SQLite inserts without signing, and
+//! the per-envelope CPU pipeline alone), the latency at half the measured
+//! 64-appender load, and resident memory over a long run.
+//!
+//! Run: `cargo bench -p arxi-recorder --bench append [-- --seconds N --long-envelopes N]`.
+//! Results and method: `Docs/benchmarks.md`.
+
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arxi_format::envelope::{EnvelopeBody, Kind};
+use arxi_format::{CanonicalJson, Hash32, SecretKey, Timestamp};
+use arxi_recorder::{
+    AppendRequest, Outcome, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
+};
+use arxi_store::{EnvelopeRow, Store, StoreOptions};
+use serde_json::json;
+
+fn payload() -> CanonicalJson {
+    // About 1 KB canonical.
+    let value = json!({
+        "order": {"id": "ord-7f3a2c91-4b8e-4d1a-9c6f-2e5b8a7d0c13", "amount": 1250.75, "currency": "EUR"},
+        "customer": {"id": "cus-1234567890", "tier": "gold", "country": "DE", "segment": "enterprise"},
+        "lines": [
+            {"sku": "SKU-0001", "qty": 2, "price": 100.5, "name": "Widget, large, blue"},
+            {"sku": "SKU-0002", "qty": 1, "price": 1049.75, "name": "Gadget, premium edition"}
+        ],
+        "approval": {"by": ["alice@example.com", "bob@example.com"], "policy": "four-eyes", "level": 2},
+        "trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
+        "note": "Customer requested split shipment; warehouse confirmed stock for both lines on the same day.",
+        "tags": ["priority", "b2b", "eu", "quarter-end", "audited"],
+        "description": "Approved under the four-eyes policy after the second reviewer confirmed the delivery address, the tax identification number and the credit limit of the customer account; the warehouse reserved both lines and the carrier pickup is booked for the next business day before noon."
+    });
+    let canonical = CanonicalJson::from_value(&value).expect("canonical");
+    assert!(
+        (900..=1100).contains(&canonical.as_bytes().len()),
+        "{}",
+        canonical.as_bytes().len()
+    );
+    canonical
+}
+
+fn key() -> SecretKey {
+    SecretKey::from_seed(&Hash32::of(b"bench").0).expect("seed")
+}
+
+fn engine(dir: &Path) -> RecorderEngine {
+    let mut config = RecorderConfig::new("bench-recorder");
+    config.startup_verification_depth = 0;
+    RecorderEngine::open(&dir.join("arxi.db"), config, key(), Arc::new(SystemClock)).expect("open")
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[index]) / 1000.0
+}
+
+struct Run {
+    envelopes: u64,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+    batches: f64,
+}
+
+/// `appenders` threads append for `duration`; each waits for its ack before
+/// the next append (closed loop), or paces itself to `rate_per_appender`.
+fn drive(
+    engine: &Arc<RecorderEngine>,
+    appenders: usize,
+    duration: Duration,
+    rate_per_appender: Option<f64>,
+) -> Run {
+    let payload = payload();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let commits_before = engine.metrics().commits_total;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..appenders)
+        .map(|_| {
+            let engine = Arc::clone(engine);
+            let payload = payload.clone();
+            let stop = Arc::clone(&stop);
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let interval = rate_per_appender.map(|rate| Duration::from_secs_f64(1.0 / rate));
+                let mut next = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(interval) = interval {
+                        let now = Instant::now();
+                        if next > now {
+                            std::thread::sleep(next - now);
+                        }
+                        next += interval;
+                    }
+                    let sent = Instant::now();
+                    let request = AppendRequest {
+                        event_type: "orders.approved".into(),
+                        actor: Some("alice@example.com".into()),
+                        subject: Some("order/7f3a2c91".into()),
+                        payload: payload.clone(),
+                        attachments: vec![],
+                        idempotency: None,
+                    };
+                    match engine.append(request) {
+                        Ok(pending) => match pending.wait() {
+                            Ok(Outcome::Done { .. }) => {
+                                latencies.push(
+                                    sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32,
+                                );
+                                count.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => panic!("append failed: {other:?}"),
+                        },
+                        Err(SubmitError::Overloaded { .. }) => std::thread::yield_now(),
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("appender"))
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    let commits = engine.metrics().commits_total - commits_before;
+    let envelopes = count.load(Ordering::Relaxed);
+    Run {
+        envelopes,
+        seconds,
+        latencies_us,
+        batches: envelopes as f64 / commits.max(1) as f64,
+    }
+}
+
+fn report(label: &str, run: &Run) {
+    println!(
+        "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} |",
+        run.envelopes as f64 / run.seconds,
+        percentile(&run.latencies_us, 0.50),
+        percentile(&run.latencies_us, 0.99),
+        percentile(&run.latencies_us, 0.999),
+        run.batches
+    );
+}
+
+/// The same rows, inserted through the store with no hashing or signing.
+fn store_ceiling(dir: &Path, rows_per_commit: usize, duration: Duration) -> f64 {
+    let mut store = Store::open(&dir.join("raw.db"), &StoreOptions::default()).expect("open");
+    let body = {
+        let key = key();
+        EnvelopeBody {
+            recorder_id: "bench-recorder".into(),
+            segment_id: 1,
+            seq: 1,
+            received_at: Timestamp::from_unix_micros(1_795_380_078_000_000).expect("time"),
+            kind: Kind::Data,
+            event_type: "orders.approved".into(),
+            actor: Some("alice@example.com".into()),
+            subject: Some("order/7f3a2c91".into()),
+            payload: payload(),
+            attachments: vec![],
+            prev_hash: Hash32::ZERO,
+            key_id: key.id().clone(),
+        }
+        .sign(&key)
+        .to_canonical_bytes()
+    };
+    let txn = store.transaction().expect("txn");
+    txn.insert_segment(&arxi_store::SegmentRow {
+        segment_id: 1,
+        first_seq: 1,
+        last_seq: 1,
+        envelope_count: 0,
+        bytes: 0,
+        opened_at_us: 0,
+        sealed_at_us: None,
+    })
+    .expect("segment");
+    txn.commit().expect("commit");
+    let started = Instant::now();
+    let mut seq = 0_u64;
+    while started.elapsed() < duration {
+        let txn = store.transaction().expect("txn");
+        for _ in 0..rows_per_commit {
+            seq += 1;
+            let mut hash = [0_u8; 32];
+            hash[..8].copy_from_slice(&seq.to_be_bytes());
+            txn.insert_envelope(&EnvelopeRow {
+                seq,
+                segment_id: 1,
+                received_at_us: 1_795_380_078_000_000 + i64::try_from(seq).expect("small"),
+                kind: 0,
+                event_type: "orders.approved".into(),
+                actor: Some("alice@example.com".into()),
+                hash,
+                body: body.clone(),
+            })
+            .expect("insert");
+        }
+        txn.update_segment_progress(1, seq, seq, seq * 1200)
+            .expect("progress");
+        txn.commit().expect("commit");
+        if store.wal_pages() > 4_000 {
+            store
+                .checkpoint(arxi_store::CheckpointKind::Passive)
+                .expect("checkpoint");
+        }
+    }
+    seq as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Build, canonicalize, hash and sign, on one thread, no storage.
+fn cpu_ceiling(duration: Duration) -> f64 {
+    let key = key();
+    let payload = payload();
+    let started = Instant::now();
+    let mut count = 0_u64;
+    let mut prev = Hash32::ZERO;
+    while started.elapsed() < duration {
+        for _ in 0..100 {
+            count += 1;
+            let envelope = EnvelopeBody {
+                recorder_id: "bench-recorder".into(),
+                segment_id: 1,
+                seq: count,
+                received_at: Timestamp::from_unix_micros(1_795_380_078_000_000).expect("time"),
+                kind: Kind::Data,
+                event_type: "orders.approved".into(),
+                actor: Some("alice@example.com".into()),
+                subject: Some("order/7f3a2c91".into()),
+                payload: payload.clone(),
+                attachments: vec![],
+                prev_hash: prev,
+                key_id: key.id().clone(),
+            }
+            .sign(&key);
+            prev = envelope.hash;
+            std::hint::black_box(envelope.to_canonical_bytes());
+        }
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|arg| arg == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = Duration::from_secs(value("--seconds", 8));
+    let long_envelopes = value("--long-envelopes", 1_000_000);
+
+    println!("payload: {} canonical bytes", payload().as_bytes().len());
+    println!(
+        "\n| appenders | envelopes/s | ack p50 ms | ack p99 ms | ack p99.9 ms | envelopes per commit |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut at_64 = 0.0;
+    for appenders in [1, 16, 64] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Arc::new(engine(dir.path()));
+        drive(&engine, appenders, Duration::from_secs(1), None); // warm-up
+        let run = drive(&engine, appenders, seconds, None);
+        report(&format!("{appenders}"), &run);
+        if appenders == 64 {
+            at_64 = run.envelopes as f64 / run.seconds;
+        }
+        engine.shutdown().expect("shutdown");
+    }
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Arc::new(engine(dir.path()));
+        let half = at_64 / 2.0;
+        drive(&engine, 64, Duration::from_secs(1), Some(half / 64.0));
+        let run = drive(&engine, 64, seconds, Some(half / 64.0));
+        report(
+            &format!("64, paced to half load ({half:.0}/s offered)"),
+            &run,
+        );
+        engine.shutdown().expect("shutdown");
+    }
+
+    println!("\n| same-run ceiling | per second |");
+    println!("|---|---|");
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!(
+        "| store only, 64 rows per commit (no hash, no signature) | {:.0} |",
+        store_ceiling(dir.path(), 64, seconds)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!(
+        "| store only, 1 row per commit | {:.0} |",
+        store_ceiling(dir.path(), 1, seconds)
+    );
+    println!(
+        "| CPU pipeline only (build, canonicalize, hash, sign), one thread | {:.0} |",
+        cpu_ceiling(seconds)
+    );
+
+    if long_envelopes > 0 {
+        println!("\nlong run: {long_envelopes} envelopes, 64 appenders; RSS (KiB) every 10%:");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = Arc::new(engine(dir.path()));
+        let payload = payload();
+        let next = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let sampler_next = Arc::clone(&next);
+        let sampler = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut mark = 0;
+            while mark < 10 {
+                let done = sampler_next.load(Ordering::Relaxed);
+                if done >= long_envelopes * (mark + 1) / 10 {
+                    samples.push((done, rss_kib()));
+                    mark += 1;
+                } else {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            samples
+        });
+        let threads: Vec<_> = (0..64)
+            .map(|_| {
+                let engine = Arc::clone(&engine);
+                let payload = payload.clone();
+                let next = Arc::clone(&next);
+                std::thread::spawn(move || {
+                    while next.fetch_add(1, Ordering::Relaxed) < long_envelopes {
+                        loop {
+                            let request = AppendRequest {
+                                event_type: "orders.approved".into(),
+                                actor: Some("alice@example.com".into()),
+                                subject: None,
+                                payload: payload.clone(),
+                                attachments: vec![],
+                                idempotency: None,
+                            };
+                            match engine.append(request) {
+                                Ok(pending) => {
+                                    pending.wait().expect("append");
+                                    break;
+                                }
+                                Err(SubmitError::Overloaded { .. }) => std::thread::yield_now(),
+                                Err(error) => panic!("{error}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("appender");
+        }
+        let samples = sampler.join().expect("sampler");
+        let elapsed = started.elapsed().as_secs_f64();
+        for (done, rss) in &samples {
+            println!("  {done:>8} envelopes: {rss} KiB");
+        }
+        let metrics = engine.metrics();
+        println!(
+            "  {long_envelopes} envelopes in {elapsed:.1} s ({:.0}/s); {} checkpoints, WAL {} pages at the end",
+            long_envelopes as f64 / elapsed,
+            metrics.checkpoints_total,
+            metrics.wal_pages
+        );
+        engine.shutdown().expect("shutdown");
+        let wal = dir.path().join("arxi.db-wal");
+        println!(
+            "  database {} MiB, WAL after shutdown {} bytes",
+            std::fs::metadata(dir.path().join("arxi.db"))
+                .map(|m| m.len() >> 20)
+                .unwrap_or(0),
+            std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+        );
+    }
+}

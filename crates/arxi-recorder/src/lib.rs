@@ -1,0 +1,479 @@
+//! arxi-recorder: the recorder engine.
+//!
+//! [`RecorderEngine`] turns requests into evidence. Callers on any thread
+//! submit commands to a bounded queue and get a [`Pending`] result
+//! (awaitable, or blocking with [`Pending::wait`]); a full queue is a typed
+//! [`SubmitError::Overloaded`], never unbounded memory. Writing is a
+//! two-stage pipeline with group commit:
+//!
+//! - the sequencer thread owns the chain head, the open segment's Merkle
+//!   state and the signing key; it takes whatever is queued, assigns
+//!   sequence numbers, chains, signs and seals, and turns the batch into a
+//!   write plan;
+//! - the committer thread owns the store's write connection; it writes each
+//!   plan in one transaction, commits (fsync), and only then completes the
+//!   plan's callers.
+//!
+//! Signing batch N+1 thus overlaps committing batch N.
+//!
+//! Time and keys come in as arguments ([`Clock`], `SecretKey`). Reads
+//! (queries, segments, keys) use the store's read-only connection pool and
+//! never wait for the writer.
+//!
+//! Not here: HTTP, config files, bundles (the sidecar and later modules).
+
+#![forbid(unsafe_code)]
+
+mod committer;
+mod control;
+mod engine;
+mod idempotency;
+mod plan;
+mod recovery;
+mod sequencer;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
+use arxi_store::StoreError;
+
+pub use control::control_types;
+pub use engine::{
+    EngineStatus, IdempotencyLookup, MetricsSnapshot, QUERY_PAGE_DEFAULT, QueryResult,
+    RecorderEngine, SegmentInfo,
+};
+pub use idempotency::{
+    IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
+};
+pub use recovery::{RecoveryReport, verify_database};
+
+/// A source of wall-clock time in microseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now_micros(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// When the open segment is sealed automatically (whichever comes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoSeal {
+    /// Envelopes per segment, control envelopes included (at least 3:
+    /// opened, one event, sealed).
+    pub envelopes_max: u64,
+    /// Canonical envelope bytes plus attachment bytes per segment.
+    pub bytes_max: u64,
+    /// Time a segment may stay open.
+    pub age_max: Duration,
+}
+
+/// When checkpoints run (in WAL pages of 4 KiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// The background checkpointer copies the WAL into the database once
+    /// this many pages have been added since its last pass (without blocking
+    /// commits).
+    pub background_pages: i64,
+    /// The writer finishes the copy itself (a small catch-up) so the next
+    /// transaction restarts the WAL from its beginning.
+    pub restart_pages: i64,
+    /// Hard cap: the writer waits for a full truncating checkpoint.
+    pub hard_pages: i64,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        // Measured (Docs/benchmarks.md): small, frequent copies and a WAL
+        // restarted every ~4 MB gave the best throughput and tail latency.
+        Self {
+            background_pages: 256,
+            restart_pages: 1_000,
+            hard_pages: 65_536,
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// The recorder id written into every record; fixed for a database.
+    pub recorder_id: String,
+    /// Auto-seal thresholds.
+    pub auto_seal: AutoSeal,
+    /// Envelopes (and the seals of their segments) verified at open.
+    pub startup_verification_depth: u64,
+    /// Commands the queue holds before [`SubmitError::Overloaded`].
+    pub queue_capacity: usize,
+    /// Payload and attachment bytes the queue holds before overload.
+    pub queue_bytes_max: usize,
+    /// Most commands in one transaction.
+    pub batch_commands_max: usize,
+    /// Largest canonical envelope (payload included), in bytes.
+    pub envelope_bytes_max: usize,
+    /// Idempotency record lifetime.
+    pub idempotency_ttl: Duration,
+    /// Idempotency records kept at most (oldest evicted first).
+    pub idempotency_entries_max: u64,
+    /// Checkpoint thresholds.
+    pub checkpoint: CheckpointPolicy,
+    /// Read-only connections in the pool.
+    pub readers_max: usize,
+    /// Largest query page.
+    pub query_page_max: u32,
+    /// Store options (busy timeout, page cap for tests).
+    pub store: arxi_store::StoreOptions,
+}
+
+impl RecorderConfig {
+    /// Defaults for a recorder id.
+    pub fn new(recorder_id: impl Into<String>) -> Self {
+        Self {
+            recorder_id: recorder_id.into(),
+            auto_seal: AutoSeal {
+                envelopes_max: 100_000,
+                bytes_max: 256 * 1024 * 1024,
+                age_max: Duration::from_secs(3_600),
+            },
+            startup_verification_depth: 1_000,
+            queue_capacity: 4_096,
+            queue_bytes_max: 64 * 1024 * 1024,
+            batch_commands_max: 256,
+            envelope_bytes_max: 1024 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 3_600),
+            idempotency_entries_max: 100_000,
+            checkpoint: CheckpointPolicy::default(),
+            readers_max: 8,
+            query_page_max: 1_000,
+            store: arxi_store::StoreOptions::default(),
+        }
+    }
+}
+
+/// An attachment to record with an envelope.
+#[derive(Debug, Clone)]
+pub struct AttachmentInput {
+    /// Name, unique within the envelope.
+    pub name: String,
+    /// Media type (`type/subtype`, lowercase).
+    pub media_type: String,
+    /// The bytes.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A data envelope to record.
+#[derive(Debug)]
+pub struct AppendRequest {
+    /// Event type (must not start with `arxi.`).
+    pub event_type: String,
+    /// Who acted.
+    pub actor: Option<String>,
+    /// What was acted on.
+    pub subject: Option<String>,
+    /// The canonical payload.
+    pub payload: CanonicalJson,
+    /// Attachments.
+    pub attachments: Vec<AttachmentInput>,
+    /// Idempotency, when the caller gave a key.
+    pub idempotency: Option<IdempotencyRequest<Receipt>>,
+}
+
+/// What the recorder assigned to a recorded envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Sequence number.
+    pub seq: u64,
+    /// Segment.
+    pub segment_id: u64,
+    /// Envelope hash.
+    pub hash: Hash32,
+    /// Previous envelope's hash.
+    pub prev_hash: Hash32,
+    /// Receive time as recorded.
+    pub received_at: Timestamp,
+    /// Signing key.
+    pub key_id: KeyId,
+}
+
+/// A recorded seal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealReceipt {
+    /// The sealed segment.
+    pub segment_id: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Envelopes sealed.
+    pub count: u64,
+    /// Merkle root.
+    pub merkle_root: Hash32,
+    /// Seal hash.
+    pub seal_hash: Hash32,
+    /// When sealed.
+    pub sealed_at: Timestamp,
+}
+
+/// The result of a mutation that may have been an idempotent replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// Performed now; `response` is what was stored for replays (when the
+    /// request carried an idempotency key).
+    Done {
+        /// The result.
+        value: T,
+        /// The stored response.
+        response: Option<StoredResponse>,
+    },
+    /// Already performed earlier with the same key and request: the stored
+    /// response, unchanged.
+    Replayed(StoredResponse),
+}
+
+/// Why a request was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue (commands or bytes) is full; retry after the hint.
+    Overloaded {
+        /// Suggested wait before retrying.
+        retry_after: Duration,
+    },
+    /// The engine is shutting down or stopped.
+    Stopped,
+    /// A field breaks a rule; `field` names it.
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The envelope would exceed `envelope_bytes_max`.
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Overloaded { retry_after } => {
+                write!(f, "recorder queue full; retry after {retry_after:?}")
+            }
+            Self::Stopped => write!(f, "recorder is stopped"),
+            Self::Invalid { field, reason } => write!(f, "{field}: {reason}"),
+            Self::TooLarge { bytes, limit } => {
+                write!(f, "envelope of {bytes} bytes exceeds the limit of {limit}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// Why a queued command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// The store failed; nothing of the batch was recorded.
+    Storage(StoreError),
+    /// The writer is not healthy (a previous IO failure it could not
+    /// recover from yet).
+    Unavailable(String),
+    /// The idempotency key was used before with a different request.
+    IdempotencyConflict,
+    /// The idempotency store could not be read or written (fail closed).
+    IdempotencyUnavailable(String),
+    /// Sealing with no open segment.
+    NoOpenSegment,
+    /// Opening while a segment is open.
+    SegmentAlreadyOpen {
+        /// The open segment.
+        segment_id: u64,
+    },
+    /// The engine stopped before the command ran.
+    Stopped,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Storage(error) => write!(f, "{error}"),
+            Self::Unavailable(reason) => write!(f, "recorder unavailable: {reason}"),
+            Self::IdempotencyConflict => {
+                write!(f, "idempotency key reused with a different request")
+            }
+            Self::IdempotencyUnavailable(reason) => {
+                write!(f, "idempotency store unavailable: {reason}")
+            }
+            Self::NoOpenSegment => write!(f, "no segment is open"),
+            Self::SegmentAlreadyOpen { segment_id } => {
+                write!(f, "segment {segment_id} is already open")
+            }
+            Self::Stopped => write!(f, "recorder stopped"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// A submitted command's result: `.await` it, or block with [`Self::wait`].
+#[derive(Debug)]
+pub struct Pending<T> {
+    receiver: oneshot::Receiver<Result<T, CommandError>>,
+}
+
+impl<T> Pending<T> {
+    /// Blocks the current thread until the command is durable (or failed).
+    pub fn wait(self) -> Result<T, CommandError> {
+        self.receiver.recv().unwrap_or(Err(CommandError::Stopped))
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = Result<T, CommandError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.receiver)
+            .poll(context)
+            .map(|result| result.unwrap_or(Err(CommandError::Stopped)))
+    }
+}
+
+/// Why the engine did not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// The store could not be opened or read.
+    Store(StoreError),
+    /// The database belongs to another recorder id.
+    RecorderIdMismatch {
+        /// Id stored in the database.
+        stored: String,
+        /// Id configured.
+        configured: String,
+    },
+    /// The configuration breaks a rule.
+    InvalidConfig(String),
+    /// A stored envelope failed verification; names the first bad one.
+    EnvelopeInvalid {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A stored seal failed verification.
+    SealInvalid {
+        /// The segment.
+        segment_id: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Store rows disagree with each other (e.g. a segment row and its
+    /// envelopes).
+    Inconsistent(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(error) => write!(f, "{error}"),
+            Self::RecorderIdMismatch { stored, configured } => write!(
+                f,
+                "database belongs to recorder {stored:?}, configured recorder id is {configured:?}"
+            ),
+            Self::InvalidConfig(reason) => write!(f, "invalid recorder configuration: {reason}"),
+            Self::EnvelopeInvalid { seq, problem } => {
+                write!(
+                    f,
+                    "stored envelope seq {seq} failed verification: {problem}"
+                )
+            }
+            Self::SealInvalid {
+                segment_id,
+                problem,
+            } => write!(
+                f,
+                "stored seal of segment {segment_id} failed verification: {problem}"
+            ),
+            Self::Inconsistent(problem) => write!(f, "store is inconsistent: {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+impl From<StoreError> for OpenError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Query filters (all optional) with an opaque cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeQuery {
+    /// Only this segment.
+    pub segment_id: Option<u64>,
+    /// Sequence numbers at or above.
+    pub seq_from: Option<u64>,
+    /// Sequence numbers at or below.
+    pub seq_to: Option<u64>,
+    /// Received at or after.
+    pub received_from: Option<Timestamp>,
+    /// Received strictly before.
+    pub received_before: Option<Timestamp>,
+    /// Data or control.
+    pub kind: Option<arxi_format::Kind>,
+    /// Exact type.
+    pub event_type: Option<String>,
+    /// Exact actor.
+    pub actor: Option<String>,
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Page size (default 100, capped by `query_page_max`).
+    pub limit: Option<u32>,
+}
+
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// The cursor is not one this recorder issued.
+    InvalidCursor,
+    /// A range with its ends reversed, or a limit of zero.
+    InvalidRange(String),
+    /// The store failed.
+    Storage(StoreError),
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidCursor => write!(f, "invalid cursor"),
+            Self::InvalidRange(reason) => write!(f, "{reason}"),
+            Self::Storage(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl From<StoreError> for QueryError {
+    fn from(error: StoreError) -> Self {
+        Self::Storage(error)
+    }
+}

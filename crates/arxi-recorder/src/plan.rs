@@ -1,0 +1,178 @@
+//! A write plan: everything one transaction will write, built by the
+//! sequencer (which numbers, chains and signs) and applied by the committer
+//! (which owns the write connection), together with the replies to send once
+//! it is durable.
+//!
+//! Separating "decide what to write" from "write it" lets the sequencer sign
+//! batch N+1 while the committer inserts and fsyncs batch N. Plans are
+//! applied strictly in the order they were built; a plan is built on top of
+//! every earlier one, so when one fails every later plan of the same
+//! generation fails with it (see `committer.rs`).
+
+use std::sync::Arc;
+
+use arxi_store::{EnvelopeRow, KeyRow, SealRow, SegmentRow, StoreError, WriteTxn};
+
+use crate::CommandError;
+use crate::engine::EngineStatus;
+
+/// One write.
+#[derive(Debug)]
+pub(crate) enum Op {
+    InsertSegment(SegmentRow),
+    InsertEnvelope(EnvelopeRow),
+    PutAttachment {
+        sha256: [u8; 32],
+        data: Arc<[u8]>,
+    },
+    Progress {
+        segment_id: u64,
+        last_seq: u64,
+        envelope_count: u64,
+        bytes: u64,
+    },
+    Seal {
+        sealed_at_us: i64,
+        row: SealRow,
+    },
+    InsertKey(KeyRow),
+    MetaPut {
+        namespace: &'static str,
+        key: String,
+        value: Vec<u8>,
+        created_at_us: i64,
+    },
+    MetaEvict {
+        namespace: &'static str,
+        created_before_us: i64,
+        entries_max: u64,
+        delete_max: u64,
+    },
+}
+
+/// A reply held until its plan commits.
+pub(crate) trait Deliver: Send {
+    /// Sends the result, or the failure if the plan did not commit.
+    fn deliver(self: Box<Self>, failure: Option<&Failure>);
+}
+
+/// Why a plan did not commit.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// The store failed on this plan.
+    Storage(StoreError),
+    /// An earlier plan failed and this one was built on top of it, or the
+    /// committer cannot write.
+    Unavailable(String),
+}
+
+pub(crate) struct Reply<T> {
+    pub(crate) sender: oneshot::Sender<Result<T, CommandError>>,
+    pub(crate) result: Result<T, CommandError>,
+    /// Storage failures of idempotent commands are reported as the
+    /// idempotency store being unavailable (fail closed).
+    pub(crate) idempotent: bool,
+}
+
+impl<T: Send> Deliver for Reply<T> {
+    fn deliver(self: Box<Self>, failure: Option<&Failure>) {
+        let result = match failure {
+            None => self.result,
+            Some(Failure::Storage(error)) if self.idempotent => {
+                Err(CommandError::IdempotencyUnavailable(error.to_string()))
+            }
+            Some(Failure::Storage(error)) => Err(CommandError::Storage(error.clone())),
+            Some(Failure::Unavailable(reason)) => Err(CommandError::Unavailable(reason.clone())),
+        };
+        // A caller that stopped waiting is not an error.
+        let _ = self.sender.send(result);
+    }
+}
+
+/// Counts for metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PlanStats {
+    pub(crate) commands: usize,
+    pub(crate) envelopes: u64,
+    pub(crate) seals: u64,
+}
+
+/// One transaction's writes and replies.
+pub(crate) struct Plan {
+    /// Plans of one generation build on each other; a failure ends the
+    /// generation.
+    pub(crate) generation: u64,
+    /// Position in the sequence of plans.
+    pub(crate) epoch: u64,
+    pub(crate) ops: Vec<Op>,
+    pub(crate) replies: Vec<Box<dyn Deliver>>,
+    /// The engine state once this plan is durable.
+    pub(crate) status: EngineStatus,
+    pub(crate) stats: PlanStats,
+    /// The last plan: the committer truncates the WAL and stops after it.
+    pub(crate) shutdown: bool,
+}
+
+impl Plan {
+    pub(crate) fn new(generation: u64, epoch: u64, status: EngineStatus) -> Self {
+        Self {
+            generation,
+            epoch,
+            ops: Vec::new(),
+            replies: Vec::new(),
+            status,
+            stats: PlanStats::default(),
+            shutdown: false,
+        }
+    }
+
+    /// True when there is nothing to write and nobody to answer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.replies.is_empty() && !self.shutdown
+    }
+
+    /// Performs every write, in order, inside `txn`.
+    pub(crate) fn apply(&self, txn: &WriteTxn<'_>) -> Result<(), StoreError> {
+        for op in &self.ops {
+            match op {
+                Op::InsertSegment(row) => txn.insert_segment(row)?,
+                Op::InsertEnvelope(row) => txn.insert_envelope(row)?,
+                Op::PutAttachment { sha256, data } => {
+                    txn.put_attachment(sha256, data)?;
+                }
+                Op::Progress {
+                    segment_id,
+                    last_seq,
+                    envelope_count,
+                    bytes,
+                } => {
+                    txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
+                }
+                Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
+                Op::InsertKey(row) => txn.insert_key(row)?,
+                Op::MetaPut {
+                    namespace,
+                    key,
+                    value,
+                    created_at_us,
+                } => txn.meta_put(namespace, key, value, *created_at_us)?,
+                Op::MetaEvict {
+                    namespace,
+                    created_before_us,
+                    entries_max,
+                    delete_max,
+                } => {
+                    txn.meta_evict(namespace, *created_before_us, *entries_max, *delete_max)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers every reply (`None`: the plan is durable).
+    pub(crate) fn deliver(self, failure: Option<&Failure>) {
+        for reply in self.replies {
+            reply.deliver(failure);
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Recovery at open: resume the chain from what is committed, complete a
+//! half-finished seal, and verify the tail before accepting new writes.
+//!
+//! The database is the source of truth. The writer's in-memory state (chain
+//! head, open segment, Merkle state, last seal) is derived from it here, at
+//! open and again after any failed batch. Rows read back are checked, not
+//! trusted: the last `startup_verification_depth` envelopes are re-parsed,
+//! re-hashed, signature-checked and chain-checked, and the seals of the
+//! segments they touch are recomputed; the first bad record is named.
+
+use std::collections::HashMap;
+
+use arxi_format::envelope::{Envelope, Kind};
+use arxi_format::merkle::RootBuilder;
+use arxi_format::seal::{Seal, SealBody, envelope_leaf};
+use arxi_format::{ChainHead, Hash32, PublicKey, SecretKey, Timestamp};
+use arxi_store::{EnvelopeRow, Reader, SealRow, Store};
+
+use crate::control::control_types;
+use crate::sequencer::{ChainState, OpenSegment};
+use crate::{OpenError, RecorderConfig};
+
+/// What recovery found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecoveryReport {
+    /// Envelopes verified (hash, signature, chain, row columns).
+    pub verified_envelopes: u64,
+    /// Seals verified (hash, signature, Merkle root, seal chain).
+    pub verified_seals: u64,
+    /// A segment whose seal was completed at open.
+    pub completed_seal: Option<u64>,
+    /// `"none"` (empty store), `"clean"` (last envelope records a stop) or
+    /// `"unclean"` (crash or kill).
+    pub previous_shutdown: &'static str,
+}
+
+fn inconsistent(problem: impl Into<String>) -> OpenError {
+    OpenError::Inconsistent(problem.into())
+}
+
+/// Derives the writer state from the committed rows.
+pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
+    let last = reader.last_envelope()?;
+    let head = last.as_ref().map_or(ChainHead::GENESIS, |row| ChainHead {
+        seq: row.seq,
+        hash: Hash32(row.hash),
+    });
+    let last_received_at_us = last.as_ref().map_or(0, |row| row.received_at_us);
+    let last_seal_hash = reader
+        .last_seals(1)?
+        .first()
+        .map_or(Hash32::ZERO, |seal| Hash32(seal.hash));
+    let last_segment = reader.last_segment()?;
+    let open = match &last_segment {
+        None => {
+            if head.seq != 0 {
+                return Err(inconsistent("envelopes exist but no segment does"));
+            }
+            None
+        }
+        Some(segment) if segment.is_sealed() => {
+            if segment.last_seq != head.seq {
+                return Err(inconsistent(format!(
+                    "segment {} is sealed at seq {} but the chain continues to seq {}",
+                    segment.segment_id, segment.last_seq, head.seq
+                )));
+            }
+            None
+        }
+        Some(segment) => {
+            let hashes = reader.envelope_hashes(segment.first_seq, head.seq)?;
+            let expected = head.seq + 1 - segment.first_seq;
+            if hashes.len() as u64 != expected
+                || segment.envelope_count != expected
+                || segment.last_seq != head.seq
+            {
+                return Err(inconsistent(format!(
+                    "open segment {} records {} envelopes up to seq {}, the chain has {} up to seq {}",
+                    segment.segment_id,
+                    segment.envelope_count,
+                    segment.last_seq,
+                    hashes.len(),
+                    head.seq
+                )));
+            }
+            let mut root = RootBuilder::new();
+            for (_, hash) in &hashes {
+                root.push(envelope_leaf(&Hash32(*hash)));
+            }
+            Some(OpenSegment {
+                segment_id: segment.segment_id,
+                first_seq: segment.first_seq,
+                envelope_count: segment.envelope_count,
+                bytes: segment.bytes,
+                opened_at_us: segment.opened_at_us,
+                root,
+            })
+        }
+    };
+    Ok(ChainState {
+        head,
+        last_received_at_us,
+        open,
+        last_seal_hash,
+        last_segment_id: last_segment.map_or(0, |segment| segment.segment_id),
+    })
+}
+
+/// If the open segment's last envelope is its `arxi.segment.sealed` record
+/// but the seal row is missing, writes the seal now (a seal is complete or
+/// absent, never half there). Returns the segment completed.
+pub(crate) fn complete_half_seal(
+    store: &mut Store,
+    config: &RecorderConfig,
+    key: &SecretKey,
+) -> Result<Option<u64>, OpenError> {
+    let state = load_state(store.reader())?;
+    let Some(open) = &state.open else {
+        return Ok(None);
+    };
+    let Some(last) = store.reader().envelope(state.head.seq)? else {
+        return Ok(None);
+    };
+    if last.event_type != control_types::SEGMENT_SEALED || last.segment_id != open.segment_id {
+        return Ok(None);
+    }
+    let seal = SealBody {
+        recorder_id: config.recorder_id.clone(),
+        segment_id: open.segment_id,
+        first_seq: open.first_seq,
+        last_seq: state.head.seq,
+        count: open.envelope_count,
+        merkle_root: open.root.root(),
+        last_envelope_hash: state.head.hash,
+        prev_seal_hash: state.last_seal_hash,
+        sealed_at: Timestamp::from_unix_micros(last.received_at_us).unwrap_or(Timestamp::EPOCH),
+        key_id: key.id().clone(),
+    }
+    .sign(key);
+    let txn = store.transaction()?;
+    txn.seal_segment(
+        last.received_at_us,
+        &SealRow {
+            segment_id: open.segment_id,
+            hash: seal.hash.0,
+            body: seal.to_canonical_bytes(),
+        },
+    )?;
+    txn.commit()?;
+    tracing::warn!(
+        segment_id = open.segment_id,
+        "completed a half-finished seal"
+    );
+    Ok(Some(open.segment_id))
+}
+
+fn invalid_envelope(seq: u64, problem: impl Into<String>) -> OpenError {
+    OpenError::EnvelopeInvalid {
+        seq,
+        problem: problem.into(),
+    }
+}
+
+/// Checks one envelope row: the body parses, the columns agree with it, the
+/// hash recomputes and the signature verifies under a known key.
+pub(crate) fn check_envelope_row(
+    row: &EnvelopeRow,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<Envelope, OpenError> {
+    let seq = row.seq;
+    let envelope = Envelope::parse(&row.body).map_err(|e| invalid_envelope(seq, e.to_string()))?;
+    let body = &envelope.body;
+    let columns_agree = body.seq == row.seq
+        && body.segment_id == row.segment_id
+        && body.received_at.unix_micros() == row.received_at_us
+        && u8::from(body.kind == Kind::Control) == row.kind
+        && body.event_type == row.event_type
+        && body.actor == row.actor
+        && envelope.hash.0 == row.hash;
+    if !columns_agree {
+        return Err(invalid_envelope(
+            seq,
+            "index columns disagree with the stored envelope",
+        ));
+    }
+    envelope
+        .check_hash()
+        .map_err(|e| invalid_envelope(seq, e.to_string()))?;
+    let key = keys
+        .get(body.key_id.as_str())
+        .ok_or_else(|| invalid_envelope(seq, format!("signed by unknown key {}", body.key_id)))?;
+    envelope
+        .verify_signature(key)
+        .map_err(|e| invalid_envelope(seq, e.to_string()))?;
+    Ok(envelope)
+}
+
+/// The recorder's keys by id.
+pub(crate) fn load_keys(store: &Store) -> Result<HashMap<String, PublicKey>, OpenError> {
+    let mut keys = HashMap::new();
+    for row in store.reader().keys()? {
+        let key = PublicKey::from_bytes(&row.public_key)
+            .map_err(|e| inconsistent(format!("key {}: {e}", row.key_id)))?;
+        if key.id().as_str() != row.key_id {
+            return Err(inconsistent(format!(
+                "key row {} holds another key",
+                row.key_id
+            )));
+        }
+        keys.insert(row.key_id, key);
+    }
+    Ok(keys)
+}
+
+/// Verifies the last `depth` envelopes and the seals of the segments they
+/// touch. Returns (envelopes, seals) verified.
+pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenError> {
+    let reader = store.reader();
+    let Some(last) = reader.last_envelope()? else {
+        return Ok((0, 0));
+    };
+    if depth == 0 {
+        return Ok((0, 0));
+    }
+    let keys = load_keys(store)?;
+    let from = last.seq.saturating_sub(depth - 1).max(1);
+    let mut head = if from == 1 {
+        ChainHead::GENESIS
+    } else {
+        let anchor = reader
+            .envelope(from - 1)?
+            .ok_or_else(|| invalid_envelope(from - 1, "missing"))?;
+        ChainHead {
+            seq: anchor.seq,
+            hash: Hash32(anchor.hash),
+        }
+    };
+    let mut last_received = 0_i64;
+    let mut verified = 0_u64;
+    let mut first_segment = None;
+    let mut failure = None;
+    reader.for_each_envelope(from, last.seq, |row| {
+        let step = (|| {
+            let envelope = check_envelope_row(&row, &keys)?;
+            head.check_next(&envelope.body)
+                .map_err(|e| invalid_envelope(row.seq, e.to_string()))?;
+            if row.received_at_us < last_received {
+                return Err(invalid_envelope(row.seq, "receive time goes backwards"));
+            }
+            Ok(envelope)
+        })();
+        match step {
+            Ok(envelope) => {
+                head = ChainHead::after(&envelope);
+                last_received = row.received_at_us;
+                first_segment.get_or_insert(row.segment_id);
+                verified += 1;
+                Ok(true)
+            }
+            Err(error) => {
+                failure = Some(error);
+                Ok(false)
+            }
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    if verified != last.seq - from + 1 {
+        return Err(invalid_envelope(head.seq + 1, "missing from the chain"));
+    }
+    let last_segment = reader
+        .last_segment()?
+        .map_or(0, |segment| segment.segment_id);
+    let mut seals = 0;
+    for segment_id in first_segment.unwrap_or(last_segment)..=last_segment {
+        if verify_seal(store, segment_id, &keys)? {
+            seals += 1;
+        }
+    }
+    Ok((verified, seals))
+}
+
+fn invalid_seal(segment_id: u64, problem: impl Into<String>) -> OpenError {
+    OpenError::SealInvalid {
+        segment_id,
+        problem: problem.into(),
+    }
+}
+
+/// Verifies a segment's seal if it has one; returns whether it had one.
+fn verify_seal(
+    store: &Store,
+    segment_id: u64,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<bool, OpenError> {
+    let reader = store.reader();
+    let segment = reader
+        .segment(segment_id)?
+        .ok_or_else(|| inconsistent(format!("segment {segment_id} is missing")))?;
+    let Some(row) = reader.seal(segment_id)? else {
+        if segment.is_sealed() {
+            return Err(invalid_seal(
+                segment_id,
+                "segment is sealed but its seal is missing",
+            ));
+        }
+        return Ok(false);
+    };
+    let seal = Seal::parse(&row.body).map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+    seal.check_hash()
+        .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+    if seal.hash.0 != row.hash || seal.body.segment_id != segment_id {
+        return Err(invalid_seal(
+            segment_id,
+            "seal row columns disagree with the seal",
+        ));
+    }
+    let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
+        invalid_seal(
+            segment_id,
+            format!("signed by unknown key {}", seal.body.key_id),
+        )
+    })?;
+    seal.verify_signature(key)
+        .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+    if seal.body.first_seq != segment.first_seq || seal.body.last_seq != segment.last_seq {
+        return Err(invalid_seal(
+            segment_id,
+            "seal range differs from the segment's",
+        ));
+    }
+    let hashes: Vec<Hash32> = reader
+        .envelope_hashes(segment.first_seq, segment.last_seq)?
+        .into_iter()
+        .map(|(_, hash)| Hash32(hash))
+        .collect();
+    seal.body
+        .check_envelopes(&hashes)
+        .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+    let previous = if segment_id == 1 {
+        Hash32::ZERO
+    } else {
+        reader
+            .seal(segment_id - 1)?
+            .map(|previous| Hash32(previous.hash))
+            .ok_or_else(|| invalid_seal(segment_id, "previous segment has no seal"))?
+    };
+    if seal.body.prev_seal_hash != previous {
+        return Err(invalid_seal(
+            segment_id,
+            format!(
+                "prev_seal_hash {} does not match the previous seal {}",
+                seal.body.prev_seal_hash, previous
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// How the previous run ended, judged from the last envelope.
+pub(crate) fn previous_shutdown(store: &Store) -> Result<&'static str, OpenError> {
+    Ok(match store.reader().last_envelope()? {
+        None => "none",
+        Some(row) if row.event_type == control_types::RECORDER_STOPPED => "clean",
+        Some(_) => "unclean",
+    })
+}
+
+/// Verifies a recorder database without writing to it: the last `depth`
+/// envelopes (all of them when `None`) and the seals of the segments they
+/// touch. Returns (envelopes, seals) verified; the error names the first bad
+/// record.
+pub fn verify_database(
+    path: &std::path::Path,
+    depth: Option<u64>,
+) -> Result<(u64, u64), OpenError> {
+    let store = Store::open(path, &arxi_store::StoreOptions::default())?;
+    load_state(store.reader())?;
+    verify_tail(&store, depth.unwrap_or(u64::MAX))
+}

@@ -1,0 +1,301 @@
+//! arxi-store: the SQLite store. The only crate that names rusqlite.
+//!
+//! What it does: opens the database (WAL, `synchronous=FULL`, automatic
+//! checkpoints off), runs versioned migrations, gives the single writer a
+//! transaction API ([`WriteTxn`]) over segments, envelopes, seals,
+//! attachments, keys and `store_meta`, runs checkpoints when asked, and gives
+//! readers their own connections ([`ReaderPool`]) with indexed queries.
+//!
+//! What it deliberately does not do: decide what to write. Sequence numbers,
+//! chaining, signing and sealing belong to the recorder, which owns the one
+//! [`Store`] (the write connection) on one thread. The store stores bytes and
+//! the index columns derived from them; it never interprets envelope JSON.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use error::StoreError;
+pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
+pub use schema::SCHEMA_VERSION;
+pub use write::WriteTxn;
+
+/// An envelope row: the stored canonical bytes and the index columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeRow {
+    /// Recorder-wide sequence number (the primary key).
+    pub seq: u64,
+    /// Segment holding the envelope.
+    pub segment_id: u64,
+    /// Receive time, microseconds since the epoch (non-decreasing in seq).
+    pub received_at_us: i64,
+    /// 0 = data, 1 = control.
+    pub kind: u8,
+    /// Event type.
+    pub event_type: String,
+    /// Actor, if any.
+    pub actor: Option<String>,
+    /// Envelope hash (32 bytes).
+    pub hash: [u8; 32],
+    /// Canonical envelope bytes, hash and signature included.
+    pub body: Vec<u8>,
+}
+
+/// A segment row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// Segment id, from 1.
+    pub segment_id: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number so far (or final, once sealed).
+    pub last_seq: u64,
+    /// Envelopes in the segment so far.
+    pub envelope_count: u64,
+    /// Sum of the canonical envelope sizes plus attachment sizes.
+    pub bytes: u64,
+    /// When the segment was opened (µs).
+    pub opened_at_us: i64,
+    /// When it was sealed (µs), if sealed.
+    pub sealed_at_us: Option<i64>,
+}
+
+impl SegmentRow {
+    /// True once sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed_at_us.is_some()
+    }
+}
+
+/// A seal row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealRow {
+    /// The sealed segment.
+    pub segment_id: u64,
+    /// Seal hash (32 bytes).
+    pub hash: [u8; 32],
+    /// Canonical seal bytes.
+    pub body: Vec<u8>,
+}
+
+/// A public key the recorder has signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Key id (`ed25519:…`).
+    pub key_id: String,
+    /// The 32 public key bytes.
+    pub public_key: [u8; 32],
+    /// The first envelope signed with it.
+    pub first_seq: u64,
+    /// When it was first used (µs).
+    pub added_at_us: i64,
+}
+
+/// A `store_meta` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaEntry {
+    /// The value bytes.
+    pub value: Vec<u8>,
+    /// When it was written (µs).
+    pub created_at_us: i64,
+}
+
+/// `store_meta` namespaces.
+pub mod namespace {
+    /// Recorder identity and state (`recorder_id`, `signer_key_id`).
+    pub const RECORDER: &str = "recorder";
+    /// Idempotency records, keyed by (recorder id, method, path, key).
+    pub const IDEMPOTENCY: &str = "idempotency";
+}
+
+/// Outcome of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Frames in the WAL when the checkpoint ran.
+    pub wal_frames: i64,
+    /// Frames copied into the database (all of them when complete).
+    pub checkpointed_frames: i64,
+}
+
+/// How a checkpoint may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// Copy what can be copied without waiting for anyone.
+    Passive,
+    /// Wait for readers, copy everything, and truncate the WAL file.
+    Truncate,
+}
+
+/// Open options.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a connection waits on a lock before failing with `Busy`.
+    pub busy_timeout: Duration,
+    /// Cap on the database size in pages (`None`: SQLite's default). Used by
+    /// tests to make "disk full" deterministic.
+    pub max_page_count: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            max_page_count: None,
+        }
+    }
+}
+
+/// The write side of the store: one connection, used by one thread.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Pages in the WAL after the last commit, set by SQLite's WAL hook.
+    wal_pages: Arc<AtomicI64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::open(path, &e))?;
+        conn.busy_timeout(options.busy_timeout)?;
+        // WAL with FULL sync: a commit is durable when it returns.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!(
+                "journal_mode WAL refused (got {mode})"
+            )));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA cache_size = -16384;",
+        )?;
+        if let Some(pages) = options.max_page_count {
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
+        // Automatic checkpoints are off (they caused 3-10 ms p99 spikes);
+        // the hook only records the WAL size so the owner can checkpoint
+        // deliberately. Setting `wal_autocheckpoint` after this would replace
+        // the hook, so it is set first.
+        let wal_pages = Arc::new(AtomicI64::new(0));
+        let hook_pages = Arc::clone(&wal_pages);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
+            hook_pages.store(i64::from(pages), Ordering::Relaxed);
+            Ok(())
+        }))?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            wal_pages,
+        })
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts the write transaction (`BEGIN IMMEDIATE`).
+    pub fn transaction(&mut self) -> Result<WriteTxn<'_>, StoreError> {
+        WriteTxn::begin(&mut self.conn)
+    }
+
+    /// A read view on the write connection, for the owner's own lookups
+    /// (recovery) outside a transaction.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader::new(&self.conn)
+    }
+
+    /// Pages in the WAL after the last commit.
+    pub fn wal_pages(&self) -> i64 {
+        self.wal_pages.load(Ordering::Relaxed)
+    }
+
+    /// Runs a checkpoint now.
+    pub fn checkpoint(&mut self, kind: CheckpointKind) -> Result<CheckpointStats, StoreError> {
+        let mode = match kind {
+            CheckpointKind::Passive => rusqlite::wal::CheckpointMode::PASSIVE,
+            CheckpointKind::Truncate => rusqlite::wal::CheckpointMode::TRUNCATE,
+        };
+        let (wal_frames, checkpointed_frames) = self.conn.wal_checkpoint_v2(None::<&str>, mode)?;
+        if kind == CheckpointKind::Truncate {
+            self.wal_pages.store(0, Ordering::Relaxed);
+        }
+        Ok(CheckpointStats {
+            wal_frames: i64::from(wal_frames),
+            checkpointed_frames: i64::from(checkpointed_frames),
+        })
+    }
+
+    /// Changes the page cap (`None` lifts it to SQLite's maximum).
+    pub fn set_max_page_count(&mut self, pages: Option<u64>) -> Result<(), StoreError> {
+        let pages = pages.unwrap_or(4_294_967_294);
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Opens a pool of read-only connections to the same database.
+    pub fn reader_pool(&self, connections_max: usize) -> Result<ReaderPool, StoreError> {
+        ReaderPool::open(&self.path, connections_max)
+    }
+}
+
+/// Opens an existing database read-only (no migration, no writes).
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::open(path, &e))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    schema::check_version(&conn)?;
+    Ok(conn)
+}
+
+/// Fault injection for tests: damage a database on purpose, then check that
+/// the integrity checks notice. Compiled only with the `fault-injection`
+/// feature, which no shipped binary enables.
+#[cfg(feature = "fault-injection")]
+pub mod fault {
+    use std::path::Path;
+
+    use crate::StoreError;
+
+    /// Runs arbitrary SQL on the database at `path`, bypassing every rule.
+    pub fn execute(path: &Path, sql: &str) -> Result<(), StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    /// Replaces the stored bytes of envelope `seq` (the index columns stay).
+    pub fn replace_envelope_body(path: &Path, seq: u64, body: &[u8]) -> Result<(), StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute(
+            "UPDATE envelopes SET body = ?2 WHERE seq = ?1",
+            rusqlite::params![i64::try_from(seq).unwrap_or(i64::MAX), body],
+        )?;
+        Ok(())
+    }
+}

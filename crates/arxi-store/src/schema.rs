@@ -1,0 +1,133 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+//!
+//! Migrations only ever append: a released migration is never edited. Each
+//! runs in its own transaction together with the version bump, so a crash
+//! leaves the database at the old version or the new one.
+//!
+//! Index keys are chosen to grow with `seq` (measured: increasing keys keep
+//! inserts cheap). Every query filter is served by an index: segment and time
+//! ranges become `seq` ranges (receive time never decreases along `seq`), and
+//! type, actor and kind filters use `(column, seq)` indexes.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// The newest schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    "CREATE TABLE store_meta (
+         namespace     TEXT    NOT NULL,
+         key           TEXT    NOT NULL,
+         value         BLOB    NOT NULL,
+         created_at_us INTEGER NOT NULL,
+         PRIMARY KEY (namespace, key)
+     ) WITHOUT ROWID;
+     CREATE INDEX store_meta_age ON store_meta (namespace, created_at_us, key);
+
+     CREATE TABLE segments (
+         segment_id     INTEGER PRIMARY KEY,
+         first_seq      INTEGER NOT NULL,
+         last_seq       INTEGER NOT NULL,
+         envelope_count INTEGER NOT NULL,
+         bytes          INTEGER NOT NULL,
+         opened_at_us   INTEGER NOT NULL,
+         sealed_at_us   INTEGER
+     );
+
+     CREATE TABLE envelopes (
+         seq            INTEGER PRIMARY KEY,
+         segment_id     INTEGER NOT NULL,
+         received_at_us INTEGER NOT NULL,
+         kind           INTEGER NOT NULL CHECK (kind IN (0, 1)),
+         type           TEXT    NOT NULL,
+         actor          TEXT,
+         hash           BLOB    NOT NULL CHECK (length(hash) = 32),
+         body           BLOB    NOT NULL
+     );
+     CREATE INDEX envelopes_received_at ON envelopes (received_at_us);
+     CREATE INDEX envelopes_type ON envelopes (type, seq);
+     CREATE INDEX envelopes_actor ON envelopes (actor, seq) WHERE actor IS NOT NULL;
+     CREATE INDEX envelopes_kind ON envelopes (kind, seq);
+
+     CREATE TABLE seals (
+         segment_id INTEGER PRIMARY KEY REFERENCES segments (segment_id),
+         hash       BLOB    NOT NULL CHECK (length(hash) = 32),
+         body       BLOB    NOT NULL
+     );
+
+     CREATE TABLE attachments (
+         sha256 BLOB    PRIMARY KEY CHECK (length(sha256) = 32),
+         size   INTEGER NOT NULL,
+         data   BLOB    NOT NULL
+     );
+
+     CREATE TABLE keys (
+         key_id      TEXT    PRIMARY KEY,
+         public_key  BLOB    NOT NULL CHECK (length(public_key) = 32),
+         first_seq   INTEGER NOT NULL,
+         added_at_us INTEGER NOT NULL
+     );",
+];
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current = version(conn)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
+        let target = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if target <= current {
+            continue;
+        }
+        let transaction = conn.transaction()?;
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", target)?;
+        transaction.commit()?;
+    }
+    Ok(())
+}
+
+/// Refuses a database of a newer schema (readers do not migrate).
+pub(crate) fn check_version(conn: &Connection) -> Result<(), StoreError> {
+    let current = version(conn)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate(&mut conn).expect("migrates");
+        assert_eq!(version(&conn).expect("version"), SCHEMA_VERSION);
+        migrate(&mut conn).expect("second run is a no-op");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        assert_eq!(
+            migrate(&mut conn),
+            Err(StoreError::SchemaTooNew {
+                found: SCHEMA_VERSION + 1,
+                supported: SCHEMA_VERSION
+            })
+        );
+    }
+}

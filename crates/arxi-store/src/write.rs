@@ -1,0 +1,241 @@
+//! The write transaction: everything the single writer does to the
+//! database happens inside one of these, so a batch of appends, a seal and
+//! the idempotency records that protect them commit or vanish together.
+//!
+//! Dropping a `WriteTxn` without [`WriteTxn::commit`] rolls it back.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::{EnvelopeRow, KeyRow, MetaEntry, Reader, SealRow, SegmentRow, StoreError};
+
+/// An open `BEGIN IMMEDIATE` transaction on the write connection.
+#[derive(Debug)]
+pub struct WriteTxn<'c> {
+    tx: Transaction<'c>,
+}
+
+fn to_i64(value: u64) -> i64 {
+    // Sequence numbers, ids, counts and sizes stay below 2^53.
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl<'c> WriteTxn<'c> {
+    pub(crate) fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(Self { tx })
+    }
+
+    /// Reads through this transaction (sees its own uncommitted writes).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader::new(&self.tx)
+    }
+
+    /// Inserts one envelope row.
+    pub fn insert_envelope(&self, row: &EnvelopeRow) -> Result<(), StoreError> {
+        let mut statement = self.tx.prepare_cached(
+            "INSERT INTO envelopes (seq, segment_id, received_at_us, kind, type, actor, hash, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        statement.execute(params![
+            to_i64(row.seq),
+            to_i64(row.segment_id),
+            row.received_at_us,
+            row.kind,
+            row.event_type,
+            row.actor,
+            &row.hash[..],
+            row.body,
+        ])?;
+        Ok(())
+    }
+
+    /// Inserts a new (open) segment row.
+    pub fn insert_segment(&self, row: &SegmentRow) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO segments
+                 (segment_id, first_seq, last_seq, envelope_count, bytes, opened_at_us, sealed_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                to_i64(row.segment_id),
+                to_i64(row.first_seq),
+                to_i64(row.last_seq),
+                to_i64(row.envelope_count),
+                to_i64(row.bytes),
+                row.opened_at_us,
+                row.sealed_at_us,
+            ])?;
+        Ok(())
+    }
+
+    /// Records how far an open segment has grown.
+    pub fn update_segment_progress(
+        &self,
+        segment_id: u64,
+        last_seq: u64,
+        envelope_count: u64,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE segments SET last_seq = ?2, envelope_count = ?3, bytes = ?4
+                 WHERE segment_id = ?1 AND sealed_at_us IS NULL",
+            )?
+            .execute(params![
+                to_i64(segment_id),
+                to_i64(last_seq),
+                to_i64(envelope_count),
+                to_i64(bytes),
+            ])?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::BadRow(format!(
+                "segment {segment_id} is not an open segment"
+            )))
+        }
+    }
+
+    /// Marks a segment sealed and stores its seal, in this transaction.
+    pub fn seal_segment(&self, sealed_at_us: i64, seal: &SealRow) -> Result<(), StoreError> {
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE segments SET sealed_at_us = ?2
+                 WHERE segment_id = ?1 AND sealed_at_us IS NULL",
+            )?
+            .execute(params![to_i64(seal.segment_id), sealed_at_us])?;
+        if changed != 1 {
+            return Err(StoreError::BadRow(format!(
+                "segment {} is not an open segment",
+                seal.segment_id
+            )));
+        }
+        self.tx
+            .prepare_cached("INSERT INTO seals (segment_id, hash, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![to_i64(seal.segment_id), &seal.hash[..], seal.body])?;
+        Ok(())
+    }
+
+    /// Stores attachment bytes by their SHA-256 (idempotent: identical
+    /// content is stored once). Returns true when the bytes were new.
+    pub fn put_attachment(&self, sha256: &[u8; 32], data: &[u8]) -> Result<bool, StoreError> {
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO attachments (sha256, size, data) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )?
+            .execute(params![&sha256[..], to_i64(data.len() as u64), data])?;
+        Ok(inserted == 1)
+    }
+
+    /// Records a public key the recorder signs with.
+    pub fn insert_key(&self, row: &KeyRow) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO keys (key_id, public_key, first_seq, added_at_us)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                row.key_id,
+                &row.public_key[..],
+                to_i64(row.first_seq),
+                row.added_at_us
+            ])?;
+        Ok(())
+    }
+
+    /// Reads a `store_meta` entry (including this transaction's writes).
+    pub fn meta_get(&self, namespace: &str, key: &str) -> Result<Option<MetaEntry>, StoreError> {
+        self.reader().meta_get(namespace, key)
+    }
+
+    /// Writes (inserts or replaces) a `store_meta` entry.
+    pub fn meta_put(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        created_at_us: i64,
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO store_meta (namespace, key, value, created_at_us)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (namespace, key)
+                 DO UPDATE SET value = excluded.value, created_at_us = excluded.created_at_us",
+            )?
+            .execute(params![namespace, key, value, created_at_us])?;
+        Ok(())
+    }
+
+    /// Deletes one `store_meta` entry.
+    pub fn meta_delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("DELETE FROM store_meta WHERE namespace = ?1 AND key = ?2")?
+            .execute(params![namespace, key])?;
+        Ok(())
+    }
+
+    /// Evicts a namespace deterministically, oldest first (by
+    /// `created_at_us`, then key): every entry created before
+    /// `created_before_us`, then the oldest beyond `entries_max`. At most
+    /// `delete_max` rows go per call, so one call has a bounded cost.
+    /// Returns the number deleted.
+    pub fn meta_evict(
+        &self,
+        namespace: &str,
+        created_before_us: i64,
+        entries_max: u64,
+        delete_max: u64,
+    ) -> Result<u64, StoreError> {
+        let expired = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM store_meta WHERE namespace = ?1 AND key IN (
+                     SELECT key FROM store_meta
+                     WHERE namespace = ?1 AND created_at_us < ?2
+                     ORDER BY created_at_us, key LIMIT ?3)",
+            )?
+            .execute(params![namespace, created_before_us, to_i64(delete_max)])?;
+        let expired = expired as u64;
+        let remaining_budget = delete_max.saturating_sub(expired);
+        if remaining_budget == 0 {
+            return Ok(expired);
+        }
+        let count: i64 = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM store_meta WHERE namespace = ?1")?
+            .query_row(params![namespace], |row| row.get(0))?;
+        let excess = u64::try_from(count)
+            .unwrap_or(0)
+            .saturating_sub(entries_max)
+            .min(remaining_budget);
+        if excess == 0 {
+            return Ok(expired);
+        }
+        let evicted = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM store_meta WHERE namespace = ?1 AND key IN (
+                     SELECT key FROM store_meta WHERE namespace = ?1
+                     ORDER BY created_at_us, key LIMIT ?2)",
+            )?
+            .execute(params![namespace, to_i64(excess)])?;
+        Ok(expired + evicted as u64)
+    }
+
+    /// Commits (durable when it returns: WAL + `synchronous=FULL`).
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Reads one optional row with `map`.
+pub(crate) fn optional<T>(result: Result<T, rusqlite::Error>) -> Result<Option<T>, StoreError> {
+    Ok(result.optional()?)
+}

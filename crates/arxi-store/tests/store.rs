@@ -1,0 +1,461 @@
+//! Store behaviour on a real SQLite file in a temp dir: round trips, query
+//! results against a brute-force filter, query plans that use indexes,
+//! deterministic store_meta eviction, and "disk full" surfacing as a typed
+//! error with the store consistent and writable again once space returns.
+
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+use arxi_store::{
+    EnvelopeRow, KeyRow, QueryFilter, SealRow, SegmentRow, Store, StoreError, StoreOptions,
+    namespace,
+};
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("arxi.db"), &StoreOptions::default()).expect("opens")
+}
+
+fn row(seq: u64, segment_id: u64, kind: u8, event_type: &str, actor: Option<&str>) -> EnvelopeRow {
+    let mut hash = [0_u8; 32];
+    hash[..8].copy_from_slice(&seq.to_be_bytes());
+    EnvelopeRow {
+        seq,
+        segment_id,
+        received_at_us: 1_000_000 + (seq as i64 / 3) * 1_000,
+        kind,
+        event_type: event_type.to_owned(),
+        actor: actor.map(str::to_owned),
+        hash,
+        body: format!("{{\"seq\":{seq}}}").into_bytes(),
+    }
+}
+
+/// 300 envelopes over 3 segments, types and actors cycling.
+fn fill(store: &mut Store) -> Vec<EnvelopeRow> {
+    let types = ["a.x", "b.y", "c.z"];
+    let actors = [Some("alice"), None, Some("bob"), Some("carol")];
+    let mut rows = Vec::new();
+    let txn = store.transaction().expect("txn");
+    for segment in 1..=3_u64 {
+        let first = (segment - 1) * 100 + 1;
+        txn.insert_segment(&SegmentRow {
+            segment_id: segment,
+            first_seq: first,
+            last_seq: first,
+            envelope_count: 0,
+            bytes: 0,
+            opened_at_us: 0,
+            sealed_at_us: None,
+        })
+        .expect("segment");
+        for seq in first..first + 100 {
+            let kind = u8::from(seq % 10 == 0);
+            let envelope = row(
+                seq,
+                segment,
+                kind,
+                types[(seq % 3) as usize],
+                actors[(seq % 4) as usize],
+            );
+            txn.insert_envelope(&envelope).expect("insert");
+            rows.push(envelope);
+        }
+        txn.update_segment_progress(segment, first + 99, 100, 100 * 20)
+            .expect("progress");
+        if segment < 3 {
+            txn.seal_segment(
+                5,
+                &SealRow {
+                    segment_id: segment,
+                    hash: [segment as u8; 32],
+                    body: b"{}".to_vec(),
+                },
+            )
+            .expect("seal");
+        }
+    }
+    txn.commit().expect("commit");
+    rows
+}
+
+#[test]
+fn round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    let rows = fill(&mut store);
+    let reader = store.reader();
+    assert_eq!(reader.last_envelope().expect("read"), rows.last().cloned());
+    assert_eq!(reader.envelope(150).expect("read"), Some(rows[149].clone()));
+    assert_eq!(reader.envelope(301).expect("read"), None);
+    let segment = reader.segment(2).expect("read").expect("exists");
+    assert_eq!(
+        (segment.first_seq, segment.last_seq, segment.envelope_count),
+        (101, 200, 100)
+    );
+    assert!(segment.is_sealed());
+    assert!(
+        !reader
+            .last_segment()
+            .expect("read")
+            .expect("exists")
+            .is_sealed()
+    );
+    assert_eq!(reader.seal(1).expect("read").map(|s| s.hash), Some([1; 32]));
+    assert_eq!(reader.seal(3).expect("read"), None);
+    assert_eq!(
+        reader
+            .last_seals(10)
+            .expect("read")
+            .iter()
+            .map(|s| s.segment_id)
+            .collect::<Vec<_>>(),
+        [2, 1]
+    );
+    let hashes = reader.envelope_hashes(99, 102).expect("read");
+    assert_eq!(
+        hashes.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [99, 100, 101, 102]
+    );
+    let mut visited = Vec::new();
+    reader
+        .for_each_envelope(10, 20, |row| {
+            visited.push(row.seq);
+            Ok(row.seq < 15)
+        })
+        .expect("visit");
+    assert_eq!(visited, [10, 11, 12, 13, 14, 15]);
+
+    // Sealing twice, or progressing a sealed segment, is refused.
+    let txn = store.transaction().expect("txn");
+    assert!(matches!(
+        txn.update_segment_progress(1, 100, 100, 0),
+        Err(StoreError::BadRow(_))
+    ));
+    assert!(matches!(
+        txn.seal_segment(
+            1,
+            &SealRow {
+                segment_id: 2,
+                hash: [0; 32],
+                body: vec![]
+            }
+        ),
+        Err(StoreError::BadRow(_))
+    ));
+}
+
+#[test]
+fn attachments_keys_and_meta() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    let txn = store.transaction().expect("txn");
+    assert!(txn.put_attachment(&[7; 32], b"bytes").expect("put"));
+    assert!(
+        !txn.put_attachment(&[7; 32], b"bytes").expect("put again"),
+        "deduplicated"
+    );
+    txn.insert_key(&KeyRow {
+        key_id: "ed25519:00".into(),
+        public_key: [9; 32],
+        first_seq: 1,
+        added_at_us: 5,
+    })
+    .expect("key");
+    txn.meta_put(namespace::RECORDER, "recorder_id", b"r1", 1)
+        .expect("meta");
+    assert_eq!(
+        txn.meta_get(namespace::RECORDER, "recorder_id")
+            .expect("meta")
+            .map(|m| m.value),
+        Some(b"r1".to_vec()),
+        "a transaction reads its own writes"
+    );
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert_eq!(
+        reader.attachment(&[7; 32]).expect("read"),
+        Some(b"bytes".to_vec())
+    );
+    assert_eq!(reader.attachment(&[8; 32]).expect("read"), None);
+    assert_eq!(reader.keys().expect("keys").len(), 1);
+}
+
+#[test]
+fn meta_eviction_is_oldest_first_and_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    let txn = store.transaction().expect("txn");
+    // Two entries share each timestamp, so the key breaks ties.
+    for index in 0..20_i64 {
+        let key = format!("k{:02}", 19 - index);
+        txn.meta_put(namespace::IDEMPOTENCY, &key, b"v", index / 2)
+            .expect("put");
+    }
+    // Expired (created before 3): 6 entries, but at most 4 per call.
+    assert_eq!(
+        txn.meta_evict(namespace::IDEMPOTENCY, 3, 100, 4)
+            .expect("evict"),
+        4
+    );
+    assert_eq!(
+        txn.meta_evict(namespace::IDEMPOTENCY, 3, 100, 4)
+            .expect("evict"),
+        2
+    );
+    // Keep at most 10 of the remaining 14: the 4 oldest go.
+    assert_eq!(
+        txn.meta_evict(namespace::IDEMPOTENCY, 3, 10, 100)
+            .expect("evict"),
+        4
+    );
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert_eq!(
+        reader.meta_count(namespace::IDEMPOTENCY).expect("count"),
+        10
+    );
+    // Remaining: created_at 5..=9. Timestamp 4 held k11 and k10; both gone.
+    assert!(
+        reader
+            .meta_get(namespace::IDEMPOTENCY, "k10")
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        reader
+            .meta_get(namespace::IDEMPOTENCY, "k09")
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        reader
+            .meta_get(namespace::IDEMPOTENCY, "k00")
+            .expect("get")
+            .is_some()
+    );
+}
+
+fn brute_force(rows: &[EnvelopeRow], filter: &QueryFilter) -> Vec<u64> {
+    rows.iter()
+        .filter(|r| filter.segment_id.is_none_or(|s| r.segment_id == s))
+        .filter(|r| filter.seq_min.is_none_or(|s| r.seq >= s))
+        .filter(|r| filter.seq_max.is_none_or(|s| r.seq <= s))
+        .filter(|r| {
+            filter
+                .received_from_us
+                .is_none_or(|t| r.received_at_us >= t)
+        })
+        .filter(|r| {
+            filter
+                .received_before_us
+                .is_none_or(|t| r.received_at_us < t)
+        })
+        .filter(|r| filter.kind.is_none_or(|k| r.kind == k))
+        .filter(|r| {
+            filter
+                .event_type
+                .as_deref()
+                .is_none_or(|t| r.event_type == t)
+        })
+        .filter(|r| {
+            filter
+                .actor
+                .as_deref()
+                .is_none_or(|a| r.actor.as_deref() == Some(a))
+        })
+        .map(|r| r.seq)
+        .collect()
+}
+
+fn filters() -> Vec<QueryFilter> {
+    let base = QueryFilter {
+        limit: 7,
+        ..QueryFilter::default()
+    };
+    vec![
+        base.clone(),
+        QueryFilter {
+            segment_id: Some(2),
+            ..base.clone()
+        },
+        QueryFilter {
+            segment_id: Some(9),
+            ..base.clone()
+        },
+        QueryFilter {
+            seq_min: Some(50),
+            seq_max: Some(80),
+            ..base.clone()
+        },
+        QueryFilter {
+            received_from_us: Some(1_040_000),
+            received_before_us: Some(1_070_500),
+            ..base.clone()
+        },
+        QueryFilter {
+            received_from_us: Some(9_000_000),
+            ..base.clone()
+        },
+        QueryFilter {
+            kind: Some(1),
+            ..base.clone()
+        },
+        QueryFilter {
+            event_type: Some("b.y".into()),
+            ..base.clone()
+        },
+        QueryFilter {
+            actor: Some("bob".into()),
+            segment_id: Some(3),
+            ..base.clone()
+        },
+        QueryFilter {
+            event_type: Some("a.x".into()),
+            actor: Some("carol".into()),
+            kind: Some(0),
+            ..base.clone()
+        },
+        QueryFilter {
+            event_type: Some("zzz".into()),
+            ..base.clone()
+        },
+        QueryFilter {
+            segment_id: Some(1),
+            seq_min: Some(150),
+            ..base.clone()
+        },
+        QueryFilter {
+            kind: Some(0),
+            received_from_us: Some(1_010_000),
+            limit: 50,
+            ..base
+        },
+    ]
+}
+
+#[test]
+fn query_pages_match_brute_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    let rows = fill(&mut store);
+    let pool = store.reader_pool(2).expect("pool");
+    for filter in filters() {
+        let expected = brute_force(&rows, &filter);
+        let mut got = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = pool
+                .with(|reader| {
+                    reader.query(&QueryFilter {
+                        after_seq: cursor,
+                        ..filter.clone()
+                    })
+                })
+                .expect("query");
+            assert!(page.rows.len() <= filter.limit as usize);
+            got.extend(page.rows.iter().map(|r| r.seq));
+            pages += 1;
+            assert!(pages < 1_000, "pagination terminates");
+            match page.next_after_seq {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "{filter:?}");
+    }
+}
+
+/// No filter combination scans the envelopes table without an index.
+#[test]
+fn query_plans_use_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    fill(&mut store);
+    let reader = store.reader();
+    for filter in filters() {
+        let plan = reader.explain_query(&filter).expect("plan").join(" | ");
+        println!("{filter:?}\n    {plan}");
+        assert!(
+            plan.contains("USING INTEGER PRIMARY KEY") || plan.contains("USING INDEX"),
+            "{filter:?}: {plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "no sort step: {plan}");
+    }
+    let time_plan = reader.explain_time_bounds().expect("plan").join(" | ");
+    println!("time bounds: {time_plan}");
+    assert_eq!(
+        time_plan
+            .matches("USING COVERING INDEX envelopes_received_at")
+            .count(),
+        2,
+        "{time_plan}"
+    );
+}
+
+#[test]
+fn disk_full_is_typed_rolled_back_and_recoverable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let mut store = Store::open(&path, &StoreOptions::default()).expect("opens");
+    fill(&mut store);
+    store
+        .checkpoint(arxi_store::CheckpointKind::Truncate)
+        .expect("checkpoint");
+    let used_pages = std::fs::metadata(&path).expect("meta").len() / 4096;
+    store.set_max_page_count(Some(used_pages + 2)).expect("cap");
+    let big = vec![0xab_u8; 64 * 1024];
+    let result = (|| {
+        let txn = store.transaction()?;
+        for seq in 301..400 {
+            let mut envelope = row(seq, 3, 0, "a.x", None);
+            envelope.body = big.clone();
+            txn.insert_envelope(&envelope)?;
+        }
+        txn.commit()
+    })();
+    assert_eq!(result, Err(StoreError::Full));
+    assert_eq!(
+        store.reader().last_envelope().expect("read").map(|r| r.seq),
+        Some(300),
+        "rolled back"
+    );
+    store.set_max_page_count(None).expect("lift cap");
+    let txn = store.transaction().expect("txn");
+    let mut envelope = row(301, 3, 0, "a.x", None);
+    envelope.body = big;
+    txn.insert_envelope(&envelope).expect("insert");
+    txn.commit().expect("commit after space returns");
+    assert_eq!(
+        store.reader().last_envelope().expect("read").map(|r| r.seq),
+        Some(301)
+    );
+}
+
+#[test]
+fn wal_is_tracked_and_checkpointed_deliberately() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    fill(&mut store);
+    assert!(store.wal_pages() > 0, "the WAL hook saw the commit");
+    let stats = store
+        .checkpoint(arxi_store::CheckpointKind::Passive)
+        .expect("checkpoint");
+    assert_eq!(
+        stats.wal_frames, stats.checkpointed_frames,
+        "nothing blocks a passive checkpoint here"
+    );
+    store
+        .checkpoint(arxi_store::CheckpointKind::Truncate)
+        .expect("truncate");
+    assert_eq!(store.wal_pages(), 0);
+    let wal = dir.path().join("arxi.db-wal");
+    assert_eq!(
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "WAL truncated"
+    );
+}
