@@ -1,0 +1,435 @@
+//! The configuration model: one struct per TOML section, with defaults.
+//!
+//! Names follow the specification where it names a key
+//! (`max_request_body_bytes`, `startup_verification_depth`,
+//! `shutdown_drain_seconds`, `idempotency_max_entries`, ...) and otherwise
+//! put the unit last (`request_timeout_ms`, `age_seconds`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Format version of this file; must be 1.
+    pub config_version: u32,
+    /// API compatibility.
+    pub api: Api,
+    /// The recorder.
+    pub recorder: Recorder,
+    /// Listeners.
+    pub transport: Transport,
+    /// Authentication.
+    #[serde(default)]
+    pub security: Security,
+    /// The signing key.
+    pub signer: Signer,
+    /// Bounds on everything.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Health probes.
+    #[serde(default)]
+    pub probes: Probes,
+    /// The enterprise control-plane bridge.
+    #[serde(default)]
+    pub enterprise: Enterprise,
+    /// Shutdown behaviour.
+    #[serde(default)]
+    pub shutdown: Shutdown,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// The HTTP API major version this file was written for; must be 1.
+    pub major_version: u32,
+}
+
+/// `[recorder]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorder {
+    /// Recorder id: 1-64 bytes of `[a-z0-9._-]`, fixed for a database.
+    pub id: String,
+    /// Directory of the database (`arxi.db`); created if missing.
+    pub data_dir: PathBuf,
+    /// Newest envelopes (and their segments' seals) verified at start.
+    #[serde(default = "defaults::startup_verification_depth")]
+    pub startup_verification_depth: u64,
+    /// Automatic sealing.
+    #[serde(default)]
+    pub auto_seal: AutoSeal,
+}
+
+/// `[recorder.auto_seal]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoSeal {
+    /// Envelopes per segment (control envelopes included).
+    #[serde(default = "defaults::auto_seal_envelopes_max")]
+    pub envelopes_max: u64,
+    /// Bytes per segment (envelopes plus attachments).
+    #[serde(default = "defaults::auto_seal_bytes_max")]
+    pub bytes_max: u64,
+    /// Seconds a segment stays open.
+    #[serde(default = "defaults::auto_seal_age_seconds")]
+    pub age_seconds: u64,
+}
+
+impl Default for AutoSeal {
+    fn default() -> Self {
+        Self {
+            envelopes_max: defaults::auto_seal_envelopes_max(),
+            bytes_max: defaults::auto_seal_bytes_max(),
+            age_seconds: defaults::auto_seal_age_seconds(),
+        }
+    }
+}
+
+/// `[transport]`: at least one of `tcp` and `unix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// A TCP listener.
+    pub tcp: Option<TcpListener>,
+    /// A Unix socket listener.
+    pub unix: Option<UnixListener>,
+    /// Runtime threads (one io_uring or epoll loop each).
+    #[serde(default = "defaults::workers")]
+    pub workers: usize,
+    /// `auto` (io_uring, falling back to epoll when refused), `io_uring`
+    /// (fail if refused) or `epoll`.
+    #[serde(default)]
+    pub io_driver: IoDriver,
+    /// Accepted `Host` header names (without port); empty means the loopback
+    /// names (`localhost`, `127.0.0.1`, `[::1]`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// `[transport.tcp]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpListener {
+    /// An IP address literal (`127.0.0.1`, `::1`, `0.0.0.0`).
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+}
+
+/// `[transport.unix]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnixListener {
+    /// Socket path.
+    pub path: PathBuf,
+    /// File mode of the socket, octal text (`"0660"`).
+    #[serde(default = "defaults::unix_mode")]
+    pub mode: String,
+}
+
+/// How the runtime talks to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IoDriver {
+    /// io_uring, or epoll where io_uring is refused.
+    #[default]
+    Auto,
+    /// io_uring only.
+    IoUring,
+    /// epoll only.
+    Epoll,
+}
+
+/// `[security]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// `none` (loopback and Unix socket only) or `token`.
+    #[serde(default)]
+    pub mode: SecurityMode,
+    /// Refuse to serve off loopback without token auth; must stay true.
+    #[serde(default = "defaults::yes")]
+    pub require_token_for_non_loopback: bool,
+    /// A hardened file holding the bearer token.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            mode: SecurityMode::None,
+            require_token_for_non_loopback: true,
+            token_file: None,
+        }
+    }
+}
+
+/// Authentication mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityMode {
+    /// No authentication.
+    #[default]
+    None,
+    /// Bearer tokens (RFC 6750).
+    Token,
+}
+
+/// `[signer]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    /// File with the Ed25519 secret seed (64 hex digits).
+    pub key_file: PathBuf,
+    /// Create a new key when the file is missing (development only).
+    #[serde(default)]
+    pub generate_if_missing: bool,
+}
+
+/// `[limits]`: every bound, each with a hard cap (see `validate.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_request_body_bytes: u64,
+    /// Largest body of `POST /v1/envelopes/with-attachments`.
+    pub max_attachment_request_bytes: u64,
+    /// Largest single attachment.
+    pub attachment_bytes_max: u64,
+    /// Most attachments on one envelope.
+    pub attachments_max: u64,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: u64,
+    /// Most request headers.
+    pub max_headers: u64,
+    /// Open connections at once.
+    pub max_connections: u64,
+    /// Requests being handled at once.
+    pub max_concurrent_requests: u64,
+    /// Requests waiting for a handling slot; beyond this, 429.
+    pub max_queued_requests: u64,
+    /// Time to handle one request.
+    pub request_timeout_ms: u64,
+    /// Time to receive a request head; also bounds idle keep-alive.
+    pub header_read_timeout_ms: u64,
+    /// Commands the recorder queues before refusing (429).
+    pub recorder_queue_capacity: u64,
+    /// Bytes the recorder queues before refusing (429).
+    pub recorder_queue_bytes_max: u64,
+    /// Largest query page.
+    pub query_page_max: u64,
+    /// Idempotency record lifetime.
+    pub idempotency_ttl_seconds: u64,
+    /// Idempotency records kept (oldest evicted first).
+    pub idempotency_max_entries: u64,
+    /// Longest `Idempotency-Key`.
+    pub idempotency_key_bytes_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_body_bytes: 1024 * 1024,
+            max_attachment_request_bytes: 16 * 1024 * 1024,
+            attachment_bytes_max: 8 * 1024 * 1024,
+            attachments_max: 16,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            max_connections: 1024,
+            max_concurrent_requests: 256,
+            max_queued_requests: 1024,
+            request_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            recorder_queue_capacity: 4_096,
+            recorder_queue_bytes_max: 64 * 1024 * 1024,
+            query_page_max: 1_000,
+            idempotency_ttl_seconds: 24 * 3_600,
+            idempotency_max_entries: 100_000,
+            idempotency_key_bytes_max: 255,
+        }
+    }
+}
+
+/// `[probes]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probes {
+    /// `/ready` answers 503 `request_capacity_exhausted` while saturated.
+    #[serde(default)]
+    pub ready_fail_on_admission_saturation: bool,
+    /// What `/ready` depends on.
+    #[serde(default)]
+    pub readiness_mode: ReadinessMode,
+    /// Path probed on the control plane in `storage_and_enterprise` mode.
+    #[serde(default = "defaults::enterprise_health_path")]
+    pub enterprise_health_path: String,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Self {
+            ready_fail_on_admission_saturation: false,
+            readiness_mode: ReadinessMode::Storage,
+            enterprise_health_path: defaults::enterprise_health_path(),
+        }
+    }
+}
+
+/// What readiness depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessMode {
+    /// The store only.
+    #[default]
+    Storage,
+    /// The store and the enterprise control plane.
+    StorageAndEnterprise,
+}
+
+/// `[enterprise]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enterprise {
+    /// `disabled`, `self_hosted` or `managed_cloud`.
+    #[serde(default)]
+    pub mode: EnterpriseMode,
+    /// Base URL of the control plane (`http://host:port`).
+    pub control_plane_url: Option<String>,
+    /// A hardened file holding the control plane's bearer token.
+    pub token_file: Option<PathBuf>,
+    /// In `managed_cloud`, every mutation must carry a writer lease.
+    #[serde(default)]
+    pub require_writer_lease_header: bool,
+    /// Time allowed for each control-plane call.
+    #[serde(default = "defaults::enterprise_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for Enterprise {
+    fn default() -> Self {
+        Self {
+            mode: EnterpriseMode::Disabled,
+            control_plane_url: None,
+            token_file: None,
+            require_writer_lease_header: false,
+            timeout_ms: defaults::enterprise_timeout_ms(),
+        }
+    }
+}
+
+/// Enterprise bridge mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EnterpriseMode {
+    /// No control plane.
+    #[default]
+    Disabled,
+    /// A control plane the operator runs.
+    SelfHosted,
+    /// A managed control plane.
+    ManagedCloud,
+}
+
+/// `[shutdown]`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT.
+    #[serde(default = "defaults::shutdown_drain_seconds")]
+    pub shutdown_drain_seconds: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self {
+            shutdown_drain_seconds: defaults::shutdown_drain_seconds(),
+        }
+    }
+}
+
+/// Default values referenced by serde.
+pub(crate) mod defaults {
+    pub(crate) fn startup_verification_depth() -> u64 {
+        1_000
+    }
+    pub(crate) fn auto_seal_envelopes_max() -> u64 {
+        100_000
+    }
+    pub(crate) fn auto_seal_bytes_max() -> u64 {
+        256 * 1024 * 1024
+    }
+    pub(crate) fn auto_seal_age_seconds() -> u64 {
+        3_600
+    }
+    pub(crate) fn workers() -> usize {
+        2
+    }
+    pub(crate) fn unix_mode() -> String {
+        "0660".into()
+    }
+    pub(crate) fn yes() -> bool {
+        true
+    }
+    pub(crate) fn enterprise_health_path() -> String {
+        "/health".into()
+    }
+    pub(crate) fn enterprise_timeout_ms() -> u64 {
+        2_000
+    }
+    pub(crate) fn shutdown_drain_seconds() -> u64 {
+        10
+    }
+}
+
+impl Config {
+    /// A configuration with every optional member present: the reference
+    /// from which the set of known keys is derived.
+    pub fn reference() -> Self {
+        Self {
+            config_version: 1,
+            api: Api { major_version: 1 },
+            recorder: Recorder {
+                id: "reference".into(),
+                data_dir: "data".into(),
+                startup_verification_depth: defaults::startup_verification_depth(),
+                auto_seal: AutoSeal::default(),
+            },
+            transport: Transport {
+                tcp: Some(TcpListener {
+                    host: "127.0.0.1".into(),
+                    port: 7878,
+                }),
+                unix: Some(UnixListener {
+                    path: "arxi.sock".into(),
+                    mode: defaults::unix_mode(),
+                }),
+                workers: defaults::workers(),
+                io_driver: IoDriver::Auto,
+                allowed_hosts: vec!["localhost".into()],
+            },
+            security: Security {
+                mode: SecurityMode::Token,
+                require_token_for_non_loopback: true,
+                token_file: Some("token".into()),
+            },
+            signer: Signer {
+                key_file: "signer.key".into(),
+                generate_if_missing: false,
+            },
+            limits: Limits::default(),
+            probes: Probes::default(),
+            enterprise: Enterprise {
+                mode: EnterpriseMode::Disabled,
+                control_plane_url: Some("http://127.0.0.1:9000".into()),
+                token_file: Some("cp-token".into()),
+                require_writer_lease_header: false,
+                timeout_ms: defaults::enterprise_timeout_ms(),
+            },
+            shutdown: Shutdown::default(),
+        }
+    }
+}

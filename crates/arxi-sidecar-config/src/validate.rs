@@ -1,0 +1,476 @@
+//! Fail-closed validation: every rule of R-CFG, every problem collected (not
+//! just the first), each naming the key it concerns.
+//!
+//! Validation reads the files the configuration names (token files, the
+//! signer key) because "the token file must be hardened" and "the signer key
+//! must parse" are facts about those files. It never writes anything.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::model::{Config, EnterpriseMode, Limits, ReadinessMode, SecurityMode};
+use crate::{ConfigError, Secret};
+
+/// Collects problems.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(pub(crate) Vec<ConfigError>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// One numeric limit: key, accessor, inclusive bounds.
+type LimitRule = (&'static str, fn(&Limits) -> u64, u64, u64);
+
+/// Hard caps on every numeric limit (inclusive).
+const LIMIT_RULES: &[LimitRule] = &[
+    (
+        "max_request_body_bytes",
+        |l| l.max_request_body_bytes,
+        1_024,
+        64 << 20,
+    ),
+    (
+        "max_attachment_request_bytes",
+        |l| l.max_attachment_request_bytes,
+        1_024,
+        256 << 20,
+    ),
+    (
+        "attachment_bytes_max",
+        |l| l.attachment_bytes_max,
+        1,
+        128 << 20,
+    ),
+    ("attachments_max", |l| l.attachments_max, 1, 64),
+    ("max_header_bytes", |l| l.max_header_bytes, 1_024, 64 << 10),
+    ("max_headers", |l| l.max_headers, 8, 256),
+    ("max_connections", |l| l.max_connections, 1, 65_536),
+    (
+        "max_concurrent_requests",
+        |l| l.max_concurrent_requests,
+        1,
+        65_536,
+    ),
+    ("max_queued_requests", |l| l.max_queued_requests, 0, 1 << 20),
+    ("request_timeout_ms", |l| l.request_timeout_ms, 100, 300_000),
+    (
+        "header_read_timeout_ms",
+        |l| l.header_read_timeout_ms,
+        100,
+        300_000,
+    ),
+    (
+        "recorder_queue_capacity",
+        |l| l.recorder_queue_capacity,
+        1,
+        1 << 20,
+    ),
+    (
+        "recorder_queue_bytes_max",
+        |l| l.recorder_queue_bytes_max,
+        1 << 20,
+        4 << 30,
+    ),
+    ("query_page_max", |l| l.query_page_max, 1, 10_000),
+    (
+        "idempotency_ttl_seconds",
+        |l| l.idempotency_ttl_seconds,
+        60,
+        30 * 86_400,
+    ),
+    (
+        "idempotency_max_entries",
+        |l| l.idempotency_max_entries,
+        1,
+        10_000_000,
+    ),
+    (
+        "idempotency_key_bytes_max",
+        |l| l.idempotency_key_bytes_max,
+        8,
+        255,
+    ),
+];
+
+/// Secrets read while validating.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub(crate) token: Option<Secret>,
+    pub(crate) enterprise_token: Option<Secret>,
+}
+
+/// Resolves a path from the configuration against the base directory.
+pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) -> Loaded {
+    let mut loaded = Loaded::default();
+    if config.config_version != 1 {
+        problems.add(
+            "config_version",
+            format!("is {}, this build reads version 1", config.config_version),
+        );
+    }
+    if config.api.major_version != 1 {
+        problems.add(
+            "api.major_version",
+            format!(
+                "is {}, this build serves API version 1",
+                config.api.major_version
+            ),
+        );
+    }
+
+    // [recorder]
+    if let Err(reason) = arxi_format::record::check_recorder_id(&config.recorder.id) {
+        problems.add("recorder.id", reason);
+    }
+    if config.recorder.data_dir.as_os_str().is_empty() {
+        problems.add("recorder.data_dir", "must not be empty");
+    }
+    if config.recorder.startup_verification_depth > 10_000_000 {
+        problems.add(
+            "recorder.startup_verification_depth",
+            "must be at most 10000000",
+        );
+    }
+    let seal = &config.recorder.auto_seal;
+    if !(3..=10_000_000).contains(&seal.envelopes_max) {
+        problems.add("recorder.auto_seal.envelopes_max", "must be 3 to 10000000");
+    }
+    if !(4_096..=64 << 30).contains(&seal.bytes_max) {
+        problems.add(
+            "recorder.auto_seal.bytes_max",
+            "must be 4096 to 68719476736",
+        );
+    }
+    if !(1..=30 * 86_400).contains(&seal.age_seconds) {
+        problems.add(
+            "recorder.auto_seal.age_seconds",
+            "must be 1 to 2592000 (30 days)",
+        );
+    }
+
+    // [transport]
+    let transport = &config.transport;
+    if transport.tcp.is_none() && transport.unix.is_none() {
+        problems.add(
+            "transport",
+            "configure at least one of transport.tcp and transport.unix",
+        );
+    }
+    if !(1..=64).contains(&transport.workers) {
+        problems.add("transport.workers", "must be 1 to 64");
+    }
+    let mut non_loopback = false;
+    if let Some(tcp) = &transport.tcp {
+        match tcp.host.parse::<IpAddr>() {
+            Ok(address) => non_loopback = !address.is_loopback(),
+            Err(_) => problems.add(
+                "transport.tcp.host",
+                format!("{:?} is not an IP address literal", tcp.host),
+            ),
+        }
+    }
+    if let Some(unix) = &transport.unix {
+        if unix.path.as_os_str().is_empty() {
+            problems.add("transport.unix.path", "must not be empty");
+        } else if unix.path.as_os_str().len() > 100 {
+            problems.add(
+                "transport.unix.path",
+                "is longer than a Unix socket path can be (100 bytes here)",
+            );
+        }
+        if parse_mode(&unix.mode).is_none() {
+            problems.add(
+                "transport.unix.mode",
+                format!(
+                    "{:?} is not an octal file mode from 0000 to 0777",
+                    unix.mode
+                ),
+            );
+        }
+    }
+    for (index, host) in transport.allowed_hosts.iter().enumerate() {
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        if !valid {
+            problems.add(
+                format!("transport.allowed_hosts[{index}]"),
+                format!("{host:?} is not a host name"),
+            );
+        }
+    }
+
+    // [security]
+    let security = &config.security;
+    if non_loopback {
+        if security.mode != SecurityMode::Token {
+            problems.add(
+                "security.mode",
+                "must be \"token\": transport.tcp.host is not a loopback address",
+            );
+        }
+        if !security.require_token_for_non_loopback {
+            problems.add(
+                "security.require_token_for_non_loopback",
+                "must be true: transport.tcp.host is not a loopback address",
+            );
+        }
+    }
+    match (security.mode, &security.token_file) {
+        (SecurityMode::Token, None) => {
+            problems.add(
+                "security.token_file",
+                "is required when security.mode is \"token\"",
+            );
+        }
+        (SecurityMode::Token, Some(file)) => {
+            loaded.token = read_secret_file(&resolve(base, file), "security.token_file", problems);
+        }
+        (SecurityMode::None, Some(_)) => problems.add(
+            "security.token_file",
+            "is set but security.mode is \"none\"; set mode = \"token\" or remove it",
+        ),
+        (SecurityMode::None, None) => {}
+    }
+
+    // [signer]
+    check_signer(config, base, problems);
+
+    // [limits]
+    for (key, get, min, max) in LIMIT_RULES {
+        let value = get(&config.limits);
+        if value < *min || value > *max {
+            problems.add(
+                format!("limits.{key}"),
+                format!("is {value}, must be {min} to {max}"),
+            );
+        }
+    }
+    let limits = &config.limits;
+    if limits.attachment_bytes_max > limits.max_attachment_request_bytes {
+        problems.add(
+            "limits.attachment_bytes_max",
+            "must not exceed limits.max_attachment_request_bytes",
+        );
+    }
+
+    // [probes]
+    let probes = &config.probes;
+    if !is_safe_absolute_path(&probes.enterprise_health_path) {
+        problems.add(
+            "probes.enterprise_health_path",
+            "must be an absolute path of [A-Za-z0-9/_.-] without '..' or '//', at most 256 bytes",
+        );
+    }
+    if probes.readiness_mode == ReadinessMode::StorageAndEnterprise
+        && config.enterprise.mode == EnterpriseMode::Disabled
+    {
+        problems.add(
+            "probes.readiness_mode",
+            "\"storage_and_enterprise\" needs enterprise.mode other than \"disabled\"",
+        );
+    }
+
+    // [enterprise]
+    let enterprise = &config.enterprise;
+    if enterprise.mode != EnterpriseMode::Disabled {
+        if security.mode != SecurityMode::Token {
+            problems.add(
+                "enterprise.mode",
+                "an enabled enterprise mode needs security.mode = \"token\"",
+            );
+        }
+        match &enterprise.control_plane_url {
+            None => problems.add(
+                "enterprise.control_plane_url",
+                "is required when enterprise.mode is enabled",
+            ),
+            Some(url) => {
+                if let Err(reason) = check_control_plane_url(url) {
+                    problems.add("enterprise.control_plane_url", reason);
+                }
+            }
+        }
+        match &enterprise.token_file {
+            None => problems.add(
+                "enterprise.token_file",
+                "is required when enterprise.mode is enabled",
+            ),
+            Some(file) => {
+                loaded.enterprise_token =
+                    read_secret_file(&resolve(base, file), "enterprise.token_file", problems);
+            }
+        }
+        if !(50..=60_000).contains(&enterprise.timeout_ms) {
+            problems.add("enterprise.timeout_ms", "must be 50 to 60000");
+        }
+    }
+    if enterprise.require_writer_lease_header && enterprise.mode != EnterpriseMode::ManagedCloud {
+        problems.add(
+            "enterprise.require_writer_lease_header",
+            "applies only when enterprise.mode is \"managed_cloud\"",
+        );
+    }
+
+    // [shutdown]
+    if !(1..=600).contains(&config.shutdown.shutdown_drain_seconds) {
+        problems.add("shutdown.shutdown_drain_seconds", "must be 1 to 600");
+    }
+    loaded
+}
+
+/// Parses `"0660"`-style octal modes up to 0777.
+pub fn parse_mode(text: &str) -> Option<u32> {
+    if !(3..=4).contains(&text.len()) || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+}
+
+fn is_safe_absolute_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 256
+        && !path.contains("..")
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-'))
+}
+
+fn check_control_plane_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(
+            "must start with http:// (the bridge speaks plain HTTP to a local or sidecar proxy)"
+                .into(),
+        );
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    if rest.contains(['?', '#', ' ']) || url.len() > 512 {
+        return Err(
+            "must be a base URL without query, fragment or spaces, at most 512 bytes".into(),
+        );
+    }
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !authority.ends_with(']') && port.parse::<u16>().is_err())
+    {
+        return Err(format!("port {port:?} is not a number"));
+    }
+    Ok(())
+}
+
+/// Checks a file that holds a secret: regular, not a symlink, no group or
+/// other permission bits, non-empty, at least 16 visible characters.
+pub(crate) fn read_secret_file(path: &Path, key: &str, problems: &mut Problems) -> Option<Secret> {
+    if let Err(reason) = check_hardened_file(path) {
+        problems.add(key, reason);
+        return None;
+    }
+    match std::fs::read_to_string(path) {
+        Err(error) => {
+            problems.add(key, format!("{}: {error}", path.display()));
+            None
+        }
+        Ok(text) => {
+            let token = text.trim();
+            if token.len() < 16
+                || token.len() > 4_096
+                || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                problems.add(
+                    key,
+                    format!(
+                        "{}: must hold one token of 16 to 4096 visible ASCII characters",
+                        path.display()
+                    ),
+                );
+                None
+            } else {
+                Some(Secret::new(token.to_owned()))
+            }
+        }
+    }
+}
+
+/// A regular file, not a symlink, without group or other permission bits.
+pub fn check_hardened_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    let metadata =
+        std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file_type = metadata.file_type();
+    if file_type.is_symlink() {
+        return Err(format!(
+            "{} is a symlink; point to the file itself",
+            path.display()
+        ));
+    }
+    if !file_type.is_file() || file_type.is_fifo() || file_type.is_socket() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {mode:04o}; remove group and other permissions (chmod 600)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+fn check_signer(config: &Config, base: &Path, problems: &mut Problems) {
+    let path = resolve(base, &config.signer.key_file);
+    match std::fs::symlink_metadata(&path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if !config.signer.generate_if_missing {
+                problems.add(
+                    "signer.key_file",
+                    format!(
+                        "{} does not exist (create one with `arxi keygen`, or set generate_if_missing = true for development)",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        Err(error) => problems.add("signer.key_file", format!("{}: {error}", path.display())),
+        Ok(_) => {
+            if let Err(reason) = check_hardened_file(&path) {
+                problems.add("signer.key_file", reason);
+                return;
+            }
+            match std::fs::read_to_string(&path) {
+                Err(error) => {
+                    problems.add("signer.key_file", format!("{}: {error}", path.display()));
+                }
+                Ok(text) => {
+                    if let Err(error) = arxi_format::SecretKey::from_hex(&text) {
+                        problems.add(
+                            "signer.key_file",
+                            format!("{}: not an Ed25519 secret key: {error}", path.display()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

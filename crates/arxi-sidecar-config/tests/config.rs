@@ -1,0 +1,383 @@
+//! Configuration rules, one case each: a valid base configuration is
+//! mutated, and the expected key paths must be among the reported problems.
+//! Also: the shipped example configurations validate, every problem is
+//! reported at once, and secrets are redacted.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use arxi_sidecar_config::{ConfigErrors, parse};
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = Self { dir };
+        files.write("token", "0123456789abcdef0123456789abcdef", 0o600);
+        files.write("cp-token", "fedcba9876543210fedcba9876543210", 0o600);
+        files.write(
+            "signer.key",
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            0o600,
+        );
+        files
+    }
+
+    fn write(&self, name: &str, content: &str, mode: u32) {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+const BASE: &str = r#"
+config_version = 1
+[api]
+major_version = 1
+[recorder]
+id = "rec-1"
+data_dir = "data"
+[transport.tcp]
+host = "127.0.0.1"
+port = 0
+[transport.unix]
+path = "arxi.sock"
+mode = "0660"
+[security]
+mode = "token"
+token_file = "token"
+[signer]
+key_file = "signer.key"
+"#;
+
+fn check(files: &Files, text: &str) -> Result<(), Vec<String>> {
+    parse(text, files.path(), "test")
+        .map(drop)
+        .map_err(|ConfigErrors(errors)| errors.into_iter().map(|e| e.to_string()).collect())
+}
+
+/// Replaces the first occurrence of `from` in the base (which must exist).
+fn base_with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "base lacks {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn the_base_and_the_shipped_examples_are_valid() {
+    let files = Files::new();
+    check(&files, BASE).expect("base is valid");
+    let dev = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/dev.toml"
+    ))
+    .expect("config/dev.toml");
+    check(&files, &dev).expect("config/dev.toml is valid (its key is generated on first start)");
+}
+
+#[test]
+fn the_production_example_is_valid_given_its_files() {
+    let files = Files::new();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/token-auth.toml"
+    ))
+    .expect("config/token-auth.toml")
+    .replace("/etc/arxi/token", "token")
+    .replace("/etc/arxi/signer.key", "signer.key");
+    check(&files, &text).expect("config/token-auth.toml is valid");
+}
+
+#[test]
+fn each_rule_names_its_key() {
+    let files = Files::new();
+    files.write("token-0640", "0123456789abcdef0123456789abcdef", 0o640);
+    files.write("short", "abc", 0o600);
+    files.write("bad.key", "not a key", 0o600);
+    files.write(
+        "open.key",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        0o644,
+    );
+    std::os::unix::fs::symlink(files.path().join("token"), files.path().join("token-link"))
+        .expect("symlink");
+    let cases: Vec<(String, &str)> = vec![
+        (
+            base_with("config_version = 1", "config_version = 2"),
+            "config_version",
+        ),
+        (
+            base_with("major_version = 1", "major_version = 2"),
+            "api.major_version",
+        ),
+        (
+            base_with("id = \"rec-1\"", "id = \"Rec One\""),
+            "recorder.id",
+        ),
+        (
+            base_with(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\n[recorder.auto_seal]\nenvelopes_max = 2",
+            ),
+            "recorder.auto_seal.envelopes_max",
+        ),
+        (
+            base_with(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\n[recorder.auto_seal]\nbytes_max = 10",
+            ),
+            "recorder.auto_seal.bytes_max",
+        ),
+        (
+            base_with(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\n[recorder.auto_seal]\nage_seconds = 0",
+            ),
+            "recorder.auto_seal.age_seconds",
+        ),
+        (
+            base_with("host = \"127.0.0.1\"", "host = \"localhost\""),
+            "transport.tcp.host",
+        ),
+        (
+            base_with("mode = \"0660\"", "mode = \"0999\""),
+            "transport.unix.mode",
+        ),
+        (
+            base_with(
+                "[transport.tcp]",
+                "[transport]\nworkers = 0\n[transport.tcp]",
+            ),
+            "transport.workers",
+        ),
+        (
+            base_with(
+                "[transport.tcp]",
+                "[transport]\nallowed_hosts = [\"bad host\"]\n[transport.tcp]",
+            ),
+            "transport.allowed_hosts[0]",
+        ),
+        (
+            base_with("host = \"127.0.0.1\"", "host = \"0.0.0.0\"").replace(
+                "mode = \"token\"\ntoken_file = \"token\"",
+                "mode = \"none\"",
+            ),
+            "security.mode",
+        ),
+        (
+            base_with("host = \"127.0.0.1\"", "host = \"0.0.0.0\"").replace(
+                "mode = \"token\"",
+                "mode = \"token\"\nrequire_token_for_non_loopback = false",
+            ),
+            "security.require_token_for_non_loopback",
+        ),
+        (
+            base_with("token_file = \"token\"", ""),
+            "security.token_file",
+        ),
+        (
+            base_with("token_file = \"token\"", "token_file = \"token-0640\""),
+            "security.token_file",
+        ),
+        (
+            base_with("token_file = \"token\"", "token_file = \"token-link\""),
+            "security.token_file",
+        ),
+        (
+            base_with("token_file = \"token\"", "token_file = \"missing\""),
+            "security.token_file",
+        ),
+        (
+            base_with("token_file = \"token\"", "token_file = \"short\""),
+            "security.token_file",
+        ),
+        (
+            base_with("mode = \"token\"", "mode = \"none\""),
+            "security.token_file",
+        ),
+        (
+            base_with("key_file = \"signer.key\"", "key_file = \"missing.key\""),
+            "signer.key_file",
+        ),
+        (
+            base_with("key_file = \"signer.key\"", "key_file = \"bad.key\""),
+            "signer.key_file",
+        ),
+        (
+            base_with("key_file = \"signer.key\"", "key_file = \"open.key\""),
+            "signer.key_file",
+        ),
+        (
+            format!("{BASE}[limits]\nmax_request_body_bytes = 0\n"),
+            "limits.max_request_body_bytes",
+        ),
+        (
+            format!("{BASE}[limits]\nrequest_timeout_ms = 1000000000\n"),
+            "limits.request_timeout_ms",
+        ),
+        (
+            format!("{BASE}[limits]\nmax_headers = 100000\n"),
+            "limits.max_headers",
+        ),
+        (
+            format!(
+                "{BASE}[limits]\nattachment_bytes_max = 20000000\nmax_attachment_request_bytes = 10000000\n"
+            ),
+            "limits.attachment_bytes_max",
+        ),
+        (
+            format!("{BASE}[probes]\nenterprise_health_path = \"health\"\n"),
+            "probes.enterprise_health_path",
+        ),
+        (
+            format!("{BASE}[probes]\nenterprise_health_path = \"/a/../b\"\n"),
+            "probes.enterprise_health_path",
+        ),
+        (
+            format!("{BASE}[probes]\nreadiness_mode = \"storage_and_enterprise\"\n"),
+            "probes.readiness_mode",
+        ),
+        (
+            format!("{BASE}[enterprise]\nmode = \"self_hosted\"\ntoken_file = \"cp-token\"\n"),
+            "enterprise.control_plane_url",
+        ),
+        (
+            format!(
+                "{BASE}[enterprise]\nmode = \"self_hosted\"\ncontrol_plane_url = \"https://cp\"\ntoken_file = \"cp-token\"\n"
+            ),
+            "enterprise.control_plane_url",
+        ),
+        (
+            format!(
+                "{BASE}[enterprise]\nmode = \"managed_cloud\"\ncontrol_plane_url = \"http://cp:9\"\n"
+            ),
+            "enterprise.token_file",
+        ),
+        (
+            format!("{BASE}[enterprise]\nrequire_writer_lease_header = true\n"),
+            "enterprise.require_writer_lease_header",
+        ),
+        (
+            base_with(
+                "mode = \"token\"\ntoken_file = \"token\"",
+                "mode = \"none\"",
+            ) + "[enterprise]\nmode = \"self_hosted\"\ncontrol_plane_url = \"http://cp:9\"\ntoken_file = \"cp-token\"\n",
+            "enterprise.mode",
+        ),
+        (
+            format!("{BASE}[shutdown]\nshutdown_drain_seconds = 0\n"),
+            "shutdown.shutdown_drain_seconds",
+        ),
+        (
+            BASE.replace("[transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n", "")
+                .replace(
+                    "[transport.unix]\npath = \"arxi.sock\"\nmode = \"0660\"\n",
+                    "[transport]\nworkers = 1\n",
+                ),
+            "transport",
+        ),
+        (format!("surprise = 1\n{BASE}"), "surprise"),
+        (
+            base_with("port = 0", "port = 0\nbacklog = 5"),
+            "transport.tcp.backlog",
+        ),
+        (base_with("port = 0", "port = \"seven\""), "transport"),
+        (base_with("config_version = 1\n", ""), "config_version"),
+        ("config_version = \n".to_owned(), "(toml)"),
+    ];
+    for (text, expected) in &cases {
+        match check(&files, text) {
+            Ok(()) => {
+                panic!("expected a problem at {expected}, the configuration was accepted:\n{text}")
+            }
+            Err(problems) => assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{expected}:"))),
+                "expected a problem at {expected}, got {problems:?}\n{text}"
+            ),
+        }
+    }
+    println!("{} rejection cases each named their key", cases.len());
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let files = Files::new();
+    let text = format!(
+        "{}[limits]\nmax_headers = 1\nquery_page_max = 0\n[shutdown]\nshutdown_drain_seconds = 0\n",
+        base_with("id = \"rec-1\"", "id = \"BAD\"")
+    );
+    let problems = check(&files, &text).expect_err("invalid");
+    let paths: Vec<&str> = problems
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "recorder.id",
+            "limits.max_headers",
+            "limits.query_page_max",
+            "shutdown.shutdown_drain_seconds"
+        ]
+    );
+    let unknown =
+        check(&files, &format!("x = 1\n{BASE}[api2]\ny = 2\n")).expect_err("unknown keys");
+    assert_eq!(unknown.len(), 2, "{unknown:?}");
+    let types = check(
+        &files,
+        &base_with("port = 0", "port = \"seven\"")
+            .replace("major_version = 1", "major_version = \"one\""),
+    )
+    .expect_err("type errors");
+    assert!(
+        types.iter().any(|p| p.starts_with("api:"))
+            && types.iter().any(|p| p.starts_with("transport:")),
+        "{types:?}"
+    );
+}
+
+#[test]
+fn secrets_are_loaded_and_redacted() {
+    let files = Files::new();
+    let config = parse(BASE, files.path(), "test").expect("valid");
+    assert_eq!(config.token().map(|t| t.expose().len()), Some(32));
+    assert_eq!(format!("{:?}", config.token()), "Some(Secret([redacted]))");
+    let json = config.redacted_json();
+    assert_eq!(json["security"]["token_file"], "[redacted]");
+    assert_eq!(json["signer"]["key_file"], "[redacted]");
+    assert_eq!(json["recorder"]["id"], "rec-1");
+    assert!(
+        !json.to_string().contains("0123456789abcdef"),
+        "the token never appears"
+    );
+    assert_eq!(
+        config.database_path(),
+        files.path().join("data").join("arxi.db")
+    );
+}
+
+#[test]
+fn known_keys_cover_every_section() {
+    let keys = arxi_sidecar_config::known_keys();
+    for key in [
+        "config_version",
+        "api.major_version",
+        "recorder.auto_seal.age_seconds",
+        "transport.unix.mode",
+        "security.token_file",
+        "limits.idempotency_max_entries",
+        "probes.enterprise_health_path",
+        "enterprise.require_writer_lease_header",
+        "shutdown.shutdown_drain_seconds",
+    ] {
+        assert!(keys.contains(key), "{key}");
+    }
+}
