@@ -13,6 +13,9 @@ cargo fmt --all --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "generated API contract documents are current"
+scripts/ci/generate_all.sh check
+
 step "cargo test (workspace)"
 cargo test --workspace --locked
 

@@ -299,3 +299,12 @@ pub mod fault {
         Ok(())
     }
 }
+
+/// The readiness check: opens the database read-only on a fresh connection
+/// and reads from it. A file that was removed, made unreadable or damaged
+/// fails here even while long-lived connections still hold it open.
+pub fn probe(path: &Path) -> Result<(), StoreError> {
+    let conn = open_read_only(path)?;
+    conn.query_row("SELECT count(*) FROM segments", [], |_| Ok(()))?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! `POST /v1/envelopes` and `POST /v1/envelopes/with-attachments`.
+//!
+//! Body: `{"type": ..., "actor"?: ..., "subject"?: ..., "payload": <any
+//! JSON>}`; with attachments also `"attachments": [{"name", "media_type",
+//! "content_base64"}]` (standard base64 with padding). Answers 201 with the
+//! receipt once the envelope is durable.
+
+use std::sync::Arc;
+
+use arxi_format::CanonicalJson;
+use arxi_recorder::{AppendRequest, AttachmentInput, Receipt, StoredResponse};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::{
+    command_problem, idempotency_key, idempotency_request, invalid, object, optional_string,
+    outcome_reply, parse_body, required_string, stored_json, submit_problem,
+};
+use crate::problem::{Code, Problem};
+use crate::routes::{Call, Reply};
+
+fn render(receipt: &Receipt) -> StoredResponse {
+    stored_json(
+        201,
+        &json!({
+            "seq": receipt.seq,
+            "segment_id": receipt.segment_id,
+            "hash": receipt.hash.to_hex(),
+            "prev_hash": receipt.prev_hash.to_hex(),
+            "received_at": receipt.received_at.to_string(),
+            "key_id": receipt.key_id.as_str(),
+        }),
+    )
+}
+
+/// `POST /v1/envelopes`.
+pub async fn record(call: Call) -> Result<Reply, Problem> {
+    submit(call, false).await
+}
+
+/// `POST /v1/envelopes/with-attachments`.
+pub async fn record_with_attachments(call: Call) -> Result<Reply, Problem> {
+    submit(call, true).await
+}
+
+async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
+    let body = parse_body(&call, false)?;
+    let key = idempotency_key(&call, &body)?;
+    let allowed: &[&str] = if with_attachments {
+        &["type", "actor", "subject", "payload", "attachments"]
+    } else {
+        &["type", "actor", "subject", "payload"]
+    };
+    let mut members = object(body, allowed)?;
+    let event_type = required_string(&mut members, "type")?;
+    let actor = optional_string(&mut members, "actor")?;
+    let subject = optional_string(&mut members, "subject")?;
+    let payload = members
+        .remove("payload")
+        .ok_or_else(|| invalid("payload", "is required"))?;
+    let payload = CanonicalJson::from_value(&payload)
+        .map_err(|error| invalid("payload", error.to_string()))?;
+    let attachments = if with_attachments {
+        attachments(&call, members.remove("attachments"))?
+    } else {
+        Vec::new()
+    };
+    let request = AppendRequest {
+        event_type,
+        actor,
+        subject,
+        payload,
+        attachments,
+        idempotency: idempotency_request(key, render),
+    };
+    let pending = call.state.engine.append(request).map_err(submit_problem)?;
+    let outcome = pending.await.map_err(command_problem)?;
+    Ok(outcome_reply(outcome, render))
+}
+
+fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>, Problem> {
+    let limits = call.state.config.load().model().limits;
+    let items = match value {
+        None => {
+            return Err(invalid(
+                "attachments",
+                "is required on this route (use /v1/envelopes without attachments)",
+            ));
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid("attachments", "must be an array")),
+    };
+    if items.len() as u64 > limits.attachments_max {
+        return Err(invalid(
+            "attachments",
+            format!("at most {} attachments", limits.attachments_max),
+        ));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let field = |name: &str| format!("attachments[{index}].{name}");
+        let mut members = object(item, &["name", "media_type", "content_base64"])
+            .map_err(|problem| problem.with("field", format!("attachments[{index}]")))?;
+        let name = required_string(&mut members, "name")
+            .map_err(|_| invalid(&field("name"), "is required"))?;
+        let media_type = required_string(&mut members, "media_type")
+            .map_err(|_| invalid(&field("media_type"), "is required"))?;
+        let encoded = required_string(&mut members, "content_base64")
+            .map_err(|_| invalid(&field("content_base64"), "is required"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|error| {
+                invalid(
+                    &field("content_base64"),
+                    format!("not standard base64: {error}"),
+                )
+            })?;
+        if bytes.len() as u64 > limits.attachment_bytes_max {
+            return Err(Problem::new(Code::PayloadTooLarge)
+                .detail(format!(
+                    "{} is {} bytes; the limit is {}",
+                    field("content_base64"),
+                    bytes.len(),
+                    limits.attachment_bytes_max
+                ))
+                .with("field", field("content_base64")));
+        }
+        out.push(AttachmentInput {
+            name,
+            media_type,
+            bytes: Arc::from(bytes),
+        });
+    }
+    Ok(out)
+}

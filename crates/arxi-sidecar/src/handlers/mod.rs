@@ -1,0 +1,239 @@
+//! Route handlers and what they share: strict JSON bodies with typed
+//! errors, field extraction, idempotency plumbing, mapping recorder errors
+//! to problems, and running SQLite reads off the runtime thread.
+
+pub mod bundles;
+pub mod envelopes;
+pub mod probes;
+pub mod query;
+pub mod runtime;
+pub mod segments;
+
+use arxi_format::json::JsonErrorKind;
+use arxi_format::{CanonicalJson, Hash32};
+use arxi_recorder::{
+    CommandError, IdempotencyKey, IdempotencyRequest, Outcome, StoredResponse, SubmitError,
+};
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::problem::{Code, Problem};
+use crate::routes::{Call, Reply};
+
+/// Parses a body strictly (duplicate keys, integer range, depth).
+pub fn parse_body(call: &Call, optional: bool) -> Result<Value, Problem> {
+    if call.body.is_empty() && optional {
+        return Ok(Value::Object(Map::new()));
+    }
+    arxi_format::json::parse(&call.body).map_err(|error| {
+        let code = match error.kind {
+            JsonErrorKind::DuplicateKey(_) => Code::DuplicateJsonKey,
+            JsonErrorKind::IntegerOutOfRange => Code::IntegerOutOfRange,
+            JsonErrorKind::NumberOutOfRange => Code::NumberOutOfRange,
+            JsonErrorKind::TooDeep(_) => Code::JsonTooDeep,
+            _ => Code::MalformedJson,
+        };
+        Problem::new(code)
+            .detail(error.to_string())
+            .with("offset", error.offset as u64)
+    })
+}
+
+/// A field that breaks a rule.
+pub fn invalid(field: &str, reason: impl Into<String>) -> Problem {
+    let reason = reason.into();
+    Problem::new(Code::ValidationFailed)
+        .detail(format!("{field}: {reason}"))
+        .with("field", field)
+}
+
+/// A JSON object body, refusing members outside `allowed`.
+pub fn object(value: Value, allowed: &[&str]) -> Result<Map<String, Value>, Problem> {
+    let Value::Object(members) = value else {
+        return Err(invalid("(body)", "must be a JSON object"));
+    };
+    if let Some(unknown) = members.keys().find(|key| !allowed.contains(&key.as_str())) {
+        return Err(invalid(unknown, "unknown field"));
+    }
+    Ok(members)
+}
+
+/// An optional string member.
+pub fn optional_string(
+    members: &mut Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, Problem> {
+    match members.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(invalid(field, "must be a string")),
+    }
+}
+
+/// A required string member.
+pub fn required_string(members: &mut Map<String, Value>, field: &str) -> Result<String, Problem> {
+    optional_string(members, field)?.ok_or_else(|| invalid(field, "is required"))
+}
+
+/// An optional non-negative integer member (at most 2^53-1).
+pub fn optional_u64(members: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, Problem> {
+    match members.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| invalid(field, "must be a non-negative integer")),
+    }
+}
+
+/// The `Idempotency-Key` of a mutation, with the request hash: SHA-256 of
+/// the canonical JSON of `{"body": <body>, "method": ..., "path": ...}`.
+pub fn idempotency_key(
+    call: &Call,
+    body: &Value,
+) -> Result<Option<(IdempotencyKey, Hash32)>, Problem> {
+    let Some(header) = call.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let limit = usize::try_from(
+        call.state
+            .config
+            .load()
+            .model()
+            .limits
+            .idempotency_key_bytes_max,
+    )
+    .unwrap_or(255);
+    let key = header.to_str().map_err(|_| {
+        Problem::new(Code::InvalidIdempotencyKey).detail("the key must be visible ASCII")
+    })?;
+    IdempotencyKey::check_key(key)
+        .and_then(|()| {
+            if key.len() > limit {
+                Err(format!("must be at most {limit} bytes"))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|reason| {
+            Problem::new(Code::InvalidIdempotencyKey).detail(format!("Idempotency-Key {reason}"))
+        })?;
+    let request = json!({
+        "method": call.route.method.as_str(),
+        "path": call.route.path,
+        "body": body,
+    });
+    let canonical = CanonicalJson::from_value(&request)
+        .map_err(|error| invalid("(body)", error.to_string()))?;
+    Ok(Some((
+        IdempotencyKey {
+            method: call.route.method.as_str().to_owned(),
+            path: call.route.path.to_owned(),
+            key: key.to_owned(),
+        },
+        Hash32::of(canonical.as_bytes()),
+    )))
+}
+
+/// Turns a key and a renderer into the recorder's idempotency request.
+pub fn idempotency_request<T: 'static>(
+    key: Option<(IdempotencyKey, Hash32)>,
+    render: fn(&T) -> StoredResponse,
+) -> Option<IdempotencyRequest<T>> {
+    key.map(|(key, request_hash)| IdempotencyRequest {
+        key,
+        request_hash,
+        render: Box::new(render),
+    })
+}
+
+/// A stored response as the reply (`replayed` adds `Idempotent-Replayed`).
+pub fn stored_reply(response: StoredResponse, replayed: bool) -> Reply {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    let mut reply = Reply::json(status, response.body.into_bytes());
+    if replayed {
+        reply.headers.push((
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        ));
+    }
+    reply
+}
+
+/// The reply for a mutation's outcome, rendered the same way whether or
+/// not it was stored for replay.
+pub fn outcome_reply<T>(outcome: Outcome<T>, render: fn(&T) -> StoredResponse) -> Reply {
+    match outcome {
+        Outcome::Done { value, response } => {
+            stored_reply(response.unwrap_or_else(|| render(&value)), false)
+        }
+        Outcome::Replayed(response) => stored_reply(response, true),
+    }
+}
+
+/// A JSON value as a stored response.
+pub fn stored_json(status: u16, value: &Value) -> StoredResponse {
+    StoredResponse {
+        status,
+        content_type: "application/json".into(),
+        body: value.to_string(),
+    }
+}
+
+/// Maps a refused submission.
+pub fn submit_problem(error: SubmitError) -> Problem {
+    match error {
+        SubmitError::Overloaded { .. } => Problem::new(Code::RecorderOverloaded),
+        SubmitError::Stopped => Problem::new(Code::ShuttingDown),
+        SubmitError::Invalid { field, reason } => invalid(field, reason),
+        SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(
+            format!("the envelope would be {bytes} bytes; the limit is {limit}"),
+        ),
+    }
+}
+
+/// Maps a failed command.
+pub fn command_problem(error: CommandError) -> Problem {
+    match error {
+        CommandError::Storage(error) => {
+            Problem::new(Code::StorageUnavailable).detail(error.to_string())
+        }
+        CommandError::Unavailable(reason) => Problem::new(Code::StorageUnavailable).detail(reason),
+        CommandError::IdempotencyConflict => Problem::new(Code::IdempotencyConflict)
+            .detail("this Idempotency-Key was used with a different request"),
+        CommandError::IdempotencyUnavailable(reason) => {
+            Problem::new(Code::IdempotencyUnavailable).detail(reason)
+        }
+        CommandError::NoOpenSegment => Problem::new(Code::NoOpenSegment),
+        CommandError::SegmentAlreadyOpen { segment_id } => Problem::new(Code::SegmentAlreadyOpen)
+            .detail(format!("segment {segment_id} is open"))
+            .with("segment_id", segment_id),
+        CommandError::Stopped => Problem::new(Code::ShuttingDown),
+    }
+}
+
+/// Runs a blocking read on the read pool and awaits it.
+pub async fn read<T: Send + 'static>(
+    call: &Call,
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let receiver = call.state.reads.run(work).map_err(|_| {
+        Problem::new(Code::RequestCapacityExhausted).detail("the read queue is full")
+    })?;
+    receiver
+        .await
+        .map_err(|_| Problem::new(Code::InternalError).detail("read worker stopped"))?
+}
+
+/// Segment as JSON.
+pub fn segment_json(segment: &arxi_recorder::SegmentInfo) -> Value {
+    json!({
+        "segment_id": segment.segment_id,
+        "first_seq": segment.first_seq,
+        "last_seq": segment.last_seq,
+        "envelope_count": segment.envelope_count,
+        "bytes": segment.bytes,
+        "opened_at": segment.opened_at.to_string(),
+        "sealed_at": segment.sealed_at.map(|t| t.to_string()),
+    })
+}

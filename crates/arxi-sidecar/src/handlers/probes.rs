@@ -1,0 +1,80 @@
+//! Health probes. They bypass auth, enterprise policy and bounds, do no
+//! IO of their own (readiness reads the storage watchdog's last verdict),
+//! and so answer under overload.
+
+use std::sync::atomic::Ordering;
+
+use http::StatusCode;
+use serde_json::json;
+
+use crate::pipeline::json_reply;
+use crate::problem::{Code, Problem};
+use crate::routes::{Call, Reply};
+
+/// `GET /health`: liveness and process metadata.
+pub async fn health(call: Call) -> Result<Reply, Problem> {
+    let state = &call.state;
+    let config = state.config.load();
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "service": "arxi-sidecar",
+            "version": env!("CARGO_PKG_VERSION"),
+            "recorder_id": config.model().recorder.id,
+            "pid": std::process::id(),
+            "uptime_seconds": state.started_at.elapsed().as_secs(),
+        }),
+    ))
+}
+
+/// `GET /startup`: start-up is complete (the listeners only open after
+/// recovery), with the driver and the verification that ran.
+pub async fn startup(call: Call) -> Result<Reply, Problem> {
+    let state = &call.state;
+    let config = state.config.load();
+    let recovery = state.engine.recovery();
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({
+            "started": true,
+            "io_driver": state.driver.name(),
+            "io_uring_refused": state.io_uring_refusal,
+            "startup_verification_depth": config.model().recorder.startup_verification_depth,
+            "verified_envelopes": recovery.verified_envelopes,
+            "verified_seals": recovery.verified_seals,
+            "completed_seal": recovery.completed_seal,
+            "previous_shutdown": recovery.previous_shutdown,
+            "key_id": state.engine.key_id().as_str(),
+        }),
+    ))
+}
+
+/// `GET /ready`: `{"ready": true}`, or 503 `not_ready` whose `reason` is
+/// `storage_unavailable` (the store failed its check),
+/// `request_capacity_exhausted` (saturated, when configured to say so) or
+/// `shutting_down`.
+pub async fn ready(call: Call) -> Result<Reply, Problem> {
+    let state = &call.state;
+    if state.shutting_down.load(Ordering::Acquire) {
+        return Err(not_ready("shutting_down"));
+    }
+    if let Err(reason) = state.storage.get() {
+        return Err(not_ready("storage_unavailable").detail(reason));
+    }
+    let config = state.config.load();
+    let probes = &config.model().probes;
+    if probes.ready_fail_on_admission_saturation {
+        let limits = &config.model().limits;
+        let active = state.saturation.active.load(Ordering::Relaxed) as u64;
+        let waiting = state.saturation.waiting.load(Ordering::Relaxed) as u64;
+        if active >= limits.max_concurrent_requests && waiting >= limits.max_queued_requests {
+            return Err(not_ready("request_capacity_exhausted"));
+        }
+    }
+    Ok(json_reply(StatusCode::OK, &json!({ "ready": true })))
+}
+
+fn not_ready(reason: &'static str) -> Problem {
+    Problem::new(Code::NotReady).with("reason", reason)
+}

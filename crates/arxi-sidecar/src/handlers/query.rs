@@ -1,0 +1,102 @@
+//! `POST /v1/query/envelopes`: filters, an opaque cursor, a bounded page.
+//!
+//! Body (all optional): `segment_id`, `seq_from`, `seq_to`,
+//! `received_from`, `received_before` (RFC 3339 timestamps as envelopes
+//! carry them), `kind` (`data`/`control`), `type`, `actor`, `cursor`,
+//! `limit`. Answers `{"envelopes": [<envelope>...], "next_cursor": ...}`
+//! with the stored canonical envelopes verbatim.
+
+use arxi_format::{Kind, Timestamp};
+use arxi_recorder::{EnvelopeQuery, QueryError};
+use bytes::{BufMut as _, BytesMut};
+use http::StatusCode;
+
+use super::{invalid, object, optional_string, optional_u64, parse_body, read};
+use crate::problem::{Code, Problem};
+use crate::routes::{Call, Reply};
+
+/// `POST /v1/query/envelopes`.
+pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
+    let body = parse_body(&call, true)?;
+    let mut members = object(
+        body,
+        &[
+            "segment_id",
+            "seq_from",
+            "seq_to",
+            "received_from",
+            "received_before",
+            "kind",
+            "type",
+            "actor",
+            "cursor",
+            "limit",
+        ],
+    )?;
+    let timestamp = |text: Option<String>, field: &str| -> Result<Option<Timestamp>, Problem> {
+        text.map(|text| Timestamp::parse(&text).map_err(|error| invalid(field, error.to_string())))
+            .transpose()
+    };
+    let kind = match optional_string(&mut members, "kind")?.as_deref() {
+        None => None,
+        Some(text) => Some(
+            Kind::parse(text).ok_or_else(|| invalid("kind", "must be \"data\" or \"control\""))?,
+        ),
+    };
+    let limit = optional_u64(&mut members, "limit")?
+        .map(|limit| u32::try_from(limit).map_err(|_| invalid("limit", "is too large")))
+        .transpose()?;
+    let query = EnvelopeQuery {
+        segment_id: optional_u64(&mut members, "segment_id")?,
+        seq_from: optional_u64(&mut members, "seq_from")?,
+        seq_to: optional_u64(&mut members, "seq_to")?,
+        received_from: timestamp(
+            optional_string(&mut members, "received_from")?,
+            "received_from",
+        )?,
+        received_before: timestamp(
+            optional_string(&mut members, "received_before")?,
+            "received_before",
+        )?,
+        kind,
+        event_type: optional_string(&mut members, "type")?,
+        actor: optional_string(&mut members, "actor")?,
+        cursor: optional_string(&mut members, "cursor")?,
+        limit,
+    };
+    let engine = std::sync::Arc::clone(&call.state.engine);
+    let result = read(&call, move || {
+        engine.query(&query).map_err(|error| match error {
+            QueryError::InvalidCursor => Problem::new(Code::InvalidCursor),
+            QueryError::InvalidRange(reason) => {
+                let field = if reason.starts_with("limit") {
+                    "limit"
+                } else {
+                    "(range)"
+                };
+                invalid(field, reason)
+            }
+            QueryError::Storage(error) => {
+                Problem::new(Code::StorageUnavailable).detail(error.to_string())
+            }
+        })
+    })
+    .await?;
+    // The stored envelopes are canonical JSON already: splice them in.
+    let size = result.envelopes.iter().map(Vec::len).sum::<usize>() + result.envelopes.len() + 64;
+    let mut out = BytesMut::with_capacity(size);
+    out.put_slice(b"{\"envelopes\":[");
+    for (index, envelope) in result.envelopes.iter().enumerate() {
+        if index > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(envelope);
+    }
+    out.put_slice(b"],\"next_cursor\":");
+    match &result.next_cursor {
+        Some(cursor) => out.put_slice(serde_json::to_string(cursor).unwrap_or_default().as_bytes()),
+        None => out.put_slice(b"null"),
+    }
+    out.put_u8(b'}');
+    Ok(Reply::json(StatusCode::OK, out.freeze()))
+}

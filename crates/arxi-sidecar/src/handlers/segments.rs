@@ -1,0 +1,125 @@
+//! Segments: open, seal, list, the open one.
+
+use arxi_recorder::{SealReceipt, SegmentInfo, StoredResponse};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::{
+    command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body, read,
+    segment_json, stored_json, submit_problem,
+};
+use crate::pipeline::json_reply;
+use crate::problem::{Code, Problem};
+use crate::routes::{Call, Reply};
+
+fn render_opened(segment: &SegmentInfo) -> StoredResponse {
+    stored_json(201, &json!({ "segment": segment_json(segment) }))
+}
+
+fn render_sealed(seal: &SealReceipt) -> StoredResponse {
+    stored_json(
+        200,
+        &json!({
+            "seal": {
+                "segment_id": seal.segment_id,
+                "first_seq": seal.first_seq,
+                "last_seq": seal.last_seq,
+                "count": seal.count,
+                "merkle_root": seal.merkle_root.to_hex(),
+                "seal_hash": seal.seal_hash.to_hex(),
+                "sealed_at": seal.sealed_at.to_string(),
+            }
+        }),
+    )
+}
+
+/// `POST /v1/segments`: opens a segment (409 if one is open). Body: `{}`.
+pub async fn open(call: Call) -> Result<Reply, Problem> {
+    let body = parse_body(&call, true)?;
+    let key = idempotency_key(&call, &body)?;
+    object(body, &[])?;
+    let pending = call
+        .state
+        .engine
+        .open_segment(idempotency_request(key, render_opened))
+        .map_err(submit_problem)?;
+    let outcome = pending.await.map_err(command_problem)?;
+    Ok(outcome_reply(outcome, render_opened))
+}
+
+/// `POST /v1/segments/seal`: seals the open segment (409 if none). Body:
+/// `{}`.
+pub async fn seal(call: Call) -> Result<Reply, Problem> {
+    let body = parse_body(&call, true)?;
+    let key = idempotency_key(&call, &body)?;
+    object(body, &[])?;
+    let pending = call
+        .state
+        .engine
+        .seal(idempotency_request(key, render_sealed))
+        .map_err(submit_problem)?;
+    let outcome = pending.await.map_err(command_problem)?;
+    Ok(outcome_reply(outcome, render_sealed))
+}
+
+/// `GET /v1/segments?after=ID&limit=N`.
+pub async fn list(call: Call) -> Result<Reply, Problem> {
+    let mut after = 0_u64;
+    let page_max = call.state.config.load().model().limits.query_page_max;
+    let mut limit = 100_u64.min(page_max);
+    for (name, value) in query_pairs(call.query.as_deref()) {
+        let number = value.parse::<u64>().map_err(|_| {
+            Problem::new(Code::BadRequest).detail(format!("{name} must be a non-negative integer"))
+        })?;
+        match name.as_str() {
+            "after" => after = number,
+            "limit" if (1..=page_max).contains(&number) => limit = number,
+            "limit" => {
+                return Err(
+                    Problem::new(Code::BadRequest).detail(format!("limit must be 1 to {page_max}"))
+                );
+            }
+            other => {
+                return Err(Problem::new(Code::BadRequest)
+                    .detail(format!("unknown query parameter {other:?}")));
+            }
+        }
+    }
+    let engine = std::sync::Arc::clone(&call.state.engine);
+    let limit32 = u32::try_from(limit).unwrap_or(u32::MAX);
+    let segments = read(&call, move || {
+        engine
+            .segments(after, limit32)
+            .map_err(|error| Problem::new(Code::StorageUnavailable).detail(error.to_string()))
+    })
+    .await?;
+    let next_after = (segments.len() as u64 == limit)
+        .then(|| segments.last().map(|segment| segment.segment_id))
+        .flatten();
+    let list: Vec<Value> = segments.iter().map(segment_json).collect();
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({ "segments": list, "next_after": next_after }),
+    ))
+}
+
+/// `GET /v1/segments/active`: `{"segment": {...}}` or `{"segment": null}`.
+pub async fn active(call: Call) -> Result<Reply, Problem> {
+    let status = call.state.engine.status();
+    let segment = status.open_segment.as_ref().map(segment_json);
+    Ok(json_reply(StatusCode::OK, &json!({ "segment": segment })))
+}
+
+/// `name=value` pairs of a query string (no percent-decoding is needed for
+/// the numeric parameters used here; anything else is refused by name).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}

@@ -1,0 +1,31 @@
+//! arxi-sidecar: the recorder's HTTP/JSON service. The only crate that
+//! names monoio or HTTP.
+//!
+//! Module map: `io` (the monoio adapter), `server` (start-up, serving,
+//! shutdown), `pipeline` (the middleware order of R-HTTP), `routes` (the
+//! route table), `handlers` (one module per route group), `problem` (the
+//! RFC 9457 error registry), `auth`, `correlation`, `admission`, `blocking`
+//! (the SQLite read pool), `metrics`, `state`, `healthcheck` (the
+//! `healthcheck` subcommand's client).
+
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod auth;
+pub mod blocking;
+pub mod correlation;
+pub mod handlers;
+pub mod healthcheck;
+pub mod io;
+pub mod metrics;
+pub mod pipeline;
+pub mod problem;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use server::{ServerHandle, StartError, start};
+
+/// The development configuration (`config/dev.toml`), used when neither
+/// `--config` nor `ARXI_SIDECAR_CONFIG` names a file.
+pub const EMBEDDED_DEV_CONFIG: &str = include_str!("../../../config/dev.toml");

@@ -1,0 +1,241 @@
+//! `arxi-sidecar`: serve, probe, or check a configuration.
+//!
+//! ```text
+//! arxi-sidecar [serve] [--config FILE]       serve (default); ARXI_SIDECAR_CONFIG also names the file;
+//!                                            without either, the embedded development configuration
+//! arxi-sidecar check-config [--config FILE]  validate and exit
+//! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
+//! arxi-sidecar contract errors               print the error registry (JSON)
+//! ```
+//!
+//! Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad
+//! usage or configuration.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use arxi_sidecar::healthcheck::{self, Target};
+use arxi_sidecar_config::ValidConfig;
+
+const USAGE: &str = "usage:
+  arxi-sidecar [serve] [--config FILE]
+  arxi-sidecar check-config [--config FILE]
+  arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
+  arxi-sidecar contract errors
+  arxi-sidecar --version | --help
+
+The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
+embedded development configuration (config/dev.toml: loopback and ./arxi-data).
+Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) and
+ARXI_LOG_FORMAT=json switches to JSON lines.";
+
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("arxi-sidecar {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("healthcheck") => healthcheck_command(&args[1..]),
+        Some("check-config") => match load_config(&args[1..]) {
+            Ok(config) => {
+                println!("configuration {} is valid", config.source());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some("contract") => match args.get(1).map(String::as_str) {
+            Some("errors") => {
+                let registry = arxi_sidecar::problem::registry_json();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&registry).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            _ => usage_error("contract needs a document name: errors"),
+        },
+        Some("serve") => serve(&args[1..]),
+        _ => serve(&args),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("arxi-sidecar: {message}\n\n{USAGE}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn init_logging() {
+    let level = match std::env::var("ARXI_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if std::env::var("ARXI_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+/// The configuration from `--config`, `ARXI_SIDECAR_CONFIG` or the embedded
+/// development file; on failure every problem is printed and the exit code
+/// is 64.
+fn load_config(args: &[String]) -> Result<ValidConfig, ExitCode> {
+    let mut path: Option<PathBuf> = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--config" | "-c" => match rest.next() {
+                Some(value) => path = Some(PathBuf::from(value)),
+                None => return Err(usage_error("--config needs a file")),
+            },
+            other => return Err(usage_error(&format!("unexpected argument {other:?}"))),
+        }
+    }
+    let path = path.or_else(|| std::env::var_os("ARXI_SIDECAR_CONFIG").map(PathBuf::from));
+    let result = match &path {
+        Some(path) => arxi_sidecar_config::load(path),
+        None => arxi_sidecar_config::parse(
+            arxi_sidecar::EMBEDDED_DEV_CONFIG,
+            std::path::Path::new("."),
+            "embedded development configuration (config/dev.toml)",
+        ),
+    };
+    result.map_err(|errors| {
+        eprint!("arxi-sidecar: {errors}");
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn serve(args: &[String]) -> ExitCode {
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    init_logging();
+    tracing::info!(
+        source = config.source(),
+        version = env!("CARGO_PKG_VERSION"),
+        "starting arxi-sidecar"
+    );
+    // Signals are caught by a dedicated thread before anything is bound.
+    let (signal_sender, signal_receiver) = std::sync::mpsc::channel::<i32>();
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::error!(%error, "cannot install signal handlers");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signal_handle = signals.handle();
+    let signal_thread = std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal_sender.send(signal).is_err() {
+                break;
+            }
+        }
+    });
+    let server = match arxi_sidecar::start(config) {
+        Ok(server) => server,
+        Err(error) => {
+            tracing::error!(%error, "start-up failed");
+            eprintln!("arxi-sidecar: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("ready");
+    loop {
+        match signal_receiver.recv() {
+            Ok(signal_hook::consts::SIGHUP) => {
+                tracing::warn!(
+                    "SIGHUP: configuration reload is not available in this build; ignoring"
+                );
+            }
+            Ok(signal) => {
+                tracing::info!(signal, "signal received");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let result = server.shutdown();
+    signal_handle.close();
+    let _ = signal_thread.join();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn healthcheck_command(args: &[String]) -> ExitCode {
+    let mut target = None;
+    let mut path = None;
+    let mut timeout = Duration::from_secs(2);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().cloned();
+        match arg.as_str() {
+            "--url" => match value().map(|url| healthcheck::parse_url(&url)) {
+                Some(Ok((authority, url_path))) => {
+                    target = Some(Target::Tcp(authority));
+                    if path.is_none() {
+                        path = url_path;
+                    }
+                }
+                Some(Err(reason)) => return usage_error(&reason),
+                None => return usage_error("--url needs a value"),
+            },
+            "--unix" => match value() {
+                Some(socket) => target = Some(Target::Unix(PathBuf::from(socket))),
+                None => return usage_error("--unix needs a path"),
+            },
+            "--path" => match value() {
+                Some(value) if value.starts_with('/') => path = Some(value),
+                _ => return usage_error("--path needs an absolute path like /ready"),
+            },
+            "--timeout-ms" => match value().and_then(|v| v.parse::<u64>().ok()) {
+                Some(ms) if (1..=60_000).contains(&ms) => timeout = Duration::from_millis(ms),
+                _ => return usage_error("--timeout-ms needs 1 to 60000"),
+            },
+            other => return usage_error(&format!("unexpected argument {other:?}")),
+        }
+    }
+    let Some(target) = target else {
+        return usage_error("healthcheck needs --url or --unix");
+    };
+    let path = path.unwrap_or_else(|| "/ready".to_owned());
+    match healthcheck::probe(&target, &path, timeout) {
+        Ok(status) => {
+            println!("healthy: {status}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            println!("unhealthy: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! The request pipeline, in the order R-HTTP fixes:
+//!
+//! 1. request body limit (a declared `Content-Length` over the limit is
+//!    refused before anything else; bodies are read within the limit);
+//! 2. a tracing span per request;
+//! 3. correlation ids (server id always; client id sanitized and echoed);
+//! 4. bearer auth (constant-time; 401 carries a `WWW-Authenticate`
+//!    challenge);
+//! 5. enterprise identity and 6. enterprise policy (the seam: `enterprise`);
+//! 7. bounds: header bytes and count, content negotiation (415/406),
+//!    content-length checks (411), bounded admission and concurrency (429
+//!    with `Retry-After`), and a request timeout (503).
+//!
+//! Probes (`/health`, `/startup`, `/ready`) skip auth, enterprise policy and
+//! bounds so they answer under overload. Every response, error or not,
+//! carries the correlation headers.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use tracing::Instrument as _;
+
+use crate::admission::{Admission, Admit};
+use crate::auth::{self, AuthOutcome};
+use crate::correlation;
+use crate::io::{self, Peer};
+use crate::problem::{self, Code, Correlation, Problem};
+use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route};
+use crate::state::AppState;
+
+/// Per-worker context.
+#[derive(Debug)]
+pub struct Worker {
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// This worker's admission gate.
+    pub admission: Rc<Admission>,
+}
+
+/// Handles one request end to end.
+pub async fn handle(
+    worker: Rc<Worker>,
+    peer: Peer,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let state = Arc::clone(&worker.state);
+    let (parts, body) = request.into_parts();
+    let server_id = state.ids.next();
+    let (client_id, legacy_id) = client_correlation(&parts.headers);
+    let path = parts.uri.path().to_owned();
+    let matched = routes::find(&parts.method, &path);
+    let route_index = match &matched {
+        Match::Found(route) => routes::index_of(route),
+        _ => routes::ROUTES.len(),
+    };
+    let span = tracing::debug_span!(
+        "request",
+        method = %parts.method,
+        path = %path,
+        correlation_id = %server_id,
+    );
+    let outcome = async {
+        match matched {
+            Match::NotFound => Err(Problem::new(Code::NotFound).detail(format!("no route {path}"))),
+            Match::MethodNotAllowed(allowed) => {
+                let allow = allowed.join(", ");
+                Err(Problem::new(Code::MethodNotAllowed)
+                    .detail(format!("{path} allows {allow}"))
+                    .header(
+                        header::ALLOW,
+                        HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
+                    ))
+            }
+            Match::Found(route) => process(&worker, &peer, route, parts, body).await,
+        }
+    }
+    .instrument(span)
+    .await;
+    let correlation = Correlation {
+        server: &server_id,
+        client: client_id.as_deref(),
+    };
+    let mut response = match outcome {
+        Ok(reply) => {
+            let mut response = hyper::Response::new(Full::new(reply.body));
+            *response.status_mut() = reply.status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(reply.content_type),
+            );
+            for (name, value) in reply.headers {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        }
+        Err(problem) => {
+            if problem.code.info().status >= 500 {
+                tracing::error!(
+                    correlation_id = %server_id,
+                    code = problem.code.info().code,
+                    detail = problem.detail.as_deref().unwrap_or(""),
+                    "request failed"
+                );
+            }
+            problem::render(&problem, correlation, &path)
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&server_id) {
+        headers.insert("x-arxi-correlation-id", value);
+    }
+    if let Some(value) = client_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        let name = if legacy_id {
+            "x-request-id"
+        } else {
+            "x-correlation-id"
+        };
+        headers.insert(name, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let status = response.status().as_u16();
+    state.http.record(route_index, status, started.elapsed());
+    tracing::debug!(
+        correlation_id = %server_id,
+        status,
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request done"
+    );
+    response
+}
+
+/// The client's correlation id (`x-correlation-id`, else the legacy
+/// `x-request-id`), sanitized; and whether it came from the legacy header.
+fn client_correlation(headers: &HeaderMap) -> (Option<String>, bool) {
+    if let Some(value) = headers.get("x-correlation-id") {
+        return (correlation::sanitize(value.as_bytes()), false);
+    }
+    if let Some(value) = headers.get("x-request-id") {
+        return (correlation::sanitize(value.as_bytes()), true);
+    }
+    (None, false)
+}
+
+async fn process(
+    worker: &Rc<Worker>,
+    _peer: &Peer,
+    route: &'static Route,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Reply, Problem> {
+    let state = &worker.state;
+    let config = state.config.load_full();
+    let limits = config.model().limits;
+    let query = parts.uri.query().map(str::to_owned);
+    let call = |body: Bytes| Call {
+        state: Arc::clone(state),
+        route,
+        headers: parts.headers.clone(),
+        query: query.clone(),
+        body,
+    };
+
+    if route.kind == Kind::Probe {
+        return (route.handler)(call(Bytes::new())).await;
+    }
+    if state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return Err(Problem::new(Code::ShuttingDown));
+    }
+
+    // 1. Body limit, on the declared length.
+    let body_limit = match route.limit {
+        Limit::Standard => limits.max_request_body_bytes,
+        Limit::Attachments => limits.max_attachment_request_bytes,
+    };
+    let declared_length = content_length(&parts.headers)?;
+    if declared_length.is_some_and(|length| length > body_limit) {
+        return Err(Problem::new(Code::PayloadTooLarge).detail(format!(
+            "the body declares {} bytes; this route accepts at most {body_limit}",
+            declared_length.unwrap_or_default()
+        )));
+    }
+
+    // The request target and Host (a DNS-rebinding guard).
+    check_host(&parts, &config)?;
+
+    // 4. Bearer auth.
+    if let Some(token) = config.token() {
+        let outcome = auth::check(
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            token,
+        );
+        if outcome != AuthOutcome::Allowed {
+            return Err(Problem::new(Code::Unauthorized)
+                .detail(match outcome {
+                    AuthOutcome::Missing => "send Authorization: Bearer <token>",
+                    _ => "the bearer token is not valid",
+                })
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(auth::challenge(outcome)),
+                ));
+        }
+    }
+
+    // 5-6. Enterprise identity and policy: the seam (enterprise mode is
+    // validated off in this build's configuration until the bridge exists).
+
+    // 7. Bounds.
+    check_head_size(&parts, &limits)?;
+    check_accept(&parts.headers, route)?;
+    let has_body = declared_length.is_some_and(|length| length > 0) || is_chunked(&parts.headers);
+    if route.body != Body::None && has_body {
+        check_content_type(&parts.headers)?;
+    }
+    if route.body == Body::Json && declared_length.is_none() && !is_chunked(&parts.headers) {
+        return Err(Problem::new(Code::LengthRequired)
+            .detail("send Content-Length (or Transfer-Encoding: chunked) with the body"));
+    }
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    let deadline = Instant::now() + timeout;
+    let _permit = match worker.admission.admit() {
+        Err(_) => {
+            return Err(Problem::new(Code::RequestCapacityExhausted)
+                .detail("every request slot and the admission queue are full"));
+        }
+        Ok(Admit::Ready(permit)) => permit,
+        Ok(Admit::Wait(wait)) => match io::timeout(remaining(deadline), wait).await {
+            Ok(permit) => permit,
+            Err(io::Elapsed) => {
+                return Err(Problem::new(Code::RequestCapacityExhausted)
+                    .detail("no request slot became free in time"));
+            }
+        },
+    };
+    let work = async {
+        let bytes = if route.body == Body::None {
+            Bytes::new()
+        } else {
+            read_body(body, body_limit).await?
+        };
+        (route.handler)(call(bytes)).await
+    };
+    match io::timeout(remaining(deadline), work).await {
+        Ok(result) => result,
+        Err(io::Elapsed) => Err(Problem::new(Code::RequestTimeout).detail(format!(
+            "the request did not finish within {} ms",
+            limits.request_timeout_ms
+        ))),
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    // hyper already refuses conflicting or malformed lengths; this is the
+    // belt to its braces.
+    if values.next().is_some() {
+        return Err(Problem::new(Code::BadRequest).detail("more than one Content-Length"));
+    }
+    first
+        .to_str()
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse().ok())
+        .map(Some)
+        .ok_or_else(|| Problem::new(Code::BadRequest).detail("Content-Length is not a number"))
+}
+
+fn is_chunked(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|text| text.to_ascii_lowercase().contains("chunked"))
+        })
+}
+
+/// Origin-form targets only, and a `Host` the configuration allows.
+fn check_host(
+    parts: &http::request::Parts,
+    config: &arxi_sidecar_config::ValidConfig,
+) -> Result<(), Problem> {
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        return Err(Problem::new(Code::BadRequest)
+            .detail("absolute-form request targets are not accepted; send the path only"));
+    }
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host,
+        (None, _) => return Err(Problem::new(Code::BadRequest).detail("missing Host header")),
+        (Some(_), Some(_)) => {
+            return Err(Problem::new(Code::BadRequest).detail("more than one Host header"));
+        }
+    };
+    let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
+    let name = strip_port(&host);
+    let allowed = &config.model().transport.allowed_hosts;
+    let accepted = if allowed.is_empty() {
+        matches!(name, "localhost" | "127.0.0.1" | "[::1]" | "::1")
+    } else {
+        allowed
+            .iter()
+            .any(|candidate| candidate.eq_ignore_ascii_case(name))
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(Problem::new(Code::BadRequest).detail(format!(
+            "Host {name:?} is not served here (transport.allowed_hosts)"
+        )))
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        return rest
+            .split_once(']')
+            .map_or(host, |(address, _)| &host[..address.len() + 2]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn check_head_size(
+    parts: &http::request::Parts,
+    limits: &arxi_sidecar_config::model::Limits,
+) -> Result<(), Problem> {
+    let count = parts.headers.len() as u64;
+    if count > limits.max_headers {
+        return Err(Problem::new(Code::HeadersTooLarge).detail(format!(
+            "{count} headers; at most {} are accepted",
+            limits.max_headers
+        )));
+    }
+    let line = parts.method.as_str().len()
+        + parts.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + 12;
+    let bytes = parts.headers.iter().fold(line, |sum, (name, value)| {
+        sum + name.as_str().len() + value.len() + 4
+    }) as u64;
+    if bytes > limits.max_header_bytes {
+        return Err(Problem::new(Code::HeadersTooLarge).detail(format!(
+            "the request head is {bytes} bytes; at most {} are accepted",
+            limits.max_header_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// 406 unless `Accept` admits what the route produces (or problem+json).
+fn check_accept(headers: &HeaderMap, route: &Route) -> Result<(), Problem> {
+    let mut values = headers.get_all(header::ACCEPT).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(());
+    }
+    let produces = route.produces.split(';').next().unwrap_or_default().trim();
+    let (kind, _) = produces.split_once('/').unwrap_or(("application", "json"));
+    for value in values {
+        let Ok(text) = value.to_str() else { continue };
+        for range in text.split(',') {
+            let mut pieces = range.split(';');
+            let media = pieces
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let refused = pieces.any(|parameter| {
+                let parameter = parameter.trim().replace(' ', "");
+                parameter == "q=0"
+                    || parameter == "q=0.0"
+                    || parameter == "q=0.00"
+                    || parameter == "q=0.000"
+            });
+            if refused {
+                continue;
+            }
+            if media == "*/*"
+                || media == produces
+                || media == format!("{kind}/*")
+                || media == "application/problem+json"
+            {
+                return Ok(());
+            }
+        }
+    }
+    Err(Problem::new(Code::NotAcceptable).detail(format!("this route produces {produces}")))
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|text| {
+            text.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(other) => Err(Problem::new(Code::UnsupportedMediaType)
+            .detail(format!("Content-Type {other:?}; send application/json"))),
+        None => Err(Problem::new(Code::UnsupportedMediaType)
+            .detail("missing Content-Type; send application/json")),
+    }
+}
+
+async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, Problem> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(Problem::new(Code::PayloadTooLarge)
+                    .detail(format!("the body exceeds {limit} bytes")))
+            } else {
+                Err(Problem::new(Code::BadRequest).detail(format!("reading the body: {error}")))
+            }
+        }
+    }
+}
+
+/// A reply with status and JSON body, for handlers.
+pub fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
+    Reply::json(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports_are_stripped() {
+        for (host, name) in [
+            ("localhost:7878", "localhost"),
+            ("localhost", "localhost"),
+            ("127.0.0.1:80", "127.0.0.1"),
+            ("[::1]:7878", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("example.com:x", "example.com:x"),
+        ] {
+            assert_eq!(strip_port(host), name, "{host}");
+        }
+    }
+}

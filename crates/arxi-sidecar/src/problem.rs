@@ -1,0 +1,377 @@
+//! RFC 9457 problem details: the one registry of error codes and the one
+//! place that turns an error into a response.
+//!
+//! Every error response is `application/problem+json` with a stable
+//! snake_case `code` (the last segment of its `type` URI), `retryable` and (for overload and unavailability)
+//! `retry_after_seconds` plus a `Retry-After` header, and the correlation
+//! ids. Server faults (5xx) carry only the registry's generic text as
+//! `detail`; the specific detail goes to the log with the correlation id. The registry is exported
+//! to `Docs/generated/arxi/apis/sidecar.errors.json` and a test fails if the
+//! file and this table differ.
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, Uri};
+use http_body_util::Full;
+use problem_details::{JsonProblemDetails, ProblemDetails};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// One registry entry.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInfo {
+    /// Stable snake_case code.
+    pub code: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// Short human title.
+    pub title: &'static str,
+    /// Whether retrying the same request may succeed.
+    pub retryable: bool,
+    /// Suggested wait before retrying, in seconds.
+    pub retry_after_seconds: Option<u32>,
+    /// What it means, and what to do.
+    pub description: &'static str,
+}
+
+macro_rules! registry {
+    ($($variant:ident => ($code:literal, $status:literal, $title:literal, $retryable:literal, $retry_after:expr, $description:literal)),* $(,)?) => {
+        /// Every error the sidecar answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $(
+                #[doc = $description]
+                $variant,
+            )*
+        }
+
+        impl Code {
+            /// The whole registry, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// This code's entry.
+            pub fn info(self) -> CodeInfo {
+                match self {
+                    $(Code::$variant => CodeInfo {
+                        code: $code,
+                        status: $status,
+                        title: $title,
+                        retryable: $retryable,
+                        retry_after_seconds: $retry_after,
+                        description: $description,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    BadRequest => ("bad_request", 400, "Bad request", false, None,
+        "The request is malformed (for example a missing or conflicting Host, an absolute-form target, or invalid query parameters)."),
+    MalformedJson => ("malformed_json", 400, "Malformed JSON", false, None,
+        "The body is not valid JSON; `detail` names the byte offset."),
+    DuplicateJsonKey => ("duplicate_json_key", 422, "Duplicate JSON key", false, None,
+        "An object in the body has the same key twice; canonical evidence cannot hold both."),
+    IntegerOutOfRange => ("integer_out_of_range", 422, "Integer out of range", false, None,
+        "An integer literal lies outside ±(2^53-1) and would be rounded; send it as a string."),
+    NumberOutOfRange => ("number_out_of_range", 422, "Number out of range", false, None,
+        "A number overflows an IEEE 754 double."),
+    JsonTooDeep => ("json_too_deep", 422, "JSON nested too deeply", false, None,
+        "Arrays and objects are nested deeper than 64 levels."),
+    ValidationFailed => ("validation_failed", 422, "Validation failed", false, None,
+        "A field breaks a rule; `field` names it and `detail` says why."),
+    InvalidCursor => ("invalid_cursor", 400, "Invalid cursor", false, None,
+        "The query cursor was not issued by this recorder."),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "Invalid Idempotency-Key", false, None,
+        "The Idempotency-Key header must be 1 to 255 visible ASCII characters."),
+    Unauthorized => ("unauthorized", 401, "Unauthorized", false, None,
+        "A valid bearer token is required (RFC 6750); see the WWW-Authenticate header."),
+    WrongPlane => ("wrong_plane", 403, "Token not valid for this plane", false, None,
+        "The token is valid but belongs to another privilege plane (control, data, read)."),
+    NamespaceForbidden => ("namespace_forbidden", 403, "Event type outside the token's namespaces", false, None,
+        "The data token may only record event types in its configured namespaces."),
+    EnterpriseDenied => ("enterprise_denied", 403, "Denied by the control plane", false, None,
+        "The enterprise control plane refused the operation."),
+    IdentityRequired => ("identity_required", 401, "Enterprise identity required", false, None,
+        "Enterprise mode needs the x-tenant-id, x-principal-id and x-authn-method headers."),
+    WriterLeaseRequired => ("writer_lease_required", 428, "Writer lease required", false, None,
+        "In managed_cloud mode every mutation must carry the x-writer-lease header."),
+    NotFound => ("not_found", 404, "Not found", false, None,
+        "No such route or resource."),
+    MethodNotAllowed => ("method_not_allowed", 405, "Method not allowed", false, None,
+        "The route exists for other methods; see the Allow header."),
+    NotAcceptable => ("not_acceptable", 406, "Not acceptable", false, None,
+        "The Accept header excludes every media type this route produces."),
+    IdempotencyConflict => ("idempotency_conflict", 409, "Idempotency key reused", false, None,
+        "The Idempotency-Key was used before with a different request."),
+    SegmentAlreadyOpen => ("segment_already_open", 409, "A segment is already open", false, None,
+        "Seal the open segment before opening another."),
+    NoOpenSegment => ("no_open_segment", 409, "No open segment", false, None,
+        "There is no open segment to seal."),
+    LengthRequired => ("length_required", 411, "Length required", false, None,
+        "A request body needs Content-Length (or chunked transfer encoding)."),
+    PayloadTooLarge => ("payload_too_large", 413, "Payload too large", false, None,
+        "The body, an attachment or the envelope exceeds its configured limit."),
+    UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported media type", false, None,
+        "The body must be application/json."),
+    HeadersTooLarge => ("headers_too_large", 431, "Request headers too large", false, None,
+        "The request head exceeds max_header_bytes or max_headers."),
+    RequestCapacityExhausted => ("request_capacity_exhausted", 429, "Too many requests", true, Some(1),
+        "Every request slot and the admission queue are full; retry after Retry-After."),
+    RecorderOverloaded => ("recorder_overloaded", 429, "Recorder queue full", true, Some(1),
+        "The recorder's write queue is full; retry after Retry-After with the same Idempotency-Key."),
+    InternalError => ("internal_error", 500, "Internal error", true, Some(1),
+        "An unexpected server fault; the log holds the details under the correlation id."),
+    NotImplemented => ("not_implemented", 501, "Not implemented", false, None,
+        "This route is specified but not provided by this build."),
+    EnterpriseHookFailed => ("enterprise_hook_failed", 502, "Enterprise hook export failed", true, Some(1),
+        "The operation succeeded but its audit hook could not be exported; retry with the same Idempotency-Key."),
+    StorageUnavailable => ("storage_unavailable", 503, "Storage unavailable", true, Some(1),
+        "The store could not read or write; nothing of the request was recorded."),
+    IdempotencyUnavailable => ("idempotency_unavailable", 503, "Idempotency store unavailable", true, Some(1),
+        "The idempotency record could not be read or written, so the request was not performed (fail closed)."),
+    RequestTimeout => ("request_timeout", 503, "Request timed out", true, Some(1),
+        "The request did not finish within request_timeout_ms; a mutation may still complete, so retry with the same Idempotency-Key."),
+    NotReady => ("not_ready", 503, "Not ready", true, Some(1),
+        "Readiness failed; `reason` is storage_unavailable, request_capacity_exhausted, enterprise_control_unavailable or shutting_down."),
+    ShuttingDown => ("shutting_down", 503, "Shutting down", true, Some(5),
+        "The sidecar is draining and accepts no new work."),
+    EnterpriseControlUnavailable => ("enterprise_control_unavailable", 503, "Control plane unavailable", true, Some(1),
+        "The enterprise control plane did not answer in time or failed."),
+}
+
+impl Code {
+    /// The `type` URI of this problem: an identifier on the reserved
+    /// `.invalid` domain (RFC 6761), absolute as RFC 9457 recommends, never
+    /// dereferenced. (`http::Uri`, which problem_details uses, cannot hold a
+    /// `urn:` URI.)
+    pub fn type_uri(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.info().code)
+    }
+}
+
+/// The common prefix of every problem `type`.
+pub const TYPE_PREFIX: &str = "https://arxi.invalid/problems/";
+
+/// The registry as exported to `Docs/generated/arxi/apis/sidecar.errors.json`.
+pub fn registry_json() -> Value {
+    let codes: Vec<Value> = Code::ALL
+        .iter()
+        .map(|code| {
+            let info = code.info();
+            json!({
+                "code": info.code,
+                "type": code.type_uri(),
+                "status": info.status,
+                "title": info.title,
+                "retryable": info.retryable,
+                "retry_after_seconds": info.retry_after_seconds,
+                "description": info.description,
+            })
+        })
+        .collect();
+    json!({
+        "media_type": "application/problem+json",
+        "type_prefix": TYPE_PREFIX,
+        "codes": codes,
+    })
+}
+
+/// An error on its way to becoming a response.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Which error.
+    pub code: Code,
+    /// Specific detail for the client (dropped for 5xx).
+    pub detail: Option<String>,
+    /// Extra members (`field`, `reason`, ...).
+    pub extra: Map<String, Value>,
+    /// Response headers beyond the defaults (`Allow`, ...).
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    /// A problem with no detail.
+    pub fn new(code: Code) -> Self {
+        Self {
+            code,
+            detail: None,
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds the detail text.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Correlation ids put on every problem.
+#[derive(Debug, Clone, Copy)]
+pub struct Correlation<'a> {
+    /// The server's id for this request.
+    pub server: &'a str,
+    /// The client's sanitized id, if any.
+    pub client: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Extensions<'a> {
+    code: &'static str,
+    retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_seconds: Option<u32>,
+    correlation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_correlation_id: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+/// Renders a problem as an HTTP response.
+pub fn render(
+    problem: &Problem,
+    correlation: Correlation<'_>,
+    instance: &str,
+) -> http::Response<Full<Bytes>> {
+    let info = problem.code.info();
+    let status = StatusCode::from_u16(info.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let server_fault = status.is_server_error();
+    let mut details = ProblemDetails::new()
+        .with_type(
+            problem
+                .code
+                .type_uri()
+                .parse::<Uri>()
+                .unwrap_or_else(|_| Uri::from_static("about:blank")),
+        )
+        .with_status(status)
+        .with_title(info.title);
+    // 5xx bodies carry no internals: the registry text only.
+    let detail = if server_fault {
+        Some(info.description.to_owned())
+    } else {
+        problem.detail.clone()
+    };
+    if let Some(detail) = detail {
+        details = details.with_detail(detail);
+    }
+    if let Ok(uri) = instance.parse::<Uri>() {
+        details = details.with_instance(uri);
+    }
+    let extensions = Extensions {
+        code: info.code,
+        retryable: info.retryable,
+        retry_after_seconds: info.retry_after_seconds,
+        correlation_id: correlation.server,
+        client_correlation_id: correlation.client,
+        // Extension members are facts chosen by the handler (`reason`,
+        // `field`); internals only ever travel in `detail`.
+        extra: &problem.extra,
+    };
+    let body = JsonProblemDetails::from(details.with_extensions(extensions))
+        .to_body_string()
+        .unwrap_or_else(|_| format!("{{\"status\":{},\"code\":\"{}\"}}", info.status, info.code));
+    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(seconds) = info.retry_after_seconds {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    for (name, value) in &problem.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_statuses_are_errors() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let info = code.info();
+            assert!(seen.insert(info.code), "duplicate {}", info.code);
+            assert!(
+                info.code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                info.code
+            );
+            assert!((400..600).contains(&info.status), "{}", info.code);
+            if info.status == 429 || info.status == 503 {
+                assert!(
+                    info.retryable && info.retry_after_seconds.is_some(),
+                    "{}",
+                    info.code
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn server_faults_hide_details() {
+        let problem = Problem::new(Code::StorageUnavailable)
+            .detail("disk I/O error at /var/lib/arxi/arxi.db")
+            .with("reason", "storage_unavailable");
+        let response = render(
+            &problem,
+            Correlation {
+                server: "s-1",
+                client: None,
+            },
+            "/v1/envelopes",
+        );
+        let body = String::from_utf8(futures_body(response.into_body())).expect("utf8");
+        assert!(!body.contains("/var/lib"), "{body}");
+        assert!(body.contains("\"code\":\"storage_unavailable\""), "{body}");
+        assert!(
+            body.contains("\"reason\":\"storage_unavailable\""),
+            "{body}"
+        );
+        assert!(
+            body.contains("\"type\":\"https://arxi.invalid/problems/storage_unavailable\""),
+            "{body}"
+        );
+    }
+
+    fn futures_body(body: Full<Bytes>) -> Vec<u8> {
+        use http_body_util::BodyExt as _;
+        let collected = futures_lite_block_on(body.collect());
+        collected.map(|c| c.to_bytes().to_vec()).unwrap_or_default()
+    }
+
+    /// A minimal executor for an always-ready future.
+    fn futures_lite_block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+        }
+    }
+}

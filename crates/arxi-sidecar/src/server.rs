@@ -1,0 +1,541 @@
+//! Start-up, serving and shutdown.
+//!
+//! Start-up order: the configuration is already whole and valid; create the
+//! data directory; load (or, in development, generate) the signing key; open
+//! the recorder (recovery and tail verification happen there); choose the
+//! kernel driver; bind every listener; only then serve. A failure at any
+//! step stops start-up before a socket accepts anything.
+//!
+//! Serving: `workers` threads, each with its own runtime, accept on shared
+//! listeners and serve HTTP/1.1 connections with hyper.
+//!
+//! Shutdown (SIGTERM/SIGINT or [`ServerHandle::shutdown`]): stop accepting,
+//! let in-flight requests finish within `shutdown_drain_seconds`, flush the
+//! recorder (it records `arxi.recorder.stopped` and checkpoints), remove the
+//! Unix socket.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::unix::fs::{
+    DirBuilderExt as _, FileTypeExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use arxi_format::SecretKey;
+use arxi_recorder::{AutoSeal, RecorderConfig, RecorderEngine, SystemClock};
+use arxi_sidecar_config::ValidConfig;
+use arxi_sidecar_config::model::IoDriver;
+
+use crate::admission::{Admission, Saturation};
+use crate::blocking::BlockingPool;
+use crate::correlation::IdSource;
+use crate::io::{self, Acceptor, Connection, DriverChoice, Either, Peer, Signal};
+use crate::metrics::HttpMetrics;
+use crate::pipeline::{self, Worker};
+use crate::state::{AppState, StorageHealth, start_storage_watchdog};
+
+/// Why the server did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directory could not be created.
+    DataDir(String),
+    /// The signing key could not be loaded or created.
+    Key(String),
+    /// The recorder did not open (including a failed start-up
+    /// verification, which names the first bad record).
+    Recorder(arxi_recorder::OpenError),
+    /// io_uring was demanded and refused.
+    Driver(std::io::Error),
+    /// A listener could not be bound.
+    Bind(String),
+    /// A thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DataDir(reason) => write!(f, "data directory: {reason}"),
+            Self::Key(reason) => write!(f, "signing key: {reason}"),
+            Self::Recorder(error) => write!(f, "recorder: {error}"),
+            Self::Driver(error) => write!(
+                f,
+                "io_uring was required (transport.io_driver) but refused: {error}"
+            ),
+            Self::Bind(reason) => write!(f, "listener: {reason}"),
+            Self::Thread(error) => write!(f, "starting a thread: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    state: Arc<AppState>,
+    stop: Arc<Signal>,
+    workers: Vec<JoinHandle<()>>,
+    watchdog: Option<JoinHandle<()>>,
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+}
+
+impl ServerHandle {
+    /// The bound TCP address (the real port when configured with 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// The Unix socket path.
+    pub fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, drains within `shutdown_drain_seconds`, flushes the
+    /// recorder and removes the Unix socket.
+    pub fn shutdown(mut self) -> Result<(), arxi_recorder::CommandError> {
+        self.state.shutting_down.store(true, Ordering::Release);
+        tracing::info!("shutting down: no new connections, draining in-flight requests");
+        self.stop.raise();
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+        let result = self.state.engine.shutdown();
+        self.state.reads.shutdown();
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.thread().unpark();
+            let _ = watchdog.join();
+        }
+        if let Some(path) = &self.unix_path {
+            remove_socket(path);
+        }
+        match &result {
+            Ok(()) => tracing::info!("recorder flushed; stopped"),
+            Err(error) => tracing::error!(%error, "recorder did not record its stop"),
+        }
+        result
+    }
+}
+
+fn remove_socket(path: &Path) {
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket());
+    if let Err(error) = is_socket.then(|| std::fs::remove_file(path)).transpose() {
+        tracing::warn!(%error, path = %path.display(), "could not remove the socket");
+    }
+}
+
+/// The recorder settings a configuration implies.
+pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
+    let model = config.model();
+    let limits = &model.limits;
+    let mut recorder = RecorderConfig::new(model.recorder.id.clone());
+    recorder.auto_seal = AutoSeal {
+        envelopes_max: model.recorder.auto_seal.envelopes_max,
+        bytes_max: model.recorder.auto_seal.bytes_max,
+        age_max: Duration::from_secs(model.recorder.auto_seal.age_seconds),
+    };
+    recorder.startup_verification_depth = model.recorder.startup_verification_depth;
+    recorder.queue_capacity = usize::try_from(limits.recorder_queue_capacity).unwrap_or(4_096);
+    recorder.queue_bytes_max = usize::try_from(limits.recorder_queue_bytes_max).unwrap_or(64 << 20);
+    // The envelope holds the payload (at most one request body) plus its
+    // fixed members and attachment references.
+    recorder.envelope_bytes_max = usize::try_from(
+        limits
+            .max_request_body_bytes
+            .max(limits.max_attachment_request_bytes),
+    )
+    .unwrap_or(usize::MAX)
+    .saturating_add(64 * 1024);
+    recorder.idempotency_ttl = Duration::from_secs(limits.idempotency_ttl_seconds);
+    recorder.idempotency_entries_max = limits.idempotency_max_entries;
+    recorder.query_page_max = u32::try_from(limits.query_page_max).unwrap_or(1_000);
+    recorder
+}
+
+/// Loads the signing key, or creates one when allowed (development).
+fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
+    let path = config.signer_key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SecretKey::from_hex(&text)
+            .map_err(|e| StartError::Key(format!("{}: {e}", path.display()))),
+        Err(error)
+            if error.kind() == std::io::ErrorKind::NotFound
+                && config.model().signer.generate_if_missing =>
+        {
+            let mut seed = [0_u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|e| StartError::Key(format!("no randomness: {e}")))?;
+            let key = SecretKey::from_seed(&seed).map_err(|e| StartError::Key(e.to_string()))?;
+            if let Some(parent) = path.parent() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|e| StartError::Key(format!("{}: {e}", parent.display())))?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
+            std::io::Write::write_all(&mut file, format!("{}\n", key.to_hex()).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
+            tracing::warn!(
+                path = %path.display(),
+                key_id = %key.id(),
+                "generated a development signing key (signer.generate_if_missing); never use it for real evidence"
+            );
+            Ok(key)
+        }
+        Err(error) => Err(StartError::Key(format!("{}: {error}", path.display()))),
+    }
+}
+
+/// Binds a Unix socket: a stale socket is removed only if it is a socket
+/// that nobody answers on; anything else at the path stops start-up.
+fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener, StartError> {
+    let fail = |reason: String| StartError::Bind(format!("{}: {reason}", path.display()));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(parent)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(fail("another process is serving on this socket".into()));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| fail(format!("removing the stale socket: {e}")))?;
+            tracing::info!(path = %path.display(), "removed a stale socket");
+        }
+        Ok(_) => {
+            return Err(fail(
+                "exists and is not a socket; refusing to remove it".into(),
+            ));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(fail(error.to_string())),
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| fail(format!("setting mode {mode:04o}: {e}")))?;
+    Ok(listener)
+}
+
+/// Starts the server; returns once every listener is bound.
+pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
+    let model = config.model().clone();
+    let data_dir = config.data_dir();
+    let created = !data_dir.exists();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&data_dir)
+        .map_err(|e| StartError::DataDir(format!("{}: {e}", data_dir.display())))?;
+    if created {
+        tracing::info!(path = %data_dir.display(), "created the data directory");
+    }
+    let key = signing_key(&config)?;
+    let database = config.database_path();
+    let new_database = !database.exists();
+    let engine = RecorderEngine::open(
+        &database,
+        recorder_config(&config),
+        key,
+        Arc::new(SystemClock),
+    )
+    .map_err(StartError::Recorder)?;
+    let recovery = engine.recovery();
+    tracing::info!(
+        path = %database.display(),
+        new = new_database,
+        key_id = %engine.key_id(),
+        verified_envelopes = recovery.verified_envelopes,
+        verified_seals = recovery.verified_seals,
+        previous_shutdown = recovery.previous_shutdown,
+        "recorder open"
+    );
+
+    let choice = match model.transport.io_driver {
+        IoDriver::Auto => DriverChoice::Auto,
+        IoDriver::IoUring => DriverChoice::IoUring,
+        IoDriver::Epoll => DriverChoice::Epoll,
+    };
+    let (driver, refusal) = io::choose_driver(choice).map_err(StartError::Driver)?;
+    match &refusal {
+        Some(error) => tracing::warn!(%error, "io_uring refused; falling back to epoll"),
+        None => tracing::info!(driver = driver.name(), "io driver"),
+    }
+
+    let tcp = match &model.transport.tcp {
+        None => None,
+        Some(tcp) => {
+            let address = format!("{}:{}", tcp.host, tcp.port);
+            let address: SocketAddr = address
+                .parse()
+                .or_else(|_| format!("[{}]:{}", tcp.host, tcp.port).parse())
+                .map_err(|e| StartError::Bind(format!("{address}: {e}")))?;
+            Some(
+                std::net::TcpListener::bind(address)
+                    .map_err(|e| StartError::Bind(format!("{address}: {e}")))?,
+            )
+        }
+    };
+    let unix_path = config.unix_socket_path();
+    let unix = match (&model.transport.unix, &unix_path) {
+        (Some(unix), Some(path)) => {
+            let mode = arxi_sidecar_config::parse_mode(&unix.mode).unwrap_or(0o600);
+            Some(bind_unix(path, mode)?)
+        }
+        _ => None,
+    };
+    let tcp_addr = tcp.as_ref().and_then(|listener| listener.local_addr().ok());
+
+    let workers = model.transport.workers.max(1);
+    let limits = model.limits;
+    let reads = BlockingPool::new(4, 1_024).map_err(StartError::Thread)?;
+    let state = Arc::new(AppState {
+        config: ArcSwap::from_pointee(config),
+        engine: Arc::new(engine),
+        http: HttpMetrics::default(),
+        saturation: Arc::new(Saturation::default()),
+        ids: IdSource::new(),
+        reads,
+        driver,
+        io_uring_refusal: refusal.map(|e| e.to_string()),
+        started_at: Instant::now(),
+        storage: StorageHealth::default(),
+        shutting_down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let stop = Signal::new();
+    let watchdog =
+        start_storage_watchdog(&state, database, Duration::from_secs(1), Arc::clone(&stop))
+            .map_err(StartError::Thread)?;
+
+    let per_worker =
+        |total: u64| usize::try_from(total.div_ceil(workers as u64)).unwrap_or(usize::MAX);
+    let active_max = per_worker(limits.max_concurrent_requests);
+    let waiting_max = per_worker(limits.max_queued_requests);
+    let drain = Duration::from_secs(model.shutdown.shutdown_drain_seconds);
+    let mut threads = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let tcp = tcp
+            .as_ref()
+            .map(std::net::TcpListener::try_clone)
+            .transpose()
+            .map_err(StartError::Thread)?;
+        let unix = unix
+            .as_ref()
+            .map(std::os::unix::net::UnixListener::try_clone)
+            .transpose()
+            .map_err(StartError::Thread)?;
+        let state = Arc::clone(&state);
+        let stop = Arc::clone(&stop);
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("arxi-http-{index}"))
+                .spawn(move || {
+                    let result = io::block_on(driver, async move {
+                        let admission =
+                            Admission::new(active_max, waiting_max, Arc::clone(&state.saturation));
+                        let worker = Rc::new(Worker { state, admission });
+                        serve(worker, tcp, unix, stop, drain).await;
+                    });
+                    if let Err(error) = result {
+                        tracing::error!(%error, "worker runtime failed to start");
+                    }
+                })
+                .map_err(StartError::Thread)?,
+        );
+    }
+    if let Some(address) = tcp_addr {
+        tracing::info!(%address, "listening on TCP");
+    }
+    if let Some(path) = &unix_path {
+        tracing::info!(path = %path.display(), "listening on a Unix socket");
+    }
+    Ok(ServerHandle {
+        state,
+        stop,
+        workers: threads,
+        watchdog: Some(watchdog),
+        tcp_addr,
+        unix_path,
+    })
+}
+
+/// One worker: accept on every listener until stopped, then drain.
+async fn serve(
+    worker: Rc<Worker>,
+    tcp: Option<std::net::TcpListener>,
+    unix: Option<std::os::unix::net::UnixListener>,
+    stop: Arc<Signal>,
+    drain: Duration,
+) {
+    let open_here = Rc::new(Cell::new(0_usize));
+    let mut acceptors = Vec::new();
+    if let Some(listener) = tcp {
+        match Acceptor::tcp(listener) {
+            Ok(acceptor) => acceptors.push(acceptor),
+            Err(error) => tracing::error!(%error, "adopting the TCP listener"),
+        }
+    }
+    if let Some(listener) = unix {
+        match Acceptor::unix(listener) {
+            Ok(acceptor) => acceptors.push(acceptor),
+            Err(error) => tracing::error!(%error, "adopting the Unix listener"),
+        }
+    }
+    for acceptor in acceptors {
+        io::spawn(accept_loop(
+            acceptor,
+            Rc::clone(&worker),
+            Arc::clone(&stop),
+            Rc::clone(&open_here),
+        ));
+    }
+    stop.wait().await;
+    let deadline = Instant::now() + drain;
+    while open_here.get() > 0 && Instant::now() < deadline {
+        io::sleep(Duration::from_millis(5)).await;
+    }
+    if open_here.get() > 0 {
+        tracing::warn!(
+            connections = open_here.get(),
+            "drain time over; closing the remaining connections"
+        );
+    }
+}
+
+/// Counts a connection on this worker and globally while it lives.
+struct ConnectionGuard {
+    worker: Rc<Worker>,
+    open_here: Rc<Cell<usize>>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.open_here.set(self.open_here.get() - 1);
+        self.worker
+            .state
+            .http
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(
+    acceptor: Acceptor,
+    worker: Rc<Worker>,
+    stop: Arc<Signal>,
+    open_here: Rc<Cell<usize>>,
+) {
+    loop {
+        let accepted = match io::race(acceptor.accept(), stop.wait()).await {
+            Either::Right(()) => return,
+            Either::Left(accepted) => accepted,
+        };
+        let (connection, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors and the like: back off briefly rather
+                // than spin.
+                tracing::warn!(%error, "accept failed");
+                io::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let state = &worker.state;
+        let max_connections = state.config.load().model().limits.max_connections;
+        if state.http.connections_open.load(Ordering::Relaxed) >= max_connections {
+            state
+                .http
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            drop(connection);
+            continue;
+        }
+        state.http.connections_open.fetch_add(1, Ordering::Relaxed);
+        open_here.set(open_here.get() + 1);
+        let guard = ConnectionGuard {
+            worker: Rc::clone(&worker),
+            open_here: Rc::clone(&open_here),
+        };
+        io::spawn(serve_connection(
+            connection,
+            peer,
+            Rc::clone(&worker),
+            Arc::clone(&stop),
+            guard,
+        ));
+    }
+}
+
+/// The hard ceilings hyper enforces itself; the configured (lower) limits
+/// are checked by the pipeline so that they answer with problem details.
+const HEAD_BYTES_CEILING: usize = 64 * 1024;
+const HEADERS_CEILING: usize = 256;
+
+async fn serve_connection(
+    connection: Connection,
+    peer: Peer,
+    worker: Rc<Worker>,
+    stop: Arc<Signal>,
+    _guard: ConnectionGuard,
+) {
+    let header_timeout = Duration::from_millis(
+        worker
+            .state
+            .config
+            .load()
+            .model()
+            .limits
+            .header_read_timeout_ms,
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(io::HyperTimer)
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .half_close(false)
+        .max_buf_size(HEAD_BYTES_CEILING + 8 * 1024)
+        .max_header_size(HEAD_BYTES_CEILING)
+        .max_headers(HEADERS_CEILING);
+    let service_worker = Rc::clone(&worker);
+    let service = hyper::service::service_fn(move |request| {
+        let worker = Rc::clone(&service_worker);
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, request).await) }
+    });
+    let connection = builder.serve_connection(connection, service);
+    let mut connection = std::pin::pin!(connection);
+    let finished = match io::race(connection.as_mut(), stop.wait()).await {
+        Either::Left(result) => result,
+        Either::Right(()) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = finished {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+}

@@ -1,0 +1,115 @@
+//! State shared by every worker thread: the configuration snapshot, the
+//! recorder, metrics, admission totals, the read pool, readiness facts.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use arxi_recorder::RecorderEngine;
+use arxi_sidecar_config::ValidConfig;
+
+use crate::admission::Saturation;
+use crate::blocking::BlockingPool;
+use crate::correlation::IdSource;
+use crate::io::Driver;
+use crate::metrics::HttpMetrics;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration; requests take a snapshot and finish on it.
+    pub config: ArcSwap<ValidConfig>,
+    /// The recorder.
+    pub engine: Arc<RecorderEngine>,
+    /// HTTP metrics.
+    pub http: HttpMetrics,
+    /// Admission totals over all workers.
+    pub saturation: Arc<Saturation>,
+    /// Server correlation ids.
+    pub ids: IdSource,
+    /// Threads for SQLite reads.
+    pub reads: Arc<BlockingPool>,
+    /// The kernel interface in use.
+    pub driver: Driver,
+    /// Why io_uring was not used, when it was refused.
+    pub io_uring_refusal: Option<String>,
+    /// When serving started.
+    pub started_at: Instant,
+    /// The storage watchdog's last verdict.
+    pub storage: StorageHealth,
+    /// Set once shutdown begins.
+    pub shutting_down: AtomicBool,
+}
+
+/// The storage watchdog's verdict.
+#[derive(Debug, Default)]
+pub struct StorageHealth {
+    healthy: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl StorageHealth {
+    /// Records a check.
+    pub fn set(&self, result: Result<(), String>) {
+        let healthy = result.is_ok();
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = result.err();
+        self.healthy.store(healthy, Ordering::Release);
+    }
+
+    /// `Ok` when the last check passed, else its reason.
+    pub fn get(&self) -> Result<(), String> {
+        if self.healthy.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(self
+                .reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| "storage not checked yet".into()))
+        }
+    }
+}
+
+/// Checks the database on a fresh connection every `interval` until
+/// `stop` is raised; the first check runs before this returns.
+pub fn start_storage_watchdog(
+    state: &Arc<AppState>,
+    database: PathBuf,
+    interval: Duration,
+    stop: Arc<crate::io::Signal>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let check = move |state: &AppState| {
+        let verdict = arxi_store::probe(&database)
+            .map_err(|error| error.to_string())
+            .and_then(|()| match state.engine.status().failure {
+                Some(failure) => Err(failure),
+                None => Ok(()),
+            });
+        if let Err(reason) = &verdict {
+            if state.storage.get().is_ok() {
+                tracing::error!(%reason, "storage check failed; /ready answers 503");
+            }
+        } else if state.storage.get().is_err() {
+            tracing::info!("storage check passed");
+        }
+        state.storage.set(verdict);
+    };
+    check(state);
+    let state = Arc::clone(state);
+    std::thread::Builder::new()
+        .name("arxi-storage-check".into())
+        .spawn(move || {
+            while !stop.is_raised() {
+                let deadline = Instant::now() + interval;
+                while Instant::now() < deadline && !stop.is_raised() {
+                    std::thread::park_timeout(Duration::from_millis(50));
+                }
+                if !stop.is_raised() {
+                    check(&state);
+                }
+            }
+        })
+}
