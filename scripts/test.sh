@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "generated API contract documents are current"
 scripts/ci/generate_all.sh check
 
+step "cargo build (every binary the system tests drive)"
+cargo build --workspace --bins --locked
+
 step "cargo test (workspace)"
 cargo test --workspace --locked
 

@@ -1,0 +1,304 @@
+//! Helpers for the system tests: find the workspace's built binaries, run
+//! them with a configuration, and talk raw HTTP to them.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A binary built by this workspace (debug profile unless
+/// `ARXI_TEST_PROFILE=release`); panics with a hint when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let profile = std::env::var("ARXI_TEST_PROFILE").unwrap_or_else(|_| "debug".into());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let path = target.join(profile).join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built; run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, as sent.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Sends one request (`Connection: close`) to a TCP address or, when
+/// `address` starts with `/`, a Unix socket.
+pub fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n")
+            .into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    if let Some(body) = body {
+        request.extend_from_slice(
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        request.extend_from_slice(body);
+    } else {
+        request.extend_from_slice(b"\r\n");
+    }
+    let raw = if address.starts_with('/') {
+        let mut stream = std::os::unix::net::UnixStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(&request)?;
+        read_to_end(&mut stream)?
+    } else {
+        let mut stream = std::net::TcpStream::connect(address)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(&request)?;
+        read_to_end(&mut stream)?
+    };
+    parse(&raw).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "not an HTTP response: {:?}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })
+}
+
+fn read_to_end(stream: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut chunk = [0_u8; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(raw),
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error)
+                if error.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() =>
+            {
+                return Ok(raw);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn parse(raw: &[u8]) -> Option<Response> {
+    let split = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if let Some(length) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok())
+    {
+        body.truncate(length);
+    }
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A running `arxi-sidecar` process.
+#[derive(Debug)]
+pub struct Sidecar {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub tcp: String,
+    /// The Unix socket path.
+    pub socket: PathBuf,
+    /// Every stderr line so far is also kept here (shared with a reader
+    /// thread).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// A development-style configuration for a test sidecar in `dir` (port 0,
+/// `sock/arxi.sock`, generated key); `extra` is appended verbatim.
+pub fn test_config(dir: &Path, extra_sections: &str, io_driver: &str) -> PathBuf {
+    let text = format!(
+        "config_version = 1\n[api]\nmajor_version = 1\n\
+         [recorder]\nid = \"system-test\"\ndata_dir = \"data\"\n\
+         [transport]\nworkers = 2\nio_driver = \"{io_driver}\"\n\
+         [transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n\
+         [transport.unix]\npath = \"sock/arxi.sock\"\nmode = \"0600\"\n\
+         [signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n\
+         [shutdown]\nshutdown_drain_seconds = 5\n{extra_sections}"
+    );
+    let path = dir.join("sidecar.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+impl Sidecar {
+    /// Starts `arxi-sidecar --config CONFIG` (through `wrapper` when given)
+    /// and waits until it logs that it is ready. Panics with the log when
+    /// it does not start.
+    pub fn start(config: &Path, wrapper: Option<&Path>) -> Self {
+        Self::try_start(config, wrapper).unwrap_or_else(|(status, log)| {
+            panic!(
+                "the sidecar did not start ({status:?}):\n{}",
+                log.join("\n")
+            )
+        })
+    }
+
+    /// As [`Self::start`], returning the exit status and log on failure.
+    pub fn try_start(
+        config: &Path,
+        wrapper: Option<&Path>,
+    ) -> Result<Self, (Option<std::process::ExitStatus>, Vec<String>)> {
+        use std::io::BufRead as _;
+        let sidecar = binary("arxi-sidecar");
+        let mut command = match wrapper {
+            Some(wrapper) => {
+                let mut command = std::process::Command::new(wrapper);
+                command.arg(&sidecar);
+                command
+            }
+            None => std::process::Command::new(&sidecar),
+        };
+        let mut child = command
+            .arg("--config")
+            .arg(config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn arxi-sidecar");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (ready_sender, ready) = std::sync::mpsc::channel();
+        let reader_log = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let done = line.ends_with(" ready") || line.contains("start-up failed");
+                let address = line.split("address=").nth(1).map(|a| a.trim().to_owned());
+                reader_log
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line);
+                if let Some(address) = address {
+                    let _ = ready_sender.send(Some(address));
+                }
+                if done {
+                    let _ = ready_sender.send(None);
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut tcp = None;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match ready.recv_timeout(left) {
+                Ok(Some(address)) => tcp = Some(address),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let lines = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match (tcp, lines.iter().any(|line| line.ends_with(" ready"))) {
+            (Some(tcp), true) => {
+                let socket = config
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("sock/arxi.sock");
+                Ok(Self {
+                    child,
+                    tcp,
+                    socket,
+                    log,
+                })
+            }
+            _ => {
+                let status = child.wait().ok();
+                let lines = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                Err((status, lines))
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills with SIGKILL (no clean shutdown).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,118 @@
+//! The `arxi-sidecar` command line: a bad configuration exits 64 listing
+//! every problem before anything is created or bound; the `healthcheck`
+//! subcommand exits 0 on 2xx and 1 otherwise, over TCP and the Unix socket.
+
+use std::process::Command;
+
+use arxi_system_tests::{Sidecar, binary, test_config};
+
+#[test]
+fn bad_configuration_exits_64_listing_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = std::fs::read_to_string(test_config(dir.path(), "", "auto")).expect("config");
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(
+        &unknown,
+        good.replace("port = 0", "port = 0\nsurprise = true"),
+    )
+    .expect("write");
+    let output = Command::new(binary("arxi-sidecar"))
+        .arg("--config")
+        .arg(&unknown)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("transport.tcp.surprise: unknown key"),
+        "{stderr}"
+    );
+
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        good.replace("id = \"system-test\"", "id = \"Not Valid\"")
+            .replace("shutdown_drain_seconds = 5", "shutdown_drain_seconds = 0"),
+    )
+    .expect("write");
+    let output = Command::new(binary("arxi-sidecar"))
+        .arg("--config")
+        .arg(&rules)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("recorder.id:"), "{stderr}");
+    assert!(
+        stderr.contains("shutdown.shutdown_drain_seconds:"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing was created for a bad configuration"
+    );
+    assert!(!dir.path().join("sock").exists(), "nothing was bound");
+
+    let check = Command::new(binary("arxi-sidecar"))
+        .args(["check-config", "--config"])
+        .arg(&rules)
+        .output()
+        .expect("run");
+    assert_eq!(check.status.code(), Some(64));
+    let usage = Command::new(binary("arxi-sidecar"))
+        .arg("--bogus")
+        .output()
+        .expect("run");
+    assert_eq!(usage.status.code(), Some(64));
+    let via_env = Command::new(binary("arxi-sidecar"))
+        .arg("check-config")
+        .env("ARXI_SIDECAR_CONFIG", &rules)
+        .output()
+        .expect("run");
+    assert_eq!(
+        via_env.status.code(),
+        Some(64),
+        "ARXI_SIDECAR_CONFIG names the file"
+    );
+}
+
+#[test]
+fn healthcheck_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(dir.path(), "", "auto");
+    let sidecar = Sidecar::start(&config, None);
+    let url = format!("http://{}/ready", sidecar.tcp);
+    let run = |args: &[&str]| {
+        Command::new(binary("arxi-sidecar"))
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let healthy = run(&["healthcheck", "--url", &url]);
+    assert_eq!(
+        healthy.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&healthy.stdout)
+    );
+    assert!(String::from_utf8_lossy(&healthy.stdout).starts_with("healthy: HTTP/1.1 200"));
+    let socket = sidecar.socket.to_str().expect("utf8").to_owned();
+    assert_eq!(
+        run(&["healthcheck", "--unix", &socket, "--path", "/startup"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let missing = run(&[
+        "healthcheck",
+        "--url",
+        &format!("http://{}/missing", sidecar.tcp),
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("404"));
+    assert_eq!(sidecar.terminate().code(), Some(0));
+    let dead = run(&["healthcheck", "--url", &url, "--timeout-ms", "500"]);
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dead.stdout).starts_with("unhealthy:"));
+    assert_eq!(run(&["healthcheck"]).status.code(), Some(64));
+}
