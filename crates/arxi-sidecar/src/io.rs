@@ -26,7 +26,7 @@ use monoio::net::unix::stream_poll::UnixStreamPoll;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use monoio_compat::hyper::MonoioIo;
 
-pub(crate) use monoio_compat::hyper::MonoioTimer as HyperTimer;
+pub use monoio_compat::hyper::MonoioTimer as HyperTimer;
 
 /// The kernel interface a runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,11 +152,52 @@ pub async fn race<A: Future, B: Future>(first: A, second: B) -> Either<A::Output
     .await
 }
 
+/// Waker slots: each waiting future owns one slot, so a poll costs O(1)
+/// however many futures wait (a shared list checked with `will_wake` grew
+/// without bound under monoio, whose wakers do not compare equal across
+/// polls, and cost 40% of the CPU under load).
+#[derive(Debug, Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl Slots {
+    /// Stores `waker` in `slot` (allocating one the first time).
+    fn register(&mut self, slot: &mut Option<usize>, waker: &Waker) {
+        match *slot {
+            Some(index) => match &mut self.wakers[index] {
+                Some(existing) if existing.will_wake(waker) => {}
+                entry => *entry = Some(waker.clone()),
+            },
+            None => {
+                let index = self.free.pop().unwrap_or_else(|| {
+                    self.wakers.push(None);
+                    self.wakers.len() - 1
+                });
+                self.wakers[index] = Some(waker.clone());
+                *slot = Some(index);
+            }
+        }
+    }
+
+    fn release(&mut self, slot: Option<usize>) {
+        if let Some(index) = slot {
+            self.wakers[index] = None;
+            self.free.push(index);
+        }
+    }
+
+    fn take_all(&mut self) -> Vec<Waker> {
+        self.wakers.iter_mut().filter_map(Option::take).collect()
+    }
+}
+
 /// A one-way signal any thread can raise and any task can await.
 #[derive(Debug, Default)]
 pub struct Signal {
     raised: AtomicBool,
-    waiters: Mutex<Vec<Waker>>,
+    slots: Mutex<Slots>,
 }
 
 impl Signal {
@@ -168,8 +209,8 @@ impl Signal {
     /// Raises it and wakes every waiter.
     pub fn raise(&self) {
         self.raised.store(true, Ordering::Release);
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        for waker in waiters {
+        let wakers = self.slots.lock().unwrap_or_else(|e| e.into_inner()).take_all();
+        for waker in wakers {
             waker.wake();
         }
     }
@@ -181,7 +222,10 @@ impl Signal {
 
     /// Completes when raised.
     pub fn wait(&self) -> SignalWait<'_> {
-        SignalWait { signal: self }
+        SignalWait {
+            signal: self,
+            slot: None,
+        }
     }
 }
 
@@ -189,28 +233,105 @@ impl Signal {
 #[derive(Debug)]
 pub struct SignalWait<'a> {
     signal: &'a Signal,
+    slot: Option<usize>,
 }
 
 impl Future for SignalWait<'_> {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
         if self.signal.is_raised() {
             return Poll::Ready(());
         }
-        let mut waiters = self
-            .signal
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Checked again under the lock: `raise` takes the waiters under it.
-        if self.signal.is_raised() {
+        let this = &mut *self;
+        let mut slots = this.signal.slots.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked again under the lock: `raise` takes the wakers under it.
+        if this.signal.is_raised() {
             return Poll::Ready(());
         }
-        if !waiters.iter().any(|waker| waker.will_wake(context.waker())) {
-            waiters.push(context.waker().clone());
-        }
+        slots.register(&mut this.slot, context.waker());
         Poll::Pending
+    }
+}
+
+impl Drop for SignalWait<'_> {
+    fn drop(&mut self) {
+        if self.slot.is_some() {
+            self.signal
+                .slots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release(self.slot.take());
+        }
+    }
+}
+
+/// A signal for the tasks of one runtime thread: no locks, no atomics.
+/// A worker raises it when the cross-thread [`Signal`] fires, so each
+/// connection waits on its own thread's signal.
+#[derive(Debug, Default)]
+pub struct LocalSignal {
+    raised: std::cell::Cell<bool>,
+    slots: std::cell::RefCell<Slots>,
+}
+
+impl LocalSignal {
+    /// A new, unraised signal.
+    pub fn new() -> std::rc::Rc<Self> {
+        std::rc::Rc::new(Self::default())
+    }
+
+    /// Raises it and wakes every waiter.
+    pub fn raise(&self) {
+        self.raised.set(true);
+        let wakers = self.slots.borrow_mut().take_all();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// True once raised.
+    pub fn is_raised(&self) -> bool {
+        self.raised.get()
+    }
+
+    /// Completes when raised.
+    pub fn wait(&self) -> LocalWait<'_> {
+        LocalWait {
+            signal: self,
+            slot: None,
+        }
+    }
+}
+
+/// The future of [`LocalSignal::wait`].
+#[derive(Debug)]
+pub struct LocalWait<'a> {
+    signal: &'a LocalSignal,
+    slot: Option<usize>,
+}
+
+impl Future for LocalWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.signal.is_raised() {
+            return Poll::Ready(());
+        }
+        let this = &mut *self;
+        this.signal
+            .slots
+            .borrow_mut()
+            .register(&mut this.slot, context.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for LocalWait<'_> {
+    fn drop(&mut self) {
+        if self.slot.is_some() {
+            self.signal.slots.borrow_mut().release(self.slot.take());
+        }
     }
 }
 

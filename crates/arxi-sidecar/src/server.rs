@@ -37,7 +37,7 @@ use arxi_sidecar_config::model::IoDriver;
 use crate::admission::{Admission, Saturation};
 use crate::blocking::BlockingPool;
 use crate::correlation::IdSource;
-use crate::io::{self, Acceptor, Connection, DriverChoice, Either, Peer, Signal};
+use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, Peer, Signal};
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
 use crate::state::{AppState, StorageHealth, start_storage_watchdog};
@@ -405,15 +405,19 @@ async fn serve(
             Err(error) => tracing::error!(%error, "adopting the Unix listener"),
         }
     }
+    // The cross-thread signal is awaited once per worker; every task of
+    // this worker waits on the local copy.
+    let local_stop = LocalSignal::new();
     for acceptor in acceptors {
         io::spawn(accept_loop(
             acceptor,
             Rc::clone(&worker),
-            Arc::clone(&stop),
+            Rc::clone(&local_stop),
             Rc::clone(&open_here),
         ));
     }
     stop.wait().await;
+    local_stop.raise();
     let deadline = Instant::now() + drain;
     while open_here.get() > 0 && Instant::now() < deadline {
         io::sleep(Duration::from_millis(5)).await;
@@ -446,7 +450,7 @@ impl Drop for ConnectionGuard {
 async fn accept_loop(
     acceptor: Acceptor,
     worker: Rc<Worker>,
-    stop: Arc<Signal>,
+    stop: Rc<LocalSignal>,
     open_here: Rc<Cell<usize>>,
 ) {
     loop {
@@ -484,7 +488,7 @@ async fn accept_loop(
             connection,
             peer,
             Rc::clone(&worker),
-            Arc::clone(&stop),
+            Rc::clone(&stop),
             guard,
         ));
     }
@@ -499,7 +503,7 @@ async fn serve_connection(
     connection: Connection,
     peer: Peer,
     worker: Rc<Worker>,
-    stop: Arc<Signal>,
+    stop: Rc<LocalSignal>,
     _guard: ConnectionGuard,
 ) {
     let header_timeout = Duration::from_millis(
