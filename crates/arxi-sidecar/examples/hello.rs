@@ -38,7 +38,8 @@ fn serve(driver: Driver, listener: std::net::TcpListener) {
             };
             io::spawn(async move {
                 let service = hyper::service::service_fn(|_request| async {
-                    let mut response = http::Response::new(Full::new(Bytes::from_static(b"{\"hello\":true}")));
+                    let mut response =
+                        http::Response::new(Full::new(Bytes::from_static(b"{\"hello\":true}")));
                     response.headers_mut().insert(
                         http::header::CONTENT_TYPE,
                         http::HeaderValue::from_static("application/json"),

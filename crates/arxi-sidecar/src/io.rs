@@ -209,7 +209,11 @@ impl Signal {
     /// Raises it and wakes every waiter.
     pub fn raise(&self) {
         self.raised.store(true, Ordering::Release);
-        let wakers = self.slots.lock().unwrap_or_else(|e| e.into_inner()).take_all();
+        let wakers = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_all();
         for waker in wakers {
             waker.wake();
         }
