@@ -6,3 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --quiet -p arxi-format --example regenerate_golden
+cargo run --quiet -p arxi-verify --example regenerate_bundles

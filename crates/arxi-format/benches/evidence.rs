@@ -143,27 +143,34 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("verify_batch_64");
-    group.throughput(Throughput::Elements(64));
-    let signers: Vec<SecretKey> = (0..4_u8)
-        .map(|i| SecretKey::from_seed(&Hash32::of(&[i]).0).expect("seed"))
-        .collect();
-    let hashes: Vec<Hash32> = (0..64_u32).map(|i| Hash32::of(&i.to_be_bytes())).collect();
-    let messages: Vec<Vec<u8>> = hashes.iter().map(|h| Domain::Envelope.message(h)).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = hashes
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            ed25519_dalek::Signature::from_bytes(&signers[i % 4].sign(Domain::Envelope, h).0)
-        })
-        .collect();
-    let keys: Vec<ed25519_dalek::VerifyingKey> =
-        (0..64).map(|i| *signers[i % 4].public().dalek()).collect();
-    let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    group.bench_function("dalek_verify_batch", |b| {
-        b.iter(|| ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).expect("valid"));
-    });
-    group.finish();
+    for size in [64_usize, 256, 1024] {
+        let mut group = c.benchmark_group(format!("verify_batch_{size}"));
+        group.throughput(Throughput::Elements(size as u64));
+        let signers: Vec<SecretKey> = (0..4_u8)
+            .map(|i| SecretKey::from_seed(&Hash32::of(&[i]).0).expect("seed"))
+            .collect();
+        let hashes: Vec<Hash32> = (0..size as u64)
+            .map(|i| Hash32::of(&i.to_be_bytes()))
+            .collect();
+        let messages: Vec<Vec<u8>> = hashes.iter().map(|h| Domain::Envelope.message(h)).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                ed25519_dalek::Signature::from_bytes(&signers[i % 4].sign(Domain::Envelope, h).0)
+            })
+            .collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> = (0..size)
+            .map(|i| *signers[i % 4].public().dalek())
+            .collect();
+        let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        group.bench_function("dalek_verify_batch", |b| {
+            b.iter(|| {
+                ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).expect("valid");
+            });
+        });
+        group.finish();
+    }
 }
 
 criterion_group! {

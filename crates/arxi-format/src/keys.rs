@@ -198,6 +198,7 @@ impl fmt::Debug for PublicKey {
 }
 
 /// An Ed25519 signing key (the 32-byte seed) with its public half.
+#[derive(Clone)]
 pub struct SecretKey {
     key: SigningKey,
     public: PublicKey,

@@ -5,7 +5,8 @@
 //! ([`canonical`]), SHA-256 digests ([`digest`]), Ed25519 keys and
 //! domain-separated signatures ([`keys`]), timestamps ([`time`]), the
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
-//! ([`merkle`]) and the seal record ([`seal`]). `Docs/format.md` specifies the
+//! ([`merkle`]), the seal record ([`seal`]), the audit bundle container
+//! ([`bundle`]) and the envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
 //! same bytes in prose.
 //!
 //! Bytes in, values out: this crate performs no IO, reads no clock and has no
@@ -21,12 +22,14 @@
     )
 )]
 
+pub mod bundle;
 pub mod canonical;
 pub mod digest;
 pub mod envelope;
 pub mod json;
 pub mod keys;
 pub mod merkle;
+pub mod proof;
 pub mod record;
 pub mod seal;
 pub mod time;

@@ -15,6 +15,7 @@ use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp}
 use arxi_store::{KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace};
 use serde_json::json;
 
+use crate::bundle::{BundleError, BundleFile, BundleSelection};
 use crate::committer::{Checkpointer, Committer};
 use crate::control::{self, control_types};
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
@@ -202,8 +203,20 @@ pub struct RecorderEngine {
     config: Arc<RecorderConfig>,
     key_id: KeyId,
     public_key: PublicKey,
+    /// Signs bundle trailers (the same key the sequencer signs with).
+    signer: SecretKey,
+    clock: BundleClock,
     recovery: RecoveryReport,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The clock that dates bundles.
+struct BundleClock(Arc<dyn Clock>);
+
+impl std::fmt::Debug for BundleClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
@@ -263,7 +276,8 @@ impl RecorderEngine {
         };
         let public_key = key.public().clone();
         let key_id = key.id().clone();
-        let mut core = Core::new(state, key, clock, Arc::clone(&config));
+        let signer = key.clone();
+        let mut core = Core::new(state, key, Arc::clone(&clock), Arc::clone(&config));
         record_start(&mut store, &mut core, stored_id.is_none(), &report)?;
 
         let shared = Arc::new(Shared {
@@ -323,6 +337,8 @@ impl RecorderEngine {
             config,
             key_id,
             public_key,
+            signer,
+            clock: BundleClock(clock),
             recovery: report,
             threads: Mutex::new(vec![
                 sequencer_thread,
@@ -752,6 +768,29 @@ impl RecorderEngine {
     /// Every key this recorder has signed with, oldest first.
     pub fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
         self.readers.with(|reader| reader.keys())
+    }
+
+    /// Builds the bundle of `selection` into `dir` (created if missing): the
+    /// file is written under a temporary name, synced, then renamed to
+    /// `<id>.arxb` where the id is the first 32 hex digits of its SHA-256.
+    /// Reads one snapshot on a pooled connection; memory stays flat. The
+    /// caller records the `arxi.bundle.built` control envelope.
+    pub fn build_bundle(
+        &self,
+        dir: &Path,
+        selection: BundleSelection,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<BundleFile, BundleError> {
+        let created_at =
+            Timestamp::from_unix_micros(self.clock.0.now_micros()).unwrap_or(Timestamp::EPOCH);
+        crate::bundle::build_file(
+            &self.readers,
+            &self.signer,
+            created_at,
+            dir,
+            selection,
+            progress,
+        )
     }
 
     /// Runs a read on a pooled connection (for modules that stream, like the

@@ -20,10 +20,12 @@
 //! (queries, segments, keys) use the store's read-only connection pool and
 //! never wait for the writer.
 //!
-//! Not here: HTTP, config files, bundles (the sidecar and later modules).
+//! Audit bundles are built from sealed segments by [`bundle`], streaming
+//! from one read snapshot. Not here: HTTP and config files (the sidecar).
 
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 mod committer;
 mod control;
 mod engine;

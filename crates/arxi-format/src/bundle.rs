@@ -1,0 +1,630 @@
+//! The audit bundle container, version 1 (`Docs/format.md` §11): framing,
+//! and the manifest, key and trailer records.
+//!
+//! A bundle is one file: the preamble `ARXI-BUNDLE 1\n`, then records, each
+//! `TAG SP LENGTH LF PAYLOAD LF` with a one-letter tag and the payload length
+//! in decimal. Tags, in the order they appear:
+//!
+//! - `M` the manifest (canonical JSON), exactly once, first;
+//! - `K` a public key record (canonical JSON), once per key;
+//! - per segment: `E` envelopes (their stored canonical bytes), each
+//!   followed by one `A` record per attachment it references (the raw
+//!   bytes), then `S` the segment's seal;
+//! - `Z` the trailer (canonical JSON), exactly once, last: the manifest's
+//!   hash, SHA-256 over every byte before the `Z` record, and the bundle
+//!   signature.
+//!
+//! This module encodes and decodes records from byte buffers; it does no IO
+//! (the writer lives in the recorder, the streaming reader in the verifier).
+
+use std::fmt;
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Hash32;
+use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+use crate::record::{Fields, ObjectWriter, RecordError, check_recorder_id, invalid};
+use crate::time::Timestamp;
+
+/// The container version this build writes and reads.
+pub const BUNDLE_VERSION: u64 = 1;
+
+/// The first bytes of every bundle, before the version number.
+pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
+
+/// The preamble of a version 1 bundle.
+pub const PREAMBLE: &[u8] = b"ARXI-BUNDLE 1\n";
+
+/// Largest record payload accepted (attachments included).
+pub const RECORD_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Most segments one bundle may hold (bounds the manifest).
+pub const SEGMENTS_MAX: usize = 100_000;
+
+/// Record tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// `M`: manifest.
+    Manifest,
+    /// `K`: public key.
+    Key,
+    /// `E`: envelope.
+    Envelope,
+    /// `A`: attachment bytes.
+    Attachment,
+    /// `S`: seal.
+    Seal,
+    /// `Z`: trailer.
+    Trailer,
+}
+
+impl Tag {
+    /// The tag byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            Self::Manifest => b'M',
+            Self::Key => b'K',
+            Self::Envelope => b'E',
+            Self::Attachment => b'A',
+            Self::Seal => b'S',
+            Self::Trailer => b'Z',
+        }
+    }
+
+    /// Parses a tag byte.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            b'M' => Some(Self::Manifest),
+            b'K' => Some(Self::Key),
+            b'E' => Some(Self::Envelope),
+            b'A' => Some(Self::Attachment),
+            b'S' => Some(Self::Seal),
+            b'Z' => Some(Self::Trailer),
+            _ => None,
+        }
+    }
+}
+
+/// The header of one record: `TAG SP LENGTH LF`.
+pub fn record_header(tag: Tag, length: usize) -> Vec<u8> {
+    let mut header = Vec::with_capacity(16);
+    header.push(tag.byte());
+    header.push(b' ');
+    crate::canonical::write_u64(&mut header, length as u64);
+    header.push(b'\n');
+    header
+}
+
+/// Why framing could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The file does not start with `ARXI-BUNDLE `.
+    NotABundle,
+    /// A preamble with a version this build does not read.
+    UnsupportedVersion(String),
+    /// A header that is not `TAG SP LENGTH LF` with a known tag.
+    BadHeader(String),
+    /// A length over [`RECORD_BYTES_MAX`].
+    TooLarge(u64),
+    /// A payload not followed by LF.
+    MissingTerminator,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotABundle => write!(f, "not an arxi bundle (no ARXI-BUNDLE preamble)"),
+            Self::UnsupportedVersion(version) => {
+                write!(
+                    f,
+                    "bundle format version {version:?} is not supported (this build reads 1)"
+                )
+            }
+            Self::BadHeader(header) => write!(f, "bad record header {header:?}"),
+            Self::TooLarge(length) => {
+                write!(f, "record of {length} bytes exceeds {RECORD_BYTES_MAX}")
+            }
+            Self::MissingTerminator => write!(f, "record payload not followed by a newline"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1`.
+pub fn check_preamble(line: &[u8]) -> Result<(), FrameError> {
+    let version = line.strip_prefix(MAGIC).ok_or(FrameError::NotABundle)?;
+    if version == b"1" {
+        Ok(())
+    } else {
+        Err(FrameError::UnsupportedVersion(
+            String::from_utf8_lossy(version).chars().take(32).collect(),
+        ))
+    }
+}
+
+/// Parses a header line (without its LF) into tag and length.
+pub fn parse_header(line: &[u8]) -> Result<(Tag, u64), FrameError> {
+    let bad = || FrameError::BadHeader(String::from_utf8_lossy(line).chars().take(40).collect());
+    let (&tag, rest) = line.split_first().ok_or_else(bad)?;
+    let tag = Tag::from_byte(tag).ok_or_else(bad)?;
+    let digits = rest.strip_prefix(b" ").ok_or_else(bad)?;
+    let canonical_digits = !digits.is_empty()
+        && digits.len() <= 12
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits == b"0" || digits[0] != b'0');
+    if !canonical_digits {
+        return Err(bad());
+    }
+    let length = digits
+        .iter()
+        .fold(0_u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'));
+    if length > RECORD_BYTES_MAX {
+        return Err(FrameError::TooLarge(length));
+    }
+    Ok((tag, length))
+}
+
+/// Frames records and keeps the running SHA-256 the trailer signs. Does no
+/// IO: the caller writes the bytes it is handed, in order.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    digest: Sha256,
+    records: u64,
+    bytes: u64,
+}
+
+impl Encoder {
+    /// Starts a bundle: returns the encoder and the preamble to write first.
+    pub fn start() -> (Self, &'static [u8]) {
+        let mut digest = Sha256::new();
+        digest.update(PREAMBLE);
+        let encoder = Self {
+            digest,
+            records: 0,
+            bytes: PREAMBLE.len() as u64,
+        };
+        (encoder, PREAMBLE)
+    }
+
+    /// Frames one record: returns the header to write, then the caller
+    /// writes `payload` and a single LF.
+    pub fn frame(&mut self, tag: Tag, payload: &[u8]) -> Vec<u8> {
+        assert!(tag != Tag::Trailer, "the trailer is written by finish");
+        let header = record_header(tag, payload.len());
+        self.digest.update(&header);
+        self.digest.update(payload);
+        self.digest.update(b"\n");
+        self.records += 1;
+        self.bytes += (header.len() + payload.len() + 1) as u64;
+        header
+    }
+
+    /// Frames one record into `out` (header, payload, LF).
+    pub fn encode(&mut self, tag: Tag, payload: &[u8], out: &mut Vec<u8>) {
+        let header = self.frame(tag, payload);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(payload);
+        out.push(b'\n');
+    }
+
+    /// Records framed so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes framed so far, preamble included.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Signs the trailer over everything framed and returns the `Z` record
+    /// bytes (header, payload, LF) and the trailer.
+    pub fn finish(self, manifest_hash: Hash32, key: &SecretKey) -> (Vec<u8>, Trailer) {
+        let content_sha256 = Hash32(self.digest.finalize().into());
+        let trailer = TrailerBody {
+            manifest_hash,
+            content_sha256,
+            records: self.records,
+            key_id: key.id().clone(),
+        }
+        .sign(key);
+        let payload = trailer.to_canonical_bytes();
+        let mut out = record_header(Tag::Trailer, payload.len());
+        out.extend_from_slice(&payload);
+        out.push(b'\n');
+        (out, trailer)
+    }
+}
+
+/// One segment as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSegment {
+    /// Segment id.
+    pub segment_id: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Envelopes.
+    pub count: u64,
+    /// The seal's Merkle root.
+    pub merkle_root: Hash32,
+    /// The seal's hash.
+    pub seal_hash: Hash32,
+}
+
+/// The manifest (`M`): what the bundle claims to hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The recorder.
+    pub recorder_id: String,
+    /// When the bundle was built.
+    pub created_at: Timestamp,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Envelopes in all segments.
+    pub envelope_count: u64,
+    /// `prev_hash` of the first envelope (zeros when it is seq 1).
+    pub prev_hash: Hash32,
+    /// `prev_seal_hash` of the first seal (zeros for segment 1).
+    pub prev_seal_hash: Hash32,
+    /// The segments, in order.
+    pub segments: Vec<ManifestSegment>,
+    /// Key ids of the `K` records, in order.
+    pub keys: Vec<KeyId>,
+    /// The key that signs the trailer.
+    pub key_id: KeyId,
+}
+
+impl Manifest {
+    /// Canonical bytes (the `M` payload).
+    pub fn to_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512 + self.segments.len() * 320);
+        let mut object = ObjectWriter::new(&mut out);
+        object.string("created_at", &self.created_at.to_string());
+        object.u64("envelope_count", self.envelope_count);
+        object.u64("first_seq", self.first_seq);
+        object.string("format", "arxi.bundle");
+        object.string("key_id", self.key_id.as_str());
+        let mut keys = Vec::with_capacity(2 + self.keys.len() * 44);
+        keys.push(b'[');
+        for (index, key) in self.keys.iter().enumerate() {
+            if index > 0 {
+                keys.push(b',');
+            }
+            crate::canonical::write_string(&mut keys, key.as_str());
+        }
+        keys.push(b']');
+        object.raw("keys", &keys);
+        object.u64("last_seq", self.last_seq);
+        object.string("prev_hash", &self.prev_hash.to_hex());
+        object.string("prev_seal_hash", &self.prev_seal_hash.to_hex());
+        object.string("recorder_id", &self.recorder_id);
+        let mut segments = Vec::with_capacity(2 + self.segments.len() * 320);
+        segments.push(b'[');
+        for (index, segment) in self.segments.iter().enumerate() {
+            if index > 0 {
+                segments.push(b',');
+            }
+            let mut item = ObjectWriter::new(&mut segments);
+            item.u64("count", segment.count);
+            item.u64("first_seq", segment.first_seq);
+            item.u64("last_seq", segment.last_seq);
+            item.string("merkle_root", &segment.merkle_root.to_hex());
+            item.string("seal_hash", &segment.seal_hash.to_hex());
+            item.u64("segment_id", segment.segment_id);
+            item.finish();
+        }
+        segments.push(b']');
+        object.raw("segments", &segments);
+        object.u64("v", BUNDLE_VERSION);
+        object.finish();
+        out
+    }
+
+    /// SHA-256 of the canonical bytes.
+    pub fn hash(&self) -> Hash32 {
+        Hash32::of(&self.to_canonical_bytes())
+    }
+
+    /// Reads a manifest (strict).
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let mut fields = Fields::parse(bytes)?;
+        fields.version(BUNDLE_VERSION)?;
+        if fields.string("format")? != "arxi.bundle" {
+            return Err(invalid("format", "must be \"arxi.bundle\""));
+        }
+        let keys = match fields.take("keys")? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(text) => {
+                        KeyId::parse(&text).map_err(|e| invalid("keys", e.to_string()))
+                    }
+                    _ => Err(invalid("keys", "must hold key ids")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(invalid("keys", "must be an array")),
+        };
+        let segments = match fields.take("segments")? {
+            Value::Array(items) if items.len() <= SEGMENTS_MAX => items
+                .into_iter()
+                .map(|item| {
+                    let mut segment = Fields::from_value(item)
+                        .map_err(|_| invalid("segments", "must hold objects"))?;
+                    let parsed = ManifestSegment {
+                        segment_id: segment.u64("segment_id")?,
+                        first_seq: segment.u64("first_seq")?,
+                        last_seq: segment.u64("last_seq")?,
+                        count: segment.u64("count")?,
+                        merkle_root: segment.hash("merkle_root")?,
+                        seal_hash: segment.hash("seal_hash")?,
+                    };
+                    segment.finish()?;
+                    Ok(parsed)
+                })
+                .collect::<Result<Vec<_>, RecordError>>()?,
+            Value::Array(_) => {
+                return Err(invalid(
+                    "segments",
+                    format!("at most {SEGMENTS_MAX} segments"),
+                ));
+            }
+            _ => return Err(invalid("segments", "must be an array")),
+        };
+        let manifest = Self {
+            recorder_id: fields.string("recorder_id")?,
+            created_at: fields.timestamp("created_at")?,
+            first_seq: fields.u64("first_seq")?,
+            last_seq: fields.u64("last_seq")?,
+            envelope_count: fields.u64("envelope_count")?,
+            prev_hash: fields.hash("prev_hash")?,
+            prev_seal_hash: fields.hash("prev_seal_hash")?,
+            segments,
+            keys,
+            key_id: fields.key_id("key_id")?,
+        };
+        fields.finish()?;
+        check_recorder_id(&manifest.recorder_id)
+            .map_err(|reason| invalid("recorder_id", reason))?;
+        Ok(manifest)
+    }
+}
+
+/// A public key record (`K`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key.
+    pub public_key: PublicKey,
+    /// The first envelope the recorder signed with it.
+    pub first_seq: u64,
+}
+
+impl KeyRecord {
+    /// Canonical bytes (the `K` payload).
+    pub fn to_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(200);
+        let mut object = ObjectWriter::new(&mut out);
+        object.u64("first_seq", self.first_seq);
+        object.string("key_id", self.public_key.id().as_str());
+        object.string("public_key", &self.public_key.to_hex());
+        object.u64("v", BUNDLE_VERSION);
+        object.finish();
+        out
+    }
+
+    /// Reads a key record (strict; the key id must match the key).
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let mut fields = Fields::parse(bytes)?;
+        fields.version(BUNDLE_VERSION)?;
+        let first_seq = fields.u64("first_seq")?;
+        let key_id = fields.key_id("key_id")?;
+        let public_key = PublicKey::from_hex(&fields.string("public_key")?)
+            .map_err(|e| invalid("public_key", e.to_string()))?;
+        fields.finish()?;
+        if public_key.id() != &key_id {
+            return Err(invalid("key_id", "does not name the public key"));
+        }
+        Ok(Self {
+            public_key,
+            first_seq,
+        })
+    }
+}
+
+/// The trailer's signed part (`Z`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailerBody {
+    /// SHA-256 of the manifest's canonical bytes.
+    pub manifest_hash: Hash32,
+    /// SHA-256 of every byte of the file before the `Z` record.
+    pub content_sha256: Hash32,
+    /// Records before the trailer (manifest included).
+    pub records: u64,
+    /// The signing key.
+    pub key_id: KeyId,
+}
+
+/// The signed trailer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trailer {
+    /// The signed part.
+    pub body: TrailerBody,
+    /// SHA-256 of the canonical body.
+    pub hash: Hash32,
+    /// Ed25519 over [`Domain::Bundle`] and `hash`.
+    pub signature: Signature,
+}
+
+impl TrailerBody {
+    fn write(&self, out: &mut Vec<u8>, auth: Option<(&Hash32, &Signature)>) {
+        let mut object = ObjectWriter::new(out);
+        object.string("content_sha256", &self.content_sha256.to_hex());
+        if let Some((hash, _)) = auth {
+            object.string("hash", &hash.to_hex());
+        }
+        object.string("key_id", self.key_id.as_str());
+        object.string("manifest_hash", &self.manifest_hash.to_hex());
+        object.u64("records", self.records);
+        if let Some((_, signature)) = auth {
+            object.string("signature", &signature.to_hex());
+        }
+        object.u64("v", BUNDLE_VERSION);
+        object.finish();
+    }
+
+    /// SHA-256 of the canonical body.
+    pub fn compute_hash(&self) -> Hash32 {
+        let mut out = Vec::with_capacity(300);
+        self.write(&mut out, None);
+        Hash32::of(&out)
+    }
+
+    /// Hashes and signs with the key `key_id` names.
+    pub fn sign(self, key: &SecretKey) -> Trailer {
+        assert_eq!(&self.key_id, key.id(), "trailer names another key");
+        let hash = self.compute_hash();
+        let signature = key.sign(Domain::Bundle, &hash);
+        Trailer {
+            body: self,
+            hash,
+            signature,
+        }
+    }
+}
+
+impl Trailer {
+    /// Canonical bytes (the `Z` payload).
+    pub fn to_canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(500);
+        self.body
+            .write(&mut out, Some((&self.hash, &self.signature)));
+        out
+    }
+
+    /// Reads a trailer (strict; not its hash or signature).
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let mut fields = Fields::parse(bytes)?;
+        fields.version(BUNDLE_VERSION)?;
+        let body = TrailerBody {
+            manifest_hash: fields.hash("manifest_hash")?,
+            content_sha256: fields.hash("content_sha256")?,
+            records: fields.u64("records")?,
+            key_id: fields.key_id("key_id")?,
+        };
+        let hash = fields.hash("hash")?;
+        let signature = fields.signature("signature")?;
+        fields.finish()?;
+        Ok(Self {
+            body,
+            hash,
+            signature,
+        })
+    }
+
+    /// Verifies hash and signature with `key`.
+    pub fn verify(&self, key: &PublicKey) -> Result<(), SignatureInvalid> {
+        if self.body.compute_hash() != self.hash || key.id() != &self.body.key_id {
+            return Err(SignatureInvalid);
+        }
+        key.verify(Domain::Bundle, &self.hash, &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretKey {
+        SecretKey::from_seed(&[4; 32]).expect("seed")
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(record_header(Tag::Envelope, 1234), b"E 1234\n");
+        assert_eq!(parse_header(b"E 1234"), Ok((Tag::Envelope, 1234)));
+        assert_eq!(parse_header(b"A 0"), Ok((Tag::Attachment, 0)));
+        for bad in [
+            &b"E 01"[..],
+            b"E",
+            b"E -1",
+            b"X 1",
+            b"E  1",
+            b"E 1 ",
+            b"e 1",
+            b"",
+        ] {
+            assert!(
+                parse_header(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(
+            parse_header(b"A 999999999999"),
+            Err(FrameError::TooLarge(999_999_999_999))
+        );
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 1"), Ok(()));
+        assert_eq!(
+            check_preamble(b"ARXI-BUNDLE 2"),
+            Err(FrameError::UnsupportedVersion("2".into()))
+        );
+        assert_eq!(check_preamble(b"PK\x03\x04"), Err(FrameError::NotABundle));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let key = key();
+        let manifest = Manifest {
+            recorder_id: "rec".into(),
+            created_at: Timestamp::from_unix_micros(1).expect("time"),
+            first_seq: 1,
+            last_seq: 9,
+            envelope_count: 9,
+            prev_hash: Hash32::ZERO,
+            prev_seal_hash: Hash32::ZERO,
+            segments: vec![ManifestSegment {
+                segment_id: 1,
+                first_seq: 1,
+                last_seq: 9,
+                count: 9,
+                merkle_root: Hash32::of(b"root"),
+                seal_hash: Hash32::of(b"seal"),
+            }],
+            keys: vec![key.id().clone()],
+            key_id: key.id().clone(),
+        };
+        let bytes = manifest.to_canonical_bytes();
+        assert_eq!(
+            crate::canonical::canonicalize(&bytes).expect("canonical"),
+            bytes
+        );
+        assert_eq!(Manifest::parse(&bytes), Ok(manifest.clone()));
+        let record = KeyRecord {
+            public_key: key.public().clone(),
+            first_seq: 1,
+        };
+        assert_eq!(KeyRecord::parse(&record.to_canonical_bytes()), Ok(record));
+        let trailer = TrailerBody {
+            manifest_hash: manifest.hash(),
+            content_sha256: Hash32::of(b"content"),
+            records: 3,
+            key_id: key.id().clone(),
+        }
+        .sign(&key);
+        let parsed = Trailer::parse(&trailer.to_canonical_bytes()).expect("parses");
+        assert_eq!(parsed, trailer);
+        assert_eq!(parsed.verify(key.public()), Ok(()));
+        let value = crate::json::parse(&trailer.to_canonical_bytes()).expect("json");
+        assert_eq!(
+            crate::envelope::generic_record_hash(&value),
+            Ok(trailer.hash)
+        );
+        let other = SecretKey::from_seed(&[5; 32]).expect("seed");
+        assert_eq!(parsed.verify(other.public()), Err(SignatureInvalid));
+    }
+}

@@ -1,0 +1,437 @@
+//! Building audit bundles (`Docs/format.md` §11) from sealed segments.
+//!
+//! The builder streams: one envelope row and at most one attachment are in
+//! memory at a time, whatever the bundle's size. It reads one consistent
+//! snapshot (a single read transaction), so a bundle never mixes states.
+
+use std::io::Write;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arxi_format::bundle::{Encoder, KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag};
+use arxi_format::envelope::Envelope;
+use arxi_format::seal::Seal;
+use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
+use arxi_store::{Reader, ReaderPool, StoreError};
+use sha2::{Digest as _, Sha256};
+
+/// What to put in a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleSelection {
+    /// Segments `first..=last` (all sealed).
+    Segments {
+        /// First segment id.
+        first: u64,
+        /// Last segment id.
+        last: u64,
+    },
+    /// The sealed segments holding envelopes `first..=last`: a bundle always
+    /// carries whole segments, since a seal covers its whole segment.
+    Sequence {
+        /// First sequence number.
+        first: u64,
+        /// Last sequence number.
+        last: u64,
+    },
+}
+
+/// Why a bundle was not built.
+#[derive(Debug)]
+pub enum BundleError {
+    /// The selection is empty or reversed.
+    InvalidSelection(String),
+    /// A selected segment or envelope does not exist.
+    NotFound(String),
+    /// A selected segment is not sealed yet.
+    NotSealed(u64),
+    /// More segments than one bundle may hold.
+    TooLarge(String),
+    /// Stored rows that do not agree (damage; verify the database).
+    Inconsistent(String),
+    /// The store failed.
+    Store(StoreError),
+    /// Writing the bundle failed.
+    Write(std::io::Error),
+}
+
+impl std::fmt::Display for BundleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidSelection(why) => write!(f, "invalid selection: {why}"),
+            Self::NotFound(what) => write!(f, "{what} not found"),
+            Self::NotSealed(segment) => {
+                write!(f, "segment {segment} is not sealed yet (seal it first)")
+            }
+            Self::TooLarge(why) => write!(f, "{why}"),
+            Self::Inconsistent(why) => write!(f, "stored evidence is inconsistent: {why}"),
+            Self::Store(error) => write!(f, "store: {error}"),
+            Self::Write(error) => write!(f, "writing the bundle: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BundleError {}
+
+impl From<StoreError> for BundleError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// What was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltBundle {
+    /// Segments included.
+    pub segments: RangeInclusive<u64>,
+    /// Sequence numbers included.
+    pub seqs: RangeInclusive<u64>,
+    /// Envelopes.
+    pub envelopes: u64,
+    /// Attachment records.
+    pub attachments: u64,
+    /// File size.
+    pub bytes: u64,
+    /// SHA-256 of the whole file.
+    pub sha256: Hash32,
+    /// The manifest's hash.
+    pub manifest_hash: Hash32,
+}
+
+/// Resolves a selection to a segment range, all sealed.
+pub fn resolve_selection(
+    reader: &Reader<'_>,
+    selection: BundleSelection,
+) -> Result<RangeInclusive<u64>, BundleError> {
+    let (first, last) = match selection {
+        BundleSelection::Segments { first, last } => {
+            if first == 0 || first > last {
+                return Err(BundleError::InvalidSelection(format!(
+                    "segments {first}..={last}"
+                )));
+            }
+            (first, last)
+        }
+        BundleSelection::Sequence { first, last } => {
+            if first == 0 || first > last {
+                return Err(BundleError::InvalidSelection(format!(
+                    "sequence {first}..={last}"
+                )));
+            }
+            let segment_of = |seq: u64| -> Result<u64, BundleError> {
+                Ok(reader
+                    .envelope(seq)?
+                    .ok_or_else(|| BundleError::NotFound(format!("envelope {seq}")))?
+                    .segment_id)
+            };
+            (segment_of(first)?, segment_of(last)?)
+        }
+    };
+    if last - first >= SEGMENTS_MAX as u64 {
+        return Err(BundleError::TooLarge(format!(
+            "{} segments selected; one bundle holds at most {SEGMENTS_MAX}",
+            last - first + 1
+        )));
+    }
+    Ok(first..=last)
+}
+
+/// Counts bytes and hashes everything written through it.
+struct Counting<W> {
+    inner: W,
+    digest: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Counting<W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
+        self.inner.write_all(bytes).map_err(BundleError::Write)?;
+        self.digest.update(bytes);
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        encoder: &mut Encoder,
+        tag: Tag,
+        payload: &[u8],
+    ) -> Result<(), BundleError> {
+        let header = encoder.frame(tag, payload);
+        self.put(&header)?;
+        self.put(payload)?;
+        self.put(b"\n")
+    }
+}
+
+/// True when the canonical envelope bytes reference attachments. The
+/// top-level `attachments` member is the first member named so in the
+/// canonical form (members are sorted and only `actor`, a string, precedes
+/// it), and it is always present.
+fn has_attachments(canonical: &[u8]) -> bool {
+    const MEMBER: &[u8] = b"\"attachments\":[";
+    canonical
+        .windows(MEMBER.len())
+        .position(|window| window == MEMBER)
+        .is_none_or(|at| canonical.get(at + MEMBER.len()) != Some(&b']'))
+}
+
+/// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
+/// `progress` is called with the envelopes written so far, every 4096.
+pub fn write_bundle<W: Write>(
+    reader: &Reader<'_>,
+    segments: RangeInclusive<u64>,
+    key: &SecretKey,
+    created_at: Timestamp,
+    out: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<BuiltBundle, BundleError> {
+    let mut manifest_segments = Vec::new();
+    let mut rows = Vec::new();
+    for segment_id in segments.clone() {
+        let row = reader
+            .segment(segment_id)?
+            .ok_or_else(|| BundleError::NotFound(format!("segment {segment_id}")))?;
+        if !row.is_sealed() {
+            return Err(BundleError::NotSealed(segment_id));
+        }
+        let seal_row = reader.seal(segment_id)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("sealed segment {segment_id} has no seal row"))
+        })?;
+        let seal = Seal::parse(&seal_row.body)
+            .map_err(|e| BundleError::Inconsistent(format!("seal of segment {segment_id}: {e}")))?;
+        manifest_segments.push(ManifestSegment {
+            segment_id,
+            first_seq: seal.body.first_seq,
+            last_seq: seal.body.last_seq,
+            count: seal.body.count,
+            merkle_root: seal.body.merkle_root,
+            seal_hash: seal.hash,
+        });
+        rows.push((row, seal_row));
+    }
+    let (first_seq, last_seq) = match (manifest_segments.first(), manifest_segments.last()) {
+        (Some(first), Some(last)) => (first.first_seq, last.last_seq),
+        _ => return Err(BundleError::InvalidSelection("no segments".into())),
+    };
+    let prev_hash = if first_seq > 1 {
+        let before = reader.envelope(first_seq - 1)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("envelope {} is missing", first_seq - 1))
+        })?;
+        Hash32(before.hash)
+    } else {
+        Hash32::ZERO
+    };
+    let first_segment = *segments.start();
+    let prev_seal_hash = if first_segment > 1 {
+        Hash32(
+            reader
+                .seal(first_segment - 1)?
+                .ok_or_else(|| {
+                    BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
+                })?
+                .hash,
+        )
+    } else {
+        Hash32::ZERO
+    };
+    let keys: Vec<KeyRecord> = reader
+        .keys()?
+        .into_iter()
+        .filter(|row| row.first_seq <= last_seq)
+        .map(|row| {
+            let public_key = PublicKey::from_bytes(&row.public_key)
+                .map_err(|e| BundleError::Inconsistent(format!("key {}: {e}", row.key_id)))?;
+            Ok(KeyRecord {
+                public_key,
+                first_seq: row.first_seq,
+            })
+        })
+        .collect::<Result<_, BundleError>>()?;
+    let manifest = Manifest {
+        recorder_id: String::new(),
+        created_at,
+        first_seq,
+        last_seq,
+        envelope_count: manifest_segments.iter().map(|s| s.count).sum(),
+        prev_hash,
+        prev_seal_hash,
+        segments: manifest_segments,
+        keys: keys.iter().map(|k| k.public_key.id().clone()).collect(),
+        key_id: key.id().clone(),
+    };
+    let first_seal = Seal::parse(&rows[0].1.body)
+        .map_err(|e| BundleError::Inconsistent(format!("seal of segment {first_segment}: {e}")))?;
+    let manifest = Manifest {
+        recorder_id: first_seal.body.recorder_id,
+        ..manifest
+    };
+
+    let mut out = Counting {
+        inner: std::io::BufWriter::with_capacity(256 * 1024, out),
+        digest: Sha256::new(),
+        bytes: 0,
+    };
+    let (mut encoder, preamble) = Encoder::start();
+    out.put(preamble)?;
+    let manifest_bytes = manifest.to_canonical_bytes();
+    out.record(&mut encoder, Tag::Manifest, &manifest_bytes)?;
+    for record in &keys {
+        out.record(&mut encoder, Tag::Key, &record.to_canonical_bytes())?;
+    }
+    let mut envelopes = 0_u64;
+    let mut attachments = 0_u64;
+    for (row, seal_row) in &rows {
+        let mut failure: Option<BundleError> = None;
+        let mut written = 0_u64;
+        reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
+            let step = (|| {
+                out.record(&mut encoder, Tag::Envelope, &envelope_row.body)?;
+                if has_attachments(&envelope_row.body) {
+                    let envelope = Envelope::parse(&envelope_row.body).map_err(|e| {
+                        BundleError::Inconsistent(format!("envelope {}: {e}", envelope_row.seq))
+                    })?;
+                    for reference in &envelope.body.attachments {
+                        let bytes = reader.attachment(&reference.sha256.0)?.ok_or_else(|| {
+                            BundleError::Inconsistent(format!(
+                                "attachment {} of envelope {} is missing",
+                                reference.sha256, envelope_row.seq
+                            ))
+                        })?;
+                        out.record(&mut encoder, Tag::Attachment, &bytes)?;
+                        attachments += 1;
+                    }
+                }
+                Ok(())
+            })();
+            match step {
+                Ok(()) => {
+                    written += 1;
+                    envelopes += 1;
+                    if envelopes.is_multiple_of(4_096) {
+                        progress(envelopes);
+                    }
+                    Ok(true)
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    Ok(false)
+                }
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if written != row.envelope_count {
+            return Err(BundleError::Inconsistent(format!(
+                "segment {} holds {written} envelopes, its row says {}",
+                row.segment_id, row.envelope_count
+            )));
+        }
+        out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
+    }
+    let (trailer, _) = encoder.finish(manifest.hash(), key);
+    out.put(&trailer)?;
+    out.inner.flush().map_err(BundleError::Write)?;
+    progress(envelopes);
+    Ok(BuiltBundle {
+        segments,
+        seqs: first_seq..=last_seq,
+        envelopes,
+        attachments,
+        bytes: out.bytes,
+        sha256: Hash32(out.digest.finalize().into()),
+        manifest_hash: manifest.hash(),
+    })
+}
+
+/// A bundle written to the bundle directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleFile {
+    /// The bundle id: the first 32 hex digits of the file's SHA-256.
+    pub id: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// What it holds.
+    pub built: BuiltBundle,
+}
+
+/// The file name of bundle `id` in the bundle directory.
+pub fn bundle_file_name(id: &str) -> String {
+    format!("{id}.arxb")
+}
+
+/// True for a well-formed bundle id (32 lowercase hex digits).
+pub fn is_bundle_id(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+static BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// Builds a bundle into `dir`: a temporary file, synced, renamed to
+/// `<id>.arxb`, the directory synced. A failed build leaves no file.
+pub(crate) fn build_file(
+    readers: &ReaderPool,
+    key: &SecretKey,
+    created_at: Timestamp,
+    dir: &Path,
+    selection: BundleSelection,
+    progress: &mut dyn FnMut(u64),
+) -> Result<BundleFile, BundleError> {
+    std::fs::create_dir_all(dir).map_err(BundleError::Write)?;
+    let temporary = dir.join(format!(
+        ".building-{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(BundleError::Write)?;
+        let mut outcome: Option<Result<BuiltBundle, BundleError>> = None;
+        readers.with(|reader| {
+            let built = resolve_selection(&reader, selection).and_then(|segments| {
+                write_bundle(&reader, segments, key, created_at, &file, progress)
+            });
+            outcome = Some(built);
+            Ok(())
+        })?;
+        let built =
+            outcome.unwrap_or_else(|| Err(BundleError::InvalidSelection("no read".into())))?;
+        file.sync_all().map_err(BundleError::Write)?;
+        let id = built.sha256.to_hex()[..32].to_owned();
+        let path = dir.join(bundle_file_name(&id));
+        std::fs::rename(&temporary, &path).map_err(BundleError::Write)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(BundleError::Write)?;
+        Ok(BundleFile { id, path, built })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_attachments;
+
+    #[test]
+    fn attachment_detection_reads_the_top_level_member() {
+        assert!(!has_attachments(
+            br#"{"actor":"a","attachments":[],"payload":{"attachments":[1]}}"#
+        ));
+        assert!(has_attachments(
+            br#"{"attachments":[{"media_type":"x"}],"payload":{}}"#
+        ));
+        assert!(!has_attachments(
+            br#"{"actor":"\"attachments\":[1]","attachments":[],"v":1}"#
+        ));
+    }
+}

@@ -1,0 +1,104 @@
+//! `arxi envelope prove`: cuts one envelope's inclusion proof out of a
+//! bundle, streaming (only the hashes of one segment are held).
+
+use std::io::Read;
+
+use arxi_format::Hash32;
+use arxi_format::bundle::Tag;
+use arxi_format::envelope::Envelope;
+use arxi_format::proof::InclusionProof;
+use arxi_format::seal::Seal;
+
+use crate::reader::{BundleReader, Record};
+
+/// Why no proof could be made.
+#[derive(Debug)]
+pub enum ProveError {
+    /// The bundle could not be read.
+    Read(String),
+    /// No envelope with that sequence number is in a sealed segment of the
+    /// bundle.
+    NotFound(u64),
+    /// The bundle's records disagree (verify it for the details).
+    Inconsistent(String),
+}
+
+impl std::fmt::Display for ProveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(why) => write!(f, "reading the bundle: {why}"),
+            Self::NotFound(seq) => write!(
+                f,
+                "no envelope with seq {seq} in a sealed segment of this bundle"
+            ),
+            Self::Inconsistent(why) => write!(
+                f,
+                "the bundle is inconsistent ({why}); run `arxi bundle verify`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProveError {}
+
+/// Builds the inclusion proof of envelope `seq` from a bundle. The proof's
+/// audit path is checked against the seal's root before it is returned;
+/// signatures are for the auditor to check (`arxi proof verify`).
+pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof, ProveError> {
+    let mut reader = BundleReader::open(source).map_err(|e| ProveError::Read(e.to_string()))?;
+    let mut hashes: Vec<Hash32> = Vec::new();
+    let mut target: Option<(Envelope, u64)> = None;
+    loop {
+        let record = reader
+            .next_record()
+            .map_err(|e| ProveError::Read(e.to_string()))?;
+        match record {
+            None
+            | Some(Record::Json {
+                tag: Tag::Trailer, ..
+            }) => return Err(ProveError::NotFound(seq)),
+            Some(Record::Json {
+                tag: Tag::Envelope,
+                payload,
+            }) => {
+                let envelope = Envelope::parse(&payload)
+                    .map_err(|e| ProveError::Inconsistent(format!("envelope record: {e}")))?;
+                if envelope.body.seq == seq {
+                    target = Some((envelope.clone(), hashes.len() as u64));
+                }
+                hashes.push(envelope.hash);
+            }
+            Some(Record::Json {
+                tag: Tag::Seal,
+                payload,
+            }) => {
+                if let Some((envelope, index)) = target.take() {
+                    let seal = Seal::parse(&payload)
+                        .map_err(|e| ProveError::Inconsistent(format!("seal record: {e}")))?;
+                    let proof = InclusionProof::build(envelope, seal, &hashes, index)
+                        .map_err(|e| ProveError::Inconsistent(e.to_string()))?;
+                    let path_ok = arxi_format::merkle::verify_inclusion(
+                        &arxi_format::seal::envelope_leaf(&proof.envelope.hash),
+                        proof.leaf_index,
+                        proof.tree_size,
+                        &proof.audit_path,
+                        &proof.seal.body.merkle_root,
+                    );
+                    if let Err(error) = path_ok {
+                        return Err(ProveError::Inconsistent(format!(
+                            "the segment's envelopes do not match its seal: {error}"
+                        )));
+                    }
+                    if proof.seal.body.count != proof.tree_size {
+                        return Err(ProveError::Inconsistent(
+                            "the seal's count differs from the segment".into(),
+                        ));
+                    }
+                    return Ok(proof);
+                }
+                hashes.clear();
+            }
+            Some(_) => {}
+        }
+    }
+}

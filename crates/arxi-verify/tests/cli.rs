@@ -1,0 +1,343 @@
+//! The `arxi` command line: exit codes, human and JSON output, keygen,
+//! prove and proof verify, and the dependency rule (arxi-format only).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/bundles")
+        .join(name)
+}
+
+fn arxi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arxi"))
+        .args(args)
+        .output()
+        .expect("runs arxi")
+}
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+#[test]
+fn verify_exit_codes_and_output() {
+    let (a, b) = (data("keys/a.pub"), data("keys/b.pub"));
+    let golden = data("golden.arxb");
+    let ok = arxi(&[
+        "bundle",
+        "verify",
+        path(&golden),
+        "--key",
+        path(&a),
+        "--key",
+        path(&b),
+    ]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).starts_with("VALID:"), "{}", text(&ok));
+
+    let tampered = data("tampered/segment-dropped.arxb");
+    let bad = arxi(&[
+        "bundle",
+        "verify",
+        path(&tampered),
+        "--key",
+        path(&a),
+        "--key",
+        path(&b),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let out = text(&bad);
+    assert!(out.starts_with("INVALID:"), "{out}");
+    assert!(
+        out.contains("first bad record: [envelope_missing] record 12 segment 3 seq 13"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[segment_missing] record 12 segment 3 seq 13: segment 2 is missing"),
+        "{out}"
+    );
+
+    let json = arxi(&[
+        "bundle",
+        "verify",
+        path(&tampered),
+        "--key",
+        path(&a),
+        "--key",
+        path(&b),
+        "--json",
+    ]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["first_bad_record"]["seq"], 13);
+    assert!(report["findings"].as_array().expect("findings").len() >= 5);
+
+    let version = arxi(&[
+        "bundle",
+        "verify",
+        path(&data("tampered/unknown-format-version.arxb")),
+        "--key",
+        path(&a),
+    ]);
+    assert_eq!(version.status.code(), Some(2));
+    assert!(
+        text(&version).contains("unsupported_version"),
+        "{}",
+        text(&version)
+    );
+
+    // Could not check: no key, a missing file, a bad key, an unknown option.
+    assert_eq!(
+        arxi(&["bundle", "verify", path(&golden)]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        arxi(&["bundle", "verify", "/nonexistent", "--key", path(&a)])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        arxi(&["bundle", "verify", path(&golden), "--key", "abcd"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        arxi(&[
+            "bundle",
+            "verify",
+            path(&golden),
+            "--key",
+            path(&a),
+            "--fast"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(arxi(&["frobnicate"]).status.code(), Some(2));
+
+    // Hex keys work as well as files; --no-batch agrees.
+    let hex_a = std::fs::read_to_string(&a).expect("key");
+    let hex_b = std::fs::read_to_string(&b).expect("key");
+    let hex = arxi(&[
+        "bundle",
+        "verify",
+        path(&golden),
+        "--key",
+        hex_a.trim(),
+        "--key",
+        hex_b.trim(),
+        "--no-batch",
+    ]);
+    assert_eq!(hex.status.code(), Some(0), "{}", text(&hex));
+}
+
+#[test]
+fn inspect_reads_without_keys() {
+    let out = arxi(&["bundle", "inspect", path(&data("golden.arxb")), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["records"]["envelopes"], 27);
+    assert_eq!(summary["records"]["control_envelopes"], 14);
+    assert_eq!(summary["records"]["data_envelopes"], 13);
+    assert_eq!(summary["records"]["seals"], 5);
+    assert_eq!(
+        summary["manifest"]["segments"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let human = arxi(&["bundle", "inspect", path(&data("golden.arxb"))]);
+    assert!(text(&human).contains("golden-bundle"), "{}", text(&human));
+    assert_eq!(
+        arxi(&[
+            "bundle",
+            "inspect",
+            path(&data("tampered/not-a-bundle.arxb"))
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn keygen_prove_and_proof_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (secret, public) = (dir.path().join("signer.key"), dir.path().join("signer.pub"));
+    let made = arxi(&[
+        "keygen",
+        "--secret",
+        path(&secret),
+        "--public",
+        path(&public),
+    ]);
+    assert_eq!(
+        made.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&secret)
+        .expect("secret")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let secret_key =
+        arxi_format::SecretKey::from_hex(&std::fs::read_to_string(&secret).expect("read"))
+            .expect("secret parses");
+    let public_key =
+        arxi_format::PublicKey::from_hex(std::fs::read_to_string(&public).expect("read").trim())
+            .expect("public parses");
+    assert_eq!(secret_key.public(), &public_key);
+    // Never overwrites.
+    assert_eq!(
+        arxi(&[
+            "keygen",
+            "--secret",
+            path(&secret),
+            "--public",
+            path(&public)
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+
+    let proof = dir.path().join("proof.json");
+    let golden = data("golden.arxb");
+    let proved = arxi(&[
+        "envelope",
+        "prove",
+        path(&golden),
+        "--seq",
+        "18",
+        "--out",
+        path(&proof),
+    ]);
+    assert_eq!(
+        proved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&proved.stderr)
+    );
+    let (a, b) = (data("keys/a.pub"), data("keys/b.pub"));
+    let checked = arxi(&[
+        "proof",
+        "verify",
+        path(&proof),
+        "--key",
+        path(&a),
+        "--key",
+        path(&b),
+    ]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("VALID: envelope seq 18"),
+        "{}",
+        text(&checked)
+    );
+
+    // The proof of an envelope of segment 2 needs key A only.
+    let published = data("golden-proof-seq-10.json");
+    let only_b = arxi(&[
+        "proof",
+        "verify",
+        path(&published),
+        "--key",
+        path(&b),
+        "--json",
+    ]);
+    assert_eq!(only_b.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&only_b.stdout).expect("json");
+    assert_eq!(report["failures"][0]["code"], "envelope_untrusted_key");
+
+    // A proof whose envelope was edited.
+    let text_proof = std::fs::read_to_string(&published).expect("proof");
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, text_proof.replacen("\"dave\"", "\"mallory\"", 1)).expect("write");
+    let bad = arxi(&[
+        "proof",
+        "verify",
+        path(&edited),
+        "--key",
+        path(&a),
+        "--key",
+        path(&b),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad).contains("[envelope_hash_mismatch]"),
+        "{}",
+        text(&bad)
+    );
+
+    // Nothing to prove outside the bundle.
+    assert_eq!(
+        arxi(&["envelope", "prove", path(&golden), "--seq", "999"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+/// The verifier must stay independent of the recorder's machinery.
+#[test]
+fn depends_on_arxi_format_only() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "arxi-verify",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+            "--locked",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(crates.contains("arxi-format"), "{tree}");
+    let workspace: Vec<&&str> = crates
+        .iter()
+        .filter(|name| name.starts_with("arxi-"))
+        .collect();
+    assert_eq!(workspace, [&"arxi-format", &"arxi-verify"], "{tree}");
+    for forbidden in [
+        "rusqlite",
+        "libsqlite3-sys",
+        "monoio",
+        "hyper",
+        "tokio",
+        "http",
+        "arxi-store",
+        "arxi-recorder",
+    ] {
+        assert!(
+            !crates.contains(forbidden),
+            "arxi-verify pulls in {forbidden}:\n{tree}"
+        );
+    }
+}
