@@ -34,6 +34,8 @@ pub enum BundleSelection {
         /// Last sequence number.
         last: u64,
     },
+    /// Every sealed segment, from segment 1.
+    AllSealed,
 }
 
 /// Why a bundle was not built.
@@ -104,6 +106,17 @@ pub fn resolve_selection(
     selection: BundleSelection,
 ) -> Result<RangeInclusive<u64>, BundleError> {
     let (first, last) = match selection {
+        BundleSelection::AllSealed => {
+            let last = match reader.last_segment()? {
+                Some(segment) if segment.is_sealed() => segment.segment_id,
+                Some(segment) => segment.segment_id - 1,
+                None => 0,
+            };
+            if last == 0 {
+                return Err(BundleError::NotFound("a sealed segment".into()));
+            }
+            (1, last)
+        }
         BundleSelection::Segments { first, last } => {
             if first == 0 || first > last {
                 return Err(BundleError::InvalidSelection(format!(

@@ -108,6 +108,15 @@ impl ValidConfig {
         self.resolve(&self.config.recorder.data_dir)
     }
 
+    /// The bundle directory (`recorder.bundle_dir`, else
+    /// `<data_dir>/bundles`).
+    pub fn bundle_dir(&self) -> PathBuf {
+        match &self.config.recorder.bundle_dir {
+            Some(dir) => self.resolve(dir),
+            None => self.data_dir().join("bundles"),
+        }
+    }
+
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir().join("arxi.db")

@@ -62,6 +62,9 @@ pub struct Recorder {
     /// Automatic sealing.
     #[serde(default)]
     pub auto_seal: AutoSeal,
+    /// Where built bundles are written (default `<data_dir>/bundles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_dir: Option<PathBuf>,
 }
 
 /// `[recorder.auto_seal]`
@@ -228,6 +231,12 @@ pub struct Limits {
     pub idempotency_max_entries: u64,
     /// Longest `Idempotency-Key`.
     pub idempotency_key_bytes_max: u64,
+    /// Largest body of `POST /v1/bundles/verify` and `/inspect` (a bundle
+    /// uploaded as base64 inside JSON).
+    pub bundle_upload_bytes_max: u64,
+    /// Time to build, verify or inspect a bundle (instead of
+    /// `request_timeout_ms`).
+    pub bundle_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -250,6 +259,8 @@ impl Default for Limits {
             idempotency_ttl_seconds: 24 * 3_600,
             idempotency_max_entries: 100_000,
             idempotency_key_bytes_max: 255,
+            bundle_upload_bytes_max: 64 * 1024 * 1024,
+            bundle_timeout_ms: 600_000,
         }
     }
 }
@@ -397,6 +408,7 @@ impl Config {
                 data_dir: "data".into(),
                 startup_verification_depth: defaults::startup_verification_depth(),
                 auto_seal: AutoSeal::default(),
+                bundle_dir: None,
             },
             transport: Transport {
                 tcp: Some(TcpListener {

@@ -60,6 +60,18 @@ const LIMIT_RULES: &[LimitRule] = &[
     ("max_queued_requests", |l| l.max_queued_requests, 0, 1 << 20),
     ("request_timeout_ms", |l| l.request_timeout_ms, 100, 300_000),
     (
+        "bundle_upload_bytes_max",
+        |l| l.bundle_upload_bytes_max,
+        1_024,
+        1 << 30,
+    ),
+    (
+        "bundle_timeout_ms",
+        |l| l.bundle_timeout_ms,
+        1_000,
+        3_600_000,
+    ),
+    (
         "header_read_timeout_ms",
         |l| l.header_read_timeout_ms,
         100,
@@ -138,6 +150,14 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     }
     if config.recorder.data_dir.as_os_str().is_empty() {
         problems.add("recorder.data_dir", "must not be empty");
+    }
+    if config
+        .recorder
+        .bundle_dir
+        .as_ref()
+        .is_some_and(|dir| dir.as_os_str().is_empty())
+    {
+        problems.add("recorder.bundle_dir", "must not be empty when set");
     }
     if config.recorder.startup_verification_depth > 10_000_000 {
         problems.add(

@@ -20,8 +20,9 @@ pub struct BlockingPool {
 pub struct PoolFull;
 
 impl BlockingPool {
-    /// Starts `threads` workers sharing a queue of `queue` jobs.
-    pub fn new(threads: usize, queue: usize) -> std::io::Result<Arc<Self>> {
+    /// Starts `threads` workers named `name-N` sharing a queue of `queue`
+    /// jobs.
+    pub fn new(name: &str, threads: usize, queue: usize) -> std::io::Result<Arc<Self>> {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let mut handles = Vec::new();
@@ -29,7 +30,7 @@ impl BlockingPool {
             let receiver = Arc::clone(&receiver);
             handles.push(
                 std::thread::Builder::new()
-                    .name(format!("arxi-read-{index}"))
+                    .name(format!("{name}-{index}"))
                     .spawn(move || {
                         loop {
                             let job = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -83,7 +84,7 @@ mod tests {
 
     #[test]
     fn runs_and_bounds() {
-        let pool = BlockingPool::new(1, 1).expect("pool");
+        let pool = BlockingPool::new("test", 1, 1).expect("pool");
         let gate = Arc::new(std::sync::Barrier::new(2));
         let held = Arc::clone(&gate);
         let first = pool.run(move || {

@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod auth;
 pub mod blocking;
+pub mod body;
 pub mod correlation;
 pub mod handlers;
 pub mod healthcheck;

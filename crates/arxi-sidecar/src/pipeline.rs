@@ -22,16 +22,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::admission::{Admission, Admit};
 use crate::auth::{self, AuthOutcome};
+use crate::body::ResponseBody;
 use crate::correlation;
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
-use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route};
+use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route, Timeout};
 use crate::state::AppState;
 
 /// Per-worker context.
@@ -48,7 +49,7 @@ pub async fn handle(
     worker: Rc<Worker>,
     peer: Peer,
     request: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<ResponseBody> {
     let started = Instant::now();
     let state = Arc::clone(&worker.state);
     let (parts, body) = request.into_parts();
@@ -89,7 +90,7 @@ pub async fn handle(
     };
     let mut response = match outcome {
         Ok(reply) => {
-            let mut response = hyper::Response::new(Full::new(reply.body));
+            let mut response = hyper::Response::new(reply.body);
             *response.status_mut() = reply.status;
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -184,6 +185,7 @@ async fn process(
     let body_limit = match route.limit {
         Limit::Standard => limits.max_request_body_bytes,
         Limit::Attachments => limits.max_attachment_request_bytes,
+        Limit::BundleUpload => limits.bundle_upload_bytes_max,
     };
     let declared_length = content_length(&parts.headers)?;
     if declared_length.is_some_and(|length| length > body_limit) {
@@ -232,7 +234,11 @@ async fn process(
         return Err(Problem::new(Code::LengthRequired)
             .detail("send Content-Length (or Transfer-Encoding: chunked) with the body"));
     }
-    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    let timeout_ms = match route.timeout {
+        Timeout::Standard => limits.request_timeout_ms,
+        Timeout::Bundle => limits.bundle_timeout_ms,
+    };
+    let timeout = Duration::from_millis(timeout_ms);
     let deadline = Instant::now() + timeout;
     let _permit = match worker.admission.admit() {
         Err(_) => {
@@ -258,10 +264,8 @@ async fn process(
     };
     match io::timeout(remaining(deadline), work).await {
         Ok(result) => result,
-        Err(io::Elapsed) => Err(Problem::new(Code::RequestTimeout).detail(format!(
-            "the request did not finish within {} ms",
-            limits.request_timeout_ms
-        ))),
+        Err(io::Elapsed) => Err(Problem::new(Code::RequestTimeout)
+            .detail(format!("the request did not finish within {timeout_ms} ms"))),
     }
 }
 

@@ -9,9 +9,9 @@
 //! to `Docs/generated/arxi/apis/sidecar.errors.json` and a test fails if the
 //! file and this table differ.
 
+use crate::body::ResponseBody;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, Uri};
-use http_body_util::Full;
 use problem_details::{JsonProblemDetails, ProblemDetails};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -108,6 +108,10 @@ registry! {
         "Seal the open segment before opening another."),
     NoOpenSegment => ("no_open_segment", 409, "No open segment", false, None,
         "There is no open segment to seal."),
+    SegmentNotSealed => ("segment_not_sealed", 409, "Segment not sealed", false, None,
+        "A bundle holds sealed segments only; seal the segment first (POST /v1/segments/seal)."),
+    BundleNotFound => ("bundle_not_found", 404, "Bundle not found", false, None,
+        "No bundle with this id is in the bundle directory."),
     LengthRequired => ("length_required", 411, "Length required", false, None,
         "A request body needs Content-Length (or chunked transfer encoding)."),
     PayloadTooLarge => ("payload_too_large", 413, "Payload too large", false, None,
@@ -118,12 +122,12 @@ registry! {
         "The request head exceeds max_header_bytes or max_headers."),
     RequestCapacityExhausted => ("request_capacity_exhausted", 429, "Too many requests", true, Some(1),
         "Every request slot and the admission queue are full; retry after Retry-After."),
+    BundleBusy => ("bundle_busy", 429, "Bundle work queue full", true, Some(5),
+        "Bundles are built, verified and inspected one at a time behind a short queue; retry after Retry-After (with the same Idempotency-Key for a build)."),
     RecorderOverloaded => ("recorder_overloaded", 429, "Recorder queue full", true, Some(1),
         "The recorder's write queue is full; retry after Retry-After with the same Idempotency-Key."),
     InternalError => ("internal_error", 500, "Internal error", true, Some(1),
         "An unexpected server fault; the log holds the details under the correlation id."),
-    NotImplemented => ("not_implemented", 501, "Not implemented", false, None,
-        "This route is specified but not provided by this build."),
     EnterpriseHookFailed => ("enterprise_hook_failed", 502, "Enterprise hook export failed", true, Some(1),
         "The operation succeeded but its audit hook could not be exported; retry with the same Idempotency-Key."),
     StorageUnavailable => ("storage_unavailable", 503, "Storage unavailable", true, Some(1),
@@ -247,7 +251,7 @@ pub fn render(
     problem: &Problem,
     correlation: Correlation<'_>,
     instance: &str,
-) -> http::Response<Full<Bytes>> {
+) -> http::Response<ResponseBody> {
     let info = problem.code.info();
     let status = StatusCode::from_u16(info.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let server_fault = status.is_server_error();
@@ -286,7 +290,7 @@ pub fn render(
     let body = JsonProblemDetails::from(details.with_extensions(extensions))
         .to_body_string()
         .unwrap_or_else(|_| format!("{{\"status\":{},\"code\":\"{}\"}}", info.status, info.code));
-    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    let mut response = http::Response::new(ResponseBody::whole(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -357,7 +361,7 @@ mod tests {
         );
     }
 
-    fn futures_body(body: Full<Bytes>) -> Vec<u8> {
+    fn futures_body(body: ResponseBody) -> Vec<u8> {
         use http_body_util::BodyExt as _;
         let collected = futures_lite_block_on(body.collect());
         collected.map(|c| c.to_bytes().to_vec()).unwrap_or_default()

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use crate::body::ResponseBody;
 use crate::handlers;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -64,6 +65,18 @@ pub enum Limit {
     Standard,
     /// `limits.max_attachment_request_bytes`.
     Attachments,
+    /// `limits.bundle_upload_bytes_max`.
+    BundleUpload,
+}
+
+/// Which time limit applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// `limits.request_timeout_ms`.
+    Standard,
+    /// `limits.bundle_timeout_ms` (building, verifying, inspecting,
+    /// downloading bundles).
+    Bundle,
 }
 
 /// A handler's successful answer.
@@ -74,7 +87,7 @@ pub struct Reply {
     /// Content type.
     pub content_type: &'static str,
     /// Body.
-    pub body: Bytes,
+    pub body: ResponseBody,
     /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -85,7 +98,7 @@ impl Reply {
         Self {
             status,
             content_type: "application/json",
-            body: body.into(),
+            body: ResponseBody::whole(body.into()),
             headers: Vec::new(),
         }
     }
@@ -131,6 +144,8 @@ pub struct Route {
     pub body: Body,
     /// Body limit.
     pub limit: Limit,
+    /// Time limit.
+    pub timeout: Timeout,
     /// Media type of success responses.
     pub produces: &'static str,
     /// The handler.
@@ -138,7 +153,7 @@ pub struct Route {
 }
 
 macro_rules! route {
-    ($method:ident $path:literal, $operation:literal, $summary:literal, $kind:ident, $plane:expr, $body:ident, $limit:ident, $produces:literal, $handler:path) => {
+    ($method:ident $path:literal, $operation:literal, $summary:literal, $kind:ident, $plane:expr, $body:ident, $limit:ident, $timeout:ident, $produces:literal, $handler:path) => {
         Route {
             method: Method::$method,
             path: $path,
@@ -148,6 +163,7 @@ macro_rules! route {
             plane: $plane,
             body: Body::$body,
             limit: Limit::$limit,
+            timeout: Timeout::$timeout,
             produces: $produces,
             handler: |call| Box::pin($handler(call)),
         }
@@ -156,22 +172,23 @@ macro_rules! route {
 
 /// Every route.
 pub static ROUTES: &[Route] = &[
-    route!(GET "/health", "getHealth", "Liveness and process metadata", Probe, None, None, Standard, "application/json", handlers::probes::health),
-    route!(GET "/startup", "getStartup", "Start-up completion, driver and verification depth", Probe, None, None, Standard, "application/json", handlers::probes::startup),
-    route!(GET "/ready", "getReady", "Readiness: storage (and the control plane, when configured)", Probe, None, None, Standard, "application/json", handlers::probes::ready),
-    route!(POST "/v1/segments", "openSegment", "Open a new segment", Mutation, Some(Plane::Control), OptionalJson, Standard, "application/json", handlers::segments::open),
-    route!(POST "/v1/segments/seal", "sealSegment", "Seal the open segment", Mutation, Some(Plane::Control), OptionalJson, Standard, "application/json", handlers::segments::seal),
-    route!(GET "/v1/segments", "listSegments", "List segments", Read, Some(Plane::Read), None, Standard, "application/json", handlers::segments::list),
-    route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, "application/json", handlers::segments::active),
-    route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, "application/json", handlers::envelopes::record),
-    route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, "application/json", handlers::envelopes::record_with_attachments),
-    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), Json, Standard, "application/json", handlers::query::envelopes),
-    route!(POST "/v1/bundles/build", "buildBundle", "Build an audit bundle from sealed segments", Mutation, Some(Plane::Control), Json, Standard, "application/json", handlers::bundles::build),
-    route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, Attachments, "application/json", handlers::bundles::verify),
-    route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, Attachments, "application/json", handlers::bundles::inspect),
-    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, "application/json", handlers::runtime::config),
-    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, "application/json", handlers::runtime::keys),
-    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, "text/plain; version=0.0.4", handlers::runtime::metrics),
+    route!(GET "/health", "getHealth", "Liveness and process metadata", Probe, None, None, Standard, Standard, "application/json", handlers::probes::health),
+    route!(GET "/startup", "getStartup", "Start-up completion, driver and verification depth", Probe, None, None, Standard, Standard, "application/json", handlers::probes::startup),
+    route!(GET "/ready", "getReady", "Readiness: storage (and the control plane, when configured)", Probe, None, None, Standard, Standard, "application/json", handlers::probes::ready),
+    route!(POST "/v1/segments", "openSegment", "Open a new segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::segments::open),
+    route!(POST "/v1/segments/seal", "sealSegment", "Seal the open segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::segments::seal),
+    route!(GET "/v1/segments", "listSegments", "List segments", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::segments::list),
+    route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::segments::active),
+    route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, Standard, "application/json", handlers::envelopes::record),
+    route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, Standard, "application/json", handlers::envelopes::record_with_attachments),
+    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), Json, Standard, Standard, "application/json", handlers::query::envelopes),
+    route!(POST "/v1/bundles/build", "buildBundle", "Build an audit bundle from sealed segments", Mutation, Some(Plane::Control), OptionalJson, Standard, Bundle, "application/json", handlers::bundles::build),
+    route!(GET "/v1/bundles/download", "downloadBundle", "Download a built bundle (?id=)", Read, Some(Plane::Read), None, Standard, Bundle, "application/octet-stream", handlers::bundles::download),
+    route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::verify),
+    route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::inspect),
+    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::config),
+    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::keys),
+    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", handlers::runtime::metrics),
 ];
 
 /// The outcome of matching a request line.

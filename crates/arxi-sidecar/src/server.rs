@@ -116,6 +116,7 @@ impl ServerHandle {
         }
         let result = self.state.engine.shutdown();
         self.state.reads.shutdown();
+        self.state.bundles.shutdown();
         if let Some(watchdog) = self.watchdog.take() {
             watchdog.thread().unpark();
             let _ = watchdog.join();
@@ -312,7 +313,10 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
 
     let workers = model.transport.workers.max(1);
     let limits = model.limits;
-    let reads = BlockingPool::new(4, 1_024).map_err(StartError::Thread)?;
+    let reads = BlockingPool::new("arxi-read", 4, 1_024).map_err(StartError::Thread)?;
+    // Bundle work is long: one at a time, a short queue, never the reads'
+    // threads.
+    let bundles = BlockingPool::new("arxi-bundle", 1, 2).map_err(StartError::Thread)?;
     let state = Arc::new(AppState {
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
@@ -320,6 +324,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         saturation: Arc::new(Saturation::default()),
         ids: IdSource::new(),
         reads,
+        bundles,
         driver,
         io_uring_refusal: refusal.map(|e| e.to_string()),
         started_at: Instant::now(),

@@ -29,8 +29,10 @@ pub struct AppState {
     pub saturation: Arc<Saturation>,
     /// Server correlation ids.
     pub ids: IdSource,
-    /// Threads for SQLite reads.
+    /// Threads for SQLite reads (and file chunks of downloads).
     pub reads: Arc<BlockingPool>,
+    /// The thread that builds, verifies and inspects bundles.
+    pub bundles: Arc<BlockingPool>,
     /// The kernel interface in use.
     pub driver: Driver,
     /// Why io_uring was not used, when it was refused.

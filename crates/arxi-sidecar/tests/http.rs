@@ -714,14 +714,6 @@ fn runtime_routes() {
     let health = server.get("/health", &[]).json();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["recorder_id"], "test-recorder");
-    for route in [
-        "/v1/bundles/build",
-        "/v1/bundles/verify",
-        "/v1/bundles/inspect",
-    ] {
-        let body = assert_problem(&server.post(route, &[], "{}"), 501, "not_implemented");
-        assert_eq!(body["route"], route);
-    }
 }
 
 #[test]

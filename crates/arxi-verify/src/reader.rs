@@ -107,10 +107,18 @@ impl<R: Read> BundleReader<R> {
             digest_before_record: Hash32::ZERO,
             record_offset: 0,
         };
-        let line = reader.read_line(32)?.ok_or(ReadError::Frame {
+        let not_a_bundle = ReadError::Frame {
             offset: 0,
             error: FrameError::NotABundle,
-        })?;
+        };
+        // No preamble line at all (empty, short or binary) is not a bundle.
+        let line = match reader.read_line(32) {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(ReadError::Truncated { .. } | ReadError::Frame { .. }) => {
+                return Err(not_a_bundle);
+            }
+            Err(error) => return Err(error),
+        };
         bundle::check_preamble(&line).map_err(|error| ReadError::Frame { offset: 0, error })?;
         Ok(reader)
     }

@@ -1,25 +1,382 @@
-//! Bundle routes. Building, verifying and inspecting audit bundles over
-//! HTTP is not provided by this build: each route answers the registered
-//! `not_implemented` problem (the offline `arxi` CLI is the verifier).
+//! Bundle routes: build (a control mutation, recorded as evidence),
+//! download, verify and inspect (a stored bundle by id, or one uploaded as
+//! base64 within `limits.bundle_upload_bytes_max`).
+//!
+//! Bundle work runs on its own one-thread pool behind a short queue (full:
+//! 429 `bundle_busy`), never on a runtime thread or the read pool. A build
+//! job writes the file and records `arxi.bundle.built` (with the
+//! idempotency record, in one transaction) before it reports back, so a
+//! client that gives up waiting never leaves a bundle without its evidence;
+//! retrying with the same `Idempotency-Key` replays the answer.
 
+use std::sync::Arc;
+
+use arxi_format::PublicKey;
+use arxi_recorder::bundle::{
+    BundleError, BundleFile, BundleSelection, bundle_file_name, is_bundle_id,
+};
+use arxi_recorder::{
+    IdempotencyLookup, IdempotencyRequest, Outcome, Receipt, StoredResponse, control_types,
+};
+use base64::Engine as _;
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::{
+    command_problem, idempotency_key, invalid, object, optional_u64, parse_body, stored_json,
+    stored_reply, submit_problem,
+};
+use crate::body::{FileBody, ResponseBody};
+use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
 use crate::routes::{Call, Reply};
 
-fn not_implemented(call: &Call) -> Problem {
-    Problem::new(Code::NotImplemented).with("route", call.route.path)
+/// Most trusted keys a verify request may name.
+const KEYS_MAX: usize = 64;
+
+/// Runs bundle work on the bundle pool and awaits it.
+async fn on_bundle_pool<T: Send + 'static>(
+    call: &Call,
+    work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let receiver = call.state.bundles.run(work).map_err(|_| {
+        Problem::new(Code::BundleBusy).detail("a bundle job is running and the queue is full")
+    })?;
+    receiver
+        .await
+        .map_err(|_| Problem::new(Code::InternalError).detail("bundle worker stopped"))?
 }
 
-/// `POST /v1/bundles/build`.
+fn bundle_problem(error: BundleError) -> Problem {
+    match error {
+        BundleError::InvalidSelection(why) => invalid("(selection)", why),
+        BundleError::NotFound(what) => {
+            Problem::new(Code::NotFound).detail(format!("{what} not found"))
+        }
+        BundleError::NotSealed(segment) => Problem::new(Code::SegmentNotSealed)
+            .detail(format!("segment {segment} is not sealed yet"))
+            .with("segment_id", segment),
+        BundleError::TooLarge(why) => invalid("(selection)", why),
+        BundleError::Inconsistent(why) => Problem::new(Code::StorageUnavailable).detail(why),
+        BundleError::Store(error) => {
+            Problem::new(Code::StorageUnavailable).detail(error.to_string())
+        }
+        BundleError::Write(error) => {
+            Problem::new(Code::StorageUnavailable).detail(format!("writing the bundle: {error}"))
+        }
+    }
+}
+
+fn bundle_json(file: &BundleFile) -> Value {
+    let built = &file.built;
+    json!({
+        "id": file.id,
+        "size": built.bytes,
+        "sha256": built.sha256.to_hex(),
+        "manifest_hash": built.manifest_hash.to_hex(),
+        "first_segment": built.segments.start(),
+        "last_segment": built.segments.end(),
+        "first_seq": built.seqs.start(),
+        "last_seq": built.seqs.end(),
+        "envelopes": built.envelopes,
+        "attachments": built.attachments,
+        "download": format!("/v1/bundles/download?id={}", file.id),
+    })
+}
+
+/// The selection a build body asks for: `first_segment`/`last_segment`,
+/// or `first_seq`/`last_seq`, or nothing (every sealed segment).
+fn selection(members: &mut Map<String, Value>) -> Result<BundleSelection, Problem> {
+    let first_segment = optional_u64(members, "first_segment")?;
+    let last_segment = optional_u64(members, "last_segment")?;
+    let first_seq = optional_u64(members, "first_seq")?;
+    let last_seq = optional_u64(members, "last_seq")?;
+    match (first_segment, last_segment, first_seq, last_seq) {
+        (None, None, None, None) => Ok(BundleSelection::AllSealed),
+        (first, last, None, None) => Ok(BundleSelection::Segments {
+            first: first
+                .ok_or_else(|| invalid("first_segment", "is required with last_segment"))?,
+            last: last.or(first).unwrap_or_default(),
+        }),
+        (None, None, first, last) => Ok(BundleSelection::Sequence {
+            first: first.ok_or_else(|| invalid("first_seq", "is required with last_seq"))?,
+            last: last.or(first).unwrap_or_default(),
+        }),
+        _ => Err(invalid(
+            "(selection)",
+            "give segments or sequence numbers, not both",
+        )),
+    }
+}
+
+/// `POST /v1/bundles/build`: builds a bundle of sealed segments into the
+/// bundle directory and records `arxi.bundle.built`. Body: `{}` (every
+/// sealed segment), `{"first_segment": a, "last_segment": b}` or
+/// `{"first_seq": a, "last_seq": b}` (the sealed segments holding them).
 pub async fn build(call: Call) -> Result<Reply, Problem> {
-    Err(not_implemented(&call))
+    let body = parse_body(&call, true)?;
+    let key = idempotency_key(&call, &body)?;
+    let mut members = object(
+        body,
+        &["first_segment", "last_segment", "first_seq", "last_seq"],
+    )?;
+    // A retry of a finished build replays before any work is done.
+    if let Some((key, request_hash)) = &key {
+        let now = arxi_recorder::Clock::now_micros(&arxi_recorder::SystemClock);
+        let engine = Arc::clone(&call.state.engine);
+        let (key, hash) = (key.clone(), *request_hash);
+        let lookup = super::read(&call, move || {
+            engine
+                .idempotency_check(&key, &hash, now)
+                .map_err(command_problem)
+        })
+        .await?;
+        match lookup {
+            IdempotencyLookup::Replay(response) => return Ok(stored_reply(response, true)),
+            IdempotencyLookup::Conflict => {
+                return Err(command_problem(
+                    arxi_recorder::CommandError::IdempotencyConflict,
+                ));
+            }
+            IdempotencyLookup::Fresh => {}
+        }
+    }
+    let selection = selection(&mut members)?;
+    let engine = Arc::clone(&call.state.engine);
+    let dir = call.state.config.load().bundle_dir();
+    let (file, outcome) = on_bundle_pool(&call, move || {
+        let file = engine
+            .build_bundle(&dir, selection, &mut |_| {})
+            .map_err(bundle_problem)?;
+        let payload = json!({
+            "bundle_id": file.id,
+            "sha256": file.built.sha256.to_hex(),
+            "size": file.built.bytes,
+            "manifest_hash": file.built.manifest_hash.to_hex(),
+            "first_segment": file.built.segments.start(),
+            "last_segment": file.built.segments.end(),
+            "first_seq": file.built.seqs.start(),
+            "last_seq": file.built.seqs.end(),
+            "envelopes": file.built.envelopes,
+        });
+        let answer = bundle_json(&file);
+        let idempotency = key.map(|(key, request_hash)| IdempotencyRequest {
+            key,
+            request_hash,
+            render: Box::new(move |receipt: &Receipt| render_built(&answer, receipt)),
+        });
+        let recorded = engine
+            .record_control(control_types::BUNDLE_BUILT, &payload, idempotency)
+            .map_err(submit_problem)
+            .and_then(|pending| pending.wait().map_err(command_problem));
+        match recorded {
+            Ok(outcome) => Ok((file, outcome)),
+            Err(problem) => {
+                // Not recorded as evidence: the file does not stay either.
+                let _ = std::fs::remove_file(&file.path);
+                Err(problem)
+            }
+        }
+    })
+    .await?;
+    match outcome {
+        Outcome::Done { value, response } => Ok(stored_reply(
+            response.unwrap_or_else(|| render_built(&bundle_json(&file), &value)),
+            false,
+        )),
+        Outcome::Replayed(response) => {
+            // A concurrent request with the same key finished first; this
+            // copy is redundant.
+            let _ = std::fs::remove_file(&file.path);
+            Ok(stored_reply(response, true))
+        }
+    }
 }
 
-/// `POST /v1/bundles/verify`.
+fn render_built(bundle: &Value, receipt: &Receipt) -> StoredResponse {
+    stored_json(
+        201,
+        &json!({
+            "bundle": bundle,
+            "recorded": {"seq": receipt.seq, "segment_id": receipt.segment_id, "hash": receipt.hash.to_hex()},
+        }),
+    )
+}
+
+/// The `id` query parameter, checked.
+fn id_parameter(call: &Call) -> Result<String, Problem> {
+    let query = call.query.as_deref().unwrap_or_default();
+    let mut id = None;
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("id", value)) if id.is_none() => id = Some(value.to_owned()),
+            Some(("id", _)) => return Err(Problem::new(Code::BadRequest).detail("id given twice")),
+            _ => {
+                return Err(Problem::new(Code::BadRequest)
+                    .detail(format!("unknown query parameter {pair:?}")));
+            }
+        }
+    }
+    let id = id.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?id=<bundle id>"))?;
+    checked_id(&id)
+}
+
+fn checked_id(id: &str) -> Result<String, Problem> {
+    if is_bundle_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(invalid("id", "a bundle id is 32 lowercase hex digits"))
+    }
+}
+
+/// `GET /v1/bundles/download?id=ID`: the bundle file, streamed.
+pub async fn download(call: Call) -> Result<Reply, Problem> {
+    let id = id_parameter(&call)?;
+    let path = call
+        .state
+        .config
+        .load()
+        .bundle_dir()
+        .join(bundle_file_name(&id));
+    let probe_id = id.clone();
+    let (file, length) = super::read(&call, move || open_path(&path, &probe_id)).await?;
+    let mut reply = Reply {
+        status: StatusCode::OK,
+        content_type: "application/octet-stream",
+        body: ResponseBody::File(FileBody::new(Arc::clone(&call.state.reads), file, length)),
+        headers: Vec::new(),
+    };
+    let disposition = format!("attachment; filename=\"{}\"", bundle_file_name(&id));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        reply
+            .headers
+            .push((http::header::CONTENT_DISPOSITION, value));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        reply
+            .headers
+            .push((HeaderName::from_static("x-arxi-bundle-id"), value));
+    }
+    Ok(reply)
+}
+
+fn open_path(path: &std::path::Path, id: &str) -> Result<(std::fs::File, u64), Problem> {
+    let file = std::fs::File::open(path).map_err(|error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            Problem::new(Code::BundleNotFound).detail(format!("no bundle {id}"))
+        } else {
+            Problem::new(Code::StorageUnavailable).detail(format!("{}: {error}", path.display()))
+        }
+    })?;
+    let metadata = file.metadata().map_err(|e| {
+        Problem::new(Code::StorageUnavailable).detail(format!("{}: {e}", path.display()))
+    })?;
+    if !metadata.is_file() {
+        return Err(Problem::new(Code::BundleNotFound).detail(format!("no bundle {id}")));
+    }
+    Ok((file, metadata.len()))
+}
+
+/// The bundle a verify or inspect body names: `{"bundle_id": ...}` or
+/// `{"bundle_base64": ...}`.
+enum Source {
+    Stored(String),
+    Uploaded(Vec<u8>),
+}
+
+fn source(members: &mut Map<String, Value>) -> Result<Source, Problem> {
+    let id = members.remove("bundle_id");
+    let upload = members.remove("bundle_base64");
+    match (id, upload) {
+        (Some(Value::String(id)), None) => Ok(Source::Stored(checked_id(&id)?)),
+        (None, Some(Value::String(text))) => base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Source::Uploaded)
+            .map_err(|e| invalid("bundle_base64", format!("not base64: {e}"))),
+        (Some(_), None) => Err(invalid("bundle_id", "must be a string")),
+        (None, Some(_)) => Err(invalid("bundle_base64", "must be a string")),
+        (None, None) => Err(invalid("(body)", "give bundle_id or bundle_base64")),
+        (Some(_), Some(_)) => Err(invalid(
+            "(body)",
+            "give bundle_id or bundle_base64, not both",
+        )),
+    }
+}
+
+/// Runs `read` over the named bundle on the bundle pool.
+async fn with_bundle<T: Send + 'static>(
+    call: &Call,
+    source: Source,
+    read: impl FnOnce(&mut dyn std::io::Read) -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let dir = call.state.config.load().bundle_dir();
+    on_bundle_pool(call, move || match source {
+        Source::Stored(id) => {
+            let (file, _) = open_path(&dir.join(bundle_file_name(&id)), &id)?;
+            let mut file = file;
+            Ok(read(&mut file))
+        }
+        Source::Uploaded(bytes) => Ok(read(&mut &bytes[..])),
+    })
+    .await
+}
+
+/// `POST /v1/bundles/verify`: verifies a bundle against trusted keys
+/// (`keys`: hex public keys; default: every key this recorder has signed
+/// with). Always 200 with the report; `valid` is the verdict.
 pub async fn verify(call: Call) -> Result<Reply, Problem> {
-    Err(not_implemented(&call))
+    let body = parse_body(&call, false)?;
+    let mut members = object(body, &["bundle_id", "bundle_base64", "keys"])?;
+    let source = source(&mut members)?;
+    let keys = match members.remove("keys") {
+        None | Some(Value::Null) => {
+            let engine = Arc::clone(&call.state.engine);
+            super::read(&call, move || {
+                engine
+                    .keys()
+                    .map_err(|e| Problem::new(Code::StorageUnavailable).detail(e.to_string()))?
+                    .iter()
+                    .map(|row| {
+                        PublicKey::from_bytes(&row.public_key).map_err(|e| {
+                            Problem::new(Code::StorageUnavailable).detail(e.to_string())
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?
+        }
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= KEYS_MAX => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .ok_or_else(|| invalid("keys", "must hold hex public keys"))
+                    .and_then(|text| {
+                        PublicKey::from_hex(text).map_err(|e| invalid("keys", e.to_string()))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => {
+            return Err(invalid(
+                "keys",
+                format!("must be an array of 1 to {KEYS_MAX} hex public keys"),
+            ));
+        }
+    };
+    let key_ids: Vec<String> = keys.iter().map(|key| key.id().to_string()).collect();
+    let report = with_bundle(&call, source, move |input| {
+        arxi_verify::verify_bundle(input, &keys, &arxi_verify::Options::default(), None)
+    })
+    .await?;
+    let mut value = report.to_json();
+    value["trusted_keys"] = json!(key_ids);
+    Ok(json_reply(StatusCode::OK, &value))
 }
 
-/// `POST /v1/bundles/inspect`.
+/// `POST /v1/bundles/inspect`: what a bundle holds (no verification).
 pub async fn inspect(call: Call) -> Result<Reply, Problem> {
-    Err(not_implemented(&call))
+    let body = parse_body(&call, false)?;
+    let mut members = object(body, &["bundle_id", "bundle_base64"])?;
+    let source = source(&mut members)?;
+    let summary = with_bundle(&call, source, |input| arxi_verify::inspect_bundle(input)).await?;
+    Ok(json_reply(StatusCode::OK, &summary.to_json()))
 }

@@ -73,7 +73,7 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
     Ok(Reply {
         status: StatusCode::OK,
         content_type: "text/plain; version=0.0.4",
-        body: out.into(),
+        body: crate::body::ResponseBody::whole(out.into()),
         headers: Vec::new(),
     })
 }

@@ -1,0 +1,285 @@
+//! The bundle routes over real HTTP: build (idempotent, recorded as
+//! evidence), download (streamed, byte-exact), verify and inspect (by id and
+//! uploaded), and their problems.
+
+mod support;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use support::*;
+
+fn record(server: &Harness, n: u64) {
+    let response = server.post(
+        "/v1/envelopes",
+        &[],
+        &format!(r#"{{"type":"orders.placed","payload":{{"n":{n}}}}}"#),
+    );
+    assert_eq!(response.status, 201, "{}", response.text());
+}
+
+fn seal(server: &Harness) {
+    let response = server.post("/v1/segments/seal", &[], "{}");
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    arxi_format::Hash32::of(bytes).to_hex()
+}
+
+fn trusted_keys(server: &Harness) -> Vec<arxi_format::PublicKey> {
+    server.get("/v1/keys", &[]).json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| {
+            arxi_format::PublicKey::from_hex(key["public_key"].as_str().expect("hex")).expect("key")
+        })
+        .collect()
+}
+
+#[test]
+fn build_download_verify_inspect() {
+    let server = Harness::start(Options::default());
+    let attachment = server.post(
+        "/v1/envelopes/with-attachments",
+        &[],
+        r#"{"type":"docs.signed","payload":{},"attachments":[{"name":"a.txt","media_type":"text/plain","content_base64":"aGVsbG8="}]}"#,
+    );
+    assert_eq!(attachment.status, 201, "{}", attachment.text());
+    for n in 0..5 {
+        record(&server, n);
+    }
+    seal(&server);
+    for n in 5..8 {
+        record(&server, n);
+    }
+    seal(&server);
+    record(&server, 99); // left in an open segment
+
+    // Build, idempotently.
+    let key = [("idempotency-key", "build-1")];
+    let built = server.post("/v1/bundles/build", &key, "{}");
+    assert_eq!(built.status, 201, "{}", built.text());
+    let body = built.json();
+    let bundle = &body["bundle"];
+    let id = bundle["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        (
+            bundle["first_segment"].as_u64(),
+            bundle["last_segment"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(bundle["attachments"], 1);
+    let replay = server.post("/v1/bundles/build", &key, "{}");
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json(), body, "the replay is the stored answer");
+    assert_problem(
+        &server.post("/v1/bundles/build", &key, r#"{"first_segment":1}"#),
+        409,
+        "idempotency_conflict",
+    );
+
+    // The build is evidence, recorded once.
+    let built_events = server
+        .post(
+            "/v1/query/envelopes",
+            &[],
+            r#"{"type":"arxi.bundle.built"}"#,
+        )
+        .json();
+    let events = built_events["envelopes"].as_array().expect("envelopes");
+    assert_eq!(events.len(), 1, "{built_events}");
+    assert_eq!(events[0]["payload"]["bundle_id"], id.as_str());
+    assert_eq!(events[0]["seq"], body["recorded"]["seq"]);
+
+    // Download: byte-exact and valid offline.
+    let download = server.get(&format!("/v1/bundles/download?id={id}"), &[]);
+    assert_eq!(download.status, 200, "{}", download.text());
+    assert_eq!(
+        download.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(
+        download.body.len() as u64,
+        bundle["size"].as_u64().expect("size")
+    );
+    assert_eq!(
+        sha256_hex(&download.body),
+        bundle["sha256"].as_str().expect("sha256")
+    );
+    assert!(sha256_hex(&download.body).starts_with(&id));
+    let report = arxi_verify::verify_bundle(
+        &download.body[..],
+        &trusted_keys(&server),
+        &arxi_verify::Options::default(),
+        None,
+    );
+    assert!(report.is_valid(), "{:?}", report.findings);
+    assert_eq!(report.counts.seals, 2);
+
+    // Verify over HTTP: by id, by upload, tampered, with other keys.
+    let verified = server.post(
+        "/v1/bundles/verify",
+        &[],
+        &json!({"bundle_id": id}).to_string(),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.text());
+    assert_eq!(verified.json()["valid"], true, "{}", verified.text());
+    let mut tampered = download.body.clone();
+    let at = tampered
+        .windows(6)
+        .position(|w| w == b"\"n\":3}")
+        .expect("an event")
+        + 4;
+    tampered[at] = b'4';
+    let upload = |bytes: &[u8], extra: Value| {
+        let mut request =
+            json!({"bundle_base64": base64::engine::general_purpose::STANDARD.encode(bytes)});
+        if let (Some(map), Some(extra)) = (request.as_object_mut(), extra.as_object()) {
+            map.extend(extra.clone());
+        }
+        server.post("/v1/bundles/verify", &[], &request.to_string())
+    };
+    let good_upload = upload(&download.body, json!({}));
+    assert_eq!(good_upload.json()["valid"], true, "{}", good_upload.text());
+    let bad = upload(&tampered, json!({})).json();
+    assert_eq!(bad["valid"], false);
+    assert_eq!(
+        bad["first_bad_record"]["code"], "envelope_hash_mismatch",
+        "{bad}"
+    );
+    let stranger = arxi_format::SecretKey::from_seed(&[9; 32]).expect("key");
+    let other = upload(
+        &download.body,
+        json!({"keys": [stranger.public().to_hex()]}),
+    )
+    .json();
+    assert_eq!(other["valid"], false);
+    assert!(
+        other["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["code"] == "envelope_untrusted_key")
+    );
+
+    // Inspect.
+    let inspected = server.post(
+        "/v1/bundles/inspect",
+        &[],
+        &json!({"bundle_id": id}).to_string(),
+    );
+    assert_eq!(inspected.status, 200);
+    assert_eq!(
+        inspected.json()["manifest"]["segments"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    // A bundle by sequence numbers: the sealed segment holding them.
+    let by_seq = server.post(
+        "/v1/bundles/build",
+        &[],
+        r#"{"first_seq":12,"last_seq":12}"#,
+    );
+    assert_eq!(by_seq.status, 201, "{}", by_seq.text());
+    assert_eq!(by_seq.json()["bundle"]["first_segment"], 2);
+}
+
+#[test]
+fn bundle_problems() {
+    let server = Harness::start(Options {
+        limits: "bundle_upload_bytes_max = 2048".into(),
+        ..Options::default()
+    });
+    assert_problem(
+        &server.post("/v1/bundles/build", &[], "{}"),
+        404,
+        "not_found",
+    );
+    record(&server, 1);
+    assert_problem(
+        &server.post(
+            "/v1/bundles/build",
+            &[],
+            r#"{"first_segment":1,"last_segment":1}"#,
+        ),
+        409,
+        "segment_not_sealed",
+    );
+    assert_problem(
+        &server.post(
+            "/v1/bundles/build",
+            &[],
+            r#"{"first_segment":2,"last_segment":1}"#,
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_problem(
+        &server.post(
+            "/v1/bundles/build",
+            &[],
+            r#"{"first_segment":1,"first_seq":1}"#,
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_problem(
+        &server.post("/v1/bundles/build", &[], r#"{"segments":[1]}"#),
+        422,
+        "validation_failed",
+    );
+    let missing = "0123456789abcdef0123456789abcdef";
+    assert_problem(
+        &server.get(&format!("/v1/bundles/download?id={missing}"), &[]),
+        404,
+        "bundle_not_found",
+    );
+    assert_problem(
+        &server.get("/v1/bundles/download?id=../../etc/passwd", &[]),
+        422,
+        "validation_failed",
+    );
+    assert_problem(&server.get("/v1/bundles/download", &[]), 400, "bad_request");
+    assert_problem(
+        &server.post(
+            "/v1/bundles/verify",
+            &[],
+            &json!({"bundle_id": missing}).to_string(),
+        ),
+        404,
+        "bundle_not_found",
+    );
+    assert_problem(
+        &server.post(
+            "/v1/bundles/verify",
+            &[],
+            &json!({"bundle_id": missing, "bundle_base64": ""}).to_string(),
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_problem(
+        &server.post("/v1/bundles/inspect", &[], r#"{"bundle_base64":"***"}"#),
+        422,
+        "validation_failed",
+    );
+    let big = json!({"bundle_base64": "A".repeat(4096)}).to_string();
+    assert_problem(
+        &server.post("/v1/bundles/verify", &[], &big),
+        413,
+        "payload_too_large",
+    );
+    // Not a bundle: a report, not an error.
+    let junk = server
+        .post("/v1/bundles/verify", &[], r#"{"bundle_base64":"aGVsbG8="}"#)
+        .json();
+    assert_eq!(
+        (junk["valid"].as_bool(), junk["could_not_check"].as_bool()),
+        (Some(false), Some(true))
+    );
+}
