@@ -30,6 +30,7 @@ for n in "${sizes[@]}"; do
   file=$(ls "$dir"/bundles/*.arxb)
   "$bench" verify "$file" "$dir/bench.pub" 1024
   "$bench" verify "$file" "$dir/bench.pub" 1
+  "$bench" verify "$file" "$dir/bench.pub" 1024 2
   /usr/bin/time -f '{"phase":"cli verify","seconds":%e,"peak_rss_kib":%M}' \
-    target/release/arxi bundle verify "$file" --key "$dir/bench.pub" > /dev/null
+    target/release/arxi bundle verify "$file" --key "$dir/bench.pub" --threads 2 > /dev/null
 done

@@ -8,7 +8,8 @@
 //!   envelopes, then seals.
 //! - `build DIR`: builds the bundle of every sealed segment into
 //!   DIR/bundles.
-//! - `verify FILE KEYFILE [BATCH]`: verifies with the library, one thread.
+//! - `verify FILE KEYFILE [BATCH [THREADS]]`: verifies with the library
+//!   (default: batches of 1,024 on the calling thread).
 //!
 //! Each prints one JSON line with its figures, including the process's peak
 //! resident memory (`VmHWM`).
@@ -153,12 +154,19 @@ fn build(dir: &Path) {
     engine.shutdown().expect("shutdown");
 }
 
-fn verify(file: &Path, key_file: &Path, batch_size: usize) {
+fn verify(file: &Path, key_file: &Path, batch_size: usize, threads: usize) {
     let key = arxi_verify::load_public_key(key_file.to_str().expect("utf8")).expect("key");
     let started = Instant::now();
     let input = std::fs::File::open(file).expect("bundle");
-    let report =
-        arxi_verify::verify_bundle(input, &[key], &arxi_verify::Options { batch_size }, None);
+    let report = arxi_verify::verify_bundle(
+        input,
+        &[key],
+        &arxi_verify::Options {
+            batch_size,
+            threads,
+        },
+        None,
+    );
     let seconds = started.elapsed().as_secs_f64();
     assert!(report.is_valid(), "{:?}", report.first_bad());
     println!(
@@ -166,6 +174,7 @@ fn verify(file: &Path, key_file: &Path, batch_size: usize) {
         json!({
             "phase": "verify",
             "batch_size": batch_size,
+            "threads": threads,
             "envelopes": report.counts.envelopes,
             "bytes": report.counts.bytes,
             "seconds": seconds,
@@ -185,15 +194,22 @@ fn main() {
     {
         ["populate", dir, n] => populate(Path::new(dir), n.parse().expect("N")),
         ["build", dir] => build(Path::new(dir)),
-        ["verify", file, key] => verify(Path::new(file), Path::new(key), 1_024),
+        ["verify", file, key] => verify(Path::new(file), Path::new(key), 1_024, 1),
         ["verify", file, key, batch] => verify(
             Path::new(file),
             Path::new(key),
             batch.parse().expect("batch"),
+            1,
+        ),
+        ["verify", file, key, batch, threads] => verify(
+            Path::new(file),
+            Path::new(key),
+            batch.parse().expect("batch"),
+            threads.parse().expect("threads"),
         ),
         _ => {
             eprintln!(
-                "usage: bundle_bench populate DIR N | build DIR | verify FILE KEYFILE [BATCH]"
+                "usage: bundle_bench populate DIR N | build DIR | verify FILE KEYFILE [BATCH [THREADS]]"
             );
             std::process::exit(2);
         }

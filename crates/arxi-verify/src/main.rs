@@ -19,7 +19,7 @@ const USAGE: &str = "\
 arxi: verify arxi evidence offline
 
 USAGE:
-    arxi bundle verify FILE --key PUBKEY [--key PUBKEY...] [--json] [--no-batch]
+    arxi bundle verify FILE --key PUBKEY [--key PUBKEY...] [--json] [--no-batch] [--threads N]
     arxi bundle inspect FILE [--json]
     arxi envelope prove BUNDLE --seq N [--out FILE]
     arxi proof verify FILE --key PUBKEY [--key PUBKEY...] [--json]
@@ -28,6 +28,8 @@ USAGE:
 
 FILE may be - for standard input. PUBKEY is a file holding the 64 hex digits
 of an Ed25519 public key, or the hex itself; repeat --key to trust several.
+Signatures are checked in batches of 1,024 (--no-batch: one by one) on
+--threads worker threads (default: one per CPU).
 
 EXIT CODES:
     0  valid (or done)
@@ -37,6 +39,9 @@ EXIT CODES:
 
 /// Most `--key` options accepted.
 const TRUSTED_KEYS_MAX: usize = 256;
+
+/// Most signature threads.
+const THREADS_MAX: usize = 64;
 
 /// Largest proof file read.
 const PROOF_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -225,9 +230,17 @@ impl ProgressLine {
 }
 
 fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
-    let args = Args::parse(words, &[], &["--json", "--no-batch"])?;
+    let args = Args::parse(words, &["--threads"], &["--json", "--no-batch"])?;
     let file = args.one_file()?;
     let trusted = args.trusted_keys()?;
+    let threads = match args.value("--threads") {
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=THREADS_MAX).contains(n))
+            .ok_or_else(|| Failure::Usage(format!("--threads must be 1 to {THREADS_MAX}")))?,
+    };
     let (input, size) = open_input(file)?;
     let options = Options {
         batch_size: if args.flag("--no-batch") {
@@ -235,6 +248,7 @@ fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
         } else {
             Options::default().batch_size
         },
+        threads: threads.min(THREADS_MAX),
     };
     let mut progress = ProgressLine::new(size);
     let mut update = |counts: &Counts| {

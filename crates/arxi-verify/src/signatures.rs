@@ -101,24 +101,116 @@ struct Item<T> {
     tag: T,
 }
 
-/// Collects signatures and verifies them in batches.
+/// Verifies one batch: the number valid and the tags of the invalid ones,
+/// in order. A batch that fails as a whole (or `batch_size` 1) is checked
+/// one signature at a time with `verify_strict`.
+fn verify_items<T>(items: Vec<Item<T>>, batch_size: usize) -> (u64, Vec<T>) {
+    if items.is_empty() {
+        return (0, Vec::new());
+    }
+    let strict = |item: &Item<T>| {
+        strict_prechecks(&item.signature)
+            && item
+                .key
+                .dalek()
+                .verify_strict(
+                    &item.message,
+                    &ed25519_dalek::Signature::from_bytes(&item.signature.0),
+                )
+                .is_ok()
+    };
+    let batch_passes =
+        batch_size > 1 && items.iter().all(|item| strict_prechecks(&item.signature)) && {
+            let messages: Vec<&[u8]> = items.iter().map(|item| item.message.as_slice()).collect();
+            let signatures: Vec<ed25519_dalek::Signature> = items
+                .iter()
+                .map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0))
+                .collect();
+            let keys: Vec<ed25519_dalek::VerifyingKey> =
+                items.iter().map(|item| *item.key.dalek()).collect();
+            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        };
+    if batch_passes {
+        return (items.len() as u64, Vec::new());
+    }
+    let mut valid = 0;
+    let mut invalid = Vec::new();
+    for item in items {
+        if strict(&item) {
+            valid += 1;
+        } else {
+            invalid.push(item.tag);
+        }
+    }
+    (valid, invalid)
+}
+
+type Batch<T> = Vec<Item<T>>;
+
+/// Worker threads verifying whole batches while the caller reads on.
+#[derive(Debug)]
+struct Workers<T> {
+    jobs: Option<std::sync::mpsc::SyncSender<Batch<T>>>,
+    results: std::sync::mpsc::Receiver<(u64, Vec<T>)>,
+    in_flight: usize,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Collects signatures and verifies them in batches, on the caller's thread
+/// or on worker threads. Memory is bounded: at most two batches per worker
+/// are queued; a caller that gets ahead waits.
 #[derive(Debug)]
 pub struct Batcher<T> {
     items: Vec<Item<T>>,
     batch_size: usize,
+    workers: Option<Workers<T>>,
+    done: (u64, Vec<T>),
 }
 
-impl<T> Batcher<T> {
-    /// A batcher; `batch_size` 1 means `verify_strict` for each signature.
-    pub fn new(batch_size: usize) -> Self {
+impl<T: Send + 'static> Batcher<T> {
+    /// A batcher; `batch_size` 1 means `verify_strict` for each signature;
+    /// `threads` 0 or 1 verifies on the caller's thread, more starts that
+    /// many workers.
+    pub fn new(batch_size: usize, threads: usize) -> Self {
+        let batch_size = batch_size.max(1);
+        let workers = (threads > 1).then(|| {
+            let (jobs, queue) = std::sync::mpsc::sync_channel::<Batch<T>>(threads * 2);
+            let (report, results) = std::sync::mpsc::channel();
+            let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+            let threads = (0..threads)
+                .filter_map(|index| {
+                    let (queue, report) = (std::sync::Arc::clone(&queue), report.clone());
+                    std::thread::Builder::new()
+                        .name(format!("arxi-verify-{index}"))
+                        .spawn(move || {
+                            loop {
+                                let batch = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                                let Ok(batch) = batch else { break };
+                                if report.send(verify_items(batch, batch_size)).is_err() {
+                                    break;
+                                }
+                            }
+                        })
+                        .ok()
+                })
+                .collect::<Vec<_>>();
+            Workers {
+                jobs: Some(jobs),
+                results,
+                in_flight: 0,
+                threads,
+            }
+        });
         Self {
-            items: Vec::with_capacity(batch_size.max(1)),
-            batch_size: batch_size.max(1),
+            items: Vec::with_capacity(batch_size),
+            batch_size,
+            workers: workers.filter(|w| !w.threads.is_empty()),
+            done: (0, Vec::new()),
         }
     }
 
-    /// Adds a signature over `domain.message(hash)`; returns true when a
-    /// batch is full and should be flushed.
+    /// Adds a signature over `domain.message(hash)`. A full batch goes to
+    /// verification at once (to a worker, or checked here).
     pub fn push(
         &mut self,
         domain: arxi_format::Domain,
@@ -126,59 +218,85 @@ impl<T> Batcher<T> {
         signature: Signature,
         key: &PublicKey,
         tag: T,
-    ) -> bool {
+    ) {
         self.items.push(Item {
             message: domain.message(hash),
             signature,
             key: key.clone(),
             tag,
         });
-        self.items.len() >= self.batch_size
+        if self.items.len() >= self.batch_size {
+            self.send();
+        }
     }
 
-    /// Verifies everything pending: returns the number valid and the tags of
-    /// the invalid ones, in the order they were pushed.
-    pub fn flush(&mut self) -> (u64, Vec<T>) {
-        let items = std::mem::take(&mut self.items);
+    fn send(&mut self) {
+        let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.batch_size));
         if items.is_empty() {
-            return (0, Vec::new());
+            return;
         }
-        let strict = |item: &Item<T>| {
-            strict_prechecks(&item.signature)
-                && item
-                    .key
-                    .dalek()
-                    .verify_strict(
-                        &item.message,
-                        &ed25519_dalek::Signature::from_bytes(&item.signature.0),
-                    )
-                    .is_ok()
+        let sent = match self.workers.as_mut() {
+            Some(workers) => match workers.jobs.as_ref().map(|jobs| jobs.send(items)) {
+                Some(Ok(())) => {
+                    workers.in_flight += 1;
+                    None
+                }
+                Some(Err(std::sync::mpsc::SendError(items))) => Some(items),
+                None => None,
+            },
+            None => Some(items),
         };
-        let batch_passes =
-            self.batch_size > 1 && items.iter().all(|item| strict_prechecks(&item.signature)) && {
-                let messages: Vec<&[u8]> =
-                    items.iter().map(|item| item.message.as_slice()).collect();
-                let signatures: Vec<ed25519_dalek::Signature> = items
-                    .iter()
-                    .map(|item| ed25519_dalek::Signature::from_bytes(&item.signature.0))
-                    .collect();
-                let keys: Vec<ed25519_dalek::VerifyingKey> =
-                    items.iter().map(|item| *item.key.dalek()).collect();
-                ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-            };
-        if batch_passes {
-            return (items.len() as u64, Vec::new());
+        if let Some(items) = sent {
+            let (valid, invalid) = verify_items(items, self.batch_size);
+            self.done.0 += valid;
+            self.done.1.extend(invalid);
         }
-        let mut valid = 0;
-        let mut invalid = Vec::new();
-        for item in items {
-            if strict(&item) {
-                valid += 1;
+        self.collect(false);
+    }
+
+    fn collect(&mut self, wait: bool) {
+        let Some(workers) = self.workers.as_mut() else {
+            return;
+        };
+        while workers.in_flight > 0 {
+            let result = if wait {
+                workers.results.recv().ok()
             } else {
-                invalid.push(item.tag);
+                workers.results.try_recv().ok()
+            };
+            let Some((valid, invalid)) = result else {
+                break;
+            };
+            workers.in_flight -= 1;
+            self.done.0 += valid;
+            self.done.1.extend(invalid);
+        }
+    }
+
+    /// The results that are in (all of them after [`Self::finish`]): the
+    /// number valid and the tags of the invalid ones, taken.
+    pub fn take_results(&mut self) -> (u64, Vec<T>) {
+        self.collect(false);
+        std::mem::take(&mut self.done)
+    }
+
+    /// Verifies everything pending, waits for every batch, and returns all
+    /// results not taken yet. The batcher stays usable.
+    pub fn finish(&mut self) -> (u64, Vec<T>) {
+        self.send();
+        self.collect(true);
+        std::mem::take(&mut self.done)
+    }
+}
+
+impl<T> Drop for Batcher<T> {
+    fn drop(&mut self) {
+        if let Some(workers) = self.workers.as_mut() {
+            workers.jobs.take();
+            for thread in workers.threads.drain(..) {
+                let _ = thread.join();
             }
         }
-        (valid, invalid)
     }
 }
 
@@ -204,8 +322,8 @@ mod tests {
         let key = SecretKey::from_seed(&[9; 32]).expect("seed");
         let other = SecretKey::from_seed(&[10; 32]).expect("seed");
         let hashes: Vec<Hash32> = (0..40_u8).map(|i| Hash32::of(&[i])).collect();
-        for batch_size in [1, 7, 64] {
-            let mut batcher = Batcher::new(batch_size);
+        for (batch_size, threads) in [(1, 1), (7, 1), (64, 1), (7, 3), (1, 2)] {
+            let mut batcher = Batcher::new(batch_size, threads);
             let mut expected_invalid = Vec::new();
             for (index, hash) in hashes.iter().enumerate() {
                 let mut signature = key.sign(Domain::Envelope, hash);
@@ -227,8 +345,12 @@ mod tests {
                 }
                 batcher.push(Domain::Envelope, hash, signature, key.public(), index);
             }
-            let (valid, invalid) = batcher.flush();
-            assert_eq!(invalid, expected_invalid, "batch size {batch_size}");
+            let (valid, mut invalid) = batcher.finish();
+            invalid.sort_unstable();
+            assert_eq!(
+                invalid, expected_invalid,
+                "batch size {batch_size}, {threads} threads"
+            );
             assert_eq!(valid, (hashes.len() - expected_invalid.len()) as u64);
         }
     }

@@ -31,7 +31,19 @@ fn trusted() -> Vec<PublicKey> {
 }
 
 fn verify(bytes: &[u8], batch_size: usize) -> Report {
-    verify_bundle(bytes, &trusted(), &Options { batch_size }, None)
+    verify_threads(bytes, batch_size, 1)
+}
+
+fn verify_threads(bytes: &[u8], batch_size: usize, threads: usize) -> Report {
+    verify_bundle(
+        bytes,
+        &trusted(),
+        &Options {
+            batch_size,
+            threads,
+        },
+        None,
+    )
 }
 
 fn files_under(root: &Path, prefix: &str, out: &mut Vec<String>) {
@@ -66,8 +78,8 @@ fn regenerating_produces_no_diff() {
 #[test]
 fn the_golden_bundle_verifies_batched_and_one_by_one() {
     let bytes = committed("golden.arxb");
-    for batch_size in [1, 7, 1_024] {
-        let report = verify(&bytes, batch_size);
+    for (batch_size, threads) in [(1, 1), (7, 1), (1_024, 1), (3, 2)] {
+        let report = verify_threads(&bytes, batch_size, threads);
         assert!(
             report.is_valid(),
             "batch {batch_size}: {:?}",
@@ -129,8 +141,9 @@ fn every_tampered_fixture_reports_exactly_its_codes() {
             .map(|c| c.as_str().expect("code").to_owned())
             .collect();
         expected.sort();
-        for batch_size in [1, 1_024] {
-            let report = verify(&committed(file), batch_size);
+        let mut reports = Vec::new();
+        for (batch_size, threads) in [(1, 1), (1_024, 1), (4, 3)] {
+            let report = verify_threads(&committed(file), batch_size, threads);
             let mut found = codes_of(&report);
             found.sort();
             if found != expected {
@@ -146,7 +159,13 @@ fn every_tampered_fixture_reports_exactly_its_codes() {
                 "{file}"
             );
             assert!(report.first_bad().is_some(), "{file}: no first bad record");
+            reports.push(report);
         }
+        // Batching and threads never change a report.
+        assert!(
+            reports.windows(2).all(|pair| pair[0] == pair[1]),
+            "{file}: reports differ"
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
