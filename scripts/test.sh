@@ -22,4 +22,14 @@ cargo build --workspace --bins --locked
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
+# The Docker profile, built and run for real on a private engine (installs
+# docker.io and the compose plugin when missing; about 3 minutes). Set
+# ARXI_SKIP_DOCKER=1 to leave it out of a local run; CI always runs it.
+if [ "${ARXI_SKIP_DOCKER:-0}" = 1 ]; then
+  step "sidecar_docker SKIPPED (ARXI_SKIP_DOCKER=1)"
+else
+  step "sidecar_docker (system-tests/docker/sidecar_docker.sh)"
+  system-tests/docker/sidecar_docker.sh
+fi
+
 step "done"

@@ -1056,12 +1056,14 @@ fn verify_unordered<R: Read>(
     verifier.report
 }
 
-/// Reads a key file or hex: 64 hex digits of an Ed25519 public key.
+/// Reads a public key given as 64 hex digits, or as the path of a file
+/// holding them.
 pub fn load_public_key(text_or_path: &str) -> Result<PublicKey, String> {
-    let text = if std::path::Path::new(text_or_path).is_file() {
-        std::fs::read_to_string(text_or_path).map_err(|e| format!("{text_or_path}: {e}"))?
-    } else {
+    let looks_hex = text_or_path.len() == 64 && text_or_path.bytes().all(|b| b.is_ascii_hexdigit());
+    let text = if looks_hex {
         text_or_path.to_owned()
+    } else {
+        std::fs::read_to_string(text_or_path).map_err(|e| format!("{text_or_path}: {e}"))?
     };
     PublicKey::from_hex(text.trim()).map_err(|e| format!("{text_or_path}: {e}"))
 }
