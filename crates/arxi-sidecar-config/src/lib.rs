@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use model::Config;
+pub use model::{Config, Plane};
 pub use validate::{check_hardened_file, parse_mode};
 
 /// One problem with a configuration.
@@ -75,13 +75,57 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What a bearer token may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The token's name (`default` for `security.token_file`).
+    pub name: String,
+    /// The planes it reaches.
+    pub planes: Vec<Plane>,
+    /// Event-type patterns it may write (empty: every type).
+    pub namespaces: Vec<String>,
+}
+
+impl Grant {
+    /// Whether the token reaches `plane`.
+    pub fn allows_plane(&self, plane: Plane) -> bool {
+        self.planes.contains(&plane)
+    }
+
+    /// Whether the token may write an envelope of `event_type`:
+    /// `approvals.*` matches every type that starts with `approvals.`;
+    /// any other pattern matches itself only.
+    pub fn allows_type(&self, event_type: &str) -> bool {
+        self.namespaces.is_empty()
+            || self
+                .namespaces
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => {
+                        event_type.starts_with(prefix) && event_type.len() > prefix.len()
+                    }
+                    None => event_type == pattern,
+                })
+    }
+}
+
+/// A bearer token and its grant.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// What it may reach.
+    pub grant: Grant,
+    /// The token.
+    pub secret: Secret,
+}
+
 /// A configuration that passed every rule.
 #[derive(Debug, Clone)]
 pub struct ValidConfig {
     config: Config,
     base_dir: PathBuf,
     source: String,
-    token: Option<Secret>,
+    path: Option<PathBuf>,
+    credentials: Vec<Credential>,
     enterprise_token: Option<Secret>,
 }
 
@@ -94,6 +138,12 @@ impl ValidConfig {
     /// Where the configuration came from (a path, or "embedded").
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The file it was read from (`None` for configuration text, such as
+    /// the embedded development configuration): what a reload re-reads.
+    pub fn file(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Resolves a path of the configuration (relative paths are relative to
@@ -136,9 +186,26 @@ impl ValidConfig {
             .map(|unix| self.resolve(&unix.path))
     }
 
-    /// The bearer token (`security.mode = "token"`).
-    pub fn token(&self) -> Option<&Secret> {
-        self.token.as_ref()
+    /// The bearer tokens and their grants (empty unless `security.mode =
+    /// "token"`).
+    pub fn credentials(&self) -> &[Credential] {
+        &self.credentials
+    }
+
+    /// The plane sockets, resolved: (plane, path, mode).
+    pub fn plane_sockets(&self) -> Vec<(Plane, PathBuf, u32)> {
+        self.config
+            .transport
+            .plane_sockets
+            .iter()
+            .map(|socket| {
+                (
+                    socket.plane,
+                    self.resolve(&socket.path),
+                    parse_mode(&socket.mode).unwrap_or(0o600),
+                )
+            })
+            .collect()
     }
 
     /// The control plane's bearer token.
@@ -163,6 +230,17 @@ impl ValidConfig {
                 *slot = serde_json::Value::String("[redacted]".into());
             }
         }
+        if let Some(tokens) = value
+            .get_mut("security")
+            .and_then(|s| s.get_mut("tokens"))
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for token in tokens {
+                if let Some(slot) = token.get_mut("file") {
+                    *slot = serde_json::Value::String("[redacted]".into());
+                }
+            }
+        }
         value
     }
 }
@@ -180,7 +258,9 @@ pub fn load(path: &Path) -> Result<ValidConfig, ConfigErrors> {
         .map(Path::to_path_buf)
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, &base_dir, &path.display().to_string())
+    let mut config = parse(&text, &base_dir, &path.display().to_string())?;
+    config.path = Some(path.to_path_buf());
+    Ok(config)
 }
 
 /// Parses and validates configuration text; relative paths resolve against
@@ -216,7 +296,8 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             config,
             base_dir: base_dir.to_path_buf(),
             source: source.to_owned(),
-            token: loaded.token,
+            path: None,
+            credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
         })
     } else {

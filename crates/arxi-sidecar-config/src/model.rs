@@ -111,6 +111,48 @@ pub struct Transport {
     /// names (`localhost`, `127.0.0.1`, `[::1]`).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Unix sockets that serve one privilege plane each (and the probes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plane_sockets: Vec<PlaneSocket>,
+}
+
+/// `[[transport.plane_sockets]]`: a listener restricted to one plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaneSocket {
+    /// The plane this socket serves.
+    pub plane: Plane,
+    /// Socket path.
+    pub path: PathBuf,
+    /// File mode of the socket, octal text (`"0660"`).
+    #[serde(default = "defaults::unix_mode")]
+    pub mode: String,
+}
+
+/// A privilege plane: which routes a token (or a plane socket) reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plane {
+    /// Administration: segments, seal, bundle build, reload.
+    Control,
+    /// Services writing envelopes.
+    Data,
+    /// Queries, inspection, verification, keys, config, metrics.
+    Read,
+}
+
+impl Plane {
+    /// Every plane.
+    pub const ALL: [Plane; 3] = [Plane::Control, Plane::Data, Plane::Read];
+
+    /// `control`, `data` or `read`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Control => "control",
+            Self::Data => "data",
+            Self::Read => "read",
+        }
+    }
 }
 
 /// `[transport.tcp]`
@@ -157,8 +199,11 @@ pub struct Security {
     /// Refuse to serve off loopback without token auth; must stay true.
     #[serde(default = "defaults::yes")]
     pub require_token_for_non_loopback: bool,
-    /// A hardened file holding the bearer token.
+    /// A hardened file holding a bearer token valid on every plane.
     pub token_file: Option<PathBuf>,
+    /// Bearer tokens scoped to planes (and, for writers, event types).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<TokenGrant>,
 }
 
 impl Default for Security {
@@ -167,8 +212,25 @@ impl Default for Security {
             mode: SecurityMode::None,
             require_token_for_non_loopback: true,
             token_file: None,
+            tokens: Vec::new(),
         }
     }
+}
+
+/// `[[security.tokens]]`: one bearer token and what it may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenGrant {
+    /// A label for logs and hooks: 1-64 bytes of `[a-z0-9._-]`, unique.
+    pub name: String,
+    /// A hardened file holding the token.
+    pub file: PathBuf,
+    /// The planes the token reaches.
+    pub planes: Vec<Plane>,
+    /// Event types the token may write: `approvals.*` (a prefix ending at
+    /// a dot) or an exact type. Empty means every type. Data plane only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
 }
 
 /// Authentication mode.
@@ -422,11 +484,22 @@ impl Config {
                 workers: defaults::workers(),
                 io_driver: IoDriver::Auto,
                 allowed_hosts: vec!["localhost".into()],
+                plane_sockets: vec![PlaneSocket {
+                    plane: Plane::Data,
+                    path: "data.sock".into(),
+                    mode: defaults::unix_mode(),
+                }],
             },
             security: Security {
                 mode: SecurityMode::Token,
                 require_token_for_non_loopback: true,
                 token_file: Some("token".into()),
+                tokens: vec![TokenGrant {
+                    name: "writer".into(),
+                    file: "writer-token".into(),
+                    planes: vec![Plane::Data],
+                    namespaces: vec!["approvals.*".into()],
+                }],
             },
             signer: Signer {
                 key_file: "signer.key".into(),

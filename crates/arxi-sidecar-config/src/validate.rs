@@ -8,8 +8,13 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Config, EnterpriseMode, Limits, ReadinessMode, SecurityMode};
-use crate::{ConfigError, Secret};
+use crate::model::{Config, EnterpriseMode, Limits, Plane, ReadinessMode, SecurityMode};
+use crate::{ConfigError, Credential, Grant, Secret};
+
+/// Most `[[security.tokens]]`.
+const TOKENS_MAX: usize = 64;
+/// Most namespace patterns per token.
+const NAMESPACES_MAX: usize = 64;
 
 /// Collects problems.
 #[derive(Debug, Default)]
@@ -113,7 +118,7 @@ const LIMIT_RULES: &[LimitRule] = &[
 /// Secrets read while validating.
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
-    pub(crate) token: Option<Secret>,
+    pub(crate) credentials: Vec<Credential>,
     pub(crate) enterprise_token: Option<Secret>,
 }
 
@@ -184,10 +189,10 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
 
     // [transport]
     let transport = &config.transport;
-    if transport.tcp.is_none() && transport.unix.is_none() {
+    if transport.tcp.is_none() && transport.unix.is_none() && transport.plane_sockets.is_empty() {
         problems.add(
             "transport",
-            "configure at least one of transport.tcp and transport.unix",
+            "configure at least one of transport.tcp, transport.unix and transport.plane_sockets",
         );
     }
     if !(1..=64).contains(&transport.workers) {
@@ -222,6 +227,7 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             );
         }
     }
+    check_plane_sockets(config, base, problems);
     for (index, host) in transport.allowed_hosts.iter().enumerate() {
         let valid = !host.is_empty()
             && host.len() <= 253
@@ -252,22 +258,7 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             );
         }
     }
-    match (security.mode, &security.token_file) {
-        (SecurityMode::Token, None) => {
-            problems.add(
-                "security.token_file",
-                "is required when security.mode is \"token\"",
-            );
-        }
-        (SecurityMode::Token, Some(file)) => {
-            loaded.token = read_secret_file(&resolve(base, file), "security.token_file", problems);
-        }
-        (SecurityMode::None, Some(_)) => problems.add(
-            "security.token_file",
-            "is set but security.mode is \"none\"; set mode = \"token\" or remove it",
-        ),
-        (SecurityMode::None, None) => {}
-    }
+    loaded.credentials = check_tokens(config, base, problems);
 
     // [signer]
     check_signer(config, base, problems);
@@ -353,6 +344,196 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
         problems.add("shutdown.shutdown_drain_seconds", "must be 1 to 600");
     }
     loaded
+}
+
+/// `security.token_file` and `[[security.tokens]]`: the credentials, each
+/// from a hardened file, every token distinct.
+fn check_tokens(config: &Config, base: &Path, problems: &mut Problems) -> Vec<Credential> {
+    let security = &config.security;
+    if security.mode == SecurityMode::None {
+        if security.token_file.is_some() {
+            problems.add(
+                "security.token_file",
+                "is set but security.mode is \"none\"; set mode = \"token\" or remove it",
+            );
+        }
+        if !security.tokens.is_empty() {
+            problems.add(
+                "security.tokens",
+                "are set but security.mode is \"none\"; set mode = \"token\" or remove them",
+            );
+        }
+        return Vec::new();
+    }
+    if security.token_file.is_none() && security.tokens.is_empty() {
+        problems.add(
+            "security.token_file",
+            "security.mode is \"token\": set security.token_file (every plane) or at least one [[security.tokens]]",
+        );
+    }
+    if security.tokens.len() > TOKENS_MAX {
+        problems.add(
+            "security.tokens",
+            format!("{} tokens; at most {TOKENS_MAX}", security.tokens.len()),
+        );
+    }
+    let mut credentials: Vec<(String, Credential)> = Vec::new();
+    if let Some(file) = &security.token_file
+        && let Some(secret) =
+            read_secret_file(&resolve(base, file), "security.token_file", problems)
+    {
+        credentials.push((
+            "security.token_file".into(),
+            Credential {
+                grant: Grant {
+                    name: "default".into(),
+                    planes: Plane::ALL.to_vec(),
+                    namespaces: Vec::new(),
+                },
+                secret,
+            },
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    if security.token_file.is_some() {
+        names.insert("default");
+    }
+    for (index, token) in security.tokens.iter().enumerate() {
+        let key = format!("security.tokens[{index}]");
+        if arxi_format::record::check_recorder_id(&token.name).is_err() {
+            problems.add(
+                format!("{key}.name"),
+                format!("{:?} must be 1 to 64 bytes of [a-z0-9._-]", token.name),
+            );
+        } else if !names.insert(token.name.as_str()) {
+            problems.add(
+                format!("{key}.name"),
+                format!(
+                    "{:?} is used twice (\"default\" is security.token_file's)",
+                    token.name
+                ),
+            );
+        }
+        let mut planes = token.planes.clone();
+        planes.sort_unstable();
+        planes.dedup();
+        if token.planes.is_empty() {
+            problems.add(
+                format!("{key}.planes"),
+                "must name at least one of \"control\", \"data\", \"read\"",
+            );
+        } else if planes.len() != token.planes.len() {
+            problems.add(format!("{key}.planes"), "names a plane twice");
+        }
+        if !token.namespaces.is_empty() && !planes.contains(&Plane::Data) {
+            problems.add(
+                format!("{key}.namespaces"),
+                "limit envelope writes, so they need the \"data\" plane",
+            );
+        }
+        if token.namespaces.len() > NAMESPACES_MAX {
+            problems.add(
+                format!("{key}.namespaces"),
+                format!("at most {NAMESPACES_MAX} patterns"),
+            );
+        }
+        for (position, pattern) in token.namespaces.iter().enumerate() {
+            if let Err(reason) = check_namespace(pattern) {
+                problems.add(format!("{key}.namespaces[{position}]"), reason);
+            }
+        }
+        let secret = read_secret_file(
+            &resolve(base, &token.file),
+            &format!("{key}.file"),
+            problems,
+        );
+        if let Some(secret) = secret {
+            credentials.push((
+                format!("{key}.file"),
+                Credential {
+                    grant: Grant {
+                        name: token.name.clone(),
+                        planes,
+                        namespaces: token.namespaces.clone(),
+                    },
+                    secret,
+                },
+            ));
+        }
+    }
+    for (index, (key, credential)) in credentials.iter().enumerate() {
+        if let Some((first, _)) = credentials[..index]
+            .iter()
+            .find(|(_, earlier)| earlier.secret == credential.secret)
+        {
+            problems.add(
+                key.clone(),
+                format!("holds the same token as {first}; every token must be distinct"),
+            );
+        }
+    }
+    credentials
+        .into_iter()
+        .map(|(_, credential)| credential)
+        .collect()
+}
+
+/// `approvals.*` or an exact event type.
+fn check_namespace(pattern: &str) -> Result<(), String> {
+    let exact = pattern.strip_suffix(".*").unwrap_or(pattern);
+    if exact.contains('*') || arxi_format::record::check_event_type(exact).is_err() {
+        return Err(format!(
+            "{pattern:?} is neither an event type nor a prefix pattern such as \"approvals.*\""
+        ));
+    }
+    Ok(())
+}
+
+/// `[[transport.plane_sockets]]`: one per plane at most, distinct paths.
+fn check_plane_sockets(config: &Config, base: &Path, problems: &mut Problems) {
+    let transport = &config.transport;
+    let mut planes = Vec::new();
+    let mut paths: Vec<PathBuf> = transport
+        .unix
+        .iter()
+        .map(|unix| resolve(base, &unix.path))
+        .collect();
+    for (index, socket) in transport.plane_sockets.iter().enumerate() {
+        let key = format!("transport.plane_sockets[{index}]");
+        if planes.contains(&socket.plane) {
+            problems.add(
+                format!("{key}.plane"),
+                format!("{:?} has a socket already", socket.plane.name()),
+            );
+        }
+        planes.push(socket.plane);
+        if socket.path.as_os_str().is_empty() {
+            problems.add(format!("{key}.path"), "must not be empty");
+        } else if socket.path.as_os_str().len() > 100 {
+            problems.add(
+                format!("{key}.path"),
+                "is longer than a Unix socket path can be (100 bytes here)",
+            );
+        } else {
+            let path = resolve(base, &socket.path);
+            if paths.contains(&path) {
+                problems.add(
+                    format!("{key}.path"),
+                    format!("{} is used by another listener", path.display()),
+                );
+            }
+            paths.push(path);
+        }
+        if parse_mode(&socket.mode).is_none() {
+            problems.add(
+                format!("{key}.mode"),
+                format!(
+                    "{:?} is not an octal file mode from 0000 to 0777",
+                    socket.mode
+                ),
+            );
+        }
+    }
 }
 
 /// Parses `"0660"`-style octal modes up to 0777.

@@ -348,8 +348,15 @@ fn every_problem_is_reported_at_once() {
 fn secrets_are_loaded_and_redacted() {
     let files = Files::new();
     let config = parse(BASE, files.path(), "test").expect("valid");
-    assert_eq!(config.token().map(|t| t.expose().len()), Some(32));
-    assert_eq!(format!("{:?}", config.token()), "Some(Secret([redacted]))");
+    let credentials = config.credentials();
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0].secret.expose().len(), 32);
+    assert_eq!(credentials[0].grant.name, "default");
+    assert_eq!(
+        credentials[0].grant.planes,
+        arxi_sidecar_config::Plane::ALL.to_vec()
+    );
+    assert_eq!(format!("{:?}", credentials[0].secret), "Secret([redacted])");
     let json = config.redacted_json();
     assert_eq!(json["security"]["token_file"], "[redacted]");
     assert_eq!(json["signer"]["key_file"], "[redacted]");
@@ -373,6 +380,13 @@ fn known_keys_cover_every_section() {
         "recorder.auto_seal.age_seconds",
         "transport.unix.mode",
         "security.token_file",
+        "security.tokens[].name",
+        "security.tokens[].file",
+        "security.tokens[].planes",
+        "security.tokens[].namespaces",
+        "transport.plane_sockets[].plane",
+        "transport.plane_sockets[].path",
+        "transport.plane_sockets[].mode",
         "limits.idempotency_max_entries",
         "probes.enterprise_health_path",
         "enterprise.require_writer_lease_header",
@@ -380,4 +394,195 @@ fn known_keys_cover_every_section() {
     ] {
         assert!(keys.contains(key), "{key}");
     }
+}
+
+const SCOPED: &str = r#"
+[[security.tokens]]
+name = "admin"
+file = "control-token"
+planes = ["control", "read"]
+[[security.tokens]]
+name = "writer"
+file = "writer-token"
+planes = ["data"]
+namespaces = ["approvals.*", "orders.placed"]
+[[transport.plane_sockets]]
+plane = "control"
+path = "control.sock"
+mode = "0600"
+[[transport.plane_sockets]]
+plane = "read"
+path = "eval.sock"
+mode = "0666"
+"#;
+
+#[test]
+fn scoped_tokens_and_plane_sockets() {
+    use arxi_sidecar_config::Plane;
+    let files = Files::new();
+    files.write("control-token", "control-0123456789abcdef", 0o600);
+    files.write("writer-token", "writer-0123456789abcdef", 0o600);
+    files.write("writer-open", "writer-0123456789abcdef-open", 0o644);
+    let config = parse(&format!("{BASE}{SCOPED}"), files.path(), "test").expect("valid");
+    let names: Vec<_> = config
+        .credentials()
+        .iter()
+        .map(|c| (c.grant.name.as_str(), c.grant.planes.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("default", Plane::ALL.to_vec()),
+            ("admin", vec![Plane::Control, Plane::Read]),
+            ("writer", vec![Plane::Data]),
+        ]
+    );
+    let writer = &config.credentials()[2].grant;
+    for (event_type, allowed) in [
+        ("approvals.granted", true),
+        ("approvals.x.y", true),
+        ("approvals", false),
+        ("approvals.", false),
+        ("approvalsx.granted", false),
+        ("orders.placed", true),
+        ("orders.placed.late", false),
+        ("orders.cancelled", false),
+    ] {
+        assert_eq!(writer.allows_type(event_type), allowed, "{event_type}");
+    }
+    assert!(config.credentials()[1].grant.allows_type("anything"));
+    let sockets = config.plane_sockets();
+    assert_eq!(sockets.len(), 2);
+    assert_eq!(
+        sockets[0],
+        (Plane::Control, files.path().join("control.sock"), 0o600)
+    );
+    assert_eq!(sockets[1].2, 0o666);
+    let json = config.redacted_json();
+    assert_eq!(json["security"]["tokens"][1]["file"], "[redacted]");
+    assert_eq!(
+        json["security"]["tokens"][1]["namespaces"][0],
+        "approvals.*"
+    );
+
+    // Tokens alone are enough; plane sockets alone are a transport.
+    let alone = format!("{BASE}{SCOPED}")
+        .replace("token_file = \"token\"\n", "")
+        .replace("[transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n", "")
+        .replace(
+            "[transport.unix]\npath = \"arxi.sock\"\nmode = \"0660\"\n",
+            "",
+        );
+    let alone = parse(&alone, files.path(), "test").expect("tokens and plane sockets only");
+    assert_eq!(alone.credentials().len(), 2);
+    assert!(alone.model().transport.tcp.is_none());
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            SCOPED.replace("planes = [\"data\"]", "planes = []"),
+            "security.tokens[1].planes",
+        ),
+        (
+            SCOPED.replace("planes = [\"data\"]", "planes = [\"data\", \"data\"]"),
+            "security.tokens[1].planes",
+        ),
+        (
+            SCOPED.replace("planes = [\"data\"]", "planes = [\"read\"]"),
+            "security.tokens[1].namespaces",
+        ),
+        (
+            SCOPED.replace("\"approvals.*\"", "\"approvals*\""),
+            "security.tokens[1].namespaces[0]",
+        ),
+        (
+            SCOPED.replace("\"approvals.*\"", "\"*\""),
+            "security.tokens[1].namespaces[0]",
+        ),
+        (
+            SCOPED.replace("name = \"writer\"", "name = \"admin\""),
+            "security.tokens[1].name",
+        ),
+        (
+            SCOPED.replace("name = \"writer\"", "name = \"default\""),
+            "security.tokens[1].name",
+        ),
+        (
+            SCOPED.replace("name = \"writer\"", "name = \"Writer One\""),
+            "security.tokens[1].name",
+        ),
+        (
+            SCOPED.replace("\"writer-token\"", "\"writer-open\""),
+            "security.tokens[1].file",
+        ),
+        (
+            SCOPED.replace("\"writer-token\"", "\"control-token\""),
+            "security.tokens[1].file",
+        ),
+        (
+            SCOPED.replace("\"writer-token\"", "\"token\""),
+            "security.tokens[1].file",
+        ),
+        (
+            SCOPED.replace("\"writer-token\"", "\"missing\""),
+            "security.tokens[1].file",
+        ),
+        (
+            SCOPED.replace("plane = \"read\"", "plane = \"control\""),
+            "transport.plane_sockets[1].plane",
+        ),
+        (
+            SCOPED.replace("\"eval.sock\"", "\"arxi.sock\""),
+            "transport.plane_sockets[1].path",
+        ),
+        (
+            SCOPED.replace("\"eval.sock\"", "\"control.sock\""),
+            "transport.plane_sockets[1].path",
+        ),
+        (
+            SCOPED.replace("\"0666\"", "\"0966\""),
+            "transport.plane_sockets[1].mode",
+        ),
+        (
+            SCOPED.replace("\"read\"\npath", "\"admin\"\npath"),
+            "transport",
+        ),
+    ];
+    for (scoped, key) in cases {
+        let errors = check(&files, &format!("{BASE}{scoped}")).expect_err(key);
+        assert!(
+            errors.iter().any(|e| e.starts_with(&format!("{key}:"))),
+            "{key} not among {errors:?}"
+        );
+    }
+    let none = check(
+        &files,
+        &format!("{BASE}{SCOPED}").replace(
+            "mode = \"token\"\ntoken_file = \"token\"\n",
+            "mode = \"none\"\n",
+        ),
+    )
+    .expect_err("tokens without token mode");
+    assert!(
+        none.iter().any(|e| e.starts_with("security.tokens:")),
+        "{none:?}"
+    );
+    let many: String = (0..65)
+        .map(|i| {
+            format!("[[security.tokens]]\nname = \"t{i}\"\nfile = \"t{i}\"\nplanes = [\"read\"]\n")
+        })
+        .collect();
+    for i in 0..65 {
+        files.write(
+            &format!("t{i}"),
+            &format!("token-number-{i:04}-abcdef"),
+            0o600,
+        );
+    }
+    let errors = check(&files, &format!("{BASE}{many}")).expect_err("65 tokens");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("security.tokens: 65 tokens")),
+        "{errors:?}"
+    );
 }

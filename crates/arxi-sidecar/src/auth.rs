@@ -1,34 +1,39 @@
-//! Bearer authentication (RFC 6750) with a constant-time comparison.
+//! Bearer authentication (RFC 6750) with a constant-time comparison, and
+//! the token's grant: which privilege planes it reaches.
 //!
-//! The privilege planes (control, data, read) and per-plane token files come
-//! with the planes feature; here one token grants every plane.
+//! A presented token is compared with every configured token, always all
+//! of them, so the time taken says nothing about which (if any) matched.
 
-use arxi_sidecar_config::Secret;
+use arxi_sidecar_config::Credential;
 
 /// The outcome of checking an `Authorization` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthOutcome {
-    /// The token matches.
-    Allowed,
+    /// The token matches the credential at this index.
+    Allowed(usize),
     /// No credentials were sent.
     Missing,
     /// Credentials were sent but are not valid.
     Invalid,
 }
 
-/// Checks `Authorization: Bearer <token>` against `expected`.
-pub fn check(header: Option<&[u8]>, expected: &Secret) -> AuthOutcome {
+/// Checks `Authorization: Bearer <token>` against every credential.
+pub fn check(header: Option<&[u8]>, credentials: &[Credential]) -> AuthOutcome {
     let Some(header) = header else {
         return AuthOutcome::Missing;
     };
     let Some(token) = strip_bearer(header) else {
         return AuthOutcome::Invalid;
     };
-    if constant_time_eq(token, expected.expose().as_bytes()) {
-        AuthOutcome::Allowed
-    } else {
-        AuthOutcome::Invalid
+    let mut matched = None;
+    for (index, credential) in credentials.iter().enumerate() {
+        // Tokens are distinct (validated), so at most one matches; every
+        // comparison runs regardless.
+        if constant_time_eq(token, credential.secret.expose().as_bytes()) {
+            matched = Some(index);
+        }
     }
+    matched.map_or(AuthOutcome::Invalid, AuthOutcome::Allowed)
 }
 
 /// The token of a `Bearer` credential (scheme case-insensitive).
@@ -58,7 +63,7 @@ pub fn challenge(outcome: AuthOutcome) -> &'static str {
         AuthOutcome::Invalid => {
             "Bearer realm=\"arxi\", error=\"invalid_token\", error_description=\"the bearer token is not valid\""
         }
-        AuthOutcome::Missing | AuthOutcome::Allowed => "Bearer realm=\"arxi\"",
+        AuthOutcome::Missing | AuthOutcome::Allowed(_) => "Bearer realm=\"arxi\"",
     }
 }
 
@@ -66,22 +71,42 @@ pub fn challenge(outcome: AuthOutcome) -> &'static str {
 mod tests {
     use super::*;
 
+    use arxi_sidecar_config::{Grant, Plane, Secret};
+
+    fn credential(name: &str, token: &str, planes: &[Plane]) -> Credential {
+        Credential {
+            grant: Grant {
+                name: name.into(),
+                planes: planes.to_vec(),
+                namespaces: Vec::new(),
+            },
+            secret: Secret::new(token.into()),
+        }
+    }
+
     #[test]
     fn bearer_checks() {
-        let secret = Secret::new("s3cret-token-0123456789".into());
+        let credentials = [
+            credential("read", "read-token-0123456789", &[Plane::Read]),
+            credential("all", "s3cret-token-0123456789", &Plane::ALL),
+        ];
         let cases: &[(Option<&[u8]>, AuthOutcome)] = &[
             (None, AuthOutcome::Missing),
             (
                 Some(b"Bearer s3cret-token-0123456789"),
-                AuthOutcome::Allowed,
+                AuthOutcome::Allowed(1),
             ),
             (
                 Some(b"bearer s3cret-token-0123456789"),
-                AuthOutcome::Allowed,
+                AuthOutcome::Allowed(1),
             ),
             (
                 Some(b"Bearer  s3cret-token-0123456789 "),
-                AuthOutcome::Allowed,
+                AuthOutcome::Allowed(1),
+            ),
+            (
+                Some(b"Bearer read-token-0123456789"),
+                AuthOutcome::Allowed(0),
             ),
             (Some(b"Bearer s3cret-token-012345678"), AuthOutcome::Invalid),
             (
@@ -93,8 +118,12 @@ mod tests {
             (Some(b""), AuthOutcome::Invalid),
         ];
         for (header, expected) in cases {
-            assert_eq!(check(*header, &secret), *expected, "{header:?}");
+            assert_eq!(check(*header, &credentials), *expected, "{header:?}");
         }
+        assert_eq!(
+            check(Some(b"Bearer s3cret-token-0123456789"), &[]),
+            AuthOutcome::Invalid
+        );
         assert!(constant_time_eq(b"", b""));
         assert!(!constant_time_eq(b"a", b""));
     }

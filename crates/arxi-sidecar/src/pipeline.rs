@@ -32,7 +32,7 @@ use crate::body::ResponseBody;
 use crate::correlation;
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
-use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route, Timeout};
+use crate::routes::{self, Body, Call, Limit, Match, Plane, Reply, Route, Timeout};
 use crate::state::AppState;
 
 /// Per-worker context.
@@ -48,6 +48,7 @@ pub struct Worker {
 pub async fn handle(
     worker: Rc<Worker>,
     peer: Peer,
+    listener_plane: Option<Plane>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<ResponseBody> {
     let started = Instant::now();
@@ -79,7 +80,9 @@ pub async fn handle(
                         HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
                     ))
             }
-            Match::Found(route) => process(&worker, &peer, route, parts, body).await,
+            Match::Found(route) => {
+                process(&worker, &peer, listener_plane, route, parts, body).await
+            }
         }
     }
     .instrument(span)
@@ -155,6 +158,7 @@ fn client_correlation(headers: &HeaderMap) -> (Option<String>, bool) {
 async fn process(
     worker: &Rc<Worker>,
     _peer: &Peer,
+    listener_plane: Option<Plane>,
     route: &'static Route,
     parts: http::request::Parts,
     body: Incoming,
@@ -163,17 +167,21 @@ async fn process(
     let config = state.config.load_full();
     let limits = config.model().limits;
     let query = parts.uri.query().map(str::to_owned);
-    let call = |body: Bytes| Call {
+    let mut credential = None;
+    let call = |body: Bytes, credential: Option<usize>| Call {
         state: Arc::clone(state),
+        config: Arc::clone(&config),
+        credential,
         route,
         headers: parts.headers.clone(),
         query: query.clone(),
         body,
     };
 
-    if route.kind == Kind::Probe {
-        return (route.handler)(call(Bytes::new())).await;
-    }
+    let Some(plane) = route.plane else {
+        // Probes: every listener, no auth, no policy, no bounds.
+        return (route.handler)(call(Bytes::new(), None)).await;
+    };
     if state
         .shutting_down
         .load(std::sync::atomic::Ordering::Acquire)
@@ -198,16 +206,18 @@ async fn process(
     // The request target and Host (a DNS-rebinding guard).
     check_host(&parts, &config)?;
 
-    // 4. Bearer auth.
-    if let Some(token) = config.token() {
+    // 4. Bearer auth, then the privilege planes: the listener's (a plane
+    // socket serves one plane) and the token's.
+    let credentials = config.credentials();
+    if !credentials.is_empty() {
         let outcome = auth::check(
             parts
                 .headers
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
-            token,
+            credentials,
         );
-        if outcome != AuthOutcome::Allowed {
+        let AuthOutcome::Allowed(index) = outcome else {
             return Err(Problem::new(Code::Unauthorized)
                 .detail(match outcome {
                     AuthOutcome::Missing => "send Authorization: Bearer <token>",
@@ -217,7 +227,32 @@ async fn process(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(auth::challenge(outcome)),
                 ));
-        }
+        };
+        credential = Some(index);
+    }
+    if let Some(only) = listener_plane.filter(|only| *only != plane) {
+        return Err(Problem::new(Code::WrongPlane)
+            .detail(format!(
+                "this socket serves the {} plane; {path} is on the {} plane",
+                only.name(),
+                plane.name(),
+                path = route.path,
+            ))
+            .with("plane", plane.name()));
+    }
+    if let Some(grant) = credential.map(|index| &credentials[index].grant)
+        && !grant.allows_plane(plane)
+    {
+        let planes: Vec<&str> = grant.planes.iter().map(|p| p.name()).collect();
+        return Err(Problem::new(Code::WrongPlane)
+            .detail(format!(
+                "token {:?} reaches the {} plane(s); {} is on the {} plane",
+                grant.name,
+                planes.join(", "),
+                route.path,
+                plane.name(),
+            ))
+            .with("plane", plane.name()));
     }
 
     // 5-6. Enterprise identity and policy: the seam (enterprise mode is
@@ -260,7 +295,7 @@ async fn process(
         } else {
             read_body(body, body_limit).await?
         };
-        (route.handler)(call(bytes)).await
+        (route.handler)(call(bytes, credential)).await
     };
     match io::timeout(remaining(deadline), work).await {
         Ok(result) => result,

@@ -9,32 +9,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use arxi_sidecar_config::{Grant, ValidConfig};
+
 use crate::body::ResponseBody;
 use crate::handlers;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-/// Which privilege plane a route belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Plane {
-    /// Administration: segments, seal, bundle build, reload.
-    Control,
-    /// Services writing envelopes.
-    Data,
-    /// Queries, inspection, verification, keys, config, metrics.
-    Read,
-}
-
-impl Plane {
-    /// `control`, `data` or `read`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Control => "control",
-            Self::Data => "data",
-            Self::Read => "read",
-        }
-    }
-}
+pub use arxi_sidecar_config::Plane;
 
 /// How the pipeline treats a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +91,11 @@ impl Reply {
 pub struct Call {
     /// Shared state.
     pub state: Arc<AppState>,
+    /// The configuration snapshot this request runs on, start to finish.
+    pub config: Arc<ValidConfig>,
+    /// The index of the caller's credential in `config.credentials()`
+    /// (`None` when `security.mode` is `none`).
+    pub credential: Option<usize>,
     /// The matched route.
     pub route: &'static Route,
     /// Request headers.
@@ -117,6 +104,15 @@ pub struct Call {
     pub query: Option<String>,
     /// The body (already read within its limit).
     pub body: Bytes,
+}
+
+impl Call {
+    /// What the caller's token may reach (`None` without token auth).
+    pub fn grant(&self) -> Option<&Grant> {
+        self.credential
+            .and_then(|index| self.config.credentials().get(index))
+            .map(|credential| &credential.grant)
+    }
 }
 
 /// A handler's future (runs on the worker thread).

@@ -40,6 +40,7 @@ use crate::correlation::IdSource;
 use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, Peer, Signal};
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
+use crate::routes::Plane;
 use crate::state::{AppState, StorageHealth, start_storage_watchdog};
 
 /// Why the server did not start.
@@ -87,6 +88,7 @@ pub struct ServerHandle {
     watchdog: Option<JoinHandle<()>>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
+    plane_paths: Vec<(Plane, PathBuf)>,
 }
 
 impl ServerHandle {
@@ -98,6 +100,11 @@ impl ServerHandle {
     /// The Unix socket path.
     pub fn unix_path(&self) -> Option<&Path> {
         self.unix_path.as_deref()
+    }
+
+    /// The plane sockets.
+    pub fn plane_socket_paths(&self) -> &[(Plane, PathBuf)] {
+        &self.plane_paths
     }
 
     /// The shared state.
@@ -121,7 +128,11 @@ impl ServerHandle {
             watchdog.thread().unpark();
             let _ = watchdog.join();
         }
-        if let Some(path) = &self.unix_path {
+        for path in self
+            .unix_path
+            .iter()
+            .chain(self.plane_paths.iter().map(|(_, path)| path))
+        {
             remove_socket(path);
         }
         match &result {
@@ -309,6 +320,13 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         }
         _ => None,
     };
+    let mut plane_paths = Vec::new();
+    let mut unix_listeners: Vec<(Option<Plane>, std::os::unix::net::UnixListener)> =
+        unix.into_iter().map(|listener| (None, listener)).collect();
+    for (plane, path, mode) in config.plane_sockets() {
+        unix_listeners.push((Some(plane), bind_unix(&path, mode)?));
+        plane_paths.push((plane, path));
+    }
     let tcp_addr = tcp.as_ref().and_then(|listener| listener.local_addr().ok());
 
     let workers = model.transport.workers.max(1);
@@ -348,10 +366,10 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
             .map(std::net::TcpListener::try_clone)
             .transpose()
             .map_err(StartError::Thread)?;
-        let unix = unix
-            .as_ref()
-            .map(std::os::unix::net::UnixListener::try_clone)
-            .transpose()
+        let unix = unix_listeners
+            .iter()
+            .map(|(plane, listener)| listener.try_clone().map(|listener| (*plane, listener)))
+            .collect::<std::io::Result<Vec<_>>>()
             .map_err(StartError::Thread)?;
         let state = Arc::clone(&state);
         let stop = Arc::clone(&stop);
@@ -378,6 +396,9 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
     if let Some(path) = &unix_path {
         tracing::info!(path = %path.display(), "listening on a Unix socket");
     }
+    for (plane, path) in &plane_paths {
+        tracing::info!(path = %path.display(), plane = plane.name(), "listening on a plane socket");
+    }
     Ok(ServerHandle {
         state,
         stop,
@@ -385,6 +406,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         watchdog: Some(watchdog),
         tcp_addr,
         unix_path,
+        plane_paths,
     })
 }
 
@@ -392,7 +414,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
 async fn serve(
     worker: Rc<Worker>,
     tcp: Option<std::net::TcpListener>,
-    unix: Option<std::os::unix::net::UnixListener>,
+    unix: Vec<(Option<Plane>, std::os::unix::net::UnixListener)>,
     stop: Arc<Signal>,
     drain: Duration,
 ) {
@@ -400,22 +422,23 @@ async fn serve(
     let mut acceptors = Vec::new();
     if let Some(listener) = tcp {
         match Acceptor::tcp(listener) {
-            Ok(acceptor) => acceptors.push(acceptor),
+            Ok(acceptor) => acceptors.push((None, acceptor)),
             Err(error) => tracing::error!(%error, "adopting the TCP listener"),
         }
     }
-    if let Some(listener) = unix {
+    for (plane, listener) in unix {
         match Acceptor::unix(listener) {
-            Ok(acceptor) => acceptors.push(acceptor),
-            Err(error) => tracing::error!(%error, "adopting the Unix listener"),
+            Ok(acceptor) => acceptors.push((plane, acceptor)),
+            Err(error) => tracing::error!(%error, "adopting a Unix listener"),
         }
     }
     // The cross-thread signal is awaited once per worker; every task of
     // this worker waits on the local copy.
     let local_stop = LocalSignal::new();
-    for acceptor in acceptors {
+    for (plane, acceptor) in acceptors {
         io::spawn(accept_loop(
             acceptor,
+            plane,
             Rc::clone(&worker),
             Rc::clone(&local_stop),
             Rc::clone(&open_here),
@@ -454,6 +477,7 @@ impl Drop for ConnectionGuard {
 
 async fn accept_loop(
     acceptor: Acceptor,
+    plane: Option<Plane>,
     worker: Rc<Worker>,
     stop: Rc<LocalSignal>,
     open_here: Rc<Cell<usize>>,
@@ -492,6 +516,7 @@ async fn accept_loop(
         io::spawn(serve_connection(
             connection,
             peer,
+            plane,
             Rc::clone(&worker),
             Rc::clone(&stop),
             guard,
@@ -507,6 +532,7 @@ const HEADERS_CEILING: usize = 256;
 async fn serve_connection(
     connection: Connection,
     peer: Peer,
+    plane: Option<Plane>,
     worker: Rc<Worker>,
     stop: Rc<LocalSignal>,
     _guard: ConnectionGuard,
@@ -533,7 +559,7 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |request| {
         let worker = Rc::clone(&service_worker);
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, request).await) }
+        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, plane, request).await) }
     });
     let connection = builder.serve_connection(connection, service);
     let mut connection = std::pin::pin!(connection);

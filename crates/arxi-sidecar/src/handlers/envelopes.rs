@@ -53,6 +53,15 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     };
     let mut members = object(body, allowed)?;
     let event_type = required_string(&mut members, "type")?;
+    if let Some(grant) = call.grant().filter(|grant| !grant.allows_type(&event_type)) {
+        return Err(Problem::new(Code::NamespaceForbidden)
+            .detail(format!(
+                "token {:?} may write {}; not {event_type:?}",
+                grant.name,
+                grant.namespaces.join(", ")
+            ))
+            .with("type", event_type));
+    }
     let actor = optional_string(&mut members, "actor")?;
     let subject = optional_string(&mut members, "subject")?;
     let payload = members
