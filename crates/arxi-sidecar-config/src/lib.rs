@@ -22,6 +22,10 @@ use std::path::{Path, PathBuf};
 pub use model::{Config, Plane};
 pub use validate::{check_hardened_file, parse_mode};
 
+/// The hard cap on any request body limit (`max_request_body_bytes` is
+/// capped lower, at 64 MiB): 256 MiB.
+pub const BODY_BYTES_CAP: u64 = 256 << 20;
+
 /// One problem with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

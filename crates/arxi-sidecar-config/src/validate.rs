@@ -44,7 +44,7 @@ const LIMIT_RULES: &[LimitRule] = &[
         "max_attachment_request_bytes",
         |l| l.max_attachment_request_bytes,
         1_024,
-        256 << 20,
+        crate::BODY_BYTES_CAP,
     ),
     (
         "attachment_bytes_max",

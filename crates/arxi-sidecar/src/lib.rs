@@ -5,7 +5,7 @@
 //! shutdown), `pipeline` (the middleware order of R-HTTP), `routes` (the
 //! route table), `handlers` (one module per route group), `problem` (the
 //! RFC 9457 error registry), `auth`, `correlation`, `admission`, `blocking`
-//! (the SQLite read pool), `metrics`, `state`, `healthcheck` (the
+//! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
 //! `healthcheck` subcommand's client).
 
 #![forbid(unsafe_code)]
@@ -21,6 +21,7 @@ pub mod io;
 pub mod metrics;
 pub mod pipeline;
 pub mod problem;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -171,8 +171,11 @@ fn serve(args: &[String]) -> ExitCode {
     loop {
         match signal_receiver.recv() {
             Ok(signal_hook::consts::SIGHUP) => {
-                tracing::warn!(
-                    "SIGHUP: configuration reload is not available in this build; ignoring"
+                // The outcome is logged and recorded by the reload itself.
+                let _ = arxi_sidecar::reload::reload(
+                    server.state(),
+                    arxi_sidecar::reload::Trigger::Signal,
+                    None,
                 );
             }
             Ok(signal) => {

@@ -104,6 +104,8 @@ registry! {
         "The Accept header excludes every media type this route produces."),
     IdempotencyConflict => ("idempotency_conflict", 409, "Idempotency key reused", false, None,
         "The Idempotency-Key was used before with a different request."),
+    ConfigReloadRefused => ("config_reload_refused", 409, "Configuration reload refused", false, None,
+        "The configuration file is invalid or changes a setting only a restart applies; the running configuration stays. `reasons` lists every problem by key."),
     SegmentAlreadyOpen => ("segment_already_open", 409, "A segment is already open", false, None,
         "Seal the open segment before opening another."),
     NoOpenSegment => ("no_open_segment", 409, "No open segment", false, None,

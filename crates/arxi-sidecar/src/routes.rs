@@ -183,6 +183,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::verify),
     route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::inspect),
     route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::config),
+    route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::runtime::reload),
     route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::keys),
     route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", handlers::runtime::metrics),
 ];

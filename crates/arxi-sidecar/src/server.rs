@@ -164,14 +164,12 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     recorder.queue_capacity = usize::try_from(limits.recorder_queue_capacity).unwrap_or(4_096);
     recorder.queue_bytes_max = usize::try_from(limits.recorder_queue_bytes_max).unwrap_or(64 << 20);
     // The envelope holds the payload (at most one request body) plus its
-    // fixed members and attachment references.
-    recorder.envelope_bytes_max = usize::try_from(
-        limits
-            .max_request_body_bytes
-            .max(limits.max_attachment_request_bytes),
-    )
-    .unwrap_or(usize::MAX)
-    .saturating_add(64 * 1024);
+    // fixed members and attachment references. The body limits can be
+    // raised by a reload, so the recorder's own guard is their hard cap;
+    // the configured limits are enforced on the body as it arrives.
+    recorder.envelope_bytes_max = usize::try_from(arxi_sidecar_config::BODY_BYTES_CAP)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     recorder.idempotency_ttl = Duration::from_secs(limits.idempotency_ttl_seconds);
     recorder.idempotency_entries_max = limits.idempotency_max_entries;
     recorder.query_page_max = u32::try_from(limits.query_page_max).unwrap_or(1_000);
@@ -348,6 +346,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         started_at: Instant::now(),
         storage: StorageHealth::default(),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
+        reload_lock: std::sync::Mutex::new(()),
     });
     let stop = Signal::new();
     let watchdog =

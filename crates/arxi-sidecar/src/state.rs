@@ -43,6 +43,8 @@ pub struct AppState {
     pub storage: StorageHealth,
     /// Set once shutdown begins.
     pub shutting_down: AtomicBool,
+    /// Serializes configuration reloads.
+    pub reload_lock: Mutex<()>,
 }
 
 /// The storage watchdog's verdict.

@@ -15,9 +15,7 @@ use arxi_format::PublicKey;
 use arxi_recorder::bundle::{
     BundleError, BundleFile, BundleSelection, bundle_file_name, is_bundle_id,
 };
-use arxi_recorder::{
-    IdempotencyLookup, IdempotencyRequest, Outcome, Receipt, StoredResponse, control_types,
-};
+use arxi_recorder::{IdempotencyRequest, Outcome, Receipt, StoredResponse, control_types};
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
@@ -121,29 +119,12 @@ pub async fn build(call: Call) -> Result<Reply, Problem> {
         &["first_segment", "last_segment", "first_seq", "last_seq"],
     )?;
     // A retry of a finished build replays before any work is done.
-    if let Some((key, request_hash)) = &key {
-        let now = arxi_recorder::Clock::now_micros(&arxi_recorder::SystemClock);
-        let engine = Arc::clone(&call.state.engine);
-        let (key, hash) = (key.clone(), *request_hash);
-        let lookup = super::read(&call, move || {
-            engine
-                .idempotency_check(&key, &hash, now)
-                .map_err(command_problem)
-        })
-        .await?;
-        match lookup {
-            IdempotencyLookup::Replay(response) => return Ok(stored_reply(response, true)),
-            IdempotencyLookup::Conflict => {
-                return Err(command_problem(
-                    arxi_recorder::CommandError::IdempotencyConflict,
-                ));
-            }
-            IdempotencyLookup::Fresh => {}
-        }
+    if let Some(replay) = super::replay_if_done(&call, key.as_ref()).await? {
+        return Ok(replay);
     }
     let selection = selection(&mut members)?;
     let engine = Arc::clone(&call.state.engine);
-    let dir = call.state.config.load().bundle_dir();
+    let dir = call.config.bundle_dir();
     let (file, outcome) = on_bundle_pool(&call, move || {
         let file = engine
             .build_bundle(&dir, selection, &mut |_| {})
@@ -232,12 +213,7 @@ fn checked_id(id: &str) -> Result<String, Problem> {
 /// `GET /v1/bundles/download?id=ID`: the bundle file, streamed.
 pub async fn download(call: Call) -> Result<Reply, Problem> {
     let id = id_parameter(&call)?;
-    let path = call
-        .state
-        .config
-        .load()
-        .bundle_dir()
-        .join(bundle_file_name(&id));
+    let path = call.config.bundle_dir().join(bundle_file_name(&id));
     let probe_id = id.clone();
     let (file, length) = super::read(&call, move || open_path(&path, &probe_id)).await?;
     let mut reply = Reply {
@@ -309,7 +285,7 @@ async fn with_bundle<T: Send + 'static>(
     source: Source,
     read: impl FnOnce(&mut dyn std::io::Read) -> T + Send + 'static,
 ) -> Result<T, Problem> {
-    let dir = call.state.config.load().bundle_dir();
+    let dir = call.config.bundle_dir();
     on_bundle_pool(call, move || match source {
         Source::Stored(id) => {
             let (file, _) = open_path(&dir.join(bundle_file_name(&id)), &id)?;

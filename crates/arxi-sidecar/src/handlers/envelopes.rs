@@ -88,7 +88,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
 }
 
 fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>, Problem> {
-    let limits = call.state.config.load().model().limits;
+    let limits = call.config.model().limits;
     let items = match value {
         None => {
             return Err(invalid(

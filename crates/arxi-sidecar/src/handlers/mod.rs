@@ -95,15 +95,8 @@ pub fn idempotency_key(
     let Some(header) = call.headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let limit = usize::try_from(
-        call.state
-            .config
-            .load()
-            .model()
-            .limits
-            .idempotency_key_bytes_max,
-    )
-    .unwrap_or(255);
+    let limit =
+        usize::try_from(call.config.model().limits.idempotency_key_bytes_max).unwrap_or(255);
     let key = header.to_str().map_err(|_| {
         Problem::new(Code::InvalidIdempotencyKey).detail("the key must be visible ASCII")
     })?;
@@ -133,6 +126,36 @@ pub fn idempotency_key(
         },
         Hash32::of(canonical.as_bytes()),
     )))
+}
+
+/// For mutations that do work before the recorder sees them: a retry of a
+/// finished request replays its stored answer (`Some`), a reused key with
+/// another request conflicts, a fresh key goes on (`None`).
+pub async fn replay_if_done(
+    call: &Call,
+    key: Option<&(IdempotencyKey, Hash32)>,
+) -> Result<Option<Reply>, Problem> {
+    let Some((key, request_hash)) = key else {
+        return Ok(None);
+    };
+    let now = arxi_recorder::Clock::now_micros(&arxi_recorder::SystemClock);
+    let engine = std::sync::Arc::clone(&call.state.engine);
+    let (key, hash) = (key.clone(), *request_hash);
+    let lookup = read(call, move || {
+        engine
+            .idempotency_check(&key, &hash, now)
+            .map_err(command_problem)
+    })
+    .await?;
+    match lookup {
+        arxi_recorder::IdempotencyLookup::Replay(response) => {
+            Ok(Some(stored_reply(response, true)))
+        }
+        arxi_recorder::IdempotencyLookup::Conflict => {
+            Err(command_problem(CommandError::IdempotencyConflict))
+        }
+        arxi_recorder::IdempotencyLookup::Fresh => Ok(None),
+    }
 }
 
 /// Turns a key and a renderer into the recorder's idempotency request.

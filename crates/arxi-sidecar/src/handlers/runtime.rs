@@ -12,10 +12,43 @@ use crate::routes::{Call, Reply};
 
 /// `GET /v1/config`.
 pub async fn config(call: Call) -> Result<Reply, Problem> {
-    let config = call.state.config.load();
+    let config = &call.config;
     let mut value = config.redacted_json();
     value["source"] = Value::String(config.source().to_owned());
+    value["config_sha256"] = Value::String(crate::reload::digest(config));
     Ok(json_reply(StatusCode::OK, &value))
+}
+
+/// `POST /v1/config/reload`: re-reads the configuration file (body `{}` or
+/// empty). 200 with the changed key paths and the recording envelope; 409
+/// `config_reload_refused` with `reasons` when the file is invalid or
+/// changes a restart-only setting (the refusal is recorded too).
+pub async fn reload(call: Call) -> Result<Reply, Problem> {
+    let body = super::parse_body(&call, true)?;
+    let key = super::idempotency_key(&call, &body)?;
+    super::object(body, &[])?;
+    if let Some(replay) = super::replay_if_done(&call, key.as_ref()).await? {
+        return Ok(replay);
+    }
+    let state = std::sync::Arc::clone(&call.state);
+    let result = read(&call, move || {
+        Ok(crate::reload::reload(
+            &state,
+            crate::reload::Trigger::Api,
+            key,
+        ))
+    })
+    .await?;
+    match result {
+        Ok(applied) => Ok(super::stored_reply(applied.response, applied.replayed)),
+        Err(refused) => match refused.storage {
+            Some(error) => Err(super::command_problem(error)),
+            None => Err(Problem::new(Code::ConfigReloadRefused)
+                .detail(refused.reasons.join("; "))
+                .with("reasons", refused.reasons)
+                .with("recorded_seq", refused.recorded_seq)),
+        },
+    }
 }
 
 /// `GET /v1/keys`.
