@@ -302,3 +302,83 @@ impl Drop for Sidecar {
         let _ = self.child.wait();
     }
 }
+
+/// A running `arxi-control-plane-stub` (see its module docs).
+#[derive(Debug)]
+pub struct ControlPlane {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl ControlPlane {
+    /// Starts the stub on `port` (0 picks one) requiring `token`.
+    pub fn start(token: &str, port: u16) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(binary("arxi-control-plane-stub"))
+            .args(["--port", &port.to_string(), "--token", token])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn the control-plane stub");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("stub output");
+        let address = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected stub output {line:?}"))
+            .to_owned();
+        Self { child, address }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.address
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sets modes: `{"ingress": "deny"}` and so on.
+    pub fn set(&self, modes: &serde_json::Value) {
+        let body = modes.to_string();
+        let answer = http(
+            &self.address,
+            "POST",
+            "/_stub/mode",
+            &[],
+            Some(body.as_bytes()),
+        )
+        .expect("stub mode");
+        assert_eq!(answer.status, 200);
+    }
+
+    /// What the enterprise routes received, oldest first.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        let answer = http(&self.address, "GET", "/_stub/requests", &[], None).expect("stub");
+        answer.json().as_array().cloned().unwrap_or_default()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn reset(&self) {
+        let answer = http(&self.address, "POST", "/_stub/reset", &[], Some(b"{}")).expect("stub");
+        assert_eq!(answer.status, 200);
+    }
+
+    /// Tells the stub to go down and waits until it has.
+    pub fn down(mut self) {
+        let _ = http(&self.address, "POST", "/_stub/down", &[], Some(b"{}"));
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

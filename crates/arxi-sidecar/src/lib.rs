@@ -4,7 +4,8 @@
 //! Module map: `io` (the monoio adapter), `server` (start-up, serving,
 //! shutdown), `pipeline` (the middleware order of R-HTTP), `routes` (the
 //! route table), `handlers` (one module per route group), `problem` (the
-//! RFC 9457 error registry), `auth`, `correlation`, `admission`, `blocking`
+//! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
+//! client), `correlation`, `admission`, `blocking`
 //! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
 //! `healthcheck` subcommand's client).
 
@@ -15,10 +16,12 @@ pub mod auth;
 pub mod blocking;
 pub mod body;
 pub mod correlation;
+pub mod enterprise;
 pub mod handlers;
 pub mod healthcheck;
 pub mod io;
 pub mod metrics;
+pub mod outbound;
 pub mod pipeline;
 pub mod problem;
 pub mod reload;

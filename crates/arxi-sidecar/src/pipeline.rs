@@ -6,7 +6,9 @@
 //! 3. correlation ids (server id always; client id sanitized and echoed);
 //! 4. bearer auth (constant-time; 401 carries a `WWW-Authenticate`
 //!    challenge);
-//! 5. enterprise identity and 6. enterprise policy (the seam: `enterprise`);
+//! 5. enterprise identity and 6. enterprise policy (`enterprise`: the
+//!    ingress check and the admission and result hooks; the calls run
+//!    inside the admission permit and the request deadline of step 7);
 //! 7. bounds: header bytes and count, content negotiation (415/406),
 //!    content-length checks (411), bounded admission and concurrency (429
 //!    with `Retry-After`), and a request timeout (503).
@@ -30,6 +32,7 @@ use crate::admission::{Admission, Admit};
 use crate::auth::{self, AuthOutcome};
 use crate::body::ResponseBody;
 use crate::correlation;
+use crate::enterprise;
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
 use crate::routes::{self, Body, Call, Limit, Match, Plane, Reply, Route, Timeout};
@@ -42,12 +45,14 @@ pub struct Worker {
     pub state: Arc<AppState>,
     /// This worker's admission gate.
     pub admission: Rc<Admission>,
+    /// This worker's client for the control plane.
+    pub outbound: Rc<crate::outbound::Client>,
 }
 
 /// Handles one request end to end.
 pub async fn handle(
     worker: Rc<Worker>,
-    peer: Peer,
+    _peer: Peer,
     listener_plane: Option<Plane>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<ResponseBody> {
@@ -81,7 +86,7 @@ pub async fn handle(
                     ))
             }
             Match::Found(route) => {
-                process(&worker, &peer, listener_plane, route, parts, body).await
+                process(&worker, &server_id, listener_plane, route, parts, body).await
             }
         }
     }
@@ -157,7 +162,7 @@ fn client_correlation(headers: &HeaderMap) -> (Option<String>, bool) {
 
 async fn process(
     worker: &Rc<Worker>,
-    _peer: &Peer,
+    server_id: &str,
     listener_plane: Option<Plane>,
     route: &'static Route,
     parts: http::request::Parts,
@@ -255,8 +260,10 @@ async fn process(
             .with("plane", plane.name()));
     }
 
-    // 5-6. Enterprise identity and policy: the seam (enterprise mode is
-    // validated off in this build's configuration until the bridge exists).
+    // 5. Enterprise identity (no IO). 6. Enterprise policy runs below,
+    // inside the admission permit and the request deadline, so calls to
+    // the control plane are bounded like any other work.
+    let identity = enterprise::identity(&parts.headers, route, &config)?;
 
     // 7. Bounds.
     check_head_size(&parts, &limits)?;
@@ -295,7 +302,24 @@ async fn process(
         } else {
             read_body(body, body_limit).await?
         };
-        (route.handler)(call(bytes, credential)).await
+        let handler = (route.handler)(call(bytes, credential));
+        match &identity {
+            None => handler.await,
+            Some(identity) => {
+                let operation = enterprise::Operation {
+                    route,
+                    identity,
+                    token_name: credential.map(|index| credentials[index].grant.name.as_str()),
+                    correlation_id: server_id,
+                };
+                let bridge = enterprise::Bridge {
+                    config: &config,
+                    client: &worker.outbound,
+                    state,
+                };
+                bridge.guard(&operation, handler).await
+            }
+        }
     };
     match io::timeout(remaining(deadline), work).await {
         Ok(result) => result,

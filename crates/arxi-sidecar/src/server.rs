@@ -41,7 +41,7 @@ use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, P
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
 use crate::routes::Plane;
-use crate::state::{AppState, StorageHealth, start_storage_watchdog};
+use crate::state::{AppState, Health, start_storage_watchdog};
 
 /// Why the server did not start.
 #[derive(Debug)]
@@ -344,7 +344,8 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         driver,
         io_uring_refusal: refusal.map(|e| e.to_string()),
         started_at: Instant::now(),
-        storage: StorageHealth::default(),
+        storage: Health::new("storage not checked yet"),
+        control_plane: Health::new("the control plane's health not checked yet"),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
         reload_lock: std::sync::Mutex::new(()),
     });
@@ -379,8 +380,12 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
                     let result = io::block_on(driver, async move {
                         let admission =
                             Admission::new(active_max, waiting_max, Arc::clone(&state.saturation));
-                        let worker = Rc::new(Worker { state, admission });
-                        serve(worker, tcp, unix, stop, drain).await;
+                        let worker = Rc::new(Worker {
+                            state,
+                            admission,
+                            outbound: Rc::new(crate::outbound::Client::default()),
+                        });
+                        serve(worker, index == 0, tcp, unix, stop, drain).await;
                     });
                     if let Err(error) = result {
                         tracing::error!(%error, "worker runtime failed to start");
@@ -412,6 +417,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
 /// One worker: accept on every listener until stopped, then drain.
 async fn serve(
     worker: Rc<Worker>,
+    watch_control_plane: bool,
     tcp: Option<std::net::TcpListener>,
     unix: Vec<(Option<Plane>, std::os::unix::net::UnixListener)>,
     stop: Arc<Signal>,
@@ -441,6 +447,13 @@ async fn serve(
             Rc::clone(&worker),
             Rc::clone(&local_stop),
             Rc::clone(&open_here),
+        ));
+    }
+    if watch_control_plane {
+        io::spawn(crate::enterprise::watch_health(
+            Arc::clone(&worker.state),
+            Rc::clone(&worker.outbound),
+            Rc::clone(&local_stop),
         ));
     }
     stop.wait().await;

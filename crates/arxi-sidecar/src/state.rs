@@ -40,21 +40,34 @@ pub struct AppState {
     /// When serving started.
     pub started_at: Instant,
     /// The storage watchdog's last verdict.
-    pub storage: StorageHealth,
+    pub storage: Health,
+    /// The control plane's last health verdict (readiness mode
+    /// `storage_and_enterprise`).
+    pub control_plane: Health,
     /// Set once shutdown begins.
     pub shutting_down: AtomicBool,
     /// Serializes configuration reloads.
     pub reload_lock: Mutex<()>,
 }
 
-/// The storage watchdog's verdict.
-#[derive(Debug, Default)]
-pub struct StorageHealth {
+/// A watchdog's last verdict.
+#[derive(Debug)]
+pub struct Health {
     healthy: AtomicBool,
     reason: Mutex<Option<String>>,
+    pending: &'static str,
 }
 
-impl StorageHealth {
+impl Health {
+    /// Unhealthy until the first check; `pending` says so.
+    pub fn new(pending: &'static str) -> Self {
+        Self {
+            healthy: AtomicBool::new(false),
+            reason: Mutex::new(None),
+            pending,
+        }
+    }
+
     /// Records a check.
     pub fn set(&self, result: Result<(), String>) {
         let healthy = result.is_ok();
@@ -72,7 +85,7 @@ impl StorageHealth {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
-                .unwrap_or_else(|| "storage not checked yet".into()))
+                .unwrap_or_else(|| self.pending.into()))
         }
     }
 }

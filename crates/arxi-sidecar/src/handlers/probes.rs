@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
+use arxi_sidecar_config::model::ReadinessMode;
 use http::StatusCode;
 use serde_json::json;
 
@@ -51,7 +52,9 @@ pub async fn startup(call: Call) -> Result<Reply, Problem> {
 }
 
 /// `GET /ready`: `{"ready": true}`, or 503 `not_ready` whose `reason` is
-/// `storage_unavailable` (the store failed its check),
+/// `storage_unavailable` (the store failed its check), 503
+/// `enterprise_control_unavailable` (readiness mode
+/// `storage_and_enterprise` and the control plane's health failed),
 /// `request_capacity_exhausted` (saturated, when configured to say so) or
 /// `shutting_down`.
 pub async fn ready(call: Call) -> Result<Reply, Problem> {
@@ -64,6 +67,13 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
     }
     let config = state.config.load();
     let probes = &config.model().probes;
+    if probes.readiness_mode == ReadinessMode::StorageAndEnterprise
+        && let Err(reason) = state.control_plane.get()
+    {
+        return Err(Problem::new(Code::EnterpriseControlUnavailable)
+            .detail(reason)
+            .with("reason", "enterprise_control_unavailable"));
+    }
     if probes.ready_fail_on_admission_saturation {
         let limits = &config.model().limits;
         let active = state.saturation.active.load(Ordering::Relaxed) as u64;
