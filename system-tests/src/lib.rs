@@ -363,6 +363,12 @@ impl ControlPlane {
         answer.json().as_array().cloned().unwrap_or_default()
     }
 
+    /// Connections that carried control-plane requests so far.
+    pub fn connections(&self) -> u64 {
+        let answer = http(&self.address, "GET", "/_stub/connections", &[], None).expect("stub");
+        answer.json()["connections"].as_u64().unwrap_or(0)
+    }
+
     /// Forgets the recorded requests.
     pub fn reset(&self) {
         let answer = http(&self.address, "POST", "/_stub/reset", &[], Some(b"{}")).expect("stub");

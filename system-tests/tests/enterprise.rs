@@ -293,10 +293,15 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
         started.elapsed()
     );
     control_plane.set(&json!({"ingress": "allow"}));
+    let connections = control_plane.connections();
     for _ in 0..4 {
         assert_eq!(record(&sidecar, &[]).status, 201);
     }
     assert_eq!(envelope_count(&sidecar, "payments.settled"), 4);
+    // 12 calls (ingress, admission, result per write) share pooled
+    // connections: at most one new one per worker thread.
+    let opened = control_plane.connections() - connections;
+    assert!(opened <= 2, "{opened} new connections for 12 calls");
 
     // The admission hook fails: the handler never runs.
     control_plane.set(&json!({"hooks": "fail"}));

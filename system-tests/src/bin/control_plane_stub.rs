@@ -18,6 +18,7 @@
 //! - `POST /_stub/mode` with `{"ingress"?, "hooks"?, "health"?,
 //!   "deny_reason"?}` changes modes; `GET /_stub/requests` lists what the
 //!   enterprise routes received (method, path, authorization, body);
+//!   `GET /_stub/connections` counts the connections that carried them;
 //!   `POST /_stub/reset` forgets them; `POST /_stub/down` answers and
 //!   exits (the control plane goes down).
 //!
@@ -45,6 +46,8 @@ struct Stub {
     modes: Mutex<Modes>,
     requests: Mutex<Vec<Value>>,
     token: Option<String>,
+    /// Connections that carried at least one control-plane request.
+    connections: std::sync::atomic::AtomicU64,
 }
 
 struct Request {
@@ -99,6 +102,7 @@ fn main() {
         }),
         requests: Mutex::new(Vec::new()),
         token,
+        connections: std::sync::atomic::AtomicU64::new(0),
     });
     for stream in listener.incoming().flatten() {
         let stub = Arc::clone(&stub);
@@ -113,8 +117,14 @@ fn serve(stub: &Stub, stream: TcpStream) {
     };
     let mut reader = BufReader::new(stream);
     let mut writer = writer;
+    let mut counted = false;
     // Keep-alive: one request after another until the peer closes.
     while let Some(request) = read_request(&mut reader) {
+        if !counted && !request.path.starts_with("/_stub/") {
+            counted = true;
+            stub.connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let close = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -218,6 +228,10 @@ fn answer(stub: &Stub, request: &Request) -> Option<(u16, String)> {
                 modes.deny_reason = value.to_owned();
             }
             return Some((200, json!({"ok": true}).to_string()));
+        }
+        ("GET", "/_stub/connections") => {
+            let count = stub.connections.load(std::sync::atomic::Ordering::Relaxed);
+            return Some((200, json!({"connections": count}).to_string()));
         }
         ("GET", "/_stub/requests") => {
             let requests = stub.requests.lock().unwrap_or_else(|e| e.into_inner());
