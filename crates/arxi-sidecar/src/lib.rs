@@ -2,7 +2,7 @@
 //! names monoio or HTTP.
 //!
 //! Module map: `io` (the monoio adapter), `server` (start-up, serving,
-//! shutdown), `pipeline` (the middleware order of R-HTTP), `routes` (the
+//! shutdown), `framing` (strict CRLF below hyper), `pipeline` (the middleware order of R-HTTP), `routes` (the
 //! route table), `handlers` (one module per route group), `problem` (the
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
@@ -17,6 +17,7 @@ pub mod blocking;
 pub mod body;
 pub mod correlation;
 pub mod enterprise;
+pub mod framing;
 pub mod handlers;
 pub mod healthcheck;
 pub mod io;

@@ -15,7 +15,8 @@
 //!
 //! Probes (`/health`, `/startup`, `/ready`) skip auth, enterprise policy and
 //! bounds so they answer under overload. Every response, error or not,
-//! carries the correlation headers.
+//! carries the correlation headers. Every error response closes the
+//! connection (`Connection: close`).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -118,7 +119,14 @@ pub async fn handle(
                     "request failed"
                 );
             }
-            problem::render(&problem, correlation, &path)
+            let mut response = problem::render(&problem, correlation, &path);
+            // After an error the connection is not reused: whatever the
+            // client pipelined behind a refused request (possibly framed
+            // differently than the client meant) is never served.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
         }
     };
     let headers = response.headers_mut();

@@ -573,7 +573,8 @@ async fn serve_connection(
         let peer = peer.clone();
         async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, plane, request).await) }
     });
-    let connection = builder.serve_connection(connection, service);
+    let connection =
+        builder.serve_connection(crate::framing::StrictLines::new(connection), service);
     let mut connection = std::pin::pin!(connection);
     let finished = match io::race(connection.as_mut(), stop.wait()).await {
         Either::Left(result) => result,
