@@ -8,6 +8,8 @@ want=("$@")
 missing=()
 need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need curl curl
+need jq jq
+need strace strace
 for group in "${want[@]}"; do
   case "$group" in
     bench) need wrk wrk ;;

@@ -653,6 +653,15 @@ impl RecorderEngine {
         self.shared.queue_depth.load(Ordering::Relaxed)
     }
 
+    /// Commits a write that is not evidence (one `store_meta` row) through
+    /// the writer, fsync included: whether writes work (for readiness
+    /// after a failed commit).
+    pub fn probe_write(&self) -> Result<Pending<()>, SubmitError> {
+        let (reply, receiver) = oneshot::channel();
+        self.submit(Command::Probe { answer: reply }, 0)?;
+        Ok(Pending { receiver })
+    }
+
     /// Checks that the database answers a read (for readiness).
     pub fn ping_storage(&self) -> Result<(), StoreError> {
         self.readers.with(|reader| reader.ping())

@@ -115,6 +115,12 @@ pub(crate) enum Command {
     Shutdown {
         answer: Answer<()>,
     },
+    /// A write that is not evidence: one `store_meta` row, committed
+    /// (fsync) like any plan. Readiness uses it to learn whether writes
+    /// work again after a failure.
+    Probe {
+        answer: Answer<()>,
+    },
 }
 
 impl Command {
@@ -138,7 +144,7 @@ impl Command {
             Self::Seal { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
-            Self::Shutdown { answer } => {
+            Self::Shutdown { answer } | Self::Probe { answer } => {
                 let _ = answer.send(Err(error.clone()));
             }
         }
@@ -791,6 +797,15 @@ impl Sequencer {
                     Ok(core.seal_segment(plan, Reason::Api))
                 });
                 plan.replies.push(reply(answer, result, idempotent));
+            }
+            Command::Probe { answer } => {
+                plan.ops.push(Op::MetaPut {
+                    namespace: namespace::HEALTH,
+                    key: "write_probe".into(),
+                    value: self.core.now_us.to_be_bytes().to_vec(),
+                    created_at_us: self.core.now_us,
+                });
+                plan.replies.push(reply(answer, Ok(()), false));
             }
             Command::Shutdown { answer } => {
                 self.core.append_envelope(

@@ -92,19 +92,47 @@ impl Health {
 
 /// Checks the database on a fresh connection every `interval` until
 /// `stop` is raised; the first check runs before this returns.
+///
+/// Storage is healthy when a fresh read-only connection answers, the
+/// writer has not given up, and writes work: after any failed commit it
+/// stays unhealthy until a probe write (one `store_meta` row, not
+/// evidence, committed with fsync like any write) succeeds.
 pub fn start_storage_watchdog(
     state: &Arc<AppState>,
     database: PathBuf,
     interval: Duration,
     stop: Arc<crate::io::Signal>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let check = move |state: &AppState| {
+    let mut failures_seen = state.engine.metrics().commit_failures_total;
+    let mut writes_failing: Option<String> = None;
+    let mut check = move |state: &AppState| {
+        let failures = state.engine.metrics().commit_failures_total;
+        if failures > failures_seen {
+            writes_failing = Some(format!(
+                "{} write(s) failed since the last check",
+                failures - failures_seen
+            ));
+        }
+        failures_seen = failures;
+        if writes_failing.is_some() {
+            let probed = state
+                .engine
+                .probe_write()
+                .map_err(|error| error.to_string())
+                .and_then(|pending| pending.wait().map_err(|error| error.to_string()));
+            match probed {
+                Ok(()) => writes_failing = None,
+                Err(error) => writes_failing = Some(format!("writes fail: {error}")),
+            }
+            failures_seen = state.engine.metrics().commit_failures_total;
+        }
         let verdict = arxi_store::probe(&database)
             .map_err(|error| error.to_string())
             .and_then(|()| match state.engine.status().failure {
                 Some(failure) => Err(failure),
                 None => Ok(()),
-            });
+            })
+            .and_then(|()| writes_failing.clone().map_or(Ok(()), Err));
         if let Err(reason) = &verdict {
             if state.storage.get().is_ok() {
                 tracing::error!(%reason, "storage check failed; /ready answers 503");

@@ -116,6 +116,8 @@ pub mod namespace {
     pub const RECORDER: &str = "recorder";
     /// Idempotency records, keyed by (recorder id, method, path, key).
     pub const IDEMPOTENCY: &str = "idempotency";
+    /// The writer's health probe (one row, overwritten).
+    pub const HEALTH: &str = "health";
 }
 
 /// Outcome of a checkpoint.
