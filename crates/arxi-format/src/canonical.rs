@@ -13,8 +13,10 @@
 //!   integers through a direct decimal path.
 //!
 //! Values that cannot be represented exactly are refused rather than
-//! rounded: integers outside ±(2^53-1) and nesting deeper than
-//! [`crate::json::HARD_MAX_DEPTH`]. Parsing (and the duplicate-key rule) is in
+//! rounded: integers outside ±(2^53-1), doubles from 2^53 up to 1e21 (which
+//! ECMAScript would write as such integers: `1e20` becomes
+//! `100000000000000000000`, text the strict parser refuses), and nesting
+//! deeper than [`crate::json::HARD_MAX_DEPTH`]. Parsing (and the duplicate-key rule) is in
 //! [`crate::json`]; this module never sees duplicates because a
 //! `serde_json::Map` cannot hold them.
 //!
@@ -118,15 +120,43 @@ pub fn canonicalize(text: &[u8]) -> Result<Vec<u8>, CanonicalError> {
 ///
 /// On error `out` may hold a partial write; callers discard it.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
-    write_nested(out, value, 0)
+    write_nested(out, value, 0, Numbers::Strict)
 }
 
-fn write_nested(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), CanonicalError> {
+/// As [`write_value`], but numbers follow RFC 8785 alone: a double from
+/// 2^53 up to 1e21 is written as ECMAScript writes it (a plain integer)
+/// instead of refused. For comparing with other RFC 8785 implementations;
+/// evidence always uses [`write_value`].
+pub fn write_value_rfc8785(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
+    write_nested(out, value, 0, Numbers::Rfc8785)
+}
+
+/// How numbers are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbers {
+    /// Refuse what the strict parser could not read back.
+    Strict,
+    /// RFC 8785 only.
+    Rfc8785,
+}
+
+fn write_nested(
+    out: &mut Vec<u8>,
+    value: &Value,
+    depth: usize,
+    numbers: Numbers,
+) -> Result<(), CanonicalError> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(number) => write_number(out, number)?,
+        Value::Number(number) => match numbers {
+            Numbers::Strict => write_number(out, number)?,
+            Numbers::Rfc8785 => match number.as_f64().filter(|_| number.is_f64()) {
+                Some(float) => write_f64(out, float),
+                None => write_number(out, number)?,
+            },
+        },
         Value::String(text) => write_string(out, text),
         Value::Array(items) => {
             if depth >= HARD_MAX_DEPTH {
@@ -137,7 +167,7 @@ fn write_nested(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ca
                 if index > 0 {
                     out.push(b',');
                 }
-                write_nested(out, item, depth + 1)?;
+                write_nested(out, item, depth + 1, numbers)?;
             }
             out.push(b']');
         }
@@ -145,7 +175,7 @@ fn write_nested(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ca
             if depth >= HARD_MAX_DEPTH {
                 return Err(CanonicalError::TooDeep(HARD_MAX_DEPTH));
             }
-            write_object(out, members, depth)?;
+            write_object(out, members, depth, numbers)?;
         }
     }
     Ok(())
@@ -155,6 +185,7 @@ fn write_object(
     out: &mut Vec<u8>,
     members: &Map<String, Value>,
     depth: usize,
+    numbers: Numbers,
 ) -> Result<(), CanonicalError> {
     out.push(b'{');
     if iteration_order_is_canonical(members) {
@@ -164,7 +195,7 @@ fn write_object(
             }
             write_string(out, key);
             out.push(b':');
-            write_nested(out, value, depth + 1)?;
+            write_nested(out, value, depth + 1, numbers)?;
         }
     } else {
         let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
@@ -175,7 +206,7 @@ fn write_object(
             }
             write_string(out, key);
             out.push(b':');
-            write_nested(out, value, depth + 1)?;
+            write_nested(out, value, depth + 1, numbers)?;
         }
     }
     out.push(b'}');
@@ -221,10 +252,26 @@ pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), CanonicalE
         out.push(b'-');
         write_u64(out, signed.unsigned_abs());
     } else if let Some(float) = number.as_f64() {
+        // ECMAScript writes every double from 2^53 up to 1e21 as a plain
+        // integer: that text would be an integer literal outside the exact
+        // range, which the strict parser (and so every verifier) refuses.
+        // Refuse the value here instead of writing bytes that cannot be
+        // read back.
+        if (EXACT_LIMIT..1e21).contains(&float.abs()) {
+            let mut text = Vec::new();
+            write_f64(&mut text, float);
+            return Err(CanonicalError::IntegerOutOfRange(
+                String::from_utf8_lossy(&text).into_owned(),
+            ));
+        }
         write_f64(out, float);
     }
     Ok(())
 }
+
+/// 2^53: the first double written as an integer literal beyond ±(2^53-1).
+#[allow(clippy::cast_precision_loss)] // 2^53 is exact in a double.
+const EXACT_LIMIT: f64 = (MAX_SAFE_INTEGER + 1) as f64;
 
 /// Appends a finite double in ECMAScript `Number.prototype.toString` form.
 ///

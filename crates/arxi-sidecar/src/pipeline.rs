@@ -336,6 +336,40 @@ async fn process(
     }
 }
 
+/// The request checks that need no IO and no state, in pipeline order:
+/// the declared length against the route's limit, the target and `Host`,
+/// enterprise identity, head size and header count, `Accept`,
+/// `Content-Type`, and a length for a required body. The fuzz target for
+/// the request path drives these with arbitrary parsed heads.
+pub fn precheck(
+    parts: &http::request::Parts,
+    route: &'static Route,
+    config: &arxi_sidecar_config::ValidConfig,
+) -> Result<(), Problem> {
+    let limits = config.model().limits;
+    let body_limit = match route.limit {
+        Limit::Standard => limits.max_request_body_bytes,
+        Limit::Attachments => limits.max_attachment_request_bytes,
+        Limit::BundleUpload => limits.bundle_upload_bytes_max,
+    };
+    let declared_length = content_length(&parts.headers)?;
+    if declared_length.is_some_and(|length| length > body_limit) {
+        return Err(Problem::new(Code::PayloadTooLarge));
+    }
+    check_host(parts, config)?;
+    enterprise::identity(&parts.headers, route, config)?;
+    check_head_size(parts, &limits)?;
+    check_accept(&parts.headers, route)?;
+    let has_body = declared_length.is_some_and(|length| length > 0) || is_chunked(&parts.headers);
+    if route.body != Body::None && has_body {
+        check_content_type(&parts.headers)?;
+    }
+    if route.body == Body::Json && declared_length.is_none() && !is_chunked(&parts.headers) {
+        return Err(Problem::new(Code::LengthRequired));
+    }
+    Ok(())
+}
+
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }

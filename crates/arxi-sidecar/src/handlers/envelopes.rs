@@ -68,7 +68,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
         .remove("payload")
         .ok_or_else(|| invalid("payload", "is required"))?;
     let payload = CanonicalJson::from_value(&payload)
-        .map_err(|error| invalid("payload", error.to_string()))?;
+        .map_err(|error| super::canonical_problem("payload", &error))?;
     let attachments = if with_attachments {
         attachments(&call, members.remove("attachments"))?
     } else {

@@ -39,6 +39,19 @@ pub fn parse_body(call: &Call, optional: bool) -> Result<Value, Problem> {
     })
 }
 
+/// A value that has no canonical form: numbers that would be written as an
+/// integer beyond ±(2^53-1) and over-deep nesting get their typed codes.
+pub fn canonical_problem(field: &str, error: &arxi_format::CanonicalError) -> Problem {
+    let code = match error {
+        arxi_format::CanonicalError::IntegerOutOfRange(_) => Code::IntegerOutOfRange,
+        arxi_format::CanonicalError::TooDeep(_) => Code::JsonTooDeep,
+        arxi_format::CanonicalError::Json(_) => Code::ValidationFailed,
+    };
+    Problem::new(code)
+        .detail(format!("{field}: {error}"))
+        .with("field", field)
+}
+
 /// A field that breaks a rule.
 pub fn invalid(field: &str, reason: impl Into<String>) -> Problem {
     let reason = reason.into();
@@ -116,8 +129,8 @@ pub fn idempotency_key(
         "path": call.route.path,
         "body": body,
     });
-    let canonical = CanonicalJson::from_value(&request)
-        .map_err(|error| invalid("(body)", error.to_string()))?;
+    let canonical =
+        CanonicalJson::from_value(&request).map_err(|error| canonical_problem("(body)", &error))?;
     Ok(Some((
         IdempotencyKey {
             method: call.route.method.as_str().to_owned(),
