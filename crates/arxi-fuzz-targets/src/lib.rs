@@ -20,9 +20,12 @@ use arxi_sidecar::framing::Scanner;
 use arxi_sidecar::routes::ROUTES;
 use arxi_sidecar_config::ValidConfig;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name (the `fuzz/fuzz_targets` files and the corpus
 /// directories use these names).
-pub const TARGETS: [(&str, fn(&[u8])); 4] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("http_request", http_request),
     ("json_canonical", json_canonical),
     ("bundle_reader", bundle_reader),
