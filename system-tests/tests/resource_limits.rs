@@ -127,7 +127,7 @@ fn slow_bodies_and_undelivered_bodies_time_out_without_holding_memory() {
     drip.write_all(b"POST /v1/envelopes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n")
         .expect("send");
     let started = Instant::now();
-    for byte in br#"{"type":"a.b","payload":"#.iter() {
+    for byte in br#"{"type":"a.b","payload":"# {
         if drip.write_all(&[*byte]).is_err() {
             break;
         }
