@@ -217,6 +217,27 @@ fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
     }
 }
 
+/// Pending connections the kernel holds per listener (capped by
+/// `net.core.somaxconn`). The standard library's 128 overflows under a
+/// connection burst, and a dropped SYN costs the client a one-second
+/// retransmission (probes included).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A bound, listening socket (`SO_REUSEADDR` on TCP, as the standard
+/// library sets it) with [`LISTEN_BACKLOG`].
+fn listen(
+    domain: socket2::Domain,
+    address: &socket2::SockAddr,
+) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM.cloexec(), None)?;
+    if domain != socket2::Domain::UNIX {
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket)
+}
+
 /// Binds a Unix socket: a stale socket is removed only if it is a socket
 /// that nobody answers on; anything else at the path stops start-up.
 fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener, StartError> {
@@ -245,7 +266,12 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(fail(error.to_string())),
     }
-    let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
+    let listener = listen(
+        socket2::Domain::UNIX,
+        &socket2::SockAddr::unix(path).map_err(|e| fail(e.to_string()))?,
+    )
+    .map(std::os::unix::net::UnixListener::from)
+    .map_err(|e| fail(e.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| fail(format!("setting mode {mode:04o}: {e}")))?;
     Ok(listener)
@@ -305,7 +331,8 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
                 .or_else(|_| format!("[{}]:{}", tcp.host, tcp.port).parse())
                 .map_err(|e| StartError::Bind(format!("{address}: {e}")))?;
             Some(
-                std::net::TcpListener::bind(address)
+                listen(socket2::Domain::for_address(address), &address.into())
+                    .map(std::net::TcpListener::from)
                     .map_err(|e| StartError::Bind(format!("{address}: {e}")))?,
             )
         }
