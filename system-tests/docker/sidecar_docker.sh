@@ -113,6 +113,7 @@ for n in 6 7 8; do
   curl -sf --unix-socket "$work/run/arxi.sock" "${auth[@]}" "${json[@]}" -X POST http://localhost/v1/envelopes \
     -d "{\"type\":\"orders.placed\",\"payload\":{\"n\":$n}}" >/dev/null || fail "record over the Unix socket"
 done
+curl -sf --unix-socket "$work/run/probe.sock" http://localhost/ready >/dev/null || fail "the probe socket answers /ready"
 driver=$(curl -sf "$api/startup" | jq -r .io_driver)
 curl -sf "${auth[@]}" -X POST "$api/v1/segments/seal" >/dev/null || fail "seal"
 built=$(curl -sf "${auth[@]}" -H 'Idempotency-Key: suite-bundle' -X POST "$api/v1/bundles/build") || fail "build bundle"
@@ -144,6 +145,7 @@ compose down --timeout 10
 down_ms=$((($(date +%s%N) - down_started) / 1000000))
 [ "$down_ms" -lt 8000 ] || fail "down took ${down_ms} ms: SIGTERM not handled"
 [ ! -S "$work/run/arxi.sock" ] || fail "the socket was not removed"
+[ ! -S "$work/run/probe.sock" ] || fail "the probe socket was not removed"
 
 step "io_uring refused by seccomp: the epoll fallback"
 mkdir -p "$work/data2" "$work/run2"

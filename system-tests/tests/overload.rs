@@ -40,7 +40,8 @@ struct Tally {
 fn ten_times_the_admitted_load_is_refused_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = format!(
-        "[limits]\nmax_concurrent_requests = {ACTIVE}\nmax_queued_requests = {QUEUED}\nmax_connections = 4096\n"
+        "[transport.probe_socket]\npath = \"probe.sock\"\n\
+         [limits]\nmax_concurrent_requests = {ACTIVE}\nmax_queued_requests = {QUEUED}\nmax_connections = 4096\n"
     );
     let sidecar = Sidecar::start(&test_config(dir.path(), &limits, "auto"), None);
     let stop = Arc::new(AtomicBool::new(false));
@@ -83,7 +84,12 @@ fn ten_times_the_admitted_load_is_refused_cleanly() {
     let mut probe_ms = Vec::new();
     let mut rss_max = 0;
     let rss_start = rss_kib(sidecar.pid());
-    let socket = sidecar.socket.to_str().expect("utf8").to_owned();
+    let socket = dir
+        .path()
+        .join("probe.sock")
+        .to_str()
+        .expect("utf8")
+        .to_owned();
     let mut tcp_probe_ms = Vec::new();
     while started.elapsed() < Duration::from_secs(4) {
         let sent = Instant::now();
@@ -109,7 +115,7 @@ fn ten_times_the_admitted_load_is_refused_cleanly() {
     let tcp_p50 = tcp_probe_ms[tcp_probe_ms.len() / 2];
     let tcp_max = tcp_probe_ms[tcp_probe_ms.len() - 1];
     println!(
-        "{WRITERS} writers for 4 s against {ACTIVE} active + {QUEUED} queued: {} acknowledged, {} refused 429, other {:?}, errors {}; Unix-socket probe p50 {p50:.2} ms p99 {p99:.2} ms over {} probes (TCP probe p50 {tcp_p50:.2} ms, max {tcp_max:.2} ms); RSS {} -> max {} KiB",
+        "{WRITERS} writers for 4 s against {ACTIVE} active + {QUEUED} queued: {} acknowledged, {} refused 429, other {:?}, errors {}; probe-socket probe p50 {p50:.2} ms p99 {p99:.2} ms over {} probes (TCP probe p50 {tcp_p50:.2} ms, max {tcp_max:.2} ms); RSS {} -> max {} KiB",
         tally.acknowledged.len(),
         tally.refused,
         tally.other,

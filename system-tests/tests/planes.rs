@@ -1,7 +1,8 @@
 //! Privilege planes against the real binary: an auth matrix over every
 //! route of the route table x {no token, a bad token, each plane's token,
 //! the all-planes token}; namespaces on the data plane; plane sockets that
-//! serve one plane each (and the probes), created with their own modes.
+//! serve one plane each (and the probes), created with their own modes; the
+//! probe socket, which serves the probes only.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -45,6 +46,7 @@ fn start(dir: &Path) -> Sidecar {
             "[[transport.plane_sockets]]\nplane = \"{plane}\"\npath = \"sock/{file}\"\nmode = \"{mode}\"\n"
         ));
     }
+    extra.push_str("[transport.probe_socket]\npath = \"sock/probe.sock\"\nmode = \"0666\"\n");
     Sidecar::start(&test_config(dir, &extra, "auto"), None)
 }
 
@@ -240,8 +242,23 @@ fn plane_sockets_serve_their_plane_only() {
             .status,
         200
     );
+    // The probe socket answers the probes and nothing else.
+    let probe = socket("probe.sock");
+    let probe = probe.to_str().expect("utf8");
+    for path in ["/health", "/startup", "/ready"] {
+        assert_eq!(
+            http(probe, "GET", path, &[], None).expect("probe").status,
+            200,
+            "{path}"
+        );
+    }
+    let refused = http(probe, "GET", "/v1/segments", &all, None).expect("not a probe");
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (404, "not_found".to_owned())
+    );
     assert_eq!(sidecar.terminate().code(), Some(0));
-    for name in ["control.sock", "data.sock", "eval.sock"] {
+    for name in ["control.sock", "data.sock", "eval.sock", "probe.sock"] {
         assert!(!socket(name).exists(), "{name} removed at shutdown");
     }
 }

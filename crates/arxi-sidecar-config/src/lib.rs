@@ -196,6 +196,16 @@ impl ValidConfig {
         &self.credentials
     }
 
+    /// The probe socket, resolved: (path, mode).
+    pub fn probe_socket(&self) -> Option<(PathBuf, u32)> {
+        self.config.transport.probe_socket.as_ref().map(|socket| {
+            (
+                self.resolve(&socket.path),
+                parse_mode(&socket.mode).unwrap_or(0o600),
+            )
+        })
+    }
+
     /// The plane sockets, resolved: (plane, path, mode).
     pub fn plane_sockets(&self) -> Vec<(Plane, PathBuf, u32)> {
         self.config

@@ -114,6 +114,10 @@ pub struct Transport {
     /// Unix sockets that serve one privilege plane each (and the probes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plane_sockets: Vec<PlaneSocket>,
+    /// A Unix socket that serves the probes only, on a thread of its own,
+    /// so health checks answer promptly under any load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_socket: Option<UnixListener>,
 }
 
 /// `[[transport.plane_sockets]]`: a listener restricted to one plane.
@@ -489,6 +493,10 @@ impl Config {
                     path: "data.sock".into(),
                     mode: defaults::unix_mode(),
                 }],
+                probe_socket: Some(UnixListener {
+                    path: "probe.sock".into(),
+                    mode: defaults::unix_mode(),
+                }),
             },
             security: Security {
                 mode: SecurityMode::Token,

@@ -489,7 +489,8 @@ fn check_namespace(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `[[transport.plane_sockets]]`: one per plane at most, distinct paths.
+/// `[[transport.plane_sockets]]` and `transport.probe_socket`: one socket
+/// per plane at most, every path distinct.
 fn check_plane_sockets(config: &Config, base: &Path, problems: &mut Problems) {
     let transport = &config.transport;
     let mut planes = Vec::new();
@@ -498,6 +499,35 @@ fn check_plane_sockets(config: &Config, base: &Path, problems: &mut Problems) {
         .iter()
         .map(|unix| resolve(base, &unix.path))
         .collect();
+    if let Some(probe) = &transport.probe_socket {
+        let key = "transport.probe_socket";
+        if probe.path.as_os_str().is_empty() {
+            problems.add(format!("{key}.path"), "must not be empty");
+        } else if probe.path.as_os_str().len() > 100 {
+            problems.add(
+                format!("{key}.path"),
+                "is longer than a Unix socket path can be (100 bytes here)",
+            );
+        } else {
+            let path = resolve(base, &probe.path);
+            if paths.contains(&path) {
+                problems.add(
+                    format!("{key}.path"),
+                    format!("{} is used by another listener", path.display()),
+                );
+            }
+            paths.push(path);
+        }
+        if parse_mode(&probe.mode).is_none() {
+            problems.add(
+                format!("{key}.mode"),
+                format!(
+                    "{:?} is not an octal file mode from 0000 to 0777",
+                    probe.mode
+                ),
+            );
+        }
+    }
     for (index, socket) in transport.plane_sockets.iter().enumerate() {
         let key = format!("transport.plane_sockets[{index}]");
         if planes.contains(&socket.plane) {

@@ -36,7 +36,7 @@ use crate::correlation;
 use crate::enterprise;
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
-use crate::routes::{self, Body, Call, Limit, Match, Plane, Reply, Route, Timeout};
+use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route, Serves, Timeout};
 use crate::state::AppState;
 
 /// Per-worker context.
@@ -54,7 +54,7 @@ pub struct Worker {
 pub async fn handle(
     worker: Rc<Worker>,
     _peer: Peer,
-    listener_plane: Option<Plane>,
+    serves: Serves,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<ResponseBody> {
     let started = Instant::now();
@@ -86,9 +86,11 @@ pub async fn handle(
                         HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
                     ))
             }
-            Match::Found(route) => {
-                process(&worker, &server_id, listener_plane, route, parts, body).await
+            Match::Found(route) if serves == Serves::Probes && route.kind != Kind::Probe => {
+                Err(Problem::new(Code::NotFound)
+                    .detail(format!("this socket serves the probes only, not {path}")))
             }
+            Match::Found(route) => process(&worker, &server_id, serves, route, parts, body).await,
         }
     }
     .instrument(span)
@@ -171,7 +173,7 @@ fn client_correlation(headers: &HeaderMap) -> (Option<String>, bool) {
 async fn process(
     worker: &Rc<Worker>,
     server_id: &str,
-    listener_plane: Option<Plane>,
+    serves: Serves,
     route: &'static Route,
     parts: http::request::Parts,
     body: Incoming,
@@ -243,7 +245,9 @@ async fn process(
         };
         credential = Some(index);
     }
-    if let Some(only) = listener_plane.filter(|only| *only != plane) {
+    if let Serves::Plane(only) = serves
+        && only != plane
+    {
         return Err(Problem::new(Code::WrongPlane)
             .detail(format!(
                 "this socket serves the {} plane; {path} is on the {} plane",

@@ -94,6 +94,7 @@ const RESTART_ONLY: &[&str] = &[
     "transport.tcp",
     "transport.unix",
     "transport.plane_sockets",
+    "transport.probe_socket",
     "transport.workers",
     "transport.io_driver",
     "signer",

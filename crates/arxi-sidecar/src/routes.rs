@@ -18,6 +18,18 @@ use crate::state::AppState;
 
 pub use arxi_sidecar_config::Plane;
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// Every route (`transport.tcp`, `transport.unix`).
+    All,
+    /// One plane's routes and the probes (`transport.plane_sockets`).
+    Plane(Plane),
+    /// The probes only, on a thread of their own
+    /// (`transport.probe_socket`).
+    Probes,
+}
+
 /// How the pipeline treats a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -40,7 +40,7 @@ use crate::correlation::IdSource;
 use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, Peer, Signal};
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
-use crate::routes::Plane;
+use crate::routes::{Plane, Serves};
 use crate::state::{AppState, Health, start_storage_watchdog};
 
 /// Why the server did not start.
@@ -89,6 +89,7 @@ pub struct ServerHandle {
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     plane_paths: Vec<(Plane, PathBuf)>,
+    probe_path: Option<PathBuf>,
 }
 
 impl ServerHandle {
@@ -132,6 +133,7 @@ impl ServerHandle {
             .unix_path
             .iter()
             .chain(self.plane_paths.iter().map(|(_, path)| path))
+            .chain(self.probe_path.iter())
         {
             remove_socket(path);
         }
@@ -216,6 +218,9 @@ fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
         Err(error) => Err(StartError::Key(format!("{}: {error}", path.display()))),
     }
 }
+
+/// Connections open at once on the probe socket.
+const PROBE_CONNECTIONS_MAX: usize = 64;
 
 /// Pending connections the kernel holds per listener (capped by
 /// `net.core.somaxconn`). The standard library's 128 overflows under a
@@ -346,12 +351,18 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         _ => None,
     };
     let mut plane_paths = Vec::new();
-    let mut unix_listeners: Vec<(Option<Plane>, std::os::unix::net::UnixListener)> =
-        unix.into_iter().map(|listener| (None, listener)).collect();
+    let mut unix_listeners: Vec<(Serves, std::os::unix::net::UnixListener)> = unix
+        .into_iter()
+        .map(|listener| (Serves::All, listener))
+        .collect();
     for (plane, path, mode) in config.plane_sockets() {
-        unix_listeners.push((Some(plane), bind_unix(&path, mode)?));
+        unix_listeners.push((Serves::Plane(plane), bind_unix(&path, mode)?));
         plane_paths.push((plane, path));
     }
+    let probe_socket = config
+        .probe_socket()
+        .map(|(path, mode)| bind_unix(&path, mode).map(|listener| (path, listener)))
+        .transpose()?;
     let tcp_addr = tcp.as_ref().and_then(|listener| listener.local_addr().ok());
 
     let workers = model.transport.workers.max(1);
@@ -395,7 +406,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
             .map_err(StartError::Thread)?;
         let unix = unix_listeners
             .iter()
-            .map(|(plane, listener)| listener.try_clone().map(|listener| (*plane, listener)))
+            .map(|(serves, listener)| listener.try_clone().map(|listener| (*serves, listener)))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(StartError::Thread)?;
         let state = Arc::clone(&state);
@@ -421,6 +432,44 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
                 .map_err(StartError::Thread)?,
         );
     }
+    // The probe socket has a thread and runtime of its own: a health check
+    // never waits behind the workers' queues.
+    let probe_path = match probe_socket {
+        None => None,
+        Some((path, listener)) => {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("arxi-probes".into())
+                    .spawn(move || {
+                        let result = io::block_on(driver, async move {
+                            let admission = Admission::new(1, 0, Arc::new(Saturation::default()));
+                            let worker = Rc::new(Worker {
+                                state,
+                                admission,
+                                outbound: Rc::new(crate::outbound::Client::default()),
+                            });
+                            serve(
+                                worker,
+                                false,
+                                None,
+                                vec![(Serves::Probes, listener)],
+                                stop,
+                                drain,
+                            )
+                            .await;
+                        });
+                        if let Err(error) = result {
+                            tracing::error!(%error, "probe runtime failed to start");
+                        }
+                    })
+                    .map_err(StartError::Thread)?,
+            );
+            tracing::info!(path = %path.display(), "listening on the probe socket");
+            Some(path)
+        }
+    };
     if let Some(address) = tcp_addr {
         tracing::info!(%address, "listening on TCP");
     }
@@ -438,6 +487,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         tcp_addr,
         unix_path,
         plane_paths,
+        probe_path,
     })
 }
 
@@ -446,7 +496,7 @@ async fn serve(
     worker: Rc<Worker>,
     watch_control_plane: bool,
     tcp: Option<std::net::TcpListener>,
-    unix: Vec<(Option<Plane>, std::os::unix::net::UnixListener)>,
+    unix: Vec<(Serves, std::os::unix::net::UnixListener)>,
     stop: Arc<Signal>,
     drain: Duration,
 ) {
@@ -454,23 +504,23 @@ async fn serve(
     let mut acceptors = Vec::new();
     if let Some(listener) = tcp {
         match Acceptor::tcp(listener) {
-            Ok(acceptor) => acceptors.push((None, acceptor)),
+            Ok(acceptor) => acceptors.push((Serves::All, acceptor)),
             Err(error) => tracing::error!(%error, "adopting the TCP listener"),
         }
     }
-    for (plane, listener) in unix {
+    for (serves, listener) in unix {
         match Acceptor::unix(listener) {
-            Ok(acceptor) => acceptors.push((plane, acceptor)),
+            Ok(acceptor) => acceptors.push((serves, acceptor)),
             Err(error) => tracing::error!(%error, "adopting a Unix listener"),
         }
     }
     // The cross-thread signal is awaited once per worker; every task of
     // this worker waits on the local copy.
     let local_stop = LocalSignal::new();
-    for (plane, acceptor) in acceptors {
+    for (serves, acceptor) in acceptors {
         io::spawn(accept_loop(
             acceptor,
-            plane,
+            serves,
             Rc::clone(&worker),
             Rc::clone(&local_stop),
             Rc::clone(&open_here),
@@ -516,7 +566,7 @@ impl Drop for ConnectionGuard {
 
 async fn accept_loop(
     acceptor: Acceptor,
-    plane: Option<Plane>,
+    serves: Serves,
     worker: Rc<Worker>,
     stop: Rc<LocalSignal>,
     open_here: Rc<Cell<usize>>,
@@ -538,7 +588,14 @@ async fn accept_loop(
         };
         let state = &worker.state;
         let max_connections = state.config.load().model().limits.max_connections;
-        if state.http.connections_open.load(Ordering::Relaxed) >= max_connections {
+        // The probe socket has its own small cap, so a full server still
+        // answers its health checks.
+        let full = if serves == Serves::Probes {
+            open_here.get() >= PROBE_CONNECTIONS_MAX
+        } else {
+            state.http.connections_open.load(Ordering::Relaxed) >= max_connections
+        };
+        if full {
             state
                 .http
                 .connections_refused
@@ -555,7 +612,7 @@ async fn accept_loop(
         io::spawn(serve_connection(
             connection,
             peer,
-            plane,
+            serves,
             Rc::clone(&worker),
             Rc::clone(&stop),
             guard,
@@ -571,7 +628,7 @@ const HEADERS_CEILING: usize = 256;
 async fn serve_connection(
     connection: Connection,
     peer: Peer,
-    plane: Option<Plane>,
+    serves: Serves,
     worker: Rc<Worker>,
     stop: Rc<LocalSignal>,
     _guard: ConnectionGuard,
@@ -598,7 +655,7 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |request| {
         let worker = Rc::clone(&service_worker);
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, plane, request).await) }
+        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, serves, request).await) }
     });
     let connection =
         builder.serve_connection(crate::framing::StrictLines::new(connection), service);
