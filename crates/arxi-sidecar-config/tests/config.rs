@@ -387,6 +387,8 @@ fn known_keys_cover_every_section() {
         "transport.plane_sockets[].plane",
         "transport.plane_sockets[].path",
         "transport.plane_sockets[].mode",
+        "transport.probe_socket.path",
+        "transport.probe_socket.mode",
         "limits.idempotency_max_entries",
         "probes.enterprise_health_path",
         "enterprise.require_writer_lease_header",
