@@ -10,9 +10,10 @@ need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
 need curl curl
 need jq jq
 need strace strace
+need wrk wrk
 for group in "${want[@]}"; do
   case "$group" in
-    bench) need wrk wrk ;;
+    bench) ;;
     *) echo "install-test-deps: unknown group $group" >&2; exit 64 ;;
   esac
 done

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"

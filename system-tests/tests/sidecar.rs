@@ -1,7 +1,8 @@
-//! The auditor's round trip through the real binaries: record through the
-//! sidecar (with an attachment), seal, build a bundle over HTTP, download
-//! it, stop the sidecar, and verify the file offline with the `arxi` CLI
-//! against the key published by `GET /v1/keys`. Then tamper with one byte
+//! The `sidecar` suite: the auditor's round trip through the real binaries.
+//! Record through the sidecar over the Unix socket and TCP (with an
+//! attachment), query it back over both, seal, build a bundle over HTTP,
+//! download it, stop the sidecar, and verify the file offline with the
+//! `arxi` CLI against the key published by `GET /v1/keys`. Then tamper with one byte
 //! and watch the CLI name the record; cut one envelope's inclusion proof and
 //! verify it alone.
 
@@ -36,6 +37,32 @@ fn record_seal_build_download_verify_with_the_cli() {
     )
     .expect("record");
     assert_eq!(response.status, 201);
+    // Query over both transports: every order, in sequence order.
+    for address in [socket.as_str(), sidecar.tcp.as_str()] {
+        let page = http(
+            address,
+            "POST",
+            "/v1/query/envelopes",
+            &[],
+            Some(br#"{"type":"orders.placed","limit":100}"#),
+        )
+        .expect("query")
+        .json();
+        let orders: Vec<u64> = page["envelopes"]
+            .as_array()
+            .expect("envelopes")
+            .iter()
+            .map(|e| e["payload"]["order"].as_u64().expect("order"))
+            .collect();
+        assert_eq!(orders, (0..20).collect::<Vec<_>>(), "over {address}");
+        let seqs: Vec<u64> = page["envelopes"]
+            .as_array()
+            .expect("envelopes")
+            .iter()
+            .map(|e| e["seq"].as_u64().expect("seq"))
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in sequence order");
+    }
     let sealed = http(&sidecar.tcp, "POST", "/v1/segments/seal", &[], None).expect("seal");
     assert_eq!(sealed.status, 200);
 

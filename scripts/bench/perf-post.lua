@@ -1,0 +1,28 @@
+-- wrk script for sidecar_perf: durable POST /v1/envelopes with a 1 KB body;
+-- prints the count of each status (every thread's, summed).
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"type":"perf.write","actor":"alice@example.com","subject":"order/7f3a2c91",' ..
+  '"payload":{"order":{"id":"ord-7f3a2c91-4b8e-4d1a-9c6f-2e5b8a7d0c13","amount":1250.75,"currency":"EUR"},' ..
+  '"customer":{"id":"cus-1234567890","tier":"gold","country":"DE","segment":"enterprise"},' ..
+  '"lines":[{"sku":"SKU-0001","qty":2,"price":100.5,"name":"Widget, large, blue"},' ..
+  '{"sku":"SKU-0002","qty":1,"price":1049.75,"name":"Gadget, premium edition"}],' ..
+  '"approval":{"by":["alice@example.com","bob@example.com"],"policy":"four-eyes","level":2},' ..
+  '"trace":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"},' ..
+  '"note":"Customer requested split shipment; warehouse confirmed stock for both lines on the same day.",' ..
+  '"tags":["priority","b2b","eu","quarter-end","audited"],' ..
+  '"description":"Approved under the four-eyes policy after the second reviewer confirmed the delivery address, the tax identification number and the credit limit of the customer account."}}'
+
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) statuses = {} end
+response = function(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+done = function(summary, latency, requests)
+  local totals = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      totals[status] = (totals[status] or 0) + count
+    end
+  end
+  for status, count in pairs(totals) do io.write(string.format("status %d: %d\n", status, count)) end
+end
