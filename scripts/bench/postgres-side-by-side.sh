@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Durable writes side by side, one run, one machine:
+#   1. arxi over HTTP: the release sidecar, wrk with CLIENTS connections
+#      sending durable POST /v1/envelopes (1 KB JSON; answered only after
+#      the envelope's transaction is fsynced);
+#   2. the same-run ceilings of arxi without HTTP: the recorder engine with
+#      64 appenders, the store alone (64 rows and 1 row per commit) and the
+#      CPU pipeline alone (cargo bench -p arxi-recorder --bench append);
+#   3. PostgreSQL (the Debian package; a private cluster started here on
+#      loopback, fsync and synchronous_commit on) inserting the same 1 KB
+#      JSON into an append-only table with pgbench and CLIENTS clients.
+# Prints the figures and the ratios, writes target/bench/postgres.txt and
+# replaces the marked block of Docs/benchmarks.md with them.
+#
+# Usage: scripts/bench/postgres-side-by-side.sh [SECONDS] [CLIENTS]   (default 15, 64)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-15}"
+clients="${2:-64}"
+scripts/install-test-deps.sh bench >/dev/null
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "installing postgresql (Debian package)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null
+fi
+pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar
+out=target/bench
+mkdir -p "$out"
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -d "$work/pg" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The same 1 KB JSON for both.
+body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/perf-post.lua | tr -d '\n')
+printf '%s' "$body" > "$work/body.json"
+bytes=$(wc -c < "$work/body.json")
+
+# 1. arxi over HTTP.
+port=18817
+cat > "$work/sidecar.toml" <<TOML
+config_version = 1
+[api]
+major_version = 1
+[recorder]
+id = "bench"
+data_dir = "data"
+startup_verification_depth = 0
+[transport]
+workers = 2
+[transport.tcp]
+host = "127.0.0.1"
+port = $port
+[signer]
+key_file = "signer.key"
+generate_if_missing = true
+[limits]
+max_connections = 4096
+max_concurrent_requests = 1024
+max_queued_requests = 4096
+recorder_queue_capacity = 16384
+TOML
+./target/release/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
+pids+=($!)
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+wrk -t2 -c"$clients" -d"${seconds}s" --latency -s scripts/bench/perf-post.lua "http://127.0.0.1:$port/v1/envelopes" > "$work/arxi.txt" 2>&1
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+arxi_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/arxi.txt")
+arxi_p50=$(awk '$1=="50%" {print $2}' "$work/arxi.txt")
+arxi_p99=$(awk '$1=="99%" {print $2}' "$work/arxi.txt")
+arxi_non201=$(awk '/^status / && $2 != "201:" {n += $3} END {print n + 0}' "$work/arxi.txt")
+
+# 2. The engine and its ceilings, same run.
+cargo bench -q -p arxi-recorder --bench append -- --seconds "$seconds" --long-envelopes 0 > "$work/engine.txt" 2>&1
+engine64=$(awk -F'|' '$2 ~ /^ 64 $/ {gsub(/[ ,*]/, "", $3); print $3}' "$work/engine.txt" | head -1)
+store64=$(awk -F'|' '/store only, 64 rows/ {gsub(/[ ,]/, "", $3); print $3}' "$work/engine.txt")
+store1=$(awk -F'|' '/store only, 1 row/ {gsub(/[ ,]/, "", $3); print $3}' "$work/engine.txt")
+cpu=$(awk -F'|' '/CPU pipeline only/ {gsub(/[ ,]/, "", $3); print $3}' "$work/engine.txt")
+
+# 3. PostgreSQL.
+pgport=15432
+mkdir -p "$work/pg" && chown postgres "$work/pg"
+runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
+cat >> "$work/pg/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $pgport
+unix_socket_directories = '$work/pg'
+max_connections = $((clients + 20))
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = 256MB
+CONF
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w start >/dev/null
+psql -h 127.0.0.1 -p $pgport -U postgres -q -c "CREATE TABLE events (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+sql_body=$(sed "s/'/''/g" "$work/body.json")
+printf "INSERT INTO events (body) VALUES ('%s');\n" "$sql_body" > "$work/insert.sql"
+pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T "$seconds" -r \
+  -f "$work/insert.sql" postgres > "$work/pgbench.txt" 2>&1
+pg_tps=$(awk '/^tps = / {print $3}' "$work/pgbench.txt" | tail -1)
+pg_lat=$(awk '/^latency average/ {print $4 " " $5}' "$work/pgbench.txt")
+pg_rows=$(psql -h 127.0.0.1 -p $pgport -U postgres -At -c "SELECT count(*) FROM events")
+pg_version=$("$pgbin/postgres" --version)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+{
+  echo "Run of $(date -u +%Y-%m-%dT%H:%M:%SZ), ${seconds}s per run, $clients clients, $(nproc) cores, body $bytes bytes"
+  echo
+  echo "| durable writer | per second | notes |"
+  echo "|---|---|---|"
+  echo "| arxi over HTTP (wrk, $clients connections) | $arxi_rps | p50 $arxi_p50, p99 $arxi_p99, non-201 $arxi_non201; signed, chained, canonical |"
+  echo "| arxi engine, 64 appenders (no HTTP) | $engine64 | same run |"
+  echo "| arxi store only, 64 rows per commit | $store64 | ceiling: no hash, no signature |"
+  echo "| arxi store only, 1 row per commit | $store1 | ceiling |"
+  echo "| arxi CPU pipeline only, one thread | $cpu | ceiling: build, canonicalize, hash, sign |"
+  echo "| $pg_version, pgbench INSERT jsonb, $clients clients | $pg_tps | latency average $pg_lat; $pg_rows rows |"
+  echo
+  echo "ratios: arxi HTTP / PostgreSQL = $(ratio "$arxi_rps" "$pg_tps"); arxi engine / PostgreSQL = $(ratio "$engine64" "$pg_tps"); arxi HTTP / arxi engine = $(ratio "$arxi_rps" "$engine64")"
+} | tee "$out/postgres.txt"
+
+# Replace the marked block of Docs/benchmarks.md with this run.
+python3 - "$out/postgres.txt" Docs/benchmarks.md <<'PY'
+import sys
+result, doc = open(sys.argv[1]).read().strip(), sys.argv[2]
+text = open(doc).read()
+begin, end = "<!-- postgres-side-by-side:begin -->", "<!-- postgres-side-by-side:end -->"
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(f"{head}{begin}\n{result}\n{end}{tail}")
+PY
+echo "updated Docs/benchmarks.md"
