@@ -15,6 +15,7 @@ pub mod admission;
 pub mod auth;
 pub mod blocking;
 pub mod body;
+pub mod contract;
 pub mod correlation;
 pub mod enterprise;
 pub mod framing;

@@ -25,6 +25,7 @@ use super::{
     stored_reply, submit_problem,
 };
 use crate::body::{FileBody, ResponseBody};
+use crate::contract::{BundleBuilt, BundleInfo, Recorded, to_value};
 use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
 use crate::routes::{Call, Reply};
@@ -65,21 +66,21 @@ fn bundle_problem(error: BundleError) -> Problem {
     }
 }
 
-fn bundle_json(file: &BundleFile) -> Value {
+fn bundle_json(file: &BundleFile) -> BundleInfo {
     let built = &file.built;
-    json!({
-        "id": file.id,
-        "size": built.bytes,
-        "sha256": built.sha256.to_hex(),
-        "manifest_hash": built.manifest_hash.to_hex(),
-        "first_segment": built.segments.start(),
-        "last_segment": built.segments.end(),
-        "first_seq": built.seqs.start(),
-        "last_seq": built.seqs.end(),
-        "envelopes": built.envelopes,
-        "attachments": built.attachments,
-        "download": format!("/v1/bundles/download?id={}", file.id),
-    })
+    BundleInfo {
+        id: file.id.clone(),
+        size: built.bytes,
+        sha256: built.sha256.to_hex(),
+        manifest_hash: built.manifest_hash.to_hex(),
+        first_segment: *built.segments.start(),
+        last_segment: *built.segments.end(),
+        first_seq: *built.seqs.start(),
+        last_seq: *built.seqs.end(),
+        envelopes: built.envelopes,
+        attachments: built.attachments,
+        download: format!("/v1/bundles/download?id={}", file.id),
+    }
 }
 
 /// The selection a build body asks for: `first_segment`/`last_segment`,
@@ -114,10 +115,7 @@ fn selection(members: &mut Map<String, Value>) -> Result<BundleSelection, Proble
 pub async fn build(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
     let key = idempotency_key(&call, &body)?;
-    let mut members = object(
-        body,
-        &["first_segment", "last_segment", "first_seq", "last_seq"],
-    )?;
+    let mut members = object(body, crate::members_of!(crate::contract::BuildRequest))?;
     // A retry of a finished build replays before any work is done.
     if let Some(replay) = super::replay_if_done(&call, key.as_ref()).await? {
         return Ok(replay);
@@ -174,12 +172,16 @@ pub async fn build(call: Call) -> Result<Reply, Problem> {
     }
 }
 
-fn render_built(bundle: &Value, receipt: &Receipt) -> StoredResponse {
+fn render_built(bundle: &BundleInfo, receipt: &Receipt) -> StoredResponse {
     stored_json(
         201,
-        &json!({
-            "bundle": bundle,
-            "recorded": {"seq": receipt.seq, "segment_id": receipt.segment_id, "hash": receipt.hash.to_hex()},
+        &to_value(&BundleBuilt {
+            bundle: bundle.clone(),
+            recorded: Recorded {
+                seq: receipt.seq,
+                segment_id: receipt.segment_id,
+                hash: receipt.hash.to_hex(),
+            },
         }),
     )
 }
@@ -302,7 +304,7 @@ async fn with_bundle<T: Send + 'static>(
 /// with). Always 200 with the report; `valid` is the verdict.
 pub async fn verify(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, false)?;
-    let mut members = object(body, &["bundle_id", "bundle_base64", "keys"])?;
+    let mut members = object(body, crate::members_of!(crate::contract::BundleRequest))?;
     let source = source(&mut members)?;
     let keys = match members.remove("keys") {
         None | Some(Value::Null) => {
@@ -351,7 +353,7 @@ pub async fn verify(call: Call) -> Result<Reply, Problem> {
 /// `POST /v1/bundles/inspect`: what a bundle holds (no verification).
 pub async fn inspect(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, false)?;
-    let mut members = object(body, &["bundle_id", "bundle_base64"])?;
+    let mut members = object(body, crate::members_of!(crate::contract::InspectRequest))?;
     let source = source(&mut members)?;
     let summary = with_bundle(&call, source, |input| arxi_verify::inspect_bundle(input)).await?;
     Ok(json_reply(StatusCode::OK, &summary.to_json()))

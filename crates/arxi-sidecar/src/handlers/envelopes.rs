@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arxi_format::CanonicalJson;
 use arxi_recorder::{AppendRequest, AttachmentInput, Receipt, StoredResponse};
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
     command_problem, idempotency_key, idempotency_request, invalid, object, optional_string,
@@ -22,13 +22,13 @@ use crate::routes::{Call, Reply};
 fn render(receipt: &Receipt) -> StoredResponse {
     stored_json(
         201,
-        &json!({
-            "seq": receipt.seq,
-            "segment_id": receipt.segment_id,
-            "hash": receipt.hash.to_hex(),
-            "prev_hash": receipt.prev_hash.to_hex(),
-            "received_at": receipt.received_at.to_string(),
-            "key_id": receipt.key_id.as_str(),
+        &crate::contract::to_value(&crate::contract::Receipt {
+            seq: receipt.seq,
+            segment_id: receipt.segment_id,
+            hash: receipt.hash.to_hex(),
+            prev_hash: receipt.prev_hash.to_hex(),
+            received_at: receipt.received_at.to_string(),
+            key_id: receipt.key_id.as_str().to_owned(),
         }),
     )
 }
@@ -46,10 +46,10 @@ pub async fn record_with_attachments(call: Call) -> Result<Reply, Problem> {
 async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let body = parse_body(&call, false)?;
     let key = idempotency_key(&call, &body)?;
-    let allowed: &[&str] = if with_attachments {
-        &["type", "actor", "subject", "payload", "attachments"]
+    let allowed = if with_attachments {
+        crate::members_of!(crate::contract::RecordWithAttachmentsRequest)
     } else {
-        &["type", "actor", "subject", "payload"]
+        crate::members_of!(crate::contract::RecordRequest)
     };
     let mut members = object(body, allowed)?;
     let event_type = required_string(&mut members, "type")?;
@@ -108,7 +108,7 @@ fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let field = |name: &str| format!("attachments[{index}].{name}");
-        let mut members = object(item, &["name", "media_type", "content_base64"])
+        let mut members = object(item, crate::members_of!(crate::contract::AttachmentInput))
             .map_err(|problem| problem.with("field", format!("attachments[{index}]")))?;
         let name = required_string(&mut members, "name")
             .map_err(|_| invalid(&field("name"), "is required"))?;

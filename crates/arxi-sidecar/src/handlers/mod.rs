@@ -60,12 +60,13 @@ pub fn invalid(field: &str, reason: impl Into<String>) -> Problem {
         .with("field", field)
 }
 
-/// A JSON object body, refusing members outside `allowed`.
-pub fn object(value: Value, allowed: &[&str]) -> Result<Map<String, Value>, Problem> {
+/// A JSON object body, refusing members outside `allowed` (a request
+/// type's members: `members_of!(Type)`).
+pub fn object(value: Value, allowed: &[String]) -> Result<Map<String, Value>, Problem> {
     let Value::Object(members) = value else {
         return Err(invalid("(body)", "must be a JSON object"));
     };
-    if let Some(unknown) = members.keys().find(|key| !allowed.contains(&key.as_str())) {
+    if let Some(unknown) = members.keys().find(|key| !allowed.contains(key)) {
         return Err(invalid(unknown, "unknown field"));
     }
     Ok(members)
@@ -261,15 +262,15 @@ pub async fn read<T: Send + 'static>(
         .map_err(|_| Problem::new(Code::InternalError).detail("read worker stopped"))?
 }
 
-/// Segment as JSON.
-pub fn segment_json(segment: &arxi_recorder::SegmentInfo) -> Value {
-    json!({
-        "segment_id": segment.segment_id,
-        "first_seq": segment.first_seq,
-        "last_seq": segment.last_seq,
-        "envelope_count": segment.envelope_count,
-        "bytes": segment.bytes,
-        "opened_at": segment.opened_at.to_string(),
-        "sealed_at": segment.sealed_at.map(|t| t.to_string()),
-    })
+/// A segment as answered.
+pub fn segment_json(segment: &arxi_recorder::SegmentInfo) -> crate::contract::Segment {
+    crate::contract::Segment {
+        segment_id: segment.segment_id,
+        first_seq: segment.first_seq,
+        last_seq: segment.last_seq,
+        envelope_count: segment.envelope_count,
+        bytes: segment.bytes,
+        opened_at: segment.opened_at.to_string(),
+        sealed_at: segment.sealed_at.map(|t| t.to_string()),
+    }
 }

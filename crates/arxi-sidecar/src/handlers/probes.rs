@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 
 use arxi_sidecar_config::model::ReadinessMode;
 use http::StatusCode;
-use serde_json::json;
+
+use crate::contract::{Health, Ready, Startup, to_value};
 
 use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
@@ -18,13 +19,13 @@ pub async fn health(call: Call) -> Result<Reply, Problem> {
     let config = state.config.load();
     Ok(json_reply(
         StatusCode::OK,
-        &json!({
-            "status": "ok",
-            "service": "arxi-sidecar",
-            "version": env!("CARGO_PKG_VERSION"),
-            "recorder_id": config.model().recorder.id,
-            "pid": std::process::id(),
-            "uptime_seconds": state.started_at.elapsed().as_secs(),
+        &to_value(&Health {
+            status: "ok",
+            service: "arxi-sidecar",
+            version: env!("CARGO_PKG_VERSION"),
+            recorder_id: config.model().recorder.id.clone(),
+            pid: std::process::id(),
+            uptime_seconds: state.started_at.elapsed().as_secs(),
         }),
     ))
 }
@@ -37,16 +38,16 @@ pub async fn startup(call: Call) -> Result<Reply, Problem> {
     let recovery = state.engine.recovery();
     Ok(json_reply(
         StatusCode::OK,
-        &json!({
-            "started": true,
-            "io_driver": state.driver.name(),
-            "io_uring_refused": state.io_uring_refusal,
-            "startup_verification_depth": config.model().recorder.startup_verification_depth,
-            "verified_envelopes": recovery.verified_envelopes,
-            "verified_seals": recovery.verified_seals,
-            "completed_seal": recovery.completed_seal,
-            "previous_shutdown": recovery.previous_shutdown,
-            "key_id": state.engine.key_id().as_str(),
+        &to_value(&Startup {
+            started: true,
+            io_driver: state.driver.name(),
+            io_uring_refused: state.io_uring_refusal.clone(),
+            startup_verification_depth: config.model().recorder.startup_verification_depth,
+            verified_envelopes: recovery.verified_envelopes,
+            verified_seals: recovery.verified_seals,
+            completed_seal: recovery.completed_seal,
+            previous_shutdown: recovery.previous_shutdown.to_owned(),
+            key_id: state.engine.key_id().as_str().to_owned(),
         }),
     ))
 }
@@ -82,7 +83,10 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
             return Err(not_ready("request_capacity_exhausted"));
         }
     }
-    Ok(json_reply(StatusCode::OK, &json!({ "ready": true })))
+    Ok(json_reply(
+        StatusCode::OK,
+        &to_value(&Ready { ready: true }),
+    ))
 }
 
 fn not_ready(reason: &'static str) -> Problem {

@@ -18,21 +18,7 @@ use crate::routes::{Call, Reply};
 /// `POST /v1/query/envelopes`.
 pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
-    let mut members = object(
-        body,
-        &[
-            "segment_id",
-            "seq_from",
-            "seq_to",
-            "received_from",
-            "received_before",
-            "kind",
-            "type",
-            "actor",
-            "cursor",
-            "limit",
-        ],
-    )?;
+    let mut members = object(body, crate::members_of!(crate::contract::QueryRequest))?;
     let timestamp = |text: Option<String>, field: &str| -> Result<Option<Timestamp>, Problem> {
         text.map(|text| Timestamp::parse(&text).map_err(|error| invalid(field, error.to_string())))
             .transpose()

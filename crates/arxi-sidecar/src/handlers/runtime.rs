@@ -2,7 +2,9 @@
 //! public keys, and Prometheus metrics.
 
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::contract::{KeyInfo, KeyList, to_value};
 
 use super::read;
 use crate::metrics;
@@ -26,7 +28,7 @@ pub async fn config(call: Call) -> Result<Reply, Problem> {
 pub async fn reload(call: Call) -> Result<Reply, Problem> {
     let body = super::parse_body(&call, true)?;
     let key = super::idempotency_key(&call, &body)?;
-    super::object(body, &[])?;
+    super::object(body, crate::members_of!(crate::contract::Empty))?;
     if let Some(replay) = super::replay_if_done(&call, key.as_ref()).await? {
         return Ok(replay);
     }
@@ -60,23 +62,21 @@ pub async fn keys(call: Call) -> Result<Reply, Problem> {
             .map_err(|error| Problem::new(Code::StorageUnavailable).detail(error.to_string()))
     })
     .await?;
-    let keys: Vec<Value> = rows
+    let keys: Vec<KeyInfo> = rows
         .iter()
-        .map(|row| {
-            json!({
-                "key_id": row.key_id,
-                "public_key": arxi_format::digest::encode_hex(&row.public_key),
-                "first_seq": row.first_seq,
-                "added_at": arxi_format::Timestamp::from_unix_micros(row.added_at_us)
-                    .map(|t| t.to_string()),
-            })
+        .map(|row| KeyInfo {
+            key_id: row.key_id.clone(),
+            public_key: arxi_format::digest::encode_hex(&row.public_key),
+            first_seq: row.first_seq,
+            added_at: arxi_format::Timestamp::from_unix_micros(row.added_at_us)
+                .map(|t| t.to_string()),
         })
         .collect();
     Ok(json_reply(
         StatusCode::OK,
-        &json!({
-            "current_key_id": call.state.engine.key_id().as_str(),
-            "keys": keys,
+        &to_value(&KeyList {
+            current_key_id: call.state.engine.key_id().as_str().to_owned(),
+            keys,
         }),
     ))
 }

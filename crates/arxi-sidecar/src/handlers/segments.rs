@@ -2,33 +2,41 @@
 
 use arxi_recorder::{SealReceipt, SegmentInfo, StoredResponse};
 use http::StatusCode;
-use serde_json::{Value, json};
 
 use super::{
     command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body, read,
     segment_json, stored_json, submit_problem,
 };
+use crate::contract::{
+    ActiveSegment, Empty, SealInfo, Sealed, SegmentList, SegmentOpened, to_value,
+};
+use crate::members_of;
 use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
 use crate::routes::{Call, Reply};
 
 fn render_opened(segment: &SegmentInfo) -> StoredResponse {
-    stored_json(201, &json!({ "segment": segment_json(segment) }))
+    stored_json(
+        201,
+        &to_value(&SegmentOpened {
+            segment: segment_json(segment),
+        }),
+    )
 }
 
 fn render_sealed(seal: &SealReceipt) -> StoredResponse {
     stored_json(
         200,
-        &json!({
-            "seal": {
-                "segment_id": seal.segment_id,
-                "first_seq": seal.first_seq,
-                "last_seq": seal.last_seq,
-                "count": seal.count,
-                "merkle_root": seal.merkle_root.to_hex(),
-                "seal_hash": seal.seal_hash.to_hex(),
-                "sealed_at": seal.sealed_at.to_string(),
-            }
+        &to_value(&Sealed {
+            seal: SealInfo {
+                segment_id: seal.segment_id,
+                first_seq: seal.first_seq,
+                last_seq: seal.last_seq,
+                count: seal.count,
+                merkle_root: seal.merkle_root.to_hex(),
+                seal_hash: seal.seal_hash.to_hex(),
+                sealed_at: seal.sealed_at.to_string(),
+            },
         }),
     )
 }
@@ -37,7 +45,7 @@ fn render_sealed(seal: &SealReceipt) -> StoredResponse {
 pub async fn open(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
     let key = idempotency_key(&call, &body)?;
-    object(body, &[])?;
+    object(body, members_of!(Empty))?;
     let pending = call
         .state
         .engine
@@ -52,7 +60,7 @@ pub async fn open(call: Call) -> Result<Reply, Problem> {
 pub async fn seal(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
     let key = idempotency_key(&call, &body)?;
-    object(body, &[])?;
+    object(body, members_of!(Empty))?;
     let pending = call
         .state
         .engine
@@ -96,10 +104,13 @@ pub async fn list(call: Call) -> Result<Reply, Problem> {
     let next_after = (segments.len() as u64 == limit)
         .then(|| segments.last().map(|segment| segment.segment_id))
         .flatten();
-    let list: Vec<Value> = segments.iter().map(segment_json).collect();
+    let list: Vec<_> = segments.iter().map(segment_json).collect();
     Ok(json_reply(
         StatusCode::OK,
-        &json!({ "segments": list, "next_after": next_after }),
+        &to_value(&SegmentList {
+            segments: list,
+            next_after,
+        }),
     ))
 }
 
@@ -107,7 +118,10 @@ pub async fn list(call: Call) -> Result<Reply, Problem> {
 pub async fn active(call: Call) -> Result<Reply, Problem> {
     let status = call.state.engine.status();
     let segment = status.open_segment.as_ref().map(segment_json);
-    Ok(json_reply(StatusCode::OK, &json!({ "segment": segment })))
+    Ok(json_reply(
+        StatusCode::OK,
+        &to_value(&ActiveSegment { segment }),
+    ))
 }
 
 /// `name=value` pairs of a query string (no percent-decoding is needed for
