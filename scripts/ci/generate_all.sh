@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Generates the API contract documents from the code's own definitions:
+#   Docs/generated/arxi/apis/sidecar.openapi.json  (OpenAPI 3.1: route table + body types)
 #   Docs/generated/arxi/apis/sidecar.errors.json   (the RFC 9457 error registry)
+#   Docs/generated/arxi/apis/sidecar.enums.json    (every enumeration the API exposes)
+#   Docs/generated/arxi/apis/sidecar.examples.json (example bodies built from the body types)
+# The compat gate (crates/arxi-sidecar/tests/contract.rs) compares them with
+# the released baseline in Docs/generated/arxi/apis/baseline/ and allows
+# additive changes only.
 # Usage: scripts/ci/generate_all.sh          write the files
 #        scripts/ci/generate_all.sh check    fail if any file differs
 set -euo pipefail
@@ -11,9 +17,13 @@ cargo build --quiet --locked -p arxi-sidecar --bin arxi-sidecar
 binary=target/debug/arxi-sidecar
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$binary" contract errors > "$tmp/sidecar.errors.json"
+documents=(openapi errors enums examples)
+for document in "${documents[@]}"; do
+  "$binary" contract "$document" > "$tmp/sidecar.$document.json"
+done
 status=0
-for file in sidecar.errors.json; do
+for document in "${documents[@]}"; do
+  file="sidecar.$document.json"
   if [ "$mode" = check ]; then
     if ! diff -u "$out/$file" "$tmp/$file"; then
       echo "generate_all: $out/$file is out of date; run scripts/ci/generate_all.sh" >&2

@@ -25,6 +25,19 @@ pub mod control_types {
     pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
     /// An audit bundle was built.
     pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+
+    /// Every control type, in the order above.
+    pub const ALL: &[&str] = &[
+        SEGMENT_OPENED,
+        SEGMENT_SEALED,
+        RECORDER_STARTED,
+        RECORDER_STOPPED,
+        KEY_LOADED,
+        KEY_CHANGED,
+        CONFIG_RELOADED,
+        CONFIG_RELOAD_REFUSED,
+        BUNDLE_BUILT,
+    ];
 }
 
 /// Why a segment was opened or sealed.

@@ -23,6 +23,7 @@ pub mod handlers;
 pub mod healthcheck;
 pub mod io;
 pub mod metrics;
+pub mod openapi;
 pub mod outbound;
 pub mod pipeline;
 pub mod problem;

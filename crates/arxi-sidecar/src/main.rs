@@ -5,7 +5,7 @@
 //!                                            without either, the embedded development configuration
 //! arxi-sidecar check-config [--config FILE]  validate and exit
 //! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
-//! arxi-sidecar contract errors               print the error registry (JSON)
+//! arxi-sidecar contract (openapi|errors|enums|examples)   print an API contract document (JSON)
 //! ```
 //!
 //! Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad
@@ -24,7 +24,7 @@ const USAGE: &str = "usage:
   arxi-sidecar [serve] [--config FILE]
   arxi-sidecar check-config [--config FILE]
   arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
-  arxi-sidecar contract errors
+  arxi-sidecar contract (openapi|errors|enums|examples)
   arxi-sidecar --version | --help
 
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
@@ -53,17 +53,24 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Some("contract") => match args.get(1).map(String::as_str) {
-            Some("errors") => {
-                let registry = arxi_sidecar::problem::registry_json();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&registry).unwrap_or_default()
-                );
-                ExitCode::SUCCESS
-            }
-            _ => usage_error("contract needs a document name: errors"),
-        },
+        Some("contract") => {
+            let document = match args.get(1).map(String::as_str) {
+                Some("errors") => arxi_sidecar::problem::registry_json(),
+                Some("openapi") => arxi_sidecar::openapi::document(),
+                Some("enums") => arxi_sidecar::openapi::enums(),
+                Some("examples") => arxi_sidecar::openapi::examples(),
+                _ => {
+                    return usage_error(
+                        "contract needs a document name: openapi, errors, enums or examples",
+                    );
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
         Some("serve") => serve(&args[1..]),
         _ => serve(&args),
     }

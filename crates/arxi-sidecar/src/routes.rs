@@ -12,6 +12,8 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use arxi_sidecar_config::{Grant, ValidConfig};
 
 use crate::body::ResponseBody;
+#[allow(clippy::wildcard_imports)]
+use crate::contract::*;
 use crate::handlers;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -156,12 +158,31 @@ pub struct Route {
     pub timeout: Timeout,
     /// Media type of success responses.
     pub produces: &'static str,
+    /// Status of a success.
+    pub success: u16,
+    /// Schema of the request body (from its type in `contract.rs`).
+    pub request: Option<SchemaFn>,
+    /// Schema of the success body (`None` for text and binary bodies).
+    pub response: Option<SchemaFn>,
     /// The handler.
     pub handler: Handler,
 }
 
+/// Produces a body type's schema (a `$ref` into the components).
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+macro_rules! schema {
+    (none) => {
+        None
+    };
+    ($type:ty) => {
+        Some((|generator: &mut schemars::SchemaGenerator| generator.subschema_for::<$type>())
+            as SchemaFn)
+    };
+}
+
 macro_rules! route {
-    ($method:ident $path:literal, $operation:literal, $summary:literal, $kind:ident, $plane:expr, $body:ident, $limit:ident, $timeout:ident, $produces:literal, $handler:path) => {
+    ($method:ident $path:literal, $operation:literal, $summary:literal, $kind:ident, $plane:expr, $body:ident, $limit:ident, $timeout:ident, $produces:literal, $success:literal, $request:tt => $response:tt, $handler:path) => {
         Route {
             method: Method::$method,
             path: $path,
@@ -173,6 +194,9 @@ macro_rules! route {
             limit: Limit::$limit,
             timeout: Timeout::$timeout,
             produces: $produces,
+            success: $success,
+            request: schema!($request),
+            response: schema!($response),
             handler: |call| Box::pin($handler(call)),
         }
     };
@@ -180,24 +204,24 @@ macro_rules! route {
 
 /// Every route.
 pub static ROUTES: &[Route] = &[
-    route!(GET "/health", "getHealth", "Liveness and process metadata", Probe, None, None, Standard, Standard, "application/json", handlers::probes::health),
-    route!(GET "/startup", "getStartup", "Start-up completion, driver and verification depth", Probe, None, None, Standard, Standard, "application/json", handlers::probes::startup),
-    route!(GET "/ready", "getReady", "Readiness: storage (and the control plane, when configured)", Probe, None, None, Standard, Standard, "application/json", handlers::probes::ready),
-    route!(POST "/v1/segments", "openSegment", "Open a new segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::segments::open),
-    route!(POST "/v1/segments/seal", "sealSegment", "Seal the open segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::segments::seal),
-    route!(GET "/v1/segments", "listSegments", "List segments", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::segments::list),
-    route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::segments::active),
-    route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, Standard, "application/json", handlers::envelopes::record),
-    route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, Standard, "application/json", handlers::envelopes::record_with_attachments),
-    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), Json, Standard, Standard, "application/json", handlers::query::envelopes),
-    route!(POST "/v1/bundles/build", "buildBundle", "Build an audit bundle from sealed segments", Mutation, Some(Plane::Control), OptionalJson, Standard, Bundle, "application/json", handlers::bundles::build),
-    route!(GET "/v1/bundles/download", "downloadBundle", "Download a built bundle (?id=)", Read, Some(Plane::Read), None, Standard, Bundle, "application/octet-stream", handlers::bundles::download),
-    route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::verify),
-    route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", handlers::bundles::inspect),
-    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::config),
-    route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", handlers::runtime::reload),
-    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", handlers::runtime::keys),
-    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", handlers::runtime::metrics),
+    route!(GET "/health", "getHealth", "Liveness and process metadata", Probe, None, None, Standard, Standard, "application/json", 200, none => Health, handlers::probes::health),
+    route!(GET "/startup", "getStartup", "Start-up completion, driver and verification depth", Probe, None, None, Standard, Standard, "application/json", 200, none => Startup, handlers::probes::startup),
+    route!(GET "/ready", "getReady", "Readiness: storage (and the control plane, when configured)", Probe, None, None, Standard, Standard, "application/json", 200, none => Ready, handlers::probes::ready),
+    route!(POST "/v1/segments", "openSegment", "Open a new segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 201, Empty => SegmentOpened, handlers::segments::open),
+    route!(POST "/v1/segments/seal", "sealSegment", "Seal the open segment", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 200, Empty => Sealed, handlers::segments::seal),
+    route!(GET "/v1/segments", "listSegments", "List segments", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => SegmentList, handlers::segments::list),
+    route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => ActiveSegment, handlers::segments::active),
+    route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, Standard, "application/json", 201, RecordRequest => Receipt, handlers::envelopes::record),
+    route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, Standard, "application/json", 201, RecordWithAttachmentsRequest => Receipt, handlers::envelopes::record_with_attachments),
+    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), Json, Standard, Standard, "application/json", 200, QueryRequest => QueryPage, handlers::query::envelopes),
+    route!(POST "/v1/bundles/build", "buildBundle", "Build an audit bundle from sealed segments", Mutation, Some(Plane::Control), OptionalJson, Standard, Bundle, "application/json", 201, BuildRequest => BundleBuilt, handlers::bundles::build),
+    route!(GET "/v1/bundles/download", "downloadBundle", "Download a built bundle (?id=)", Read, Some(Plane::Read), None, Standard, Bundle, "application/octet-stream", 200, none => none, handlers::bundles::download),
+    route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", 200, BundleRequest => VerifyReport, handlers::bundles::verify),
+    route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", 200, InspectRequest => InspectSummary, handlers::bundles::inspect),
+    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => EffectiveConfig, handlers::runtime::config),
+    route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 200, Empty => Reloaded, handlers::runtime::reload),
+    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => KeyList, handlers::runtime::keys),
+    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", 200, none => none, handlers::runtime::metrics),
 ];
 
 /// The outcome of matching a request line.
