@@ -11,6 +11,7 @@ need curl curl
 need jq jq
 need strace strace
 need wrk wrk
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 for group in "${want[@]}"; do
   case "$group" in
     bench) ;;

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"
@@ -24,6 +24,9 @@ cargo build --workspace --bins --locked
 
 step "cargo test (workspace)"
 cargo test --workspace --locked
+
+step "schemathesis against the generated OpenAPI and a live sidecar"
+system-tests/schemathesis/run.sh
 
 # The Docker profile, built and run for real on a private engine (installs
 # docker.io and the compose plugin when missing; about 3 minutes). Set

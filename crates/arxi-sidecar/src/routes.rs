@@ -176,8 +176,10 @@ macro_rules! schema {
         None
     };
     ($type:ty) => {
-        Some((|generator: &mut schemars::SchemaGenerator| generator.subschema_for::<$type>())
-            as SchemaFn)
+        Some(
+            (|generator: &mut schemars::SchemaGenerator| generator.subschema_for::<$type>())
+                as SchemaFn,
+        )
     };
 }
 
@@ -213,7 +215,7 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => ActiveSegment, handlers::segments::active),
     route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, Standard, "application/json", 201, RecordRequest => Receipt, handlers::envelopes::record),
     route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, Standard, "application/json", 201, RecordWithAttachmentsRequest => Receipt, handlers::envelopes::record_with_attachments),
-    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), Json, Standard, Standard, "application/json", 200, QueryRequest => QueryPage, handlers::query::envelopes),
+    route!(POST "/v1/query/envelopes", "queryEnvelopes", "Query envelopes with filters and a cursor", Read, Some(Plane::Read), OptionalJson, Standard, Standard, "application/json", 200, QueryRequest => QueryPage, handlers::query::envelopes),
     route!(POST "/v1/bundles/build", "buildBundle", "Build an audit bundle from sealed segments", Mutation, Some(Plane::Control), OptionalJson, Standard, Bundle, "application/json", 201, BuildRequest => BundleBuilt, handlers::bundles::build),
     route!(GET "/v1/bundles/download", "downloadBundle", "Download a built bundle (?id=)", Read, Some(Plane::Read), None, Standard, Bundle, "application/octet-stream", 200, none => none, handlers::bundles::download),
     route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", 200, BundleRequest => VerifyReport, handlers::bundles::verify),

@@ -27,10 +27,15 @@ fn exported_error_registry_matches_runtime() {
 /// or error code (or a code whose status changed) fails.
 #[test]
 fn changes_against_the_released_baseline_are_additive() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Docs/generated/arxi/apis");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../Docs/generated/arxi/apis"
+    );
     let load = |path: String| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
     };
     let current = arxi_sidecar::openapi::document();
     let baseline = load(format!("{dir}/baseline/sidecar.openapi.json"));
@@ -44,7 +49,11 @@ fn changes_against_the_released_baseline_are_additive() {
         &arxi_sidecar::openapi::enums(),
     );
     let all: Vec<String> = problems.into_iter().chain(errors).chain(enums).collect();
-    assert!(all.is_empty(), "breaking changes against the baseline:\n{}", all.join("\n"));
+    assert!(
+        all.is_empty(),
+        "breaking changes against the baseline:\n{}",
+        all.join("\n")
+    );
 }
 
 #[test]
@@ -52,7 +61,10 @@ fn the_compat_gate_catches_each_kind_of_removal() {
     let current = arxi_sidecar::openapi::document();
     // A route removed.
     let mut fewer = current.clone();
-    fewer["paths"].as_object_mut().expect("paths").remove("/v1/keys");
+    fewer["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .remove("/v1/keys");
     assert!(!compat::openapi(&current, &fewer).is_empty());
     // A response member removed.
     let mut narrower = current.clone();
@@ -79,8 +91,10 @@ fn the_compat_gate_catches_each_kind_of_removal() {
     assert!(!compat::enums(&enums, &fewer_values).is_empty());
     // Additions pass.
     let mut more = current.clone();
-    more["paths"]["/v1/new"] = serde_json::json!({"get": {"operationId": "newThing", "responses": {}}});
-    more["components"]["schemas"]["Receipt"]["properties"]["extra"] = serde_json::json!({"type": "string"});
+    more["paths"]["/v1/new"] =
+        serde_json::json!({"get": {"operationId": "newThing", "responses": {}}});
+    more["components"]["schemas"]["Receipt"]["properties"]["extra"] =
+        serde_json::json!({"type": "string"});
     assert!(compat::openapi(&current, &more).is_empty());
 }
 
@@ -88,7 +102,10 @@ mod compat {
     use serde_json::Value;
 
     fn keys(value: &Value) -> Vec<String> {
-        value.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        value
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Routes, operation ids, success statuses, and every schema's
@@ -133,7 +150,11 @@ mod compat {
             let required = |v: &Value| -> Vec<String> {
                 v["required"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             let old_required = required(old);
@@ -154,7 +175,12 @@ mod compat {
                 .map(|codes| {
                     codes
                         .iter()
-                        .map(|c| (c["code"].as_str().unwrap_or_default().to_owned(), c["status"].clone()))
+                        .map(|c| {
+                            (
+                                c["code"].as_str().unwrap_or_default().to_owned(),
+                                c["status"].clone(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
@@ -162,11 +188,15 @@ mod compat {
         let now = index(current);
         index(baseline)
             .into_iter()
-            .filter_map(|(code, status)| match now.iter().find(|(c, _)| *c == code) {
-                None => Some(format!("error code {code} removed")),
-                Some((_, s)) if *s != status => Some(format!("error code {code}: status changed")),
-                Some(_) => None,
-            })
+            .filter_map(
+                |(code, status)| match now.iter().find(|(c, _)| *c == code) {
+                    None => Some(format!("error code {code} removed")),
+                    Some((_, s)) if *s != status => {
+                        Some(format!("error code {code}: status changed"))
+                    }
+                    Some(_) => None,
+                },
+            )
             .collect()
     }
 
@@ -175,7 +205,9 @@ mod compat {
         let mut problems = Vec::new();
         for name in keys(baseline) {
             for value in baseline[&name].as_array().cloned().unwrap_or_default() {
-                let present = current[&name].as_array().is_some_and(|values| values.contains(&value));
+                let present = current[&name]
+                    .as_array()
+                    .is_some_and(|values| values.contains(&value));
                 if !present {
                     problems.push(format!("enum {name}: value {value} removed"));
                 }
