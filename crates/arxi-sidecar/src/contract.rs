@@ -187,30 +187,56 @@ pub struct RecordWithAttachmentsRequest {
     pub attachments: Vec<AttachmentInput>,
 }
 
+/// The largest integer a JSON number carries exactly (2^53-1).
+pub const SAFE_INTEGER_MAX: u64 = 9_007_199_254_740_991;
+
+/// A receive time as envelopes carry it: `YYYY-MM-DDTHH:MM:SS.ffffffZ`
+/// (the schema's pattern stops at day 28 of every month; later days are
+/// accepted too).
+const TIMESTAMP: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}Z$";
+
+/// Envelope kinds.
+#[derive(Debug, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvelopeKind {
+    /// Events sent to the recorder.
+    Data,
+    /// The recorder's own actions.
+    Control,
+}
+
 /// `POST /v1/query/envelopes` body (every member optional).
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct QueryRequest {
     /// Only this segment.
+    #[schemars(range(max = SAFE_INTEGER_MAX))]
     pub segment_id: Option<u64>,
     /// From this sequence number.
+    #[schemars(range(max = SAFE_INTEGER_MAX))]
     pub seq_from: Option<u64>,
     /// Up to this sequence number.
+    #[schemars(range(max = SAFE_INTEGER_MAX))]
     pub seq_to: Option<u64>,
-    /// Received at or after (RFC 3339).
+    /// Received at or after.
+    #[schemars(regex(pattern = TIMESTAMP))]
     pub received_from: Option<String>,
-    /// Received before (RFC 3339).
+    /// Received before.
+    #[schemars(regex(pattern = TIMESTAMP))]
     pub received_before: Option<String>,
     /// `data` or `control`.
-    pub kind: Option<String>,
+    pub kind: Option<EnvelopeKind>,
     /// Exact event type.
     #[schemars(rename = "type")]
     pub event_type: Option<String>,
     /// Exact actor.
     pub actor: Option<String>,
     /// From a previous page's `next_cursor`.
+    #[schemars(regex(pattern = r"^c1\.[0-9a-f]{1,14}$"))]
     pub cursor: Option<String>,
-    /// Page size (1 to `limits.query_page_max`, default 100).
+    /// Page size: 1 to `limits.query_page_max` (1000 by default), default
+    /// 100.
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<u64>,
 }
 
