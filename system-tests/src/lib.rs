@@ -31,6 +31,27 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Writes a token file as the configuration requires it (mode 0600).
+pub fn write_secret(dir: &Path, name: &str, token: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, token).expect("write token");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// A process's resident memory in KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A parsed HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {

@@ -7,21 +7,14 @@
 //! `managed_cloud`, and readiness following the control plane down and
 //! back up.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{ControlPlane, Response, Sidecar, http, test_config};
+use arxi_system_tests::{ControlPlane, Response, Sidecar, http, test_config, write_secret};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sidecar-token-0123456789";
 const CP_TOKEN: &str = "control-plane-token-0123456789";
-
-fn write_secret(dir: &Path, name: &str, token: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, token).expect("write token");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
 
 fn start(dir: &Path, control_plane: &ControlPlane, mode: &str, extra: &str) -> Sidecar {
     write_secret(dir, "token", TOKEN);

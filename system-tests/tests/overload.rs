@@ -9,23 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Sidecar, http, test_config};
+use arxi_system_tests::{Sidecar, http, rss_kib, test_config};
 
 const ACTIVE: usize = 8;
 const QUEUED: usize = 8;
 const WRITERS: usize = 10 * (ACTIVE + QUEUED);
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[derive(Debug, Default)]
 struct Tally {

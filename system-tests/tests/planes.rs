@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use arxi_sidecar::routes::{Body, Kind, ROUTES};
-use arxi_system_tests::{Response, Sidecar, http, test_config};
+use arxi_system_tests::{Response, Sidecar, http, test_config, write_secret};
 
 const TOKENS: [(&str, &str, &str); 4] = [
     ("default", "default-token-0123456789", ""),
@@ -16,12 +16,6 @@ const TOKENS: [(&str, &str, &str); 4] = [
     ("writer", "data-token-0123456789abc", "data"),
     ("auditor", "read-token-0123456789abc", "read"),
 ];
-
-fn write_secret(dir: &Path, name: &str, token: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, token).expect("write token");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
 
 fn start(dir: &Path) -> Sidecar {
     let mut extra = String::from("[security]\nmode = \"token\"\ntoken_file = \"default.token\"\n");

@@ -5,22 +5,15 @@
 //! recorded as a control envelope; and no request failing while 50 reloads
 //! run under load.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Response, Sidecar, http, test_config};
+use arxi_system_tests::{Response, Sidecar, http, test_config, write_secret};
 
 const TOKEN_A: &str = "token-a-0123456789abcdef";
 const TOKEN_B: &str = "token-b-0123456789abcdef";
-
-fn write_secret(dir: &Path, name: &str, token: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, token).expect("write token");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
 
 /// Writes the configuration (atomically, as an operator's tooling would).
 fn configure(dir: &Path, token_file: &str, timeout_ms: u64, extra: &str) -> std::path::PathBuf {

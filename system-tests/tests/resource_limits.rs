@@ -7,19 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Sidecar, http, test_config};
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use arxi_system_tests::{Sidecar, http, rss_kib, test_config};
 
 fn start(limits: &str) -> (tempfile::TempDir, Sidecar) {
     let dir = tempfile::tempdir().expect("tempdir");
