@@ -205,18 +205,7 @@ async fn process(
     }
 
     // 1. Body limit, on the declared length.
-    let body_limit = match route.limit {
-        Limit::Standard => limits.max_request_body_bytes,
-        Limit::Attachments => limits.max_attachment_request_bytes,
-        Limit::BundleUpload => limits.bundle_upload_bytes_max,
-    };
-    let declared_length = content_length(&parts.headers)?;
-    if declared_length.is_some_and(|length| length > body_limit) {
-        return Err(Problem::new(Code::PayloadTooLarge).detail(format!(
-            "the body declares {} bytes; this route accepts at most {body_limit}",
-            declared_length.unwrap_or_default()
-        )));
-    }
+    let (body_limit, declared_length) = check_declared_length(&parts, route, &limits)?;
 
     // The request target and Host (a DNS-rebinding guard).
     check_host(&parts, &config)?;
@@ -278,16 +267,7 @@ async fn process(
     let identity = enterprise::identity(&parts.headers, route, &config)?;
 
     // 7. Bounds.
-    check_head_size(&parts, &limits)?;
-    check_accept(&parts.headers, route)?;
-    let has_body = declared_length.is_some_and(|length| length > 0) || is_chunked(&parts.headers);
-    if route.body != Body::None && has_body {
-        check_content_type(&parts.headers)?;
-    }
-    if route.body == Body::Json && declared_length.is_none() && !is_chunked(&parts.headers) {
-        return Err(Problem::new(Code::LengthRequired)
-            .detail("send Content-Length (or Transfer-Encoding: chunked) with the body"));
-    }
+    check_bounds(&parts, route, &limits, declared_length)?;
     let timeout_ms = match route.timeout {
         Timeout::Standard => limits.request_timeout_ms,
         Timeout::Bundle => limits.bundle_timeout_ms,
@@ -342,34 +322,59 @@ async fn process(
 
 /// The request checks that need no IO and no state, in pipeline order:
 /// the declared length against the route's limit, the target and `Host`,
-/// enterprise identity, head size and header count, `Accept`,
-/// `Content-Type`, and a length for a required body. The fuzz target for
-/// the request path drives these with arbitrary parsed heads.
+/// enterprise identity, then the bounds of [`check_bounds`]. The fuzz
+/// target for the request path drives these with arbitrary parsed heads.
 pub fn precheck(
     parts: &http::request::Parts,
     route: &'static Route,
     config: &arxi_sidecar_config::ValidConfig,
 ) -> Result<(), Problem> {
     let limits = config.model().limits;
+    let (_, declared_length) = check_declared_length(parts, route, &limits)?;
+    check_host(parts, config)?;
+    enterprise::identity(&parts.headers, route, config)?;
+    check_bounds(parts, route, &limits, declared_length)
+}
+
+/// The route's body limit, and the declared length (refused when over the
+/// limit, before any body byte is read).
+fn check_declared_length(
+    parts: &http::request::Parts,
+    route: &Route,
+    limits: &arxi_sidecar_config::model::Limits,
+) -> Result<(u64, Option<u64>), Problem> {
     let body_limit = match route.limit {
         Limit::Standard => limits.max_request_body_bytes,
         Limit::Attachments => limits.max_attachment_request_bytes,
         Limit::BundleUpload => limits.bundle_upload_bytes_max,
     };
     let declared_length = content_length(&parts.headers)?;
-    if declared_length.is_some_and(|length| length > body_limit) {
-        return Err(Problem::new(Code::PayloadTooLarge));
+    if let Some(length) = declared_length.filter(|length| *length > body_limit) {
+        return Err(Problem::new(Code::PayloadTooLarge).detail(format!(
+            "the body declares {length} bytes; this route accepts at most {body_limit}"
+        )));
     }
-    check_host(parts, config)?;
-    enterprise::identity(&parts.headers, route, config)?;
-    check_head_size(parts, &limits)?;
+    Ok((body_limit, declared_length))
+}
+
+/// Step 7 without IO: head size and header count, `Accept`,
+/// `Content-Type` of a body, and a length for a required body.
+fn check_bounds(
+    parts: &http::request::Parts,
+    route: &Route,
+    limits: &arxi_sidecar_config::model::Limits,
+    declared_length: Option<u64>,
+) -> Result<(), Problem> {
+    check_head_size(parts, limits)?;
     check_accept(&parts.headers, route)?;
-    let has_body = declared_length.is_some_and(|length| length > 0) || is_chunked(&parts.headers);
+    let chunked = is_chunked(&parts.headers);
+    let has_body = declared_length.is_some_and(|length| length > 0) || chunked;
     if route.body != Body::None && has_body {
         check_content_type(&parts.headers)?;
     }
-    if route.body == Body::Json && declared_length.is_none() && !is_chunked(&parts.headers) {
-        return Err(Problem::new(Code::LengthRequired));
+    if route.body == Body::Json && declared_length.is_none() && !chunked {
+        return Err(Problem::new(Code::LengthRequired)
+            .detail("send Content-Length (or Transfer-Encoding: chunked) with the body"));
     }
     Ok(())
 }
