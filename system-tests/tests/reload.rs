@@ -63,6 +63,18 @@ fn control_envelopes(sidecar: &Sidecar, token: &str, event_type: &str) -> Vec<se
         .unwrap_or_default()
 }
 
+/// `GET /v1/config` with a bearer header.
+fn get_config(sidecar: &Sidecar, authorization: &str) -> Response {
+    http(
+        &sidecar.tcp,
+        "GET",
+        "/v1/config",
+        &[("Authorization", authorization)],
+        None,
+    )
+    .expect("config")
+}
+
 fn sighup(sidecar: &Sidecar) {
     let sent = std::process::Command::new("kill")
         .args(["-HUP", &sidecar.pid().to_string()])
@@ -79,14 +91,7 @@ fn tokens_and_limits_swap_live_and_bad_reloads_are_refused() {
     let config = configure(dir.path(), "token-a", 10_000, "");
     let sidecar = Sidecar::start(&config, None);
     let auth_a = bearer(TOKEN_A);
-    let before = http(
-        &sidecar.tcp,
-        "GET",
-        "/v1/config",
-        &[("Authorization", &auth_a)],
-        None,
-    )
-    .expect("config");
+    let before = get_config(&sidecar, &auth_a);
     assert_eq!(before.json()["limits"]["request_timeout_ms"], 10_000);
 
     // Rotate the token and change a limit through the control route.
@@ -111,24 +116,10 @@ fn tokens_and_limits_swap_live_and_bad_reloads_are_refused() {
         "{changed:?}"
     );
     assert!(answer["seq"].as_u64().is_some_and(|seq| seq > 0));
-    let old = http(
-        &sidecar.tcp,
-        "GET",
-        "/v1/config",
-        &[("Authorization", &auth_a)],
-        None,
-    )
-    .expect("old token");
+    let old = get_config(&sidecar, &auth_a);
     assert_eq!(old.status, 401, "the old token stops working");
     let auth_b = bearer(TOKEN_B);
-    let after = http(
-        &sidecar.tcp,
-        "GET",
-        "/v1/config",
-        &[("Authorization", &auth_b)],
-        None,
-    )
-    .expect("new token");
+    let after = get_config(&sidecar, &auth_b);
     assert_eq!(after.status, 200);
     assert_eq!(after.json()["limits"]["request_timeout_ms"], 7_000);
     assert_eq!(after.json()["config_sha256"], answer["config_sha256"]);
@@ -166,14 +157,7 @@ fn tokens_and_limits_swap_live_and_bad_reloads_are_refused() {
         "{:?}",
         restart_only.json()
     );
-    let still = http(
-        &sidecar.tcp,
-        "GET",
-        "/v1/config",
-        &[("Authorization", &auth_b)],
-        None,
-    )
-    .expect("config");
+    let still = get_config(&sidecar, &auth_b);
     assert_eq!(still.json()["recorder"]["id"], "system-test");
 
     // SIGHUP applies a valid file.
@@ -181,14 +165,7 @@ fn tokens_and_limits_swap_live_and_bad_reloads_are_refused() {
     sighup(&sidecar);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = http(
-            &sidecar.tcp,
-            "GET",
-            "/v1/config",
-            &[("Authorization", &auth_b)],
-            None,
-        )
-        .expect("config");
+        let now = get_config(&sidecar, &auth_b);
         if now.json()["limits"]["request_timeout_ms"] == 5_000 {
             break;
         }
