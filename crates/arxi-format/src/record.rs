@@ -79,8 +79,9 @@ pub(crate) fn invalid(field: &'static str, reason: impl fmt::Display) -> RecordE
 pub const RECORDER_ID_BYTES_MAX: usize = 64;
 /// Maximum bytes of an event type.
 pub const EVENT_TYPE_BYTES_MAX: usize = 128;
-/// Maximum bytes of an actor, subject or attachment name.
-pub const LABEL_BYTES_MAX: usize = 256;
+/// Maximum characters (Unicode scalar values) of an actor, subject or
+/// attachment name.
+pub const LABEL_CHARS_MAX: usize = 256;
 /// Maximum bytes of an attachment media type.
 pub const MEDIA_TYPE_BYTES_MAX: usize = 127;
 
@@ -98,11 +99,11 @@ pub fn check_event_type(text: &str) -> Result<(), String> {
     })
 }
 
-/// Actor, subject, attachment name: 1..=256 bytes of UTF-8 with no control
-/// characters.
+/// Actor, subject, attachment name: 1..=256 characters (Unicode scalar
+/// values, so at most 1024 bytes of UTF-8) with no control characters.
 pub fn check_label(text: &str) -> Result<(), String> {
-    if text.is_empty() || text.len() > LABEL_BYTES_MAX {
-        return Err(format!("must be 1 to {LABEL_BYTES_MAX} bytes"));
+    if text.is_empty() || text.chars().nth(LABEL_CHARS_MAX).is_some() {
+        return Err(format!("must be 1 to {LABEL_CHARS_MAX} characters"));
     }
     if text.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
@@ -336,8 +337,14 @@ mod tests {
         }
         assert!(check_recorder_id(&"a".repeat(64)).is_ok());
         assert!(check_recorder_id(&"a".repeat(65)).is_err());
-        assert!(check_label(&"é".repeat(128)).is_ok());
-        assert!(check_label(&"é".repeat(129)).is_err());
+        // Labels count characters, not bytes: 256 four-byte characters
+        // fit, 257 one-byte ones do not.
+        assert!(check_label(&"\u{1F600}".repeat(256)).is_ok());
+        assert!(check_label(&"a".repeat(256)).is_ok());
+        assert!(check_label(&"a".repeat(257)).is_err());
+        assert!(check_label("").is_err());
+        assert!(check_label("bell\u{7}").is_err());
+        assert!(check_label("c1 control\u{85}").is_err());
     }
 
     #[test]

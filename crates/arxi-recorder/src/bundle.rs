@@ -123,6 +123,15 @@ pub fn resolve_selection(
                     "segments {first}..={last}"
                 )));
             }
+            // The last segment named exists and is sealed (so all before
+            // it are): a range beyond the recorded ones is not found, not
+            // too large.
+            let row = reader
+                .segment(last)?
+                .ok_or_else(|| BundleError::NotFound(format!("segment {last}")))?;
+            if !row.is_sealed() {
+                return Err(BundleError::NotSealed(last));
+            }
             (first, last)
         }
         BundleSelection::Sequence { first, last } => {

@@ -7,9 +7,11 @@
 //! with the accepted member names taken from these structs' schemas, so a
 //! request type and its parser cannot drift apart.
 
-use schemars::JsonSchema;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// `GET /health`.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -147,27 +149,28 @@ pub struct Receipt {
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RecordRequest {
-    /// Event type: `[A-Za-z0-9._:/-]`, not starting with `arxi.`.
+    /// Event type.
     #[schemars(rename = "type")]
-    pub event_type: String,
+    pub event_type: DataEventType,
     /// Who acted.
-    pub actor: Option<String>,
+    pub actor: Option<Label>,
     /// What it concerns.
-    pub subject: Option<String>,
-    /// Any JSON value (no duplicate keys, integers within ±(2^53-1)).
-    pub payload: Value,
+    pub subject: Option<Label>,
+    /// The event.
+    pub payload: JsonValue,
 }
 
 /// An attachment in a request.
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct AttachmentInput {
-    /// File name.
-    pub name: String,
-    /// Media type (`type/subtype`, lowercase).
-    pub media_type: String,
-    /// Content, standard base64 with padding.
-    pub content_base64: String,
+    /// File name (unique within the envelope).
+    pub name: Label,
+    /// Media type.
+    pub media_type: MediaType,
+    /// Content, at most `limits.attachment_bytes_max` bytes (8 MiB by
+    /// default).
+    pub content_base64: Base64,
 }
 
 /// `POST /v1/envelopes/with-attachments` body.
@@ -176,14 +179,16 @@ pub struct AttachmentInput {
 pub struct RecordWithAttachmentsRequest {
     /// Event type.
     #[schemars(rename = "type")]
-    pub event_type: String,
+    pub event_type: DataEventType,
     /// Who acted.
-    pub actor: Option<String>,
+    pub actor: Option<Label>,
     /// What it concerns.
-    pub subject: Option<String>,
-    /// Any JSON value.
-    pub payload: Value,
-    /// The attachments.
+    pub subject: Option<Label>,
+    /// The event.
+    pub payload: JsonValue,
+    /// The attachments: at most `limits.attachments_max` (16 by default),
+    /// names unique.
+    #[schemars(length(max = 16))]
     pub attachments: Vec<AttachmentInput>,
 }
 
@@ -228,9 +233,9 @@ pub struct QueryRequest {
     pub kind: Option<EnvelopeKind>,
     /// Exact event type.
     #[schemars(rename = "type")]
-    pub event_type: Option<String>,
+    pub event_type: Option<EventType>,
     /// Exact actor.
-    pub actor: Option<String>,
+    pub actor: Option<Label>,
     /// From a previous page's `next_cursor`.
     #[schemars(regex(pattern = r"^c1\.[0-9a-f]{1,14}$"))]
     pub cursor: Option<String>,
@@ -254,18 +259,36 @@ pub struct QueryPage {
 #[schemars(deny_unknown_fields)]
 pub struct Empty {}
 
-/// `POST /v1/bundles/build` body.
+/// `POST /v1/bundles/build` body: `{}` (every sealed segment), a segment
+/// range or a sequence range, not both (the sealed segments holding
+/// `first_seq` to `last_seq`). A missing `first_*` is 1; a missing
+/// `last_*` is the `first_*`; `first_*` must not exceed `last_*`.
 #[derive(Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, transform = one_selector)]
 pub struct BuildRequest {
     /// First sealed segment.
+    #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub first_segment: Option<u64>,
     /// Last sealed segment.
+    #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub last_segment: Option<u64>,
     /// The sealed segment holding this sequence number is the first.
+    #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub first_seq: Option<u64>,
     /// The sealed segment holding this sequence number is the last.
+    #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub last_seq: Option<u64>,
+}
+
+/// Segment members or sequence members, not both (null is absent).
+fn one_selector(schema: &mut Schema) {
+    schema.insert(
+        "anyOf".into(),
+        json!([
+            {"properties": {"first_seq": {"type": "null"}, "last_seq": {"type": "null"}}},
+            {"properties": {"first_segment": {"type": "null"}, "last_segment": {"type": "null"}}},
+        ]),
+    );
 }
 
 /// A built bundle.
@@ -316,26 +339,40 @@ pub struct BundleBuilt {
 }
 
 /// `POST /v1/bundles/verify` body: a stored bundle by id or an uploaded
-/// one.
+/// one (exactly one of the two).
 #[derive(Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, transform = one_source)]
 pub struct BundleRequest {
     /// A bundle in the bundle directory.
-    pub bundle_id: Option<String>,
-    /// A bundle uploaded as standard base64.
-    pub bundle_base64: Option<String>,
-    /// Trusted public keys (hex; verify only; default: this recorder's).
-    pub keys: Option<Vec<String>>,
+    pub bundle_id: Option<BundleId>,
+    /// A bundle uploaded, at most `limits.bundle_upload_bytes_max` bytes
+    /// (64 MiB by default).
+    pub bundle_base64: Option<Base64>,
+    /// Trusted public keys (verify only; default: every key this recorder
+    /// has signed with).
+    #[schemars(length(min = 1, max = 64))]
+    pub keys: Option<Vec<PublicKeyHex>>,
 }
 
-/// `POST /v1/bundles/inspect` body.
+/// `POST /v1/bundles/inspect` body (exactly one of the two).
 #[derive(Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, transform = one_source)]
 pub struct InspectRequest {
     /// A bundle in the bundle directory.
-    pub bundle_id: Option<String>,
-    /// A bundle uploaded as standard base64.
-    pub bundle_base64: Option<String>,
+    pub bundle_id: Option<BundleId>,
+    /// A bundle uploaded, at most `limits.bundle_upload_bytes_max` bytes.
+    pub bundle_base64: Option<Base64>,
+}
+
+/// `bundle_id` or `bundle_base64`, exactly one (null is absent).
+fn one_source(schema: &mut Schema) {
+    schema.insert(
+        "anyOf".into(),
+        json!([
+            {"required": ["bundle_id"], "properties": {"bundle_id": {"type": "string"}, "bundle_base64": {"type": "null"}}},
+            {"required": ["bundle_base64"], "properties": {"bundle_base64": {"type": "string"}, "bundle_id": {"type": "null"}}},
+        ]),
+    );
 }
 
 /// `POST /v1/bundles/verify`: the verifier's report (as `arxi bundle
@@ -407,6 +444,124 @@ pub struct KeyList {
     pub current_key_id: String,
     /// Every key, oldest first.
     pub keys: Vec<KeyInfo>,
+}
+
+/// A request member whose rules go beyond its JSON type, stated in JSON
+/// Schema so that the schema allows exactly what the handler accepts.
+/// These types only describe; handlers parse members themselves (with
+/// the checks of `arxi_format::record` and the handlers).
+macro_rules! rule {
+    ($(#[doc = $doc:literal])* $name:ident $schema:tt) => {
+        $(#[doc = $doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                let mut schema = json_schema!($schema);
+                let lines: &[&str] = &[$($doc),*];
+                let text = lines.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ");
+                schema.insert("description".into(), Value::String(text));
+                schema
+            }
+        }
+    };
+}
+
+rule! {
+    /// An event type: 1 to 128 of `[A-Za-z0-9._:/-]`, starting with a
+    /// letter or digit.
+    EventType {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+    }
+}
+
+rule! {
+    /// An event type a client may write: not starting with `arxi.` (the
+    /// recorder's own control types).
+    DataEventType {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        "not": {"pattern": "^arxi\\."},
+    }
+}
+
+rule! {
+    /// An actor, subject or attachment name: 1 to 256 characters, no
+    /// control characters.
+    Label {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 256,
+        "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// A media type: lowercase `type/subtype` without parameters, at most
+    /// 127 bytes.
+    MediaType {
+        "type": "string",
+        "maxLength": 127,
+        "pattern": "^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$",
+    }
+}
+
+rule! {
+    /// Standard base64 with padding, canonical (unused bits zero).
+    Base64 {
+        "type": "string",
+        "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$",
+    }
+}
+
+rule! {
+    /// A bundle id: the first 32 hex digits of the bundle file's SHA-256.
+    BundleId {
+        "type": "string",
+        "pattern": "^[0-9a-f]{32}$",
+    }
+}
+
+rule! {
+    /// An Ed25519 public key, lowercase hex: a canonical encoding of a
+    /// point of full order (a rule JSON Schema cannot state).
+    PublicKeyHex {
+        "type": "string",
+        "pattern": "^[0-9a-f]{64}$",
+    }
+}
+
+/// Any JSON value whose numbers lie within ±(2^53-1) (larger ones would
+/// be rounded; send them as strings), nested at most 64 deep, without
+/// duplicate object keys.
+#[derive(Debug)]
+pub struct JsonValue;
+
+impl JsonSchema for JsonValue {
+    fn schema_name() -> Cow<'static, str> {
+        "JsonValue".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let this = generator.subschema_for::<Self>();
+        json_schema!({
+            "description": "Any JSON value whose numbers lie within ±(2^53-1), nested at most 64 deep, without duplicate object keys.",
+            "anyOf": [
+                {"type": "null"},
+                {"type": "boolean"},
+                {"type": "string"},
+                {"type": "number", "minimum": -9_007_199_254_740_991_i64, "maximum": SAFE_INTEGER_MAX},
+                {"type": "array", "items": this},
+                {"type": "object", "additionalProperties": this},
+            ],
+        })
+    }
 }
 
 /// The members a request type accepts, from its schema (so the parser and

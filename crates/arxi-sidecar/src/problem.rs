@@ -73,7 +73,7 @@ registry! {
     DuplicateJsonKey => ("duplicate_json_key", 422, "Duplicate JSON key", false, None,
         "An object in the body has the same key twice; canonical evidence cannot hold both."),
     IntegerOutOfRange => ("integer_out_of_range", 422, "Integer out of range", false, None,
-        "An integer literal lies outside ±(2^53-1) and would be rounded; send it as a string."),
+        "A number lies outside ±(2^53-1), where JSON readers round; send it as a string."),
     NumberOutOfRange => ("number_out_of_range", 422, "Number out of range", false, None,
         "A number overflows an IEEE 754 double."),
     JsonTooDeep => ("json_too_deep", 422, "JSON nested too deeply", false, None,

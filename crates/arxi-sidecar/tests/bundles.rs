@@ -233,6 +233,27 @@ fn bundle_problems() {
         422,
         "validation_failed",
     );
+    // A range reaching past the recorded segments is not found (not "too
+    // many segments"), and a missing first bound is 1.
+    assert_problem(
+        &server.post(
+            "/v1/bundles/build",
+            &[],
+            r#"{"first_segment":1,"last_segment":9007199254740991}"#,
+        ),
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &server.post("/v1/bundles/build", &[], r#"{"last_segment":1.0}"#),
+        409,
+        "segment_not_sealed",
+    );
+    assert_problem(
+        &server.post("/v1/bundles/build", &[], r#"{"first_segment":0}"#),
+        422,
+        "validation_failed",
+    );
     let missing = "0123456789abcdef0123456789abcdef";
     assert_problem(
         &server.get(&format!("/v1/bundles/download?id={missing}"), &[]),
@@ -268,6 +289,34 @@ fn bundle_problems() {
         422,
         "validation_failed",
     );
+    // Null is absent: one source given.
+    assert_problem(
+        &server.post(
+            "/v1/bundles/inspect",
+            &[],
+            &json!({"bundle_id": missing, "bundle_base64": null}).to_string(),
+        ),
+        404,
+        "bundle_not_found",
+    );
+    // Keys are exactly 64 lowercase hex digits of a full-order point.
+    let key = trusted_keys(&server)[0].to_hex();
+    for keys in [
+        json!([key.to_uppercase()]),
+        json!([format!(" {key}")]),
+        json!([format!("{}{}", "0".repeat(63), "1")]),
+        json!([]),
+    ] {
+        assert_problem(
+            &server.post(
+                "/v1/bundles/verify",
+                &[],
+                &json!({"bundle_base64": "aGVsbG8=", "keys": keys}).to_string(),
+            ),
+            422,
+            "validation_failed",
+        );
+    }
     let big = json!({"bundle_base64": "A".repeat(4096)}).to_string();
     assert_problem(
         &server.post("/v1/bundles/verify", &[], &big),

@@ -151,6 +151,27 @@ fn records_seals_and_queries_over_tcp_and_unix() {
         422,
         "validation_failed",
     );
+    // Filters follow the rules of the members they match (a control type
+    // may be named); a page size written as `2.0` is the integer 2.
+    for body in [
+        r#"{"type":""}"#,
+        r#"{"type":"a b"}"#,
+        r#"{"actor":"tab\t"}"#,
+    ] {
+        assert_problem(
+            &server.post("/v1/query/envelopes", &[], body),
+            422,
+            "validation_failed",
+        );
+    }
+    let sealed = server
+        .post(
+            "/v1/query/envelopes",
+            &[],
+            r#"{"type":"arxi.segment.sealed","limit":2.0}"#,
+        )
+        .json();
+    assert!(!sealed["envelopes"].as_array().expect("array").is_empty());
 }
 
 #[test]
@@ -256,6 +277,27 @@ fn json_bodies_are_strict_and_typed() {
         ),
         (r#"{"type":"a b","payload":{}}"#, 422, "validation_failed"),
         (r#"[1,2]"#, 422, "validation_failed"),
+        // One number range however a number is spelled: a double beyond
+        // 2^53-1 is refused like the integer it equals.
+        (
+            r#"{"type":"a.b","payload":{"n":[1e30]}}"#,
+            422,
+            "integer_out_of_range",
+        ),
+        (
+            r#"{"type":"a.b","payload":-9007199254740992.0}"#,
+            422,
+            "integer_out_of_range",
+        ),
+        // Labels count characters: 257 one-byte characters are too many.
+        (
+            &format!(
+                r#"{{"type":"a.b","actor":"{}","payload":1}}"#,
+                "a".repeat(257)
+            ),
+            422,
+            "validation_failed",
+        ),
     ];
     for (body, status, code) in cases {
         let response = server.post("/v1/envelopes", &[], body);
@@ -267,6 +309,19 @@ fn json_bodies_are_strict_and_typed() {
         r#"{"type":"a.b","payload":[9007199254740992.0]}"#,
     );
     assert_problem(&keyed, 422, "integer_out_of_range");
+    // What the schema allows is accepted: the largest exact numbers, tiny
+    // doubles, and 256 four-byte characters in a label.
+    let accepted = server.post(
+        "/v1/envelopes",
+        &[],
+        &serde_json::json!({
+            "type": "a.b",
+            "actor": "\u{1F600}".repeat(256),
+            "payload": [9_007_199_254_740_991_i64, -9_007_199_254_740_991_i64, 1e-300, 9.0e15],
+        })
+        .to_string(),
+    );
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
     let field = assert_problem(
         &server.post("/v1/envelopes", &[], r#"{"type":7,"payload":1}"#),
         422,

@@ -84,23 +84,27 @@ fn bundle_json(file: &BundleFile) -> BundleInfo {
 }
 
 /// The selection a build body asks for: `first_segment`/`last_segment`,
-/// or `first_seq`/`last_seq`, or nothing (every sealed segment).
+/// or `first_seq`/`last_seq`, or nothing (every sealed segment). A missing
+/// first bound is 1; a missing last bound is the first.
 fn selection(members: &mut Map<String, Value>) -> Result<BundleSelection, Problem> {
     let first_segment = optional_u64(members, "first_segment")?;
     let last_segment = optional_u64(members, "last_segment")?;
     let first_seq = optional_u64(members, "first_seq")?;
     let last_seq = optional_u64(members, "last_seq")?;
+    let bounds = |first: Option<u64>, last: Option<u64>| {
+        let first = first.unwrap_or(1);
+        (first, last.unwrap_or(first))
+    };
     match (first_segment, last_segment, first_seq, last_seq) {
         (None, None, None, None) => Ok(BundleSelection::AllSealed),
-        (first, last, None, None) => Ok(BundleSelection::Segments {
-            first: first
-                .ok_or_else(|| invalid("first_segment", "is required with last_segment"))?,
-            last: last.or(first).unwrap_or_default(),
-        }),
-        (None, None, first, last) => Ok(BundleSelection::Sequence {
-            first: first.ok_or_else(|| invalid("first_seq", "is required with last_seq"))?,
-            last: last.or(first).unwrap_or_default(),
-        }),
+        (first, last, None, None) => {
+            let (first, last) = bounds(first, last);
+            Ok(BundleSelection::Segments { first, last })
+        }
+        (None, None, first, last) => {
+            let (first, last) = bounds(first, last);
+            Ok(BundleSelection::Sequence { first, last })
+        }
         _ => Err(invalid(
             "(selection)",
             "give segments or sequence numbers, not both",
@@ -263,8 +267,10 @@ enum Source {
 }
 
 fn source(members: &mut Map<String, Value>) -> Result<Source, Problem> {
-    let id = members.remove("bundle_id");
-    let upload = members.remove("bundle_base64");
+    let id = members.remove("bundle_id").filter(|value| !value.is_null());
+    let upload = members
+        .remove("bundle_base64")
+        .filter(|value| !value.is_null());
     match (id, upload) {
         (Some(Value::String(id)), None) => Ok(Source::Stored(checked_id(&id)?)),
         (None, Some(Value::String(text))) => base64::engine::general_purpose::STANDARD
@@ -327,7 +333,15 @@ pub async fn verify(call: Call) -> Result<Reply, Problem> {
             .iter()
             .map(|item| {
                 item.as_str()
-                    .ok_or_else(|| invalid("keys", "must hold hex public keys"))
+                    .filter(|text| {
+                        text.len() == 64
+                            && text
+                                .bytes()
+                                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    })
+                    .ok_or_else(|| {
+                        invalid("keys", "must hold public keys as 64 lowercase hex digits")
+                    })
                     .and_then(|text| {
                         PublicKey::from_hex(text).map_err(|e| invalid("keys", e.to_string()))
                     })

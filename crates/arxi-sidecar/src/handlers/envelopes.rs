@@ -67,6 +67,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let payload = members
         .remove("payload")
         .ok_or_else(|| invalid("payload", "is required"))?;
+    check_numbers(&payload)?;
     let payload = CanonicalJson::from_value(&payload)
         .map_err(|error| super::canonical_problem("payload", &error))?;
     let attachments = if with_attachments {
@@ -85,6 +86,29 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let pending = call.state.engine.append(request).map_err(submit_problem)?;
     let outcome = pending.await.map_err(command_problem)?;
     Ok(outcome_reply(outcome, render))
+}
+
+/// The API takes payload numbers within ±(2^53-1) only, the range in
+/// which every JSON reader keeps a number exact. The strict parser already
+/// refuses larger integer literals; this refuses the same values written
+/// as doubles (`1e30`), so the rule is one range however a number is
+/// spelled (`422 integer_out_of_range`: send such numbers as strings).
+fn check_numbers(value: &Value) -> Result<(), Problem> {
+    #[allow(clippy::cast_precision_loss)] // 2^53-1 is exact in a double.
+    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX as f64;
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(float) if float.abs() > LIMIT => Err(Problem::new(Code::IntegerOutOfRange)
+                .detail(format!(
+                    "payload: the number {number} lies outside ±(2^53-1); send it as a string"
+                ))
+                .with("field", "payload")),
+            _ => Ok(()),
+        },
+        Value::Array(items) => items.iter().try_for_each(check_numbers),
+        Value::Object(members) => members.values().try_for_each(check_numbers),
+        _ => Ok(()),
+    }
 }
 
 fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>, Problem> {

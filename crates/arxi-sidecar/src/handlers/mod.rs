@@ -89,12 +89,21 @@ pub fn required_string(members: &mut Map<String, Value>, field: &str) -> Result<
     optional_string(members, field)?.ok_or_else(|| invalid(field, "is required"))
 }
 
-/// An optional non-negative integer member (at most 2^53-1).
+/// An optional non-negative integer member (at most 2^53-1). As in JSON
+/// Schema, a number with a zero fraction is an integer: `7.0` is 7.
 pub fn optional_u64(members: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, Problem> {
+    #[allow(clippy::cast_precision_loss)] // 2^53-1 is exact in a double.
+    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX as f64;
     match members.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => value
             .as_u64()
+            .or_else(|| {
+                let float = value.as_f64()?;
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                // Integral and within 0..=2^53-1: the conversion is exact.
+                (float.fract() == 0.0 && (0.0..=LIMIT).contains(&float)).then_some(float as u64)
+            })
             .map(Some)
             .ok_or_else(|| invalid(field, "must be a non-negative integer")),
     }

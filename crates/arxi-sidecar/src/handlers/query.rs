@@ -6,6 +6,7 @@
 //! `limit`. Answers `{"envelopes": [<envelope>...], "next_cursor": ...}`
 //! with the stored canonical envelopes verbatim.
 
+use arxi_format::record::{check_event_type, check_label};
 use arxi_format::{Kind, Timestamp};
 use arxi_recorder::{EnvelopeQuery, QueryError};
 use bytes::{BufMut as _, BytesMut};
@@ -14,6 +15,19 @@ use http::StatusCode;
 use super::{invalid, object, optional_string, optional_u64, parse_body, read};
 use crate::problem::{Code, Problem};
 use crate::routes::{Call, Reply};
+
+/// A filter value that must follow the rule of the member it matches (a
+/// value no envelope can hold is a mistake, not an empty result).
+fn checked(
+    text: Option<String>,
+    field: &str,
+    rule: fn(&str) -> Result<(), String>,
+) -> Result<Option<String>, Problem> {
+    if let Some(text) = &text {
+        rule(text).map_err(|reason| invalid(field, reason))?;
+    }
+    Ok(text)
+}
 
 /// `POST /v1/query/envelopes`.
 pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
@@ -45,8 +59,16 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
             "received_before",
         )?,
         kind,
-        event_type: optional_string(&mut members, "type")?,
-        actor: optional_string(&mut members, "actor")?,
+        event_type: checked(
+            optional_string(&mut members, "type")?,
+            "type",
+            check_event_type,
+        )?,
+        actor: checked(
+            optional_string(&mut members, "actor")?,
+            "actor",
+            check_label,
+        )?,
         cursor: optional_string(&mut members, "cursor")?,
         limit,
     };
