@@ -28,6 +28,7 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+pub use crate::canonical_check::is_canonical;
 use crate::json::{self, HARD_MAX_DEPTH, JsonError, MAX_SAFE_INTEGER};
 
 /// Why a value has no canonical form.
@@ -74,6 +75,18 @@ impl CanonicalJson {
         let mut out = Vec::with_capacity(128);
         write_value(&mut out, value)?;
         Ok(Self(out))
+    }
+
+    /// Takes bytes that are already canonical as they are (checked with
+    /// [`is_canonical`], without rewriting them); `None` otherwise.
+    pub fn from_canonical(bytes: &[u8]) -> Option<Self> {
+        is_canonical(bytes).then(|| Self(bytes.to_vec()))
+    }
+
+    /// Wraps a part of a document that passed [`is_canonical`] (every part
+    /// of a canonical document is canonical).
+    pub(crate) fn assume_canonical(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
     }
 
     /// Parses JSON text strictly ([`json::parse`]) and canonicalizes it.

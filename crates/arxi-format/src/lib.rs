@@ -24,6 +24,7 @@
 
 pub mod bundle;
 pub mod canonical;
+mod canonical_check;
 pub mod digest;
 pub mod envelope;
 pub mod json;

@@ -211,6 +211,9 @@ impl<'a> ObjectWriter<'a> {
 /// refuses any member left over.
 pub(crate) struct Fields {
     members: Map<String, Value>,
+    /// Members taken as canonical bytes without parsing (see
+    /// [`Fields::from_canonical`]).
+    raw: Vec<(String, CanonicalJson)>,
 }
 
 impl Fields {
@@ -220,9 +223,36 @@ impl Fields {
 
     pub(crate) fn from_value(value: Value) -> Result<Self, RecordError> {
         match value {
-            Value::Object(members) => Ok(Self { members }),
+            Value::Object(members) => Ok(Self {
+                members,
+                raw: Vec::new(),
+            }),
             _ => Err(RecordError::NotAnObject),
         }
+    }
+
+    /// Fields from the members of a canonical object
+    /// (`canonical_check::canonical_object_members`), with the members
+    /// named in `raw` kept as their canonical bytes (a canonical document's
+    /// parts are canonical) instead of parsed. Gives what
+    /// [`Fields::parse`] gives on the same bytes.
+    pub(crate) fn from_members(members: Vec<(&str, &[u8])>, raw: &[&str]) -> Option<Self> {
+        let mut fields = Self {
+            members: Map::new(),
+            raw: Vec::new(),
+        };
+        for (key, value) in members {
+            if raw.contains(&key) {
+                fields
+                    .raw
+                    .push((key.to_owned(), CanonicalJson::assume_canonical(value)));
+            } else {
+                fields
+                    .members
+                    .insert(key.to_owned(), canonical_value(value)?);
+            }
+        }
+        Some(fields)
     }
 
     pub(crate) fn take(&mut self, field: &'static str) -> Result<Value, RecordError> {
@@ -282,14 +312,40 @@ impl Fields {
     }
 
     pub(crate) fn canonical(&mut self, field: &'static str) -> Result<CanonicalJson, RecordError> {
+        if let Some(index) = self.raw.iter().position(|(name, _)| name == field) {
+            return Ok(self.raw.swap_remove(index).1);
+        }
         Ok(CanonicalJson::from_value(&self.take(field)?)?)
     }
 
     pub(crate) fn finish(self) -> Result<(), RecordError> {
-        match self.members.into_iter().next() {
-            Some((field, _)) => Err(RecordError::UnknownField(field)),
+        match self
+            .members
+            .into_iter()
+            .map(|(field, _)| field)
+            .chain(self.raw.into_iter().map(|(field, _)| field))
+            .next()
+        {
+            Some(field) => Err(RecordError::UnknownField(field)),
             None => Ok(()),
         }
+    }
+}
+
+/// A value from its canonical text: plain strings and integers directly,
+/// anything else through the parser.
+fn canonical_value(raw: &[u8]) -> Option<Value> {
+    match raw {
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+            Some(Value::String(std::str::from_utf8(inner).ok()?.to_owned()))
+        }
+        [b'0'..=b'9', ..] if raw.len() <= 16 && raw.iter().all(u8::is_ascii_digit) => {
+            let number = raw
+                .iter()
+                .fold(0_u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'));
+            Some(Value::from(number))
+        }
+        _ => json::parse(raw).ok(),
     }
 }
 

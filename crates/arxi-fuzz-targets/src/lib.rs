@@ -6,7 +6,8 @@
 //!   then the head parsed as hyper parses it and the pipeline's IO-free
 //!   checks for every route.
 //! - [`json_canonical`]: the strict JSON parser and the RFC 8785 writer:
-//!   canonical output parses back to the same canonical bytes.
+//!   canonical output parses back to the same canonical bytes, and the
+//!   one-pass canonical check agrees with parse-and-rewrite.
 //! - [`bundle_reader`]: the offline verifier (batched and strict signature
 //!   checks must agree) and `inspect` on arbitrary bundle bytes.
 //! - [`proof_verify`]: parsing and verifying an inclusion proof.
@@ -82,8 +83,15 @@ pub fn http_request(data: &[u8]) {
     }
 }
 
-/// Strict JSON to canonical bytes and back.
+/// Strict JSON to canonical bytes and back; the one-pass canonical check
+/// answers as parse-and-rewrite does.
 pub fn json_canonical(data: &[u8]) {
+    let by_rewrite = arxi_format::canonical::canonicalize(data).is_ok_and(|again| again == data);
+    assert_eq!(
+        arxi_format::canonical::is_canonical(data),
+        by_rewrite,
+        "the canonical check and parse-and-rewrite disagree"
+    );
     let Ok(value) = arxi_format::json::parse(data) else {
         return;
     };

@@ -28,7 +28,7 @@ USAGE:
 
 FILE may be - for standard input. PUBKEY is a file holding the 64 hex digits
 of an Ed25519 public key, or the hex itself; repeat --key to trust several.
-Signatures are checked in batches of 1,024 (--no-batch: one by one) on
+Signatures are checked in batches of 4,096 (--no-batch: one by one) on
 --threads worker threads (default: one per CPU).
 
 EXIT CODES:

@@ -230,6 +230,7 @@ proptest! {
         match CanonicalJson::from_value(&value) {
             Ok(ours) => {
                 prop_assert_eq!(ours.as_bytes(), &reference[..]);
+                prop_assert!(canonical::is_canonical(ours.as_bytes()));
                 let again = CanonicalJson::parse(ours.as_bytes()).expect("canonical bytes re-parse");
                 prop_assert_eq!(again.as_bytes(), &reference[..]);
                 let pretty = serde_json::to_vec_pretty(&value).expect("serializes");
@@ -237,9 +238,40 @@ proptest! {
                 prop_assert_eq!(reparsed.as_bytes(), &reference[..]);
             }
             Err(canonical::CanonicalError::IntegerOutOfRange(_)) => {
+                prop_assert!(!canonical::is_canonical(&reference));
                 prop_assert!(holds_unreadable_double(&value), "refused without cause");
             }
             Err(error) => prop_assert!(false, "unexpected refusal: {error}"),
         }
+    }
+
+    /// The one-pass check answers as parse-and-rewrite does, on canonical
+    /// text with one byte changed, inserted or removed (near misses are
+    /// where a shortcut would go wrong).
+    #[test]
+    fn canonical_check_agrees_with_rewriting(
+        value in arbitrary_json(),
+        edit in 0_usize..3,
+        at in any::<prop::sample::Index>(),
+        byte in prop_oneof![
+            Just(b'"'), Just(b'\\'), Just(b','), Just(b' '), Just(b'0'), Just(b'-'),
+            Just(b'.'), Just(b'e'), Just(b'u'), Just(b'{'), Just(b'['), any::<u8>(),
+        ],
+    ) {
+        let Ok(canonical) = CanonicalJson::from_value(&value) else {
+            return Ok(());
+        };
+        let mut text = canonical.into_bytes();
+        let index = at.index(text.len() + 1);
+        match edit {
+            0 if index < text.len() => text[index] = byte,
+            1 => text.insert(index, byte),
+            _ if index < text.len() => {
+                text.remove(index);
+            }
+            _ => {}
+        }
+        let by_rewrite = canonical::canonicalize(&text).is_ok_and(|again| again == text);
+        prop_assert_eq!(canonical::is_canonical(&text), by_rewrite, "{:?}", String::from_utf8_lossy(&text));
     }
 }
