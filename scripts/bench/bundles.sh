@@ -28,9 +28,9 @@ for n in "${sizes[@]}"; do
   rm -rf "$dir/bundles"
   "$bench" build "$dir"
   file=$(ls "$dir"/bundles/*.arxb)
-  "$bench" verify "$file" "$dir/bench.pub" 1024
+  "$bench" verify "$file" "$dir/bench.pub" 4096
   "$bench" verify "$file" "$dir/bench.pub" 1
-  "$bench" verify "$file" "$dir/bench.pub" 1024 2
+  "$bench" verify "$file" "$dir/bench.pub" 4096 2
   /usr/bin/time -f '{"phase":"cli verify","seconds":%e,"peak_rss_kib":%M}' \
     target/release/arxi bundle verify "$file" --key "$dir/bench.pub" --threads 2 > /dev/null
 done

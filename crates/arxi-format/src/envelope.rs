@@ -398,10 +398,11 @@ impl Envelope {
     /// and rewritten, the verifier's hot path. `None` when the bytes are not
     /// canonical JSON (or the shortcut does not apply): use
     /// [`Self::parse`]. When `Some`, the answer is the one [`Self::parse`]
-    /// gives, with the SHA-256 of `bytes` without their `hash` and
-    /// `signature` members: the envelope's content hash
-    /// ([`EnvelopeBody::compute_hash`]) whenever `bytes` are its canonical
-    /// form ([`Self::to_canonical_bytes`]), computed without writing it.
+    /// gives; when `Some(Ok)`, `bytes` are exactly the envelope's canonical
+    /// form ([`Self::to_canonical_bytes`]: every typed member reads back as
+    /// written), and the hash returned is its content hash
+    /// ([`EnvelopeBody::compute_hash`]), computed from `bytes` without
+    /// writing anything.
     pub fn parse_canonical(bytes: &[u8]) -> Option<Result<(Self, Hash32), RecordError>> {
         let members = crate::canonical_check::canonical_object_members(bytes)?;
         let content_hash = hash_without(bytes, &members, &["hash", "signature"]);
@@ -537,18 +538,18 @@ mod tests {
                 .expect("stored envelopes are canonical")
                 .expect("parses");
             assert_eq!(fast, Envelope::parse(bytes).expect("parses"));
+            assert_eq!(fast.to_canonical_bytes(), bytes);
             assert_eq!(content_hash, fast.body.compute_hash());
             assert_eq!(content_hash, fast.hash);
             taken += 1;
             for index in 0..bytes.len() {
-                for replacement in [b'0', b'"', b'\\', b' ', b'9', b'e'] {
+                for replacement in [b'0', b'"', b'\\', b' ', b'9', b'e', b'1', b'2', b'A', b'x'] {
                     let mut changed = bytes.to_vec();
                     changed[index] = replacement;
                     if let Some(fast) = Envelope::parse_canonical(&changed) {
                         let fast = fast.map(|(envelope, content_hash)| {
-                            if envelope.to_canonical_bytes() == changed {
-                                assert_eq!(content_hash, envelope.body.compute_hash());
-                            }
+                            assert_eq!(envelope.to_canonical_bytes(), changed);
+                            assert_eq!(content_hash, envelope.body.compute_hash());
                             envelope
                         });
                         assert_eq!(

@@ -42,12 +42,13 @@ impl Domain {
 
     /// The exact bytes that get signed: context, 0x00, hash.
     pub fn message(self, hash: &Hash32) -> Vec<u8> {
-        let context = self.context().as_bytes();
-        let mut message = Vec::with_capacity(context.len() + 33);
-        message.extend_from_slice(context);
-        message.push(0);
-        message.extend_from_slice(hash.as_bytes());
-        message
+        self.message_parts(hash).concat()
+    }
+
+    /// [`Self::message`] in its three pieces, for hashing it without
+    /// building it.
+    pub fn message_parts(self, hash: &Hash32) -> [&[u8]; 3] {
+        [self.context().as_bytes(), &[0], hash.as_bytes()]
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::canonical::{self, CanonicalError, CanonicalJson};
 use crate::digest::{Hash32, HexError};
@@ -210,7 +210,9 @@ impl<'a> ObjectWriter<'a> {
 /// Takes typed members out of a parsed record object; [`Fields::finish`]
 /// refuses any member left over.
 pub(crate) struct Fields {
-    members: Map<String, Value>,
+    /// A record has a dozen members: a vector searched in place beats a
+    /// map here.
+    members: Vec<(String, Value)>,
     /// Members taken as canonical bytes without parsing (see
     /// [`Fields::from_canonical`]).
     raw: Vec<(String, CanonicalJson)>,
@@ -224,7 +226,7 @@ impl Fields {
     pub(crate) fn from_value(value: Value) -> Result<Self, RecordError> {
         match value {
             Value::Object(members) => Ok(Self {
-                members,
+                members: members.into_iter().collect(),
                 raw: Vec::new(),
             }),
             _ => Err(RecordError::NotAnObject),
@@ -238,7 +240,7 @@ impl Fields {
     /// [`Fields::parse`] gives on the same bytes.
     pub(crate) fn from_members(members: Vec<(&str, &[u8])>, raw: &[&str]) -> Option<Self> {
         let mut fields = Self {
-            members: Map::new(),
+            members: Vec::with_capacity(members.len()),
             raw: Vec::new(),
         };
         for (key, value) in members {
@@ -249,20 +251,20 @@ impl Fields {
             } else {
                 fields
                     .members
-                    .insert(key.to_owned(), canonical_value(value)?);
+                    .push((key.to_owned(), canonical_value(value)?));
             }
         }
         Some(fields)
     }
 
     pub(crate) fn take(&mut self, field: &'static str) -> Result<Value, RecordError> {
-        self.members
-            .remove(field)
+        self.take_optional(field)
             .ok_or(RecordError::MissingField(field))
     }
 
     pub(crate) fn take_optional(&mut self, field: &'static str) -> Option<Value> {
-        self.members.remove(field)
+        let index = self.members.iter().position(|(name, _)| name == field)?;
+        Some(self.members.swap_remove(index).1)
     }
 
     pub(crate) fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
@@ -319,13 +321,9 @@ impl Fields {
     }
 
     pub(crate) fn finish(self) -> Result<(), RecordError> {
-        match self
-            .members
-            .into_iter()
-            .map(|(field, _)| field)
-            .chain(self.raw.into_iter().map(|(field, _)| field))
-            .next()
-        {
+        // The first left over in byte order, whatever the members' order.
+        let leftover = self.members.into_iter().map(|(field, _)| field).min();
+        match leftover.or_else(|| self.raw.into_iter().map(|(field, _)| field).min()) {
             Some(field) => Err(RecordError::UnknownField(field)),
             None => Ok(()),
         }

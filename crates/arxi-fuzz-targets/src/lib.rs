@@ -92,6 +92,30 @@ pub fn json_canonical(data: &[u8]) {
         by_rewrite,
         "the canonical check and parse-and-rewrite disagree"
     );
+    // The verifier's one-pass envelope parse succeeds only on an
+    // envelope's canonical form, and agrees with the full parse.
+    if let Some(fast) = arxi_format::Envelope::parse_canonical(data) {
+        let full = arxi_format::Envelope::parse(data);
+        match (fast, full) {
+            (Ok((envelope, content_hash)), Ok(full)) => {
+                assert_eq!(envelope, full, "one-pass and full parse disagree");
+                assert_eq!(
+                    envelope.to_canonical_bytes(),
+                    data,
+                    "accepted a non-canonical envelope"
+                );
+                assert_eq!(
+                    content_hash,
+                    envelope.body.compute_hash(),
+                    "content hash differs"
+                );
+            }
+            (Err(fast), Err(full)) => {
+                assert_eq!(fast.to_string(), full.to_string(), "different refusals");
+            }
+            (fast, full) => panic!("one-pass {fast:?} but full parse {full:?}"),
+        }
+    }
     let Ok(value) = arxi_format::json::parse(data) else {
         return;
     };

@@ -25,6 +25,8 @@
 //! `arxi bundle verify --no-batch` checks every signature with
 //! `verify_strict` alone.
 
+use std::sync::Arc;
+
 use arxi_format::{Hash32, PublicKey, Signature};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -111,12 +113,14 @@ pub fn strict_prechecks(signature: &Signature) -> bool {
     !SMALL_ORDER.contains(&r)
 }
 
-/// One signature waiting to be checked, with the caller's tag.
+/// One signature waiting to be checked, with the caller's tag. Plain data:
+/// the message is `domain.message(hash)`, built only when needed.
 #[derive(Debug)]
 struct Item<T> {
-    message: Vec<u8>,
+    domain: arxi_format::Domain,
+    hash: Hash32,
     signature: Signature,
-    key: PublicKey,
+    key: Arc<PublicKey>,
     tag: T,
 }
 
@@ -133,7 +137,7 @@ fn verify_items<T>(items: Vec<Item<T>>, batch_size: usize) -> (u64, Vec<T>) {
                 .key
                 .dalek()
                 .verify_strict(
-                    &item.message,
+                    &item.domain.message(&item.hash),
                     &ed25519_dalek::Signature::from_bytes(&item.signature.0),
                 )
                 .is_ok()
@@ -163,12 +167,13 @@ fn batch_equation_holds<T>(items: &[Item<T>]) -> bool {
     transcript.update(b"arxi ed25519 batch v1");
     let mut hrams = Vec::with_capacity(items.len());
     for item in items {
-        let digest: [u8; 64] = Sha512::new()
+        let mut hasher = Sha512::new()
             .chain_update(&item.signature.0[..32])
-            .chain_update(item.key.dalek().as_bytes())
-            .chain_update(&item.message)
-            .finalize()
-            .into();
+            .chain_update(item.key.dalek().as_bytes());
+        for part in item.domain.message_parts(&item.hash) {
+            hasher.update(part);
+        }
+        let digest: [u8; 64] = hasher.finalize().into();
         transcript.update(digest);
         transcript.update(&item.signature.0[32..]);
         hrams.push(Scalar::from_bytes_mod_order_wide(&digest));
@@ -240,6 +245,8 @@ struct Workers<T> {
 #[derive(Debug)]
 pub struct Batcher<T> {
     items: Vec<Item<T>>,
+    /// The keys seen, shared by the items that name them.
+    keys: Vec<Arc<PublicKey>>,
     batch_size: usize,
     workers: Option<Workers<T>>,
     done: (u64, Vec<T>),
@@ -254,10 +261,10 @@ impl<T: Send + 'static> Batcher<T> {
         let workers = (threads > 1).then(|| {
             let (jobs, queue) = std::sync::mpsc::sync_channel::<Batch<T>>(threads * 2);
             let (report, results) = std::sync::mpsc::channel();
-            let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+            let queue = Arc::new(std::sync::Mutex::new(queue));
             let threads = (0..threads)
                 .filter_map(|index| {
-                    let (queue, report) = (std::sync::Arc::clone(&queue), report.clone());
+                    let (queue, report) = (Arc::clone(&queue), report.clone());
                     std::thread::Builder::new()
                         .name(format!("arxi-verify-{index}"))
                         .spawn(move || {
@@ -281,6 +288,7 @@ impl<T: Send + 'static> Batcher<T> {
         });
         Self {
             items: Vec::with_capacity(batch_size),
+            keys: Vec::new(),
             batch_size,
             workers: workers.filter(|w| !w.threads.is_empty()),
             done: (0, Vec::new()),
@@ -297,10 +305,23 @@ impl<T: Send + 'static> Batcher<T> {
         key: &PublicKey,
         tag: T,
     ) {
+        let shared = match self
+            .keys
+            .iter()
+            .find(|known| known.to_bytes() == key.to_bytes())
+        {
+            Some(known) => Arc::clone(known),
+            None => {
+                let shared = Arc::new(key.clone());
+                self.keys.push(Arc::clone(&shared));
+                shared
+            }
+        };
         self.items.push(Item {
-            message: domain.message(hash),
+            domain,
+            hash: *hash,
             signature,
-            key: key.clone(),
+            key: shared,
             tag,
         });
         if self.items.len() >= self.batch_size {
