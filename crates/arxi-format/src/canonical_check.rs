@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 
 use crate::canonical::{utf16_cmp, write_f64};
-use crate::json::{DEFAULT_MAX_DEPTH, MAX_SAFE_INTEGER};
+use crate::json::{DEFAULT_MAX_DEPTH, MAX_SAFE_INTEGER, safe_magnitude, scan_number};
 
 /// True when `bytes` parse under the strict profile and are already their
 /// own canonical form.
@@ -172,44 +172,15 @@ impl<'a> Checker<'a> {
 
     fn number(&mut self) -> bool {
         let start = self.at;
-        let negative = self.eat(b'-');
-        let digits_start = self.at;
-        match self.peek() {
-            Some(b'0') => self.at += 1,
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return false,
-        }
-        let digits_end = self.at;
-        let mut integer = true;
-        if self.eat(b'.') {
-            integer = false;
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return false;
-            }
-            self.digits();
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            integer = false;
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.at += 1;
-            }
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return false;
-            }
-            self.digits();
-        }
-        let text = &self.bytes[start..self.at];
-        if integer {
-            let digits = &self.bytes[digits_start..digits_end];
-            // Within ±(2^53-1) (16 digits hold every such value), and no
-            // "-0" (it is written "0").
-            return digits.len() <= 16
-                && digits
-                    .iter()
-                    .fold(0_u64, |acc, &d| acc * 10 + u64::from(d - b'0'))
-                    <= MAX_SAFE_INTEGER
-                && !(negative && digits == b"0");
+        let Ok(token) = scan_number(self.bytes, start) else {
+            return false;
+        };
+        self.at = token.end;
+        let text = &self.bytes[start..token.end];
+        if token.is_integer {
+            // Within ±(2^53-1), and no "-0" (it is written "0").
+            let digits = &self.bytes[token.digits];
+            return safe_magnitude(digits).is_some() && !(token.negative && digits == b"0");
         }
         // A double: finite, outside [2^53, 1e21) (written as an integer
         // beyond the safe range, which is refused), and written exactly as
@@ -228,12 +199,6 @@ impl<'a> Checker<'a> {
         let mut written = Vec::with_capacity(32);
         write_f64(&mut written, float);
         written == text
-    }
-
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
     }
 }
 

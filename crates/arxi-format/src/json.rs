@@ -439,54 +439,12 @@ impl<'a> Parser<'a> {
 
     fn parse_number(&mut self) -> Result<Value, JsonError> {
         let start = self.position;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.position += 1;
-        }
-        let digits_start = self.position;
-        match self.peek() {
-            Some(b'0') => self.position += 1,
-            Some(b'1'..=b'9') => self.skip_digits(),
-            Some(_) | None => return Err(self.error(JsonErrorKind::InvalidNumber)),
-        }
-        let digits_end = self.position;
-        let mut is_integer = true;
-        if self.peek() == Some(b'.') {
-            is_integer = false;
-            self.position += 1;
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error(JsonErrorKind::InvalidNumber));
-            }
-            self.skip_digits();
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            is_integer = false;
-            self.position += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.position += 1;
-            }
-            if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error(JsonErrorKind::InvalidNumber));
-            }
-            self.skip_digits();
-        }
-        // A number must end at a delimiter; `01` or `1x` is not a number.
-        if self.peek().is_some_and(|byte| byte.is_ascii_digit()) {
-            return Err(self.error(JsonErrorKind::InvalidNumber));
-        }
-        if is_integer {
-            let digits = &self.input[digits_start..digits_end];
-            // 16 digits hold every value up to 2^53; more digits are out of
-            // range for certain (no leading zeros are possible here).
-            let magnitude = if digits.len() <= 16 {
-                digits
-                    .iter()
-                    .fold(0_u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'))
-            } else {
-                u64::MAX
-            };
-            if magnitude <= MAX_SAFE_INTEGER {
-                let number = if negative && magnitude != 0 {
+        let token = scan_number(self.input, start)
+            .map_err(|offset| Self::error_at(offset, JsonErrorKind::InvalidNumber))?;
+        self.position = token.end;
+        if token.is_integer {
+            if let Some(magnitude) = safe_magnitude(&self.input[token.digits.clone()]) {
+                let number = if token.negative && magnitude != 0 {
                     // magnitude <= 2^53 - 1, so the negation fits in i64.
                     Number::from(-i64::try_from(magnitude).unwrap_or(i64::MAX))
                 } else {
@@ -506,12 +464,81 @@ impl<'a> Parser<'a> {
             .map(Value::Number)
             .ok_or_else(|| Self::error_at(start, JsonErrorKind::NumberOutOfRange))
     }
+}
 
-    fn skip_digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.position += 1;
+/// The shape of a number token (RFC 8259 grammar).
+pub(crate) struct NumberToken {
+    /// One past its last byte.
+    pub(crate) end: usize,
+    /// It starts with `-`.
+    pub(crate) negative: bool,
+    /// The digits before any fraction or exponent.
+    pub(crate) digits: std::ops::Range<usize>,
+    /// No fraction and no exponent.
+    pub(crate) is_integer: bool,
+}
+
+/// Scans the number token at `start`; `Err` holds the offset where the
+/// grammar breaks (a number must also end at a non-digit: `01` is not one).
+pub(crate) fn scan_number(input: &[u8], start: usize) -> Result<NumberToken, usize> {
+    let peek = |at: usize| input.get(at).copied();
+    let skip_digits = |mut at: usize| {
+        while peek(at).is_some_and(|byte| byte.is_ascii_digit()) {
+            at += 1;
         }
+        at
+    };
+    let negative = peek(start) == Some(b'-');
+    let digits_start = start + usize::from(negative);
+    let mut at = match peek(digits_start) {
+        Some(b'0') => digits_start + 1,
+        Some(b'1'..=b'9') => skip_digits(digits_start),
+        Some(_) | None => return Err(digits_start),
+    };
+    let digits = digits_start..at;
+    let mut is_integer = true;
+    if peek(at) == Some(b'.') {
+        is_integer = false;
+        at += 1;
+        if !peek(at).is_some_and(|byte| byte.is_ascii_digit()) {
+            return Err(at);
+        }
+        at = skip_digits(at);
     }
+    if let Some(b'e' | b'E') = peek(at) {
+        is_integer = false;
+        at += 1;
+        if let Some(b'+' | b'-') = peek(at) {
+            at += 1;
+        }
+        if !peek(at).is_some_and(|byte| byte.is_ascii_digit()) {
+            return Err(at);
+        }
+        at = skip_digits(at);
+    }
+    if peek(at).is_some_and(|byte| byte.is_ascii_digit()) {
+        return Err(at);
+    }
+    Ok(NumberToken {
+        end: at,
+        negative,
+        digits,
+        is_integer,
+    })
+}
+
+/// The value of an integer's digits (no leading zeros) when at most
+/// 2^53-1; `None` beyond.
+pub(crate) fn safe_magnitude(digits: &[u8]) -> Option<u64> {
+    // 16 digits hold every value up to 2^53; more are out of range for
+    // certain.
+    if digits.len() > 16 {
+        return None;
+    }
+    let magnitude = digits
+        .iter()
+        .fold(0_u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'));
+    (magnitude <= MAX_SAFE_INTEGER).then_some(magnitude)
 }
 
 #[cfg(test)]
