@@ -193,7 +193,7 @@ pub struct RecordWithAttachmentsRequest {
 }
 
 /// The largest integer a JSON number carries exactly (2^53-1).
-pub const SAFE_INTEGER_MAX: u64 = 9_007_199_254_740_991;
+pub const SAFE_INTEGER_MAX: u64 = arxi_format::json::MAX_SAFE_INTEGER;
 
 /// A receive time as envelopes carry it: `YYYY-MM-DDTHH:MM:SS.ffffffZ`
 /// (the schema's pattern stops at day 28 of every month; later days are
@@ -472,12 +472,15 @@ macro_rules! rule {
     };
 }
 
+/// `arxi_format::record::check_event_type` as a pattern.
+const EVENT_TYPE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$";
+
 rule! {
     /// An event type: 1 to 128 of `[A-Za-z0-9._:/-]`, starting with a
     /// letter or digit.
     EventType {
         "type": "string",
-        "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        "pattern": EVENT_TYPE_PATTERN,
     }
 }
 
@@ -486,7 +489,7 @@ rule! {
     /// recorder's own control types).
     DataEventType {
         "type": "string",
-        "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        "pattern": EVENT_TYPE_PATTERN,
         "not": {"pattern": "^arxi\\."},
     }
 }
@@ -556,7 +559,7 @@ impl JsonSchema for JsonValue {
                 {"type": "null"},
                 {"type": "boolean"},
                 {"type": "string"},
-                {"type": "number", "minimum": -9_007_199_254_740_991_i64, "maximum": SAFE_INTEGER_MAX},
+                {"type": "number", "minimum": -SAFE_INTEGER_MAX.cast_signed(), "maximum": SAFE_INTEGER_MAX},
                 {"type": "array", "items": this},
                 {"type": "object", "additionalProperties": this},
             ],

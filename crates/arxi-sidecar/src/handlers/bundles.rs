@@ -333,12 +333,10 @@ pub async fn verify(call: Call) -> Result<Reply, Problem> {
             .iter()
             .map(|item| {
                 item.as_str()
-                    .filter(|text| {
-                        text.len() == 64
-                            && text
-                                .bytes()
-                                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                    })
+                    // `PublicKey::from_hex` forgives surrounding
+                    // whitespace (key files end in a newline); a request
+                    // does not.
+                    .filter(|text| text.trim() == *text)
                     .ok_or_else(|| {
                         invalid("keys", "must hold public keys as 64 lowercase hex digits")
                     })
