@@ -214,7 +214,7 @@ pub(crate) struct Fields {
     /// map here.
     members: Vec<(String, Value)>,
     /// Members taken as canonical bytes without parsing (see
-    /// [`Fields::from_canonical`]).
+    /// [`Fields::from_members`]).
     raw: Vec<(String, CanonicalJson)>,
 }
 
@@ -337,11 +337,8 @@ fn canonical_value(raw: &[u8]) -> Option<Value> {
         [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
             Some(Value::String(std::str::from_utf8(inner).ok()?.to_owned()))
         }
-        [b'0'..=b'9', ..] if raw.len() <= 16 && raw.iter().all(u8::is_ascii_digit) => {
-            let number = raw
-                .iter()
-                .fold(0_u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'));
-            Some(Value::from(number))
+        [b'0'..=b'9', ..] if raw.iter().all(u8::is_ascii_digit) => {
+            json::safe_magnitude(raw).map(Value::from)
         }
         _ => json::parse(raw).ok(),
     }
