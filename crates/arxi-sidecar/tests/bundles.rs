@@ -201,59 +201,36 @@ fn bundle_problems() {
         "not_found",
     );
     record(&server, 1);
-    assert_problem(
-        &server.post(
-            "/v1/bundles/build",
-            &[],
-            r#"{"first_segment":1,"last_segment":1}"#,
-        ),
-        409,
-        "segment_not_sealed",
-    );
-    assert_problem(
-        &server.post(
-            "/v1/bundles/build",
-            &[],
-            r#"{"first_segment":2,"last_segment":1}"#,
-        ),
-        422,
-        "validation_failed",
-    );
-    assert_problem(
-        &server.post(
-            "/v1/bundles/build",
-            &[],
-            r#"{"first_segment":1,"first_seq":1}"#,
-        ),
-        422,
-        "validation_failed",
-    );
-    assert_problem(
-        &server.post("/v1/bundles/build", &[], r#"{"segments":[1]}"#),
-        422,
-        "validation_failed",
-    );
     // A range reaching past the recorded segments is not found (not "too
     // many segments"), and a missing first bound is 1.
-    assert_problem(
-        &server.post(
-            "/v1/bundles/build",
-            &[],
-            r#"{"first_segment":1,"last_segment":9007199254740991}"#,
+    let builds: &[(&str, u16, &str)] = &[
+        (
+            r#"{"first_segment":1,"last_segment":1}"#,
+            409,
+            "segment_not_sealed",
         ),
-        404,
-        "not_found",
-    );
-    assert_problem(
-        &server.post("/v1/bundles/build", &[], r#"{"last_segment":1.0}"#),
-        409,
-        "segment_not_sealed",
-    );
-    assert_problem(
-        &server.post("/v1/bundles/build", &[], r#"{"first_segment":0}"#),
-        422,
-        "validation_failed",
-    );
+        (
+            r#"{"first_segment":2,"last_segment":1}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            r#"{"first_segment":1,"first_seq":1}"#,
+            422,
+            "validation_failed",
+        ),
+        (r#"{"segments":[1]}"#, 422, "validation_failed"),
+        (
+            r#"{"first_segment":1,"last_segment":9007199254740991}"#,
+            404,
+            "not_found",
+        ),
+        (r#"{"last_segment":1.0}"#, 409, "segment_not_sealed"),
+        (r#"{"first_segment":0}"#, 422, "validation_failed"),
+    ];
+    for (body, status, code) in builds {
+        assert_problem(&server.post("/v1/bundles/build", &[], body), *status, code);
+    }
     let missing = "0123456789abcdef0123456789abcdef";
     assert_problem(
         &server.get(&format!("/v1/bundles/download?id={missing}"), &[]),
