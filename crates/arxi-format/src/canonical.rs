@@ -270,7 +270,7 @@ pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), CanonicalE
         // range, which the strict parser (and so every verifier) refuses.
         // Refuse the value here instead of writing bytes that cannot be
         // read back.
-        if (EXACT_LIMIT..1e21).contains(&float.abs()) {
+        if written_as_unsafe_integer(float) {
             let mut text = Vec::new();
             write_f64(&mut text, float);
             return Err(CanonicalError::IntegerOutOfRange(
@@ -285,6 +285,12 @@ pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), CanonicalE
 /// 2^53: the first double written as an integer literal beyond ±(2^53-1).
 #[allow(clippy::cast_precision_loss)] // 2^53 is exact in a double.
 const EXACT_LIMIT: f64 = (MAX_SAFE_INTEGER + 1) as f64;
+
+/// ECMAScript writes `float` as an integer literal beyond ±(2^53-1) (every
+/// double from 2^53 up to 1e21): bytes the strict parser refuses.
+pub(crate) fn written_as_unsafe_integer(float: f64) -> bool {
+    (EXACT_LIMIT..1e21).contains(&float.abs())
+}
 
 /// Appends a finite double in ECMAScript `Number.prototype.toString` form.
 ///

@@ -12,8 +12,8 @@
 
 use std::cmp::Ordering;
 
-use crate::canonical::{utf16_cmp, write_f64};
-use crate::json::{DEFAULT_MAX_DEPTH, MAX_SAFE_INTEGER, safe_magnitude, scan_number};
+use crate::canonical::{utf16_cmp, write_f64, written_as_unsafe_integer};
+use crate::json::{DEFAULT_MAX_DEPTH, safe_magnitude, scan_number};
 
 /// True when `bytes` parse under the strict profile and are already their
 /// own canonical form.
@@ -191,9 +191,7 @@ impl<'a> Checker<'a> {
         else {
             return false;
         };
-        #[allow(clippy::cast_precision_loss)] // 2^53 is exact in a double.
-        let exact_limit = (MAX_SAFE_INTEGER + 1) as f64;
-        if !float.is_finite() || (exact_limit..1e21).contains(&float.abs()) {
+        if !float.is_finite() || written_as_unsafe_integer(float) {
             return false;
         }
         let mut written = Vec::with_capacity(32);

@@ -195,6 +195,10 @@ pub struct RecordWithAttachmentsRequest {
 /// The largest integer a JSON number carries exactly (2^53-1).
 pub const SAFE_INTEGER_MAX: u64 = arxi_format::json::MAX_SAFE_INTEGER;
 
+/// [`SAFE_INTEGER_MAX`] as a double (exact: 2^53-1 fits).
+#[allow(clippy::cast_precision_loss)]
+pub const SAFE_INTEGER_MAX_F64: f64 = SAFE_INTEGER_MAX as f64;
+
 /// A receive time as envelopes carry it: `YYYY-MM-DDTHH:MM:SS.ffffffZ`
 /// (the schema's pattern stops at day 28 of every month; later days are
 /// accepted too).

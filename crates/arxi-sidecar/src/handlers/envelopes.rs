@@ -94,8 +94,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
 /// as doubles (`1e30`), so the rule is one range however a number is
 /// spelled (`422 integer_out_of_range`: send such numbers as strings).
 fn check_numbers(value: &Value) -> Result<(), Problem> {
-    #[allow(clippy::cast_precision_loss)] // 2^53-1 is exact in a double.
-    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX as f64;
+    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX_F64;
     match value {
         Value::Number(number) => match number.as_f64() {
             Some(float) if float.abs() > LIMIT => Err(Problem::new(Code::IntegerOutOfRange)

@@ -92,8 +92,7 @@ pub fn required_string(members: &mut Map<String, Value>, field: &str) -> Result<
 /// An optional non-negative integer member (at most 2^53-1). As in JSON
 /// Schema, a number with a zero fraction is an integer: `7.0` is 7.
 pub fn optional_u64(members: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, Problem> {
-    #[allow(clippy::cast_precision_loss)] // 2^53-1 is exact in a double.
-    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX as f64;
+    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX_F64;
     match members.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => value
