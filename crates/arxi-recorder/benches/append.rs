@@ -1,8 +1,9 @@
 //! Durable signed appends: throughput and acknowledgement latency with 1,
 //! 16 and 64 concurrent appenders (1 KB payloads), side by side in the same
 //! run with the raw ceilings (the same SQLite inserts without signing, and
-//! the per-envelope CPU pipeline alone), the latency at half the measured load and at half the 20k target
-//! 64-appender load, and resident memory over a long run.
+//! the per-envelope CPU pipeline alone), the latency at half the measured
+//! 64-appender load and at half the 20,000/s target, and resident memory
+//! over a long run.
 //!
 //! Run: `cargo bench -p arxi-recorder --bench append [-- --seconds N --long-envelopes N]`.
 //! Results and method: `Docs/benchmarks.md`.
