@@ -15,7 +15,7 @@ seconds="${1:-300}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-  targets=(http_request json_canonical bundle_reader proof_verify)
+  targets=(http_request http_framing json_canonical bundle_reader proof_verify)
 fi
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 fuzz_dir=crates/arxi-fuzz-targets/fuzz

@@ -159,11 +159,27 @@ fn parse(raw: &[u8]) -> Option<Response> {
     {
         body.truncate(length);
     }
-    Some(Response {
+    let response = Response {
         status,
         headers,
         body,
-    })
+    };
+    assert_problem_members_unique(&response);
+    Some(response)
+}
+
+/// Every problem body the suites see is read with a parser that refuses
+/// duplicate members (RFC 9457 members cannot be overwritten by an
+/// extension of the same name).
+fn assert_problem_members_unique(response: &Response) {
+    if response.header("content-type") == Some("application/problem+json")
+        && let Err(error) = arxi_format::json::parse(&response.body)
+    {
+        panic!(
+            "a problem body that a strict parser refuses ({error}): {}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
 }
 
 /// A running `arxi-sidecar` process.

@@ -47,8 +47,27 @@ fn cases(pipelined_len: usize) -> Vec<(&'static str, Vec<u8>)> {
         ("oversized_request_line", format!("GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(70_000)).into_bytes()),
         ("too_many_headers", format!("GET /v1/segments HTTP/1.1\r\nHost: localhost\r\n{many_headers}\r\n").into_bytes()),
         ("pipelined_after_an_error", b"POST /v1/envelopes HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi".to_vec()),
+        // A framing value padded past what an earlier guard kept of a line
+        // (256 bytes): the guard misread it and served a bare-LF request
+        // pipelined behind.
+        ("content_length_padded_past_256_bytes", format!("{POST}Content-Length: {}{}\r\n\r\n", "0".repeat(300), pipelined_len).into_bytes()),
+        ("transfer_encoding_padded_past_256_bytes", format!("{POST}Transfer-Encoding:{}gzip, chunked\r\n\r\n0\r\n\r\n", " ".repeat(300)).into_bytes()),
+        ("transfer_encoding_gzip_then_chunked", format!("{POST}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n").into_bytes()),
+        ("chunk_size_padded_past_256_bytes", format!("{POST}Transfer-Encoding: chunked\r\n\r\n{}{:x}\r\n", "0".repeat(300), pipelined_len).into_bytes()),
     ]
 }
+
+/// The status every case must be refused with (the rest: any 4xx/5xx).
+const EXPECTED_STATUS: [(&str, u16); 8] = [
+    ("two_content_lengths", 400),
+    ("transfer_encoding_not_chunked", 501),
+    ("transfer_encoding_gzip_then_chunked", 501),
+    ("transfer_encoding_padded_past_256_bytes", 501),
+    ("bare_lf_line_ends", 400),
+    ("oversized_request_line", 431),
+    ("too_many_headers", 431),
+    ("content_length_and_transfer_encoding", 400),
+];
 
 /// Sends `bytes`, reads until the server closes (or 5 s pass).
 fn exchange(address: &str, bytes: &[u8]) -> (Vec<u8>, bool) {
@@ -72,13 +91,40 @@ fn exchange(address: &str, bytes: &[u8]) -> (Vec<u8>, bool) {
     }
 }
 
-/// The status of every response in the stream (a response may start right
-/// after the previous body).
+/// One response read back from the stream.
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+/// Every response in the stream, in order (each is `Content-Length`
+/// framed, as the sidecar answers).
+fn responses(mut stream: &[u8]) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    while let Some(end) = stream.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&stream[..end]).to_ascii_lowercase();
+        let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let field = |name: &str| {
+            head.lines()
+                .find_map(|line| line.strip_prefix(name).map(|v| v.trim().to_owned()))
+        };
+        let length: usize = field("content-length:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body_end = (end + 4 + length).min(stream.len());
+        answers.push(Answer {
+            status,
+            content_type: field("content-type:").unwrap_or_default(),
+            body: stream[end + 4..body_end].to_vec(),
+        });
+        stream = &stream[body_end..];
+    }
+    answers
+}
+
 fn statuses(answer: &[u8]) -> Vec<u16> {
-    let text = String::from_utf8_lossy(answer);
-    text.match_indices("HTTP/1.1 ")
-        .filter_map(|(at, _)| text.get(at + 9..at + 12)?.parse().ok())
-        .collect()
+    responses(answer).iter().map(|a| a.status).collect()
 }
 
 fn recorded_types(address: &str) -> Vec<String> {
@@ -119,6 +165,17 @@ fn ambiguous_requests_are_refused_and_nothing_behind_them_is_served() {
             statuses.iter().all(|status| *status >= 400),
             "{case}: not refused: {statuses:?}"
         );
+        if let Some((_, status)) = EXPECTED_STATUS.iter().find(|(name, _)| name == case) {
+            assert_eq!(statuses, [*status], "{case}");
+        }
+        // Every error, including those of the head parser, is a problem.
+        for answer in responses(&answer) {
+            assert_eq!(answer.content_type, "application/problem+json", "{case}");
+            let problem: serde_json::Value =
+                serde_json::from_slice(&answer.body).expect("a JSON problem body");
+            assert_eq!(problem["status"], answer.status, "{case}: {problem}");
+            assert!(problem["code"].is_string(), "{case}: {problem}");
+        }
     }
     let types = recorded_types(&sidecar.tcp);
     let served: Vec<_> = types

@@ -150,7 +150,12 @@ fn namespaces_limit_what_a_writer_records() {
             (403, "namespace_forbidden".to_owned()),
             "{outside}"
         );
-        assert_eq!(refused.json()["type"], outside);
+        assert_eq!(refused.json()["event_type"], outside);
+        assert_eq!(
+            refused.json()["type"],
+            "https://arxi.invalid/problems/namespace_forbidden",
+            "the RFC 9457 type is not overwritten by the event type"
+        );
     }
     // The all-planes token has no namespaces.
     let any = http(

@@ -1,10 +1,13 @@
 //! The fuzz targets' bodies. Each takes arbitrary bytes, must never panic,
 //! and asserts the properties that must hold for every input.
 //!
-//! - [`http_request`]: the request path below the handlers: the strict
-//!   line-ending scanner (the same verdict however the bytes are split),
-//!   then the head parsed as hyper parses it and the pipeline's IO-free
-//!   checks for every route.
+//! - [`http_request`]: the request path below the handlers: the framing
+//!   gate (the same verdict however the bytes are split), then the head
+//!   parsed as hyper parses it and the pipeline's IO-free checks for every
+//!   route.
+//! - [`http_framing`]: the framing gate against hyper's own server on
+//!   generated pipelines: both must agree on every request boundary
+//!   (`framing.rs`).
 //! - [`json_canonical`]: the strict JSON parser and the RFC 8785 writer:
 //!   canonical output parses back to the same canonical bytes, and the
 //!   one-pass canonical check agrees with parse-and-rewrite.
@@ -16,8 +19,12 @@
 
 use std::sync::OnceLock;
 
+mod framing;
+
+pub use framing::{assemble, http_framing};
+
 use arxi_format::CanonicalJson;
-use arxi_sidecar::framing::Scanner;
+use arxi_sidecar::framing::Gate;
 use arxi_sidecar::routes::ROUTES;
 use arxi_sidecar_config::ValidConfig;
 
@@ -26,8 +33,9 @@ pub type Target = fn(&[u8]);
 
 /// The targets by name (the `fuzz/fuzz_targets` files and the corpus
 /// directories use these names).
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("http_request", http_request),
+    ("http_framing", http_framing),
     ("json_canonical", json_canonical),
     ("bundle_reader", bundle_reader),
     ("proof_verify", proof_verify),
@@ -47,19 +55,25 @@ fn config() -> &'static ValidConfig {
 
 /// The request path: framing, then the head checks.
 pub fn http_request(data: &[u8]) {
-    let mut whole = Scanner::default();
-    let verdict = whole.feed(data);
+    let mut whole = Gate::default();
+    let mut whole_out = Vec::new();
+    let verdict = whole.push(data, &mut whole_out);
     let split = data
         .first()
         .map_or(0, |b| usize::from(*b) % (data.len() + 1));
-    let mut parts = Scanner::default();
+    let mut parts = Gate::default();
+    let mut parts_out = Vec::new();
     let split_verdict = parts
-        .feed(&data[..split])
-        .and_then(|()| parts.feed(&data[split..]));
+        .push(&data[..split], &mut parts_out)
+        .and_then(|()| parts.push(&data[split..], &mut parts_out));
     assert_eq!(
-        verdict.is_ok(),
-        split_verdict.is_ok(),
+        verdict.map_err(|(place, _)| place),
+        split_verdict.map_err(|(place, _)| place),
         "the framing verdict depends on how the bytes arrive"
+    );
+    assert_eq!(
+        whole_out, parts_out,
+        "the passed bytes depend on how they arrive"
     );
 
     let mut headers = [httparse::EMPTY_HEADER; 64];

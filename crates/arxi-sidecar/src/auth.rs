@@ -15,6 +15,9 @@ pub enum AuthOutcome {
     Missing,
     /// Credentials were sent but are not valid.
     Invalid,
+    /// Credentials of another scheme (`Basic`, ...) were sent: as if none
+    /// were (RFC 6750 §3.1: no error code in the challenge).
+    OtherScheme,
 }
 
 /// Checks `Authorization: Bearer <token>` against every credential.
@@ -23,7 +26,14 @@ pub fn check(header: Option<&[u8]>, credentials: &[Credential]) -> AuthOutcome {
         return AuthOutcome::Missing;
     };
     let Some(token) = strip_bearer(header) else {
-        return AuthOutcome::Invalid;
+        let bearer = header
+            .get(..6)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"));
+        return if bearer || header.trim_ascii().is_empty() {
+            AuthOutcome::Invalid
+        } else {
+            AuthOutcome::OtherScheme
+        };
     };
     let mut matched = None;
     for (index, credential) in credentials.iter().enumerate() {
@@ -63,9 +73,15 @@ pub fn challenge(outcome: AuthOutcome) -> &'static str {
         AuthOutcome::Invalid => {
             "Bearer realm=\"arxi\", error=\"invalid_token\", error_description=\"the bearer token is not valid\""
         }
-        AuthOutcome::Missing | AuthOutcome::Allowed(_) => "Bearer realm=\"arxi\"",
+        AuthOutcome::Missing | AuthOutcome::OtherScheme | AuthOutcome::Allowed(_) => {
+            "Bearer realm=\"arxi\""
+        }
     }
 }
+
+/// The challenge for a malformed request (RFC 6750 §3.1): more than one
+/// `Authorization` field.
+pub const INVALID_REQUEST_CHALLENGE: &str = "Bearer realm=\"arxi\", error=\"invalid_request\", error_description=\"send one Authorization field\"";
 
 #[cfg(test)]
 mod tests {
@@ -113,7 +129,8 @@ mod tests {
                 Some(b"Bearer s3cret-token-01234567890"),
                 AuthOutcome::Invalid,
             ),
-            (Some(b"Basic czNjcmV0"), AuthOutcome::Invalid),
+            (Some(b"Basic czNjcmV0"), AuthOutcome::OtherScheme),
+            (Some(b"Bearer"), AuthOutcome::Invalid),
             (Some(b"Bearer "), AuthOutcome::Invalid),
             (Some(b""), AuthOutcome::Invalid),
         ];

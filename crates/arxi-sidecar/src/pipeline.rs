@@ -34,6 +34,7 @@ use crate::auth::{self, AuthOutcome};
 use crate::body::ResponseBody;
 use crate::correlation;
 use crate::enterprise;
+use crate::framing::{Refusal, RefusalSlot};
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
 use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route, Serves, Timeout};
@@ -50,20 +51,46 @@ pub struct Worker {
     pub outbound: Rc<crate::outbound::Client>,
 }
 
+/// Which request of its connection a request is, and where the framing
+/// gate leaves its refusals (`framing`).
+#[derive(Debug, Clone)]
+pub struct OnConnection {
+    /// The connection's refusal slot.
+    pub refusals: Rc<RefusalSlot>,
+    /// This request's number on the connection, from 1.
+    pub number: u64,
+}
+
+impl OnConnection {
+    fn refusal(&self) -> Option<Refusal> {
+        self.refusals.take_for(self.number)
+    }
+}
+
 /// Handles one request end to end.
 pub async fn handle(
     worker: Rc<Worker>,
     _peer: Peer,
     serves: Serves,
     request: hyper::Request<Incoming>,
+    connection: OnConnection,
 ) -> hyper::Response<ResponseBody> {
     let started = Instant::now();
     let state = Arc::clone(&worker.state);
     let (parts, body) = request.into_parts();
     let server_id = state.ids.next();
     let (client_id, legacy_id) = client_correlation(&parts.headers);
-    let path = parts.uri.path().to_owned();
-    let matched = routes::find(&parts.method, &path);
+    // A request the framing gate put in place of a refused head: answered
+    // with the refusal, nothing else.
+    let refused = connection.refusal();
+    let path = match &refused {
+        Some(refusal) => refusal.target.clone().unwrap_or_else(|| "/".to_owned()),
+        None => parts.uri.path().to_owned(),
+    };
+    let matched = match &refused {
+        Some(_) => Match::NotFound,
+        None => routes::find(&parts.method, &path),
+    };
     let route_index = match &matched {
         Match::Found(route) => routes::index_of(route),
         _ => routes::ROUTES.len(),
@@ -75,6 +102,9 @@ pub async fn handle(
         correlation_id = %server_id,
     );
     let outcome = async {
+        if let Some(refusal) = refused {
+            return Err(refusal.problem);
+        }
         match matched {
             Match::NotFound => Err(Problem::new(Code::NotFound).detail(format!("no route {path}"))),
             Match::MethodNotAllowed(allowed) => {
@@ -90,7 +120,14 @@ pub async fn handle(
                 Err(Problem::new(Code::NotFound)
                     .detail(format!("this socket serves the probes only, not {path}")))
             }
-            Match::Found(route) => process(&worker, &server_id, serves, route, parts, body).await,
+            Match::Found(route) => {
+                let request = Request {
+                    parts,
+                    body,
+                    connection: &connection,
+                };
+                process(&worker, &server_id, serves, route, request).await
+            }
         }
     }
     .instrument(span)
@@ -170,14 +207,25 @@ fn client_correlation(headers: &HeaderMap) -> (Option<String>, bool) {
     (None, false)
 }
 
+/// A request on its way through [`process`].
+struct Request<'a> {
+    parts: http::request::Parts,
+    body: Incoming,
+    connection: &'a OnConnection,
+}
+
 async fn process(
     worker: &Rc<Worker>,
     server_id: &str,
     serves: Serves,
     route: &'static Route,
-    parts: http::request::Parts,
-    body: Incoming,
+    request: Request<'_>,
 ) -> Result<Reply, Problem> {
+    let Request {
+        parts,
+        body,
+        connection,
+    } = request;
     let state = &worker.state;
     let config = state.config.load_full();
     let limits = config.model().limits;
@@ -204,6 +252,9 @@ async fn process(
         return Err(Problem::new(Code::ShuttingDown));
     }
 
+    // Fields that must appear once: the first would win silently.
+    check_single_fields(&parts.headers)?;
+
     // 1. Body limit, on the declared length.
     let (body_limit, declared_length) = check_declared_length(&parts, route, &limits)?;
 
@@ -225,6 +276,9 @@ async fn process(
             return Err(Problem::new(Code::Unauthorized)
                 .detail(match outcome {
                     AuthOutcome::Missing => "send Authorization: Bearer <token>",
+                    AuthOutcome::OtherScheme => {
+                        "the Authorization scheme is not Bearer; send Authorization: Bearer <token>"
+                    }
                     _ => "the bearer token is not valid",
                 })
                 .header(
@@ -292,7 +346,11 @@ async fn process(
         let bytes = if route.body == Body::None {
             Bytes::new()
         } else {
-            read_body(body, body_limit).await?
+            // A body cut short by the framing gate is answered with the
+            // gate's refusal.
+            read_body(body, body_limit)
+                .await
+                .map_err(|problem| connection.refusal().map_or(problem, |r| r.problem))?
         };
         let handler = (route.handler)(call(bytes, credential));
         match &identity {
@@ -330,10 +388,45 @@ pub fn precheck(
     config: &arxi_sidecar_config::ValidConfig,
 ) -> Result<(), Problem> {
     let limits = config.model().limits;
+    check_single_fields(&parts.headers)?;
     let (_, declared_length) = check_declared_length(parts, route, &limits)?;
     check_host(parts, config)?;
     enterprise::identity(&parts.headers, route, config)?;
     check_bounds(parts, route, &limits, declared_length)
+}
+
+/// Header fields a request may carry at most once. Two `Authorization`
+/// fields are ambiguous credentials; two `Idempotency-Key` fields would
+/// let a retry under the second key record a duplicate.
+static SINGLE_FIELDS: [header::HeaderName; 5] = [
+    header::AUTHORIZATION,
+    header::CONTENT_LENGTH,
+    header::CONTENT_TYPE,
+    header::HOST,
+    header::HeaderName::from_static("idempotency-key"),
+];
+
+/// 400 `duplicate_header` for a repeated [`SINGLE_FIELDS`] field; a
+/// repeated `Authorization` also gets the RFC 6750 `invalid_request`
+/// challenge.
+fn check_single_fields(headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(name) = SINGLE_FIELDS
+        .iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    else {
+        return Ok(());
+    };
+    let problem = Problem::new(Code::DuplicateHeader)
+        .detail(format!("more than one {name} header field"))
+        .with("header", name.as_str());
+    Err(if *name == header::AUTHORIZATION {
+        problem.header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(auth::INVALID_REQUEST_CHALLENGE),
+        )
+    } else {
+        problem
+    })
 }
 
 /// The route's body limit, and the declared length (refused when over the

@@ -80,6 +80,8 @@ registry! {
         "Arrays and objects are nested deeper than 64 levels."),
     ValidationFailed => ("validation_failed", 422, "Validation failed", false, None,
         "A field breaks a rule; `field` names it and `detail` says why."),
+    DuplicateHeader => ("duplicate_header", 400, "Header field repeated", false, None,
+        "A header field that must appear at most once (Authorization, Content-Length, Content-Type, Host, Idempotency-Key, Transfer-Encoding) appears more than once; `header` names it."),
     InvalidCursor => ("invalid_cursor", 400, "Invalid cursor", false, None,
         "The query cursor was not issued by this recorder."),
     InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "Invalid Idempotency-Key", false, None,
@@ -120,6 +122,8 @@ registry! {
         "The body, an attachment or the envelope exceeds its configured limit."),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Unsupported media type", false, None,
         "The body must be application/json."),
+    UriTooLong => ("uri_too_long", 414, "Request target too long", false, None,
+        "The request target is longer than the server accepts."),
     HeadersTooLarge => ("headers_too_large", 431, "Request headers too large", false, None,
         "The request head exceeds max_header_bytes or max_headers."),
     RequestCapacityExhausted => ("request_capacity_exhausted", 429, "Too many requests", true, Some(1),
@@ -128,6 +132,8 @@ registry! {
         "Bundles are built, verified and inspected one at a time behind a short queue; retry after Retry-After (with the same Idempotency-Key for a build)."),
     RecorderOverloaded => ("recorder_overloaded", 429, "Recorder queue full", true, Some(1),
         "The recorder's write queue is full; retry after Retry-After with the same Idempotency-Key."),
+    UnsupportedTransferCoding => ("unsupported_transfer_coding", 501, "Transfer coding not implemented", false, None,
+        "The request uses a transfer coding other than chunked (RFC 9112 §6.1); nothing was recorded."),
     InternalError => ("internal_error", 500, "Internal error", true, Some(1),
         "An unexpected server fault; the log holds the details under the correlation id."),
     EnterpriseHookFailed => ("enterprise_hook_failed", 502, "Enterprise hook export failed", true, Some(1),
@@ -155,6 +161,21 @@ impl Code {
         format!("{TYPE_PREFIX}{}", self.info().code)
     }
 }
+
+/// The members [`render`] writes: the RFC 9457 ones and ours. Extensions
+/// take other names.
+pub const RESERVED_MEMBERS: [&str; 10] = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "code",
+    "retryable",
+    "retry_after_seconds",
+    "correlation_id",
+    "client_correlation_id",
+];
 
 /// The common prefix of every problem `type`.
 pub const TYPE_PREFIX: &str = "https://arxi.invalid/problems/";
@@ -213,8 +234,14 @@ impl Problem {
         self
     }
 
-    /// Adds an extension member.
+    /// Adds an extension member. Its name is never one of the members the
+    /// renderer writes itself ([`RESERVED_MEMBERS`]): the body would carry
+    /// two members of one name.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        assert!(
+            !RESERVED_MEMBERS.contains(&key),
+            "problem extension {key:?} would repeat a member the renderer writes"
+        );
         self.extra.insert(key.to_owned(), value.into());
         self
     }

@@ -37,6 +37,7 @@ use arxi_sidecar_config::model::IoDriver;
 use crate::admission::{Admission, Saturation};
 use crate::blocking::BlockingPool;
 use crate::correlation::IdSource;
+use crate::framing::{self, Gated, RefusalSlot};
 use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, Peer, Signal};
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
@@ -620,11 +621,6 @@ async fn accept_loop(
     }
 }
 
-/// The hard ceilings hyper enforces itself; the configured (lower) limits
-/// are checked by the pipeline so that they answer with problem details.
-const HEAD_BYTES_CEILING: usize = 64 * 1024;
-const HEADERS_CEILING: usize = 256;
-
 async fn serve_connection(
     connection: Connection,
     peer: Peer,
@@ -643,22 +639,31 @@ async fn serve_connection(
             .header_read_timeout_ms,
     );
     let mut builder = hyper::server::conn::http1::Builder::new();
+    framing::configure(&mut builder);
     builder
         .timer(io::HyperTimer)
-        .header_read_timeout(header_timeout)
-        .keep_alive(true)
-        .half_close(false)
-        .max_buf_size(HEAD_BYTES_CEILING + 8 * 1024)
-        .max_header_size(HEAD_BYTES_CEILING)
-        .max_headers(HEADERS_CEILING);
+        .header_read_timeout(header_timeout);
     let service_worker = Rc::clone(&worker);
+    let refusals = Rc::new(RefusalSlot::default());
+    let service_refusals = Rc::clone(&refusals);
+    // hyper calls the service once per request head, in order: the count
+    // is the number the framing gate gives its refusals.
+    let requests = Cell::new(0_u64);
     let service = hyper::service::service_fn(move |request| {
         let worker = Rc::clone(&service_worker);
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(pipeline::handle(worker, peer, serves, request).await) }
+        requests.set(requests.get() + 1);
+        let on_connection = pipeline::OnConnection {
+            refusals: Rc::clone(&service_refusals),
+            number: requests.get(),
+        };
+        async move {
+            Ok::<_, Infallible>(
+                pipeline::handle(worker, peer, serves, request, on_connection).await,
+            )
+        }
     });
-    let connection =
-        builder.serve_connection(crate::framing::StrictLines::new(connection), service);
+    let connection = builder.serve_connection(Gated::new(connection, refusals), service);
     let mut connection = std::pin::pin!(connection);
     let finished = match io::race(connection.as_mut(), stop.wait()).await {
         Either::Left(result) => result,

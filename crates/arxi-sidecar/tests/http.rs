@@ -372,6 +372,85 @@ fn token_auth_challenges_and_spares_probes() {
 }
 
 #[test]
+fn credentials_of_another_scheme_get_a_challenge_without_an_error_code() {
+    let server = Harness::start(Options {
+        token: true,
+        ..Options::default()
+    });
+    let basic = server.get("/v1/config", &[("Authorization", "Basic czNjcmV0OnB3")]);
+    assert_problem(&basic, 401, "unauthorized");
+    assert_eq!(
+        basic.header("www-authenticate"),
+        Some("Bearer realm=\"arxi\"")
+    );
+}
+
+/// A field that must appear once, sent twice: a typed 400 naming it, and
+/// nothing recorded. Two `Authorization` fields get the RFC 6750
+/// `invalid_request` challenge even when the first is valid; two
+/// `Idempotency-Key` fields never record under either key.
+#[test]
+fn repeated_single_fields_are_refused() {
+    let server = Harness::start(Options {
+        token: true,
+        ..Options::default()
+    });
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = ("Authorization", bearer.as_str());
+    let body = r#"{"type":"dup.fields","payload":{}}"#;
+    let cases: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "authorization",
+            vec![auth, ("Authorization", "Bearer someone-else-entirely")],
+        ),
+        (
+            "idempotency-key",
+            vec![
+                auth,
+                ("Idempotency-Key", "dup-1"),
+                ("Idempotency-Key", "dup-2"),
+            ],
+        ),
+        (
+            "content-type",
+            vec![
+                auth,
+                ("Content-Type", "application/json"),
+                ("Content-Type", "text/plain"),
+            ],
+        ),
+        ("host", vec![auth, ("Host", "localhost")]),
+        ("content-length", vec![auth, ("Content-Length", "34")]),
+    ];
+    for (name, headers) in &cases {
+        let response = server.send(&request("POST", "/v1/envelopes", headers, Some(body)));
+        let problem = assert_problem(&response, 400, "duplicate_header");
+        assert_eq!(problem["header"], *name, "{name}");
+        if *name == "authorization" {
+            let challenge = response.header("www-authenticate").unwrap_or_default();
+            assert!(
+                challenge.contains("error=\"invalid_request\""),
+                "{challenge}"
+            );
+        }
+    }
+    let count = server
+        .post("/v1/query/envelopes", &[auth], r#"{"type":"dup.fields"}"#)
+        .json()["envelopes"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(count, Some(0), "nothing recorded");
+    for key in ["dup-1", "dup-2"] {
+        let once = server.post("/v1/envelopes", &[auth, ("Idempotency-Key", key)], body);
+        assert_eq!(
+            once.header("idempotent-replayed"),
+            None,
+            "{key} was never used"
+        );
+    }
+}
+
+#[test]
 fn bounds_answer_with_problems() {
     let server = Harness::start(Options {
         limits: "max_request_body_bytes = 2048\nmax_header_bytes = 2048\nmax_headers = 16".into(),

@@ -60,7 +60,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
                 grant.name,
                 grant.namespaces.join(", ")
             ))
-            .with("type", event_type));
+            .with("event_type", event_type));
     }
     let actor = optional_string(&mut members, "actor")?;
     let subject = optional_string(&mut members, "subject")?;

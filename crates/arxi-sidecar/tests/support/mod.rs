@@ -203,11 +203,23 @@ pub fn parse_response(raw: &[u8]) -> Response {
     {
         body.truncate(length);
     }
-    Response {
+    let response = Response {
         status,
         headers,
         body,
+    };
+    // Every problem body the suites see is read with a parser that refuses
+    // duplicate members (an extension must never overwrite an RFC 9457
+    // member).
+    if response.header("content-type") == Some("application/problem+json")
+        && let Err(error) = arxi_format::json::parse(&response.body)
+    {
+        panic!(
+            "a problem body that a strict parser refuses ({error}): {}",
+            response.text()
+        );
     }
+    response
 }
 
 fn read_all(stream: &mut impl std::io::Read) -> Vec<u8> {
