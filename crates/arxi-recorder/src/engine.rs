@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::bundle::{BundleError, BundleFile, BundleSelection};
 use crate::committer::{Checkpointer, Committer};
 use crate::control::{self, control_types};
+use crate::cursor::CursorKey;
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
@@ -171,26 +172,6 @@ pub struct QueryResult {
     pub next_cursor: Option<String>,
 }
 
-const CURSOR_PREFIX: &str = "c1.";
-
-fn encode_cursor(after_seq: u64) -> String {
-    format!("{CURSOR_PREFIX}{after_seq:x}")
-}
-
-fn decode_cursor(cursor: &str) -> Result<u64, QueryError> {
-    let digits = cursor
-        .strip_prefix(CURSOR_PREFIX)
-        .filter(|digits| {
-            !digits.is_empty()
-                && digits.len() <= 14
-                && digits
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-        .ok_or(QueryError::InvalidCursor)?;
-    u64::from_str_radix(digits, 16).map_err(|_| QueryError::InvalidCursor)
-}
-
 /// Default query page size.
 pub const QUERY_PAGE_DEFAULT: u32 = 100;
 
@@ -205,6 +186,8 @@ pub struct RecorderEngine {
     public_key: PublicKey,
     /// Signs bundle trailers (the same key the sequencer signs with).
     signer: SecretKey,
+    /// Tags query cursors (derived from the signing key at open).
+    cursors: CursorKey,
     clock: BundleClock,
     recovery: RecoveryReport,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -337,6 +320,7 @@ impl RecorderEngine {
             config,
             key_id,
             public_key,
+            cursors: CursorKey::derive(&signer),
             signer,
             clock: BundleClock(clock),
             recovery: report,
@@ -724,7 +708,11 @@ impl RecorderEngine {
                 "received_from is not before received_before".into(),
             ));
         }
-        let after_seq = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after_seq = query
+            .cursor
+            .as_deref()
+            .map(|cursor| self.cursors.open(cursor, query))
+            .transpose()?;
         let filter = QueryFilter {
             segment_id: query.segment_id,
             seq_min: query.seq_from,
@@ -740,7 +728,9 @@ impl RecorderEngine {
         let page = self.readers.with(|reader| reader.query(&filter))?;
         Ok(QueryResult {
             envelopes: page.rows.into_iter().map(|row| row.body).collect(),
-            next_cursor: page.next_after_seq.map(encode_cursor),
+            next_cursor: page
+                .next_after_seq
+                .map(|after_seq| self.cursors.issue(after_seq, query)),
         })
     }
 

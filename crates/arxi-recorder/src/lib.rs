@@ -28,6 +28,7 @@
 pub mod bundle;
 mod committer;
 mod control;
+mod cursor;
 mod engine;
 mod idempotency;
 mod plan;

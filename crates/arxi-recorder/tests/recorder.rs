@@ -719,7 +719,27 @@ fn queries_page_with_opaque_cursors_and_validate_input() {
         })
         .expect("query");
     assert_eq!(window.envelopes.len(), 5);
-    for bad in ["", "c1.", "c1.zz", "x1.10", "c1.123456789abcdef0"] {
+    // A cursor is the recorder's own: a well-formed one it did not issue
+    // (the old unauthenticated form, or a forged position) is refused, and
+    // so is a real one presented with other filters.
+    let issued = first.next_cursor.clone().expect("a cursor");
+    let (_, tag) = issued.rsplit_once('.').expect("tagged");
+    let forged = format!("c2.1.{tag}");
+    let elsewhere = engine.query(&EnvelopeQuery {
+        event_type: Some("odd.event".into()),
+        cursor: Some(issued),
+        ..Default::default()
+    });
+    assert_eq!(elsewhere, Err(QueryError::InvalidCursor));
+    for bad in [
+        "",
+        "c1.",
+        "c1.zz",
+        "x1.10",
+        "c1.123456789abcdef0",
+        "c1.5",
+        forged.as_str(),
+    ] {
         assert_eq!(
             engine.query(&EnvelopeQuery {
                 cursor: Some(bad.into()),
