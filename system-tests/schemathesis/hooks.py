@@ -13,7 +13,10 @@ positive cases are adjusted here to keep those rules, and only those:
 - recordEnvelopeWithAttachments: attachment names unique;
 - verifyBundle: `keys` are Ed25519 public keys of full order, which a
   hex pattern cannot say; positive cases use real keys
-  (ARXI_SCHEMATHESIS_KEYS, comma separated, set by run.sh).
+  (ARXI_SCHEMATHESIS_KEYS, comma separated, set by run.sh);
+- every body: no string holds a Unicode noncharacter (U+FDD0..U+FDEF,
+  U+xFFFE, U+xFFFF; I-JSON), which the free-form payload schema cannot
+  exclude in every plane; they are replaced with U+FFFD.
 
 Negative cases are never touched: that schema-invalid requests are
 refused is checked as generated.
@@ -74,6 +77,21 @@ def _keys(body):
     ]
 
 
+def _is_noncharacter(char):
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
+def _without_noncharacters(value):
+    if isinstance(value, str):
+        return "".join("\ufffd" if _is_noncharacter(c) else c for c in value)
+    if isinstance(value, list):
+        return [_without_noncharacters(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_noncharacters(k): _without_noncharacters(v) for k, v in value.items()}
+    return value
+
+
 RULES = {
     ("POST", "/v1/bundles/build"): _build,
     ("POST", "/v1/query/envelopes"): _query,
@@ -87,6 +105,8 @@ def map_case(context, case):
     meta = case.meta
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
+    if isinstance(case.body, dict):
+        case.body = _without_noncharacters(case.body)
     rule = RULES.get((case.operation.method.upper(), case.operation.path))
     if rule is not None and isinstance(case.body, dict):
         rule(case.body)

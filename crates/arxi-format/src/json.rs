@@ -46,26 +46,43 @@ pub enum LargeIntegers {
     RoundToDouble,
 }
 
-/// Parser settings. [`ParseOptions::STRICT`] is the evidence profile.
+/// Parser settings. [`ParseOptions::STRICT`] is the evidence profile;
+/// [`ParseOptions::INGEST`] adds the I-JSON rules new input must also keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseOptions {
     /// Maximum nesting of arrays and objects (capped at [`HARD_MAX_DEPTH`]).
     pub max_depth: usize,
     /// Policy for integer literals outside ±(2^53-1).
     pub large_integers: LargeIntegers,
+    /// Refuse Unicode noncharacters in strings (RFC 7493 §2.1) and
+    /// non-zero numbers that round to zero (`1e-400`).
+    pub ingest_rules: bool,
 }
 
 impl ParseOptions {
-    /// The evidence profile: depth 64, large integers rejected.
+    /// The evidence profile: depth 64, large integers rejected. What every
+    /// reader of stored evidence applies.
     pub const STRICT: Self = Self {
         max_depth: DEFAULT_MAX_DEPTH,
         large_integers: LargeIntegers::Reject,
+        ingest_rules: false,
+    };
+
+    /// New input: [`ParseOptions::STRICT`] plus the ingest rules
+    /// (noncharacters and underflow refused). Readers of stored evidence
+    /// keep [`ParseOptions::STRICT`], so evidence recorded before these
+    /// rules keeps verifying.
+    pub const INGEST: Self = Self {
+        max_depth: DEFAULT_MAX_DEPTH,
+        large_integers: LargeIntegers::Reject,
+        ingest_rules: true,
     };
 
     /// ECMAScript-compatible number handling, for reference vectors only.
     pub const ECMASCRIPT_NUMBERS: Self = Self {
         max_depth: DEFAULT_MAX_DEPTH,
         large_integers: LargeIntegers::RoundToDouble,
+        ingest_rules: false,
     };
 }
 
@@ -101,6 +118,12 @@ pub enum JsonErrorKind {
     IntegerOutOfRange,
     /// A number whose magnitude overflows a double.
     NumberOutOfRange,
+    /// A non-zero number too small for a double: it would be stored as 0
+    /// (ingest rules only).
+    NumberUnderflow,
+    /// A string holds a Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE,
+    /// U+xFFFF), which I-JSON forbids (ingest rules only).
+    Noncharacter(u32),
     /// An unknown or malformed backslash escape.
     InvalidEscape,
     /// A `\u` escape naming half of a surrogate pair without its other half.
@@ -131,6 +154,15 @@ impl fmt::Display for JsonError {
                 write!(f, "integer outside the exact range ±(2^53-1)")?;
             }
             JsonErrorKind::NumberOutOfRange => write!(f, "number overflows a double")?,
+            JsonErrorKind::NumberUnderflow => {
+                write!(
+                    f,
+                    "a non-zero number too small for a double (it would be 0)"
+                )?;
+            }
+            JsonErrorKind::Noncharacter(code) => {
+                write!(f, "the Unicode noncharacter U+{code:04X} in a string")?;
+            }
             JsonErrorKind::InvalidEscape => write!(f, "invalid escape sequence")?,
             JsonErrorKind::LoneSurrogate => write!(f, "lone UTF-16 surrogate in \\u escape")?,
             JsonErrorKind::ControlCharacterInString => {
@@ -163,6 +195,7 @@ pub fn parse_with(input: &[u8], options: ParseOptions) -> Result<Value, JsonErro
         position: 0,
         max_depth: options.max_depth.min(HARD_MAX_DEPTH),
         large_integers: options.large_integers,
+        ingest_rules: options.ingest_rules,
     };
     parser.skip_whitespace();
     let value = parser.parse_value(0)?;
@@ -179,6 +212,13 @@ struct Parser<'a> {
     position: usize,
     max_depth: usize,
     large_integers: LargeIntegers,
+    ingest_rules: bool,
+}
+
+/// Whether `code` is a Unicode noncharacter: U+FDD0..U+FDEF, or the last
+/// two code points of any plane.
+pub fn is_noncharacter(code: u32) -> bool {
+    (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
 }
 
 impl<'a> Parser<'a> {
@@ -308,8 +348,22 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Parses a string starting at its opening quote.
+    /// Parses a string starting at its opening quote (under the ingest
+    /// rules, refusing noncharacters, reported at the opening quote).
     fn parse_string(&mut self) -> Result<String, JsonError> {
+        let start = self.position;
+        let text = self.parse_string_body()?;
+        // Every noncharacter is encoded in UTF-8 from a lead byte 0xEF or
+        // above, so most strings need no decoding.
+        if self.ingest_rules && text.bytes().any(|byte| byte >= 0xEF) {
+            if let Some(code) = text.chars().map(u32::from).find(|c| is_noncharacter(*c)) {
+                return Err(Self::error_at(start, JsonErrorKind::Noncharacter(code)));
+            }
+        }
+        Ok(text)
+    }
+
+    fn parse_string_body(&mut self) -> Result<String, JsonError> {
         self.position += 1; // '"'
         let start = self.position;
         // Fast path: no escapes. The input is valid UTF-8 and '"', '\\' and
@@ -460,10 +514,21 @@ impl<'a> Parser<'a> {
         let value: f64 = token
             .parse()
             .map_err(|_| Self::error_at(start, JsonErrorKind::InvalidNumber))?;
+        if self.ingest_rules && value == 0.0 && mantissa_is_nonzero(token) {
+            return Err(Self::error_at(start, JsonErrorKind::NumberUnderflow));
+        }
         Number::from_f64(value)
             .map(Value::Number)
             .ok_or_else(|| Self::error_at(start, JsonErrorKind::NumberOutOfRange))
     }
+}
+
+/// Whether a number token's digits before its exponent are not all zero.
+fn mantissa_is_nonzero(token: &str) -> bool {
+    token
+        .bytes()
+        .take_while(|byte| !matches!(byte, b'e' | b'E'))
+        .any(|byte| matches!(byte, b'1'..=b'9'))
 }
 
 /// The shape of a number token (RFC 8259 grammar).
@@ -619,13 +684,62 @@ mod tests {
         );
         let options = ParseOptions {
             max_depth: usize::MAX,
-            large_integers: LargeIntegers::Reject,
+            ..ParseOptions::STRICT
         };
         let very_deep = "[".repeat(100_000);
         assert_eq!(
             parse_with(very_deep.as_bytes(), options).map_err(|e| e.kind),
             Err(JsonErrorKind::TooDeep(HARD_MAX_DEPTH))
         );
+    }
+
+    /// The ingest rules refuse what the evidence profile keeps readable:
+    /// noncharacters (escaped or raw) and non-zero numbers that round to 0.
+    #[test]
+    fn ingest_rules() {
+        let cases: &[(&str, Result<(), JsonErrorKind>)] = &[
+            (r#""\uffff""#, Err(JsonErrorKind::Noncharacter(0xFFFF))),
+            (r#""\ufffe""#, Err(JsonErrorKind::Noncharacter(0xFFFE))),
+            (r#""\ufdd0""#, Err(JsonErrorKind::Noncharacter(0xFDD0))),
+            (
+                r#"{"k":"a\ufdefb"}"#,
+                Err(JsonErrorKind::Noncharacter(0xFDEF)),
+            ),
+            (
+                r#""\ud83f\udfff""#,
+                Err(JsonErrorKind::Noncharacter(0x1FFFF)),
+            ),
+            ("\"\u{10FFFE}\"", Err(JsonErrorKind::Noncharacter(0x10FFFE))),
+            ("[\"\u{FDD5}\"]", Err(JsonErrorKind::Noncharacter(0xFDD5))),
+            (r#"{"\uffff":1}"#, Err(JsonErrorKind::Noncharacter(0xFFFF))),
+            (r#""\ufdcf\ufdf0\ufffd""#, Ok(())),
+            ("\"\u{FFFD}\u{EFFF}\"", Ok(())),
+            ("1e-400", Err(JsonErrorKind::NumberUnderflow)),
+            ("-2.4e-324", Err(JsonErrorKind::NumberUnderflow)),
+            ("2.5e-324", Ok(())),
+            ("[0.0000001e-400]", Err(JsonErrorKind::NumberUnderflow)),
+            ("5e-324", Ok(())),
+            ("0e-400", Ok(())),
+            ("-0.000e-9999", Ok(())),
+            ("0", Ok(())),
+            ("1e400", Err(JsonErrorKind::NumberOutOfRange)),
+        ];
+        for (input, expected) in cases {
+            let ingest = parse_with(input.as_bytes(), ParseOptions::INGEST)
+                .map(drop)
+                .map_err(|error| error.kind);
+            assert_eq!(&ingest, expected, "{input}");
+            // Readers of stored evidence are not affected.
+            let strict = parse(input.as_bytes())
+                .map(drop)
+                .map_err(|error| error.kind);
+            if matches!(
+                expected,
+                Err(JsonErrorKind::Noncharacter(_) | JsonErrorKind::NumberUnderflow)
+            ) {
+                assert_eq!(strict, Ok(()), "{input}");
+            }
+        }
     }
 
     #[test]

@@ -397,10 +397,16 @@ impl RecorderEngine {
     pub fn append(&self, request: AppendRequest) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
         let invalid = |field: &'static str, reason: String| SubmitError::Invalid { field, reason };
         check_event_type(&request.event_type).map_err(|reason| invalid("type", reason))?;
-        if request.event_type.starts_with(CONTROL_TYPE_PREFIX) {
+        // Reserved in any letter case, so no data type can pass for a
+        // control type to a reader that folds case.
+        let reserved = request
+            .event_type
+            .get(..CONTROL_TYPE_PREFIX.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(CONTROL_TYPE_PREFIX));
+        if reserved {
             return Err(invalid(
                 "type",
-                "types starting with \"arxi.\" are reserved".into(),
+                "types starting with \"arxi.\" (in any letter case) are reserved".into(),
             ));
         }
         if let Some(actor) = &request.actor {

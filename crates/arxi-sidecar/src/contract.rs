@@ -489,12 +489,12 @@ rule! {
 }
 
 rule! {
-    /// An event type a client may write: not starting with `arxi.` (the
-    /// recorder's own control types).
+    /// An event type a client may write: not starting with `arxi.` in any
+    /// letter case (the recorder's own control types).
     DataEventType {
         "type": "string",
         "pattern": EVENT_TYPE_PATTERN,
-        "not": {"pattern": "^arxi\\."},
+        "not": {"pattern": "^[Aa][Rr][Xx][Ii]\\."},
     }
 }
 

@@ -289,6 +289,54 @@ fn json_bodies_are_strict_and_typed() {
             422,
             "integer_out_of_range",
         ),
+        // I-JSON: noncharacters, escaped or raw, in values and keys.
+        (
+            r#"{"type":"a.b","payload":"\uffff"}"#,
+            422,
+            "noncharacter_in_string",
+        ),
+        (
+            "{\"type\":\"a.b\",\"payload\":{\"k\u{FDD0}\":1}}",
+            422,
+            "noncharacter_in_string",
+        ),
+        (
+            r#"{"type":"a.b","actor":"\udbff\udfff","payload":1}"#,
+            422,
+            "noncharacter_in_string",
+        ),
+        // Underflow is refused like overflow (it would be stored as 0).
+        (
+            r#"{"type":"a.b","payload":1e-400}"#,
+            422,
+            "number_out_of_range",
+        ),
+        (
+            r#"{"type":"a.b","payload":[-5e-999]}"#,
+            422,
+            "number_out_of_range",
+        ),
+        // The reserved prefix in any letter case.
+        (
+            r#"{"type":"ARXI.custom","payload":{}}"#,
+            422,
+            "validation_failed",
+        ),
+        (
+            r#"{"type":"Arxi.segment.sealed","payload":{}}"#,
+            422,
+            "validation_failed",
+        ),
+        // A payload nested 64 deep makes a body 65 deep.
+        (
+            &format!(
+                r#"{{"type":"a.b","payload":{}{}}}"#,
+                "[".repeat(64),
+                "]".repeat(64)
+            ),
+            422,
+            "json_too_deep",
+        ),
         // Labels count characters: 257 one-byte characters are too many.
         (
             &format!(
@@ -321,6 +369,15 @@ fn json_bodies_are_strict_and_typed() {
         })
         .to_string(),
     );
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+    // The documented depth: a payload nested 63 deep (its body 64), a zero
+    // written with a tiny exponent, and a type that merely contains "arxi".
+    let deepest = format!(
+        r#"{{"type":"a.arxi.b","payload":[{}{},0e-400]}}"#,
+        "[".repeat(62),
+        "]".repeat(62)
+    );
+    let accepted = server.post("/v1/envelopes", &[], &deepest);
     assert_eq!(accepted.status, 201, "{}", accepted.text());
     let field = assert_problem(
         &server.post("/v1/envelopes", &[], r#"{"type":7,"payload":1}"#),

@@ -20,23 +20,29 @@ use serde_json::{Map, Value, json};
 use crate::problem::{Code, Problem};
 use crate::routes::{Call, Reply};
 
-/// Parses a body strictly (duplicate keys, integer range, depth).
+/// Parses a body strictly, under the ingest rules (duplicate keys,
+/// integer range, overflow and underflow, noncharacters, depth).
 pub fn parse_body(call: &Call, optional: bool) -> Result<Value, Problem> {
     if call.body.is_empty() && optional {
         return Ok(Value::Object(Map::new()));
     }
-    arxi_format::json::parse(&call.body).map_err(|error| {
-        let code = match error.kind {
-            JsonErrorKind::DuplicateKey(_) => Code::DuplicateJsonKey,
-            JsonErrorKind::IntegerOutOfRange => Code::IntegerOutOfRange,
-            JsonErrorKind::NumberOutOfRange => Code::NumberOutOfRange,
-            JsonErrorKind::TooDeep(_) => Code::JsonTooDeep,
-            _ => Code::MalformedJson,
-        };
-        Problem::new(code)
-            .detail(error.to_string())
-            .with("offset", error.offset as u64)
-    })
+    arxi_format::json::parse_with(&call.body, arxi_format::json::ParseOptions::INGEST).map_err(
+        |error| {
+            let code = match error.kind {
+                JsonErrorKind::DuplicateKey(_) => Code::DuplicateJsonKey,
+                JsonErrorKind::IntegerOutOfRange => Code::IntegerOutOfRange,
+                JsonErrorKind::NumberOutOfRange | JsonErrorKind::NumberUnderflow => {
+                    Code::NumberOutOfRange
+                }
+                JsonErrorKind::Noncharacter(_) => Code::NoncharacterInString,
+                JsonErrorKind::TooDeep(_) => Code::JsonTooDeep,
+                _ => Code::MalformedJson,
+            };
+            Problem::new(code)
+                .detail(error.to_string())
+                .with("offset", error.offset as u64)
+        },
+    )
 }
 
 /// A value that has no canonical form: numbers that would be written as an
