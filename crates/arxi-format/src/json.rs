@@ -355,10 +355,11 @@ impl<'a> Parser<'a> {
         let text = self.parse_string_body()?;
         // Every noncharacter is encoded in UTF-8 from a lead byte 0xEF or
         // above, so most strings need no decoding.
-        if self.ingest_rules && text.bytes().any(|byte| byte >= 0xEF) {
-            if let Some(code) = text.chars().map(u32::from).find(|c| is_noncharacter(*c)) {
-                return Err(Self::error_at(start, JsonErrorKind::Noncharacter(code)));
-            }
+        if self.ingest_rules
+            && text.bytes().any(|byte| byte >= 0xEF)
+            && let Some(code) = text.chars().map(u32::from).find(|c| is_noncharacter(*c))
+        {
+            return Err(Self::error_at(start, JsonErrorKind::Noncharacter(code)));
         }
         Ok(text)
     }
