@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints and every test in the workspace.
+# The whole test suite: formatting, the dependency policy (deny.toml), lints
+# and every test in the workspace.
 # README's test command and .ci/run both call exactly this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,11 +8,14 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk, python3-venv; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv, cargo-deny; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"
 cargo fmt --all --check
+
+step "cargo deny (advisories from the ../shared/advisory-db snapshot, licenses, bans, sources)"
+scripts/deny.sh
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings

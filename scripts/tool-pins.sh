@@ -1,0 +1,19 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the caller
+# Sourced by scripts/install-test-deps.sh and scripts/deny.sh: the versions of
+# the tools the test command builds from crates.io, and where they are kept.
+#
+# The cache lives outside the clone because CI clones afresh for every run;
+# a versioned directory means a new pin is a new build and an old one is
+# never mistaken for it. ARXI_TOOLS_CACHE moves the whole cache.
+CARGO_DENY_VERSION=0.20.2
+ARXI_TOOLS_CACHE=${ARXI_TOOLS_CACHE:-/var/cache/arxi-tools}
+CARGO_DENY_ROOT=$ARXI_TOOLS_CACHE/cargo-deny-$CARGO_DENY_VERSION
+CARGO_DENY=$CARGO_DENY_ROOT/bin/cargo-deny
+# Where cargo-deny looks for the advisory database of deny.toml's db-urls
+# entry, under db-path: the last URL segment and a hash of the URL
+# (url_to_db_path in cargo-deny's src/advisories/helpers/db.rs). It belongs to
+# this cargo-deny version: after changing the pin, read the new name from
+# `cargo-deny -L debug --offline check advisories` ("Opening advisory
+# database at ..."); scripts/deny.sh fails on a wrong one ("failed to get
+# 'FETCH_HEAD' metadata").
+CARGO_DENY_ADVISORY_DB_DIR=advisory-db-3157b0e258782691
