@@ -12,7 +12,9 @@ use std::time::Duration;
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
-use arxi_store::{KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace};
+use arxi_store::{
+    CheckpointKind, KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace,
+};
 use serde_json::json;
 
 use crate::bundle::{BundleError, BundleFile, BundleSelection};
@@ -88,6 +90,7 @@ pub(crate) struct Metrics {
     pub(crate) overloaded_total: AtomicU64,
     pub(crate) checkpoints_total: AtomicU64,
     pub(crate) checkpoint_failures_total: AtomicU64,
+    pub(crate) checkpoint_retries_total: AtomicU64,
     pub(crate) wal_pages: AtomicU64,
     /// Commands per batch: buckets <=1, <=2, <=4, ... <=256, more.
     pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS],
@@ -126,6 +129,9 @@ pub struct MetricsSnapshot {
     pub checkpoints_total: u64,
     /// Checkpoints failed.
     pub checkpoint_failures_total: u64,
+    /// Background checkpoint attempts that met a commit in flight and were
+    /// tried again.
+    pub checkpoint_retries_total: u64,
     /// WAL pages after the last commit.
     pub wal_pages: u64,
     /// Commands queued now.
@@ -150,6 +156,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(status: EngineStatus) -> Self {
+        Self {
+            metrics: Metrics::default(),
+            queue_depth: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            status: Mutex::new(status),
+        }
+    }
+
     pub(crate) fn dequeued(&self, bytes: usize) {
         self.queue_depth.fetch_sub(1, Ordering::AcqRel);
         if bytes > 0 {
@@ -279,21 +295,9 @@ impl RecorderEngine {
         let signer = key.clone();
         let mut core = Core::new(state, key, Arc::clone(&clock), Arc::clone(&config));
         record_start(&mut store, &mut core, stored_id.is_none(), &report)?;
+        checkpoint_at_open(&mut store);
 
-        let shared = Arc::new(Shared {
-            metrics: Metrics::default(),
-            queue_depth: AtomicUsize::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            stopped: AtomicBool::new(false),
-            status: Mutex::new(EngineStatus {
-                head_seq: 0,
-                head_hash: Hash32::ZERO,
-                open_segment: None,
-                last_seal_hash: Hash32::ZERO,
-                failure: None,
-            }),
-        });
-        shared.publish(core.status(None));
+        let shared = Arc::new(Shared::new(core.status(None)));
         let readers = Arc::new(store.reader_pool(config.readers_max)?);
         let (checkpointer, checkpointer_thread) =
             Checkpointer::start(store.path().to_path_buf(), Arc::clone(&shared))?;
@@ -628,6 +632,7 @@ impl RecorderEngine {
             overloaded_total: load(&m.overloaded_total),
             checkpoints_total: load(&m.checkpoints_total),
             checkpoint_failures_total: load(&m.checkpoint_failures_total),
+            checkpoint_retries_total: load(&m.checkpoint_retries_total),
             wal_pages: load(&m.wal_pages),
             queue_depth: self.shared.queue_depth.load(Ordering::Relaxed) as u64,
             queued_bytes: self.shared.queued_bytes.load(Ordering::Relaxed) as u64,
@@ -830,6 +835,24 @@ pub enum IdempotencyLookup {
     Replay(crate::StoredResponse),
     /// Same key, different request.
     Conflict,
+}
+
+/// Copies the whole WAL (what the previous run left, recovery's writes and
+/// the start records) into the database and truncates it, while the write
+/// connection is still the only one. Without this, the background
+/// checkpointer's first pass (it starts with nothing backfilled) had to
+/// copy everything the previous run left, woken by the first commit after
+/// a restart and racing the first writes (issue 17; see
+/// `committer::background_pass`). A failure here only delays the copy to
+/// the background checkpointer, so it is logged and start-up goes on.
+fn checkpoint_at_open(store: &mut Store) {
+    match store.checkpoint(CheckpointKind::Truncate) {
+        Ok(stats) => tracing::debug!(frames = stats.wal_frames, "WAL checkpointed at open"),
+        Err(error) => tracing::warn!(
+            %error,
+            "checkpoint at open failed; the background checkpointer will copy the WAL"
+        ),
+    }
 }
 
 /// Writes the start records in one transaction: the recorder id on first
