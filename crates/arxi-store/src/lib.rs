@@ -3,8 +3,9 @@
 //! What it does: opens the database (WAL, `synchronous=FULL`, automatic
 //! checkpoints off), runs versioned migrations, gives the single writer a
 //! transaction API ([`WriteTxn`]) over segments, envelopes, seals,
-//! attachments, keys and `store_meta`, runs checkpoints when asked, and gives
-//! readers their own connections ([`ReaderPool`]) with indexed queries.
+//! attachments, keys, the bundle index and `store_meta`, runs checkpoints
+//! when asked, and gives readers their own connections ([`ReaderPool`])
+//! with indexed queries.
 //!
 //! What it deliberately does not do: decide what to write. Sequence numbers,
 //! chaining, signing and sealing belong to the recorder, which owns the one
