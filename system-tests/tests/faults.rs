@@ -12,7 +12,13 @@
 //!   `fdatasync` after the first few): typed 503, readiness 503, no
 //!   corruption after a restart;
 //! - a database corrupted under a running sidecar: readiness 503 with a
-//!   clear log; a restart refuses once with a clear error, no panic.
+//!   clear log; a restart refuses once with a clear error, no panic;
+//! - SIGKILL in the two windows of a bundle build: while the file is
+//!   written (a watcher kills as soon as the temporary file appears), and
+//!   after the finished file is renamed but before its `arxi.bundle.built`
+//!   envelope commits (the test holds the database's write lock so the
+//!   commit waits, and kills at the rename). After the restart no
+//!   temporary file is left and no unrecorded bundle is served.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -495,4 +501,189 @@ fn a_corrupted_database_fails_readiness_then_start_up_clearly() {
             assert!(!text.contains("panicked"), "{text}");
         }
     }
+}
+
+fn bundle_dir(work: &Path) -> PathBuf {
+    work.join("data").join("bundles")
+}
+
+/// Names of the files in the bundle directory (not in `quarantine/`).
+fn bundle_files(work: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(bundle_dir(work)) else {
+        return Vec::new();
+    };
+    entries
+        .map(|entry| entry.expect("entry"))
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The bundle id a finished bundle file carries in its name, whatever the
+/// stage: `<id>.arxb`, or a staged `.staged-<id>-<build>`.
+fn bundle_id_in(name: &str) -> Option<String> {
+    let id = name.strip_suffix(".arxb").or_else(|| {
+        name.strip_prefix(".staged-")
+            .and_then(|rest| rest.split_once('-'))
+            .map(|(id, _build)| id)
+    })?;
+    let hex = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    hex.then(|| id.to_owned())
+}
+
+/// Polls the bundle directory (every millisecond, up to a minute) until
+/// `pick` finds a name.
+fn watch_bundles(work: &Path, mut pick: impl FnMut(&str) -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(found) = bundle_files(work).iter().find_map(|name| pick(name)) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing appeared in the bundle directory"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Records `envelopes` events that each carry two 2 MiB attachments (the
+/// same bytes, stored once, written into a bundle once per reference),
+/// then seals: a small database whose bundle takes a while to write.
+fn record_bulky_segment(address: &str, envelopes: usize) {
+    // 699,051 zero-byte triples: "AAAA" each in base64.
+    let content = "AAAA".repeat(699_051);
+    for n in 0..envelopes {
+        let body = format!(
+            r#"{{"type":"bulk.test","payload":{{"n":{n}}},"attachments":[{{"name":"a.bin","media_type":"application/octet-stream","content_base64":"{content}"}},{{"name":"b.bin","media_type":"application/octet-stream","content_base64":"{content}"}}]}}"#
+        );
+        let answer = http(
+            address,
+            "POST",
+            "/v1/envelopes/with-attachments",
+            &[],
+            Some(body.as_bytes()),
+        )
+        .expect("record");
+        assert_eq!(answer.status, 201, "{:?}", answer.json());
+    }
+    let sealed = http(address, "POST", "/v1/segments/seal", &[], None).expect("seal");
+    assert_eq!(sealed.status, 200, "{:?}", sealed.json());
+}
+
+/// Starts `POST /v1/bundles/build` with `key` on its own thread (the
+/// answer is lost when the sidecar is killed).
+fn build_in_background(address: &str, key: &'static str) -> std::thread::JoinHandle<()> {
+    let address = address.to_owned();
+    std::thread::spawn(move || {
+        let _ = http(
+            &address,
+            "POST",
+            "/v1/bundles/build",
+            &[("Idempotency-Key", key)],
+            Some(b"{}"),
+        );
+    })
+}
+
+/// After a restart: the build retried with its key is recorded once and
+/// its bundle downloads.
+fn retried_build_works(address: &str, key: &str) {
+    let built = http(
+        address,
+        "POST",
+        "/v1/bundles/build",
+        &[("Idempotency-Key", key)],
+        Some(b"{}"),
+    )
+    .expect("build");
+    assert_eq!(built.status, 201, "{:?}", built.json());
+    let id = built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let download = http(
+        address,
+        "GET",
+        &format!("/v1/bundles/download?id={id}"),
+        &[],
+        None,
+    )
+    .expect("download");
+    assert_eq!(download.status, 200);
+}
+
+#[test]
+fn sigkill_during_a_bundle_build_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(dir.path(), "", "auto");
+    let sidecar = Sidecar::start(&config, None);
+    record_bulky_segment(&sidecar.tcp, 6);
+    let build = build_in_background(&sidecar.tcp, "build-killed-while-writing");
+    let temporary = watch_bundles(dir.path(), |name| {
+        name.starts_with(".building-").then(|| name.to_owned())
+    });
+    sidecar.kill();
+    build.join().expect("client");
+    let temporary = bundle_dir(dir.path()).join(temporary);
+    assert!(
+        temporary.exists(),
+        "the kill landed while the bundle was written"
+    );
+    let sidecar = Sidecar::start(&config, None);
+    assert!(
+        !temporary.exists(),
+        "the restart removed {}",
+        temporary.display()
+    );
+    let left: Vec<String> = bundle_files(dir.path());
+    assert!(left.is_empty(), "nothing else is left: {left:?}");
+    retried_build_works(&sidecar.tcp, "build-killed-while-writing");
+    assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+#[test]
+fn sigkill_between_the_rename_and_the_record_serves_no_unrecorded_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(dir.path(), "", "auto");
+    let sidecar = Sidecar::start(&config, None);
+    for n in 0..5 {
+        assert_eq!(record(&sidecar.tcp, &format!("r-{n}")), Ok(201));
+    }
+    let sealed = http(&sidecar.tcp, "POST", "/v1/segments/seal", &[], None).expect("seal");
+    assert_eq!(sealed.status, 200);
+    // The build's `arxi.bundle.built` cannot commit while the test holds
+    // the write lock, so the kill at the rename lands before it.
+    let lock = arxi_store::fault::hold_write_lock(&dir.path().join("data").join("arxi.db"))
+        .expect("write lock");
+    let build = build_in_background(&sidecar.tcp, "build-killed-at-rename");
+    let id = watch_bundles(dir.path(), bundle_id_in);
+    sidecar.kill();
+    build.join().expect("client");
+    drop(lock);
+    let sidecar = Sidecar::start(&config, None);
+    let download = http(
+        &sidecar.tcp,
+        "GET",
+        &format!("/v1/bundles/download?id={id}"),
+        &[],
+        None,
+    )
+    .expect("download");
+    assert_eq!(download.status, 404, "bundle {id} was never recorded");
+    let left = bundle_files(dir.path());
+    assert!(
+        left.is_empty(),
+        "no bundle file is left in the directory: {left:?}"
+    );
+    let quarantined = bundle_dir(dir.path())
+        .join("quarantine")
+        .join(format!("{id}.arxb"));
+    assert!(
+        quarantined.is_file(),
+        "{} is kept aside",
+        quarantined.display()
+    );
+    retried_build_works(&sidecar.tcp, "build-killed-at-rename");
+    assert_eq!(sidecar.terminate().code(), Some(0));
 }

@@ -48,6 +48,7 @@ fn engine(dir: &Path) -> RecorderEngine {
     let mut config = RecorderConfig::new("bench-recorder");
     config.startup_verification_depth = 0;
     config.auto_seal.envelopes_max = 10_000;
+    config.bundle_dir = Some(dir.join("bundles"));
     RecorderEngine::open(&dir.join("arxi.db"), config, key(), Arc::new(SystemClock)).expect("open")
 }
 
@@ -130,13 +131,15 @@ fn populate(dir: &Path, total: u64) {
 fn build(dir: &Path) {
     let engine = engine(dir);
     let started = Instant::now();
-    let file = engine
-        .build_bundle(
-            &dir.join("bundles"),
-            BundleSelection::AllSealed,
-            &mut |_| {},
-        )
+    let staged = engine
+        .build_bundle(BundleSelection::AllSealed, &mut |_| {})
         .expect("builds");
+    engine
+        .record_bundle_built(&staged, None)
+        .expect("queued")
+        .wait()
+        .expect("recorded");
+    let file = engine.publish_bundle(staged).expect("published");
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}",

@@ -3,18 +3,21 @@
 //! The builder streams: one envelope row and at most one attachment are in
 //! memory at a time, whatever the bundle's size. It reads one consistent
 //! snapshot (a single read transaction), so a bundle never mixes states.
+//! Where the file is written, when it becomes downloadable and what a
+//! restart does with the leftovers of a crash is `bundle_dir.rs`.
 
 use std::io::Write;
 use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 
 use arxi_format::bundle::{Encoder, KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag};
 use arxi_format::envelope::Envelope;
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{Reader, ReaderPool, StoreError};
+use arxi_store::{Reader, StoreError};
 use sha2::{Digest as _, Sha256};
+
+pub use crate::bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 
 /// What to put in a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,10 @@ pub enum BundleError {
     Store(StoreError),
     /// Writing the bundle failed.
     Write(std::io::Error),
+    /// Reading a stored bundle file failed.
+    Read(std::io::Error),
+    /// The engine was opened without a bundle directory.
+    NoBundleDir,
 }
 
 impl std::fmt::Display for BundleError {
@@ -69,6 +76,8 @@ impl std::fmt::Display for BundleError {
             Self::Inconsistent(why) => write!(f, "stored evidence is inconsistent: {why}"),
             Self::Store(error) => write!(f, "store: {error}"),
             Self::Write(error) => write!(f, "writing the bundle: {error}"),
+            Self::Read(error) => write!(f, "reading the bundle: {error}"),
+            Self::NoBundleDir => write!(f, "no bundle directory is configured"),
         }
     }
 }
@@ -372,7 +381,7 @@ pub fn write_bundle<W: Write>(
 pub struct BundleFile {
     /// The bundle id: the first 32 hex digits of the file's SHA-256.
     pub id: String,
-    /// Where it is.
+    /// Where it is once published (`<dir>/<id>.arxb`).
     pub path: PathBuf,
     /// What it holds.
     pub built: BuiltBundle,
@@ -391,53 +400,17 @@ pub fn is_bundle_id(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-static BUILDS: AtomicU64 = AtomicU64::new(0);
-
-/// Builds a bundle into `dir`: a temporary file, synced, renamed to
-/// `<id>.arxb`, the directory synced. A failed build leaves no file.
-pub(crate) fn build_file(
-    readers: &ReaderPool,
-    key: &SecretKey,
-    created_at: Timestamp,
-    dir: &Path,
-    selection: BundleSelection,
-    progress: &mut dyn FnMut(u64),
-) -> Result<BundleFile, BundleError> {
-    std::fs::create_dir_all(dir).map_err(BundleError::Write)?;
-    let temporary = dir.join(format!(
-        ".building-{}-{}",
-        std::process::id(),
-        BUILDS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)
-            .map_err(BundleError::Write)?;
-        let mut outcome: Option<Result<BuiltBundle, BundleError>> = None;
-        readers.with(|reader| {
-            let built = resolve_selection(&reader, selection).and_then(|segments| {
-                write_bundle(&reader, segments, key, created_at, &file, progress)
-            });
-            outcome = Some(built);
-            Ok(())
-        })?;
-        let built =
-            outcome.unwrap_or_else(|| Err(BundleError::InvalidSelection("no read".into())))?;
-        file.sync_all().map_err(BundleError::Write)?;
-        let id = built.sha256.to_hex()[..32].to_owned();
-        let path = dir.join(bundle_file_name(&id));
-        std::fs::rename(&temporary, &path).map_err(BundleError::Write)?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(BundleError::Write)?;
-        Ok(BundleFile { id, path, built })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
+/// What an `arxi.bundle.built` envelope records about a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedBundle {
+    /// The bundle id.
+    pub id: String,
+    /// The envelope's sequence number.
+    pub seq: u64,
+    /// The file's size.
+    pub size: u64,
+    /// The file's SHA-256.
+    pub sha256: Hash32,
 }
 
 #[cfg(test)]

@@ -2,8 +2,12 @@
 //! (R-EV-6). Their types and payload shapes are part of the evidence format
 //! (`Docs/format.md` §10); payloads are small JSON objects built here.
 
+use arxi_format::envelope::Envelope;
 use arxi_format::{CanonicalJson, Hash32};
+use arxi_store::EnvelopeRow;
 use serde_json::{Value, json};
+
+use crate::bundle::{BundleFile, RecordedBundle, is_bundle_id};
 
 /// The control envelope types this recorder writes.
 pub mod control_types {
@@ -87,4 +91,52 @@ pub(crate) fn segment_opened(
 
 pub(crate) fn segment_sealed(segment_id: u64, reason: Reason) -> CanonicalJson {
     canonical(&json!({"segment_id": segment_id, "reason": reason.as_str()}))
+}
+
+/// The payload of `arxi.bundle.built` for a built bundle file.
+pub(crate) fn bundle_built(file: &BundleFile) -> CanonicalJson {
+    let built = &file.built;
+    canonical(&json!({
+        "bundle_id": file.id,
+        "sha256": built.sha256.to_hex(),
+        "size": built.bytes,
+        "manifest_hash": built.manifest_hash.to_hex(),
+        "first_segment": built.segments.start(),
+        "last_segment": built.segments.end(),
+        "first_seq": built.seqs.start(),
+        "last_seq": built.seqs.end(),
+        "envelopes": built.envelopes,
+    }))
+}
+
+/// Reads back what an `arxi.bundle.built` envelope row records. The row
+/// is untrusted: anything missing or malformed is an error naming it.
+pub(crate) fn parse_bundle_built(row: &EnvelopeRow) -> Result<RecordedBundle, String> {
+    if row.event_type != control_types::BUNDLE_BUILT {
+        return Err(format!("is a {} envelope", row.event_type));
+    }
+    let envelope = Envelope::parse(&row.body).map_err(|error| error.to_string())?;
+    let payload: Value = serde_json::from_slice(envelope.body.payload.as_bytes())
+        .map_err(|error| format!("payload: {error}"))?;
+    let text = |member: &str| {
+        payload[member]
+            .as_str()
+            .ok_or_else(|| format!("payload has no string {member}"))
+    };
+    let bundle_id = text("bundle_id")?;
+    if !is_bundle_id(bundle_id) {
+        return Err(format!(
+            "payload bundle_id {bundle_id:?} is not a bundle id"
+        ));
+    }
+    let sha256 = Hash32::from_hex(text("sha256")?).map_err(|error| format!("sha256: {error}"))?;
+    let size = payload["size"]
+        .as_u64()
+        .ok_or_else(|| "payload has no integer size".to_owned())?;
+    Ok(RecordedBundle {
+        id: bundle_id.to_owned(),
+        seq: row.seq,
+        size,
+        sha256,
+    })
 }

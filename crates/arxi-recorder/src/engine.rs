@@ -12,10 +12,12 @@ use std::time::Duration;
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
-use arxi_store::{KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace};
+use arxi_store::{
+    CheckpointKind, KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace,
+};
 use serde_json::json;
 
-use crate::bundle::{BundleError, BundleFile, BundleSelection};
+use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle, StagedBundle};
 use crate::committer::{Checkpointer, Committer};
 use crate::control::{self, control_types};
 use crate::cursor::CursorKey;
@@ -89,6 +91,7 @@ pub(crate) struct Metrics {
     pub(crate) overloaded_total: AtomicU64,
     pub(crate) checkpoints_total: AtomicU64,
     pub(crate) checkpoint_failures_total: AtomicU64,
+    pub(crate) checkpoint_retries_total: AtomicU64,
     pub(crate) wal_pages: AtomicU64,
     /// Commands per batch: buckets <=1, <=2, <=4, ... <=256, more.
     pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS],
@@ -127,6 +130,9 @@ pub struct MetricsSnapshot {
     pub checkpoints_total: u64,
     /// Checkpoints failed.
     pub checkpoint_failures_total: u64,
+    /// Background checkpoint attempts that met a commit in flight and were
+    /// tried again.
+    pub checkpoint_retries_total: u64,
     /// WAL pages after the last commit.
     pub wal_pages: u64,
     /// Commands queued now.
@@ -151,6 +157,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(status: EngineStatus) -> Self {
+        Self {
+            metrics: Metrics::default(),
+            queue_depth: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            status: Mutex::new(status),
+        }
+    }
+
     pub(crate) fn dequeued(&self, bytes: usize) {
         self.queue_depth.fetch_sub(1, Ordering::AcqRel);
         if bytes > 0 {
@@ -223,8 +239,9 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
 }
 
 impl RecorderEngine {
-    /// Opens the store at `path`, recovers, verifies the tail, records the
-    /// start (and a key change, if any) and starts the writer.
+    /// Opens the store at `path`, recovers (the tail verified, the bundle
+    /// directory cleaned), records the start (and a key change, if any) and
+    /// starts the writer.
     pub fn open(
         path: &Path,
         config: RecorderConfig,
@@ -247,72 +264,22 @@ impl RecorderEngine {
                 configured: config.recorder_id.clone(),
             });
         }
-        let completed_seal = recovery::complete_half_seal(&mut store, &config, &key)?;
-        let state = recovery::load_state(store.reader())?;
-        let (verified_envelopes, verified_seals) =
-            recovery::verify_tail(&store, config.startup_verification_depth)?;
-        let report = RecoveryReport {
-            verified_envelopes,
-            verified_seals,
-            completed_seal,
-            previous_shutdown: recovery::previous_shutdown(&store)?,
-        };
+        let (state, report) = recovery::recover(&mut store, &config, &key)?;
         let public_key = key.public().clone();
         let key_id = key.id().clone();
         let signer = key.clone();
         let mut core = Core::new(state, key, Arc::clone(&clock), Arc::clone(&config));
         record_start(&mut store, &mut core, stored_id.is_none(), &report)?;
-
-        let shared = Arc::new(Shared {
-            metrics: Metrics::default(),
-            queue_depth: AtomicUsize::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            stopped: AtomicBool::new(false),
-            status: Mutex::new(EngineStatus {
-                head_seq: 0,
-                head_hash: Hash32::ZERO,
-                open_segment: None,
-                last_seal_hash: Hash32::ZERO,
-                failure: None,
-            }),
-        });
-        shared.publish(core.status(None));
+        checkpoint_at_open(&mut store);
+        let shared = Arc::new(Shared::new(core.status(None)));
         let readers = Arc::new(store.reader_pool(config.readers_max)?);
-        let (checkpointer, checkpointer_thread) =
-            Checkpointer::start(store.path().to_path_buf(), Arc::clone(&shared))?;
-        let pipeline = Arc::new(Pipeline::default());
-        // One plan waits while one commits: the sequencer signs ahead by at
-        // most one batch.
-        let (plans, plan_receiver) = std::sync::mpsc::sync_channel::<Plan>(1);
-        let (commands, command_receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
-        let committer = Committer {
+        let (commands, threads) = start_threads(
             store,
-            options: config.store.clone(),
-            shared: Arc::clone(&shared),
-            pipeline: Arc::clone(&pipeline),
-            checkpointer,
-            policy: config.checkpoint,
-            dead_generation: None,
-            broken: None,
-        };
-        let sequencer = Sequencer::new(
             core,
-            Arc::clone(&readers),
+            Arc::clone(&config),
             Arc::clone(&shared),
-            pipeline,
-            plans,
-        );
-        let spawn_error = |e: std::io::Error| {
-            OpenError::Store(StoreError::Other(format!("spawning a thread: {e}")))
-        };
-        let committer_thread = std::thread::Builder::new()
-            .name("arxi-committer".into())
-            .spawn(move || committer.run(plan_receiver))
-            .map_err(spawn_error)?;
-        let sequencer_thread = std::thread::Builder::new()
-            .name("arxi-sequencer".into())
-            .spawn(move || sequencer.run(command_receiver))
-            .map_err(spawn_error)?;
+            Arc::clone(&readers),
+        )?;
         Ok(Self {
             commands,
             shared,
@@ -324,11 +291,7 @@ impl RecorderEngine {
             signer,
             clock: BundleClock(clock),
             recovery: report,
-            threads: Mutex::new(vec![
-                sequencer_thread,
-                committer_thread,
-                checkpointer_thread,
-            ]),
+            threads: Mutex::new(threads),
         })
     }
 
@@ -539,6 +502,11 @@ impl RecorderEngine {
             event_type.starts_with(CONTROL_TYPE_PREFIX),
             "not a control type: {event_type}"
         );
+        assert_ne!(
+            event_type,
+            control_types::BUNDLE_BUILT,
+            "arxi.bundle.built is recorded by record_bundle_built, which also indexes the bundle"
+        );
         let payload = CanonicalJson::from_value(payload).map_err(|error| SubmitError::Invalid {
             field: "payload",
             reason: error.to_string(),
@@ -548,6 +516,7 @@ impl RecorderEngine {
             Command::Control {
                 event_type,
                 payload,
+                bundle_id: None,
                 idempotency,
                 answer: reply,
             },
@@ -618,6 +587,7 @@ impl RecorderEngine {
             overloaded_total: load(&m.overloaded_total),
             checkpoints_total: load(&m.checkpoints_total),
             checkpoint_failures_total: load(&m.checkpoint_failures_total),
+            checkpoint_retries_total: load(&m.checkpoint_retries_total),
             wal_pages: load(&m.wal_pages),
             queue_depth: self.shared.queue_depth.load(Ordering::Relaxed) as u64,
             queued_bytes: self.shared.queued_bytes.load(Ordering::Relaxed) as u64,
@@ -775,20 +745,25 @@ impl RecorderEngine {
         self.readers.with(|reader| reader.keys())
     }
 
-    /// Builds the bundle of `selection` into `dir` (created if missing): the
-    /// file is written under a temporary name, synced, then renamed to
-    /// `<id>.arxb` where the id is the first 32 hex digits of its SHA-256.
-    /// Reads one snapshot on a pooled connection; memory stays flat. The
-    /// caller records the `arxi.bundle.built` control envelope.
+    /// Builds the bundle of `selection` into the bundle directory (created
+    /// if missing) and stages it: written under a temporary name, synced,
+    /// renamed to `.staged-<id>-<build>` where the id is the first 32 hex digits of
+    /// its SHA-256. Reads one snapshot on a pooled connection; memory stays
+    /// flat. Not downloadable yet: record it with
+    /// [`Self::record_bundle_built`], then [`Self::publish_bundle`].
     pub fn build_bundle(
         &self,
-        dir: &Path,
         selection: BundleSelection,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<BundleFile, BundleError> {
+    ) -> Result<StagedBundle, BundleError> {
+        let dir = self
+            .config
+            .bundle_dir
+            .as_deref()
+            .ok_or(BundleError::NoBundleDir)?;
         let created_at =
             Timestamp::from_unix_micros(self.clock.0.now_micros()).unwrap_or(Timestamp::EPOCH);
-        crate::bundle::build_file(
+        crate::bundle_dir::build_staged(
             &self.readers,
             &self.signer,
             created_at,
@@ -796,6 +771,60 @@ impl RecorderEngine {
             selection,
             progress,
         )
+    }
+
+    /// Queues `arxi.bundle.built` for a staged bundle, with its bundle
+    /// index row (and the idempotency record, if any) in one transaction.
+    pub fn record_bundle_built(
+        &self,
+        staged: &StagedBundle,
+        idempotency: Option<IdempotencyRequest<Receipt>>,
+    ) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
+        let file = staged.file();
+        let (reply, receiver) = oneshot::channel();
+        self.submit(
+            Command::Control {
+                event_type: control_types::BUNDLE_BUILT,
+                payload: control::bundle_built(file),
+                bundle_id: Some(file.id.clone()),
+                idempotency,
+                answer: reply,
+            },
+            0,
+        )?;
+        Ok(Pending { receiver })
+    }
+
+    /// Makes a staged bundle downloadable as `<id>.arxb`, once its
+    /// `arxi.bundle.built` envelope committed (checked here).
+    pub fn publish_bundle(&self, staged: StagedBundle) -> Result<BundleFile, BundleError> {
+        let id = staged.file().id.clone();
+        if self.recorded_bundle(&id)?.is_none() {
+            return Err(BundleError::Inconsistent(format!(
+                "bundle {id} is not recorded, so it is not published"
+            )));
+        }
+        staged.publish()
+    }
+
+    /// What the `arxi.bundle.built` envelope naming bundle `id` records, if
+    /// one does.
+    pub fn recorded_bundle(&self, id: &str) -> Result<Option<RecordedBundle>, StoreError> {
+        self.readers
+            .with(|reader| crate::bundle_dir::recorded(&reader, id))
+    }
+
+    /// Opens bundle `id` for reading, with its size: only a bundle an
+    /// `arxi.bundle.built` envelope records, whose file is published with
+    /// the recorded size. Anything else is `BundleError::NotFound`.
+    pub fn open_bundle(&self, id: &str) -> Result<(std::fs::File, u64), BundleError> {
+        let dir = self
+            .config
+            .bundle_dir
+            .as_deref()
+            .ok_or(BundleError::NoBundleDir)?;
+        self.readers
+            .with(|reader| Ok(crate::bundle_dir::open_recorded(&reader, dir, id)))?
     }
 
     /// Runs a read on a pooled connection (for modules that stream, like the
@@ -826,6 +855,68 @@ pub enum IdempotencyLookup {
     Replay(crate::StoredResponse),
     /// Same key, different request.
     Conflict,
+}
+
+/// Starts the checkpointer, the committer (which takes the write
+/// connection) and the sequencer; returns the command queue and the
+/// threads, in the order they stop.
+fn start_threads(
+    store: Store,
+    core: Core,
+    config: Arc<RecorderConfig>,
+    shared: Arc<Shared>,
+    readers: Arc<ReaderPool>,
+) -> Result<(SyncSender<Command>, Vec<JoinHandle<()>>), OpenError> {
+    let (checkpointer, checkpointer_thread) =
+        Checkpointer::start(store.path().to_path_buf(), Arc::clone(&shared))?;
+    let pipeline = Arc::new(Pipeline::default());
+    // One plan waits while one commits: the sequencer signs ahead by at
+    // most one batch.
+    let (plans, plan_receiver) = std::sync::mpsc::sync_channel::<Plan>(1);
+    let (commands, command_receiver) = std::sync::mpsc::sync_channel(config.queue_capacity);
+    let committer = Committer {
+        store,
+        options: config.store.clone(),
+        shared: Arc::clone(&shared),
+        pipeline: Arc::clone(&pipeline),
+        checkpointer,
+        policy: config.checkpoint,
+        dead_generation: None,
+        broken: None,
+    };
+    let sequencer = Sequencer::new(core, readers, shared, pipeline, plans);
+    let spawn_error =
+        |e: std::io::Error| OpenError::Store(StoreError::Other(format!("spawning a thread: {e}")));
+    let committer_thread = std::thread::Builder::new()
+        .name("arxi-committer".into())
+        .spawn(move || committer.run(plan_receiver))
+        .map_err(spawn_error)?;
+    let sequencer_thread = std::thread::Builder::new()
+        .name("arxi-sequencer".into())
+        .spawn(move || sequencer.run(command_receiver))
+        .map_err(spawn_error)?;
+    Ok((
+        commands,
+        vec![sequencer_thread, committer_thread, checkpointer_thread],
+    ))
+}
+
+/// Copies the whole WAL (what the previous run left, recovery's writes and
+/// the start records) into the database and truncates it, while the write
+/// connection is still the only one. Without this, the background
+/// checkpointer's first pass (it starts with nothing backfilled) had to
+/// copy everything the previous run left, woken by the first commit after
+/// a restart and racing the first writes (issue 17; see
+/// `committer::background_pass`). A failure here only delays the copy to
+/// the background checkpointer, so it is logged and start-up goes on.
+fn checkpoint_at_open(store: &mut Store) {
+    match store.checkpoint(CheckpointKind::Truncate) {
+        Ok(stats) => tracing::debug!(frames = stats.wal_frames, "WAL checkpointed at open"),
+        Err(error) => tracing::warn!(
+            %error,
+            "checkpoint at open failed; the background checkpointer will copy the WAL"
+        ),
+    }
 }
 
 /// Writes the start records in one transaction: the recorder id on first

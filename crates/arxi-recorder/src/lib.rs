@@ -21,11 +21,15 @@
 //! never wait for the writer.
 //!
 //! Audit bundles are built from sealed segments by [`bundle`], streaming
-//! from one read snapshot. Not here: HTTP and config files (the sidecar).
+//! from one read snapshot, into the bundle directory, where a file becomes
+//! downloadable only once its `arxi.bundle.built` envelope committed; the
+//! directory is cleaned at open (`bundle_dir`). Not here: HTTP and config
+//! files (the sidecar).
 
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+mod bundle_dir;
 mod committer;
 mod control;
 mod cursor;
@@ -36,6 +40,7 @@ mod recovery;
 mod sequencer;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,6 +143,9 @@ pub struct RecorderConfig {
     pub query_page_max: u32,
     /// Store options (busy timeout, page cap for tests).
     pub store: arxi_store::StoreOptions,
+    /// Where bundles are built, served from and cleaned at open (`None`:
+    /// building is refused with `BundleError::NoBundleDir`).
+    pub bundle_dir: Option<PathBuf>,
 }
 
 impl RecorderConfig {
@@ -161,6 +169,7 @@ impl RecorderConfig {
             readers_max: 8,
             query_page_max: 1_000,
             store: arxi_store::StoreOptions::default(),
+            bundle_dir: None,
         }
     }
 }
@@ -390,6 +399,8 @@ pub enum OpenError {
     /// Store rows disagree with each other (e.g. a segment row and its
     /// envelopes).
     Inconsistent(String),
+    /// The bundle directory could not be read or cleaned; names the path.
+    BundleDir(String),
 }
 
 impl fmt::Display for OpenError {
@@ -415,6 +426,7 @@ impl fmt::Display for OpenError {
                 "stored seal of segment {segment_id} failed verification: {problem}"
             ),
             Self::Inconsistent(problem) => write!(f, "store is inconsistent: {problem}"),
+            Self::BundleDir(problem) => write!(f, "bundle directory: {problem}"),
         }
     }
 }

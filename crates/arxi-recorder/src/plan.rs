@@ -36,6 +36,11 @@ pub(crate) enum Op {
         row: SealRow,
     },
     InsertKey(KeyRow),
+    /// Envelope `seq` (an `arxi.bundle.built`) names `bundle_id`.
+    IndexBundle {
+        seq: u64,
+        bundle_id: String,
+    },
     MetaPut {
         namespace: &'static str,
         key: String,
@@ -150,6 +155,7 @@ impl Plan {
                 }
                 Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
                 Op::InsertKey(row) => txn.insert_key(row)?,
+                Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
                 Op::MetaPut {
                     namespace,
                     key,

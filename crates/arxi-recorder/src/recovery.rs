@@ -7,6 +7,10 @@
 //! trusted: the last `startup_verification_depth` envelopes are re-parsed,
 //! re-hashed, signature-checked and chain-checked, and the seals of the
 //! segments they touch are recomputed; the first bad record is named.
+//!
+//! Recovery also brings the bundle index up to date with the
+//! `arxi.bundle.built` envelopes and cleans the bundle directory
+//! (`bundle_dir.rs`), before anything is served.
 
 use std::collections::HashMap;
 
@@ -14,9 +18,10 @@ use arxi_format::envelope::{Envelope, Kind};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{Seal, SealBody, envelope_leaf};
 use arxi_format::{ChainHead, Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{EnvelopeRow, Reader, SealRow, Store};
+use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, Store};
 
-use crate::control::control_types;
+use crate::bundle::BundleDirReport;
+use crate::control::{self, control_types};
 use crate::sequencer::{ChainState, OpenSegment};
 use crate::{OpenError, RecorderConfig};
 
@@ -32,6 +37,11 @@ pub struct RecoveryReport {
     /// `"none"` (empty store), `"clean"` (last envelope records a stop) or
     /// `"unclean"` (crash or kill).
     pub previous_shutdown: &'static str,
+    /// The bundle index was rebuilt from the `arxi.bundle.built` envelopes
+    /// (a database from before the index, or an index that disagreed).
+    pub bundle_index_rebuilt: bool,
+    /// What was done to the bundle directory.
+    pub bundle_files: BundleDirReport,
 }
 
 fn inconsistent(problem: impl Into<String>) -> OpenError {
@@ -355,6 +365,75 @@ fn verify_seal(
             ),
         ));
     }
+    Ok(true)
+}
+
+/// Everything recovery does at open, in order: completes a half-written
+/// seal, derives the writer state, verifies the tail, brings the bundle
+/// index up to date and cleans the bundle directory.
+pub(crate) fn recover(
+    store: &mut Store,
+    config: &RecorderConfig,
+    key: &SecretKey,
+) -> Result<(ChainState, RecoveryReport), OpenError> {
+    let completed_seal = complete_half_seal(store, config, key)?;
+    let state = load_state(store.reader())?;
+    let (verified_envelopes, verified_seals) =
+        verify_tail(store, config.startup_verification_depth)?;
+    let bundle_index_rebuilt = index_bundles(store)?;
+    let bundle_files = match &config.bundle_dir {
+        Some(dir) => crate::bundle_dir::recover(&store.reader(), dir)?,
+        None => BundleDirReport::default(),
+    };
+    let report = RecoveryReport {
+        verified_envelopes,
+        verified_seals,
+        completed_seal,
+        previous_shutdown: previous_shutdown(store)?,
+        bundle_index_rebuilt,
+        bundle_files,
+    };
+    Ok((state, report))
+}
+
+/// Envelopes read per page while the bundle index is rebuilt.
+const INDEX_PAGE: u32 = 1_000;
+
+/// Makes the bundle index hold one row per `arxi.bundle.built` envelope.
+/// The writer adds the row in the envelope's own transaction, so the counts
+/// differ only for a database from before the index (schema version 1) or
+/// one changed outside arxi; then the index is rebuilt in one transaction,
+/// a page of envelopes at a time. Returns whether it was rebuilt.
+pub(crate) fn index_bundles(store: &mut Store) -> Result<bool, OpenError> {
+    let reader = store.reader();
+    let recorded = reader.count_of_type(control_types::BUNDLE_BUILT)?;
+    if recorded == reader.bundle_index_len()? {
+        return Ok(false);
+    }
+    let txn = store.transaction()?;
+    txn.clear_bundle_index()?;
+    let mut filter = QueryFilter {
+        event_type: Some(control_types::BUNDLE_BUILT.to_owned()),
+        limit: INDEX_PAGE,
+        ..QueryFilter::default()
+    };
+    loop {
+        let page = txn.reader().query(&filter)?;
+        for row in &page.rows {
+            let record = control::parse_bundle_built(row)
+                .map_err(|problem| invalid_envelope(row.seq, problem))?;
+            txn.index_bundle(row.seq, &record.id)?;
+        }
+        match page.next_after_seq {
+            Some(after) => filter.after_seq = Some(after),
+            None => break,
+        }
+    }
+    txn.commit()?;
+    tracing::warn!(
+        bundles = recorded,
+        "rebuilt the bundle index from the arxi.bundle.built envelopes"
+    );
     Ok(true)
 }
 

@@ -109,6 +109,9 @@ pub(crate) enum Command {
     Control {
         event_type: &'static str,
         payload: CanonicalJson,
+        /// For `arxi.bundle.built`: the bundle it names, indexed in the
+        /// same transaction.
+        bundle_id: Option<String>,
         idempotency: Option<IdempotencyRequest<Receipt>>,
         answer: Answer<Outcome<Receipt>>,
     },
@@ -757,12 +760,19 @@ impl Sequencer {
             Command::Control {
                 event_type,
                 payload,
+                bundle_id,
                 idempotency,
                 answer,
             } => {
                 let idempotent = idempotency.is_some();
                 let result = self.idempotent(plan, idempotency, |core, plan| {
                     let receipt = core.append_envelope(plan, Draft::control(event_type, payload));
+                    if let Some(bundle_id) = bundle_id {
+                        plan.ops.push(Op::IndexBundle {
+                            seq: receipt.seq,
+                            bundle_id,
+                        });
+                    }
                     if let Some(reason) = core.auto_seal_due() {
                         core.seal_segment(plan, reason);
                     }

@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use arxi_format::SecretKey;
-use arxi_recorder::bundle::{BundleError, BundleSelection, is_bundle_id};
+use arxi_recorder::bundle::{BundleError, BundleFile, BundleSelection, is_bundle_id};
 use arxi_recorder::{AttachmentInput, Outcome, RecorderEngine};
 use arxi_verify::{Options, verify_bundle};
 use serde_json::json;
@@ -35,7 +35,28 @@ fn with_attachment(engine: &RecorderEngine, bytes: &'static [u8]) {
 fn reopen(path: &std::path::Path, key: SecretKey, clock: &Arc<ManualClock>) -> RecorderEngine {
     let mut config = config();
     config.auto_seal.envelopes_max = 10;
+    config.bundle_dir = Some(path.with_file_name("bundles"));
     RecorderEngine::open(path, config, key, clock.clone()).expect("opens")
+}
+
+/// Builds, records and publishes, as the sidecar does.
+fn build(
+    engine: &RecorderEngine,
+    selection: BundleSelection,
+    progress: &mut dyn FnMut(u64),
+) -> Result<BundleFile, BundleError> {
+    let staged = engine.build_bundle(selection, progress)?;
+    assert!(staged.staged_path().is_file(), "staged, not published");
+    assert!(!staged.file().path.exists());
+    match engine
+        .record_bundle_built(&staged, None)
+        .expect("queued")
+        .wait()
+        .expect("recorded")
+    {
+        Outcome::Done { .. } => engine.publish_bundle(staged),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -99,16 +120,23 @@ fn bundles_of_a_real_history_verify_offline() {
     ];
     let last_sealed = engine.status().open_segment.expect("open").segment_id - 1;
     let mut progress_calls = 0;
-    let all = engine
-        .build_bundle(
-            &bundles,
-            BundleSelection::Segments {
-                first: 1,
-                last: last_sealed,
-            },
-            &mut |_| progress_calls += 1,
-        )
-        .expect("builds");
+    let all = build(
+        &engine,
+        BundleSelection::Segments {
+            first: 1,
+            last: last_sealed,
+        },
+        &mut |_| progress_calls += 1,
+    )
+    .expect("builds");
+    let recorded = engine
+        .recorded_bundle(&all.id)
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(
+        (recorded.size, recorded.sha256),
+        (all.built.bytes, all.built.sha256)
+    );
     assert!(progress_calls >= 1);
     assert!(is_bundle_id(&all.id));
     let bytes = std::fs::read(&all.path).expect("bundle file");
@@ -139,16 +167,15 @@ fn bundles_of_a_real_history_verify_offline() {
     );
 
     // A bundle from the middle of the chain, chosen by sequence numbers.
-    let middle = engine
-        .build_bundle(
-            &bundles,
-            BundleSelection::Sequence {
-                first: 20,
-                last: 21,
-            },
-            &mut |_| {},
-        )
-        .expect("builds");
+    let middle = build(
+        &engine,
+        BundleSelection::Sequence {
+            first: 20,
+            last: 21,
+        },
+        &mut |_| {},
+    )
+    .expect("builds");
     assert!(*middle.built.seqs.start() <= 20 && *middle.built.seqs.end() >= 21);
     assert!(*middle.built.segments.start() > 1);
     let bytes = std::fs::read(&middle.path).expect("bundle file");
@@ -158,12 +185,12 @@ fn bundles_of_a_real_history_verify_offline() {
     // Refusals, and no half-written files left behind.
     let open_segment = last_sealed + 1;
     assert!(matches!(
-        engine.build_bundle(&bundles, BundleSelection::Segments { first: 1, last: open_segment }, &mut |_| {}),
+        build(&engine, BundleSelection::Segments { first: 1, last: open_segment }, &mut |_| {}),
         Err(BundleError::NotSealed(id)) if id == open_segment
     ));
     assert!(matches!(
-        engine.build_bundle(
-            &bundles,
+        build(
+            &engine,
             BundleSelection::Segments {
                 first: 99,
                 last: 99
@@ -173,13 +200,26 @@ fn bundles_of_a_real_history_verify_offline() {
         Err(BundleError::NotFound(_))
     ));
     assert!(matches!(
-        engine.build_bundle(
-            &bundles,
+        build(
+            &engine,
             BundleSelection::Sequence { first: 5, last: 4 },
             &mut |_| {}
         ),
         Err(BundleError::InvalidSelection(_))
     ));
+    // Not recorded: never published, and gone once dropped. (A later
+    // creation time: the same selection at the same time is the same
+    // bundle, already recorded.)
+    clock.advance(std::time::Duration::from_millis(1));
+    let staged = engine
+        .build_bundle(BundleSelection::AllSealed, &mut |_| {})
+        .expect("builds");
+    let staged_path = staged.staged_path().to_owned();
+    assert!(matches!(
+        engine.publish_bundle(staged),
+        Err(BundleError::Inconsistent(_))
+    ));
+    assert!(!staged_path.exists());
     let mut names: Vec<String> = std::fs::read_dir(&bundles)
         .expect("dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -188,5 +228,48 @@ fn bundles_of_a_real_history_verify_offline() {
     let mut expected = vec![format!("{}.arxb", all.id), format!("{}.arxb", middle.id)];
     expected.sort();
     assert_eq!(names, expected);
+    engine.shutdown().expect("shutdown");
+}
+
+/// A database from before the bundle index (schema version 1) gets the
+/// index rebuilt from its `arxi.bundle.built` envelopes at open, so the
+/// bundles it built stay served and none is quarantined.
+#[test]
+fn bundles_built_before_the_index_stay_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let engine = reopen(&path, key(1), &clock);
+    for n in 0..12 {
+        append(&engine, "orders.placed", json!({"n": n}));
+    }
+    let first = build(&engine, BundleSelection::AllSealed, &mut |_| {}).expect("builds");
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let second = build(&engine, BundleSelection::AllSealed, &mut |_| {}).expect("builds");
+    engine.shutdown().expect("shutdown");
+    arxi_store::fault::execute(&path, "DROP TABLE bundles; PRAGMA user_version = 1;")
+        .expect("back to version 1");
+
+    let engine = reopen(&path, key(1), &clock);
+    assert!(engine.recovery().bundle_index_rebuilt);
+    assert_eq!(
+        engine.recovery().bundle_files,
+        arxi_recorder::bundle::BundleDirReport::default(),
+        "nothing removed or quarantined"
+    );
+    for file in [&first, &second] {
+        let recorded = engine
+            .recorded_bundle(&file.id)
+            .expect("read")
+            .expect("recorded");
+        assert_eq!(recorded.size, file.built.bytes);
+        assert_eq!(
+            engine.open_bundle(&file.id).expect("served").1,
+            file.built.bytes
+        );
+    }
+    engine.shutdown().expect("shutdown");
+    let engine = reopen(&path, key(1), &clock);
+    assert!(!engine.recovery().bundle_index_rebuilt, "once is enough");
     engine.shutdown().expect("shutdown");
 }

@@ -8,6 +8,14 @@
 //!
 //! `ARXI_CRASH_SEED` replays a run; `ARXI_CRASH_ITERATIONS` (default 50)
 //! runs more. The seed is printed.
+//!
+//! `kill_in_each_bundle_window` kills a child in each window of a bundle
+//! build (the child stops there and says so; the parent sends SIGKILL):
+//! while the file is written, once it is staged but not recorded, once
+//! recorded but not published, once published. After each, reopening
+//! (recovery) leaves no temporary or staged file, every `<id>.arxb` is
+//! recorded with its size, every recorded bundle has its file, and an
+//! unrecorded complete bundle is in `quarantine/`.
 
 #![allow(
     clippy::cast_possible_truncation,
@@ -19,7 +27,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -279,5 +287,227 @@ fn kill_at_random_moments() {
 fn verify_depth(path: &Path, depth: u64, seed: u64, iteration: u64) {
     if let Err(error) = arxi_recorder::verify_database(path, Some(depth)) {
         panic!("iteration {iteration}: verification failed: {error}; seed {seed}");
+    }
+}
+
+const BUNDLE_CHILD_DIR: &str = "ARXI_BUNDLE_CRASH_CHILD_DIR";
+const BUNDLE_CHILD_WINDOW: &str = "ARXI_BUNDLE_CRASH_WINDOW";
+
+/// The windows of a bundle build, in order.
+const BUNDLE_WINDOWS: [&str; 4] = ["writing", "staged", "recorded", "published"];
+
+fn bundle_config(dir: &Path) -> arxi_recorder::RecorderConfig {
+    let mut config = config();
+    config.bundle_dir = Some(dir.join("bundles"));
+    config
+}
+
+/// The bundle crash test's child: records and seals, then builds, records
+/// and publishes a bundle as the sidecar does, stopping for good in the
+/// window named by `ARXI_BUNDLE_CRASH_WINDOW` (it prints `paused WINDOW`).
+#[test]
+#[ignore = "entry point of the bundle crash test's child process"]
+fn bundle_crash_child() {
+    let (Some(dir), Ok(window)) = (
+        std::env::var_os(BUNDLE_CHILD_DIR),
+        std::env::var(BUNDLE_CHILD_WINDOW),
+    ) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let engine = open(
+        &dir.join("arxi.db"),
+        bundle_config(&dir),
+        Arc::new(SystemClock),
+    );
+    for n in 0..30 {
+        append(&engine, "crash.bundle", json!({"n": n}));
+    }
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let pause = |stage: &str| {
+        if stage == window {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "paused {stage}").expect("write");
+            out.flush().expect("flush");
+            loop {
+                std::thread::park();
+            }
+        }
+    };
+    // The last progress call comes once the file is written, before it is
+    // synced and renamed.
+    let staged = engine
+        .build_bundle(
+            arxi_recorder::bundle::BundleSelection::AllSealed,
+            &mut |_| {
+                pause("writing");
+            },
+        )
+        .expect("builds");
+    pause("staged");
+    engine
+        .record_bundle_built(&staged, None)
+        .expect("queued")
+        .wait()
+        .expect("recorded");
+    pause("recorded");
+    engine.publish_bundle(staged).expect("published");
+    pause("published");
+}
+
+/// Runs the child until it reports `paused WINDOW`, then kills it.
+fn kill_child_in(dir: &Path, window: &str) {
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "bundle_crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(BUNDLE_CHILD_DIR, dir)
+        .env(BUNDLE_CHILD_WINDOW, window)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.join("child.stderr")).expect("stderr file"))
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wanted = format!("paused {window}");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            // libtest prints "test bundle_crash_child ... " first.
+            Ok(line) if line.ends_with(&wanted) => break,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let stderr = std::fs::read_to_string(dir.join("child.stderr")).unwrap_or_default();
+                panic!("the child never reached {window}:\n{stderr}");
+            }
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+/// The ids `arxi.bundle.built` envelopes name.
+fn recorded_ids(engine: &arxi_recorder::RecorderEngine) -> Vec<String> {
+    engine
+        .query(&arxi_recorder::EnvelopeQuery {
+            event_type: Some("arxi.bundle.built".into()),
+            ..Default::default()
+        })
+        .expect("query")
+        .envelopes
+        .iter()
+        .map(|bytes| {
+            let envelope = arxi_format::Envelope::parse(bytes).expect("envelope");
+            let payload: serde_json::Value =
+                serde_json::from_slice(envelope.body.payload.as_bytes()).expect("payload");
+            payload["bundle_id"].as_str().expect("bundle_id").to_owned()
+        })
+        .collect()
+}
+
+/// What recovery must leave, whatever the window: only published bundles
+/// in the directory, each recorded with its size; a file for every
+/// recorded bundle. Returns the published ids.
+fn check_bundle_dir(engine: &arxi_recorder::RecorderEngine, bundles: &Path) -> Vec<String> {
+    let mut published = Vec::new();
+    for entry in std::fs::read_dir(bundles).expect("bundle dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().expect("type").is_dir() {
+            assert_eq!(name, arxi_recorder::bundle::QUARANTINE_DIR);
+            continue;
+        }
+        let id = name
+            .strip_suffix(".arxb")
+            .unwrap_or_else(|| panic!("{name} is left in the bundle directory"));
+        let recorded = engine
+            .recorded_bundle(id)
+            .expect("read")
+            .unwrap_or_else(|| panic!("{name} is not recorded"));
+        assert_eq!(entry.metadata().expect("metadata").len(), recorded.size);
+        published.push(id.to_owned());
+    }
+    for id in recorded_ids(engine) {
+        assert!(published.contains(&id), "recorded bundle {id} has no file");
+    }
+    published
+}
+
+fn quarantined(bundles: &Path) -> Vec<String> {
+    std::fs::read_dir(bundles.join(arxi_recorder::bundle::QUARANTINE_DIR)).map_or_else(
+        |_| Vec::new(),
+        |entries| {
+            entries
+                .map(|entry| {
+                    entry
+                        .expect("entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn kill_in_each_bundle_window() {
+    for window in BUNDLE_WINDOWS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        kill_child_in(dir.path(), window);
+        let bundles = dir.path().join("bundles");
+        let engine = open(
+            &dir.path().join("arxi.db"),
+            bundle_config(dir.path()),
+            Arc::new(SystemClock),
+        );
+        let report = engine.recovery().bundle_files.clone();
+        let published = check_bundle_dir(&engine, &bundles);
+        let quarantine = quarantined(&bundles);
+        println!("{window}: {report:?}, published {published:?}, quarantined {quarantine:?}");
+        match window {
+            "writing" => {
+                assert_eq!(report.removed_temporary, 1, "{window}");
+                assert!(report.removed_bytes > 0);
+                assert!(published.is_empty() && quarantine.is_empty(), "{window}");
+            }
+            "staged" => {
+                assert_eq!(report.quarantined.len(), 1, "{window}");
+                assert!(published.is_empty(), "{window}");
+                assert_eq!(quarantine.len(), 1, "{window}");
+            }
+            "recorded" => {
+                assert_eq!(report.published, published, "{window}");
+                assert_eq!(published.len(), 1, "{window}");
+                let bytes =
+                    std::fs::read(bundles.join(format!("{}.arxb", published[0]))).expect("bundle");
+                let report = arxi_verify::verify_bundle(
+                    &bytes[..],
+                    &[key(1).public().clone()],
+                    &arxi_verify::Options::default(),
+                    None,
+                );
+                assert!(report.is_valid(), "{:?}", report.findings);
+            }
+            _ => {
+                assert_eq!(report, arxi_recorder::bundle::BundleDirReport::default());
+                assert_eq!(published.len(), 1, "{window}");
+            }
+        }
+        engine.shutdown().expect("shutdown");
+        verify_all(&dir.path().join("arxi.db"));
     }
 }

@@ -516,6 +516,49 @@ fn unclean_shutdown_is_recorded() {
     assert_eq!(engine.recovery().previous_shutdown, "unclean");
 }
 
+/// The WAL the previous run left is copied into the database while the
+/// engine opens, before the background checkpointer exists: its first pass
+/// then never meets recovery's frames or the first writes after a start.
+#[test]
+fn the_previous_runs_wal_is_checkpointed_at_open() {
+    let (dir, path) = temp();
+    let mut settings = config();
+    // No checkpoint at all, so the files copied below are the image a
+    // SIGKILL leaves: everything committed is still in the WAL.
+    settings.checkpoint = arxi_recorder::CheckpointPolicy {
+        background_pages: i64::MAX,
+        restart_pages: i64::MAX,
+        hard_pages: i64::MAX,
+    };
+    let engine = open(&path, settings, Arc::new(SystemClock));
+    let receipts: Vec<_> = (0..50)
+        .map(|n| append(&engine, "x.y", json!({"n": n, "pad": "p".repeat(2_000)})))
+        .collect();
+    let image = dir.path().join("image");
+    std::fs::create_dir(&image).expect("image dir");
+    for name in ["arxi.db", "arxi.db-wal"] {
+        std::fs::copy(dir.path().join(name), image.join(name)).expect("copy");
+    }
+    drop(engine);
+    let wal = image.join("arxi.db-wal");
+    assert!(
+        std::fs::metadata(&wal).expect("wal").len() > 100_000,
+        "the image holds a WAL to recover"
+    );
+    let engine = open(&image.join("arxi.db"), config(), Arc::new(SystemClock));
+    assert_eq!(engine.recovery().previous_shutdown, "unclean");
+    assert_eq!(
+        std::fs::metadata(&wal).expect("wal").len(),
+        0,
+        "the recovered WAL was checkpointed and truncated at open"
+    );
+    for receipt in &receipts {
+        assert!(engine.envelope_bytes(receipt.seq).expect("read").is_some());
+    }
+    engine.shutdown().expect("shutdown");
+    verify_all(&image.join("arxi.db"));
+}
+
 #[test]
 fn refuses_another_recorders_database() {
     let (_dir, path) = temp();

@@ -249,6 +249,12 @@ pub fn write_recorder(out: &mut String, metrics: &arxi_recorder::MetricsSnapshot
         "WAL checkpoints that failed.",
         metrics.checkpoint_failures_total,
     );
+    counter(
+        out,
+        "arxi_recorder_checkpoint_retries_total",
+        "Background checkpoint attempts that met a commit in flight and were tried again.",
+        metrics.checkpoint_retries_total,
+    );
     gauge(
         out,
         "arxi_recorder_wal_pages",

@@ -176,6 +176,7 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     recorder.idempotency_ttl = Duration::from_secs(limits.idempotency_ttl_seconds);
     recorder.idempotency_entries_max = limits.idempotency_max_entries;
     recorder.query_page_max = u32::try_from(limits.query_page_max).unwrap_or(1_000);
+    recorder.bundle_dir = Some(config.bundle_dir());
     recorder
 }
 

@@ -309,3 +309,97 @@ fn bundle_problems() {
         (Some(false), Some(true))
     );
 }
+
+/// A bundle the recorder built and recorded: its id and the file's path.
+fn built_bundle(server: &Harness) -> (String, std::path::PathBuf) {
+    for n in 0..3 {
+        record(server, n);
+    }
+    seal(server);
+    let built = server.post("/v1/bundles/build", &[], "{}");
+    assert_eq!(built.status, 201, "{}", built.text());
+    let id = built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = bundle_dir(server).join(format!("{id}.arxb"));
+    assert!(path.is_file(), "{} is built", path.display());
+    (id, path)
+}
+
+fn bundle_dir(server: &Harness) -> std::path::PathBuf {
+    server.dir.path().join("data").join("bundles")
+}
+
+/// A well-formed id no `arxi.bundle.built` envelope names.
+const UNRECORDED: &str = "00000000000000000000000000c0ffee";
+
+/// Issue 17: a complete bundle file that no `arxi.bundle.built` envelope
+/// records (what a kill between the rename and the commit left) was
+/// served. Only recorded bundles are served, verified or inspected by id.
+#[test]
+fn only_recorded_bundles_are_served_by_id() {
+    let server = Harness::start(Options::default());
+    let (id, path) = built_bundle(&server);
+    let unrecorded = bundle_dir(&server).join(format!("{UNRECORDED}.arxb"));
+    std::fs::copy(&path, &unrecorded).expect("plant an unrecorded bundle");
+    assert_eq!(
+        server
+            .get(&format!("/v1/bundles/download?id={id}"), &[])
+            .status,
+        200
+    );
+    assert_problem(
+        &server.get(&format!("/v1/bundles/download?id={UNRECORDED}"), &[]),
+        404,
+        "bundle_not_found",
+    );
+    for route in ["/v1/bundles/verify", "/v1/bundles/inspect"] {
+        assert_problem(
+            &server.post(route, &[], &json!({"bundle_id": UNRECORDED}).to_string()),
+            404,
+            "bundle_not_found",
+        );
+    }
+}
+
+/// Issue 17: temporary files of builds killed midway stayed forever, and
+/// an unrecorded complete bundle stayed downloadable. At start, before
+/// serving, temporary files are removed and unrecorded bundles are moved
+/// to `quarantine/`; recorded bundles stay.
+#[test]
+fn start_up_cleans_the_bundle_directory() {
+    let mut server = Harness::start(Options::default());
+    let (id, path) = built_bundle(&server);
+    server.shutdown();
+    let dir = bundle_dir(&server);
+    let partial = dir.join(".building-4242-0");
+    std::fs::write(&partial, b"ARXI half a bundle").expect("plant a partial build");
+    let unrecorded = dir.join(format!("{UNRECORDED}.arxb"));
+    std::fs::copy(&path, &unrecorded).expect("plant an unrecorded bundle");
+    let kept = std::mem::replace(&mut server.dir, tempfile::tempdir().expect("tempdir"));
+    drop(server);
+    let server = Harness::start_in(kept, &Options::default());
+    assert!(!partial.exists(), "the partial build is removed");
+    assert!(
+        !unrecorded.exists(),
+        "the unrecorded bundle left the directory"
+    );
+    let quarantined = dir.join("quarantine").join(format!("{UNRECORDED}.arxb"));
+    assert_eq!(
+        std::fs::read(&quarantined).expect("quarantined, not deleted"),
+        std::fs::read(&path).expect("recorded bundle"),
+    );
+    assert_problem(
+        &server.get(&format!("/v1/bundles/download?id={UNRECORDED}"), &[]),
+        404,
+        "bundle_not_found",
+    );
+    assert_eq!(
+        server
+            .get(&format!("/v1/bundles/download?id={id}"), &[])
+            .status,
+        200,
+        "the recorded bundle stays"
+    );
+}

@@ -3,8 +3,9 @@
 //! What it does: opens the database (WAL, `synchronous=FULL`, automatic
 //! checkpoints off), runs versioned migrations, gives the single writer a
 //! transaction API ([`WriteTxn`]) over segments, envelopes, seals,
-//! attachments, keys and `store_meta`, runs checkpoints when asked, and gives
-//! readers their own connections ([`ReaderPool`]) with indexed queries.
+//! attachments, keys, the bundle index and `store_meta`, runs checkpoints
+//! when asked, and gives readers their own connections ([`ReaderPool`])
+//! with indexed queries.
 //!
 //! What it deliberately does not do: decide what to write. Sequence numbers,
 //! chaining, signing and sealing belong to the recorder, which owns the one
@@ -299,6 +300,52 @@ pub mod fault {
             rusqlite::params![i64::try_from(seq).unwrap_or(i64::MAX), body],
         )?;
         Ok(())
+    }
+
+    /// Makes the WAL-index header of the database at `path` look the way
+    /// another connection sees it while a writer publishes a commit: its
+    /// two copies (bytes 0..48 and 48..96 of the `-shm` file) differ. The
+    /// next commit rewrites both copies. Connections in this process see
+    /// the change at once: the `-shm` file is mapped shared.
+    pub fn tear_wal_index_header(path: &Path) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt as _;
+        let mut shm_path = path.as_os_str().to_owned();
+        shm_path.push("-shm");
+        let io = |error: std::io::Error| StoreError::Io(format!("{shm_path:?}: {error}"));
+        let shm = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&shm_path)
+            .map_err(io)?;
+        // Byte 8 is the low byte of the first copy's change counter.
+        let mut byte = [0_u8; 1];
+        shm.read_exact_at(&mut byte, 8).map_err(io)?;
+        shm.write_all_at(&[byte[0] ^ 0xFF], 8).map_err(io)?;
+        Ok(())
+    }
+
+    /// Holds the database's write lock (an open `BEGIN IMMEDIATE`
+    /// transaction on a connection of its own) until dropped, when the
+    /// transaction rolls back: every other writer waits, readers do not.
+    #[derive(Debug)]
+    pub struct WriteLock {
+        conn: rusqlite::Connection,
+    }
+
+    impl Drop for WriteLock {
+        fn drop(&mut self) {
+            // Nothing was written; a failed rollback leaves nothing behind
+            // once the connection closes.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Takes the write lock of the database at `path` (see [`WriteLock`]).
+    pub fn hold_write_lock(path: &Path) -> Result<WriteLock, StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(WriteLock { conn })
     }
 }
 

@@ -306,6 +306,36 @@ impl<'c> Reader<'c> {
         Ok(to_u64(count))
     }
 
+    /// The first envelope that names bundle `bundle_id` in the bundle
+    /// index, if any.
+    pub fn bundle_seq(&self, bundle_id: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = optional(
+            self.conn
+                .prepare_cached("SELECT min(seq) FROM bundles WHERE bundle_id = ?1")?
+                .query_row(params![bundle_id], |row| row.get(0)),
+        )?
+        .flatten();
+        Ok(seq.map(to_u64))
+    }
+
+    /// Rows in the bundle index.
+    pub fn bundle_index_len(&self) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM bundles")?
+            .query_row([], |row| row.get(0))?;
+        Ok(to_u64(count))
+    }
+
+    /// Envelopes of one type (served by the `(type, seq)` index).
+    pub fn count_of_type(&self, event_type: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM envelopes WHERE type = ?1")?
+            .query_row(params![event_type], |row| row.get(0))?;
+        Ok(to_u64(count))
+    }
+
     /// A cheap liveness read (for readiness probes).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn

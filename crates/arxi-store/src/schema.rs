@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -70,6 +70,15 @@ const MIGRATIONS: &[&str] = &[
          first_seq   INTEGER NOT NULL,
          added_at_us INTEGER NOT NULL
      );",
+    // Version 2: which bundle ids an `arxi.bundle.built` envelope names,
+    // written by the recorder in the envelope's own transaction (the store
+    // does not read envelope JSON; the recorder fills it for databases
+    // from version 1 at open).
+    "CREATE TABLE bundles (
+         seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+         bundle_id TEXT    NOT NULL
+     );
+     CREATE INDEX bundles_id ON bundles (bundle_id, seq);",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

@@ -228,6 +228,21 @@ impl<'c> WriteTxn<'c> {
         Ok(expired + evicted as u64)
     }
 
+    /// Records that envelope `seq` (an `arxi.bundle.built`) names
+    /// `bundle_id`.
+    pub fn index_bundle(&self, seq: u64, bundle_id: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("INSERT INTO bundles (seq, bundle_id) VALUES (?1, ?2)")?
+            .execute(params![to_i64(seq), bundle_id])?;
+        Ok(())
+    }
+
+    /// Empties the bundle index (before the recorder rebuilds it).
+    pub fn clear_bundle_index(&self) -> Result<(), StoreError> {
+        self.tx.execute("DELETE FROM bundles", [])?;
+        Ok(())
+    }
+
     /// Commits (durable when it returns: WAL + `synchronous=FULL`).
     pub fn commit(self) -> Result<(), StoreError> {
         self.tx.commit()?;

@@ -369,6 +369,34 @@ fn query_pages_match_brute_force() {
     }
 }
 
+/// The bundle index: written with its envelope, read by id (the first
+/// envelope naming it), counted against the envelopes of its type, emptied
+/// for a rebuild; a row for an envelope that does not exist is refused.
+#[test]
+fn bundle_index_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    fill(&mut store);
+    let txn = store.transaction().expect("txn");
+    txn.index_bundle(30, "aa").expect("index");
+    txn.index_bundle(60, "bb").expect("index");
+    txn.index_bundle(90, "aa").expect("the same bundle again");
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert_eq!(reader.bundle_seq("aa"), Ok(Some(30)));
+    assert_eq!(reader.bundle_seq("bb"), Ok(Some(60)));
+    assert_eq!(reader.bundle_seq("cc"), Ok(None));
+    assert_eq!(reader.bundle_index_len(), Ok(3));
+    assert_eq!(reader.count_of_type("a.x"), Ok(100));
+    let txn = store.transaction().expect("txn");
+    assert!(txn.index_bundle(1_000, "dd").is_err(), "no such envelope");
+    drop(txn);
+    let txn = store.transaction().expect("txn");
+    txn.clear_bundle_index().expect("clear");
+    txn.commit().expect("commit");
+    assert_eq!(store.reader().bundle_index_len(), Ok(0));
+}
+
 /// No filter combination scans the envelopes table without an index.
 #[test]
 fn query_plans_use_indexes() {

@@ -4,10 +4,13 @@
 //!
 //! Bundle work runs on its own one-thread pool behind a short queue (full:
 //! 429 `bundle_busy`), never on a runtime thread or the read pool. A build
-//! job writes the file and records `arxi.bundle.built` (with the
-//! idempotency record, in one transaction) before it reports back, so a
-//! client that gives up waiting never leaves a bundle without its evidence;
-//! retrying with the same `Idempotency-Key` replays the answer.
+//! job writes and stages the file, records `arxi.bundle.built` (with the
+//! idempotency record, in one transaction), and only then publishes the
+//! file, all before it reports back, so a client that gives up waiting
+//! never leaves a bundle without its evidence; retrying with the same
+//! `Idempotency-Key` replays the answer. A stored bundle is served (and
+//! verified or inspected by id) only if an `arxi.bundle.built` envelope
+//! records it (the recorder's `open_bundle`).
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use arxi_format::PublicKey;
 use arxi_recorder::bundle::{
     BundleError, BundleFile, BundleSelection, bundle_file_name, is_bundle_id,
 };
-use arxi_recorder::{IdempotencyRequest, Outcome, Receipt, StoredResponse, control_types};
+use arxi_recorder::{IdempotencyRequest, Outcome, Receipt, StoredResponse};
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
@@ -63,6 +66,23 @@ fn bundle_problem(error: BundleError) -> Problem {
         BundleError::Write(error) => {
             Problem::new(Code::StorageUnavailable).detail(format!("writing the bundle: {error}"))
         }
+        BundleError::Read(error) => {
+            Problem::new(Code::StorageUnavailable).detail(format!("reading the bundle: {error}"))
+        }
+        BundleError::NoBundleDir => {
+            Problem::new(Code::InternalError).detail("the recorder has no bundle directory")
+        }
+    }
+}
+
+/// A stored bundle by id: one that is not recorded, or whose file is gone,
+/// is `bundle_not_found`.
+fn stored_bundle_problem(error: BundleError, id: &str) -> Problem {
+    match error {
+        BundleError::NotFound(_) => {
+            Problem::new(Code::BundleNotFound).detail(format!("no bundle {id}"))
+        }
+        other => bundle_problem(other),
     }
 }
 
@@ -126,54 +146,38 @@ pub async fn build(call: Call) -> Result<Reply, Problem> {
     }
     let selection = selection(&mut members)?;
     let engine = Arc::clone(&call.state.engine);
-    let dir = call.config.bundle_dir();
-    let (file, outcome) = on_bundle_pool(&call, move || {
-        let file = engine
-            .build_bundle(&dir, selection, &mut |_| {})
+    let (response, replayed) = on_bundle_pool(&call, move || {
+        // Whatever fails before the publication, `staged` is dropped and
+        // its file removed: a build that was not recorded leaves no file.
+        let staged = engine
+            .build_bundle(selection, &mut |_| {})
             .map_err(bundle_problem)?;
-        let payload = json!({
-            "bundle_id": file.id,
-            "sha256": file.built.sha256.to_hex(),
-            "size": file.built.bytes,
-            "manifest_hash": file.built.manifest_hash.to_hex(),
-            "first_segment": file.built.segments.start(),
-            "last_segment": file.built.segments.end(),
-            "first_seq": file.built.seqs.start(),
-            "last_seq": file.built.seqs.end(),
-            "envelopes": file.built.envelopes,
-        });
-        let answer = bundle_json(&file);
+        let answer = bundle_json(staged.file());
         let idempotency = key.map(|(key, request_hash)| IdempotencyRequest {
             key,
             request_hash,
             render: Box::new(move |receipt: &Receipt| render_built(&answer, receipt)),
         });
-        let recorded = engine
-            .record_control(control_types::BUNDLE_BUILT, &payload, idempotency)
-            .map_err(submit_problem)
-            .and_then(|pending| pending.wait().map_err(command_problem));
-        match recorded {
-            Ok(outcome) => Ok((file, outcome)),
-            Err(problem) => {
-                // Not recorded as evidence: the file does not stay either.
-                let _ = std::fs::remove_file(&file.path);
-                Err(problem)
+        let outcome = engine
+            .record_bundle_built(&staged, idempotency)
+            .map_err(submit_problem)?
+            .wait()
+            .map_err(command_problem)?;
+        match outcome {
+            Outcome::Done { value, response } => {
+                let file = engine.publish_bundle(staged).map_err(bundle_problem)?;
+                Ok((
+                    response.unwrap_or_else(|| render_built(&bundle_json(&file), &value)),
+                    false,
+                ))
             }
+            // A concurrent request with the same key finished first; this
+            // copy is redundant (dropped, so removed).
+            Outcome::Replayed(response) => Ok((response, true)),
         }
     })
     .await?;
-    match outcome {
-        Outcome::Done { value, response } => Ok(stored_reply(
-            response.unwrap_or_else(|| render_built(&bundle_json(&file), &value)),
-            false,
-        )),
-        Outcome::Replayed(response) => {
-            // A concurrent request with the same key finished first; this
-            // copy is redundant.
-            let _ = std::fs::remove_file(&file.path);
-            Ok(stored_reply(response, true))
-        }
-    }
+    Ok(stored_reply(response, replayed))
 }
 
 fn render_built(bundle: &BundleInfo, receipt: &Receipt) -> StoredResponse {
@@ -216,12 +220,18 @@ fn checked_id(id: &str) -> Result<String, Problem> {
     }
 }
 
-/// `GET /v1/bundles/download?id=ID`: the bundle file, streamed.
+/// `GET /v1/bundles/download?id=ID`: the bundle file, streamed; only a
+/// bundle an `arxi.bundle.built` envelope records.
 pub async fn download(call: Call) -> Result<Reply, Problem> {
     let id = id_parameter(&call)?;
-    let path = call.config.bundle_dir().join(bundle_file_name(&id));
-    let probe_id = id.clone();
-    let (file, length) = super::read(&call, move || open_path(&path, &probe_id)).await?;
+    let engine = Arc::clone(&call.state.engine);
+    let open_id = id.clone();
+    let (file, length) = super::read(&call, move || {
+        engine
+            .open_bundle(&open_id)
+            .map_err(|error| stored_bundle_problem(error, &open_id))
+    })
+    .await?;
     let mut reply = Reply {
         status: StatusCode::OK,
         content_type: "application/octet-stream",
@@ -240,23 +250,6 @@ pub async fn download(call: Call) -> Result<Reply, Problem> {
             .push((HeaderName::from_static("x-arxi-bundle-id"), value));
     }
     Ok(reply)
-}
-
-fn open_path(path: &std::path::Path, id: &str) -> Result<(std::fs::File, u64), Problem> {
-    let file = std::fs::File::open(path).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            Problem::new(Code::BundleNotFound).detail(format!("no bundle {id}"))
-        } else {
-            Problem::new(Code::StorageUnavailable).detail(format!("{}: {error}", path.display()))
-        }
-    })?;
-    let metadata = file.metadata().map_err(|e| {
-        Problem::new(Code::StorageUnavailable).detail(format!("{}: {e}", path.display()))
-    })?;
-    if !metadata.is_file() {
-        return Err(Problem::new(Code::BundleNotFound).detail(format!("no bundle {id}")));
-    }
-    Ok((file, metadata.len()))
 }
 
 /// The bundle a verify or inspect body names: `{"bundle_id": ...}` or
@@ -293,11 +286,12 @@ async fn with_bundle<T: Send + 'static>(
     source: Source,
     read: impl FnOnce(&mut dyn std::io::Read) -> T + Send + 'static,
 ) -> Result<T, Problem> {
-    let dir = call.config.bundle_dir();
+    let engine = Arc::clone(&call.state.engine);
     on_bundle_pool(call, move || match source {
         Source::Stored(id) => {
-            let (file, _) = open_path(&dir.join(bundle_file_name(&id)), &id)?;
-            let mut file = file;
+            let (mut file, _) = engine
+                .open_bundle(&id)
+                .map_err(|error| stored_bundle_problem(error, &id))?;
             Ok(read(&mut file))
         }
         Source::Uploaded(bytes) => Ok(read(&mut &bytes[..])),
