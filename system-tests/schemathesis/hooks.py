@@ -10,6 +10,8 @@ positive cases are adjusted here to keep those rules, and only those:
 - buildBundle: `first_segment <= last_segment`, `first_seq <= last_seq`
   (a missing first bound is 1);
 - queryEnvelopes: `seq_from <= seq_to`, `received_from < received_before`;
+  a `cursor` must be one the recorder issued (a tag under its key), which
+  a generated one never is: positive cases leave it out;
 - recordEnvelopeWithAttachments: attachment names unique;
 - verifyBundle: `keys` are Ed25519 public keys of full order, which a
   hex pattern cannot say; positive cases use real keys
@@ -46,6 +48,7 @@ def _build(body):
 
 
 def _query(body):
+    body.pop("cursor", None)
     _ordered(body, "seq_from", "seq_to")
     # Timestamps share one fixed format, so text order is time order.
     low, high = body.get("received_from"), body.get("received_before")

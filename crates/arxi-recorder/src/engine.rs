@@ -687,7 +687,7 @@ impl RecorderEngine {
         let after_seq = query
             .cursor
             .as_deref()
-            .map(|cursor| self.cursors.open(cursor, query))
+            .map(|cursor| self.cursors.open(cursor))
             .transpose()?;
         let filter = QueryFilter {
             segment_id: query.segment_id,
@@ -706,7 +706,7 @@ impl RecorderEngine {
             envelopes: page.rows.into_iter().map(|row| row.body).collect(),
             next_cursor: page
                 .next_after_seq
-                .map(|after_seq| self.cursors.issue(after_seq, query)),
+                .map(|after_seq| self.cursors.issue(after_seq)),
         })
     }
 

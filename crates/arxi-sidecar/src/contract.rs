@@ -241,7 +241,7 @@ pub struct QueryRequest {
     /// Exact actor.
     pub actor: Option<Label>,
     /// From a previous page's `next_cursor`.
-    #[schemars(regex(pattern = r"^c1\.[0-9a-f]{1,14}$"))]
+    #[schemars(regex(pattern = r"^c2\.[0-9a-f]{1,16}\.[0-9a-f]{32}$"))]
     pub cursor: Option<String>,
     /// Page size: 1 to `limits.query_page_max` (1000 by default), default
     /// 100.
