@@ -102,8 +102,8 @@ impl CanonicalJson {
 
     /// The canonical text (canonical JSON is always UTF-8).
     pub fn as_str(&self) -> &str {
-        // Built only from `&str` pieces and ASCII, so always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.0)
+            .expect("canonical bytes are built only from `&str` pieces and ASCII")
     }
 
     /// Takes the bytes out.

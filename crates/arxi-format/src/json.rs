@@ -409,10 +409,8 @@ impl<'a> Parser<'a> {
     }
 
     fn slice_str(&self, start: usize, end: usize) -> &'a str {
-        // The whole input was validated as UTF-8 and both ends sit on ASCII
-        // delimiters, so this cannot fail; fall back to an empty string rather
-        // than panic should that reasoning ever be wrong.
-        std::str::from_utf8(&self.input[start..end]).unwrap_or_default()
+        std::str::from_utf8(&self.input[start..end])
+            .expect("the whole input was validated as UTF-8 and both ends sit on ASCII delimiters")
     }
 
     fn parse_escape(&mut self, text: &mut String) -> Result<(), JsonError> {

@@ -17,8 +17,6 @@ use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
 use arxi_store::{Reader, StoreError};
 use sha2::{Digest as _, Sha256};
 
-pub use crate::bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
-
 /// What to put in a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleSelection {
@@ -62,6 +60,11 @@ pub enum BundleError {
     Read(std::io::Error),
     /// The engine was opened without a bundle directory.
     NoBundleDir,
+    /// The clock reads a time no manifest can carry.
+    ClockOutOfRange {
+        /// What the clock said, in microseconds since the Unix epoch.
+        micros: i64,
+    },
 }
 
 impl std::fmt::Display for BundleError {
@@ -74,6 +77,10 @@ impl std::fmt::Display for BundleError {
             }
             Self::TooLarge(why) => write!(f, "{why}"),
             Self::Inconsistent(why) => write!(f, "stored evidence is inconsistent: {why}"),
+            Self::ClockOutOfRange { micros } => write!(
+                f,
+                "the clock reads {micros} µs since 1970, outside what a manifest can carry"
+            ),
             Self::Store(error) => write!(f, "store: {error}"),
             Self::Write(error) => write!(f, "writing the bundle: {error}"),
             Self::Read(error) => write!(f, "reading the bundle: {error}"),

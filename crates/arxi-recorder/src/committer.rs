@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use arxi_store::{CheckpointKind, Store, StoreError, StoreOptions};
 
 use crate::CheckpointPolicy;
-use crate::engine::Shared;
+use crate::plan::CommitProgress;
 use crate::plan::{Failure, Plan};
-use crate::sequencer::Pipeline;
+use crate::status::Shared;
 
 /// Signals the background checkpointer.
 pub(crate) struct Checkpointer {
@@ -163,7 +163,7 @@ pub(crate) struct Committer {
     pub(crate) store: Store,
     pub(crate) options: StoreOptions,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) progress: Arc<CommitProgress>,
     pub(crate) checkpointer: Checkpointer,
     pub(crate) policy: CheckpointPolicy,
     /// Plans of this generation and older fail: they were built on a plan
@@ -181,12 +181,12 @@ impl Committer {
             let shutdown = plan.shutdown;
             self.process(plan);
             let mut processed = self
-                .pipeline
+                .progress
                 .processed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             *processed = epoch;
-            self.pipeline.processed_changed.notify_all();
+            self.progress.processed_changed.notify_all();
             drop(processed);
             if shutdown {
                 break;
@@ -196,7 +196,7 @@ impl Committer {
 
     fn fail_generation(&mut self, generation: u64) {
         self.dead_generation = Some(generation);
-        self.pipeline.failed.store(true, Ordering::Release);
+        self.progress.failed.store(true, Ordering::Release);
     }
 
     fn process(&mut self, plan: Plan) {
@@ -222,7 +222,7 @@ impl Committer {
         })();
         match result {
             Ok(()) => {
-                self.pipeline.committed.store(plan.epoch, Ordering::Release);
+                self.progress.committed.store(plan.epoch, Ordering::Release);
                 let metrics = &self.shared.metrics;
                 metrics.commits_total.fetch_add(1, Ordering::Relaxed);
                 metrics.record_batch(plan.stats.commands);
@@ -314,7 +314,7 @@ mod tests {
     use arxi_format::Hash32;
 
     use super::*;
-    use crate::engine::EngineStatus;
+    use crate::status::EngineStatus;
 
     fn shared() -> Arc<Shared> {
         Arc::new(Shared::new(EngineStatus {

@@ -3,7 +3,7 @@
 //! reads (pooled read-only connections) to any thread.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -12,172 +12,25 @@ use std::time::Duration;
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
-use arxi_store::{
-    CheckpointKind, KeyRow, QueryFilter, ReaderPool, SegmentRow, Store, StoreError, namespace,
-};
+use arxi_store::{CheckpointKind, KeyRow, QueryFilter, ReaderPool, Store, StoreError, namespace};
 use serde_json::json;
 
-use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle, StagedBundle};
+use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle};
+use crate::bundle_dir::StagedBundle;
+use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::committer::{Checkpointer, Committer};
 use crate::control::{self, control_types};
 use crate::cursor::CursorKey;
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
+use crate::plan::CommitProgress;
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
-use crate::sequencer::{Command, Core, Draft, Pipeline, PreparedAppend, Sequencer};
+use crate::sequencer::{Command, Sequencer};
+use crate::status::{BATCH_BUCKETS, EngineStatus, MetricsSnapshot, SegmentInfo, Shared};
 use crate::{
     AppendRequest, Clock, CommandError, EnvelopeQuery, OpenError, Outcome, Pending, QueryError,
     Receipt, RecorderConfig, SealReceipt, SubmitError,
 };
-
-/// A segment as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentInfo {
-    /// Segment id.
-    pub segment_id: u64,
-    /// First sequence number.
-    pub first_seq: u64,
-    /// Last sequence number so far.
-    pub last_seq: u64,
-    /// Envelopes so far.
-    pub envelope_count: u64,
-    /// Bytes so far (envelopes and attachments).
-    pub bytes: u64,
-    /// When opened.
-    pub opened_at: Timestamp,
-    /// When sealed, if sealed.
-    pub sealed_at: Option<Timestamp>,
-}
-
-impl SegmentInfo {
-    fn from_row(row: &SegmentRow) -> Self {
-        let time = |micros: i64| Timestamp::from_unix_micros(micros).unwrap_or(Timestamp::EPOCH);
-        Self {
-            segment_id: row.segment_id,
-            first_seq: row.first_seq,
-            last_seq: row.last_seq,
-            envelope_count: row.envelope_count,
-            bytes: row.bytes,
-            opened_at: time(row.opened_at_us),
-            sealed_at: row.sealed_at_us.map(time),
-        }
-    }
-}
-
-/// The engine's state as of the last commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineStatus {
-    /// Sequence number of the last envelope.
-    pub head_seq: u64,
-    /// Its hash.
-    pub head_hash: Hash32,
-    /// The open segment, if any.
-    pub open_segment: Option<SegmentInfo>,
-    /// Hash of the last seal.
-    pub last_seal_hash: Hash32,
-    /// Why the writer cannot write, if it cannot.
-    pub failure: Option<String>,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    pub(crate) appends_total: AtomicU64,
-    pub(crate) replays_total: AtomicU64,
-    pub(crate) envelopes_total: AtomicU64,
-    pub(crate) commits_total: AtomicU64,
-    pub(crate) commit_failures_total: AtomicU64,
-    pub(crate) seals_total: AtomicU64,
-    pub(crate) overloaded_total: AtomicU64,
-    pub(crate) checkpoints_total: AtomicU64,
-    pub(crate) checkpoint_failures_total: AtomicU64,
-    pub(crate) checkpoint_retries_total: AtomicU64,
-    pub(crate) wal_pages: AtomicU64,
-    /// Commands per batch: buckets <=1, <=2, <=4, ... <=256, more.
-    pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS],
-    pub(crate) batch_commands_sum: AtomicU64,
-}
-
-const BATCH_BUCKETS: usize = 10;
-
-impl Metrics {
-    pub(crate) fn record_batch(&self, commands: usize) {
-        let bucket = (usize::BITS - commands.saturating_sub(1).leading_zeros()) as usize;
-        self.batch_buckets[bucket.min(BATCH_BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
-        self.batch_commands_sum
-            .fetch_add(commands as u64, Ordering::Relaxed);
-    }
-}
-
-/// A copy of the counters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MetricsSnapshot {
-    /// Data envelopes submitted.
-    pub appends_total: u64,
-    /// Idempotent replays answered.
-    pub replays_total: u64,
-    /// Envelopes written (data and control).
-    pub envelopes_total: u64,
-    /// Transactions committed.
-    pub commits_total: u64,
-    /// Transactions that failed.
-    pub commit_failures_total: u64,
-    /// Seals written (batches with at least one seal).
-    pub seals_total: u64,
-    /// Submissions refused as overloaded.
-    pub overloaded_total: u64,
-    /// Checkpoints run.
-    pub checkpoints_total: u64,
-    /// Checkpoints failed.
-    pub checkpoint_failures_total: u64,
-    /// Background checkpoint attempts that met a commit in flight and were
-    /// tried again.
-    pub checkpoint_retries_total: u64,
-    /// WAL pages after the last commit.
-    pub wal_pages: u64,
-    /// Commands queued now.
-    pub queue_depth: u64,
-    /// Bytes queued now.
-    pub queued_bytes: u64,
-    /// (upper bound, count) of commands per batch; the last bound is +Inf
-    /// (`u64::MAX`).
-    pub batch_buckets: Vec<(u64, u64)>,
-    /// Total commands over all batches.
-    pub batch_commands_sum: u64,
-}
-
-/// State shared by the engine handle and the writer thread.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) metrics: Metrics,
-    pub(crate) queue_depth: AtomicUsize,
-    pub(crate) queued_bytes: AtomicUsize,
-    pub(crate) stopped: AtomicBool,
-    pub(crate) status: Mutex<EngineStatus>,
-}
-
-impl Shared {
-    pub(crate) fn new(status: EngineStatus) -> Self {
-        Self {
-            metrics: Metrics::default(),
-            queue_depth: AtomicUsize::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            stopped: AtomicBool::new(false),
-            status: Mutex::new(status),
-        }
-    }
-
-    pub(crate) fn dequeued(&self, bytes: usize) {
-        self.queue_depth.fetch_sub(1, Ordering::AcqRel);
-        if bytes > 0 {
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        }
-    }
-
-    pub(crate) fn publish(&self, status: EngineStatus) {
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
-    }
-}
 
 /// A page of envelopes (canonical bytes) and the cursor for the next page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,14 +121,14 @@ impl RecorderEngine {
         let public_key = key.public().clone();
         let key_id = key.id().clone();
         let signer = key.clone();
-        let mut core = Core::new(state, key, Arc::clone(&clock), Arc::clone(&config));
-        record_start(&mut store, &mut core, stored_id.is_none(), &report)?;
+        let mut chain = Chain::new(state, key, Arc::clone(&clock), Arc::clone(&config));
+        record_start(&mut store, &mut chain, stored_id.is_none(), &report)?;
         checkpoint_at_open(&mut store);
-        let shared = Arc::new(Shared::new(core.status(None)));
+        let shared = Arc::new(Shared::new(chain.status(None)));
         let readers = Arc::new(store.reader_pool(config.readers_max)?);
         let (commands, threads) = start_threads(
             store,
-            core,
+            chain,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&readers),
@@ -715,13 +568,13 @@ impl RecorderEngine {
         let rows = self
             .readers
             .with(|reader| reader.segments(after_id, limit))?;
-        Ok(rows.iter().map(SegmentInfo::from_row).collect())
+        rows.iter().map(SegmentInfo::from_row).collect()
     }
 
     /// One segment.
     pub fn segment(&self, segment_id: u64) -> Result<Option<SegmentInfo>, StoreError> {
         let row = self.readers.with(|reader| reader.segment(segment_id))?;
-        Ok(row.as_ref().map(SegmentInfo::from_row))
+        row.as_ref().map(SegmentInfo::from_row).transpose()
     }
 
     /// The canonical seal of a sealed segment.
@@ -761,8 +614,9 @@ impl RecorderEngine {
             .bundle_dir
             .as_deref()
             .ok_or(BundleError::NoBundleDir)?;
+        let micros = self.clock.0.now_micros();
         let created_at =
-            Timestamp::from_unix_micros(self.clock.0.now_micros()).unwrap_or(Timestamp::EPOCH);
+            Timestamp::from_unix_micros(micros).ok_or(BundleError::ClockOutOfRange { micros })?;
         crate::bundle_dir::build_staged(
             &self.readers,
             &self.signer,
@@ -862,14 +716,14 @@ pub enum IdempotencyLookup {
 /// threads, in the order they stop.
 fn start_threads(
     store: Store,
-    core: Core,
+    chain: Chain,
     config: Arc<RecorderConfig>,
     shared: Arc<Shared>,
     readers: Arc<ReaderPool>,
 ) -> Result<(SyncSender<Command>, Vec<JoinHandle<()>>), OpenError> {
     let (checkpointer, checkpointer_thread) =
         Checkpointer::start(store.path().to_path_buf(), Arc::clone(&shared))?;
-    let pipeline = Arc::new(Pipeline::default());
+    let progress = Arc::new(CommitProgress::default());
     // One plan waits while one commits: the sequencer signs ahead by at
     // most one batch.
     let (plans, plan_receiver) = std::sync::mpsc::sync_channel::<Plan>(1);
@@ -878,13 +732,13 @@ fn start_threads(
         store,
         options: config.store.clone(),
         shared: Arc::clone(&shared),
-        pipeline: Arc::clone(&pipeline),
+        progress: Arc::clone(&progress),
         checkpointer,
         policy: config.checkpoint,
         dead_generation: None,
         broken: None,
     };
-    let sequencer = Sequencer::new(core, readers, shared, pipeline, plans);
+    let sequencer = Sequencer::new(chain, readers, shared, progress, plans);
     let spawn_error =
         |e: std::io::Error| OpenError::Store(StoreError::Other(format!("spawning a thread: {e}")));
     let committer_thread = std::thread::Builder::new()
@@ -923,7 +777,7 @@ fn checkpoint_at_open(store: &mut Store) {
 /// open, the key (loaded or changed), and `arxi.recorder.started`.
 fn record_start(
     store: &mut Store,
-    core: &mut Core,
+    chain: &mut Chain,
     first_open: bool,
     report: &RecoveryReport,
 ) -> Result<(), OpenError> {
@@ -932,24 +786,28 @@ fn record_start(
         .reader()
         .meta_get(namespace::RECORDER, "signer_key_id")?
         .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
-    let key_id = core.key.id().as_str().to_owned();
-    let public_hex = core.key.public().to_hex();
-    core.tick_clock();
-    let now = core.now_us;
-    let mut plan = Plan::new(0, 0, core.status(None));
+    let key_id = chain.key.id().as_str().to_owned();
+    let public_hex = chain.key.public().to_hex();
+    chain
+        .tick_clock()
+        .map_err(|clock| OpenError::ClockOutOfRange {
+            micros: clock.micros,
+        })?;
+    let now = chain.now_us();
+    let mut plan = Plan::new(0, 0, chain.status(None));
     if first_open {
         plan.ops.push(Op::MetaPut {
             namespace: namespace::RECORDER,
             key: "recorder_id".into(),
-            value: core.config.recorder_id.as_bytes().to_vec(),
+            value: chain.config.recorder_id.as_bytes().to_vec(),
             created_at_us: now,
         });
     }
     if !known_keys.iter().any(|row| row.key_id == key_id) {
         plan.ops.push(Op::InsertKey(KeyRow {
             key_id: key_id.clone(),
-            public_key: core.key.public().to_bytes(),
-            first_seq: core.state.head.seq + 1,
+            public_key: chain.key.public().to_bytes(),
+            first_seq: chain.state.head.seq + 1,
             added_at_us: now,
         }));
     }
@@ -965,7 +823,7 @@ fn record_start(
         Some(_) => None,
     };
     if let Some((event_type, payload)) = key_event {
-        core.append_envelope(
+        chain.append_envelope(
             &mut plan,
             Draft::control(event_type, control::canonical(&payload)),
         );
@@ -983,17 +841,17 @@ fn record_start(
         "verified_envelopes": report.verified_envelopes,
         "verified_seals": report.verified_seals,
     });
-    core.append_envelope(
+    chain.append_envelope(
         &mut plan,
         Draft::control(
             control_types::RECORDER_STARTED,
             control::canonical(&started),
         ),
     );
-    if let Some(reason) = core.auto_seal_due() {
-        core.seal_segment(&mut plan, reason);
+    if let Some(reason) = chain.auto_seal_due() {
+        chain.seal_segment(&mut plan, reason);
     }
-    core.flush_progress(&mut plan);
+    chain.flush_progress(&mut plan);
     let txn = store.transaction()?;
     plan.apply(&txn)?;
     txn.commit()?;

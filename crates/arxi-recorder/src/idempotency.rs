@@ -47,7 +47,7 @@ impl IdempotencyKey {
         let value = json!([recorder_id, self.method, self.path, self.key]);
         CanonicalJson::from_value(&value)
             .map(|canonical| canonical.as_str().to_owned())
-            .unwrap_or_default()
+            .expect("an array of four strings has a canonical form, so every key is distinct")
     }
 }
 
@@ -101,7 +101,7 @@ impl IdempotencyRecord {
         });
         CanonicalJson::from_value(&value)
             .map(CanonicalJson::into_bytes)
-            .unwrap_or_default()
+            .expect("strings and a status code have a canonical form")
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {

@@ -30,6 +30,7 @@
 
 pub mod bundle;
 mod bundle_dir;
+mod chain;
 mod committer;
 mod control;
 mod cursor;
@@ -38,6 +39,7 @@ mod idempotency;
 mod plan;
 mod recovery;
 mod sequencer;
+mod status;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -47,15 +49,14 @@ use std::time::Duration;
 use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
 use arxi_store::StoreError;
 
+pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use control::control_types;
-pub use engine::{
-    EngineStatus, IdempotencyLookup, MetricsSnapshot, QUERY_PAGE_DEFAULT, QueryResult,
-    RecorderEngine, SegmentInfo,
-};
+pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
 pub use recovery::{RecoveryReport, verify_database};
+pub use status::{EngineStatus, MetricsSnapshot, SegmentInfo};
 
 /// A source of wall-clock time in microseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -69,10 +70,15 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_micros(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+        // A clock before 1970 reads negative, one past i64 saturates: both
+        // are refused where the time is used (`Chain::tick_clock`), never
+        // turned into 1970.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+            Err(before) => {
+                i64::try_from(before.duration().as_micros()).map_or(i64::MIN, |micros| -micros)
+            }
+        }
     }
 }
 
@@ -318,6 +324,12 @@ pub enum CommandError {
     },
     /// The engine stopped before the command ran.
     Stopped,
+    /// The clock reads a time outside what evidence can carry
+    /// (1970..=9999); nothing was recorded.
+    ClockOutOfRange {
+        /// What the clock said, in microseconds since the Unix epoch.
+        micros: i64,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -336,6 +348,10 @@ impl fmt::Display for CommandError {
                 write!(f, "segment {segment_id} is already open")
             }
             Self::Stopped => write!(f, "recorder stopped"),
+            Self::ClockOutOfRange { micros } => write!(
+                f,
+                "the clock reads {micros} µs since 1970, outside what evidence can carry"
+            ),
         }
     }
 }
@@ -401,6 +417,11 @@ pub enum OpenError {
     Inconsistent(String),
     /// The bundle directory could not be read or cleaned; names the path.
     BundleDir(String),
+    /// The clock reads a time outside what evidence can carry.
+    ClockOutOfRange {
+        /// What the clock said, in microseconds since the Unix epoch.
+        micros: i64,
+    },
 }
 
 impl fmt::Display for OpenError {
@@ -427,6 +448,10 @@ impl fmt::Display for OpenError {
             ),
             Self::Inconsistent(problem) => write!(f, "store is inconsistent: {problem}"),
             Self::BundleDir(problem) => write!(f, "bundle directory: {problem}"),
+            Self::ClockOutOfRange { micros } => write!(
+                f,
+                "the clock reads {micros} µs since 1970, outside what evidence can carry"
+            ),
         }
     }
 }

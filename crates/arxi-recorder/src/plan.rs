@@ -9,12 +9,12 @@
 //! every earlier one, so when one fails every later plan of the same
 //! generation fails with it (see `committer.rs`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use arxi_store::{EnvelopeRow, KeyRow, SealRow, SegmentRow, StoreError, WriteTxn};
 
 use crate::CommandError;
-use crate::engine::EngineStatus;
+use crate::status::EngineStatus;
 
 /// One write.
 #[derive(Debug)]
@@ -181,4 +181,18 @@ impl Plan {
             reply.deliver(failure);
         }
     }
+}
+
+/// How far the committer has got, as the sequencer sees it: the one
+/// back-channel between the two threads.
+#[derive(Debug, Default)]
+pub(crate) struct CommitProgress {
+    /// Set by the committer when a plan fails; cleared by the sequencer once
+    /// it has reloaded its state.
+    pub(crate) failed: std::sync::atomic::AtomicBool,
+    /// The last epoch the committer finished (committed or failed).
+    pub(crate) processed: Mutex<u64>,
+    pub(crate) processed_changed: Condvar,
+    /// The last epoch durably committed.
+    pub(crate) committed: std::sync::atomic::AtomicU64,
 }

@@ -18,11 +18,11 @@ use arxi_format::envelope::{Envelope, Kind};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{Seal, SealBody, envelope_leaf};
 use arxi_format::{ChainHead, Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, Store};
+use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, Store, StoreError};
 
-use crate::bundle::BundleDirReport;
+use crate::bundle_dir::BundleDirReport;
+use crate::chain::{ChainState, OpenSegment};
 use crate::control::{self, control_types};
-use crate::sequencer::{ChainState, OpenSegment};
 use crate::{OpenError, RecorderConfig};
 
 /// What recovery found and did.
@@ -48,6 +48,16 @@ fn inconsistent(problem: impl Into<String>) -> OpenError {
     OpenError::Inconsistent(problem.into())
 }
 
+/// A time column read back: a valid timestamp, or a typed refusal naming
+/// the row (rows are untrusted input).
+fn row_time(column: &str, key: u64, micros: i64) -> Result<Timestamp, OpenError> {
+    Timestamp::from_unix_micros(micros).ok_or_else(|| {
+        OpenError::Store(StoreError::BadRow(format!(
+            "{column} of row {key} is {micros}, outside 1970..=9999"
+        )))
+    })
+}
+
 /// Derives the writer state from the committed rows.
 pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
     let last = reader.last_envelope()?;
@@ -55,7 +65,10 @@ pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
         seq: row.seq,
         hash: Hash32(row.hash),
     });
-    let last_received_at_us = last.as_ref().map_or(0, |row| row.received_at_us);
+    let last_received_at = match &last {
+        None => Timestamp::EPOCH,
+        Some(row) => row_time("envelopes.received_at_us", row.seq, row.received_at_us)?,
+    };
     let last_seal_hash = reader
         .last_seals(1)?
         .first()
@@ -102,14 +115,18 @@ pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
                 first_seq: segment.first_seq,
                 envelope_count: segment.envelope_count,
                 bytes: segment.bytes,
-                opened_at_us: segment.opened_at_us,
+                opened_at: row_time(
+                    "segments.opened_at_us",
+                    segment.segment_id,
+                    segment.opened_at_us,
+                )?,
                 root,
             })
         }
     };
     Ok(ChainState {
         head,
-        last_received_at_us,
+        last_received_at,
         open,
         last_seal_hash,
         last_segment_id: last_segment.map_or(0, |segment| segment.segment_id),
@@ -143,7 +160,7 @@ pub(crate) fn complete_half_seal(
         merkle_root: open.root.root(),
         last_envelope_hash: state.head.hash,
         prev_seal_hash: state.last_seal_hash,
-        sealed_at: Timestamp::from_unix_micros(last.received_at_us).unwrap_or(Timestamp::EPOCH),
+        sealed_at: row_time("envelopes.received_at_us", last.seq, last.received_at_us)?,
         key_id: key.id().clone(),
     }
     .sign(key);

@@ -254,7 +254,7 @@ fn bundles_built_before_the_index_stay_recorded() {
     assert!(engine.recovery().bundle_index_rebuilt);
     assert_eq!(
         engine.recovery().bundle_files,
-        arxi_recorder::bundle::BundleDirReport::default(),
+        arxi_recorder::BundleDirReport::default(),
         "nothing removed or quarantined"
     );
     for file in [&first, &second] {

@@ -427,7 +427,7 @@ fn check_bundle_dir(engine: &arxi_recorder::RecorderEngine, bundles: &Path) -> V
         let entry = entry.expect("entry");
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.file_type().expect("type").is_dir() {
-            assert_eq!(name, arxi_recorder::bundle::QUARANTINE_DIR);
+            assert_eq!(name, arxi_recorder::QUARANTINE_DIR);
             continue;
         }
         let id = name
@@ -447,7 +447,7 @@ fn check_bundle_dir(engine: &arxi_recorder::RecorderEngine, bundles: &Path) -> V
 }
 
 fn quarantined(bundles: &Path) -> Vec<String> {
-    std::fs::read_dir(bundles.join(arxi_recorder::bundle::QUARANTINE_DIR)).map_or_else(
+    std::fs::read_dir(bundles.join(arxi_recorder::QUARANTINE_DIR)).map_or_else(
         |_| Vec::new(),
         |entries| {
             entries
@@ -503,7 +503,7 @@ fn kill_in_each_bundle_window() {
                 assert!(report.is_valid(), "{:?}", report.findings);
             }
             _ => {
-                assert_eq!(report, arxi_recorder::bundle::BundleDirReport::default());
+                assert_eq!(report, arxi_recorder::BundleDirReport::default());
                 assert_eq!(published.len(), 1, "{window}");
             }
         }

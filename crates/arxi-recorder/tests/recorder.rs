@@ -160,6 +160,46 @@ fn receive_time_never_goes_back() {
     );
 }
 
+/// A clock outside what a timestamp can say (before 1970, after 9999) is
+/// refused with a typed error and nothing is stamped with a made-up time;
+/// once the clock is back, writing goes on where it was. A recorder cannot
+/// open on such a clock either (it could not date its start).
+#[test]
+fn a_clock_out_of_range_is_refused_not_stamped() {
+    let (_dir, path) = temp();
+    let clock = ManualClock::new(START_US);
+    let engine = open(&path, config(), clock.clone());
+    let before = append(&engine, "a.b", json!(1));
+    for bad in [-1, i64::MIN, 253_402_300_800_000_000, i64::MAX] {
+        clock.set(bad);
+        let refused = engine
+            .append(request("a.b", json!(2)))
+            .expect("queued")
+            .wait();
+        assert_eq!(
+            refused,
+            Err(CommandError::ClockOutOfRange { micros: bad }),
+            "{bad}"
+        );
+        assert_eq!(
+            engine.status().head_seq,
+            before.seq,
+            "nothing recorded at {bad}"
+        );
+    }
+    clock.set(START_US + 1_000_000);
+    let after = append(&engine, "a.b", json!(3));
+    assert_eq!(after.seq, before.seq + 1);
+    assert_eq!(after.received_at.unix_micros(), START_US + 1_000_000);
+    engine.shutdown().expect("shutdown");
+
+    clock.set(-5);
+    match RecorderEngine::open(&path, config(), key(1), clock.clone()) {
+        Err(OpenError::ClockOutOfRange { micros }) => assert_eq!(micros, -5),
+        other => panic!("opened on a clock out of range: {other:?}"),
+    }
+}
+
 #[test]
 fn rejects_bad_requests_before_queueing() {
     let (_dir, path) = temp();

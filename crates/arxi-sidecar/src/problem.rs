@@ -144,6 +144,8 @@ registry! {
         "The store could not read or write; nothing of the request was recorded."),
     IdempotencyUnavailable => ("idempotency_unavailable", 503, "Idempotency store unavailable", true, Some(1),
         "The idempotency record could not be read or written, so the request was not performed (fail closed)."),
+    ClockUnavailable => ("clock_unavailable", 503, "Clock out of range", true, Some(1),
+        "The host clock reads a time outside what evidence can carry (1970-9999); nothing was recorded. Fix the clock."),
     RequestTimeout => ("request_timeout", 503, "Request timed out", true, Some(1),
         "The request did not finish within request_timeout_ms; a mutation may still complete, so retry with the same Idempotency-Key."),
     NotReady => ("not_ready", 503, "Not ready", true, Some(1),

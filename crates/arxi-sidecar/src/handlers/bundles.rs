@@ -72,6 +72,8 @@ fn bundle_problem(error: BundleError) -> Problem {
         BundleError::NoBundleDir => {
             Problem::new(Code::InternalError).detail("the recorder has no bundle directory")
         }
+        BundleError::ClockOutOfRange { micros } => Problem::new(Code::ClockUnavailable)
+            .detail(format!("the clock reads {micros} µs since 1970")),
     }
 }
 

@@ -260,6 +260,9 @@ pub fn command_problem(error: CommandError) -> Problem {
             .detail(format!("segment {segment_id} is open"))
             .with("segment_id", segment_id),
         CommandError::Stopped => Problem::new(Code::ShuttingDown),
+        CommandError::ClockOutOfRange { .. } => {
+            Problem::new(Code::ClockUnavailable).detail(error.to_string())
+        }
     }
 }
 

@@ -1,0 +1,356 @@
+//! The chain as a state machine: numbering, linking, signing and sealing,
+//! with no threads and no IO. [`Chain`] turns drafts into envelopes and
+//! seals written into a [`Plan`]; the sequencer thread (`sequencer.rs`)
+//! feeds it commands and hands the plans on. Everything that decides what
+//! evidence says is here.
+
+use std::sync::Arc;
+
+use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind};
+use arxi_format::merkle::RootBuilder;
+use arxi_format::seal::{SealBody, envelope_leaf};
+use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
+use arxi_store::{EnvelopeRow, SealRow, SegmentRow};
+
+use crate::control::{self, Reason, control_types};
+use crate::plan::{Op, Plan};
+use crate::status::{EngineStatus, SegmentInfo};
+use crate::{Clock, Receipt, RecorderConfig, SealReceipt};
+
+/// The open segment, as the sequencer tracks it.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenSegment {
+    pub(crate) segment_id: u64,
+    pub(crate) first_seq: u64,
+    pub(crate) envelope_count: u64,
+    pub(crate) bytes: u64,
+    pub(crate) opened_at: Timestamp,
+    /// Merkle state over the segment's envelope hashes so far.
+    pub(crate) root: RootBuilder,
+}
+
+/// Everything the sequencer knows about the chain; re-read from the
+/// database after any failed plan.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainState {
+    pub(crate) head: ChainHead,
+    pub(crate) last_received_at: Timestamp,
+    pub(crate) open: Option<OpenSegment>,
+    pub(crate) last_seal_hash: Hash32,
+    pub(crate) last_segment_id: u64,
+}
+
+/// A data envelope ready for the sequencer (validated, attachments hashed).
+#[derive(Debug)]
+pub(crate) struct PreparedAppend {
+    pub(crate) event_type: String,
+    pub(crate) actor: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) payload: CanonicalJson,
+    pub(crate) attachments: Vec<(AttachmentRef, Arc<[u8]>)>,
+}
+
+/// One envelope to append, before it is numbered, chained and signed.
+pub(crate) struct Draft<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) event_type: &'a str,
+    pub(crate) actor: Option<String>,
+    pub(crate) subject: Option<String>,
+    pub(crate) payload: CanonicalJson,
+    pub(crate) attachments: &'a [(AttachmentRef, Arc<[u8]>)],
+}
+
+impl<'a> Draft<'a> {
+    /// A control envelope: no actor, subject or attachments.
+    pub(crate) fn control(event_type: &'a str, payload: CanonicalJson) -> Self {
+        Self {
+            kind: Kind::Control,
+            event_type,
+            actor: None,
+            subject: None,
+            payload,
+            attachments: &[],
+        }
+    }
+}
+
+/// The evidence-making state: chain, key, clock, config.
+pub(crate) struct Chain {
+    pub(crate) state: ChainState,
+    pub(crate) key: SecretKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<RecorderConfig>,
+    /// The time used for the command being applied: a valid timestamp,
+    /// never behind the last recorded receive time.
+    now: Timestamp,
+}
+
+/// The clock read a time no evidence can carry (outside 1970..=9999).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClockOutOfRange {
+    /// What the clock said, in microseconds since the Unix epoch.
+    pub(crate) micros: i64,
+}
+
+impl Chain {
+    pub(crate) fn new(
+        state: ChainState,
+        key: SecretKey,
+        clock: Arc<dyn Clock>,
+        config: Arc<RecorderConfig>,
+    ) -> Self {
+        let state_time = state.last_received_at;
+        Self {
+            state,
+            key,
+            clock,
+            config,
+            now: state_time,
+        }
+    }
+
+    /// Reads the clock, never going back behind the last recorded time. A
+    /// reading outside what a timestamp can say is refused and the time
+    /// stays where it was: evidence is never stamped with a made-up time.
+    pub(crate) fn tick_clock(&mut self) -> Result<(), ClockOutOfRange> {
+        let micros = self.clock.now_micros();
+        let read = Timestamp::from_unix_micros(micros).ok_or(ClockOutOfRange { micros })?;
+        self.now = read.max(self.state.last_received_at);
+        Ok(())
+    }
+
+    /// The time of the command being applied.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// [`Self::now`] in microseconds.
+    pub(crate) fn now_us(&self) -> i64 {
+        self.now.unix_micros()
+    }
+
+    /// Appends one envelope to the open segment (opening one if needed).
+    pub(crate) fn append_envelope(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+        if self.state.open.is_none() {
+            self.open_segment(plan, Reason::Append);
+        }
+        self.append_to_open_segment(plan, draft)
+    }
+
+    fn append_to_open_segment(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+        let head = self.state.head;
+        // `now` is never behind the last receive time (`tick_clock`).
+        let received_at = self.now;
+        let received_at_us = received_at.unix_micros();
+        let Some(open) = self.state.open.as_mut() else {
+            unreachable!("append_to_open_segment needs an open segment");
+        };
+        let body = EnvelopeBody {
+            recorder_id: self.config.recorder_id.clone(),
+            segment_id: open.segment_id,
+            seq: head.seq + 1,
+            received_at,
+            kind: draft.kind,
+            event_type: draft.event_type.to_owned(),
+            actor: draft.actor,
+            subject: draft.subject,
+            payload: draft.payload,
+            attachments: draft
+                .attachments
+                .iter()
+                .map(|(reference, _)| reference.clone())
+                .collect(),
+            prev_hash: head.hash,
+            key_id: self.key.id().clone(),
+        };
+        // The link is checked before the row is written, and again when rows
+        // are read back.
+        assert_eq!(
+            head.check_next(&body),
+            Ok(()),
+            "sequencer built a broken link"
+        );
+        let envelope = body.sign(&self.key);
+        let bytes = envelope.to_canonical_bytes();
+        let mut attachment_bytes = 0_u64;
+        for (reference, data) in draft.attachments {
+            plan.ops.push(Op::PutAttachment {
+                sha256: reference.sha256.0,
+                data: Arc::clone(data),
+            });
+            attachment_bytes += reference.size;
+        }
+        open.envelope_count += 1;
+        open.bytes += bytes.len() as u64 + attachment_bytes;
+        open.root.push(envelope_leaf(&envelope.hash));
+        plan.ops.push(Op::InsertEnvelope(EnvelopeRow {
+            seq: envelope.body.seq,
+            segment_id: envelope.body.segment_id,
+            received_at_us,
+            kind: u8::from(draft.kind == Kind::Control),
+            event_type: envelope.body.event_type.clone(),
+            actor: envelope.body.actor.clone(),
+            hash: envelope.hash.0,
+            body: bytes,
+        }));
+        plan.stats.envelopes += 1;
+        self.state.head = ChainHead::after(&envelope);
+        self.state.last_received_at = received_at;
+        Receipt {
+            seq: envelope.body.seq,
+            segment_id: envelope.body.segment_id,
+            hash: envelope.hash,
+            prev_hash: envelope.body.prev_hash,
+            received_at: envelope.body.received_at,
+            key_id: envelope.body.key_id,
+        }
+    }
+
+    /// Opens the next segment and records `arxi.segment.opened` as its first
+    /// envelope.
+    pub(crate) fn open_segment(&mut self, plan: &mut Plan, reason: Reason) -> SegmentInfo {
+        assert!(self.state.open.is_none(), "a segment is already open");
+        let segment_id = self.state.last_segment_id + 1;
+        let first_seq = self.state.head.seq + 1;
+        let opened_at = self.now;
+        plan.ops.push(Op::InsertSegment(SegmentRow {
+            segment_id,
+            first_seq,
+            last_seq: first_seq,
+            envelope_count: 0,
+            bytes: 0,
+            opened_at_us: opened_at.unix_micros(),
+            sealed_at_us: None,
+        }));
+        self.state.open = Some(OpenSegment {
+            segment_id,
+            first_seq,
+            envelope_count: 0,
+            bytes: 0,
+            opened_at,
+            root: RootBuilder::new(),
+        });
+        self.state.last_segment_id = segment_id;
+        let payload = control::segment_opened(segment_id, reason, &self.state.last_seal_hash);
+        self.append_to_open_segment(plan, Draft::control(control_types::SEGMENT_OPENED, payload));
+        self.open_info()
+            .unwrap_or_else(|| unreachable!("segment just opened"))
+    }
+
+    /// Records `arxi.segment.sealed` as the open segment's last envelope,
+    /// then the signed seal over the segment.
+    pub(crate) fn seal_segment(&mut self, plan: &mut Plan, reason: Reason) -> SealReceipt {
+        let segment_id = self
+            .state
+            .open
+            .as_ref()
+            .map(|open| open.segment_id)
+            .unwrap_or_else(|| unreachable!("seal_segment needs an open segment"));
+        let payload = control::segment_sealed(segment_id, reason);
+        self.append_to_open_segment(plan, Draft::control(control_types::SEGMENT_SEALED, payload));
+        self.flush_progress(plan);
+        let Some(open) = self.state.open.take() else {
+            unreachable!("segment vanished while sealing");
+        };
+        let sealed_at = self.now();
+        let seal = SealBody {
+            recorder_id: self.config.recorder_id.clone(),
+            segment_id,
+            first_seq: open.first_seq,
+            last_seq: self.state.head.seq,
+            count: open.envelope_count,
+            merkle_root: open.root.root(),
+            last_envelope_hash: self.state.head.hash,
+            prev_seal_hash: self.state.last_seal_hash,
+            sealed_at,
+            key_id: self.key.id().clone(),
+        };
+        assert_eq!(seal.validate(), Ok(()), "sequencer built an invalid seal");
+        let seal = seal.sign(&self.key);
+        plan.ops.push(Op::Seal {
+            sealed_at_us: sealed_at.unix_micros(),
+            row: SealRow {
+                segment_id,
+                hash: seal.hash.0,
+                body: seal.to_canonical_bytes(),
+            },
+        });
+        plan.stats.seals += 1;
+        self.state.last_seal_hash = seal.hash;
+        SealReceipt {
+            segment_id,
+            first_seq: seal.body.first_seq,
+            last_seq: seal.body.last_seq,
+            count: seal.body.count,
+            merkle_root: seal.body.merkle_root,
+            seal_hash: seal.hash,
+            sealed_at,
+        }
+    }
+
+    /// Records the open segment's progress.
+    pub(crate) fn flush_progress(&self, plan: &mut Plan) {
+        if let Some(open) = self
+            .state
+            .open
+            .as_ref()
+            .filter(|open| open.envelope_count > 0)
+        {
+            plan.ops.push(Op::Progress {
+                segment_id: open.segment_id,
+                last_seq: self.state.head.seq,
+                envelope_count: open.envelope_count,
+                bytes: open.bytes,
+            });
+        }
+    }
+
+    /// The auto-seal reason that applies now, if any.
+    pub(crate) fn auto_seal_due(&self) -> Option<Reason> {
+        let open = self.state.open.as_ref()?;
+        let limits = &self.config.auto_seal;
+        // The sealed envelope itself takes one place.
+        if open.envelope_count + 1 >= limits.envelopes_max {
+            Some(Reason::Count)
+        } else if open.bytes >= limits.bytes_max {
+            Some(Reason::Bytes)
+        } else if self
+            .age_deadline_us()
+            .is_some_and(|deadline| self.now_us() >= deadline)
+        {
+            Some(Reason::Age)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn age_deadline_us(&self) -> Option<i64> {
+        let open = self.state.open.as_ref()?;
+        let age = i64::try_from(self.config.auto_seal.age_max.as_micros()).unwrap_or(i64::MAX);
+        Some(open.opened_at.unix_micros().saturating_add(age))
+    }
+
+    pub(crate) fn open_info(&self) -> Option<SegmentInfo> {
+        let open = self.state.open.as_ref()?;
+        Some(SegmentInfo {
+            segment_id: open.segment_id,
+            first_seq: open.first_seq,
+            last_seq: self.state.head.seq,
+            envelope_count: open.envelope_count,
+            bytes: open.bytes,
+            opened_at: open.opened_at,
+            sealed_at: None,
+        })
+    }
+
+    /// The engine status as of the writes planned so far.
+    pub(crate) fn status(&self, failure: Option<String>) -> EngineStatus {
+        EngineStatus {
+            head_seq: self.state.head.seq,
+            head_hash: self.state.head.hash,
+            open_segment: self.open_info(),
+            last_seal_hash: self.state.last_seal_hash,
+            failure,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! What the engine reports about itself: the state as of the last commit
+//! ([`EngineStatus`], [`SegmentInfo`]), the counters behind `/metrics`, and
+//! [`Shared`], the state the handle and the writer threads share. A leaf:
+//! it names no other module of the crate.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use arxi_format::{Hash32, Timestamp};
+use arxi_store::{SegmentRow, StoreError};
+
+/// A segment as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Segment id.
+    pub segment_id: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number so far.
+    pub last_seq: u64,
+    /// Envelopes so far.
+    pub envelope_count: u64,
+    /// Bytes so far (envelopes and attachments).
+    pub bytes: u64,
+    /// When opened.
+    pub opened_at: Timestamp,
+    /// When sealed, if sealed.
+    pub sealed_at: Option<Timestamp>,
+}
+
+impl SegmentInfo {
+    /// A segment row read back; a time column outside 1970..=9999 is a bad
+    /// row (rows are untrusted input), never a made-up time.
+    pub(crate) fn from_row(row: &SegmentRow) -> Result<Self, StoreError> {
+        let time = |column: &str, micros: i64| {
+            Timestamp::from_unix_micros(micros).ok_or_else(|| {
+                StoreError::BadRow(format!(
+                    "segments.{column} of segment {} is {micros}, outside 1970..=9999",
+                    row.segment_id
+                ))
+            })
+        };
+        Ok(Self {
+            segment_id: row.segment_id,
+            first_seq: row.first_seq,
+            last_seq: row.last_seq,
+            envelope_count: row.envelope_count,
+            bytes: row.bytes,
+            opened_at: time("opened_at_us", row.opened_at_us)?,
+            sealed_at: row
+                .sealed_at_us
+                .map(|micros| time("sealed_at_us", micros))
+                .transpose()?,
+        })
+    }
+}
+
+/// The engine's state as of the last commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStatus {
+    /// Sequence number of the last envelope.
+    pub head_seq: u64,
+    /// Its hash.
+    pub head_hash: Hash32,
+    /// The open segment, if any.
+    pub open_segment: Option<SegmentInfo>,
+    /// Hash of the last seal.
+    pub last_seal_hash: Hash32,
+    /// Why the writer cannot write, if it cannot.
+    pub failure: Option<String>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) appends_total: AtomicU64,
+    pub(crate) replays_total: AtomicU64,
+    pub(crate) envelopes_total: AtomicU64,
+    pub(crate) commits_total: AtomicU64,
+    pub(crate) commit_failures_total: AtomicU64,
+    pub(crate) seals_total: AtomicU64,
+    pub(crate) overloaded_total: AtomicU64,
+    pub(crate) checkpoints_total: AtomicU64,
+    pub(crate) checkpoint_failures_total: AtomicU64,
+    pub(crate) checkpoint_retries_total: AtomicU64,
+    pub(crate) wal_pages: AtomicU64,
+    /// Commands per batch: buckets <=1, <=2, <=4, ... <=256, more.
+    pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS],
+    pub(crate) batch_commands_sum: AtomicU64,
+}
+
+pub(crate) const BATCH_BUCKETS: usize = 10;
+
+impl Metrics {
+    pub(crate) fn record_batch(&self, commands: usize) {
+        let bucket = (usize::BITS - commands.saturating_sub(1).leading_zeros()) as usize;
+        self.batch_buckets[bucket.min(BATCH_BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        self.batch_commands_sum
+            .fetch_add(commands as u64, Ordering::Relaxed);
+    }
+}
+
+/// A copy of the counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsSnapshot {
+    /// Data envelopes submitted.
+    pub appends_total: u64,
+    /// Idempotent replays answered.
+    pub replays_total: u64,
+    /// Envelopes written (data and control).
+    pub envelopes_total: u64,
+    /// Transactions committed.
+    pub commits_total: u64,
+    /// Transactions that failed.
+    pub commit_failures_total: u64,
+    /// Seals written (batches with at least one seal).
+    pub seals_total: u64,
+    /// Submissions refused as overloaded.
+    pub overloaded_total: u64,
+    /// Checkpoints run.
+    pub checkpoints_total: u64,
+    /// Checkpoints failed.
+    pub checkpoint_failures_total: u64,
+    /// Background checkpoint attempts that met a commit in flight and were
+    /// tried again.
+    pub checkpoint_retries_total: u64,
+    /// WAL pages after the last commit.
+    pub wal_pages: u64,
+    /// Commands queued now.
+    pub queue_depth: u64,
+    /// Bytes queued now.
+    pub queued_bytes: u64,
+    /// (upper bound, count) of commands per batch; the last bound is +Inf
+    /// (`u64::MAX`).
+    pub batch_buckets: Vec<(u64, u64)>,
+    /// Total commands over all batches.
+    pub batch_commands_sum: u64,
+}
+
+/// State shared by the engine handle and the writer thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) metrics: Metrics,
+    pub(crate) queue_depth: AtomicUsize,
+    pub(crate) queued_bytes: AtomicUsize,
+    pub(crate) stopped: AtomicBool,
+    pub(crate) status: Mutex<EngineStatus>,
+}
+
+impl Shared {
+    pub(crate) fn new(status: EngineStatus) -> Self {
+        Self {
+            metrics: Metrics::default(),
+            queue_depth: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            status: Mutex::new(status),
+        }
+    }
+
+    pub(crate) fn dequeued(&self, bytes: usize) {
+        self.queue_depth.fetch_sub(1, Ordering::AcqRel);
+        if bytes > 0 {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn publish(&self, status: EngineStatus) {
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+}
