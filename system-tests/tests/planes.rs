@@ -7,7 +7,8 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use arxi_sidecar::routes::{Body, Kind, ROUTES};
+use arxi_sidecar::call::{Body, Kind};
+use arxi_sidecar::routes::ROUTES;
 use arxi_system_tests::{Response, Sidecar, http, test_config, write_secret};
 
 const TOKENS: [(&str, &str, &str); 4] = [
@@ -44,7 +45,7 @@ fn start(dir: &Path) -> Sidecar {
     Sidecar::start(&test_config(dir, &extra, "auto"), None)
 }
 
-fn send(address: &str, route: &arxi_sidecar::routes::Route, token: Option<&str>) -> Response {
+fn send(address: &str, route: &arxi_sidecar::call::Route, token: Option<&str>) -> Response {
     let authorization = token.map(|token| format!("Bearer {token}"));
     let headers: Vec<(&str, &str)> = authorization
         .as_deref()

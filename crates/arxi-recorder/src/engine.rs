@@ -26,7 +26,9 @@ use crate::plan::CommitProgress;
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
 use crate::sequencer::{Command, Sequencer};
-use crate::status::{BATCH_BUCKETS, EngineStatus, MetricsSnapshot, SegmentInfo, Shared};
+use crate::status::{
+    BATCH_BUCKETS, EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo, Shared,
+};
 use crate::{
     AppendRequest, Clock, CommandError, EnvelopeQuery, OpenError, Outcome, Pending, QueryError,
     Receipt, RecorderConfig, SealReceipt, SubmitError,
@@ -55,6 +57,8 @@ pub struct RecorderEngine {
     public_key: PublicKey,
     /// Signs bundle trailers (the same key the sequencer signs with).
     signer: SecretKey,
+    /// The database file (for the readiness probe).
+    database: std::path::PathBuf,
     /// Tags query cursors (derived from the signing key at open).
     cursors: CursorKey,
     clock: BundleClock,
@@ -141,6 +145,7 @@ impl RecorderEngine {
             key_id,
             public_key,
             cursors: CursorKey::derive(&signer),
+            database: path.to_path_buf(),
             signer,
             clock: BundleClock(clock),
             recovery: report,
@@ -480,14 +485,23 @@ impl RecorderEngine {
         self.readers.with(|reader| reader.ping())
     }
 
+    /// The readiness check of the database file itself: a fresh read-only
+    /// connection opens it and reads. A file that was removed, made
+    /// unreadable or damaged fails here even while the pooled connections
+    /// still hold it open.
+    pub fn probe_storage(&self) -> Result<(), StoreError> {
+        arxi_store::probe(&self.database)
+    }
+
     /// Looks up an idempotency key before submitting (a read-only fast
-    /// path; the writer re-checks inside its transaction).
+    /// path; the writer re-checks inside its transaction). Expiry is judged
+    /// on the engine's clock, the one records are stamped with.
     pub fn idempotency_check(
         &self,
         key: &IdempotencyKey,
         request_hash: &Hash32,
-        now_us: i64,
     ) -> Result<IdempotencyLookup, CommandError> {
+        let now_us = self.clock.0.now_micros();
         let storage_key = key.storage_key(&self.config.recorder_id);
         let entry = self
             .readers
@@ -594,8 +608,9 @@ impl RecorderEngine {
     }
 
     /// Every key this recorder has signed with, oldest first.
-    pub fn keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        self.readers.with(|reader| reader.keys())
+    pub fn keys(&self) -> Result<Vec<RecordedKey>, StoreError> {
+        let rows = self.readers.with(|reader| reader.keys())?;
+        rows.iter().map(RecordedKey::from_row).collect()
     }
 
     /// Builds the bundle of `selection` into the bundle directory (created
@@ -681,8 +696,10 @@ impl RecorderEngine {
             .with(|reader| Ok(crate::bundle_dir::open_recorded(&reader, dir, id)))?
     }
 
-    /// Runs a read on a pooled connection (for modules that stream, like the
-    /// bundle builder).
+    /// Runs a read on a pooled connection. Tests only (feature
+    /// `test-util`): the API returns the recorder's own types, never store
+    /// rows.
+    #[cfg(feature = "test-util")]
     pub fn with_reader<T>(
         &self,
         read: impl FnOnce(arxi_store::Reader<'_>) -> Result<T, StoreError>,

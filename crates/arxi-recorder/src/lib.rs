@@ -56,7 +56,7 @@ pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
 pub use recovery::{RecoveryReport, verify_database};
-pub use status::{EngineStatus, MetricsSnapshot, SegmentInfo};
+pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
 /// A source of wall-clock time in microseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {

@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use arxi_format::{Hash32, Timestamp};
-use arxi_store::{SegmentRow, StoreError};
+use arxi_format::{Hash32, PublicKey, Timestamp};
+use arxi_store::{KeyRow, SegmentRow, StoreError};
 
 /// A segment as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,5 +167,36 @@ impl Shared {
 
     pub(crate) fn publish(&self, status: EngineStatus) {
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+}
+
+/// A key this recorder has signed with, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedKey {
+    /// The public key (its id is `public_key.id()`).
+    pub public_key: PublicKey,
+    /// The first envelope it signed.
+    pub first_seq: u64,
+    /// When it was first used.
+    pub added_at: Timestamp,
+}
+
+impl RecordedKey {
+    /// A key row read back; a row that does not hold a valid key, whose id
+    /// does not match it, or whose time is out of range is a bad row.
+    pub(crate) fn from_row(row: &KeyRow) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::BadRow(format!("keys row {}: {what}", row.key_id));
+        let public_key =
+            PublicKey::from_bytes(&row.public_key).map_err(|error| bad(&error.to_string()))?;
+        if public_key.id().as_str() != row.key_id {
+            return Err(bad("the key id does not match the public key"));
+        }
+        let added_at = Timestamp::from_unix_micros(row.added_at_us)
+            .ok_or_else(|| bad("added_at_us is outside 1970..=9999"))?;
+        Ok(Self {
+            public_key,
+            first_seq: row.first_seq,
+            added_at,
+        })
     }
 }

@@ -422,7 +422,7 @@ fn idempotency_replays_conflicts_expires_and_survives_restart() {
     let key = idempotent("k-1", b"request A");
     assert_eq!(
         engine
-            .idempotency_check(&key.key, &key.request_hash, clock.now())
+            .idempotency_check(&key.key, &key.request_hash)
             .expect("lookup"),
         arxi_recorder::IdempotencyLookup::Replay(response.clone()),
         "the record survives restart"
@@ -445,16 +445,6 @@ fn idempotency_replays_conflicts_expires_and_survives_restart() {
         "an expired record no longer replays"
     );
     engine.shutdown().expect("shutdown");
-}
-
-trait Now {
-    fn now(&self) -> i64;
-}
-
-impl Now for Arc<ManualClock> {
-    fn now(&self) -> i64 {
-        arxi_recorder::Clock::now_micros(self.as_ref())
-    }
 }
 
 #[test]
@@ -510,7 +500,7 @@ fn idempotency_entries_are_bounded() {
     let oldest = idempotent("key-06", b"r");
     assert_eq!(
         engine
-            .idempotency_check(&oldest.key, &oldest.request_hash, clock.now())
+            .idempotency_check(&oldest.key, &oldest.request_hash)
             .expect("lookup"),
         arxi_recorder::IdempotencyLookup::Fresh,
         "the oldest records went first"
@@ -518,7 +508,7 @@ fn idempotency_entries_are_bounded() {
     let newest = idempotent("key-11", b"r");
     assert!(matches!(
         engine
-            .idempotency_check(&newest.key, &newest.request_hash, clock.now())
+            .idempotency_check(&newest.key, &newest.request_hash)
             .expect("lookup"),
         arxi_recorder::IdempotencyLookup::Replay(_)
     ));

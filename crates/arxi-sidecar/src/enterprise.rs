@@ -45,10 +45,10 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use serde_json::{Value, json};
 
+use crate::call::{Kind, Reply, Route};
 use crate::io::{self, LocalSignal};
 use crate::outbound::{CallError, Client, Target};
 use crate::problem::{Code, Problem};
-use crate::routes::{Kind, Reply, Route};
 use crate::state::AppState;
 
 /// The ingress check route on the control plane.

@@ -2,7 +2,8 @@
 //! names monoio or HTTP.
 //!
 //! Module map: `io` (the monoio adapter), `server` (start-up, serving,
-//! shutdown), `framing` (strict CRLF below hyper), `pipeline` (the middleware order of R-HTTP), `routes` (the
+//! shutdown), `framing` (strict CRLF below hyper), `pipeline` (the middleware order of R-HTTP), `call` (the
+//! handler contract: what a handler gets and gives back), `routes` (the
 //! route table), `handlers` (one module per route group), `problem` (the
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
@@ -14,7 +15,7 @@
 pub mod admission;
 pub mod auth;
 pub mod blocking;
-pub mod body;
+pub mod call;
 pub mod contract;
 pub mod correlation;
 pub mod enterprise;
@@ -28,6 +29,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod problem;
 pub mod reload;
+pub mod response_body;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -6,8 +6,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::routes::ROUTES;
-
 /// Status codes with their own counter; everything else counts as "other".
 const STATUSES: &[u16] = &[
     200, 201, 400, 401, 403, 404, 405, 406, 409, 411, 413, 415, 422, 428, 429, 431, 500, 501, 502,
@@ -42,6 +40,8 @@ impl RouteMetrics {
 /// The sidecar's HTTP metrics.
 #[derive(Debug)]
 pub struct HttpMetrics {
+    /// Each route's label (its operation id), in route-table order.
+    route_names: Vec<&'static str>,
     /// One entry per route, plus one for unmatched requests.
     routes: Vec<RouteMetrics>,
     /// Connections open now.
@@ -50,19 +50,22 @@ pub struct HttpMetrics {
     pub connections_refused: AtomicU64,
 }
 
-impl Default for HttpMetrics {
-    fn default() -> Self {
+impl HttpMetrics {
+    /// Metrics for these routes (their labels, in route-table order), plus
+    /// one slot for requests that matched none.
+    pub fn new(route_names: Vec<&'static str>) -> Self {
         Self {
-            routes: (0..=ROUTES.len()).map(|_| RouteMetrics::new()).collect(),
+            routes: (0..=route_names.len())
+                .map(|_| RouteMetrics::new())
+                .collect(),
+            route_names,
             connections_open: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
         }
     }
-}
 
-impl HttpMetrics {
     /// Records one finished request (`route` from `routes::index_of`, or
-    /// `ROUTES.len()` when no route matched).
+    /// the number of routes when no route matched).
     pub fn record(&self, route: usize, status: u16, elapsed: Duration) {
         let Some(metrics) = self.routes.get(route) else {
             return;
@@ -96,11 +99,7 @@ impl HttpMetrics {
 
     /// Writes the HTTP part of the exposition.
     pub fn write(&self, out: &mut String) {
-        let route_name = |index: usize| {
-            ROUTES
-                .get(index)
-                .map_or("unmatched", |route| route.operation_id)
-        };
+        let route_name = |index: usize| self.route_names.get(index).copied().unwrap_or("unmatched");
         out.push_str("# HELP arxi_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE arxi_http_requests_total counter\n");
         for (index, metrics) in self.routes.iter().enumerate() {

@@ -11,9 +11,10 @@ use arxi_sidecar_config::model::{EnterpriseMode, IoDriver, ReadinessMode, Securi
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use crate::call::{Body, Kind};
 use crate::contract::{self, to_value};
 use crate::problem::Code;
-use crate::routes::{Body, Kind, ROUTES};
+use crate::routes::ROUTES;
 
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {

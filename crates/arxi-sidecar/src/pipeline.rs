@@ -23,21 +23,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::admission::{Admission, Admit};
 use crate::auth::{self, AuthOutcome};
-use crate::body::ResponseBody;
+use crate::call::{Body, Call, Kind, Limit, Reply, Route, Serves, Timeout};
 use crate::correlation;
 use crate::enterprise;
 use crate::framing::{Refusal, RefusalSlot};
 use crate::io::{self, Peer};
 use crate::problem::{self, Code, Correlation, Problem};
-use crate::routes::{self, Body, Call, Kind, Limit, Match, Reply, Route, Serves, Timeout};
+use crate::response_body::ResponseBody;
+use crate::routes::{self, Match};
 use crate::state::AppState;
 
 /// Per-worker context.
@@ -656,11 +657,6 @@ async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, Problem> {
             }
         }
     }
-}
-
-/// A reply with status and JSON body, for handlers.
-pub fn json_reply(status: StatusCode, value: &serde_json::Value) -> Reply {
-    Reply::json(status, serde_json::to_vec(value).unwrap_or_default())
 }
 
 #[cfg(test)]

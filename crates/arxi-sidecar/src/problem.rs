@@ -9,7 +9,7 @@
 //! to `Docs/generated/arxi/apis/sidecar.errors.json` and a test fails if the
 //! file and this table differ.
 
-use crate::body::ResponseBody;
+use crate::response_body::ResponseBody;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, Uri};
 use problem_details::{JsonProblemDetails, ProblemDetails};

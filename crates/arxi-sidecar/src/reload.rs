@@ -151,7 +151,7 @@ pub fn reload(
         key,
         request_hash,
         render: Box::new(move |receipt: &Receipt| {
-            crate::handlers::stored_json(200, &with_receipt(&stored_answer, receipt))
+            crate::call::stored_json(200, &with_receipt(&stored_answer, receipt))
         }),
     });
     let recorded = state
@@ -176,9 +176,8 @@ pub fn reload(
     let (response, replayed) = match outcome {
         Outcome::Done { value, response } => {
             state.config.store(Arc::new(new));
-            let response = response.unwrap_or_else(|| {
-                crate::handlers::stored_json(200, &with_receipt(&answer, &value))
-            });
+            let response = response
+                .unwrap_or_else(|| crate::call::stored_json(200, &with_receipt(&answer, &value)));
             (response, false)
         }
         // The same key and request reloaded already: nothing new is applied.

@@ -1,175 +1,15 @@
 //! The route table: every route as data (method, path, operation id, kind,
 //! privilege plane, body, media type, handler). The pipeline, the metrics
-//! and the generated API description all read this one table.
+//! and the generated API description all read this one table. The types a
+//! row is made of, and the contract between the pipeline and a handler,
+//! are in `call.rs`, so handlers never import the table that names them.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use http::Method;
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, StatusCode};
-
-use arxi_sidecar_config::{Grant, ValidConfig};
-
-use crate::body::ResponseBody;
+use crate::call::{Body, Kind, Limit, Plane, Route, SchemaFn, Timeout};
 #[allow(clippy::wildcard_imports)]
 use crate::contract::*;
 use crate::handlers;
-use crate::problem::Problem;
-use crate::state::AppState;
-
-pub use arxi_sidecar_config::Plane;
-
-/// What a listener serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Serves {
-    /// Every route (`transport.tcp`, `transport.unix`).
-    All,
-    /// One plane's routes and the probes (`transport.plane_sockets`).
-    Plane(Plane),
-    /// The probes only, on a thread of their own
-    /// (`transport.probe_socket`).
-    Probes,
-}
-
-/// How the pipeline treats a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Health probes: no auth, no enterprise policy, no bounds.
-    Probe,
-    /// Reads.
-    Read,
-    /// Mutations: idempotent with `Idempotency-Key`.
-    Mutation,
-}
-
-/// What a route accepts as a body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    /// No body.
-    None,
-    /// A JSON body is required.
-    Json,
-    /// A JSON body is optional (an empty body means `{}`).
-    OptionalJson,
-}
-
-/// Which body limit applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    /// `limits.max_request_body_bytes`.
-    Standard,
-    /// `limits.max_attachment_request_bytes`.
-    Attachments,
-    /// `limits.bundle_upload_bytes_max`.
-    BundleUpload,
-}
-
-/// Which time limit applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timeout {
-    /// `limits.request_timeout_ms`.
-    Standard,
-    /// `limits.bundle_timeout_ms` (building, verifying, inspecting,
-    /// downloading bundles).
-    Bundle,
-}
-
-/// A handler's successful answer.
-#[derive(Debug)]
-pub struct Reply {
-    /// Status.
-    pub status: StatusCode,
-    /// Content type.
-    pub content_type: &'static str,
-    /// Body.
-    pub body: ResponseBody,
-    /// Extra headers.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-}
-
-impl Reply {
-    /// A JSON reply.
-    pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            body: ResponseBody::whole(body.into()),
-            headers: Vec::new(),
-        }
-    }
-}
-
-/// Everything a handler gets.
-#[derive(Debug)]
-pub struct Call {
-    /// Shared state.
-    pub state: Arc<AppState>,
-    /// The configuration snapshot this request runs on, start to finish.
-    pub config: Arc<ValidConfig>,
-    /// The index of the caller's credential in `config.credentials()`
-    /// (`None` when `security.mode` is `none`).
-    pub credential: Option<usize>,
-    /// The matched route.
-    pub route: &'static Route,
-    /// Request headers.
-    pub headers: http::HeaderMap,
-    /// The query string, if any.
-    pub query: Option<String>,
-    /// The body (already read within its limit).
-    pub body: Bytes,
-}
-
-impl Call {
-    /// What the caller's token may reach (`None` without token auth).
-    pub fn grant(&self) -> Option<&Grant> {
-        self.credential
-            .and_then(|index| self.config.credentials().get(index))
-            .map(|credential| &credential.grant)
-    }
-}
-
-/// A handler's future (runs on the worker thread).
-pub type Answer = Pin<Box<dyn Future<Output = Result<Reply, Problem>>>>;
-
-/// A handler.
-pub type Handler = fn(Call) -> Answer;
-
-/// One route.
-#[derive(Debug)]
-pub struct Route {
-    /// Method.
-    pub method: Method,
-    /// Exact path.
-    pub path: &'static str,
-    /// Stable operation id.
-    pub operation_id: &'static str,
-    /// One-line summary.
-    pub summary: &'static str,
-    /// Probe, read or mutation.
-    pub kind: Kind,
-    /// Privilege plane (probes have none).
-    pub plane: Option<Plane>,
-    /// Body expected.
-    pub body: Body,
-    /// Body limit.
-    pub limit: Limit,
-    /// Time limit.
-    pub timeout: Timeout,
-    /// Media type of success responses.
-    pub produces: &'static str,
-    /// Status of a success.
-    pub success: u16,
-    /// Schema of the request body (from its type in `contract.rs`).
-    pub request: Option<SchemaFn>,
-    /// Schema of the success body (`None` for text and binary bodies).
-    pub response: Option<SchemaFn>,
-    /// The handler.
-    pub handler: Handler,
-}
-
-/// Produces a body type's schema (a `$ref` into the components).
-pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
 
 macro_rules! schema {
     (none) => {
@@ -220,10 +60,10 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/bundles/download", "downloadBundle", "Download a built bundle (?id=)", Read, Some(Plane::Read), None, Standard, Bundle, "application/octet-stream", 200, none => none, handlers::bundles::download),
     route!(POST "/v1/bundles/verify", "verifyBundle", "Verify an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", 200, BundleRequest => VerifyReport, handlers::bundles::verify),
     route!(POST "/v1/bundles/inspect", "inspectBundle", "Summarize an audit bundle", Read, Some(Plane::Read), Json, BundleUpload, Bundle, "application/json", 200, InspectRequest => InspectSummary, handlers::bundles::inspect),
-    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => EffectiveConfig, handlers::runtime::config),
-    route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 200, Empty => Reloaded, handlers::runtime::reload),
-    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => KeyList, handlers::runtime::keys),
-    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", 200, none => none, handlers::runtime::metrics),
+    route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => EffectiveConfig, handlers::admin::config),
+    route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 200, Empty => Reloaded, handlers::admin::reload),
+    route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => KeyList, handlers::admin::keys),
+    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", 200, none => none, handlers::admin::metrics),
 ];
 
 /// The outcome of matching a request line.

@@ -36,12 +36,13 @@ use arxi_sidecar_config::model::IoDriver;
 
 use crate::admission::{Admission, Saturation};
 use crate::blocking::BlockingPool;
+use crate::call::{Plane, Serves};
 use crate::correlation::IdSource;
 use crate::framing::{self, Gated, RefusalSlot};
 use crate::io::{self, Acceptor, Connection, DriverChoice, Either, LocalSignal, Peer, Signal};
 use crate::metrics::HttpMetrics;
 use crate::pipeline::{self, Worker};
-use crate::routes::{Plane, Serves};
+use crate::routes;
 use crate::state::{AppState, Health, start_storage_watchdog};
 
 /// Why the server did not start.
@@ -376,7 +377,12 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
     let state = Arc::new(AppState {
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
-        http: HttpMetrics::default(),
+        http: HttpMetrics::new(
+            routes::ROUTES
+                .iter()
+                .map(|route| route.operation_id)
+                .collect(),
+        ),
         saturation: Arc::new(Saturation::default()),
         ids: IdSource::new(),
         reads,
@@ -390,9 +396,8 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         reload_lock: std::sync::Mutex::new(()),
     });
     let stop = Signal::new();
-    let watchdog =
-        start_storage_watchdog(&state, database, Duration::from_secs(1), Arc::clone(&stop))
-            .map_err(StartError::Thread)?;
+    let watchdog = start_storage_watchdog(&state, Duration::from_secs(1), Arc::clone(&stop))
+        .map_err(StartError::Thread)?;
 
     let per_worker =
         |total: u64| usize::try_from(total.div_ceil(workers as u64)).unwrap_or(usize::MAX);

@@ -1,7 +1,6 @@
 //! State shared by every worker thread: the configuration snapshot, the
 //! recorder, metrics, admission totals, the read pool, readiness facts.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,7 +98,6 @@ impl Health {
 /// evidence, committed with fsync like any write) succeeds.
 pub fn start_storage_watchdog(
     state: &Arc<AppState>,
-    database: PathBuf,
     interval: Duration,
     stop: Arc<crate::io::Signal>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -126,7 +124,9 @@ pub fn start_storage_watchdog(
             }
             failures_seen = state.engine.metrics().commit_failures_total;
         }
-        let verdict = arxi_store::probe(&database)
+        let verdict = state
+            .engine
+            .probe_storage()
             .map_err(|error| error.to_string())
             .and_then(|()| match state.engine.status().failure {
                 Some(failure) => Err(failure),

@@ -24,14 +24,14 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::{
-    command_problem, idempotency_key, invalid, object, optional_u64, parse_body, stored_json,
-    stored_reply, submit_problem,
+    command_problem, idempotency_key, invalid, object, optional_u64, parse_body, stored_reply,
+    submit_problem,
 };
-use crate::body::{FileBody, ResponseBody};
+use crate::call::json_reply;
+use crate::call::{Call, Reply, stored_json};
 use crate::contract::{BundleBuilt, BundleInfo, Recorded, to_value};
-use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
+use crate::response_body::{FileBody, ResponseBody};
 
 /// Most trusted keys a verify request may name.
 const KEYS_MAX: usize = 64;
@@ -228,7 +228,7 @@ pub async fn download(call: Call) -> Result<Reply, Problem> {
     let id = id_parameter(&call)?;
     let engine = Arc::clone(&call.state.engine);
     let open_id = id.clone();
-    let (file, length) = super::read(&call, move || {
+    let (file, length) = super::run_blocking(&call, move || {
         engine
             .open_bundle(&open_id)
             .map_err(|error| stored_bundle_problem(error, &open_id))
@@ -311,17 +311,11 @@ pub async fn verify(call: Call) -> Result<Reply, Problem> {
     let keys = match members.remove("keys") {
         None | Some(Value::Null) => {
             let engine = Arc::clone(&call.state.engine);
-            super::read(&call, move || {
-                engine
+            super::run_blocking(&call, move || {
+                let keys = engine
                     .keys()
-                    .map_err(|e| Problem::new(Code::StorageUnavailable).detail(e.to_string()))?
-                    .iter()
-                    .map(|row| {
-                        PublicKey::from_bytes(&row.public_key).map_err(|e| {
-                            Problem::new(Code::StorageUnavailable).detail(e.to_string())
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Problem::new(Code::StorageUnavailable).detail(e.to_string()))?;
+                Ok(keys.into_iter().map(|key| key.public_key).collect())
             })
             .await?
         }

@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use super::{
     command_problem, idempotency_key, idempotency_request, invalid, object, optional_string,
-    outcome_reply, parse_body, required_string, stored_json, submit_problem,
+    outcome_reply, parse_body, required_string, submit_problem,
 };
+use crate::call::{Call, Reply, stored_json};
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 fn render(receipt: &Receipt) -> StoredResponse {
     stored_json(

@@ -2,11 +2,11 @@
 //! errors, field extraction, idempotency plumbing, mapping recorder errors
 //! to problems, and running SQLite reads off the runtime thread.
 
+pub mod admin;
 pub mod bundles;
 pub mod envelopes;
 pub mod probes;
 pub mod query;
-pub mod runtime;
 pub mod segments;
 
 use arxi_format::json::JsonErrorKind;
@@ -17,8 +17,8 @@ use arxi_recorder::{
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
+use crate::call::{Call, Reply};
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 /// Parses a body strictly, under the ingest rules (duplicate keys,
 /// integer range, overflow and underflow, noncharacters, depth).
@@ -166,12 +166,11 @@ pub async fn replay_if_done(
     let Some((key, request_hash)) = key else {
         return Ok(None);
     };
-    let now = arxi_recorder::Clock::now_micros(&arxi_recorder::SystemClock);
     let engine = std::sync::Arc::clone(&call.state.engine);
     let (key, hash) = (key.clone(), *request_hash);
-    let lookup = read(call, move || {
+    let lookup = run_blocking(call, move || {
         engine
-            .idempotency_check(&key, &hash, now)
+            .idempotency_check(&key, &hash)
             .map_err(command_problem)
     })
     .await?;
@@ -222,15 +221,6 @@ pub fn outcome_reply<T>(outcome: Outcome<T>, render: fn(&T) -> StoredResponse) -
     }
 }
 
-/// A JSON value as a stored response.
-pub fn stored_json(status: u16, value: &Value) -> StoredResponse {
-    StoredResponse {
-        status,
-        content_type: "application/json".into(),
-        body: value.to_string(),
-    }
-}
-
 /// Maps a refused submission.
 pub fn submit_problem(error: SubmitError) -> Problem {
     match error {
@@ -266,8 +256,9 @@ pub fn command_problem(error: CommandError) -> Problem {
     }
 }
 
-/// Runs a blocking read on the read pool and awaits it.
-pub async fn read<T: Send + 'static>(
+/// Runs blocking work (SQLite reads, the reload mutation) on the read
+/// pool, off the runtime thread, and awaits it.
+pub async fn run_blocking<T: Send + 'static>(
     call: &Call,
     work: impl FnOnce() -> Result<T, Problem> + Send + 'static,
 ) -> Result<T, Problem> {

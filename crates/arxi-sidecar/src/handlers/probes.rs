@@ -9,9 +9,9 @@ use http::StatusCode;
 
 use crate::contract::{Health, Ready, Startup, to_value};
 
-use crate::pipeline::json_reply;
+use crate::call::json_reply;
+use crate::call::{Call, Reply};
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 /// `GET /health`: liveness and process metadata.
 pub async fn health(call: Call) -> Result<Reply, Problem> {

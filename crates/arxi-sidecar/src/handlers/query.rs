@@ -12,9 +12,9 @@ use arxi_recorder::{EnvelopeQuery, QueryError};
 use bytes::{BufMut as _, BytesMut};
 use http::StatusCode;
 
-use super::{invalid, object, optional_string, optional_u64, parse_body, read};
+use super::{invalid, object, optional_string, optional_u64, parse_body, run_blocking};
+use crate::call::{Call, Reply};
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 /// A filter value that must follow the rule of the member it matches (a
 /// value no envelope can hold is a mistake, not an empty result).
@@ -73,7 +73,7 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
         limit,
     };
     let engine = std::sync::Arc::clone(&call.state.engine);
-    let result = read(&call, move || {
+    let result = run_blocking(&call, move || {
         engine.query(&query).map_err(|error| match error {
             QueryError::InvalidCursor => Problem::new(Code::InvalidCursor),
             QueryError::InvalidRange(reason) => {

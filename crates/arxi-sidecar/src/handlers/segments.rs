@@ -4,16 +4,16 @@ use arxi_recorder::{SealReceipt, SegmentInfo, StoredResponse};
 use http::StatusCode;
 
 use super::{
-    command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body, read,
-    segment_json, stored_json, submit_problem,
+    command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body,
+    run_blocking, segment_json, submit_problem,
 };
+use crate::call::json_reply;
+use crate::call::{Call, Reply, stored_json};
 use crate::contract::{
     ActiveSegment, Empty, SealInfo, Sealed, SegmentList, SegmentOpened, to_value,
 };
 use crate::members_of;
-use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 fn render_opened(segment: &SegmentInfo) -> StoredResponse {
     stored_json(
@@ -95,7 +95,7 @@ pub async fn list(call: Call) -> Result<Reply, Problem> {
     }
     let engine = std::sync::Arc::clone(&call.state.engine);
     let limit32 = u32::try_from(limit).unwrap_or(u32::MAX);
-    let segments = read(&call, move || {
+    let segments = run_blocking(&call, move || {
         engine
             .segments(after, limit32)
             .map_err(|error| Problem::new(Code::StorageUnavailable).detail(error.to_string()))

@@ -1,16 +1,17 @@
-//! Runtime inspection: the effective configuration (secrets redacted), the
-//! public keys, and Prometheus metrics.
+//! Administration routes: the effective configuration (secrets redacted)
+//! and its reload (a recorded mutation), the public keys, and Prometheus
+//! metrics.
 
 use http::StatusCode;
 use serde_json::Value;
 
 use crate::contract::{KeyInfo, KeyList, to_value};
 
-use super::read;
+use super::run_blocking;
+use crate::call::json_reply;
+use crate::call::{Call, Reply};
 use crate::metrics;
-use crate::pipeline::json_reply;
 use crate::problem::{Code, Problem};
-use crate::routes::{Call, Reply};
 
 /// `GET /v1/config`.
 pub async fn config(call: Call) -> Result<Reply, Problem> {
@@ -33,7 +34,7 @@ pub async fn reload(call: Call) -> Result<Reply, Problem> {
         return Ok(replay);
     }
     let state = std::sync::Arc::clone(&call.state);
-    let result = read(&call, move || {
+    let result = run_blocking(&call, move || {
         Ok(crate::reload::reload(
             &state,
             crate::reload::Trigger::Api,
@@ -56,7 +57,7 @@ pub async fn reload(call: Call) -> Result<Reply, Problem> {
 /// `GET /v1/keys`.
 pub async fn keys(call: Call) -> Result<Reply, Problem> {
     let engine = std::sync::Arc::clone(&call.state.engine);
-    let rows = read(&call, move || {
+    let rows = run_blocking(&call, move || {
         engine
             .keys()
             .map_err(|error| Problem::new(Code::StorageUnavailable).detail(error.to_string()))
@@ -64,12 +65,11 @@ pub async fn keys(call: Call) -> Result<Reply, Problem> {
     .await?;
     let keys: Vec<KeyInfo> = rows
         .iter()
-        .map(|row| KeyInfo {
-            key_id: row.key_id.clone(),
-            public_key: arxi_format::digest::encode_hex(&row.public_key),
-            first_seq: row.first_seq,
-            added_at: arxi_format::Timestamp::from_unix_micros(row.added_at_us)
-                .map(|t| t.to_string()),
+        .map(|key| KeyInfo {
+            key_id: key.public_key.id().as_str().to_owned(),
+            public_key: key.public_key.to_hex(),
+            first_seq: key.first_seq,
+            added_at: Some(key.added_at.to_string()),
         })
         .collect();
     Ok(json_reply(
@@ -106,7 +106,7 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
     Ok(Reply {
         status: StatusCode::OK,
         content_type: "text/plain; version=0.0.4",
-        body: crate::body::ResponseBody::whole(out.into()),
+        body: crate::response_body::ResponseBody::whole(out.into()),
         headers: Vec::new(),
     })
 }
