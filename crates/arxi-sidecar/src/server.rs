@@ -287,7 +287,30 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
 
 /// Starts the server; returns once every listener is bound.
 pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
-    let model = config.model().clone();
+    let engine = open_recorder(&config)?;
+    let (driver, refusal) = choose_driver(&config)?;
+    let listeners = Listeners::bind(&config)?;
+    let state = Arc::new(app_state(config, engine, driver, refusal)?);
+    let stop = Signal::new();
+    let watchdog = start_storage_watchdog(&state, Duration::from_secs(1), Arc::clone(&stop))
+        .map_err(StartError::Thread)?;
+    let addresses = listeners.addresses();
+    let workers = serve(listeners, &state, &stop)?;
+    Ok(ServerHandle {
+        state,
+        stop,
+        workers,
+        watchdog: Some(watchdog),
+        tcp_addr: addresses.tcp,
+        unix_path: addresses.unix,
+        plane_paths: addresses.planes,
+        probe_path: addresses.probes,
+    })
+}
+
+/// Creates the data directory and opens the recorder (recovery and the
+/// start-up verification run there).
+fn open_recorder(config: &ValidConfig) -> Result<RecorderEngine, StartError> {
     let data_dir = config.data_dir();
     let created = !data_dir.exists();
     std::fs::DirBuilder::new()
@@ -298,12 +321,12 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
     if created {
         tracing::info!(path = %data_dir.display(), "created the data directory");
     }
-    let key = signing_key(&config)?;
+    let key = signing_key(config)?;
     let database = config.database_path();
     let new_database = !database.exists();
     let engine = RecorderEngine::open(
         &database,
-        recorder_config(&config),
+        recorder_config(config),
         key,
         Arc::new(SystemClock),
     )
@@ -318,8 +341,13 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         previous_shutdown = recovery.previous_shutdown,
         "recorder open"
     );
+    Ok(engine)
+}
 
-    let choice = match model.transport.io_driver {
+/// The kernel driver the configuration asks for, and why io_uring was
+/// refused when the driver fell back to epoll.
+fn choose_driver(config: &ValidConfig) -> Result<(io::Driver, Option<std::io::Error>), StartError> {
+    let choice = match config.model().transport.io_driver {
         IoDriver::Auto => DriverChoice::Auto,
         IoDriver::IoUring => DriverChoice::IoUring,
         IoDriver::Epoll => DriverChoice::Epoll,
@@ -329,52 +357,23 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         Some(error) => tracing::warn!(%error, "io_uring refused; falling back to epoll"),
         None => tracing::info!(driver = driver.name(), "io driver"),
     }
+    Ok((driver, refusal))
+}
 
-    let tcp = match &model.transport.tcp {
-        None => None,
-        Some(tcp) => {
-            let address = format!("{}:{}", tcp.host, tcp.port);
-            let address: SocketAddr = address
-                .parse()
-                .or_else(|_| format!("[{}]:{}", tcp.host, tcp.port).parse())
-                .map_err(|e| StartError::Bind(format!("{address}: {e}")))?;
-            Some(
-                listen(socket2::Domain::for_address(address), &address.into())
-                    .map(std::net::TcpListener::from)
-                    .map_err(|e| StartError::Bind(format!("{address}: {e}")))?,
-            )
-        }
-    };
-    let unix_path = config.unix_socket_path();
-    let unix = match (&model.transport.unix, &unix_path) {
-        (Some(unix), Some(path)) => {
-            let mode = arxi_sidecar_config::parse_mode(&unix.mode).unwrap_or(0o600);
-            Some(bind_unix(path, mode)?)
-        }
-        _ => None,
-    };
-    let mut plane_paths = Vec::new();
-    let mut unix_listeners: Vec<(Serves, std::os::unix::net::UnixListener)> = unix
-        .into_iter()
-        .map(|listener| (Serves::All, listener))
-        .collect();
-    for (plane, path, mode) in config.plane_sockets() {
-        unix_listeners.push((Serves::Plane(plane), bind_unix(&path, mode)?));
-        plane_paths.push((plane, path));
-    }
-    let probe_socket = config
-        .probe_socket()
-        .map(|(path, mode)| bind_unix(&path, mode).map(|listener| (path, listener)))
-        .transpose()?;
-    let tcp_addr = tcp.as_ref().and_then(|listener| listener.local_addr().ok());
-
-    let workers = model.transport.workers.max(1);
-    let limits = model.limits;
-    let reads = BlockingPool::new("arxi-read", 4, 1_024).map_err(StartError::Thread)?;
+/// The shared state: configuration, engine, pools, metrics, health.
+fn app_state(
+    config: ValidConfig,
+    engine: RecorderEngine,
+    driver: io::Driver,
+    refusal: Option<std::io::Error>,
+) -> Result<AppState, StartError> {
+    let reads =
+        BlockingPool::new("arxi-read", READ_THREADS, READ_QUEUE_MAX).map_err(StartError::Thread)?;
     // Bundle work is long: one at a time, a short queue, never the reads'
     // threads.
-    let bundles = BlockingPool::new("arxi-bundle", 1, 2).map_err(StartError::Thread)?;
-    let state = Arc::new(AppState {
+    let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
+        .map_err(StartError::Thread)?;
+    Ok(AppState {
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
         http: HttpMetrics::new(
@@ -394,119 +393,237 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         control_plane: Health::new("the control plane's health not checked yet"),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
         reload_lock: std::sync::Mutex::new(()),
-    });
-    let stop = Signal::new();
-    let watchdog = start_storage_watchdog(&state, Duration::from_secs(1), Arc::clone(&stop))
-        .map_err(StartError::Thread)?;
+    })
+}
 
-    let per_worker =
-        |total: u64| usize::try_from(total.div_ceil(workers as u64)).unwrap_or(usize::MAX);
-    let active_max = per_worker(limits.max_concurrent_requests);
-    let waiting_max = per_worker(limits.max_queued_requests);
+/// Threads that run SQLite reads (and other blocking work) for handlers.
+const READ_THREADS: usize = 4;
+/// Blocking jobs waiting for a read thread before 429.
+const READ_QUEUE_MAX: usize = 1_024;
+/// Threads that build, verify and inspect bundles.
+const BUNDLE_THREADS: usize = 1;
+/// Bundle jobs waiting before `429 bundle_busy`.
+const BUNDLE_QUEUE_MAX: usize = 2;
+
+/// Every bound listener, before any is served.
+#[derive(Debug)]
+pub struct Listeners {
+    tcp: Option<std::net::TcpListener>,
+    unix_path: Option<PathBuf>,
+    /// The general Unix socket and the plane sockets.
+    unix: Vec<(Serves, std::os::unix::net::UnixListener)>,
+    plane_paths: Vec<(Plane, PathBuf)>,
+    probes: Option<(PathBuf, std::os::unix::net::UnixListener)>,
+}
+
+/// Where the listeners are bound, for the handle and the log.
+struct Addresses {
+    tcp: Option<SocketAddr>,
+    unix: Option<PathBuf>,
+    planes: Vec<(Plane, PathBuf)>,
+    probes: Option<PathBuf>,
+}
+
+impl Listeners {
+    /// Binds every listener the configuration names; the first failure
+    /// stops start-up.
+    pub fn bind(config: &ValidConfig) -> Result<Self, StartError> {
+        let model = config.model();
+        let tcp = model.transport.tcp.as_ref().map(bind_tcp).transpose()?;
+        let unix_path = config.unix_socket_path();
+        let mut unix = Vec::new();
+        if let (Some(socket), Some(path)) = (&model.transport.unix, &unix_path) {
+            let mode = arxi_sidecar_config::parse_mode(&socket.mode)
+                .expect("validation accepted the socket mode, so it parses");
+            unix.push((Serves::All, bind_unix(path, mode)?));
+        }
+        let mut plane_paths = Vec::new();
+        for (plane, path, mode) in config.plane_sockets() {
+            unix.push((Serves::Plane(plane), bind_unix(&path, mode)?));
+            plane_paths.push((plane, path));
+        }
+        let probes = config
+            .probe_socket()
+            .map(|(path, mode)| bind_unix(&path, mode).map(|listener| (path, listener)))
+            .transpose()?;
+        Ok(Self {
+            tcp,
+            unix_path,
+            unix,
+            plane_paths,
+            probes,
+        })
+    }
+
+    fn log(&self) {
+        if let Some(address) = self.tcp.as_ref().and_then(|l| l.local_addr().ok()) {
+            tracing::info!(%address, "listening on TCP");
+        }
+        if let Some(path) = &self.unix_path {
+            tracing::info!(path = %path.display(), "listening on a Unix socket");
+        }
+        for (plane, path) in &self.plane_paths {
+            tracing::info!(path = %path.display(), plane = plane.name(), "listening on a plane socket");
+        }
+    }
+
+    fn addresses(&self) -> Addresses {
+        Addresses {
+            tcp: self
+                .tcp
+                .as_ref()
+                .and_then(|listener| listener.local_addr().ok()),
+            unix: self.unix_path.clone(),
+            planes: self.plane_paths.clone(),
+            probes: self.probes.as_ref().map(|(path, _)| path.clone()),
+        }
+    }
+}
+
+fn bind_tcp(
+    tcp: &arxi_sidecar_config::model::TcpListener,
+) -> Result<std::net::TcpListener, StartError> {
+    let address = format!("{}:{}", tcp.host, tcp.port);
+    let address: SocketAddr = address
+        .parse()
+        .or_else(|_| format!("[{}]:{}", tcp.host, tcp.port).parse())
+        .map_err(|e| StartError::Bind(format!("{address}: {e}")))?;
+    listen(socket2::Domain::for_address(address), &address.into())
+        .map(std::net::TcpListener::from)
+        .map_err(|e| StartError::Bind(format!("{address}: {e}")))
+}
+
+/// Serves bound listeners until `shutdown` is raised: `transport.workers`
+/// threads, each with its own runtime and admission gate, share the
+/// listeners; the probe socket gets a thread and runtime of its own, so a
+/// health check never waits behind the workers' queues. Returns the
+/// threads; each drains its connections (`shutdown_drain_seconds`) once
+/// `shutdown` is raised.
+pub fn serve(
+    listeners: Listeners,
+    state: &Arc<AppState>,
+    shutdown: &Arc<Signal>,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let model = state.config.load().model().clone();
+    let workers = model.transport.workers.max(1);
+    let per_worker = |total: u64| {
+        usize::try_from(total.div_ceil(workers as u64))
+            .expect("validation bounds the request limits far below usize::MAX")
+    };
+    let gate = Gate {
+        active_max: per_worker(model.limits.max_concurrent_requests),
+        waiting_max: per_worker(model.limits.max_queued_requests),
+        saturation: Arc::clone(&state.saturation),
+    };
     let drain = Duration::from_secs(model.shutdown.shutdown_drain_seconds);
-    let mut threads = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers + 1);
     for index in 0..workers {
-        let tcp = tcp
+        let tcp = listeners
+            .tcp
             .as_ref()
             .map(std::net::TcpListener::try_clone)
             .transpose()
             .map_err(StartError::Thread)?;
-        let unix = unix_listeners
+        let unix = listeners
+            .unix
             .iter()
             .map(|(serves, listener)| listener.try_clone().map(|listener| (*serves, listener)))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(StartError::Thread)?;
-        let state = Arc::clone(&state);
-        let stop = Arc::clone(&stop);
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("arxi-http-{index}"))
-                .spawn(move || {
-                    let result = io::block_on(driver, async move {
-                        let admission =
-                            Admission::new(active_max, waiting_max, Arc::clone(&state.saturation));
-                        let worker = Rc::new(Worker {
-                            state,
-                            admission,
-                            outbound: Rc::new(crate::outbound::Client::default()),
-                        });
-                        serve(worker, index == 0, tcp, unix, stop, drain).await;
-                    });
-                    if let Err(error) = result {
-                        tracing::error!(%error, "worker runtime failed to start");
-                    }
-                })
-                .map_err(StartError::Thread)?,
-        );
+        let served = Served {
+            tcp,
+            unix,
+            watch_control_plane: index == 0,
+        };
+        threads.push(spawn_worker(
+            format!("arxi-http-{index}"),
+            served,
+            gate.clone(),
+            state,
+            shutdown,
+            drain,
+        )?);
     }
-    // The probe socket has a thread and runtime of its own: a health check
-    // never waits behind the workers' queues.
-    let probe_path = match probe_socket {
-        None => None,
-        Some((path, listener)) => {
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            threads.push(
-                std::thread::Builder::new()
-                    .name("arxi-probes".into())
-                    .spawn(move || {
-                        let result = io::block_on(driver, async move {
-                            let admission = Admission::new(1, 0, Arc::new(Saturation::default()));
-                            let worker = Rc::new(Worker {
-                                state,
-                                admission,
-                                outbound: Rc::new(crate::outbound::Client::default()),
-                            });
-                            serve(
-                                worker,
-                                false,
-                                None,
-                                vec![(Serves::Probes, listener)],
-                                stop,
-                                drain,
-                            )
-                            .await;
-                        });
-                        if let Err(error) = result {
-                            tracing::error!(%error, "probe runtime failed to start");
-                        }
-                    })
-                    .map_err(StartError::Thread)?,
-            );
-            tracing::info!(path = %path.display(), "listening on the probe socket");
-            Some(path)
-        }
-    };
-    if let Some(address) = tcp_addr {
-        tracing::info!(%address, "listening on TCP");
+    if let Some((path, listener)) = listeners.probes {
+        let served = Served {
+            tcp: None,
+            unix: vec![(Serves::Probes, listener)],
+            watch_control_plane: false,
+        };
+        // One request at a time, no queue, a saturation of its own.
+        let gate = Gate {
+            active_max: 1,
+            waiting_max: 0,
+            saturation: Arc::new(Saturation::default()),
+        };
+        threads.push(spawn_worker(
+            "arxi-probes".into(),
+            served,
+            gate,
+            state,
+            shutdown,
+            drain,
+        )?);
+        tracing::info!(path = %path.display(), "listening on the probe socket");
     }
-    if let Some(path) = &unix_path {
-        tracing::info!(path = %path.display(), "listening on a Unix socket");
-    }
-    for (plane, path) in &plane_paths {
-        tracing::info!(path = %path.display(), plane = plane.name(), "listening on a plane socket");
-    }
-    Ok(ServerHandle {
-        state,
-        stop,
-        workers: threads,
-        watchdog: Some(watchdog),
-        tcp_addr,
-        unix_path,
-        plane_paths,
-        probe_path,
-    })
+    listeners.log();
+    Ok(threads)
+}
+
+/// What one worker thread serves.
+struct Served {
+    tcp: Option<std::net::TcpListener>,
+    unix: Vec<(Serves, std::os::unix::net::UnixListener)>,
+    /// This worker also watches the enterprise control plane's health.
+    watch_control_plane: bool,
+}
+
+/// A worker's admission limits.
+#[derive(Clone)]
+struct Gate {
+    active_max: usize,
+    waiting_max: usize,
+    saturation: Arc<Saturation>,
+}
+
+/// Starts one worker thread with its own runtime.
+fn spawn_worker(
+    name: String,
+    served: Served,
+    gate: Gate,
+    state: &Arc<AppState>,
+    shutdown: &Arc<Signal>,
+    drain: Duration,
+) -> Result<JoinHandle<()>, StartError> {
+    let state = Arc::clone(state);
+    let stop = Arc::clone(shutdown);
+    let driver = state.driver;
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let result = io::block_on(driver, async move {
+                let admission = Admission::new(gate.active_max, gate.waiting_max, gate.saturation);
+                let worker = Rc::new(Worker {
+                    state,
+                    admission,
+                    outbound: Rc::new(crate::outbound::Client::default()),
+                });
+                worker_loop(worker, served, stop, drain).await;
+            });
+            if let Err(error) = result {
+                tracing::error!(%error, thread = name, "worker runtime failed to start");
+            }
+        })
+        .map_err(StartError::Thread)
 }
 
 /// One worker: accept on every listener until stopped, then drain.
-async fn serve(
-    worker: Rc<Worker>,
-    watch_control_plane: bool,
-    tcp: Option<std::net::TcpListener>,
-    unix: Vec<(Serves, std::os::unix::net::UnixListener)>,
-    stop: Arc<Signal>,
-    drain: Duration,
-) {
+async fn worker_loop(worker: Rc<Worker>, served: Served, stop: Arc<Signal>, drain: Duration) {
+    let Served {
+        tcp,
+        unix,
+        watch_control_plane,
+    } = served;
     let open_here = Rc::new(Cell::new(0_usize));
     let mut acceptors = Vec::new();
     if let Some(listener) = tcp {
