@@ -516,6 +516,7 @@ pub fn serve(
         saturation: Arc::clone(&state.saturation),
     };
     let drain = Duration::from_secs(model.shutdown.shutdown_drain_seconds);
+    listeners.log();
     let mut threads = Vec::with_capacity(workers + 1);
     for index in 0..workers {
         let tcp = listeners
@@ -566,7 +567,6 @@ pub fn serve(
         )?);
         tracing::info!(path = %path.display(), "listening on the probe socket");
     }
-    listeners.log();
     Ok(threads)
 }
 
