@@ -4,6 +4,7 @@
 #   Docs/generated/arxi/apis/sidecar.errors.json   (the RFC 9457 error registry)
 #   Docs/generated/arxi/apis/sidecar.enums.json    (every enumeration the API exposes)
 #   Docs/generated/arxi/apis/sidecar.examples.json (example bodies built from the body types)
+#   Docs/generated/arxi/config/limits.md            (the [limits] reference, from the limits table)
 # The compat gate (crates/arxi-sidecar/tests/contract.rs) compares them with
 # the released baseline in Docs/generated/arxi/apis/baseline/ and allows
 # additive changes only.
@@ -35,4 +36,16 @@ for document in "${documents[@]}"; do
     echo "wrote $out/$file"
   fi
 done
+limits=Docs/generated/arxi/config/limits.md
+"$binary" contract limits > "$tmp/limits.md"
+if [ "$mode" = check ]; then
+  if ! diff -u "$limits" "$tmp/limits.md"; then
+    echo "generate_all: $limits is out of date; run scripts/ci/generate_all.sh" >&2
+    status=1
+  fi
+else
+  mkdir -p "$(dirname "$limits")"
+  cp "$tmp/limits.md" "$limits"
+  echo "wrote $limits"
+fi
 exit "$status"

@@ -89,7 +89,7 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
     if config.queue_capacity == 0 || config.batch_commands_max == 0 || config.queue_bytes_max == 0 {
         return fail("queue capacities must be positive".into());
     }
-    if config.query_page_max == 0 || config.readers_max == 0 {
+    if config.query_page_envelopes_max == 0 || config.readers_max == 0 {
         return fail("query_page_max and readers_max must be positive".into());
     }
     Ok(())
@@ -534,10 +534,10 @@ impl RecorderEngine {
     /// Runs an envelope query on a pooled read connection.
     pub fn query(&self, query: &EnvelopeQuery) -> Result<QueryResult, QueryError> {
         let limit = query.limit.unwrap_or(QUERY_PAGE_DEFAULT);
-        if limit == 0 || limit > self.config.query_page_max {
+        if limit == 0 || limit > self.config.query_page_envelopes_max {
             return Err(QueryError::InvalidRange(format!(
                 "limit must be 1 to {}",
-                self.config.query_page_max
+                self.config.query_page_envelopes_max
             )));
         }
         if matches!((query.seq_from, query.seq_to), (Some(from), Some(to)) if from > to) {

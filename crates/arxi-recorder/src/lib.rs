@@ -146,7 +146,7 @@ pub struct RecorderConfig {
     /// Read-only connections in the pool.
     pub readers_max: usize,
     /// Largest query page.
-    pub query_page_max: u32,
+    pub query_page_envelopes_max: u32,
     /// Store options (busy timeout, page cap for tests).
     pub store: arxi_store::StoreOptions,
     /// Where bundles are built, served from and cleaned at open (`None`:
@@ -173,7 +173,7 @@ impl RecorderConfig {
             idempotency_entries_max: 100_000,
             checkpoint: CheckpointPolicy::default(),
             readers_max: 8,
-            query_page_max: 1_000,
+            query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
         }

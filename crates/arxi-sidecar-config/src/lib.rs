@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod limits;
 pub mod model;
 mod validate;
 

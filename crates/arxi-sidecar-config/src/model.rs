@@ -259,42 +259,53 @@ pub struct Signer {
     pub generate_if_missing: bool,
 }
 
-/// `[limits]`: every bound, each with a hard cap (see `validate.rs`).
+/// `[limits]`: every bound. Defaults, bounds and when a change applies are
+/// in the one table of `limits.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest request body, in bytes.
-    pub max_request_body_bytes: u64,
+    #[serde(rename = "max_request_body_bytes")]
+    pub request_body_bytes_max: u64,
     /// Largest body of `POST /v1/envelopes/with-attachments`.
-    pub max_attachment_request_bytes: u64,
+    #[serde(rename = "max_attachment_request_bytes")]
+    pub attachment_request_bytes_max: u64,
     /// Largest single attachment.
     pub attachment_bytes_max: u64,
     /// Most attachments on one envelope.
     pub attachments_max: u64,
     /// Largest request head (request line and headers), in bytes.
-    pub max_header_bytes: u64,
+    #[serde(rename = "max_header_bytes")]
+    pub header_bytes_max: u64,
     /// Most request headers.
-    pub max_headers: u64,
+    #[serde(rename = "max_headers")]
+    pub headers_max: u64,
     /// Open connections at once.
-    pub max_connections: u64,
+    #[serde(rename = "max_connections")]
+    pub connections_max: u64,
     /// Requests being handled at once.
-    pub max_concurrent_requests: u64,
+    #[serde(rename = "max_concurrent_requests")]
+    pub concurrent_requests_max: u64,
     /// Requests waiting for a handling slot; beyond this, 429.
-    pub max_queued_requests: u64,
+    #[serde(rename = "max_queued_requests")]
+    pub queued_requests_max: u64,
     /// Time to handle one request.
     pub request_timeout_ms: u64,
     /// Time to receive a request head; also bounds idle keep-alive.
     pub header_read_timeout_ms: u64,
     /// Commands the recorder queues before refusing (429).
-    pub recorder_queue_capacity: u64,
+    #[serde(rename = "recorder_queue_capacity")]
+    pub recorder_queue_commands_max: u64,
     /// Bytes the recorder queues before refusing (429).
     pub recorder_queue_bytes_max: u64,
     /// Largest query page.
-    pub query_page_max: u64,
+    #[serde(rename = "query_page_max")]
+    pub query_page_envelopes_max: u64,
     /// Idempotency record lifetime.
     pub idempotency_ttl_seconds: u64,
     /// Idempotency records kept (oldest evicted first).
-    pub idempotency_max_entries: u64,
+    #[serde(rename = "idempotency_max_entries")]
+    pub idempotency_entries_max: u64,
     /// Longest `Idempotency-Key`.
     pub idempotency_key_bytes_max: u64,
     /// Largest body of `POST /v1/bundles/verify` and `/inspect` (a bundle
@@ -305,30 +316,29 @@ pub struct Limits {
     pub bundle_timeout_ms: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_request_body_bytes: 1024 * 1024,
-            max_attachment_request_bytes: 16 * 1024 * 1024,
-            attachment_bytes_max: 8 * 1024 * 1024,
-            attachments_max: 16,
-            max_header_bytes: 16 * 1024,
-            max_headers: 64,
-            max_connections: 1024,
-            max_concurrent_requests: 256,
-            max_queued_requests: 1024,
-            request_timeout_ms: 10_000,
-            header_read_timeout_ms: 10_000,
-            recorder_queue_capacity: 4_096,
-            recorder_queue_bytes_max: 64 * 1024 * 1024,
-            query_page_max: 1_000,
-            idempotency_ttl_seconds: 24 * 3_600,
-            idempotency_max_entries: 100_000,
-            idempotency_key_bytes_max: 255,
-            bundle_upload_bytes_max: 64 * 1024 * 1024,
-            bundle_timeout_ms: 600_000,
-        }
-    }
+impl Limits {
+    /// Every limit 0: the base the table's defaults are written onto.
+    pub(crate) const ZERO: Self = Self {
+        request_body_bytes_max: 0,
+        attachment_request_bytes_max: 0,
+        attachment_bytes_max: 0,
+        attachments_max: 0,
+        header_bytes_max: 0,
+        headers_max: 0,
+        connections_max: 0,
+        concurrent_requests_max: 0,
+        queued_requests_max: 0,
+        request_timeout_ms: 0,
+        header_read_timeout_ms: 0,
+        recorder_queue_commands_max: 0,
+        recorder_queue_bytes_max: 0,
+        query_page_envelopes_max: 0,
+        idempotency_ttl_seconds: 0,
+        idempotency_entries_max: 0,
+        idempotency_key_bytes_max: 0,
+        bundle_upload_bytes_max: 0,
+        bundle_timeout_ms: 0,
+    };
 }
 
 /// `[probes]`

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Config, EnterpriseMode, Limits, Plane, ReadinessMode, SecurityMode};
+use crate::model::{Config, EnterpriseMode, Plane, ReadinessMode, SecurityMode};
 use crate::{ConfigError, Credential, Grant, Secret};
 
 /// Most `[[security.tokens]]`.
@@ -28,92 +28,6 @@ impl Problems {
         });
     }
 }
-
-/// One numeric limit: key, accessor, inclusive bounds.
-type LimitRule = (&'static str, fn(&Limits) -> u64, u64, u64);
-
-/// Hard caps on every numeric limit (inclusive).
-const LIMIT_RULES: &[LimitRule] = &[
-    (
-        "max_request_body_bytes",
-        |l| l.max_request_body_bytes,
-        1_024,
-        64 << 20,
-    ),
-    (
-        "max_attachment_request_bytes",
-        |l| l.max_attachment_request_bytes,
-        1_024,
-        crate::BODY_BYTES_CAP,
-    ),
-    (
-        "attachment_bytes_max",
-        |l| l.attachment_bytes_max,
-        1,
-        128 << 20,
-    ),
-    ("attachments_max", |l| l.attachments_max, 1, 64),
-    ("max_header_bytes", |l| l.max_header_bytes, 1_024, 64 << 10),
-    ("max_headers", |l| l.max_headers, 8, 256),
-    ("max_connections", |l| l.max_connections, 1, 65_536),
-    (
-        "max_concurrent_requests",
-        |l| l.max_concurrent_requests,
-        1,
-        65_536,
-    ),
-    ("max_queued_requests", |l| l.max_queued_requests, 0, 1 << 20),
-    ("request_timeout_ms", |l| l.request_timeout_ms, 100, 300_000),
-    (
-        "bundle_upload_bytes_max",
-        |l| l.bundle_upload_bytes_max,
-        1_024,
-        1 << 30,
-    ),
-    (
-        "bundle_timeout_ms",
-        |l| l.bundle_timeout_ms,
-        1_000,
-        3_600_000,
-    ),
-    (
-        "header_read_timeout_ms",
-        |l| l.header_read_timeout_ms,
-        100,
-        300_000,
-    ),
-    (
-        "recorder_queue_capacity",
-        |l| l.recorder_queue_capacity,
-        1,
-        1 << 20,
-    ),
-    (
-        "recorder_queue_bytes_max",
-        |l| l.recorder_queue_bytes_max,
-        1 << 20,
-        4 << 30,
-    ),
-    ("query_page_max", |l| l.query_page_max, 1, 10_000),
-    (
-        "idempotency_ttl_seconds",
-        |l| l.idempotency_ttl_seconds,
-        60,
-        30 * 86_400,
-    ),
-    (
-        "idempotency_max_entries",
-        |l| l.idempotency_max_entries,
-        1,
-        10_000_000,
-    ),
-    (
-        "idempotency_key_bytes_max",
-        |l| l.idempotency_key_bytes_max,
-        8,
-        255,
-    ),
-];
 
 /// Secrets read while validating.
 #[derive(Debug, Default)]
@@ -264,17 +178,17 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     check_signer(config, base, problems);
 
     // [limits]
-    for (key, get, min, max) in LIMIT_RULES {
-        let value = get(&config.limits);
-        if value < *min || value > *max {
+    for limit in crate::limits::LIMITS {
+        let value = (limit.get)(&config.limits);
+        if value < limit.min || value > limit.max {
             problems.add(
-                format!("limits.{key}"),
-                format!("is {value}, must be {min} to {max}"),
+                format!("limits.{}", limit.key),
+                format!("is {value}, must be {} to {}", limit.min, limit.max),
             );
         }
     }
     let limits = &config.limits;
-    if limits.attachment_bytes_max > limits.max_attachment_request_bytes {
+    if limits.attachment_bytes_max > limits.attachment_request_bytes_max {
         problems.add(
             "limits.attachment_bytes_max",
             "must not exceed limits.max_attachment_request_bytes",

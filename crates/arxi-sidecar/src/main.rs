@@ -6,6 +6,7 @@
 //! arxi-sidecar check-config [--config FILE]  validate and exit
 //! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
 //! arxi-sidecar contract (openapi|errors|enums|examples)   print an API contract document (JSON)
+//! arxi-sidecar contract limits                            print the [limits] reference (Markdown)
 //! ```
 //!
 //! Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad
@@ -24,7 +25,7 @@ const USAGE: &str = "usage:
   arxi-sidecar [serve] [--config FILE]
   arxi-sidecar check-config [--config FILE]
   arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
-  arxi-sidecar contract (openapi|errors|enums|examples)
+  arxi-sidecar contract (openapi|errors|enums|examples|limits)
   arxi-sidecar --version | --help
 
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
@@ -61,6 +62,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Some("contract") if args.get(1).map(String::as_str) == Some("limits") => {
+            print!("{}", arxi_sidecar_config::limits::reference_markdown());
+            ExitCode::SUCCESS
+        }
         Some("contract") => {
             let document = match args.get(1).map(String::as_str) {
                 Some("errors") => arxi_sidecar::problem::registry_json(),
@@ -69,13 +74,14 @@ fn main() -> ExitCode {
                 Some("examples") => arxi_sidecar::openapi::examples(),
                 _ => {
                     return usage_error(
-                        "contract needs a document name: openapi, errors, enums or examples",
+                        "contract needs a document name: openapi, errors, enums, examples or limits",
                     );
                 }
             };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&document).unwrap_or_default()
+                serde_json::to_string_pretty(&document)
+                    .expect("a JSON value built in memory always serializes")
             );
             ExitCode::SUCCESS
         }

@@ -438,8 +438,8 @@ fn check_declared_length(
     limits: &arxi_sidecar_config::model::Limits,
 ) -> Result<(u64, Option<u64>), Problem> {
     let body_limit = match route.limit {
-        Limit::Standard => limits.max_request_body_bytes,
-        Limit::Attachments => limits.max_attachment_request_bytes,
+        Limit::Standard => limits.request_body_bytes_max,
+        Limit::Attachments => limits.attachment_request_bytes_max,
         Limit::BundleUpload => limits.bundle_upload_bytes_max,
     };
     let declared_length = content_length(&parts.headers)?;
@@ -561,10 +561,10 @@ fn check_head_size(
     limits: &arxi_sidecar_config::model::Limits,
 ) -> Result<(), Problem> {
     let count = parts.headers.len() as u64;
-    if count > limits.max_headers {
+    if count > limits.headers_max {
         return Err(Problem::new(Code::HeadersTooLarge).detail(format!(
             "{count} headers; at most {} are accepted",
-            limits.max_headers
+            limits.headers_max
         )));
     }
     let line = parts.method.as_str().len()
@@ -573,10 +573,10 @@ fn check_head_size(
     let bytes = parts.headers.iter().fold(line, |sum, (name, value)| {
         sum + name.as_str().len() + value.len() + 4
     }) as u64;
-    if bytes > limits.max_header_bytes {
+    if bytes > limits.header_bytes_max {
         return Err(Problem::new(Code::HeadersTooLarge).detail(format!(
             "the request head is {bytes} bytes; at most {} are accepted",
-            limits.max_header_bytes
+            limits.header_bytes_max
         )));
     }
     Ok(())

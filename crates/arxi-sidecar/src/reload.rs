@@ -82,11 +82,10 @@ pub struct Refused {
     pub storage: Option<CommandError>,
 }
 
-/// Settings only a restart applies: a change under any of these key paths
-/// refuses the reload. The recorder, listeners, runtime threads, signer,
-/// admission sizes (per worker, fixed at start), the recorder's queue,
-/// idempotency and page bounds (owned by the recorder thread), and the
-/// drain time (fixed when workers start).
+/// Settings only a restart applies, besides the limits the limits table
+/// marks so (`arxi_sidecar_config::limits::restart_only`): a change under
+/// any of these key paths refuses the reload. The recorder, listeners,
+/// runtime threads, signer and the drain time (fixed when workers start).
 const RESTART_ONLY: &[&str] = &[
     "config_version",
     "api",
@@ -98,13 +97,6 @@ const RESTART_ONLY: &[&str] = &[
     "transport.workers",
     "transport.io_driver",
     "signer",
-    "limits.max_concurrent_requests",
-    "limits.max_queued_requests",
-    "limits.recorder_queue_capacity",
-    "limits.recorder_queue_bytes_max",
-    "limits.idempotency_ttl_seconds",
-    "limits.idempotency_max_entries",
-    "limits.query_page_max",
     "shutdown",
 ];
 
@@ -244,10 +236,15 @@ fn refuse(state: &AppState, trigger: Trigger, source: &str, reasons: Vec<String>
 
 /// Refuses changes to settings only a restart applies.
 fn check_live(old: &ValidConfig, new: ValidConfig) -> Result<ValidConfig, Vec<String>> {
+    let restart_only: Vec<String> = RESTART_ONLY
+        .iter()
+        .map(|key| (*key).to_owned())
+        .chain(arxi_sidecar_config::limits::restart_only())
+        .collect();
     let reasons: Vec<String> = changed_keys(old, &new)
         .into_iter()
         .filter(|key| {
-            RESTART_ONLY
+            restart_only
                 .iter()
                 .any(|prefix| key == prefix || key.starts_with(&format!("{prefix}.")))
         })

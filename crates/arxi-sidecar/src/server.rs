@@ -158,6 +158,10 @@ fn remove_socket(path: &Path) {
 pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     let model = config.model();
     let limits = &model.limits;
+    // The limits table bounds every value (`arxi_sidecar_config::limits`):
+    // each fits the recorder's field, so a failed conversion is a bug in
+    // the table, never a value to replace.
+    let fits = "the limits table bounds this value far below the field's range";
     let mut recorder = RecorderConfig::new(model.recorder.id.clone());
     recorder.auto_seal = AutoSeal {
         envelopes_max: model.recorder.auto_seal.envelopes_max,
@@ -165,21 +169,24 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
         age_max: Duration::from_secs(model.recorder.auto_seal.age_seconds),
     };
     recorder.startup_verification_depth = model.recorder.startup_verification_depth;
-    recorder.queue_capacity = usize::try_from(limits.recorder_queue_capacity).unwrap_or(4_096);
-    recorder.queue_bytes_max = usize::try_from(limits.recorder_queue_bytes_max).unwrap_or(64 << 20);
+    recorder.queue_capacity = usize::try_from(limits.recorder_queue_commands_max).expect(fits);
+    recorder.queue_bytes_max = usize::try_from(limits.recorder_queue_bytes_max).expect(fits);
     // The envelope holds the payload (at most one request body) plus its
     // fixed members and attachment references. The body limits can be
     // raised by a reload, so the recorder's own guard is their hard cap;
     // the configured limits are enforced on the body as it arrives.
-    recorder.envelope_bytes_max = usize::try_from(arxi_sidecar_config::BODY_BYTES_CAP)
-        .unwrap_or(usize::MAX)
-        .saturating_add(64 * 1024);
+    recorder.envelope_bytes_max = usize::try_from(arxi_sidecar_config::BODY_BYTES_CAP).expect(fits)
+        + ENVELOPE_FIXED_BYTES_MAX;
     recorder.idempotency_ttl = Duration::from_secs(limits.idempotency_ttl_seconds);
-    recorder.idempotency_entries_max = limits.idempotency_max_entries;
-    recorder.query_page_max = u32::try_from(limits.query_page_max).unwrap_or(1_000);
+    recorder.idempotency_entries_max = limits.idempotency_entries_max;
+    recorder.query_page_envelopes_max = u32::try_from(limits.query_page_envelopes_max).expect(fits);
     recorder.bundle_dir = Some(config.bundle_dir());
     recorder
 }
+
+/// Room in an envelope beyond its payload: the fixed members and the
+/// attachment references.
+const ENVELOPE_FIXED_BYTES_MAX: usize = 64 * 1024;
 
 /// Loads the signing key, or creates one when allowed (development).
 fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
@@ -511,8 +518,8 @@ pub fn serve(
             .expect("validation bounds the request limits far below usize::MAX")
     };
     let gate = Gate {
-        active_max: per_worker(model.limits.max_concurrent_requests),
-        waiting_max: per_worker(model.limits.max_queued_requests),
+        active_max: per_worker(model.limits.concurrent_requests_max),
+        waiting_max: per_worker(model.limits.queued_requests_max),
         saturation: Arc::clone(&state.saturation),
     };
     let drain = Duration::from_secs(model.shutdown.shutdown_drain_seconds);
@@ -711,13 +718,13 @@ async fn accept_loop(
             }
         };
         let state = &worker.state;
-        let max_connections = state.config.load().model().limits.max_connections;
+        let connections_max = state.config.load().model().limits.connections_max;
         // The probe socket has its own small cap, so a full server still
         // answers its health checks.
         let full = if serves == Serves::Probes {
             open_here.get() >= PROBE_CONNECTIONS_MAX
         } else {
-            state.http.connections_open.load(Ordering::Relaxed) >= max_connections
+            state.http.connections_open.load(Ordering::Relaxed) >= connections_max
         };
         if full {
             state
@@ -797,5 +804,55 @@ async fn serve_connection(
     };
     if let Err(error) = finished {
         tracing::debug!(%error, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorder's own defaults (for a recorder used without the
+    /// sidecar) are the limits table's: one set of facts.
+    #[test]
+    fn the_recorder_defaults_are_the_limits_table_defaults() {
+        let config = arxi_sidecar_config::parse(
+            crate::EMBEDDED_DEV_CONFIG,
+            Path::new("."),
+            "test",
+        )
+        .expect("the embedded configuration is valid");
+        let defaults = arxi_sidecar_config::model::Limits::default();
+        let plain = RecorderConfig::new("test");
+        assert_eq!(
+            plain.queue_capacity as u64,
+            defaults.recorder_queue_commands_max
+        );
+        assert_eq!(
+            plain.queue_bytes_max as u64,
+            defaults.recorder_queue_bytes_max
+        );
+        assert_eq!(
+            plain.idempotency_ttl.as_secs(),
+            defaults.idempotency_ttl_seconds
+        );
+        assert_eq!(
+            plain.idempotency_entries_max,
+            defaults.idempotency_entries_max
+        );
+        assert_eq!(
+            u64::from(plain.query_page_envelopes_max),
+            defaults.query_page_envelopes_max
+        );
+        // And the sidecar passes the configured values through unchanged.
+        let configured = recorder_config(&config);
+        let limits = config.model().limits;
+        assert_eq!(
+            configured.queue_capacity as u64,
+            limits.recorder_queue_commands_max
+        );
+        assert_eq!(
+            configured.query_page_envelopes_max as u64,
+            limits.query_page_envelopes_max
+        );
     }
 }

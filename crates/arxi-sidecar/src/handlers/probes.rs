@@ -79,7 +79,7 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
         let limits = &config.model().limits;
         let active = state.saturation.active.load(Ordering::Relaxed) as u64;
         let waiting = state.saturation.waiting.load(Ordering::Relaxed) as u64;
-        if active >= limits.max_concurrent_requests && waiting >= limits.max_queued_requests {
+        if active >= limits.concurrent_requests_max && waiting >= limits.queued_requests_max {
             return Err(not_ready("request_capacity_exhausted"));
         }
     }

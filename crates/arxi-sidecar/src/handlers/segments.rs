@@ -73,7 +73,7 @@ pub async fn seal(call: Call) -> Result<Reply, Problem> {
 /// `GET /v1/segments?after=ID&limit=N`.
 pub async fn list(call: Call) -> Result<Reply, Problem> {
     let mut after = 0_u64;
-    let page_max = call.config.model().limits.query_page_max;
+    let page_max = call.config.model().limits.query_page_envelopes_max;
     let mut limit = 100_u64.min(page_max);
     for (name, value) in query_pairs(call.query.as_deref()) {
         let number = value.parse::<u64>().map_err(|_| {
