@@ -193,7 +193,7 @@ mod tests {
         for (index, limit) in LIMITS.iter().enumerate() {
             assert_eq!(
                 table.get(limit.key).and_then(toml::Value::as_integer),
-                Some(1_000 + index as i64),
+                Some(1_000 + i64::try_from(index).expect("a handful of rows")),
                 "{}",
                 limit.key
             );
