@@ -46,7 +46,23 @@ pub(crate) fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) -> Loaded {
-    let mut loaded = Loaded::default();
+    check_versions(config, problems);
+    check_recorder(config, problems);
+    let non_loopback = check_transport(config, base, problems);
+    let credentials = check_security(config, base, non_loopback, problems);
+    check_signer(config, base, problems);
+    check_limits(config, problems);
+    check_probes(config, problems);
+    let enterprise_token = check_enterprise(config, base, problems);
+    check_shutdown(config, problems);
+    Loaded {
+        credentials,
+        enterprise_token,
+    }
+}
+
+/// `config_version` and `[api]`.
+fn check_versions(config: &Config, problems: &mut Problems) {
     if config.config_version != 1 {
         problems.add(
             "config_version",
@@ -62,8 +78,10 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             ),
         );
     }
+}
 
-    // [recorder]
+/// `[recorder]`.
+fn check_recorder(config: &Config, problems: &mut Problems) {
     if let Err(reason) = arxi_format::record::check_recorder_id(&config.recorder.id) {
         problems.add("recorder.id", reason);
     }
@@ -100,8 +118,12 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             "must be 1 to 2592000 (30 days)",
         );
     }
+}
 
-    // [transport]
+/// `[transport]`. Returns whether TCP listens beyond loopback (then
+/// `[security]` must demand tokens).
+fn check_transport(config: &Config, base: &Path, problems: &mut Problems) -> bool {
+    let mut non_loopback = false;
     let transport = &config.transport;
     if transport.tcp.is_none() && transport.unix.is_none() && transport.plane_sockets.is_empty() {
         problems.add(
@@ -112,7 +134,6 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     if !(1..=64).contains(&transport.workers) {
         problems.add("transport.workers", "must be 1 to 64");
     }
-    let mut non_loopback = false;
     if let Some(tcp) = &transport.tcp {
         match tcp.host.parse::<IpAddr>() {
             Ok(address) => non_loopback = !address.is_loopback(),
@@ -155,8 +176,16 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             );
         }
     }
+    non_loopback
+}
 
-    // [security]
+/// `[security]`: tokens wherever TCP is not loopback, and the credentials.
+fn check_security(
+    config: &Config,
+    base: &Path,
+    non_loopback: bool,
+    problems: &mut Problems,
+) -> Vec<Credential> {
     let security = &config.security;
     if non_loopback {
         if security.mode != SecurityMode::Token {
@@ -172,12 +201,12 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             );
         }
     }
-    loaded.credentials = check_tokens(config, base, problems);
+    check_tokens(config, base, problems)
+}
 
-    // [signer]
-    check_signer(config, base, problems);
-
-    // [limits]
+/// `[limits]`: each within its row of the limits table, plus the one rule
+/// between two limits.
+fn check_limits(config: &Config, problems: &mut Problems) {
     for limit in crate::limits::LIMITS {
         let value = (limit.get)(&config.limits);
         if value < limit.min || value > limit.max {
@@ -194,8 +223,10 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             "must not exceed limits.max_attachment_request_bytes",
         );
     }
+}
 
-    // [probes]
+/// `[probes]`.
+fn check_probes(config: &Config, problems: &mut Problems) {
     let probes = &config.probes;
     if !is_safe_absolute_path(&probes.enterprise_health_path) {
         problems.add(
@@ -211,8 +242,13 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             "\"storage_and_enterprise\" needs enterprise.mode other than \"disabled\"",
         );
     }
+}
 
-    // [enterprise]
+/// `[enterprise]`: an enabled mode needs tokens, a control-plane URL and
+/// its token file (read here). Returns that token.
+fn check_enterprise(config: &Config, base: &Path, problems: &mut Problems) -> Option<Secret> {
+    let security = &config.security;
+    let mut token = None;
     let enterprise = &config.enterprise;
     if enterprise.mode != EnterpriseMode::Disabled {
         if security.mode != SecurityMode::Token {
@@ -238,8 +274,7 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
                 "is required when enterprise.mode is enabled",
             ),
             Some(file) => {
-                loaded.enterprise_token =
-                    read_secret_file(&resolve(base, file), "enterprise.token_file", problems);
+                token = read_secret_file(&resolve(base, file), "enterprise.token_file", problems);
             }
         }
         if !(50..=60_000).contains(&enterprise.timeout_ms) {
@@ -252,12 +287,14 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
             "applies only when enterprise.mode is \"managed_cloud\"",
         );
     }
+    token
+}
 
-    // [shutdown]
+/// `[shutdown]`.
+fn check_shutdown(config: &Config, problems: &mut Problems) {
     if !(1..=600).contains(&config.shutdown.shutdown_drain_seconds) {
         problems.add("shutdown.shutdown_drain_seconds", "must be 1 to 600");
     }
-    loaded
 }
 
 /// `security.token_file` and `[[security.tokens]]`: the credentials, each
@@ -313,67 +350,7 @@ fn check_tokens(config: &Config, base: &Path, problems: &mut Problems) -> Vec<Cr
         names.insert("default");
     }
     for (index, token) in security.tokens.iter().enumerate() {
-        let key = format!("security.tokens[{index}]");
-        if arxi_format::record::check_recorder_id(&token.name).is_err() {
-            problems.add(
-                format!("{key}.name"),
-                format!("{:?} must be 1 to 64 bytes of [a-z0-9._-]", token.name),
-            );
-        } else if !names.insert(token.name.as_str()) {
-            problems.add(
-                format!("{key}.name"),
-                format!(
-                    "{:?} is used twice (\"default\" is security.token_file's)",
-                    token.name
-                ),
-            );
-        }
-        let mut planes = token.planes.clone();
-        planes.sort_unstable();
-        planes.dedup();
-        if token.planes.is_empty() {
-            problems.add(
-                format!("{key}.planes"),
-                "must name at least one of \"control\", \"data\", \"read\"",
-            );
-        } else if planes.len() != token.planes.len() {
-            problems.add(format!("{key}.planes"), "names a plane twice");
-        }
-        if !token.namespaces.is_empty() && !planes.contains(&Plane::Data) {
-            problems.add(
-                format!("{key}.namespaces"),
-                "limit envelope writes, so they need the \"data\" plane",
-            );
-        }
-        if token.namespaces.len() > NAMESPACES_MAX {
-            problems.add(
-                format!("{key}.namespaces"),
-                format!("at most {NAMESPACES_MAX} patterns"),
-            );
-        }
-        for (position, pattern) in token.namespaces.iter().enumerate() {
-            if let Err(reason) = check_namespace(pattern) {
-                problems.add(format!("{key}.namespaces[{position}]"), reason);
-            }
-        }
-        let secret = read_secret_file(
-            &resolve(base, &token.file),
-            &format!("{key}.file"),
-            problems,
-        );
-        if let Some(secret) = secret {
-            credentials.push((
-                format!("{key}.file"),
-                Credential {
-                    grant: Grant {
-                        name: token.name.clone(),
-                        planes,
-                        namespaces: token.namespaces.clone(),
-                    },
-                    secret,
-                },
-            ));
-        }
+        credentials.extend(check_scoped_token(index, token, base, &mut names, problems));
     }
     for (index, (key, credential)) in credentials.iter().enumerate() {
         if let Some((first, _)) = credentials[..index]
@@ -390,6 +367,76 @@ fn check_tokens(config: &Config, base: &Path, problems: &mut Problems) -> Vec<Cr
         .into_iter()
         .map(|(_, credential)| credential)
         .collect()
+}
+
+/// One `[[security.tokens]]` entry: its name (unique), planes, namespaces
+/// and token file. Returns its credential when the file could be read.
+fn check_scoped_token<'a>(
+    index: usize,
+    token: &'a crate::model::TokenGrant,
+    base: &Path,
+    names: &mut std::collections::BTreeSet<&'a str>,
+    problems: &mut Problems,
+) -> Option<(String, Credential)> {
+    let key = format!("security.tokens[{index}]");
+    if arxi_format::record::check_recorder_id(&token.name).is_err() {
+        problems.add(
+            format!("{key}.name"),
+            format!("{:?} must be 1 to 64 bytes of [a-z0-9._-]", token.name),
+        );
+    } else if !names.insert(token.name.as_str()) {
+        problems.add(
+            format!("{key}.name"),
+            format!(
+                "{:?} is used twice (\"default\" is security.token_file's)",
+                token.name
+            ),
+        );
+    }
+    let mut planes = token.planes.clone();
+    planes.sort_unstable();
+    planes.dedup();
+    if token.planes.is_empty() {
+        problems.add(
+            format!("{key}.planes"),
+            "must name at least one of \"control\", \"data\", \"read\"",
+        );
+    } else if planes.len() != token.planes.len() {
+        problems.add(format!("{key}.planes"), "names a plane twice");
+    }
+    if !token.namespaces.is_empty() && !planes.contains(&Plane::Data) {
+        problems.add(
+            format!("{key}.namespaces"),
+            "limit envelope writes, so they need the \"data\" plane",
+        );
+    }
+    if token.namespaces.len() > NAMESPACES_MAX {
+        problems.add(
+            format!("{key}.namespaces"),
+            format!("at most {NAMESPACES_MAX} patterns"),
+        );
+    }
+    for (position, pattern) in token.namespaces.iter().enumerate() {
+        if let Err(reason) = check_namespace(pattern) {
+            problems.add(format!("{key}.namespaces[{position}]"), reason);
+        }
+    }
+    let secret = read_secret_file(
+        &resolve(base, &token.file),
+        &format!("{key}.file"),
+        problems,
+    )?;
+    Some((
+        format!("{key}.file"),
+        Credential {
+            grant: Grant {
+                name: token.name.clone(),
+                planes,
+                namespaces: token.namespaces.clone(),
+            },
+            secret,
+        },
+    ))
 }
 
 /// `approvals.*` or an exact event type.

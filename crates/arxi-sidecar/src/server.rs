@@ -815,12 +815,8 @@ mod tests {
     /// sidecar) are the limits table's: one set of facts.
     #[test]
     fn the_recorder_defaults_are_the_limits_table_defaults() {
-        let config = arxi_sidecar_config::parse(
-            crate::EMBEDDED_DEV_CONFIG,
-            Path::new("."),
-            "test",
-        )
-        .expect("the embedded configuration is valid");
+        let config = arxi_sidecar_config::parse(crate::EMBEDDED_DEV_CONFIG, Path::new("."), "test")
+            .expect("the embedded configuration is valid");
         let defaults = arxi_sidecar_config::model::Limits::default();
         let plain = RecorderConfig::new("test");
         assert_eq!(
