@@ -107,21 +107,7 @@ pub async fn handle(
             return Err(refusal.problem);
         }
         match matched {
-            Match::NotFound => Err(Problem::new(Code::NotFound).detail(format!("no route {path}"))),
-            Match::MethodNotAllowed(allowed) => {
-                let allow = allowed.join(", ");
-                Err(Problem::new(Code::MethodNotAllowed)
-                    .detail(format!("{path} allows {allow}"))
-                    .header(
-                        header::ALLOW,
-                        HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static("GET")),
-                    ))
-            }
-            Match::Found(route) if serves == Serves::Probes && route.kind != Kind::Probe => {
-                Err(Problem::new(Code::NotFound)
-                    .detail(format!("this socket serves the probes only, not {path}")))
-            }
-            Match::Found(route) => {
+            Match::Found(route) if serves != Serves::Probes || route.kind == Kind::Probe => {
                 let request = Request {
                     parts,
                     body,
@@ -129,6 +115,7 @@ pub async fn handle(
                 };
                 process(&worker, &server_id, serves, route, request).await
             }
+            unrouted => Err(unrouted_problem(unrouted, &path)),
         }
     }
     .instrument(span)
@@ -138,53 +125,15 @@ pub async fn handle(
         client: client_id.as_deref(),
     };
     let mut response = match outcome {
-        Ok(reply) => {
-            let mut response = hyper::Response::new(reply.body);
-            *response.status_mut() = reply.status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(reply.content_type),
-            );
-            for (name, value) in reply.headers {
-                response.headers_mut().insert(name, value);
-            }
-            response
-        }
-        Err(problem) => {
-            if problem.code.info().status >= 500 {
-                tracing::error!(
-                    correlation_id = %server_id,
-                    code = problem.code.info().code,
-                    detail = problem.detail.as_deref().unwrap_or(""),
-                    "request failed"
-                );
-            }
-            let mut response = problem::render(&problem, correlation, &path);
-            // After an error the connection is not reused: whatever the
-            // client pipelined behind a refused request (possibly framed
-            // differently than the client meant) is never served.
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        }
+        Ok(reply) => reply_response(reply),
+        Err(problem) => problem_response(&problem, correlation, &path),
     };
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&server_id) {
-        headers.insert("x-arxi-correlation-id", value);
-    }
-    if let Some(value) = client_id
-        .as_deref()
-        .and_then(|id| HeaderValue::from_str(id).ok())
-    {
-        let name = if legacy_id {
-            "x-request-id"
-        } else {
-            "x-correlation-id"
-        };
-        headers.insert(name, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    correlation_headers(
+        response.headers_mut(),
+        &server_id,
+        client_id.as_deref(),
+        legacy_id,
+    );
     let status = response.status().as_u16();
     state.http.record(route_index, status, started.elapsed());
     tracing::debug!(
@@ -194,6 +143,81 @@ pub async fn handle(
         "request done"
     );
     response
+}
+
+/// The answer to a request no route of this listener takes.
+fn unrouted_problem(matched: Match, path: &str) -> Problem {
+    match matched {
+        Match::NotFound => Problem::new(Code::NotFound).detail(format!("no route {path}")),
+        Match::MethodNotAllowed(allowed) => {
+            let allow = allowed.join(", ");
+            let value = HeaderValue::from_str(&allow)
+                .expect("route methods are tokens, so the Allow list is a valid header value");
+            Problem::new(Code::MethodNotAllowed)
+                .detail(format!("{path} allows {allow}"))
+                .header(header::ALLOW, value)
+        }
+        Match::Found(_) => Problem::new(Code::NotFound)
+            .detail(format!("this socket serves the probes only, not {path}")),
+    }
+}
+
+/// A handler's reply as a response.
+fn reply_response(reply: Reply) -> hyper::Response<ResponseBody> {
+    let mut response = hyper::Response::new(reply.body);
+    *response.status_mut() = reply.status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    for (name, value) in reply.headers {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// A problem as a response that closes the connection: whatever the client
+/// pipelined behind a refused request (possibly framed differently than
+/// the client meant) is never served. Server faults go to the log.
+fn problem_response(
+    problem: &Problem,
+    correlation: Correlation<'_>,
+    path: &str,
+) -> hyper::Response<ResponseBody> {
+    if problem.code.info().status >= 500 {
+        tracing::error!(
+            correlation_id = %correlation.server,
+            code = problem.code.info().code,
+            detail = problem.detail.as_deref().unwrap_or(""),
+            "request failed"
+        );
+    }
+    let mut response = problem::render(problem, correlation, path);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The correlation headers every response carries, and `no-store`.
+fn correlation_headers(
+    headers: &mut HeaderMap,
+    server_id: &str,
+    client_id: Option<&str>,
+    legacy_id: bool,
+) {
+    if let Ok(value) = HeaderValue::from_str(server_id) {
+        headers.insert("x-arxi-correlation-id", value);
+    }
+    if let Some(value) = client_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        let name = if legacy_id {
+            "x-request-id"
+        } else {
+            "x-correlation-id"
+        };
+        headers.insert(name, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// The client's correlation id (`x-correlation-id`, else the legacy
@@ -230,15 +254,13 @@ async fn process(
     let state = &worker.state;
     let config = state.config.load_full();
     let limits = config.model().limits;
-    let query = parts.uri.query().map(str::to_owned);
-    let mut credential = None;
     let call = |body: Bytes, credential: Option<usize>| Call {
         state: Arc::clone(state),
         config: Arc::clone(&config),
         credential,
         route,
         headers: parts.headers.clone(),
-        query: query.clone(),
+        query: parts.uri.query().map(str::to_owned),
         body,
     };
 
@@ -252,23 +274,84 @@ async fn process(
     {
         return Err(Problem::new(Code::ShuttingDown));
     }
-
-    // Fields that must appear once: the first would win silently.
-    check_single_fields(&parts.headers)?;
-
-    // 1. Body limit, on the declared length.
-    let (body_limit, declared_length) = check_declared_length(&parts, route, &limits)?;
-
-    // The request target and Host (a DNS-rebinding guard).
-    check_host(&parts, &config)?;
+    // Single fields, 1. the body limit on the declared length, the target
+    // and Host.
+    let (body_limit, declared_length) = check_head(&parts, route, &config)?;
 
     // 4. Bearer auth, then the privilege planes: the listener's (a plane
     // socket serves one plane) and the token's.
     let credentials = config.credentials();
+    let credential = authorize(&parts.headers, credentials, serves, route, plane)?;
+
+    // 5. Enterprise identity (no IO). 6. Enterprise policy runs below,
+    // inside the admission permit and the request deadline, so calls to
+    // the control plane are bounded like any other work.
+    let identity = enterprise::identity(&parts.headers, route, &config)?;
+
+    // 7. Bounds.
+    check_bounds(&parts, route, &limits, declared_length)?;
+    let timeout_ms = route_timeout_ms(route, &limits);
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+    let _permit = admit(&worker.admission, deadline).await?;
+    let work = async {
+        // A body cut short by the framing gate is answered with the gate's
+        // refusal.
+        let bytes = match route.body {
+            Body::None => Bytes::new(),
+            _ => read_body(body, body_limit)
+                .await
+                .map_err(|problem| connection.refusal().map_or(problem, |r| r.problem))?,
+        };
+        let handler = (route.handler)(call(bytes, credential));
+        match &identity {
+            None => handler.await,
+            Some(identity) => {
+                let operation = enterprise::Operation {
+                    route,
+                    identity,
+                    token_name: credential.map(|index| credentials[index].grant.name.as_str()),
+                    correlation_id: server_id,
+                };
+                guarded(worker, &config, &operation, handler).await
+            }
+        }
+    };
+    match io::timeout(remaining(deadline), work).await {
+        Ok(result) => result,
+        Err(io::Elapsed) => Err(Problem::new(Code::RequestTimeout)
+            .detail(format!("the request did not finish within {timeout_ms} ms"))),
+    }
+}
+
+/// Steps 6 and 7 under the enterprise bridge: the ingress check and the
+/// admission hook before the handler, the result hook after it.
+async fn guarded(
+    worker: &Worker,
+    config: &arxi_sidecar_config::ValidConfig,
+    operation: &enterprise::Operation<'_>,
+    handler: crate::call::Answer,
+) -> Result<Reply, Problem> {
+    let bridge = enterprise::Bridge {
+        config,
+        client: &worker.outbound,
+        state: &worker.state,
+    };
+    bridge.guard(operation, handler).await
+}
+
+/// Step 4: the bearer token (when tokens are configured), then the planes
+/// of the listener and of the token. Returns the credential's index.
+fn authorize(
+    headers: &HeaderMap,
+    credentials: &[arxi_sidecar_config::Credential],
+    serves: Serves,
+    route: &Route,
+    plane: crate::call::Plane,
+) -> Result<Option<usize>, Problem> {
+    let mut credential = None;
     if !credentials.is_empty() {
         let outcome = auth::check(
-            parts
-                .headers
+            headers
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
             credentials,
@@ -315,67 +398,24 @@ async fn process(
             ))
             .with("plane", plane.name()));
     }
+    Ok(credential)
+}
 
-    // 5. Enterprise identity (no IO). 6. Enterprise policy runs below,
-    // inside the admission permit and the request deadline, so calls to
-    // the control plane are bounded like any other work.
-    let identity = enterprise::identity(&parts.headers, route, &config)?;
-
-    // 7. Bounds.
-    check_bounds(&parts, route, &limits, declared_length)?;
-    let timeout_ms = match route.timeout {
-        Timeout::Standard => limits.request_timeout_ms,
-        Timeout::Bundle => limits.bundle_timeout_ms,
-    };
-    let timeout = Duration::from_millis(timeout_ms);
-    let deadline = Instant::now() + timeout;
-    let _permit = match worker.admission.admit() {
-        Err(_) => {
-            return Err(Problem::new(Code::RequestCapacityExhausted)
-                .detail("every request slot and the admission queue are full"));
-        }
-        Ok(Admit::Ready(permit)) => permit,
+/// Step 7's admission: a slot now, or after waiting in the bounded queue
+/// until the request's deadline; 429 otherwise.
+async fn admit(
+    admission: &Rc<Admission>,
+    deadline: Instant,
+) -> Result<crate::admission::Permit, Problem> {
+    match admission.admit() {
+        Err(_) => Err(Problem::new(Code::RequestCapacityExhausted)
+            .detail("every request slot and the admission queue are full")),
+        Ok(Admit::Ready(permit)) => Ok(permit),
         Ok(Admit::Wait(wait)) => match io::timeout(remaining(deadline), wait).await {
-            Ok(permit) => permit,
-            Err(io::Elapsed) => {
-                return Err(Problem::new(Code::RequestCapacityExhausted)
-                    .detail("no request slot became free in time"));
-            }
+            Ok(permit) => Ok(permit),
+            Err(io::Elapsed) => Err(Problem::new(Code::RequestCapacityExhausted)
+                .detail("no request slot became free in time")),
         },
-    };
-    let work = async {
-        let bytes = if route.body == Body::None {
-            Bytes::new()
-        } else {
-            // A body cut short by the framing gate is answered with the
-            // gate's refusal.
-            read_body(body, body_limit)
-                .await
-                .map_err(|problem| connection.refusal().map_or(problem, |r| r.problem))?
-        };
-        let handler = (route.handler)(call(bytes, credential));
-        match &identity {
-            None => handler.await,
-            Some(identity) => {
-                let operation = enterprise::Operation {
-                    route,
-                    identity,
-                    token_name: credential.map(|index| credentials[index].grant.name.as_str()),
-                    correlation_id: server_id,
-                };
-                let bridge = enterprise::Bridge {
-                    config: &config,
-                    client: &worker.outbound,
-                    state,
-                };
-                bridge.guard(&operation, handler).await
-            }
-        }
-    };
-    match io::timeout(remaining(deadline), work).await {
-        Ok(result) => result,
-        Err(io::Elapsed) => Err(Problem::new(Code::RequestTimeout)
-            .detail(format!("the request did not finish within {timeout_ms} ms"))),
     }
 }
 
@@ -389,9 +429,7 @@ pub fn precheck(
     config: &arxi_sidecar_config::ValidConfig,
 ) -> Result<(), Problem> {
     let limits = config.model().limits;
-    check_single_fields(&parts.headers)?;
-    let (_, declared_length) = check_declared_length(parts, route, &limits)?;
-    check_host(parts, config)?;
+    let (_, declared_length) = check_head(parts, route, config)?;
     enterprise::identity(&parts.headers, route, config)?;
     check_bounds(parts, route, &limits, declared_length)
 }
@@ -428,6 +466,21 @@ fn check_single_fields(headers: &HeaderMap) -> Result<(), Problem> {
     } else {
         problem
     })
+}
+
+/// The checks on the head before auth: fields that must appear once (the
+/// first would win silently), the declared length against the route's
+/// limit (step 1), the target and `Host` (a DNS-rebinding guard). Returns
+/// the body limit and the declared length.
+fn check_head(
+    parts: &http::request::Parts,
+    route: &Route,
+    config: &arxi_sidecar_config::ValidConfig,
+) -> Result<(u64, Option<u64>), Problem> {
+    check_single_fields(&parts.headers)?;
+    let declared = check_declared_length(parts, route, &config.model().limits)?;
+    check_host(parts, config)?;
+    Ok(declared)
 }
 
 /// The route's body limit, and the declared length (refused when over the
@@ -471,6 +524,14 @@ fn check_bounds(
             .detail("send Content-Length (or Transfer-Encoding: chunked) with the body"));
     }
     Ok(())
+}
+
+/// The route's time limit.
+fn route_timeout_ms(route: &Route, limits: &arxi_sidecar_config::model::Limits) -> u64 {
+    match route.timeout {
+        Timeout::Standard => limits.request_timeout_ms,
+        Timeout::Bundle => limits.bundle_timeout_ms,
+    }
 }
 
 fn remaining(deadline: Instant) -> Duration {
