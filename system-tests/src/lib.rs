@@ -3,7 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,10 +32,7 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Writes a token file as the configuration requires it (mode 0600).
 pub fn write_secret(dir: &Path, name: &str, token: &str) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join(name);
-    std::fs::write(&path, token).expect("write token");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    arxi_testkit::write_secret(&dir.join(name), token);
 }
 
 /// A process's resident memory in KiB (0 when it cannot be read).
@@ -52,135 +48,8 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A parsed HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Header lines, as sent.
-    pub headers: Vec<(String, String)>,
-    /// Body bytes.
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// A header by case-insensitive name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-/// Sends one request (`Connection: close`) to a TCP address or, when
-/// `address` starts with `/`, a Unix socket.
-pub fn http(
-    address: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> std::io::Result<Response> {
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n")
-            .into_bytes();
-    for (name, value) in headers {
-        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    if let Some(body) = body {
-        request.extend_from_slice(
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        request.extend_from_slice(body);
-    } else {
-        request.extend_from_slice(b"\r\n");
-    }
-    let raw = if address.starts_with('/') {
-        let mut stream = std::os::unix::net::UnixStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.write_all(&request)?;
-        read_to_end(&mut stream)?
-    } else {
-        let mut stream = std::net::TcpStream::connect(address)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.write_all(&request)?;
-        read_to_end(&mut stream)?
-    };
-    parse(&raw).ok_or_else(|| {
-        std::io::Error::other(format!(
-            "not an HTTP response: {:?}",
-            String::from_utf8_lossy(&raw)
-        ))
-    })
-}
-
-fn read_to_end(stream: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
-    let mut raw = Vec::new();
-    let mut chunk = [0_u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return Ok(raw),
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error)
-                if error.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() =>
-            {
-                return Ok(raw);
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-fn parse(raw: &[u8]) -> Option<Response> {
-    let split = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if let Some(length) = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-    {
-        body.truncate(length);
-    }
-    let response = Response {
-        status,
-        headers,
-        body,
-    };
-    assert_problem_members_unique(&response);
-    Some(response)
-}
-
-/// Every problem body the suites see is read with a parser that refuses
-/// duplicate members (RFC 9457 members cannot be overwritten by an
-/// extension of the same name).
-fn assert_problem_members_unique(response: &Response) {
-    if response.header("content-type") == Some("application/problem+json")
-        && let Err(error) = arxi_format::json::parse(&response.body)
-    {
-        panic!(
-            "a problem body that a strict parser refuses ({error}): {}",
-            String::from_utf8_lossy(&response.body)
-        );
-    }
-}
+pub use arxi_testkit::http::{Response, http};
+pub use arxi_testkit::{eventually, wait_for};
 
 /// A running `arxi-sidecar` process.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Response, Sidecar, http, test_config, write_secret};
+use arxi_system_tests::{Response, Sidecar, eventually, http, test_config, write_secret};
 
 const TOKEN_A: &str = "token-a-0123456789abcdef";
 const TOKEN_B: &str = "token-b-0123456789abcdef";
@@ -255,8 +255,18 @@ fn no_request_fails_during_reloads_under_load() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Let the last SIGHUP land.
-    std::thread::sleep(Duration::from_millis(200));
+    // The last round was a SIGHUP: wait until its value is in force.
+    let auth = bearer(TOKEN_A);
+    eventually("the last SIGHUP reload", Duration::from_secs(10), || {
+        http(
+            &sidecar.tcp,
+            "GET",
+            "/v1/config",
+            &[("Authorization", &auth)],
+            None,
+        )
+        .is_ok_and(|config| config.json()["limits"]["request_timeout_ms"] == 10_049)
+    });
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().expect("client");

@@ -7,7 +7,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Sidecar, http, rss_kib, test_config};
+use arxi_system_tests::{Sidecar, eventually, http, rss_kib, test_config, wait_for};
 
 fn start(limits: &str) -> (tempfile::TempDir, Sidecar) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -42,11 +42,20 @@ fn status_of(answer: &[u8]) -> Option<u16> {
 #[test]
 fn connections_beyond_the_cap_are_closed_and_the_cap_frees_up() {
     let (_dir, sidecar) = start("max_connections = 4\n");
+    // Four connections, each shown accepted (and counted) by an answer on
+    // it.
     let mut held: Vec<TcpStream> = (0..4)
-        .map(|_| TcpStream::connect(&sidecar.tcp).expect("connect"))
+        .map(|_| {
+            let mut stream = TcpStream::connect(&sidecar.tcp).expect("connect");
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .expect("send");
+            let mut answer = [0_u8; 12];
+            stream.read_exact(&mut answer).expect("an answer");
+            assert_eq!(&answer, b"HTTP/1.1 200", "a held connection is served");
+            stream
+        })
         .collect();
-    // Let the workers count them.
-    std::thread::sleep(Duration::from_millis(200));
     let mut extra = TcpStream::connect(&sidecar.tcp).expect("the kernel accepts");
     let _ = extra.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let (answer, closed) = read_all(&mut extra, Duration::from_secs(3));
@@ -55,12 +64,17 @@ fn connections_beyond_the_cap_are_closed_and_the_cap_frees_up() {
         "the fifth connection is closed unanswered"
     );
     held.pop();
-    std::thread::sleep(Duration::from_millis(200));
-    let served = http(&sidecar.tcp, "GET", "/health", &[], None).expect("after one closed");
-    assert_eq!(served.status, 200);
+    eventually(
+        "a slot after one connection closed",
+        Duration::from_secs(5),
+        || http(&sidecar.tcp, "GET", "/health", &[], None).is_ok_and(|served| served.status == 200),
+    );
     drop(held);
-    std::thread::sleep(Duration::from_millis(200));
-    let metrics = http(&sidecar.tcp, "GET", "/metrics", &[], None).expect("metrics");
+    let metrics = wait_for(
+        "metrics once the held connections closed",
+        Duration::from_secs(5),
+        || http(&sidecar.tcp, "GET", "/metrics", &[], None).ok(),
+    );
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(
         text.lines()

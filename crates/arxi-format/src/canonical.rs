@@ -23,13 +23,14 @@
 //! `serde_jcs` was measured at 16 µs per 1 KB envelope and rounds large
 //! integers; this writer is checked byte for byte against it in the tests.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
 pub use crate::canonical_check::is_canonical;
 use crate::json::{self, HARD_MAX_DEPTH, JsonError, MAX_SAFE_INTEGER};
+use crate::rfc8785::written_as_unsafe_integer;
+pub use crate::rfc8785::{utf16_cmp, write_f64};
 
 /// Why a value has no canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,11 +247,6 @@ fn iteration_order_is_canonical(members: &Map<String, Value>) -> bool {
     true
 }
 
-/// Orders two strings by their UTF-16 code units, as RFC 8785 §3.2.3 requires.
-pub fn utf16_cmp(left: &str, right: &str) -> Ordering {
-    left.encode_utf16().cmp(right.encode_utf16())
-}
-
 /// Appends a JSON number in canonical form.
 pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), CanonicalError> {
     if let Some(unsigned) = number.as_u64() {
@@ -280,34 +276,6 @@ pub fn write_number(out: &mut Vec<u8>, number: &Number) -> Result<(), CanonicalE
         write_f64(out, float);
     }
     Ok(())
-}
-
-/// 2^53: the first double written as an integer literal beyond ±(2^53-1).
-#[allow(clippy::cast_precision_loss)] // 2^53 is exact in a double.
-const EXACT_LIMIT: f64 = (MAX_SAFE_INTEGER + 1) as f64;
-
-/// ECMAScript writes `float` as an integer literal beyond ±(2^53-1) (every
-/// double from 2^53 up to 1e21): bytes the strict parser refuses.
-pub(crate) fn written_as_unsafe_integer(float: f64) -> bool {
-    (EXACT_LIMIT..1e21).contains(&float.abs())
-}
-
-/// Appends a finite double in ECMAScript `Number.prototype.toString` form.
-///
-/// serde_json numbers are always finite; a non-finite input writes `null`,
-/// which is what ECMAScript's `JSON.stringify` does.
-pub fn write_f64(out: &mut Vec<u8>, float: f64) {
-    if !float.is_finite() {
-        out.extend_from_slice(b"null");
-        return;
-    }
-    if float == 0.0 {
-        // Both +0 and -0 are "0".
-        out.push(b'0');
-        return;
-    }
-    let mut buffer = ryu_js::Buffer::new();
-    out.extend_from_slice(buffer.format_finite(float).as_bytes());
 }
 
 /// Appends an unsigned integer in decimal.
@@ -363,6 +331,7 @@ pub fn write_string(out: &mut Vec<u8>, text: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::cmp::Ordering;
 
     fn check(input: &str, expected: &str) {
         let actual = canonicalize(input.as_bytes()).expect("canonicalizes");

@@ -12,8 +12,8 @@
 
 use std::cmp::Ordering;
 
-use crate::canonical::{utf16_cmp, write_f64, written_as_unsafe_integer};
 use crate::json::{DEFAULT_MAX_DEPTH, safe_magnitude, scan_number};
+use crate::rfc8785::{utf16_cmp, write_f64, written_as_unsafe_integer};
 
 /// True when `bytes` parse under the strict profile and are already their
 /// own canonical form.

@@ -32,6 +32,7 @@ pub mod keys;
 pub mod merkle;
 pub mod proof;
 pub mod record;
+mod rfc8785;
 pub mod seal;
 pub mod time;
 

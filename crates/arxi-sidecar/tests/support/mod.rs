@@ -2,13 +2,10 @@
 //! socket, speak raw HTTP/1.1 to it, and check problem bodies against the
 //! RFC 9457 schema in `../shared/vectors/problem-details`.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -46,10 +43,7 @@ pub struct Harness {
     pub socket: PathBuf,
 }
 
-pub fn write_secret(path: &Path, content: &str) {
-    std::fs::write(path, content).expect("write secret");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-}
+pub use arxi_testkit::write_secret;
 
 /// The configuration text for `options` in `dir`.
 pub fn config_text(dir: &Path, options: &Options) -> String {
@@ -129,139 +123,27 @@ impl Drop for Harness {
     }
 }
 
+pub use arxi_testkit::eventually;
+pub use arxi_testkit::http::Response;
+
 /// Builds a request: Host localhost, Connection close, JSON body.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    let mut has_type = false;
-    for (name, value) in headers {
-        has_type |= name.eq_ignore_ascii_case("content-type");
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(body) = body {
-        if !has_type {
-            text.push_str("Content-Type: application/json\r\n");
-        }
-        text.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    } else {
-        text.push_str("\r\n");
-    }
-    text.into_bytes()
+    arxi_testkit::http::request(method, path, headers, body.map(str::as_bytes))
 }
 
-/// A parsed response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
+/// Parses one response; panics when it is not one.
 pub fn parse_response(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if let Some(length) = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.parse::<usize>().ok())
-    {
-        body.truncate(length);
-    }
-    let response = Response {
-        status,
-        headers,
-        body,
-    };
-    // Every problem body the suites see is read with a parser that refuses
-    // duplicate members (an extension must never overwrite an RFC 9457
-    // member).
-    if response.header("content-type") == Some("application/problem+json")
-        && let Err(error) = arxi_format::json::parse(&response.body)
-    {
-        panic!(
-            "a problem body that a strict parser refuses ({error}): {}",
-            response.text()
-        );
-    }
-    response
-}
-
-fn read_all(stream: &mut impl std::io::Read) -> Vec<u8> {
-    let mut raw = Vec::new();
-    let mut chunk = [0_u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&chunk[..n]),
-            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => panic!("reading the response: {error}"),
-        }
-    }
-    raw
+    arxi_testkit::http::parse(raw)
+        .unwrap_or_else(|| panic!("not an HTTP response: {:?}", String::from_utf8_lossy(raw)))
 }
 
 pub fn send_tcp(addr: SocketAddr, request: &[u8]) -> Response {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream.write_all(request).expect("send");
-    parse_response(&read_all(&mut stream))
+    arxi_testkit::http::send(&addr.to_string(), request).expect("a response over TCP")
 }
 
 pub fn send_unix(path: &Path, request: &[u8]) -> Response {
-    let mut stream = std::os::unix::net::UnixStream::connect(path).expect("connect unix");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream.write_all(request).expect("send");
-    parse_response(&read_all(&mut stream))
-}
-
-/// Polls `condition` until it holds or the deadline passes.
-pub fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let address = path.to_str().expect("a UTF-8 socket path");
+    arxi_testkit::http::send(address, request).expect("a response over the Unix socket")
 }
 
 // ---- RFC 9457 schema (../shared/vectors/problem-details) ----
