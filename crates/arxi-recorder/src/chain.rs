@@ -10,10 +10,11 @@ use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
-use arxi_store::{EnvelopeRow, SealRow, SegmentRow};
+use arxi_store::{SealRow, SegmentRow};
 
 use crate::control::{self, Reason, control_types};
 use crate::plan::{Op, Plan};
+use crate::signing;
 use crate::status::{EngineStatus, SegmentInfo};
 use crate::{Clock, Receipt, RecorderConfig, SealReceipt};
 
@@ -141,7 +142,6 @@ impl Chain {
         let head = self.state.head;
         // `now` is never behind the last receive time (`tick_clock`).
         let received_at = self.now;
-        let received_at_us = received_at.unix_micros();
         let Some(open) = self.state.open.as_mut() else {
             unreachable!("append_to_open_segment needs an open segment");
         };
@@ -170,8 +170,11 @@ impl Chain {
             Ok(()),
             "sequencer built a broken link"
         );
-        let envelope = body.sign(&self.key);
-        let bytes = envelope.to_canonical_bytes();
+        // The hash (what the chain links and the tree commits to) is made
+        // here, in order; the signature over it is made later, possibly on
+        // another thread, before the plan is sent (`signing.rs`).
+        let unsigned = body.canonical_bytes();
+        let hash = Hash32::of(&unsigned);
         let mut attachment_bytes = 0_u64;
         for (reference, data) in draft.attachments {
             plan.ops.push(Op::PutAttachment {
@@ -181,29 +184,24 @@ impl Chain {
             attachment_bytes += reference.size;
         }
         open.envelope_count += 1;
-        open.bytes += bytes.len() as u64 + attachment_bytes;
-        open.root.push(envelope_leaf(&envelope.hash));
-        plan.ops.push(Op::InsertEnvelope(EnvelopeRow {
-            seq: envelope.body.seq,
-            segment_id: envelope.body.segment_id,
-            received_at_us,
-            kind: u8::from(draft.kind == Kind::Control),
-            event_type: envelope.body.event_type.clone(),
-            actor: envelope.body.actor.clone(),
-            hash: envelope.hash.0,
-            body: bytes,
-        }));
+        open.bytes += unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes;
+        open.root.push(envelope_leaf(&hash));
+        let receipt = Receipt {
+            seq: body.seq,
+            segment_id: body.segment_id,
+            hash,
+            prev_hash: body.prev_hash,
+            received_at,
+            key_id: body.key_id.clone(),
+        };
+        plan.ops.push(Op::unsigned_envelope(body, hash));
         plan.stats.envelopes += 1;
-        self.state.head = ChainHead::after(&envelope);
+        self.state.head = ChainHead {
+            seq: receipt.seq,
+            hash,
+        };
         self.state.last_received_at = received_at;
-        Receipt {
-            seq: envelope.body.seq,
-            segment_id: envelope.body.segment_id,
-            hash: envelope.hash,
-            prev_hash: envelope.body.prev_hash,
-            received_at: envelope.body.received_at,
-            key_id: envelope.body.key_id,
-        }
+        receipt
     }
 
     /// Opens the next segment and records `arxi.segment.opened` as its first

@@ -66,6 +66,9 @@ pub struct RecorderEngine {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// The most signing threads a plan is spread over.
+const SIGNING_THREADS_MAX: usize = 256;
+
 /// The clock that dates bundles.
 struct BundleClock(Arc<dyn Clock>);
 
@@ -91,6 +94,11 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
     }
     if config.query_page_envelopes_max == 0 || config.readers_max == 0 {
         return fail("query_page_max and readers_max must be positive".into());
+    }
+    if !(1..=SIGNING_THREADS_MAX).contains(&config.signing_threads) {
+        return fail(format!(
+            "signing_threads must be 1 to {SIGNING_THREADS_MAX}"
+        ));
     }
     Ok(())
 }
@@ -792,6 +800,27 @@ fn checkpoint_at_open(store: &mut Store) {
 
 /// Writes the start records in one transaction: the recorder id on first
 /// open, the key (loaded or changed), and `arxi.recorder.started`.
+/// The key event the start records: `arxi.key.loaded` on a first start,
+/// `arxi.key.changed` when the signing key is not the last one; none when
+/// it is the same key.
+fn key_event(
+    previous_key: Option<&str>,
+    key_id: &str,
+    public_hex: &str,
+) -> Option<(&'static str, serde_json::Value)> {
+    match previous_key {
+        Some(previous) if previous != key_id => Some((
+            control_types::KEY_CHANGED,
+            json!({"previous_key_id": previous, "key_id": key_id, "public_key": public_hex}),
+        )),
+        None => Some((
+            control_types::KEY_LOADED,
+            json!({"key_id": key_id, "public_key": public_hex}),
+        )),
+        Some(_) => None,
+    }
+}
+
 fn record_start(
     store: &mut Store,
     chain: &mut Chain,
@@ -828,18 +857,7 @@ fn record_start(
             added_at_us: now,
         }));
     }
-    let key_event = match &previous_key {
-        Some(previous) if *previous != key_id => Some((
-            control_types::KEY_CHANGED,
-            json!({"previous_key_id": previous, "key_id": key_id, "public_key": public_hex}),
-        )),
-        None => Some((
-            control_types::KEY_LOADED,
-            json!({"key_id": key_id, "public_key": public_hex}),
-        )),
-        Some(_) => None,
-    };
-    if let Some((event_type, payload)) = key_event {
+    if let Some((event_type, payload)) = key_event(previous_key.as_deref(), &key_id, &public_hex) {
         chain.append_envelope(
             &mut plan,
             Draft::control(event_type, control::canonical(&payload)),
@@ -869,6 +887,7 @@ fn record_start(
         chain.seal_segment(&mut plan, reason);
     }
     chain.flush_progress(&mut plan);
+    crate::signing::sign_plan(&mut plan, &chain.key, 1);
     let txn = store.transaction()?;
     plan.apply(&txn)?;
     txn.commit()?;

@@ -39,6 +39,7 @@ mod idempotency;
 mod plan;
 mod recovery;
 mod sequencer;
+mod signing;
 mod status;
 
 use std::fmt;
@@ -135,6 +136,9 @@ pub struct RecorderConfig {
     pub queue_bytes_max: usize,
     /// Most commands in one transaction.
     pub batch_commands_max: usize,
+    /// Threads that sign a plan's envelopes, the sequencer's own included
+    /// (`signing.rs`); at least 1.
+    pub signing_threads: usize,
     /// Largest canonical envelope (payload included), in bytes.
     pub envelope_bytes_max: usize,
     /// Idempotency record lifetime.
@@ -168,6 +172,7 @@ impl RecorderConfig {
             queue_capacity: 4_096,
             queue_bytes_max: 64 * 1024 * 1024,
             batch_commands_max: 256,
+            signing_threads: std::thread::available_parallelism().map_or(1, usize::from),
             envelope_bytes_max: 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3_600),
             idempotency_entries_max: 100_000,

@@ -11,6 +11,8 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
+use arxi_format::Hash32;
+use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_store::{EnvelopeRow, KeyRow, SealRow, SegmentRow, StoreError, WriteTxn};
 
 use crate::CommandError;
@@ -20,7 +22,13 @@ use crate::status::EngineStatus;
 #[derive(Debug)]
 pub(crate) enum Op {
     InsertSegment(SegmentRow),
-    InsertEnvelope(EnvelopeRow),
+    /// An envelope row; its signed bytes (`row.body`) are made from
+    /// `unsigned` by the signing stage before the plan is sent
+    /// (`signing.rs`), so the committer only ever sees `unsigned: None`.
+    InsertEnvelope {
+        row: EnvelopeRow,
+        unsigned: Option<Box<Unsigned>>,
+    },
     PutAttachment {
         sha256: [u8; 32],
         data: Arc<[u8]>,
@@ -53,6 +61,35 @@ pub(crate) enum Op {
         entries_max: u64,
         delete_max: u64,
     },
+}
+
+/// An envelope numbered, chained and hashed, waiting for its signature.
+#[derive(Debug)]
+pub(crate) struct Unsigned {
+    /// The signed part.
+    pub(crate) body: EnvelopeBody,
+    /// SHA-256 of `body`'s canonical bytes.
+    pub(crate) hash: Hash32,
+}
+
+impl Op {
+    /// An envelope waiting for its signature, with the row it will be
+    /// written as.
+    pub(crate) fn unsigned_envelope(body: EnvelopeBody, hash: Hash32) -> Self {
+        Self::InsertEnvelope {
+            row: EnvelopeRow {
+                seq: body.seq,
+                segment_id: body.segment_id,
+                received_at_us: body.received_at.unix_micros(),
+                kind: u8::from(body.kind == Kind::Control),
+                event_type: body.event_type.clone(),
+                actor: body.actor.clone(),
+                hash: hash.0,
+                body: Vec::new(),
+            },
+            unsigned: Some(Box::new(Unsigned { body, hash })),
+        }
+    }
 }
 
 /// A reply held until its plan commits.
@@ -141,7 +178,13 @@ impl Plan {
         for op in &self.ops {
             match op {
                 Op::InsertSegment(row) => txn.insert_segment(row)?,
-                Op::InsertEnvelope(row) => txn.insert_envelope(row)?,
+                Op::InsertEnvelope { row, unsigned } => {
+                    assert!(
+                        unsigned.is_none(),
+                        "plans are signed before they are sent to the committer"
+                    );
+                    txn.insert_envelope(row)?;
+                }
                 Op::PutAttachment { sha256, data } => {
                     txn.put_attachment(sha256, data)?;
                 }

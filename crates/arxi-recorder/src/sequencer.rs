@@ -96,6 +96,13 @@ impl Command {
     }
 }
 
+/// Answers every command of a batch with `error`.
+fn refuse_all(batch: &mut Vec<Command>, error: &CommandError) {
+    for command in batch.drain(..) {
+        command.refuse(error);
+    }
+}
+
 fn reply<T: Send + 'static>(
     sender: Answer<T>,
     result: Result<T, CommandError>,
@@ -217,10 +224,7 @@ impl Sequencer {
             self.reset();
         }
         if let Some(reason) = &self.failure {
-            let error = CommandError::Unavailable(reason.clone());
-            for command in batch.drain(..) {
-                command.refuse(&error);
-            }
+            refuse_all(batch, &CommandError::Unavailable(reason.clone()));
             return false;
         }
         let committed = self.progress.committed.load(Ordering::Acquire);
@@ -231,12 +235,12 @@ impl Sequencer {
                 micros = clock.micros,
                 "the clock is out of range; refusing the batch"
             );
-            let error = CommandError::ClockOutOfRange {
-                micros: clock.micros,
-            };
-            for command in batch.drain(..) {
-                command.refuse(&error);
-            }
+            refuse_all(
+                batch,
+                &CommandError::ClockOutOfRange {
+                    micros: clock.micros,
+                },
+            );
             return false;
         }
         let now = self.chain.now_us();
@@ -266,30 +270,46 @@ impl Sequencer {
         }
         self.chain.flush_progress(&mut plan);
         if eviction_due {
-            let ttl =
-                i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
-            plan.ops.push(Op::MetaEvict {
-                namespace: namespace::IDEMPOTENCY,
-                created_before_us: now.saturating_sub(ttl),
-                entries_max: self.chain.config.idempotency_entries_max,
-                delete_max: EVICTION_ROWS_MAX,
-            });
-            self.last_eviction_us = now;
+            self.plan_eviction(&mut plan, now);
         }
         plan.status = self.chain.status(None);
         plan.shutdown = stop;
         if plan.is_empty() {
             return false;
         }
+        !self.sign_and_send(plan) || stop
+    }
+
+    /// Evicts expired idempotency records (a bounded number per plan).
+    fn plan_eviction(&mut self, plan: &mut Plan, now: i64) {
+        let ttl = i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
+        plan.ops.push(Op::MetaEvict {
+            namespace: namespace::IDEMPOTENCY,
+            created_before_us: now.saturating_sub(ttl),
+            entries_max: self.chain.config.idempotency_entries_max,
+            delete_max: EVICTION_ROWS_MAX,
+        });
+        self.last_eviction_us = now;
+    }
+
+    /// Signs the plan's envelopes (`signing.rs`) and hands it to the
+    /// committer. Returns false when the committer is gone (its callers are
+    /// answered).
+    fn sign_and_send(&mut self, mut plan: Plan) -> bool {
+        crate::signing::sign_plan(
+            &mut plan,
+            &self.chain.key,
+            self.chain.config.signing_threads,
+        );
         let epoch = plan.epoch;
         if let Err(unsent) = self.plans.send(plan) {
             unsent.0.deliver(Some(&crate::plan::Failure::Unavailable(
                 "committer stopped".into(),
             )));
-            return true;
+            return false;
         }
         self.epoch = epoch;
-        stop
+        true
     }
 
     /// After a failed plan: wait until every plan sent has been processed,

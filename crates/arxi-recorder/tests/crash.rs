@@ -1,5 +1,6 @@
 //! Crash safety: the writer runs in a child process under concurrent load
-//! (data appends, idempotent appends, explicit and automatic seals) and is
+//! (data appends, idempotent appends, explicit and automatic seals; plans
+//! signed on several threads) and is
 //! killed with SIGKILL at random moments, including during start-up and
 //! recovery. After every kill the parent checks that every envelope whose
 //! append was acknowledged is present with the acknowledged hash, and
@@ -60,8 +61,15 @@ fn child_config() -> arxi_recorder::RecorderConfig {
     let mut config = config();
     config.auto_seal.envelopes_max = 40;
     config.startup_verification_depth = 500;
+    // More signing threads than cores, so kills also land while a plan is
+    // being signed on several threads.
+    config.signing_threads = 3;
     config
 }
+
+/// Writer threads in the child: enough that plans hold more envelopes than
+/// one signing thread takes alone (`SPLIT_ENVELOPES_MIN` in signing.rs).
+const CHILD_WRITERS: u64 = 40;
 
 /// The child's workload; runs until killed. Ignored in the normal suite: it
 /// is started by `kill_at_random_moments` with the database path set.
@@ -102,7 +110,7 @@ fn crash_child_workload() {
     }
     let run = std::process::id();
     let mut threads = Vec::new();
-    for thread in 0..8_u64 {
+    for thread in 0..CHILD_WRITERS {
         let engine = Arc::clone(&engine);
         let out = Arc::clone(&out);
         threads.push(std::thread::spawn(move || {
