@@ -204,6 +204,64 @@ impl Chain {
         receipt
     }
 
+    /// Appends one data envelope, sealing after it when a limit is reached.
+    pub(crate) fn append_data(&mut self, plan: &mut Plan, append: PreparedAppend) -> Receipt {
+        let receipt = self.append_envelope(
+            plan,
+            Draft {
+                kind: Kind::Data,
+                event_type: &append.event_type,
+                actor: append.actor,
+                subject: append.subject,
+                payload: append.payload,
+                attachments: &append.attachments,
+            },
+        );
+        if let Some(reason) = self.auto_seal_due() {
+            self.seal_segment(plan, reason);
+        }
+        receipt
+    }
+
+    /// Appends data envelopes with consecutive sequence numbers: the open
+    /// segment is sealed first when they would not fit in it (so no
+    /// segment control envelope falls between them), and after them when a
+    /// limit is reached.
+    pub(crate) fn append_batch(
+        &mut self,
+        plan: &mut Plan,
+        appends: Vec<PreparedAppend>,
+    ) -> Vec<Receipt> {
+        let count = appends.len() as u64;
+        let fits = self.state.open.as_ref().is_none_or(|open| {
+            // The sealed envelope itself takes one place.
+            open.envelope_count + count < self.config.auto_seal.envelopes_max
+        });
+        if !fits {
+            self.seal_segment(plan, Reason::Count);
+        }
+        let receipts = appends
+            .into_iter()
+            .map(|append| {
+                self.append_envelope(
+                    plan,
+                    Draft {
+                        kind: Kind::Data,
+                        event_type: &append.event_type,
+                        actor: append.actor,
+                        subject: append.subject,
+                        payload: append.payload,
+                        attachments: &append.attachments,
+                    },
+                )
+            })
+            .collect();
+        if let Some(reason) = self.auto_seal_due() {
+            self.seal_segment(plan, reason);
+        }
+        receipts
+    }
+
     /// Opens the next segment and records `arxi.segment.opened` as its first
     /// envelope.
     pub(crate) fn open_segment(&mut self, plan: &mut Plan, reason: Reason) -> SegmentInfo {

@@ -66,6 +66,58 @@ pub struct RecorderEngine {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// Checks a request's attachments (count, names, media types, unique
+/// names) and hashes them. Returns them with their total size and the size
+/// their references take in the envelope.
+#[allow(clippy::type_complexity)]
+fn prepare_attachments(
+    inputs: Vec<crate::AttachmentInput>,
+) -> Result<(Vec<(AttachmentRef, Arc<[u8]>)>, usize, usize), SubmitError> {
+    let invalid = |field: &'static str, reason: String| SubmitError::Invalid { field, reason };
+    if inputs.len() > arxi_format::envelope::ATTACHMENTS_MAX {
+        return Err(invalid(
+            "attachments",
+            format!(
+                "at most {} attachments",
+                arxi_format::envelope::ATTACHMENTS_MAX
+            ),
+        ));
+    }
+    let mut attachments = Vec::with_capacity(inputs.len());
+    let mut attachment_bytes = 0_usize;
+    let mut reference_bytes = 0_usize;
+    for (index, attachment) in inputs.into_iter().enumerate() {
+        check_label(&attachment.name)
+            .map_err(|reason| invalid("attachments", format!("name: {reason}")))?;
+        check_media_type(&attachment.media_type)
+            .map_err(|reason| invalid("attachments", format!("media_type: {reason}")))?;
+        if attachments
+            .iter()
+            .any(|(existing, _): &(AttachmentRef, _)| existing.name == attachment.name)
+        {
+            return Err(invalid(
+                "attachments",
+                format!(
+                    "duplicate attachment name {:?} (index {index})",
+                    attachment.name
+                ),
+            ));
+        }
+        attachment_bytes += attachment.bytes.len();
+        reference_bytes += attachment.name.len() + attachment.media_type.len() + 160;
+        attachments.push((
+            AttachmentRef {
+                sha256: Hash32::of(&attachment.bytes),
+                size: attachment.bytes.len() as u64,
+                name: attachment.name,
+                media_type: attachment.media_type,
+            },
+            attachment.bytes,
+        ));
+    }
+    Ok((attachments, attachment_bytes, reference_bytes))
+}
+
 /// The most signing threads a plan is spread over.
 const SIGNING_THREADS_MAX: usize = 256;
 
@@ -94,6 +146,9 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
     }
     if config.query_page_envelopes_max == 0 || config.readers_max == 0 {
         return fail("query_page_max and readers_max must be positive".into());
+    }
+    if config.batch_envelopes_max == 0 {
+        return fail("batch_envelopes_max must be positive".into());
     }
     if !(1..=SIGNING_THREADS_MAX).contains(&config.signing_threads) {
         return fail(format!(
@@ -221,9 +276,9 @@ impl RecorderEngine {
         }
     }
 
-    /// Validates and queues a data envelope. The result completes once the
-    /// envelope is durable.
-    pub fn append(&self, request: AppendRequest) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
+    /// Validates a data envelope and hashes its attachments: what the
+    /// sequencer appends, and the bytes it holds in the queue.
+    fn prepare(&self, request: AppendRequest) -> Result<(PreparedAppend, usize), SubmitError> {
         let invalid = |field: &'static str, reason: String| SubmitError::Invalid { field, reason };
         check_event_type(&request.event_type).map_err(|reason| invalid("type", reason))?;
         // Reserved in any letter case, so no data type can pass for a
@@ -244,47 +299,8 @@ impl RecorderEngine {
         if let Some(subject) = &request.subject {
             check_label(subject).map_err(|reason| invalid("subject", reason))?;
         }
-        if request.attachments.len() > arxi_format::envelope::ATTACHMENTS_MAX {
-            return Err(invalid(
-                "attachments",
-                format!(
-                    "at most {} attachments",
-                    arxi_format::envelope::ATTACHMENTS_MAX
-                ),
-            ));
-        }
-        let mut attachments = Vec::with_capacity(request.attachments.len());
-        let mut attachment_bytes = 0_usize;
-        let mut reference_bytes = 0_usize;
-        for (index, attachment) in request.attachments.into_iter().enumerate() {
-            check_label(&attachment.name)
-                .map_err(|reason| invalid("attachments", format!("name: {reason}")))?;
-            check_media_type(&attachment.media_type)
-                .map_err(|reason| invalid("attachments", format!("media_type: {reason}")))?;
-            if attachments
-                .iter()
-                .any(|(existing, _): &(AttachmentRef, _)| existing.name == attachment.name)
-            {
-                return Err(invalid(
-                    "attachments",
-                    format!(
-                        "duplicate attachment name {:?} (index {index})",
-                        attachment.name
-                    ),
-                ));
-            }
-            attachment_bytes += attachment.bytes.len();
-            reference_bytes += attachment.name.len() + attachment.media_type.len() + 160;
-            attachments.push((
-                AttachmentRef {
-                    sha256: Hash32::of(&attachment.bytes),
-                    size: attachment.bytes.len() as u64,
-                    name: attachment.name,
-                    media_type: attachment.media_type,
-                },
-                attachment.bytes,
-            ));
-        }
+        let (attachments, attachment_bytes, reference_bytes) =
+            prepare_attachments(request.attachments)?;
         // An upper bound of the canonical envelope: payload, labels,
         // attachment references and the fixed members (about 600 bytes).
         let envelope_bytes = request.payload.as_bytes().len()
@@ -299,18 +315,27 @@ impl RecorderEngine {
                 limit: self.config.envelope_bytes_max,
             });
         }
+        let prepared = PreparedAppend {
+            event_type: request.event_type,
+            actor: request.actor,
+            subject: request.subject,
+            payload: request.payload,
+            attachments,
+        };
+        Ok((prepared, envelope_bytes + attachment_bytes))
+    }
+
+    /// Validates and queues a data envelope. The result completes once the
+    /// envelope is durable.
+    pub fn append(&self, request: AppendRequest) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
+        let mut request = request;
+        let idempotency = request.idempotency.take();
+        let (append, queued_bytes) = self.prepare(request)?;
         let (reply, receiver) = oneshot::channel();
-        let queued_bytes = envelope_bytes + attachment_bytes;
         self.submit(
             Command::Append {
-                append: PreparedAppend {
-                    event_type: request.event_type,
-                    actor: request.actor,
-                    subject: request.subject,
-                    payload: request.payload,
-                    attachments,
-                },
-                idempotency: request.idempotency,
+                append,
+                idempotency,
                 answer: reply,
                 queued_bytes,
             },
@@ -320,6 +345,56 @@ impl RecorderEngine {
             .metrics
             .appends_total
             .fetch_add(1, Ordering::Relaxed);
+        Ok(Pending { receiver })
+    }
+
+    /// Validates every envelope of a batch (a refusal names its index),
+    /// then queues them as one command: they are recorded in one
+    /// transaction, with consecutive sequence numbers, in the order given,
+    /// under one idempotency key. The result completes once all are
+    /// durable. Item requests carry no idempotency of their own.
+    pub fn append_batch(
+        &self,
+        requests: Vec<AppendRequest>,
+        idempotency: Option<IdempotencyRequest<Vec<Receipt>>>,
+    ) -> Result<Pending<Outcome<Vec<Receipt>>>, SubmitError> {
+        // A batch always fits in a fresh segment, between its opened and
+        // sealed envelopes, so its sequence numbers are consecutive.
+        let fresh_segment = usize::try_from(self.config.auto_seal.envelopes_max.saturating_sub(2))
+            .unwrap_or(usize::MAX);
+        let most = self.config.batch_envelopes_max.min(fresh_segment);
+        if requests.is_empty() || requests.len() > most {
+            return Err(SubmitError::Invalid {
+                field: "envelopes",
+                reason: format!("1 to {most} envelopes"),
+            });
+        }
+        let mut appends = Vec::with_capacity(requests.len());
+        let mut queued_bytes = 0_usize;
+        for (index, request) in requests.into_iter().enumerate() {
+            assert!(
+                request.idempotency.is_none(),
+                "a batch's items have no idempotency of their own: the batch has one"
+            );
+            let (append, bytes) = self.prepare(request).map_err(|error| error.at(index))?;
+            appends.push(append);
+            queued_bytes += bytes;
+        }
+        let (reply, receiver) = oneshot::channel();
+        let envelopes = appends.len() as u64;
+        self.submit(
+            Command::AppendBatch {
+                appends,
+                idempotency,
+                answer: reply,
+                queued_bytes,
+            },
+            queued_bytes,
+        )?;
+        self.shared
+            .metrics
+            .appends_total
+            .fetch_add(envelopes, Ordering::Relaxed);
         Ok(Pending { receiver })
     }
 

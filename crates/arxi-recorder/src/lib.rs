@@ -136,6 +136,8 @@ pub struct RecorderConfig {
     pub queue_bytes_max: usize,
     /// Most commands in one transaction.
     pub batch_commands_max: usize,
+    /// Most envelopes in one batch append ([`RecorderEngine::append_batch`]).
+    pub batch_envelopes_max: usize,
     /// Threads that sign a plan's envelopes, the sequencer's own included
     /// (`signing.rs`); at least 1.
     pub signing_threads: usize,
@@ -172,6 +174,7 @@ impl RecorderConfig {
             queue_capacity: 4_096,
             queue_bytes_max: 64 * 1024 * 1024,
             batch_commands_max: 256,
+            batch_envelopes_max: 1_000,
             signing_threads: std::thread::available_parallelism().map_or(1, usize::from),
             envelope_bytes_max: 1024 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3_600),
@@ -289,6 +292,23 @@ pub enum SubmitError {
         /// The limit.
         limit: usize,
     },
+    /// An envelope of a batch was refused; nothing of the batch was queued.
+    InBatch {
+        /// Its position in the batch, from 0.
+        index: usize,
+        /// Why.
+        error: Box<SubmitError>,
+    },
+}
+
+impl SubmitError {
+    /// This refusal as one of a batch's, at `index`.
+    pub fn at(self, index: usize) -> Self {
+        Self::InBatch {
+            index,
+            error: Box::new(self),
+        }
+    }
 }
 
 impl fmt::Display for SubmitError {
@@ -302,6 +322,7 @@ impl fmt::Display for SubmitError {
             Self::TooLarge { bytes, limit } => {
                 write!(f, "envelope of {bytes} bytes exceeds the limit of {limit}")
             }
+            Self::InBatch { index, error } => write!(f, "envelope {index} of the batch: {error}"),
         }
     }
 }

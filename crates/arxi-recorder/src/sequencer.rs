@@ -20,7 +20,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
 use arxi_format::CanonicalJson;
-use arxi_format::envelope::Kind;
 use arxi_store::{MetaEntry, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
@@ -38,6 +37,14 @@ pub(crate) enum Command {
         append: PreparedAppend,
         idempotency: Option<IdempotencyRequest<Receipt>>,
         answer: Answer<Outcome<Receipt>>,
+        queued_bytes: usize,
+    },
+    /// Envelopes recorded together: consecutive sequence numbers, one
+    /// transaction, one idempotency record.
+    AppendBatch {
+        appends: Vec<PreparedAppend>,
+        idempotency: Option<IdempotencyRequest<Vec<Receipt>>>,
+        answer: Answer<Outcome<Vec<Receipt>>>,
         queued_bytes: usize,
     },
     OpenSegment {
@@ -71,7 +78,9 @@ pub(crate) enum Command {
 impl Command {
     pub(crate) fn queued_bytes(&self) -> usize {
         match self {
-            Self::Append { queued_bytes, .. } => *queued_bytes,
+            Self::Append { queued_bytes, .. } | Self::AppendBatch { queued_bytes, .. } => {
+                *queued_bytes
+            }
             _ => 0,
         }
     }
@@ -81,6 +90,9 @@ impl Command {
         // A caller that stopped waiting is not an error.
         match self {
             Self::Append { answer, .. } | Self::Control { answer, .. } => {
+                let _ = answer.send(Err(error.clone()));
+            }
+            Self::AppendBatch { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
             Self::OpenSegment { answer, .. } => {
@@ -445,78 +457,56 @@ impl Sequencer {
                 idempotency,
                 answer,
                 ..
-            } => {
-                let idempotent = idempotency.is_some();
-                let result = self.idempotent(plan, idempotency, |chain, plan| {
-                    let receipt = chain.append_envelope(
-                        plan,
-                        Draft {
-                            kind: Kind::Data,
-                            event_type: &append.event_type,
-                            actor: append.actor,
-                            subject: append.subject,
-                            payload: append.payload,
-                            attachments: &append.attachments,
-                        },
-                    );
-                    if let Some(reason) = chain.auto_seal_due() {
-                        chain.seal_segment(plan, reason);
-                    }
-                    Ok(receipt)
-                });
-                plan.replies.push(reply(answer, result, idempotent));
-            }
+            } => self.answer(plan, idempotency, answer, |chain, plan| {
+                Ok(chain.append_data(plan, append))
+            }),
+            Command::AppendBatch {
+                appends,
+                idempotency,
+                answer,
+                ..
+            } => self.answer(plan, idempotency, answer, |chain, plan| {
+                Ok(chain.append_batch(plan, appends))
+            }),
             Command::Control {
                 event_type,
                 payload,
                 bundle_id,
                 idempotency,
                 answer,
-            } => {
-                let idempotent = idempotency.is_some();
-                let result = self.idempotent(plan, idempotency, |chain, plan| {
-                    let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
-                    if let Some(bundle_id) = bundle_id {
-                        plan.ops.push(Op::IndexBundle {
-                            seq: receipt.seq,
-                            bundle_id,
-                        });
-                    }
-                    if let Some(reason) = chain.auto_seal_due() {
-                        chain.seal_segment(plan, reason);
-                    }
-                    Ok(receipt)
-                });
-                plan.replies.push(reply(answer, result, idempotent));
-            }
+            } => self.answer(plan, idempotency, answer, |chain, plan| {
+                let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
+                if let Some(bundle_id) = bundle_id {
+                    plan.ops.push(Op::IndexBundle {
+                        seq: receipt.seq,
+                        bundle_id,
+                    });
+                }
+                if let Some(reason) = chain.auto_seal_due() {
+                    chain.seal_segment(plan, reason);
+                }
+                Ok(receipt)
+            }),
             Command::OpenSegment {
                 idempotency,
                 answer,
-            } => {
-                let idempotent = idempotency.is_some();
-                let result = self.idempotent(plan, idempotency, |chain, plan| {
-                    if let Some(open) = &chain.state.open {
-                        return Err(CommandError::SegmentAlreadyOpen {
-                            segment_id: open.segment_id,
-                        });
-                    }
-                    Ok(chain.open_segment(plan, Reason::Api))
-                });
-                plan.replies.push(reply(answer, result, idempotent));
-            }
+            } => self.answer(plan, idempotency, answer, |chain, plan| {
+                if let Some(open) = &chain.state.open {
+                    return Err(CommandError::SegmentAlreadyOpen {
+                        segment_id: open.segment_id,
+                    });
+                }
+                Ok(chain.open_segment(plan, Reason::Api))
+            }),
             Command::Seal {
                 idempotency,
                 answer,
-            } => {
-                let idempotent = idempotency.is_some();
-                let result = self.idempotent(plan, idempotency, |chain, plan| {
-                    if chain.state.open.is_none() {
-                        return Err(CommandError::NoOpenSegment);
-                    }
-                    Ok(chain.seal_segment(plan, Reason::Api))
-                });
-                plan.replies.push(reply(answer, result, idempotent));
-            }
+            } => self.answer(plan, idempotency, answer, |chain, plan| {
+                if chain.state.open.is_none() {
+                    return Err(CommandError::NoOpenSegment);
+                }
+                Ok(chain.seal_segment(plan, Reason::Api))
+            }),
             Command::Probe { answer } => {
                 plan.ops.push(Op::MetaPut {
                     namespace: namespace::HEALTH,
@@ -537,5 +527,19 @@ impl Sequencer {
                 plan.replies.push(reply(answer, Ok(()), false));
             }
         }
+    }
+
+    /// Runs `work` under its idempotency record (if any) and queues the
+    /// answer until the plan commits.
+    fn answer<T: Send + Clone + 'static>(
+        &mut self,
+        plan: &mut Plan,
+        idempotency: Option<IdempotencyRequest<T>>,
+        answer: Answer<Outcome<T>>,
+        work: impl FnOnce(&mut Chain, &mut Plan) -> Result<T, CommandError>,
+    ) {
+        let idempotent = idempotency.is_some();
+        let result = self.idempotent(plan, idempotency, work);
+        plan.replies.push(reply(answer, result, idempotent));
     }
 }

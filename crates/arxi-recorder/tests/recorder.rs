@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use arxi_format::{Envelope, Kind, Seal};
 use arxi_recorder::{
-    CommandError, EnvelopeQuery, OpenError, Outcome, QueryError, RecorderEngine, SubmitError,
-    SystemClock, control_types,
+    CommandError, EnvelopeQuery, OpenError, Outcome, QueryError, Receipt, RecorderEngine,
+    SubmitError, SystemClock, control_types,
 };
 use serde_json::json;
 use support::*;
@@ -870,4 +870,135 @@ fn overload_is_a_typed_refusal() {
         waiting.wait().expect("every accepted append is recorded");
     }
     assert_eq!(engine.metrics().overloaded_total, refused);
+}
+
+/// A batch is recorded whole: consecutive sequence numbers in the order
+/// given, even while single appends race it; a refused item names its
+/// index and nothing of the batch is queued; one idempotency key replays
+/// the whole batch; a batch that does not fit in the open segment is put
+/// in a fresh one, and one larger than a fresh segment is refused.
+#[test]
+fn batches_are_recorded_whole_and_in_order() {
+    let (_dir, path) = temp();
+    let mut settings = config();
+    settings.auto_seal.envelopes_max = 30;
+    let engine = Arc::new(open(&path, settings, Arc::new(SystemClock)));
+    let racer = {
+        let engine = Arc::clone(&engine);
+        std::thread::spawn(move || {
+            for index in 0..200 {
+                append(&engine, "single.event", json!({"index": index}));
+            }
+        })
+    };
+    let mut batch_seqs = Vec::new();
+    for round in 0..20_u64 {
+        let requests: Vec<_> = (0..(round % 13 + 1))
+            .map(|item| request("batch.event", json!({"round": round, "item": item})))
+            .collect();
+        let count = requests.len() as u64;
+        let receipts = match engine.append_batch(requests, None).expect("queued").wait() {
+            Ok(Outcome::Done { value, .. }) => value,
+            other => panic!("batch {round}: {other:?}"),
+        };
+        assert_eq!(receipts.len() as u64, count);
+        for pair in receipts.windows(2) {
+            assert_eq!(pair[1].seq, pair[0].seq + 1, "consecutive in round {round}");
+            assert_eq!(pair[1].prev_hash, pair[0].hash, "chained in round {round}");
+            assert_eq!(pair[1].segment_id, pair[0].segment_id, "one segment");
+        }
+        batch_seqs.push((receipts[0].seq, count));
+    }
+    racer.join().expect("racer");
+    // The payloads sit at the receipts' sequence numbers, in order.
+    for (first, count) in &batch_seqs {
+        let page = engine
+            .query(&EnvelopeQuery {
+                seq_from: Some(*first),
+                seq_to: Some(first + count - 1),
+                ..Default::default()
+            })
+            .expect("query");
+        let items: Vec<u64> = page
+            .envelopes
+            .iter()
+            .map(|bytes| {
+                let envelope = Envelope::parse(bytes).expect("parse");
+                assert_eq!(envelope.body.event_type, "batch.event");
+                let payload: serde_json::Value =
+                    serde_json::from_str(envelope.body.payload.as_str()).expect("json");
+                payload["item"].as_u64().expect("item")
+            })
+            .collect();
+        assert_eq!(items, (0..*count).collect::<Vec<_>>());
+    }
+
+    // A refused item: its index, and nothing queued.
+    let head = engine.status().head_seq;
+    let mut bad: Vec<_> = (0..3).map(|i| request("ok.type", json!(i))).collect();
+    bad.push(request("has space", json!(2)));
+    match engine.append_batch(bad, None) {
+        Err(SubmitError::InBatch { index, error }) => {
+            assert_eq!(index, 3);
+            assert!(matches!(*error, SubmitError::Invalid { field: "type", .. }));
+        }
+        other => panic!("expected a refusal at index 3, got {other:?}"),
+    }
+    assert_eq!(
+        engine.status().head_seq,
+        head,
+        "nothing of the batch recorded"
+    );
+    // Larger than a fresh segment (30 - opened - sealed).
+    let too_many: Vec<_> = (0..29).map(|i| request("batch.event", json!(i))).collect();
+    assert!(matches!(
+        engine.append_batch(too_many, None),
+        Err(SubmitError::Invalid {
+            field: "envelopes",
+            ..
+        })
+    ));
+
+    // One key for the whole batch: a retry replays, nothing is doubled.
+    let keyed = || {
+        let requests: Vec<_> = (0..5).map(|i| request("keyed.batch", json!(i))).collect();
+        let mut key = idempotent("batch-key-1", b"the same batch");
+        let render: arxi_recorder::Render<Vec<Receipt>> =
+            Box::new(|receipts: &Vec<Receipt>| arxi_recorder::StoredResponse {
+                status: 201,
+                content_type: "application/json".into(),
+                body: format!("{}", receipts.len()),
+            });
+        let batch_key = arxi_recorder::IdempotencyRequest {
+            key: std::mem::replace(
+                &mut key.key,
+                arxi_recorder::IdempotencyKey {
+                    method: String::new(),
+                    path: String::new(),
+                    key: String::new(),
+                },
+            ),
+            request_hash: key.request_hash,
+            render,
+        };
+        engine
+            .append_batch(requests, Some(batch_key))
+            .expect("queued")
+            .wait()
+    };
+    assert!(matches!(keyed(), Ok(Outcome::Done { .. })));
+    assert!(matches!(keyed(), Ok(Outcome::Replayed(_))));
+    let count = engine
+        .query(&EnvelopeQuery {
+            event_type: Some("keyed.batch".into()),
+            ..Default::default()
+        })
+        .expect("query")
+        .envelopes
+        .len();
+    assert_eq!(count, 5, "recorded once");
+    Arc::into_inner(engine)
+        .expect("last handle")
+        .shutdown()
+        .expect("shutdown");
 }

@@ -93,6 +93,10 @@ limits! {
         "Largest request body.";
     "max_attachment_request_bytes" => attachment_request_bytes_max: 16 << 20, (1_024, crate::BODY_BYTES_CAP), Bytes, Reload,
         "Largest body of `POST /v1/envelopes/with-attachments`.";
+    "batch_request_bytes_max" => batch_request_bytes_max: 16 << 20, (1_024, crate::BODY_BYTES_CAP), Bytes, Reload,
+        "Largest body of `POST /v1/envelopes/batch`.";
+    "batch_envelopes_max" => batch_envelopes_max: 1_000, (1, 10_000), Count, Restart,
+        "Most envelopes in one batch (also at most `recorder.auto_seal.envelopes_max` - 2, so a batch fits in one segment).";
     "attachment_bytes_max" => attachment_bytes_max: 8 << 20, (1, 128 << 20), Bytes, Reload,
         "Largest single attachment (at most `max_attachment_request_bytes`).";
     "attachments_max" => attachments_max: 16, (1, 64), Count, Reload,

@@ -270,6 +270,10 @@ pub struct Limits {
     /// Largest body of `POST /v1/envelopes/with-attachments`.
     #[serde(rename = "max_attachment_request_bytes")]
     pub attachment_request_bytes_max: u64,
+    /// Largest body of `POST /v1/envelopes/batch`.
+    pub batch_request_bytes_max: u64,
+    /// Most envelopes in one batch.
+    pub batch_envelopes_max: u64,
     /// Largest single attachment.
     pub attachment_bytes_max: u64,
     /// Most attachments on one envelope.
@@ -321,6 +325,8 @@ impl Limits {
     pub(crate) const ZERO: Self = Self {
         request_body_bytes_max: 0,
         attachment_request_bytes_max: 0,
+        batch_request_bytes_max: 0,
+        batch_envelopes_max: 0,
         attachment_bytes_max: 0,
         attachments_max: 0,
         header_bytes_max: 0,

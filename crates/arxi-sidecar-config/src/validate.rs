@@ -204,8 +204,8 @@ fn check_security(
     check_tokens(config, base, problems)
 }
 
-/// `[limits]`: each within its row of the limits table, plus the one rule
-/// between two limits.
+/// `[limits]`: each within its row of the limits table, plus the rules
+/// between settings.
 fn check_limits(config: &Config, problems: &mut Problems) {
     for limit in crate::limits::LIMITS {
         let value = (limit.get)(&config.limits);
@@ -221,6 +221,14 @@ fn check_limits(config: &Config, problems: &mut Problems) {
         problems.add(
             "limits.attachment_bytes_max",
             "must not exceed limits.max_attachment_request_bytes",
+        );
+    }
+    // A batch fits in one fresh segment, between its opened and sealed
+    // envelopes, so its sequence numbers are consecutive.
+    if limits.batch_envelopes_max.saturating_add(2) > config.recorder.auto_seal.envelopes_max {
+        problems.add(
+            "limits.batch_envelopes_max",
+            "must be at most recorder.auto_seal.envelopes_max - 2",
         );
     }
 }

@@ -65,6 +65,8 @@ pub enum Limit {
     Attachments,
     /// `limits.bundle_upload_bytes_max`.
     BundleUpload,
+    /// `limits.batch_request_bytes_max`.
+    Batch,
 }
 
 /// Which time limit applies.

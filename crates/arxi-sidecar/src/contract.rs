@@ -160,6 +160,26 @@ pub struct RecordRequest {
     pub payload: JsonValue,
 }
 
+/// `POST /v1/envelopes/batch` body: envelopes recorded together, in order,
+/// with consecutive sequence numbers (at most `limits.batch_envelopes_max`,
+/// 1000 by default).
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The envelopes, each as the body of `POST /v1/envelopes` (the
+    /// schema states the default `limits.batch_envelopes_max`).
+    #[schemars(length(min = 1, max = 1000))]
+    pub envelopes: Vec<RecordRequest>,
+}
+
+/// `POST /v1/envelopes/batch`: one durable receipt per envelope, in the
+/// order sent.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchReceipts {
+    /// The receipts.
+    pub receipts: Vec<Receipt>,
+}
+
 /// An attachment in a request.
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]

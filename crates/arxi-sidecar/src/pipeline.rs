@@ -494,6 +494,7 @@ fn check_declared_length(
         Limit::Standard => limits.request_body_bytes_max,
         Limit::Attachments => limits.attachment_request_bytes_max,
         Limit::BundleUpload => limits.bundle_upload_bytes_max,
+        Limit::Batch => limits.batch_request_bytes_max,
     };
     let declared_length = content_length(&parts.headers)?;
     if let Some(length) = declared_length.filter(|length| *length > body_limit) {

@@ -177,6 +177,7 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     // the configured limits are enforced on the body as it arrives.
     recorder.envelope_bytes_max = usize::try_from(arxi_sidecar_config::BODY_BYTES_CAP).expect(fits)
         + ENVELOPE_FIXED_BYTES_MAX;
+    recorder.batch_envelopes_max = usize::try_from(limits.batch_envelopes_max).expect(fits);
     recorder.idempotency_ttl = Duration::from_secs(limits.idempotency_ttl_seconds);
     recorder.idempotency_entries_max = limits.idempotency_entries_max;
     recorder.query_page_envelopes_max = u32::try_from(limits.query_page_envelopes_max).expect(fits);

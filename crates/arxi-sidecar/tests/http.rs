@@ -958,3 +958,85 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         51
     );
 }
+
+/// `POST /v1/envelopes/batch`: receipts in order with consecutive sequence
+/// numbers once durable; the first bad envelope is named by index (and its
+/// field) and nothing is recorded; one `Idempotency-Key` replays the whole
+/// answer; the count and byte limits hold.
+#[test]
+fn batches_record_together_or_not_at_all() {
+    let server = Harness::start(Options {
+        limits: "batch_envelopes_max = 50\nbatch_request_bytes_max = 4096\n".into(),
+        ..Options::default()
+    });
+    let items: Vec<Value> = (0..20)
+        .map(|i| serde_json::json!({"type": "batch.item", "actor": "a", "payload": {"i": i}}))
+        .collect();
+    let body = serde_json::json!({"envelopes": items}).to_string();
+    let key = ("Idempotency-Key", "batch-0001");
+    let first = server.post("/v1/envelopes/batch", &[key], &body);
+    assert_eq!(first.status, 201, "{}", first.text());
+    let receipts = first.json()["receipts"]
+        .as_array()
+        .expect("receipts")
+        .clone();
+    assert_eq!(receipts.len(), 20);
+    for pair in receipts.windows(2) {
+        assert_eq!(pair[1]["seq"], pair[0]["seq"].as_u64().expect("seq") + 1);
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    let again = server.post("/v1/envelopes/batch", &[key], &body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the stored answer, byte for byte");
+
+    let mut bad = (0..5)
+        .map(|i| serde_json::json!({"type": "batch.bad", "payload": i}))
+        .collect::<Vec<_>>();
+    bad[3] = serde_json::json!({"type": "batch.bad", "payload": 1, "extra": true});
+    let refused = server.post(
+        "/v1/envelopes/batch",
+        &[],
+        &serde_json::json!({"envelopes": bad}).to_string(),
+    );
+    let problem = assert_problem(&refused, 422, "validation_failed");
+    assert_eq!(problem["index"], 3);
+    assert_eq!(problem["field"], "envelopes[3].extra");
+    let count = |event_type: &str| {
+        server
+            .post(
+                "/v1/query/envelopes",
+                &[],
+                &format!(r#"{{"type":"{event_type}"}}"#),
+            )
+            .json()["envelopes"]
+            .as_array()
+            .map(Vec::len)
+    };
+    assert_eq!(count("batch.bad"), Some(0), "nothing of a refused batch");
+    assert_eq!(count("batch.item"), Some(20), "the keyed batch once");
+
+    let many: Vec<Value> = (0..51)
+        .map(|i| serde_json::json!({"type": "batch.many", "payload": i}))
+        .collect();
+    let over_count = server.post(
+        "/v1/envelopes/batch",
+        &[],
+        &serde_json::json!({"envelopes": many}).to_string(),
+    );
+    assert_eq!(
+        assert_problem(&over_count, 422, "validation_failed")["field"],
+        "envelopes"
+    );
+    let big =
+        serde_json::json!({"envelopes": [{"type": "batch.big", "payload": "x".repeat(5000)}]});
+    assert_problem(
+        &server.post("/v1/envelopes/batch", &[], &big.to_string()),
+        413,
+        "payload_too_large",
+    );
+    assert_problem(
+        &server.post("/v1/envelopes/batch", &[], r#"{"envelopes":[]}"#),
+        422,
+        "validation_failed",
+    );
+}

@@ -1,4 +1,5 @@
-//! `POST /v1/envelopes` and `POST /v1/envelopes/with-attachments`.
+//! `POST /v1/envelopes`, `POST /v1/envelopes/with-attachments` and
+//! `POST /v1/envelopes/batch`.
 //!
 //! Body: `{"type": ..., "actor"?: ..., "subject"?: ..., "payload": <any
 //! JSON>}`; with attachments also `"attachments": [{"name", "media_type",
@@ -20,17 +21,18 @@ use crate::call::{Call, Reply, stored_json};
 use crate::problem::{Code, Problem};
 
 fn render(receipt: &Receipt) -> StoredResponse {
-    stored_json(
-        201,
-        &crate::contract::to_value(&crate::contract::Receipt {
-            seq: receipt.seq,
-            segment_id: receipt.segment_id,
-            hash: receipt.hash.to_hex(),
-            prev_hash: receipt.prev_hash.to_hex(),
-            received_at: receipt.received_at.to_string(),
-            key_id: receipt.key_id.as_str().to_owned(),
-        }),
-    )
+    stored_json(201, &crate::contract::to_value(&receipt_json(receipt)))
+}
+
+fn receipt_json(receipt: &Receipt) -> crate::contract::Receipt {
+    crate::contract::Receipt {
+        seq: receipt.seq,
+        segment_id: receipt.segment_id,
+        hash: receipt.hash.to_hex(),
+        prev_hash: receipt.prev_hash.to_hex(),
+        received_at: receipt.received_at.to_string(),
+        key_id: receipt.key_id.as_str().to_owned(),
+    }
 }
 
 /// `POST /v1/envelopes`.
@@ -46,6 +48,63 @@ pub async fn record_with_attachments(call: Call) -> Result<Reply, Problem> {
 async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let body = parse_body(&call, false)?;
     let key = idempotency_key(&call, &body)?;
+    let mut request = record_request(&call, body, with_attachments)?;
+    request.idempotency = idempotency_request(key, render);
+    let pending = call.state.engine.append(request).map_err(submit_problem)?;
+    let outcome = pending.await.map_err(command_problem)?;
+    Ok(outcome_reply(outcome, render))
+}
+
+/// `POST /v1/envelopes/batch`: every envelope checked as `POST
+/// /v1/envelopes` checks one (a refusal names its index and nothing is
+/// recorded), then all recorded together, answered once all are durable.
+pub async fn record_batch(call: Call) -> Result<Reply, Problem> {
+    let body = parse_body(&call, false)?;
+    let key = idempotency_key(&call, &body)?;
+    let mut members = object(body, crate::members_of!(crate::contract::BatchRequest))?;
+    let Some(Value::Array(items)) = members.remove("envelopes") else {
+        return Err(invalid("envelopes", "is required: an array of envelopes"));
+    };
+    let most = call.config.model().limits.batch_envelopes_max;
+    if items.is_empty() || items.len() as u64 > most {
+        return Err(invalid("envelopes", format!("1 to {most} envelopes")));
+    }
+    let requests = items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            record_request(&call, item, false).map_err(|problem| super::at_index(problem, index))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let pending = call
+        .state
+        .engine
+        .append_batch(requests, idempotency_request(key, render_batch))
+        .map_err(submit_problem)?;
+    let outcome = pending.await.map_err(command_problem)?;
+    Ok(outcome_reply(outcome, render_batch))
+}
+
+#[allow(
+    clippy::ptr_arg,
+    reason = "a renderer takes `&T` for the `T` it renders"
+)]
+fn render_batch(receipts: &Vec<Receipt>) -> StoredResponse {
+    stored_json(
+        201,
+        &crate::contract::to_value(&crate::contract::BatchReceipts {
+            receipts: receipts.iter().map(receipt_json).collect(),
+        }),
+    )
+}
+
+/// One envelope of a request body, checked: its members, the token's
+/// namespaces, labels, payload numbers and canonical form, attachments.
+fn record_request(
+    call: &Call,
+    body: Value,
+    with_attachments: bool,
+) -> Result<AppendRequest, Problem> {
     let allowed = if with_attachments {
         crate::members_of!(crate::contract::RecordWithAttachmentsRequest)
     } else {
@@ -71,21 +130,18 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let payload = CanonicalJson::from_value(&payload)
         .map_err(|error| super::canonical_problem("payload", &error))?;
     let attachments = if with_attachments {
-        attachments(&call, members.remove("attachments"))?
+        attachments(call, members.remove("attachments"))?
     } else {
         Vec::new()
     };
-    let request = AppendRequest {
+    Ok(AppendRequest {
         event_type,
         actor,
         subject,
         payload,
         attachments,
-        idempotency: idempotency_request(key, render),
-    };
-    let pending = call.state.engine.append(request).map_err(submit_problem)?;
-    let outcome = pending.await.map_err(command_problem)?;
-    Ok(outcome_reply(outcome, render))
+        idempotency: None,
+    })
 }
 
 /// The API takes payload numbers within ±(2^53-1) only, the range in

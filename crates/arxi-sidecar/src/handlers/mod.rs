@@ -230,7 +230,22 @@ pub fn submit_problem(error: SubmitError) -> Problem {
         SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(
             format!("the envelope would be {bytes} bytes; the limit is {limit}"),
         ),
+        SubmitError::InBatch { index, error } => at_index(submit_problem(*error), index),
     }
+}
+
+/// A problem with one envelope of a batch: its `field` (when it names one)
+/// becomes `envelopes[index].field`, and `index` says which envelope.
+pub fn at_index(mut problem: Problem, index: usize) -> Problem {
+    let field = match problem.extra.get("field").and_then(Value::as_str) {
+        Some(field) => format!("envelopes[{index}].{field}"),
+        None => format!("envelopes[{index}]"),
+    };
+    problem.detail = problem
+        .detail
+        .map(|detail| format!("envelope {index}: {detail}"));
+    problem.extra.insert("field".into(), Value::String(field));
+    problem.with("index", index as u64)
 }
 
 /// Maps a failed command.
