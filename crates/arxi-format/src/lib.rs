@@ -29,6 +29,7 @@ pub mod digest;
 pub mod envelope;
 pub mod json;
 pub mod keys;
+pub mod log_tree;
 pub mod merkle;
 pub mod proof;
 pub mod record;
