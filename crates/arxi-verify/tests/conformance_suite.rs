@@ -1,49 +1,33 @@
-//! The golden bundle and its tampered fixtures: the committed files equal
+//! The conformance suite (`Docs/conformance/`): the committed files equal
 //! what the generator makes (any diff fails; regenerate deliberately with
-//! `scripts/regenerate-golden.sh`), the golden bundle verifies, and every
-//! tampered fixture reports exactly the codes its table entry names.
+//! `scripts/regenerate-golden.sh`), and the verifier reports every case's
+//! exact verdict, exit code and code set, one by one, batched and on
+//! worker threads. The CLI runs the same cases in `cli.rs`.
 
-#![allow(clippy::cast_possible_truncation)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap
+)]
 
-#[path = "bundles/generate.rs"]
-mod generate;
+mod conformance;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use arxi_format::PublicKey;
-use arxi_format::proof::InclusionProof;
-use arxi_verify::{Options, Report, load_public_key, verify_bundle};
+use arxi_verify::{
+    Code, Options, Report, SeriesReport, check_proof_file, load_public_key, verify_bundle,
+};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Docs/conformance")
 }
 
 fn committed(name: &str) -> Vec<u8> {
     let path = dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn trusted() -> Vec<PublicKey> {
-    ["keys/a.pub", "keys/b.pub"]
-        .iter()
-        .map(|name| load_public_key(dir().join(name).to_str().expect("utf8")).expect("key"))
-        .collect()
-}
-
-fn verify(bytes: &[u8], batch_size: usize) -> Report {
-    verify_threads(bytes, batch_size, 1)
-}
-
-fn verify_threads(bytes: &[u8], batch_size: usize, threads: usize) -> Report {
-    verify_bundle(
-        bytes,
-        &trusted(),
-        &Options {
-            batch_size,
-            threads,
-        },
-        None,
-    )
 }
 
 fn files_under(root: &Path, prefix: &str, out: &mut Vec<String>) {
@@ -52,7 +36,7 @@ fn files_under(root: &Path, prefix: &str, out: &mut Vec<String>) {
         let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
         if entry.file_type().expect("type").is_dir() {
             files_under(&entry.path(), &format!("{name}/"), out);
-        } else {
+        } else if name != "README.md" {
             out.push(name);
         }
     }
@@ -60,119 +44,124 @@ fn files_under(root: &Path, prefix: &str, out: &mut Vec<String>) {
 
 #[test]
 fn regenerating_produces_no_diff() {
-    let generated = generate::generate();
+    let (generated, _) = conformance::generate();
     let mut names = Vec::new();
     files_under(&dir(), "", &mut names);
     names.sort();
     let mut expected: Vec<String> = generated.iter().map(|(name, _)| name.clone()).collect();
     expected.sort();
-    assert_eq!(names, expected, "bundle fixture file set");
+    assert_eq!(
+        names, expected,
+        "conformance file set (scripts/regenerate-golden.sh)"
+    );
     for (name, bytes) in &generated {
         assert!(
             committed(name) == *bytes,
-            "testdata/bundles/{name} differs from the generator (scripts/regenerate-golden.sh)"
+            "Docs/conformance/{name} differs from the generator (scripts/regenerate-golden.sh)"
         );
     }
 }
 
+/// The golden bundle keeps its bytes: published evidence never changes.
 #[test]
-fn the_golden_bundle_verifies_batched_and_one_by_one() {
-    let bytes = committed("golden.arxb");
-    for (batch_size, threads) in [(1, 1), (7, 1), (1_024, 1), (3, 2)] {
-        let report = verify_threads(&bytes, batch_size, threads);
-        assert!(
-            report.is_valid(),
-            "batch {batch_size}: {:?}",
-            report.findings
-        );
-        assert_eq!(report.counts.envelopes, 27);
-        assert_eq!(report.counts.signatures_verified, 27);
-        assert_eq!(report.counts.seals, 5);
-        assert_eq!(report.counts.attachments, 1);
-        assert_eq!(report.seq_range, Some((1, 27)));
-        assert_eq!(report.counts.bytes, bytes.len() as u64);
-    }
-}
-
-#[test]
-fn the_golden_bundle_needs_both_keys() {
-    let bytes = committed("golden.arxb");
-    let only_a = vec![trusted()[0].clone()];
-    let report = verify_bundle(&bytes[..], &only_a, &Options::default(), None);
-    let codes: Vec<&str> = report.codes().iter().map(|c| c.as_str()).collect();
+fn the_golden_bundle_is_the_published_one() {
+    let golden = committed("bundles/golden.arxb");
     assert_eq!(
-        codes,
-        [
-            "envelope_untrusted_key",
-            "seal_untrusted_key",
-            "bundle_untrusted_key"
-        ]
+        arxi_format::Hash32::of(&golden).to_hex(),
+        "17a88f71955216da6178cb9a9007f2c5ffc7de111ff54ddaf0aab695df94234c",
+        "the golden bundle's SHA-256"
     );
-    // Every envelope of segments 4 and 5 (signed by B) is named.
-    let untrusted = report
-        .findings
-        .iter()
-        .filter(|f| f.code.as_str() == "envelope_untrusted_key")
-        .count();
-    assert_eq!(untrusted, 10);
 }
 
-fn codes_of(report: &Report) -> Vec<String> {
-    report
-        .codes()
+fn keys(case: &conformance::Case) -> Option<Vec<PublicKey>> {
+    case.keys
         .iter()
-        .map(|c| c.as_str().to_owned())
+        .map(|key| load_public_key(dir().join(key).to_str().expect("utf8")).ok())
         .collect()
 }
 
+/// The exit code and code set the library gives for a case.
+fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static str>) {
+    let Some(trusted) = keys(case) else {
+        return (2, BTreeSet::new());
+    };
+    if case.command == "proof verify" {
+        return match check_proof_file(&committed(&case.files[0]), &trusted) {
+            Err(_) => (2, BTreeSet::new()),
+            Ok(report) => (
+                u8::from(!report.is_valid()),
+                report.codes().iter().map(|c| c.as_str()).collect(),
+            ),
+        };
+    }
+    let reports: Vec<Report> = case
+        .files
+        .iter()
+        .map(|file| verify_bundle(&committed(file)[..], &trusted, options, None))
+        .collect();
+    let series = SeriesReport::new(reports);
+    (
+        series.exit_code(),
+        series.codes().iter().map(|c| c.as_str()).collect(),
+    )
+}
+
 #[test]
-fn every_tampered_fixture_reports_exactly_its_codes() {
-    let table: serde_json::Value =
-        serde_json::from_slice(&committed("tampered/expected.json")).expect("expected.json");
-    let fixtures = table["fixtures"].as_array().expect("fixtures");
-    assert!(fixtures.len() >= 17, "at least the 17 classes of the issue");
+fn every_case_reports_exactly_its_verdict_and_codes() {
+    let (_, cases) = conformance::generate();
+    assert!(cases.len() >= 80, "{} cases", cases.len());
     let mut failures = Vec::new();
-    for fixture in fixtures {
-        let file = fixture["file"].as_str().expect("file");
-        let mut expected: Vec<String> = fixture["codes"]
-            .as_array()
-            .expect("codes")
-            .iter()
-            .map(|c| c.as_str().expect("code").to_owned())
-            .collect();
-        expected.sort();
-        let mut reports = Vec::new();
-        for (batch_size, threads) in [(1, 1), (1_024, 1), (4, 3)] {
-            let report = verify_threads(&committed(file), batch_size, threads);
-            let mut found = codes_of(&report);
-            found.sort();
-            if found != expected {
+    for case in &cases {
+        let expected: BTreeSet<&str> = case.codes.iter().copied().collect();
+        for (batch_size, threads) in [(1, 1), (4_096, 1), (2, 1), (4, 3)] {
+            let options = Options {
+                batch_size,
+                threads,
+            };
+            let (exit, codes) = run(case, &options);
+            if exit != case.exit || codes != expected {
                 failures.push(format!(
-                    "{file} (batch {batch_size}): expected {expected:?}, found {found:?}"
+                    "{} (batch {batch_size}, {threads} threads): expected exit {} {expected:?}, found exit {exit} {codes:?}",
+                    case.name, case.exit
                 ));
             }
-            assert!(!report.is_valid(), "{file} verified");
-            let exit: u8 = if report.could_not_check { 2 } else { 1 };
-            assert_eq!(
-                u64::from(exit),
-                fixture["exit"].as_u64().expect("exit"),
-                "{file}"
-            );
-            assert!(report.first_bad().is_some(), "{file}: no first bad record");
-            reports.push(report);
         }
-        // Batching and threads never change a report.
-        assert!(
-            reports.windows(2).all(|pair| pair[0] == pair[1]),
-            "{file}: reports differ"
-        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Every code in the registry is shown by at least one case, so no code
+/// exists only in source.
+#[test]
+fn every_code_has_a_case() {
+    let (_, cases) = conformance::generate();
+    let shown: BTreeSet<&str> = cases
+        .iter()
+        .flat_map(|case| case.codes.iter().copied())
+        .collect();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .filter(|code| !shown.contains(code))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a conformance case: {missing:?}"
+    );
+    for code in &shown {
+        assert!(Code::parse(code).is_some(), "{code} is not in the registry");
+    }
+}
+
 #[test]
 fn findings_name_the_record_segment_and_the_bytes_that_disagree() {
-    let report = verify(&committed("tampered/payload-byte-flipped.arxb"), 1_024);
+    let trusted: Vec<PublicKey> = ["keys/a.pub", "keys/b.pub"]
+        .iter()
+        .map(|key| load_public_key(dir().join(key).to_str().expect("utf8")).expect("key"))
+        .collect();
+    let verify =
+        |name: &str| verify_bundle(&committed(name)[..], &trusted, &Options::default(), None);
+    let report = verify("bundles/tampered/payload-byte-flipped.arxb");
     let first = report.first_bad().expect("a finding");
     assert_eq!(first.code.as_str(), "envelope_hash_mismatch");
     assert_eq!((first.segment_id, first.seq), (Some(1), Some(4)));
@@ -188,7 +177,7 @@ fn findings_name_the_record_segment_and_the_bytes_that_disagree() {
     assert_eq!((expected.len(), found.len()), (64, 64));
     assert_ne!(expected, found);
 
-    let report = verify(&committed("tampered/two-segments-dropped.arxb"), 1_024);
+    let report = verify("bundles/tampered/two-segments-dropped.arxb");
     let missing = report
         .findings
         .iter()
@@ -204,38 +193,43 @@ fn findings_name_the_record_segment_and_the_bytes_that_disagree() {
         missing.message
     );
 
-    let report = verify(&committed("tampered/resealed-under-newer-key.arxb"), 1_024);
+    let report = verify("bundles/tampered/resealed-under-newer-key.arxb");
     let first = report.first_bad().expect("a finding");
     assert_eq!(
-        (first.code.as_str(), first.segment_id, first.seq),
-        ("key_not_in_force", Some(2), Some(8))
+        (first.code.as_str(), first.record, first.segment_id),
+        ("key_record_first_seq_mismatch", Some(2), None),
+        "B's key record (record 2) is contradicted by envelope 8"
     );
+    assert_eq!(
+        (first.expected.as_deref(), first.found.as_deref()),
+        (Some("8"), Some("18"))
+    );
+    let key = report
+        .findings
+        .iter()
+        .find(|f| f.code.as_str() == "key_not_in_force")
+        .expect("key_not_in_force");
+    assert_eq!((key.segment_id, key.seq), (Some(2), Some(8)));
 }
 
 #[test]
-fn the_golden_proof_verifies_alone_and_names_its_failures() {
-    let bytes = committed(&format!("golden-proof-seq-{}.json", generate::PROOF_SEQ));
-    let proof = InclusionProof::parse(bytes.strip_suffix(b"\n").expect("newline")).expect("parses");
-    assert_eq!(proof.envelope.body.seq, generate::PROOF_SEQ);
-    assert_eq!(proof.verify(&trusted()), vec![]);
+fn the_golden_proof_is_cut_from_the_golden_bundle() {
+    let golden = committed("bundles/golden.arxb");
+    let file = committed(&format!(
+        "proofs/golden-proof-seq-{}.json",
+        conformance::proofs::PROOF_SEQ
+    ));
+    let cut =
+        arxi_verify::prove_from_bundle(&golden[..], conformance::proofs::PROOF_SEQ).expect("prove");
+    let mut bytes = cut.to_canonical_bytes();
+    bytes.push(b'\n');
+    assert_eq!(bytes, file);
     // The disclosed envelope is exactly the one in the bundle.
-    let golden = committed("golden.arxb");
-    let canonical = proof.envelope.to_canonical_bytes();
+    let canonical = cut.envelope.to_canonical_bytes();
     assert!(
         golden
             .windows(canonical.len())
             .any(|w| w == canonical.as_slice())
     );
-    // And the proof cut from the committed bundle is the committed proof.
-    let cut = arxi_verify::prove_from_bundle(&golden[..], generate::PROOF_SEQ).expect("prove");
-    assert_eq!(cut, proof);
-    // A seal in force must be trusted.
-    let codes: Vec<&str> = proof
-        .verify(&[trusted()[1].clone()])
-        .iter()
-        .map(|f| f.code())
-        .collect();
-    assert_eq!(codes, ["envelope_untrusted_key", "seal_untrusted_key"]);
-    // An envelope outside any sealed segment cannot be proven.
     assert!(arxi_verify::prove_from_bundle(&golden[..], 99).is_err());
 }
