@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arxi_format::bundle::{Encoder, KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag};
 use arxi_format::envelope::Envelope;
 use arxi_format::seal::Seal;
-use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{Reader, ReaderPool, StoreError};
+use arxi_format::{Hash32, KeyId, PublicKey, SecretKey, Timestamp};
+use arxi_store::{EnvelopeRow, Reader, ReaderPool, StoreError};
+
+use crate::control::control_types;
 use sha2::{Digest as _, Sha256};
 
 /// What to put in a bundle.
@@ -198,6 +200,49 @@ fn has_attachments(canonical: &[u8]) -> bool {
         .is_none_or(|at| canonical.get(at + MEMBER.len()) != Some(&b']'))
 }
 
+/// The keys that signed envelopes of a bundle: the first envelope's and
+/// every key event's (the key in force changes only at key events), read
+/// without parsing the other rows.
+#[derive(Debug, Default)]
+struct Signers {
+    keys: Vec<KeyId>,
+}
+
+impl Signers {
+    fn see(&mut self, row: &EnvelopeRow) -> Result<(), BundleError> {
+        let key_event = row.event_type == control_types::KEY_LOADED
+            || row.event_type == control_types::KEY_CHANGED;
+        if !self.keys.is_empty() && !key_event {
+            return Ok(());
+        }
+        let envelope = Envelope::parse(&row.body)
+            .map_err(|e| BundleError::Inconsistent(format!("envelope {}: {e}", row.seq)))?;
+        if !self.keys.contains(&envelope.body.key_id) {
+            self.keys.push(envelope.body.key_id);
+        }
+        Ok(())
+    }
+
+    /// The bundle's signer must be the key in force at its end (its last
+    /// seal's key) or a key that signed none of it: a verifier refuses a
+    /// bundle signed by a key the recorder had given up before its end
+    /// (`bundle_key_not_in_force`). That happens only when the recorder
+    /// went back to a key it used before; build the segments before or
+    /// after the change instead.
+    fn check_signer(&self, key: &SecretKey, in_force_at_end: &KeyId) -> Result<(), BundleError> {
+        if key.id() == in_force_at_end || !self.keys.contains(key.id()) {
+            return Ok(());
+        }
+        Err(BundleError::InvalidSelection(format!(
+            "the recorder's key {} signed records of these segments but {} is in force at their end; \
+             a bundle signed by {} would not verify (bundle_key_not_in_force): select segments that end under it, or that it did not sign",
+            key.id(),
+            in_force_at_end,
+            key.id()
+        )))
+    }
+}
+
 /// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
 /// `progress` is called with the envelopes written so far, every 4096.
 pub fn write_bundle<W: Write>(
@@ -270,6 +315,11 @@ pub fn write_bundle<W: Write>(
             })
         })
         .collect::<Result<_, BundleError>>()?;
+    let last_seal = Seal::parse(&rows[rows.len() - 1].1.body)
+        .map_err(|e| BundleError::Inconsistent(format!("last seal: {e}")))?;
+    // A bundle is never dated before its last seal, even when the clock
+    // stepped back since (Docs/format.md: manifest_time_regressed).
+    let created_at = created_at.max(last_seal.body.sealed_at);
     let manifest = Manifest {
         recorder_id: String::new(),
         created_at,
@@ -303,11 +353,13 @@ pub fn write_bundle<W: Write>(
     }
     let mut envelopes = 0_u64;
     let mut attachments = 0_u64;
+    let mut signers = Signers::default();
     for (row, seal_row) in &rows {
         let mut failure: Option<BundleError> = None;
         let mut written = 0_u64;
         reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
             let step = (|| {
+                signers.see(&envelope_row)?;
                 out.record(&mut encoder, Tag::Envelope, &envelope_row.body)?;
                 if has_attachments(&envelope_row.body) {
                     let envelope = Envelope::parse(&envelope_row.body).map_err(|e| {
@@ -352,6 +404,7 @@ pub fn write_bundle<W: Write>(
         }
         out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
     }
+    signers.check_signer(key, &last_seal.body.key_id)?;
     let (trailer, _) = encoder.finish(manifest.hash(), key);
     out.put(&trailer)?;
     out.inner.flush().map_err(BundleError::Write)?;

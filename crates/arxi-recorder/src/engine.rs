@@ -464,10 +464,15 @@ impl RecorderEngine {
             + request.subject.as_ref().map_or(0, |s| s.len() * 6 + 14)
             + reference_bytes
             + 700;
-        if envelope_bytes > self.config.envelope_bytes_max {
+        // The format's one record limit binds as well: a bundle carries
+        // each envelope as one record (Docs/format.md §11).
+        let record_limit =
+            usize::try_from(arxi_format::bundle::RECORD_BYTES_MAX).unwrap_or(usize::MAX);
+        let limit = self.config.envelope_bytes_max.min(record_limit);
+        if envelope_bytes > limit {
             return Err(SubmitError::TooLarge {
                 bytes: envelope_bytes,
-                limit: self.config.envelope_bytes_max,
+                limit,
             });
         }
         let (reply, receiver) = oneshot::channel();
