@@ -207,7 +207,7 @@ impl<'k> Verifier<'k> {
                 Tag::Trailer => {
                     let digest = reader.digest_before_record();
                     self.trailer(&payload, at, digest);
-                    self.after_trailer(reader, at);
+                    self.after_trailer(reader);
                     return Flow::Stop;
                 }
             },

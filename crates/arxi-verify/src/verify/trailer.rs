@@ -10,6 +10,7 @@
 //!
 //! Then, only when the trailer was reached (`Docs/format.md` §11.3):
 //!
+//! - No `E` record at all: `bundle_empty`.
 //! - It parses under the strict record rules, else `trailer_malformed`
 //!   and nothing else of it is checked; it is canonical, else
 //!   `trailer_malformed`.
@@ -27,7 +28,6 @@
 //!   key in force at the end of the chain or signed no envelope or seal of
 //!   the bundle (a recorder that has changed keys since signs bundles of
 //!   older segments with its new key), else `bundle_key_not_in_force`.
-//! - No `E` record at all: `bundle_empty`.
 //! - Any byte after the trailer record: `data_after_trailer`.
 
 use std::io::Read;
@@ -64,6 +64,15 @@ impl Verifier<'_> {
 
     pub(super) fn trailer(&mut self, payload: &[u8], at: At, digest_before: Hash32) {
         self.end_of_contents(at);
+        if self.report.counts.envelopes == 0 {
+            self.find(
+                Code::BundleEmpty,
+                at,
+                "the bundle holds no envelope",
+                None,
+                None,
+            );
+        }
         let trailer = match Trailer::parse(payload) {
             Ok(trailer) => trailer,
             Err(error) => {
@@ -158,7 +167,7 @@ impl Verifier<'_> {
     }
 
     /// Nothing may follow the trailer.
-    pub(super) fn after_trailer<R: Read>(&mut self, reader: &mut BundleReader<R>, _at: At) {
+    pub(super) fn after_trailer<R: Read>(&mut self, reader: &mut BundleReader<R>) {
         match reader.at_end() {
             Ok(true) => {}
             Ok(false) => {
