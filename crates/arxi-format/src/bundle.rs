@@ -36,8 +36,13 @@ pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
 /// The preamble of a version 1 bundle.
 pub const PREAMBLE: &[u8] = b"ARXI-BUNDLE 1\n";
 
-/// Largest record payload accepted (attachments included).
+/// Largest record payload, for every tag (the one record size limit of the
+/// format: a verifier reads a JSON record of this size into memory, and
+/// streams an attachment).
 pub const RECORD_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Most key records a bundle may hold (bounds what a verifier keeps).
+pub const KEY_RECORDS_MAX: usize = 1_024;
 
 /// Most segments one bundle may hold (bounds the manifest).
 pub const SEGMENTS_MAX: usize = 100_000;
@@ -419,6 +424,17 @@ impl KeyRecord {
 
     /// Reads a key record (strict; the key id must match the key).
     pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
+        let (record, key_id) = Self::parse_stated(bytes)?;
+        if record.public_key.id() != &key_id {
+            return Err(invalid("key_id", "does not name the public key"));
+        }
+        Ok(record)
+    }
+
+    /// Reads a key record (strict) and returns the `key_id` it states
+    /// beside it, whether or not that is the key id of its public key (the
+    /// verifier reports the two disagreeing on their own).
+    pub fn parse_stated(bytes: &[u8]) -> Result<(Self, KeyId), RecordError> {
         let mut fields = Fields::parse(bytes)?;
         fields.version(BUNDLE_VERSION)?;
         let first_seq = fields.u64("first_seq")?;
@@ -426,13 +442,11 @@ impl KeyRecord {
         let public_key = PublicKey::from_hex(&fields.string("public_key")?)
             .map_err(|e| invalid("public_key", e.to_string()))?;
         fields.finish()?;
-        if public_key.id() != &key_id {
-            return Err(invalid("key_id", "does not name the public key"));
-        }
-        Ok(Self {
+        let record = Self {
             public_key,
             first_seq,
-        })
+        };
+        Ok((record, key_id))
     }
 }
 

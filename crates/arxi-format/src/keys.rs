@@ -5,9 +5,10 @@
 //! record's 32-byte SHA-256 hash (see [`Domain`]). The context keeps a
 //! signature over an envelope from ever verifying as a seal or a bundle.
 //!
-//! Verification is always `verify_strict` (it refuses small-order keys and
-//! `R` points and non-canonical `S`); public keys are additionally refused at
-//! load time when weak or not canonically encoded.
+//! Verification follows arxi's one rule ([`crate::ed25519`]: cofactored,
+//! canonical `S`, `R` canonical and not of small order); public keys are
+//! refused at load time when not on the curve, of small order or not
+//! canonically encoded.
 //!
 //! Key text forms (files and records) are lowercase hex: 64 digits for a
 //! secret seed or a public key, 128 for a signature. The key id is
@@ -173,17 +174,30 @@ impl PublicKey {
         encode_hex(self.key.as_bytes())
     }
 
-    /// Strict verification of a domain-separated signature over `hash`.
+    /// Verifies a domain-separated signature over `hash` under arxi's rule
+    /// ([`crate::ed25519`]).
     pub fn verify(
         &self,
         domain: Domain,
         hash: &Hash32,
         signature: &Signature,
     ) -> Result<(), SignatureInvalid> {
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.key
-            .verify_strict(&domain.message(hash), &signature)
-            .map_err(|_| SignatureInvalid)
+        self.verify_message(&domain.message_parts(hash), signature)
+    }
+
+    /// Verifies a signature over any message (given in pieces) under arxi's
+    /// rule; [`Self::verify`] is this over `context || 0x00 || hash`.
+    pub fn verify_message(
+        &self,
+        message: &[&[u8]],
+        signature: &Signature,
+    ) -> Result<(), SignatureInvalid> {
+        let point = self.key.to_edwards();
+        if crate::ed25519::verify(&point, self.key.as_bytes(), message, &signature.0) {
+            Ok(())
+        } else {
+            Err(SignatureInvalid)
+        }
     }
 
     /// The underlying dalek key (for batch verification).

@@ -3,7 +3,8 @@
 //! Everything an independent verifier must reproduce lives here and only
 //! here: strict JSON input ([`json`]), RFC 8785 canonical bytes
 //! ([`canonical`]), SHA-256 digests ([`digest`]), Ed25519 keys and
-//! domain-separated signatures ([`keys`]), timestamps ([`time`]), the
+//! domain-separated signatures ([`keys`]) under one verification rule
+//! ([`ed25519`]), timestamps ([`time`]), the
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
 //! ([`merkle`]), the seal record ([`seal`]), the audit bundle container
 //! ([`bundle`]) and the envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
@@ -26,6 +27,7 @@ pub mod bundle;
 pub mod canonical;
 mod canonical_check;
 pub mod digest;
+pub mod ed25519;
 pub mod envelope;
 pub mod json;
 pub mod keys;

@@ -151,8 +151,8 @@ fn golden_keys() -> &'static [arxi_format::PublicKey] {
     static KEYS: OnceLock<Vec<arxi_format::PublicKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
         [
-            include_str!("../../arxi-verify/testdata/bundles/keys/a.pub"),
-            include_str!("../../arxi-verify/testdata/bundles/keys/b.pub"),
+            include_str!("../../../Docs/conformance/keys/a.pub"),
+            include_str!("../../../Docs/conformance/keys/b.pub"),
         ]
         .iter()
         .map(|hex| {

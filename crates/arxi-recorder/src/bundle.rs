@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use arxi_format::bundle::{Encoder, KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag};
 use arxi_format::envelope::Envelope;
 use arxi_format::seal::Seal;
-use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{Reader, StoreError};
+use arxi_format::{Hash32, KeyId, PublicKey, SecretKey, Timestamp};
+use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError};
+
+use crate::control_types;
 use sha2::{Digest as _, Sha256};
 
 /// What to put in a bundle.
@@ -214,19 +216,59 @@ fn has_attachments(canonical: &[u8]) -> bool {
         .is_none_or(|at| canonical.get(at + MEMBER.len()) != Some(&b']'))
 }
 
-/// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
-/// `progress` is called with the envelopes written so far, every 4096.
-pub fn write_bundle<W: Write>(
+/// The keys that signed envelopes of a bundle: the first envelope's and
+/// every key event's (the key in force changes only at key events), read
+/// without parsing the other rows.
+#[derive(Debug, Default)]
+struct Signers {
+    keys: Vec<KeyId>,
+}
+
+impl Signers {
+    fn see(&mut self, row: &EnvelopeRow) -> Result<(), BundleError> {
+        let key_event = row.event_type == control_types::KEY_LOADED
+            || row.event_type == control_types::KEY_CHANGED;
+        if !self.keys.is_empty() && !key_event {
+            return Ok(());
+        }
+        let envelope = Envelope::parse(&row.body)
+            .map_err(|e| BundleError::Inconsistent(format!("envelope {}: {e}", row.seq)))?;
+        if !self.keys.contains(&envelope.body.key_id) {
+            self.keys.push(envelope.body.key_id);
+        }
+        Ok(())
+    }
+
+    /// The bundle's signer must be the key in force at its end (its last
+    /// seal's key) or a key that signed none of it: a verifier refuses a
+    /// bundle signed by a key the recorder had given up before its end
+    /// (`bundle_key_not_in_force`). That happens only when the recorder
+    /// went back to a key it used before; build the segments before or
+    /// after the change instead.
+    fn check_signer(&self, key: &SecretKey, in_force_at_end: &KeyId) -> Result<(), BundleError> {
+        if key.id() == in_force_at_end || !self.keys.contains(key.id()) {
+            return Ok(());
+        }
+        Err(BundleError::InvalidSelection(format!(
+            "the recorder's key {} signed records of these segments but {} is in force at their end; \
+             a bundle signed by {} would not verify (bundle_key_not_in_force): select segments that end under it, or that it did not sign",
+            key.id(),
+            in_force_at_end,
+            key.id()
+        )))
+    }
+}
+
+/// The selected segments (each sealed) as the manifest lists them, with
+/// their rows and seal rows.
+#[allow(clippy::type_complexity)]
+fn sealed_segments(
     reader: &Reader<'_>,
     segments: RangeInclusive<u64>,
-    key: &SecretKey,
-    created_at: Timestamp,
-    out: W,
-    progress: &mut dyn FnMut(u64),
-) -> Result<BuiltBundle, BundleError> {
+) -> Result<(Vec<ManifestSegment>, Vec<(SegmentRow, SealRow)>), BundleError> {
     let mut manifest_segments = Vec::new();
     let mut rows = Vec::new();
-    for segment_id in segments.clone() {
+    for segment_id in segments {
         let row = reader
             .segment(segment_id)?
             .ok_or_else(|| BundleError::NotFound(format!("segment {segment_id}")))?;
@@ -248,10 +290,16 @@ pub fn write_bundle<W: Write>(
         });
         rows.push((row, seal_row));
     }
-    let (first_seq, last_seq) = match (manifest_segments.first(), manifest_segments.last()) {
-        (Some(first), Some(last)) => (first.first_seq, last.last_seq),
-        _ => return Err(BundleError::InvalidSelection("no segments".into())),
-    };
+    Ok((manifest_segments, rows))
+}
+
+/// What the bundle continues: the hash of the envelope before its first
+/// and of the seal before its first segment (zero at the start).
+fn anchors(
+    reader: &Reader<'_>,
+    first_seq: u64,
+    first_segment: u64,
+) -> Result<(Hash32, Hash32), BundleError> {
     let prev_hash = if first_seq > 1 {
         let before = reader.envelope(first_seq - 1)?.ok_or_else(|| {
             BundleError::Inconsistent(format!("envelope {} is missing", first_seq - 1))
@@ -260,20 +308,20 @@ pub fn write_bundle<W: Write>(
     } else {
         Hash32::ZERO
     };
-    let first_segment = *segments.start();
     let prev_seal_hash = if first_segment > 1 {
-        Hash32(
-            reader
-                .seal(first_segment - 1)?
-                .ok_or_else(|| {
-                    BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
-                })?
-                .hash,
-        )
+        let seal = reader.seal(first_segment - 1)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
+        })?;
+        Hash32(seal.hash)
     } else {
         Hash32::ZERO
     };
-    let keys: Vec<KeyRecord> = reader
+    Ok((prev_hash, prev_seal_hash))
+}
+
+/// The key records of every key used up to `last_seq`.
+fn key_records(reader: &Reader<'_>, last_seq: u64) -> Result<Vec<KeyRecord>, BundleError> {
+    reader
         .keys()?
         .into_iter()
         .filter(|row| row.first_seq <= last_seq)
@@ -285,7 +333,32 @@ pub fn write_bundle<W: Write>(
                 first_seq: row.first_seq,
             })
         })
-        .collect::<Result<_, BundleError>>()?;
+        .collect()
+}
+
+/// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
+/// `progress` is called with the envelopes written so far, every 4096.
+pub fn write_bundle<W: Write>(
+    reader: &Reader<'_>,
+    segments: RangeInclusive<u64>,
+    key: &SecretKey,
+    created_at: Timestamp,
+    out: W,
+    progress: &mut dyn FnMut(u64),
+) -> Result<BuiltBundle, BundleError> {
+    let (manifest_segments, rows) = sealed_segments(reader, segments.clone())?;
+    let (first_seq, last_seq) = match (manifest_segments.first(), manifest_segments.last()) {
+        (Some(first), Some(last)) => (first.first_seq, last.last_seq),
+        _ => return Err(BundleError::InvalidSelection("no segments".into())),
+    };
+    let first_segment = *segments.start();
+    let (prev_hash, prev_seal_hash) = anchors(reader, first_seq, first_segment)?;
+    let keys = key_records(reader, last_seq)?;
+    let last_seal = Seal::parse(&rows[rows.len() - 1].1.body)
+        .map_err(|e| BundleError::Inconsistent(format!("last seal: {e}")))?;
+    // A bundle is never dated before its last seal, even when the clock
+    // stepped back since (Docs/format.md: manifest_time_regressed).
+    let created_at = created_at.max(last_seal.body.sealed_at);
     let manifest = Manifest {
         recorder_id: String::new(),
         created_at,
@@ -319,11 +392,13 @@ pub fn write_bundle<W: Write>(
     }
     let mut envelopes = 0_u64;
     let mut attachments = 0_u64;
+    let mut signers = Signers::default();
     for (row, seal_row) in &rows {
         let mut failure: Option<BundleError> = None;
         let mut written = 0_u64;
         reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
             let step = (|| {
+                signers.see(&envelope_row)?;
                 out.record(&mut encoder, Tag::Envelope, &envelope_row.body)?;
                 if has_attachments(&envelope_row.body) {
                     let envelope = Envelope::parse(&envelope_row.body).map_err(|e| {
@@ -368,6 +443,7 @@ pub fn write_bundle<W: Write>(
         }
         out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
     }
+    signers.check_signer(key, &last_seal.body.key_id)?;
     let (trailer, _) = encoder.finish(manifest.hash(), key);
     out.put(&trailer)?;
     out.inner.flush().map_err(BundleError::Write)?;

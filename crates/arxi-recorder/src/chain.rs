@@ -12,7 +12,8 @@ use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
 use arxi_store::{SealRow, SegmentRow};
 
-use crate::control::{self, Reason, control_types};
+use crate::control::{self, Reason};
+use crate::control_types;
 use crate::plan::{Op, Plan};
 use crate::signing;
 use crate::status::{EngineStatus, SegmentInfo};

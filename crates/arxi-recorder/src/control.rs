@@ -9,40 +9,7 @@ use serde_json::{Value, json};
 
 use crate::bundle::{BundleFile, RecordedBundle, is_bundle_id};
 
-/// The control envelope types this recorder writes.
-pub mod control_types {
-    /// First envelope of every segment.
-    pub const SEGMENT_OPENED: &str = "arxi.segment.opened";
-    /// Last envelope of every sealed segment.
-    pub const SEGMENT_SEALED: &str = "arxi.segment.sealed";
-    /// The recorder started.
-    pub const RECORDER_STARTED: &str = "arxi.recorder.started";
-    /// The recorder stopped cleanly.
-    pub const RECORDER_STOPPED: &str = "arxi.recorder.stopped";
-    /// A signing key was used for the first time by this recorder.
-    pub const KEY_LOADED: &str = "arxi.key.loaded";
-    /// The signing key differs from the one used before.
-    pub const KEY_CHANGED: &str = "arxi.key.changed";
-    /// A configuration reload was accepted.
-    pub const CONFIG_RELOADED: &str = "arxi.config.reloaded";
-    /// A configuration reload was refused.
-    pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
-    /// An audit bundle was built.
-    pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
-
-    /// Every control type, in the order above.
-    pub const ALL: &[&str] = &[
-        SEGMENT_OPENED,
-        SEGMENT_SEALED,
-        RECORDER_STARTED,
-        RECORDER_STOPPED,
-        KEY_LOADED,
-        KEY_CHANGED,
-        CONFIG_RELOADED,
-        CONFIG_RELOAD_REFUSED,
-        BUNDLE_BUILT,
-    ];
-}
+use crate::control_types;
 
 /// Why a segment was opened or sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

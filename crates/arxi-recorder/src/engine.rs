@@ -19,7 +19,8 @@ use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle};
 use crate::bundle_dir::StagedBundle;
 use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::committer::{Checkpointer, Committer};
-use crate::control::{self, control_types};
+use crate::control;
+use crate::control_types;
 use crate::cursor::CursorKey;
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
 use crate::plan::CommitProgress;
@@ -309,10 +310,15 @@ impl RecorderEngine {
             + request.subject.as_ref().map_or(0, |s| s.len() * 6 + 14)
             + reference_bytes
             + 700;
-        if envelope_bytes > self.config.envelope_bytes_max {
+        // The format's one record limit binds as well: a bundle carries
+        // each envelope as one record (Docs/format.md §11).
+        let record_limit =
+            usize::try_from(arxi_format::bundle::RECORD_BYTES_MAX).unwrap_or(usize::MAX);
+        let limit = self.config.envelope_bytes_max.min(record_limit);
+        if envelope_bytes > limit {
             return Err(SubmitError::TooLarge {
                 bytes: envelope_bytes,
-                limit: self.config.envelope_bytes_max,
+                limit,
             });
         }
         let prepared = PreparedAppend {

@@ -33,6 +33,7 @@ mod bundle_dir;
 mod chain;
 mod committer;
 mod control;
+pub mod control_types;
 mod cursor;
 mod engine;
 mod idempotency;
@@ -51,7 +52,6 @@ use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
 use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
-pub use control::control_types;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,

@@ -22,7 +22,8 @@ use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, Store, StoreError};
 
 use crate::bundle_dir::BundleDirReport;
 use crate::chain::{ChainState, OpenSegment};
-use crate::control::{self, control_types};
+use crate::control;
+use crate::control_types;
 use crate::{OpenError, RecorderConfig};
 
 /// What recovery found and did.

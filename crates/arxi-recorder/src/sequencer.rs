@@ -23,7 +23,8 @@ use arxi_format::CanonicalJson;
 use arxi_store::{MetaEntry, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
-use crate::control::{self, Reason, control_types};
+use crate::control::{self, Reason};
+use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
 use crate::plan::{CommitProgress, Op, Plan, Reply};
 use crate::status::{SegmentInfo, Shared};

@@ -17,22 +17,17 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// Functions over [`FUNCTION_LINES_MAX`] lines today: (file, function, its
 /// length now). Shorten one, then lower or drop its entry.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
-    ("crates/arxi-verify/src/verify.rs", "envelope", 224),
-    ("crates/arxi-verify/src/verify.rs", "verify_unordered", 218),
-    ("crates/arxi-recorder/src/bundle.rs", "write_bundle", 166),
-    ("crates/arxi-verify/src/verify.rs", "seal", 138),
+    ("crates/arxi-recorder/src/bundle.rs", "write_bundle", 120),
     ("crates/arxi-sidecar/src/metrics.rs", "write_recorder", 113),
     ("crates/arxi-recorder/src/sequencer.rs", "apply", 84),
     ("system-tests/src/bin/control_plane_stub.rs", "answer", 92),
     ("crates/arxi-sidecar/src/reload.rs", "reload", 91),
     ("crates/arxi-sidecar/src/openapi.rs", "document", 89),
-    ("crates/arxi-verify/src/verify.rs", "track_key", 87),
     ("crates/arxi-sidecar/src/pipeline.rs", "process", 83),
     ("crates/arxi-recorder/src/engine.rs", "record_start", 72),
     ("crates/arxi-format/src/merkle.rs", "verify_consistency", 81),
     ("crates/arxi-sidecar/src/handlers/query.rs", "envelopes", 78),
     ("crates/arxi-sidecar/src/enterprise.rs", "guard", 77),
-    ("crates/arxi-verify/src/main.rs", "bundle_verify", 76),
     ("crates/arxi-sidecar/src/pipeline.rs", "handle", 75),
     ("system-tests/src/lib.rs", "try_start", 74),
     (

@@ -1,7 +1,9 @@
 //! Signature batch verification, per signature, in one run: the verifier's
-//! `Batcher` (one term per key) beside ed25519-dalek's `verify_batch` (one
-//! term per signature) and `verify_strict` one by one, all signatures by
-//! one key, as a recorder makes them (Docs/benchmarks.md, "Audit bundles").
+//! `Batcher` (one term per key, the cofactored rule) beside ed25519-dalek's
+//! `verify_batch` (one term per signature), arxi's rule one by one
+//! (`PublicKey::verify`, what `--no-batch` runs) and dalek's
+//! `verify_strict`, all signatures by one key, as a recorder makes them
+//! (Docs/benchmarks.md, "Audit bundles").
 //!
 //! `cargo run --release -p arxi-verify --example batch_bench [ROUNDS]`
 //! prints one line of JSON per batch size and round.
@@ -63,8 +65,15 @@ fn main() {
                     .expect("valid signature");
             }
             let strict = per_signature(start, 1);
+            let start = Instant::now();
+            for (hash, signature) in hashes.iter().zip(&signatures) {
+                key.public()
+                    .verify(Domain::Envelope, hash, signature)
+                    .expect("valid signature");
+            }
+            let rule = per_signature(start, 1);
             println!(
-                "{{\"batch\":{size},\"round\":{round},\"arxi_batch_us\":{arxi:.2},\"dalek_verify_batch_us\":{dalek:.2},\"verify_strict_us\":{strict:.2}}}"
+                "{{\"batch\":{size},\"round\":{round},\"arxi_batch_us\":{arxi:.2},\"dalek_verify_batch_us\":{dalek:.2},\"arxi_one_by_one_us\":{rule:.2},\"verify_strict_us\":{strict:.2}}}"
             );
         }
     }

@@ -2,21 +2,26 @@
 //!
 //! Everything an auditor needs to check arxi evidence without the machine
 //! it came from: bundle verification ([`verify_bundle`]) and inspection
-//! ([`inspect_bundle`]), inclusion proofs ([`prove_from_bundle`] and
-//! [`arxi_format::proof::InclusionProof::verify`]), and the `arxi` command
-//! line (`src/main.rs`). It depends on `arxi-format` alone (a test checks
-//! the dependency tree): no database, no network, no runtime.
+//! ([`inspect_bundle`]), consecutive bundles ([`series`]), inclusion proofs
+//! ([`prove_from_bundle`] cuts one, [`check_proof_file`] checks one), the
+//! registry of finding codes ([`Code`]), and the `arxi` command line
+//! (`src/main.rs`). It depends on `arxi-format` alone (a test checks the
+//! dependency tree): no database, no network, no runtime.
 
 #![forbid(unsafe_code)]
 
 pub mod inspect;
-pub mod proof;
+pub mod proof_file;
+pub mod prove;
 pub mod reader;
 pub mod report;
+pub mod series;
 pub mod signatures;
 pub mod verify;
 
 pub use inspect::{Summary, inspect_bundle};
-pub use proof::{ProveError, prove_from_bundle};
-pub use report::{Code, Counts, Finding, Report};
+pub use proof_file::{ProofReport, check_proof_file};
+pub use prove::{ProveError, prove_from_bundle};
+pub use report::{Code, CodeInfo, Counts, Finding, Report, Verdict};
+pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};

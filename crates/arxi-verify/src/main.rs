@@ -10,26 +10,30 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use arxi_format::proof::InclusionProof;
 use arxi_format::{PublicKey, SecretKey};
-use arxi_verify::{Counts, Options, load_public_key};
+use arxi_verify::proof_file::PROOF_BYTES_MAX;
+use arxi_verify::{Code, Counts, Options, Report, SeriesReport, load_public_key};
 use serde_json::json;
 
 const USAGE: &str = "\
 arxi: verify arxi evidence offline
 
 USAGE:
-    arxi bundle verify FILE --key PUBKEY [--key PUBKEY...] [--json] [--no-batch] [--threads N]
+    arxi bundle verify FILE [FILE...] --key PUBKEY [--key PUBKEY...] [--json] [--no-batch] [--threads N]
     arxi bundle inspect FILE [--json]
     arxi envelope prove BUNDLE --seq N [--out FILE]
     arxi proof verify FILE --key PUBKEY [--key PUBKEY...] [--json]
     arxi keygen --secret FILE --public FILE
+    arxi findings [--markdown]
     arxi --version | --help
 
 FILE may be - for standard input. PUBKEY is a file holding the 64 hex digits
 of an Ed25519 public key, or the hex itself; repeat --key to trust several.
 Signatures are checked in batches of 4,096 (--no-batch: one by one) on
---threads worker threads (default: one per CPU).
+--threads worker threads (default: one per CPU); the verdict is the same.
+Several bundles, in chain order, are each verified and then checked to
+continue one another (no gap, no overlap, anchored to the one before).
+`arxi findings` prints every finding code the verifier reports.
 
 EXIT CODES:
     0  valid (or done)
@@ -42,9 +46,6 @@ const TRUSTED_KEYS_MAX: usize = 256;
 
 /// Most signature threads.
 const THREADS_MAX: usize = 64;
-
-/// Largest proof file read.
-const PROOF_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 enum Failure {
     Usage(String),
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
         ["envelope", "prove", rest @ ..] => envelope_prove(rest),
         ["proof", "verify", rest @ ..] => proof_verify(rest),
         ["keygen", rest @ ..] => keygen(rest),
+        ["findings", rest @ ..] => findings(rest),
         _ => Err(Failure::Usage(format!(
             "unknown command: {}",
             words.join(" ")
@@ -231,7 +233,12 @@ impl ProgressLine {
 
 fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
     let args = Args::parse(words, &["--threads"], &["--json", "--no-batch"])?;
-    let file = args.one_file()?;
+    if args.positional.is_empty() {
+        return Err(Failure::Usage("a FILE is required".into()));
+    }
+    if args.positional.iter().filter(|file| **file == "-").count() > 1 {
+        return Err(Failure::Usage("standard input (-) can be read once".into()));
+    }
     let trusted = args.trusted_keys()?;
     let threads = match args.value("--threads") {
         None => std::thread::available_parallelism().map_or(1, usize::from),
@@ -241,7 +248,6 @@ fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
             .filter(|n| (1..=THREADS_MAX).contains(n))
             .ok_or_else(|| Failure::Usage(format!("--threads must be 1 to {THREADS_MAX}")))?,
     };
-    let (input, size) = open_input(file)?;
     let options = Options {
         batch_size: if args.flag("--no-batch") {
             1
@@ -250,17 +256,36 @@ fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
         },
         threads: threads.min(THREADS_MAX),
     };
+    let mut reports = Vec::new();
+    for file in &args.positional {
+        reports.push(verify_one(file, &trusted, &options)?);
+    }
+    if let [report] = reports.as_slice() {
+        print_report(args.positional[0], report, args.flag("--json"));
+        return Ok(report.exit_code());
+    }
+    let series = SeriesReport::new(reports);
+    print_series(&args.positional, &series, args.flag("--json"));
+    Ok(series.exit_code())
+}
+
+fn verify_one(file: &str, trusted: &[PublicKey], options: &Options) -> Result<Report, Failure> {
+    let (input, size) = open_input(file)?;
     let mut progress = ProgressLine::new(size);
     let mut update = |counts: &Counts| {
         if let Some(line) = progress.as_mut() {
             line.update(counts);
         }
     };
-    let report = arxi_verify::verify_bundle(input, &trusted, &options, Some(&mut update));
+    let report = arxi_verify::verify_bundle(input, trusted, options, Some(&mut update));
     if let Some(line) = &progress {
         line.finish();
     }
-    if args.flag("--json") {
+    Ok(report)
+}
+
+fn print_report(file: &str, report: &Report, as_json: bool) {
+    if as_json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()
@@ -297,13 +322,38 @@ fn bundle_verify(words: &[&str]) -> Result<u8, Failure> {
             );
         }
     }
-    Ok(if report.is_valid() {
-        0
-    } else if report.could_not_check {
-        2
+}
+
+fn print_series(files: &[&str], series: &SeriesReport, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&series.to_json(files)).unwrap_or_default()
+        );
+        return;
+    }
+    for (file, report) in files.iter().zip(&series.bundles) {
+        print_report(file, report, false);
+    }
+    if series.findings.is_empty() {
+        println!(
+            "SERIES VALID: {} bundles, each continuing the one before (none proves it is the latest)",
+            files.len()
+        );
     } else {
-        1
-    })
+        println!("SERIES INVALID: {} finding(s)", series.findings.len());
+        for finding in &series.findings {
+            println!(
+                "  [{}] bundle {} ({}): {}; expected {}; found {}",
+                finding.code.as_str(),
+                finding.bundle,
+                files[finding.bundle],
+                finding.message,
+                finding.expected,
+                finding.found
+            );
+        }
+    }
 }
 
 fn bundle_inspect(words: &[&str]) -> Result<u8, Failure> {
@@ -363,39 +413,34 @@ fn proof_verify(words: &[&str]) -> Result<u8, Failure> {
             "{file}: larger than {PROOF_BYTES_MAX} bytes"
         )));
     }
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    let proof = InclusionProof::parse(&bytes)
-        .map_err(|e| Failure::CouldNotCheck(format!("{file}: not an arxi inclusion proof: {e}")))?;
-    let mut failures = proof.verify(&trusted);
-    let canonical = proof.to_canonical_bytes() == bytes;
+    let report = arxi_verify::check_proof_file(&bytes, &trusted)
+        .map_err(|why| Failure::CouldNotCheck(format!("{file}: {why}")))?;
+    let proof = &report.proof;
     let body = &proof.envelope.body;
     if args.flag("--json") {
-        let mut listed: Vec<serde_json::Value> = failures
+        let listed: Vec<serde_json::Value> = report
+            .failures
             .iter()
-            .map(|f| json!({"code": f.code(), "message": f.to_string()}))
+            .map(|(code, message)| json!({"code": code.as_str(), "message": message}))
             .collect();
-        if !canonical {
-            listed.push(json!({"code": "proof_not_canonical", "message": "the proof is not in its canonical form"}));
-        }
-        let report = json!({
-            "valid": listed.is_empty(),
+        let value = json!({
+            "valid": report.is_valid(),
             "recorder_id": body.recorder_id,
             "segment_id": body.segment_id,
             "seq": body.seq,
             "envelope_hash": proof.envelope.hash.to_hex(),
             "merkle_root": proof.seal.body.merkle_root.to_hex(),
             "seal_hash": proof.seal.hash.to_hex(),
+            "codes": report.codes().iter().map(|code| code.as_str()).collect::<Vec<_>>(),
             "failures": listed,
         });
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(&value).unwrap_or_default()
         );
-        return Ok(u8::from(!report["valid"].as_bool().unwrap_or(false)));
+        return Ok(u8::from(!report.is_valid()));
     }
-    if failures.is_empty() && canonical {
+    if report.is_valid() {
         println!(
             "VALID: envelope seq {} ({}) of recorder {:?} is leaf {} of {} under the signed seal of segment {} (root {})",
             body.seq,
@@ -409,13 +454,29 @@ fn proof_verify(words: &[&str]) -> Result<u8, Failure> {
         return Ok(0);
     }
     println!("INVALID: {file}: envelope seq {}", body.seq);
-    if !canonical {
-        println!("  [proof_not_canonical] the proof is not in its canonical form");
-    }
-    for failure in failures.drain(..) {
-        println!("  [{}] {failure}", failure.code());
+    for (code, message) in &report.failures {
+        println!("  [{}] {message}", code.as_str());
     }
     Ok(1)
+}
+
+/// `arxi findings`: the registry of finding codes, as JSON (the document
+/// published in `Docs/generated/arxi/format/findings.json`) or as the
+/// Markdown table of `Docs/format.md`.
+fn findings(words: &[&str]) -> Result<u8, Failure> {
+    let args = Args::parse(words, &[], &["--markdown"])?;
+    if !args.positional.is_empty() {
+        return Err(Failure::Usage(
+            "findings takes no positional arguments".into(),
+        ));
+    }
+    if args.flag("--markdown") {
+        print!("{}", Code::registry_markdown());
+    } else {
+        let text = serde_json::to_string_pretty(&Code::registry_json()).unwrap_or_default();
+        println!("{text}");
+    }
+    Ok(0)
 }
 
 fn keygen(words: &[&str]) -> Result<u8, Failure> {

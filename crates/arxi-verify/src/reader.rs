@@ -1,10 +1,11 @@
 //! Streaming bundle reader: preamble, then one record at a time.
 //!
 //! Every byte read goes through a running SHA-256 so the trailer's content
-//! digest can be checked without a second pass. JSON records are buffered
-//! (bounded by [`JSON_RECORD_BYTES_MAX`]); attachment payloads are hashed as
-//! they stream and never held, so memory stays flat whatever the bundle's
-//! size.
+//! digest can be checked without a second pass. A JSON record is read into
+//! memory (at most [`RECORD_BYTES_MAX`], the format's one record limit,
+//! grown as bytes arrive so a header that lies about its length costs
+//! nothing); attachment payloads are hashed as they stream and never held,
+//! so memory stays flat whatever the bundle's size.
 
 use std::io::Read;
 
@@ -12,8 +13,13 @@ use arxi_format::Hash32;
 use arxi_format::bundle::{self, FrameError, Tag};
 use sha2::{Digest as _, Sha256};
 
-/// Largest JSON record payload read into memory.
-pub const JSON_RECORD_BYTES_MAX: u64 = 64 * 1024 * 1024;
+pub use arxi_format::bundle::RECORD_BYTES_MAX;
+
+/// Longest preamble line read, without its LF.
+pub const PREAMBLE_BYTES_MAX: usize = 32;
+
+/// Longest record header line read, without its LF.
+pub const HEADER_BYTES_MAX: usize = 24;
 
 /// One record.
 #[derive(Debug)]
@@ -49,13 +55,6 @@ pub enum ReadError {
         /// What is wrong.
         error: FrameError,
     },
-    /// A JSON record over the in-memory bound.
-    TooLarge {
-        /// Byte offset of the header.
-        offset: u64,
-        /// Its length.
-        length: u64,
-    },
     /// The operating system failed the read.
     Io(std::io::Error),
 }
@@ -67,10 +66,6 @@ impl std::fmt::Display for ReadError {
                 write!(f, "the file ends inside a record at byte {offset}")
             }
             Self::Frame { offset, error } => write!(f, "at byte {offset}: {error}"),
-            Self::TooLarge { offset, length } => write!(
-                f,
-                "at byte {offset}: a JSON record of {length} bytes exceeds {JSON_RECORD_BYTES_MAX}"
-            ),
             Self::Io(error) => write!(f, "reading the bundle: {error}"),
         }
     }
@@ -112,7 +107,7 @@ impl<R: Read> BundleReader<R> {
             error: FrameError::NotABundle,
         };
         // No preamble line at all (empty, short or binary) is not a bundle.
-        let line = match reader.read_line(32) {
+        let line = match reader.read_line(PREAMBLE_BYTES_MAX) {
             Ok(Some(line)) => line,
             Ok(None) | Err(ReadError::Truncated { .. } | ReadError::Frame { .. }) => {
                 return Err(not_a_bundle);
@@ -191,12 +186,43 @@ impl<R: Read> BundleReader<R> {
         }
     }
 
+    /// Streams `length` payload bytes through SHA-256 without keeping them.
+    fn hash_payload(&mut self, length: u64) -> Result<(Hash32, u64), ReadError> {
+        let mut hasher = Sha256::new();
+        let mut left = length;
+        let mut chunk = vec![0_u8; 64 * 1024];
+        while left > 0 {
+            let take = usize::try_from(left.min(chunk.len() as u64))
+                .expect("at most the chunk's length, which is a usize");
+            self.read_exact_into(&mut chunk[..take])?;
+            hasher.update(&chunk[..take]);
+            left -= take as u64;
+        }
+        Ok((Hash32(hasher.finalize().into()), length))
+    }
+
+    /// Reads `length` payload bytes (at most [`RECORD_BYTES_MAX`], checked
+    /// by the header parser) into memory, growing the buffer as they come.
+    fn read_payload(&mut self, length: u64) -> Result<Vec<u8>, ReadError> {
+        let mut payload = Vec::new();
+        let mut left = length;
+        let mut chunk = vec![0_u8; 64 * 1024];
+        while left > 0 {
+            let take = usize::try_from(left.min(chunk.len() as u64))
+                .expect("at most the chunk's length, which is a usize");
+            self.read_exact_into(&mut chunk[..take])?;
+            payload.extend_from_slice(&chunk[..take]);
+            left -= take as u64;
+        }
+        Ok(payload)
+    }
+
     /// The next record, or `None` at a clean end of file.
     pub fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
         self.digest_before_record = Hash32(self.digest.clone().finalize().into());
         self.record_offset = self.offset;
         let header_offset = self.offset;
-        let Some(header) = self.read_line(24)? else {
+        let Some(header) = self.read_line(HEADER_BYTES_MAX)? else {
             return Ok(None);
         };
         let (tag, length) = bundle::parse_header(&header).map_err(|error| ReadError::Frame {
@@ -204,29 +230,13 @@ impl<R: Read> BundleReader<R> {
             error,
         })?;
         let record = if tag == Tag::Attachment {
-            let mut hasher = Sha256::new();
-            let mut left = length;
-            let mut chunk = vec![0_u8; 64 * 1024];
-            while left > 0 {
-                let take = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-                self.read_exact_into(&mut chunk[..take])?;
-                hasher.update(&chunk[..take]);
-                left -= take as u64;
-            }
-            Record::Attachment {
-                sha256: Hash32(hasher.finalize().into()),
-                size: length,
-            }
+            let (sha256, size) = self.hash_payload(length)?;
+            Record::Attachment { sha256, size }
         } else {
-            if length > JSON_RECORD_BYTES_MAX {
-                return Err(ReadError::TooLarge {
-                    offset: header_offset,
-                    length,
-                });
+            Record::Json {
+                tag,
+                payload: self.read_payload(length)?,
             }
-            let mut payload = vec![0_u8; usize::try_from(length).unwrap_or(0)];
-            self.read_exact_into(&mut payload)?;
-            Record::Json { tag, payload }
         };
         let mut terminator = [0_u8; 1];
         self.read_exact_into(&mut terminator)?;

@@ -1,94 +1,365 @@
-//! Findings and the verification report.
+//! Findings, the registry of their codes, and the verification report.
 //!
-//! Every check has a stable snake_case code. A finding names the record
-//! (its index in the file and byte offset), the segment and sequence number
-//! when known, and carries the expected and found values, so the report is
-//! itself evidence of what disagrees.
+//! Every check has a stable snake_case code. The registry below is the one
+//! place codes are defined: for each, the records it applies to, whether it
+//! means the bundle could not be checked, when it fires, and what the
+//! finding's `expected` and `found` hold. `arxi findings` prints it;
+//! `Docs/generated/arxi/format/findings.json` and the table in
+//! `Docs/format.md` are generated from it and a test keeps all three equal.
+//!
+//! A finding names the record (its index in the file, from 0 for the
+//! manifest, and the byte offset of its header), the segment and sequence
+//! number when known, and carries the expected and found values, so the
+//! report is itself evidence of what disagrees.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
+use arxi_format::Hash32;
 use serde_json::{Value, json};
 
-macro_rules! codes {
-    ($($variant:ident => $code:literal: $meaning:literal),* $(,)?) => {
+/// What a code says about the evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The evidence is invalid (exit 1).
+    Invalid,
+    /// The input could not be checked at all (exit 2).
+    CouldNotCheck,
+}
+
+impl Verdict {
+    /// `invalid` or `could_not_check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::CouldNotCheck => "could_not_check",
+        }
+    }
+}
+
+/// One registry entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// The stable snake_case code.
+    pub code: &'static str,
+    /// The records it applies to: `file`, `M`, `K`, `E`, `A`, `S`, `Z`,
+    /// `proof` (an inclusion proof) or `series` (consecutive bundles).
+    pub applies_to: &'static [&'static str],
+    /// What it means for the verdict.
+    pub verdict: Verdict,
+    /// When it fires.
+    pub when: &'static str,
+    /// What the finding's `expected` holds (empty: nothing).
+    pub expected: &'static str,
+    /// What the finding's `found` holds (empty: nothing).
+    pub found: &'static str,
+}
+
+macro_rules! registry {
+    ($($variant:ident => ($code:literal, [$($kind:literal),+], $verdict:ident,
+        $when:literal, $expected:literal, $found:literal)),* $(,)?) => {
         /// What a finding is about.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Code {
             $(
-                #[doc = $meaning]
+                #[doc = $when]
                 $variant,
             )*
         }
 
         impl Code {
-            /// Every code, in order.
+            /// Every code, in registry order.
             pub const ALL: &'static [Code] = &[$(Code::$variant),*];
 
-            /// The stable snake_case code.
-            pub fn as_str(self) -> &'static str {
+            /// This code's registry entry.
+            pub fn info(self) -> CodeInfo {
                 match self {
-                    $(Code::$variant => $code,)*
-                }
-            }
-
-            /// What it means.
-            pub fn meaning(self) -> &'static str {
-                match self {
-                    $(Code::$variant => $meaning,)*
+                    $(Code::$variant => CodeInfo {
+                        code: $code,
+                        applies_to: &[$($kind),+],
+                        verdict: Verdict::$verdict,
+                        when: $when,
+                        expected: $expected,
+                        found: $found,
+                    },)*
                 }
             }
         }
     };
 }
 
-codes! {
-    NotABundle => "not_a_bundle": "The file does not start with the ARXI-BUNDLE preamble.",
-    UnsupportedVersion => "unsupported_version": "The bundle declares a format version this verifier does not read.",
-    Truncated => "truncated": "The file ends before its signed trailer.",
-    BadRecord => "bad_record": "A record header or terminator is malformed.",
-    RecordOutOfPlace => "record_out_of_place": "A record appears where the format does not allow it.",
-    ManifestMissing => "manifest_missing": "The first record is not the manifest.",
-    ManifestMalformed => "manifest_malformed": "The manifest does not parse.",
-    ManifestMismatch => "manifest_mismatch": "The manifest disagrees with the bundle's contents.",
-    ManifestHashMismatch => "manifest_hash_mismatch": "The trailer's manifest hash is not the manifest's hash.",
-    KeyRecordInvalid => "key_record_invalid": "A key record does not parse or names another key.",
-    EnvelopeMalformed => "envelope_malformed": "An envelope does not parse or breaks a field rule.",
-    EnvelopeNotCanonical => "envelope_not_canonical": "An envelope is not stored in its canonical form.",
-    EnvelopeHashMismatch => "envelope_hash_mismatch": "An envelope's content does not hash to its recorded hash.",
-    EnvelopeSignatureInvalid => "envelope_signature_invalid": "An envelope's signature does not verify under its key.",
-    EnvelopeUntrustedKey => "envelope_untrusted_key": "An envelope is signed by a key the auditor does not trust.",
-    KeyNotInForce => "key_not_in_force": "A record is signed by a trusted key that is not the recorder's key at that point of the chain.",
-    EnvelopeMissing => "envelope_missing": "Sequence numbers jump: envelopes are missing.",
-    EnvelopeOutOfOrder => "envelope_out_of_order": "An envelope appears after a later one.",
-    EnvelopeDuplicated => "envelope_duplicated": "The same envelope appears twice.",
-    ChainBroken => "chain_broken": "An envelope's prev_hash does not name the envelope before it.",
-    EnvelopeSegmentMismatch => "envelope_segment_mismatch": "An envelope names another segment than the one it is in.",
-    SegmentOpenedMismatch => "segment_opened_mismatch": "A segment does not start with its arxi.segment.opened envelope naming the previous seal.",
-    TimeRegressed => "time_regressed": "An envelope's receive time is earlier than the one before it.",
-    AttachmentMissing => "attachment_missing": "An attachment an envelope references is not in the bundle.",
-    AttachmentMismatch => "attachment_mismatch": "An attachment's bytes do not match the envelope's SHA-256 or size.",
-    AttachmentUnexpected => "attachment_unexpected": "An attachment no envelope references at that point.",
-    SegmentMissing => "segment_missing": "One whole segment is missing between two others.",
-    SegmentsMissing => "segments_missing": "Several consecutive segments are missing.",
-    SealMissing => "seal_missing": "A segment ends without its seal.",
-    SealMalformed => "seal_malformed": "A seal does not parse or breaks a field rule.",
-    SealNotCanonical => "seal_not_canonical": "A seal is not stored in its canonical form.",
-    SealHashMismatch => "seal_hash_mismatch": "A seal's content does not hash to its recorded hash.",
-    SealSignatureInvalid => "seal_signature_invalid": "A seal's signature does not verify under its key.",
-    SealUntrustedKey => "seal_untrusted_key": "A seal is signed by a key the auditor does not trust.",
-    SealMerkleRootMismatch => "seal_merkle_root_mismatch": "A seal's Merkle root is not the root of its segment's envelopes.",
-    SealRangeMismatch => "seal_range_mismatch": "A seal's segment, range or count differs from the envelopes present.",
-    SealLastEnvelopeMismatch => "seal_last_envelope_mismatch": "A seal's last envelope hash is not the last envelope's hash.",
-    SealChainBroken => "seal_chain_broken": "A seal's prev_seal_hash does not name the previous seal.",
-    SealUnexpected => "seal_unexpected": "A seal with no envelopes before it.",
-    SegmentNotClosed => "segment_not_closed": "A sealed segment does not end with its arxi.segment.sealed envelope.",
-    UnsealedEnvelopes => "unsealed_envelopes": "Envelopes after the last seal: data was appended.",
-    TrailerMalformed => "trailer_malformed": "The trailer does not parse.",
-    BundleContentMismatch => "bundle_content_mismatch": "The bytes before the trailer are not the bytes the trailer signed.",
-    BundleUntrustedKey => "bundle_untrusted_key": "The trailer is signed by a key the auditor does not trust.",
-    BundleSignatureInvalid => "bundle_signature_invalid": "The trailer's signature does not verify.",
-    DataAfterTrailer => "data_after_trailer": "Bytes follow the signed trailer.",
-    TooManyFindings => "too_many_findings": "More findings than the report keeps; the rest are counted only.",
+registry! {
+    NotABundle => ("not_a_bundle", ["file"], CouldNotCheck,
+        "The file has no preamble line starting with `ARXI-BUNDLE ` (an LF within its first 33 bytes).",
+        "", ""),
+    UnsupportedVersion => ("unsupported_version", ["file"], CouldNotCheck,
+        "The preamble names a container version other than `1`.",
+        "", "the version text"),
+    Truncated => ("truncated", ["file"], Invalid,
+        "The file ends inside a record, or at a record boundary before the trailer.",
+        "", ""),
+    BadRecord => ("bad_record", ["file"], Invalid,
+        "A record header is not `TAG SP LENGTH LF` with a known tag and a canonical length of at most 268435456, or a payload is not followed by LF; reading stops there.",
+        "", ""),
+    ManifestMissing => ("manifest_missing", ["M"], CouldNotCheck,
+        "The first record is not a manifest; nothing else is checked.",
+        "", ""),
+    RecordOutOfPlace => ("record_out_of_place", ["M"], Invalid,
+        "A manifest record other than the first record; it is ignored.",
+        "", ""),
+    ManifestMalformed => ("manifest_malformed", ["M"], Invalid,
+        "The manifest does not parse (strict record rules), or is not in its canonical form.",
+        "", ""),
+    ManifestMismatch => ("manifest_mismatch", ["M"], Invalid,
+        "The manifest disagrees with the contents: a listed segment against the seal in its position, the number of seals, `last_seq`, `envelope_count` or the key list. One finding per kind of disagreement.",
+        "the manifest's value", "the contents' value"),
+    ManifestHashMismatch => ("manifest_hash_mismatch", ["Z"], Invalid,
+        "The trailer's `manifest_hash` is not the SHA-256 of the manifest record's payload as stored.",
+        "SHA-256 of the M payload (hex)", "the trailer's manifest_hash"),
+    ManifestKeyMismatch => ("manifest_key_mismatch", ["M", "Z"], Invalid,
+        "The trailer is signed by another key than the manifest's `key_id` names.",
+        "the manifest's key_id", "the trailer's key_id"),
+    ManifestTimeRegressed => ("manifest_time_regressed", ["M"], Invalid,
+        "The manifest's `created_at` is before the `sealed_at` of the last seal in the bundle.",
+        "the last seal's sealed_at", "the manifest's created_at"),
+    KeyRecordInvalid => ("key_record_invalid", ["K"], Invalid,
+        "A key record does not parse (strict record rules; its public key must load), is not canonical, or is beyond the 1,024th key record (then it is ignored).",
+        "", ""),
+    KeyRecordIdMismatch => ("key_record_id_mismatch", ["K"], Invalid,
+        "A key record's `key_id` is not the key id of its `public_key`.",
+        "the key id of public_key", "the record's key_id"),
+    KeyRecordOutOfPlace => ("key_record_out_of_place", ["K"], Invalid,
+        "A key record stands after an envelope, attachment or seal record.",
+        "", ""),
+    KeyRecordFirstSeqMismatch => ("key_record_first_seq_mismatch", ["K"], Invalid,
+        "A key record's `first_seq` is not the first envelope its key signed: an envelope of the chain with a lower `seq` is signed by the key, or the envelope of the chain with `seq` equal to `first_seq` is present and signed by another key.",
+        "seq of the first envelope of the chain signed by the key, when there is one", "the record's first_seq"),
+    KeyRecordMissing => ("key_record_missing", ["E", "S"], Invalid,
+        "An envelope or seal is signed by a key id that no key record read before it names.",
+        "", "the record's key_id"),
+    EnvelopeMalformed => ("envelope_malformed", ["E"], Invalid,
+        "An envelope does not parse or breaks a field rule (section 6); nothing else is checked for it.",
+        "", ""),
+    EnvelopeNotCanonical => ("envelope_not_canonical", ["E"], Invalid,
+        "An envelope is not stored in its canonical form.",
+        "", ""),
+    EnvelopeHashMismatch => ("envelope_hash_mismatch", ["E", "proof"], Invalid,
+        "An envelope's content does not hash to its stored `hash` (everything else keeps using the stored hash).",
+        "the recomputed hash", "the stored hash"),
+    EnvelopeUntrustedKey => ("envelope_untrusted_key", ["E", "proof"], Invalid,
+        "An envelope is signed by a key id that is not among the trusted keys.",
+        "", "the envelope's key_id"),
+    EnvelopeSignatureInvalid => ("envelope_signature_invalid", ["E", "proof"], Invalid,
+        "An envelope's signature over its stored hash does not verify under its (trusted) key (section 3).",
+        "", ""),
+    RecorderIdMismatch => ("recorder_id_mismatch", ["E", "S"], Invalid,
+        "An envelope or seal names another `recorder_id` than the manifest.",
+        "the manifest's recorder_id", "the record's recorder_id"),
+    KeyNotInForce => ("key_not_in_force", ["E", "S"], Invalid,
+        "A record is signed by a key id other than the key in force at that point of the chain (trusted or not), an `arxi.key.changed` names another `previous_key_id` than the key in force, or an `arxi.key.loaded` comes while another key is in force.",
+        "the key in force", "the record's key_id or previous_key_id"),
+    KeyEventInvalid => ("key_event_invalid", ["E"], Invalid,
+        "A key event's payload lacks `key_id`, `public_key` (or, for `arxi.key.changed`, `previous_key_id`), its `key_id` is not the envelope's `key_id`, or its `public_key` is not a loadable key with that key id.",
+        "", "the offending member"),
+    KeyEventUnchanged => ("key_event_unchanged", ["E"], Invalid,
+        "A key event names the key that is already in force.",
+        "a key other than the key in force", "the key event's key_id"),
+    EnvelopeMissing => ("envelope_missing", ["E"], Invalid,
+        "An envelope's `seq` is higher than the next expected one; its `prev_hash` is not checked.",
+        "the expected seq", "the envelope's seq"),
+    EnvelopeOutOfOrder => ("envelope_out_of_order", ["E"], Invalid,
+        "An envelope's `seq` is lower than the next expected one and it is not a copy of the envelope before; it is not taken into the chain.",
+        "the expected seq", "the envelope's seq"),
+    EnvelopeDuplicated => ("envelope_duplicated", ["E"], Invalid,
+        "An envelope has the `seq` and stored hash of the envelope taken into the chain just before it; it is not taken into the chain.",
+        "", "the envelope's seq"),
+    ChainBroken => ("chain_broken", ["E"], Invalid,
+        "An envelope with the expected `seq` has a `prev_hash` other than the stored hash of the envelope before (for the first, the manifest's `prev_hash`).",
+        "the previous envelope's stored hash", "the envelope's prev_hash"),
+    TimeRegressed => ("time_regressed", ["E"], Invalid,
+        "An envelope's `received_at` is earlier than that of the envelope taken into the chain before it.",
+        "the previous received_at", "the envelope's received_at"),
+    EnvelopeSegmentMismatch => ("envelope_segment_mismatch", ["E"], Invalid,
+        "An envelope names another segment than the one it is in, or starts a segment with an id lower than the next expected one.",
+        "the segment id", "the envelope's segment_id"),
+    SegmentOpenedMismatch => ("segment_opened_mismatch", ["E"], Invalid,
+        "The first envelope of a segment is not an `arxi.segment.opened` whose payload names its segment and the previous seal's stored hash.",
+        "arxi.segment.opened and the previous seal hash", "the envelope's type and prev_seal_hash"),
+    SegmentTimeRegressed => ("segment_time_regressed", ["E"], Invalid,
+        "The first envelope of a segment was received before the `sealed_at` of the previous seal in the bundle.",
+        "the previous seal's sealed_at", "the envelope's received_at"),
+    SegmentMissing => ("segment_missing", ["E"], Invalid,
+        "A segment starts with an id one more than the next expected one: one segment is missing.",
+        "the expected segment id", "the envelope's segment_id"),
+    SegmentsMissing => ("segments_missing", ["E"], Invalid,
+        "A segment starts with an id two or more above the next expected one: several segments are missing.",
+        "the expected segment id", "the envelope's segment_id"),
+    SegmentReasonUnknown => ("segment_reason_unknown", ["E"], Invalid,
+        "An `arxi.segment.opened` whose payload `reason` is not `append` or `api`, or an `arxi.segment.sealed` whose `reason` is not `api`, `count`, `bytes` or `age`.",
+        "the allowed reasons", "the payload's reason"),
+    RecorderStartedKeyMismatch => ("recorder_started_key_mismatch", ["E"], Invalid,
+        "An `arxi.recorder.started` names another `key_id` than the key in force.",
+        "the key in force", "the payload's key_id"),
+    PreviousShutdownMismatch => ("previous_shutdown_mismatch", ["E"], Invalid,
+        "An `arxi.recorder.started` carries a `previous_shutdown` that does not fit the envelope before its start records (`none`, `clean` or `unclean`, section 10).",
+        "the allowed values", "the payload's previous_shutdown"),
+    AttachmentMissing => ("attachment_missing", ["E"], Invalid,
+        "Fewer attachment records follow an envelope than it references.",
+        "the missing references (name and SHA-256)", ""),
+    AttachmentMismatch => ("attachment_mismatch", ["A"], Invalid,
+        "An attachment record's SHA-256 or size differs from the reference in its position.",
+        "the reference's SHA-256 and size", "the record's SHA-256 and size"),
+    AttachmentUnexpected => ("attachment_unexpected", ["A"], Invalid,
+        "An attachment record beyond the references of the envelope before it (or with no envelope before it).",
+        "", "the record's SHA-256"),
+    SealMissing => ("seal_missing", ["E"], Invalid,
+        "An `arxi.segment.opened` of a higher segment arrives while a segment is open: the open segment ends without its seal.",
+        "a seal of the open segment", "the envelope's segment_id"),
+    SealMalformed => ("seal_malformed", ["S"], Invalid,
+        "A seal does not parse or breaks a field rule (section 9); it ends the open segment and nothing else is checked for it.",
+        "", ""),
+    SealNotCanonical => ("seal_not_canonical", ["S"], Invalid,
+        "A seal is not stored in its canonical form.",
+        "", ""),
+    SealHashMismatch => ("seal_hash_mismatch", ["S", "proof"], Invalid,
+        "A seal's content does not hash to its stored `hash` (everything else keeps using the stored hash).",
+        "the recomputed hash", "the stored hash"),
+    SealUntrustedKey => ("seal_untrusted_key", ["S", "proof"], Invalid,
+        "A seal is signed by a key id that is not among the trusted keys.",
+        "", "the seal's key_id"),
+    SealSignatureInvalid => ("seal_signature_invalid", ["S", "proof"], Invalid,
+        "A seal's signature over its stored hash does not verify under its (trusted) key.",
+        "", ""),
+    SealChainBroken => ("seal_chain_broken", ["S"], Invalid,
+        "A seal's `prev_seal_hash` is not the stored hash of the seal before it (for the first, the manifest's `prev_seal_hash`).",
+        "the previous seal's stored hash", "the seal's prev_seal_hash"),
+    SealUnexpected => ("seal_unexpected", ["S"], Invalid,
+        "A seal record with no open segment before it.",
+        "", ""),
+    SealRangeMismatch => ("seal_range_mismatch", ["S"], Invalid,
+        "A seal's `segment_id`, `first_seq`, `last_seq` or `count` differs from the envelopes of the chain in its segment.",
+        "the segment's id, range and count", "the seal's"),
+    SealMerkleRootMismatch => ("seal_merkle_root_mismatch", ["S"], Invalid,
+        "A seal's `merkle_root` is not the RFC 6962 root over the stored hashes of the envelopes of the chain in its segment.",
+        "the computed root", "the seal's merkle_root"),
+    SealLastEnvelopeMismatch => ("seal_last_envelope_mismatch", ["S"], Invalid,
+        "A seal's `last_envelope_hash` is not the stored hash of the last envelope of its segment.",
+        "the last envelope's stored hash", "the seal's last_envelope_hash"),
+    SegmentNotClosed => ("segment_not_closed", ["S"], Invalid,
+        "The last envelope of a sealed segment is not `arxi.segment.sealed`.",
+        "arxi.segment.sealed", "the last envelope's type"),
+    SealTimeRegressed => ("seal_time_regressed", ["S"], Invalid,
+        "A seal's `sealed_at` is earlier than the `received_at` of the last envelope of its segment.",
+        "the last envelope's received_at", "the seal's sealed_at"),
+    UnsealedEnvelopes => ("unsealed_envelopes", ["E"], Invalid,
+        "The contents end while a segment is open: envelopes after the last seal.",
+        "", "how many envelopes"),
+    TrailerMalformed => ("trailer_malformed", ["Z"], Invalid,
+        "The trailer does not parse (strict record rules), or is not in its canonical form.",
+        "", ""),
+    BundleContentMismatch => ("bundle_content_mismatch", ["Z"], Invalid,
+        "The trailer's `content_sha256` is not the SHA-256 of every byte before the trailer record, or its `records` is not the number of records before it.",
+        "the digest and record count of the file", "the trailer's"),
+    BundleUntrustedKey => ("bundle_untrusted_key", ["Z"], Invalid,
+        "The trailer is signed by a key id that is not among the trusted keys.",
+        "", "the trailer's key_id"),
+    BundleSignatureInvalid => ("bundle_signature_invalid", ["Z"], Invalid,
+        "The trailer's content does not hash to its `hash`, or its signature does not verify under its (trusted) key.",
+        "", ""),
+    BundleKeyNotInForce => ("bundle_key_not_in_force", ["Z"], Invalid,
+        "The manifest's `key_id` (the trailer's signer) signed an envelope or seal of the bundle but is not the key in force at its end.",
+        "the key in force at the end", "the manifest's key_id"),
+    BundleEmpty => ("bundle_empty", ["Z"], Invalid,
+        "The trailer is reached and the bundle holds no envelope record.",
+        "", ""),
+    DataAfterTrailer => ("data_after_trailer", ["file"], Invalid,
+        "Bytes follow the trailer record.",
+        "", ""),
+    ProofPositionMismatch => ("proof_position_mismatch", ["proof"], Invalid,
+        "The proof's envelope and seal name other recorders or segments, `tree_size` is not the seal's `count`, or the envelope's `seq` is not `first_seq + leaf_index` within the sealed range.",
+        "", ""),
+    ProofRootMismatch => ("proof_root_mismatch", ["proof"], Invalid,
+        "The audit path (RFC 9162 §2.1.3.2) from the envelope's leaf `SHA-256(0x00 || hash)` does not lead to the seal's `merkle_root`, has the wrong length for `leaf_index` and `tree_size`, or `leaf_index` is not below `tree_size`.",
+        "", ""),
+    ProofNotCanonical => ("proof_not_canonical", ["proof"], Invalid,
+        "The proof file (without one trailing LF) is not the proof's canonical form.",
+        "", ""),
+    BundlesRecorderMismatch => ("bundles_recorder_mismatch", ["series"], Invalid,
+        "A bundle of a series names another `recorder_id` than the bundle before it.",
+        "the previous bundle's recorder_id", "this bundle's recorder_id"),
+    BundlesGap => ("bundles_gap", ["series"], Invalid,
+        "A bundle of a series starts after the sequence number following the previous bundle's last seal: envelopes are missing between them.",
+        "the previous bundle's last_seq + 1", "this bundle's first_seq"),
+    BundlesOverlap => ("bundles_overlap", ["series"], Invalid,
+        "A bundle of a series starts at or before the previous bundle's last sealed sequence number.",
+        "the previous bundle's last_seq + 1", "this bundle's first_seq"),
+    BundleAnchorMismatch => ("bundle_anchor_mismatch", ["series"], Invalid,
+        "A bundle of a series starts right after the previous one, but its manifest's `prev_hash` is not the previous bundle's last `last_envelope_hash` or its `prev_seal_hash` is not the previous bundle's last seal hash.",
+        "the previous bundle's last envelope and seal hashes", "this manifest's prev_hash and prev_seal_hash"),
+}
+
+impl Code {
+    /// The stable snake_case code.
+    pub fn as_str(self) -> &'static str {
+        self.info().code
+    }
+
+    /// The code named `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|code| code.as_str() == text)
+    }
+
+    /// The registry as the JSON document published in
+    /// `Docs/generated/arxi/format/findings.json`.
+    pub fn registry_json() -> Value {
+        let codes: Vec<Value> = Self::ALL
+            .iter()
+            .map(|code| {
+                let info = code.info();
+                json!({
+                    "code": info.code,
+                    "applies_to": info.applies_to,
+                    "verdict": info.verdict.as_str(),
+                    "when": info.when,
+                    "expected": info.expected,
+                    "found": info.found,
+                })
+            })
+            .collect();
+        json!({
+            "format": "arxi.findings",
+            "version": 1,
+            "note": "Every finding code the arxi verifier reports (Docs/format.md section 13). Generated by `arxi findings`; do not edit.",
+            "codes": codes,
+        })
+    }
+
+    /// The registry as the Markdown table of `Docs/format.md` section 13.
+    pub fn registry_markdown() -> String {
+        let mut table = String::from(
+            "| code | applies to | verdict | fires when | `expected` | `found` |\n|---|---|---|---|---|---|\n",
+        );
+        let cell = |text: &str| {
+            if text.is_empty() {
+                "-".to_owned()
+            } else {
+                text.replace('|', "\\|")
+            }
+        };
+        for code in Self::ALL {
+            let info = code.info();
+            table.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} | {} |\n",
+                info.code,
+                info.applies_to.join(", "),
+                info.verdict.as_str(),
+                cell(info.when),
+                cell(info.expected),
+                cell(info.found),
+            ));
+        }
+        table
+    }
 }
 
 /// One problem found.
@@ -98,7 +369,7 @@ pub struct Finding {
     pub code: Code,
     /// Index of the record in the file (0 = manifest), when tied to one.
     pub record: Option<u64>,
-    /// Byte offset of that record's header.
+    /// Byte offset of that record's header (or of the byte concerned).
     pub offset: Option<u64>,
     /// The segment, when known.
     pub segment_id: Option<u64>,
@@ -156,16 +427,28 @@ impl fmt::Display for Finding {
 pub struct Counts {
     /// Records read.
     pub records: u64,
-    /// Envelopes read.
+    /// Envelope records read.
     pub envelopes: u64,
     /// Envelope signatures verified (valid).
     pub signatures_verified: u64,
-    /// Seals read.
+    /// Seal records read.
     pub seals: u64,
-    /// Attachments read.
+    /// Attachment records read.
     pub attachments: u64,
     /// Bytes read.
     pub bytes: u64,
+}
+
+/// Where a bundle sits in its recorder's chain, for checking consecutive
+/// bundles: the manifest's start and the last seal's end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Anchors {
+    /// The manifest's `recorder_id`, `first_seq`, `prev_hash` and
+    /// `prev_seal_hash`, when it parsed.
+    pub start: Option<(String, u64, Hash32, Hash32)>,
+    /// The last seal that parsed: its `last_seq`, `last_envelope_hash` and
+    /// stored hash.
+    pub end: Option<(u64, Hash32, Hash32)>,
 }
 
 /// The outcome of verifying a bundle.
@@ -175,21 +458,37 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings beyond the kept ones.
     pub findings_dropped: u64,
+    /// Every code found, including those of dropped findings.
+    pub codes_found: BTreeSet<Code>,
     /// What was checked.
     pub counts: Counts,
     /// The bundle could not be checked at all (not a bundle, unknown
-    /// version, unreadable).
+    /// version, no manifest first, unreadable).
     pub could_not_check: bool,
     /// The recorder id, from the manifest.
     pub recorder_id: Option<String>,
     /// The sequence range, from the manifest.
     pub seq_range: Option<(u64, u64)>,
+    /// Start and end, for consecutive bundles.
+    pub anchors: Anchors,
 }
 
 impl Report {
     /// True when nothing is wrong.
     pub fn is_valid(&self) -> bool {
-        self.findings.is_empty() && !self.could_not_check
+        self.codes_found.is_empty() && !self.could_not_check
+    }
+
+    /// The exit code `arxi bundle verify` gives: 0 valid, 1 invalid, 2
+    /// could not check.
+    pub fn exit_code(&self) -> u8 {
+        if self.could_not_check {
+            2
+        } else if self.is_valid() {
+            0
+        } else {
+            1
+        }
     }
 
     /// The first finding in file order (the first bad record).
@@ -202,12 +501,9 @@ impl Report {
         })
     }
 
-    /// The distinct codes found.
+    /// The distinct codes found, in registry order.
     pub fn codes(&self) -> Vec<Code> {
-        let mut codes: Vec<Code> = self.findings.iter().map(|f| f.code).collect();
-        codes.sort();
-        codes.dedup();
-        codes
+        self.codes_found.iter().copied().collect()
     }
 
     /// As JSON.
@@ -226,6 +522,7 @@ impl Report {
                 "attachments": self.counts.attachments,
                 "bytes": self.counts.bytes,
             },
+            "codes": self.codes().iter().map(|code| code.as_str()).collect::<Vec<_>>(),
             "first_bad_record": self.first_bad().map(Finding::to_json),
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
             "findings_dropped": self.findings_dropped,

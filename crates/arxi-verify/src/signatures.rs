@@ -1,117 +1,36 @@
-//! Batched Ed25519 verification with strict semantics.
+//! Batched Ed25519 verification under arxi's one rule
+//! ([`arxi_format::ed25519`]: cofactored, canonical `S`, `R` canonical and
+//! not of small order).
 //!
-//! `verify_strict` (what arxi requires) refuses a non-canonical `S`, a
-//! non-canonical or small-order `R`, and weak keys, then checks the
-//! cofactorless equation `[S]B = R + [h]A`. The batch checks the same
-//! equations at once, weighted by random 128-bit `z`:
-//! `[-Σ z·S]B + Σ z·R + Σ_keys [Σ z·h]A = 0`, with one term per distinct
-//! key (a recorder signs long runs with one key, so this halves the points
-//! of the multiscalar multiplication against ed25519-dalek's
-//! `verify_batch`, which has one per signature). The weights are derived
-//! from a SHA-512 transcript of every `h` and `S` in the batch, as
-//! ed25519-dalek derives them. To keep the batch path as strict, every
-//! signature first passes byte-level checks that cost almost nothing: `S`
-//! below the group order, `R`'s y coordinate below 2^255-19, and `R` not one
-//! of the eight small-order points (keys were already refused at load when
-//! weak or non-canonical). A batch that fails is re-checked one signature at
-//! a time with `verify_strict`, which names the culprits.
+//! A signature is valid when `[8]([S]B - [k]A - R)` is the identity. The
+//! batch checks the same equations at once, weighted by random 128-bit `z`:
+//! `[8]([Σ z·S]B - Σ z·R - Σ_keys [Σ z·k]A)` is the identity, with one term
+//! per distinct key (a recorder signs long runs with one key, so this
+//! halves the points of the multiscalar multiplication against
+//! ed25519-dalek's `verify_batch`, which has one per signature). The
+//! weights are derived from a SHA-512 transcript of every `k` and `S` in
+//! the batch, as ed25519-dalek derives them. Every signature first passes
+//! the rule's byte-level precheck (`S < L`, `R` canonical and not of small
+//! order); keys were checked at load.
 //!
-//! One difference remains, shared by every batch verifier of the
-//! cofactorless equation: a signature whose `R` (or key) carries a
-//! small-order component, made on purpose by the holder of the signing key,
-//! can fail `verify_strict` yet pass a batch when its weight happens to
-//! cancel that component (probability up to 1/2 per such signature). Only
-//! the key holder can make one; nobody else can make any signature pass.
-//! `arxi bundle verify --no-batch` checks every signature with
-//! `verify_strict` alone.
+//! Because the equation is cofactored, a set of signatures that are each
+//! valid always passes the batch (each term is a point of small order, and
+//! so is any weighted sum of them, which the factor 8 removes). A batch
+//! holding an invalid signature fails unless the weights cancel its error
+//! exactly: probability about 2^-128, and, the weights being a hash of the
+//! batch, about 2^128 work to arrange. A batch that fails is re-checked one
+//! signature at a time with the same rule, which names the culprits. So
+//! the verdict does not depend on batching or threads; `--no-batch` checks
+//! every signature alone and reaches the same one.
 
 use std::sync::Arc;
 
+use arxi_format::ed25519::{self, BASEPOINT};
 use arxi_format::{Hash32, PublicKey, Signature};
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use sha2::{Digest, Sha512};
-
-/// The group order L, little-endian.
-const ORDER: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
-];
-
-/// The canonical encodings of the eight points of small order.
-const SMALL_ORDER: [[u8; 32]; 8] = [
-    // The identity (order 1).
-    [
-        0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0,
-    ],
-    // y = -1 (order 2).
-    [
-        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0x7f,
-    ],
-    // y = 0, both signs of x (order 4).
-    [0; 32],
-    [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0x80,
-    ],
-    // Order 8, both signs of x, for both y values.
-    [
-        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
-        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
-        0xfc, 0x05,
-    ],
-    [
-        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
-        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
-        0xfc, 0x85,
-    ],
-    [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
-        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
-        0x03, 0x7a,
-    ],
-    [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
-        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
-        0x03, 0xfa,
-    ],
-];
-
-/// `a < b` for 32-byte little-endian numbers.
-fn less_than(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    for index in (0..32).rev() {
-        if a[index] != b[index] {
-            return a[index] < b[index];
-        }
-    }
-    false
-}
-
-/// The checks `verify_strict` makes beyond the batch equation.
-pub fn strict_prechecks(signature: &Signature) -> bool {
-    let mut r = [0_u8; 32];
-    let mut s = [0_u8; 32];
-    r.copy_from_slice(&signature.0[..32]);
-    s.copy_from_slice(&signature.0[32..]);
-    if !less_than(&s, &ORDER) {
-        return false;
-    }
-    // y (the low 255 bits) must be below p = 2^255 - 19.
-    let mut y = r;
-    y[31] &= 0x7f;
-    let mut p = [0xff_u8; 32];
-    p[0] = 0xed;
-    p[31] = 0x7f;
-    if !less_than(&y, &p) {
-        return false;
-    }
-    !SMALL_ORDER.contains(&r)
-}
 
 /// One signature waiting to be checked, with the caller's tag. Plain data:
 /// the message is `domain.message(hash)`, built only when needed.
@@ -126,24 +45,20 @@ struct Item<T> {
 
 /// Verifies one batch: the number valid and the tags of the invalid ones,
 /// in order. A batch that fails as a whole (or `batch_size` 1) is checked
-/// one signature at a time with `verify_strict`.
+/// one signature at a time with the rule itself.
 fn verify_items<T>(items: Vec<Item<T>>, batch_size: usize) -> (u64, Vec<T>) {
     if items.is_empty() {
         return (0, Vec::new());
     }
     let strict = |item: &Item<T>| {
-        strict_prechecks(&item.signature)
-            && item
-                .key
-                .dalek()
-                .verify_strict(
-                    &item.domain.message(&item.hash),
-                    &ed25519_dalek::Signature::from_bytes(&item.signature.0),
-                )
-                .is_ok()
+        item.key
+            .verify(item.domain, &item.hash, &item.signature)
+            .is_ok()
     };
     let batch_passes = batch_size > 1
-        && items.iter().all(|item| strict_prechecks(&item.signature))
+        && items
+            .iter()
+            .all(|item| ed25519::precheck(&item.signature.0))
         && batch_equation_holds(&items);
     if batch_passes {
         return (items.len() as u64, Vec::new());
@@ -160,23 +75,22 @@ fn verify_items<T>(items: Vec<Item<T>>, batch_size: usize) -> (u64, Vec<T>) {
     (valid, invalid)
 }
 
-/// The batch equation of the module documentation over `items`, whose
-/// `S` are canonical (the prechecks).
+/// The batch equation of the module documentation over `items`, which
+/// passed the precheck.
 fn batch_equation_holds<T>(items: &[Item<T>]) -> bool {
     let mut transcript = Sha512::new();
-    transcript.update(b"arxi ed25519 batch v1");
+    transcript.update(b"arxi ed25519 cofactored batch v1");
     let mut hrams = Vec::with_capacity(items.len());
     for item in items {
-        let mut hasher = Sha512::new()
-            .chain_update(&item.signature.0[..32])
-            .chain_update(item.key.dalek().as_bytes());
-        for part in item.domain.message_parts(&item.hash) {
-            hasher.update(part);
-        }
-        let digest: [u8; 64] = hasher.finalize().into();
-        transcript.update(digest);
+        let (r, _) = ed25519::halves(&item.signature.0);
+        let hram = ed25519::challenge(
+            &r,
+            item.key.dalek().as_bytes(),
+            &item.domain.message_parts(&item.hash),
+        );
+        transcript.update(hram.as_bytes());
         transcript.update(&item.signature.0[32..]);
-        hrams.push(Scalar::from_bytes_mod_order_wide(&digest));
+        hrams.push(hram);
     }
     let seed: [u8; 64] = transcript.finalize().into();
     // Four 128-bit weights per SHA-512 block of (seed, block index).
@@ -198,10 +112,7 @@ fn batch_equation_holds<T>(items: &[Item<T>]) -> bool {
     let mut basepoint = Scalar::ZERO;
     let mut keys: Vec<([u8; 32], EdwardsPoint, Scalar)> = Vec::new();
     for ((item, hram), weight) in items.iter().zip(&hrams).zip(&weights) {
-        let mut r = [0_u8; 32];
-        let mut s = [0_u8; 32];
-        r.copy_from_slice(&item.signature.0[..32]);
-        s.copy_from_slice(&item.signature.0[32..]);
+        let (r, s) = ed25519::halves(&item.signature.0);
         let (Some(r), Some(s)) = (
             CompressedEdwardsY(r).decompress(),
             Option::<Scalar>::from(Scalar::from_canonical_bytes(s)),
@@ -220,12 +131,14 @@ fn batch_equation_holds<T>(items: &[Item<T>]) -> bool {
         }
     }
     weights.push(-basepoint);
-    points.push(ED25519_BASEPOINT_POINT);
+    points.push(BASEPOINT);
     for (_, point, scalar) in keys {
         weights.push(scalar);
         points.push(point);
     }
-    EdwardsPoint::vartime_multiscalar_mul(weights, points).is_identity()
+    EdwardsPoint::vartime_multiscalar_mul(weights, points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 type Batch<T> = Vec<Item<T>>;
@@ -404,20 +317,21 @@ mod tests {
     use super::*;
     use arxi_format::{Domain, SecretKey};
 
-    #[test]
-    fn small_order_list_is_exactly_the_torsion_points() {
-        for encoding in &SMALL_ORDER {
-            let point = ed25519_dalek::VerifyingKey::from_bytes(encoding).expect("decompresses");
-            assert!(point.is_weak(), "{encoding:02x?} has small order");
+    /// `s + L`: the same point equation, a non-canonical scalar.
+    fn plus_order(signature: &mut Signature) {
+        let mut carry = 0_u16;
+        for (byte, order) in signature.0[32..]
+            .iter_mut()
+            .zip(ed25519::GROUP_ORDER.iter())
+        {
+            let sum = u16::from(*byte) + u16::from(*order) + carry;
+            *byte = (sum & 0xff) as u8;
+            carry = sum >> 8;
         }
-        let mut unique = SMALL_ORDER.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), 8, "eight distinct points of small order");
     }
 
     #[test]
-    fn batches_agree_with_strict_verification() {
+    fn batches_agree_with_one_by_one_verification() {
         let key = SecretKey::from_seed(&[9; 32]).expect("seed");
         let other = SecretKey::from_seed(&[10; 32]).expect("seed");
         let hashes: Vec<Hash32> = (0..40_u8).map(|i| Hash32::of(&[i])).collect();
@@ -430,16 +344,7 @@ mod tests {
                     signature = other.sign(Domain::Envelope, hash);
                     expected_invalid.push(index);
                 } else if index % 13 == 5 {
-                    // S >= L: the same point, non-canonical scalar.
-                    let mut s = [0_u8; 32];
-                    s.copy_from_slice(&signature.0[32..]);
-                    let mut carry = 0_u16;
-                    for (byte, order) in s.iter_mut().zip(ORDER.iter()) {
-                        let sum = u16::from(*byte) + u16::from(*order) + carry;
-                        *byte = (sum & 0xff) as u8;
-                        carry = sum >> 8;
-                    }
-                    signature.0[32..].copy_from_slice(&s);
+                    plus_order(&mut signature);
                     expected_invalid.push(index);
                 }
                 // Signatures by a second trusted key in the same batch
@@ -461,20 +366,71 @@ mod tests {
         }
     }
 
+    /// The key holder's secret scalar `a` (`A = [a]B`) from a seed.
+    fn secret_scalar(seed: &[u8; 32]) -> Scalar {
+        let digest = Sha512::digest(seed);
+        let mut bytes = [0_u8; 32];
+        bytes.copy_from_slice(&digest[..32]);
+        bytes[0] &= 248;
+        bytes[31] &= 127;
+        bytes[31] |= 64;
+        Scalar::from_bytes_mod_order(bytes)
+    }
+
+    /// The case a cofactorless batch got wrong: the key holder signs with
+    /// `R = [r]B + T` (`T` of order 2). The cofactorless equation fails
+    /// alone (off by `T`) but passed a batch whenever the weight was even;
+    /// under the cofactored rule it is valid alone and in every batch. A
+    /// copy with `T` added after signing is invalid alone and batched.
     #[test]
-    fn prechecks_refuse_what_verify_strict_refuses() {
+    fn a_small_order_component_in_r_gets_one_verdict() {
+        let seed = [12; 32];
+        let key = SecretKey::from_seed(&seed).expect("seed");
+        let a = secret_scalar(&seed);
+        let order_two = CompressedEdwardsY(ed25519::SMALL_ORDER_Y[1])
+            .decompress()
+            .expect("point");
+        for round in 0..16_u8 {
+            let hash = Hash32::of(&[round]);
+            let r = Scalar::from_bytes_mod_order([round + 1; 32]);
+            let big_r = (BASEPOINT * r + order_two).compress().to_bytes();
+            let k = ed25519::challenge(
+                &big_r,
+                key.public().dalek().as_bytes(),
+                &Domain::Envelope.message_parts(&hash),
+            );
+            let mut crafted = Signature([0; 64]);
+            crafted.0[..32].copy_from_slice(&big_r);
+            crafted.0[32..].copy_from_slice((r + k * a).as_bytes());
+            let mut tampered = key.sign(Domain::Envelope, &hash);
+            let honest_r = CompressedEdwardsY(ed25519::halves(&tampered.0).0)
+                .decompress()
+                .expect("R");
+            tampered.0[..32].copy_from_slice((honest_r + order_two).compress().as_bytes());
+            for batch_size in [1, 2, 4_096] {
+                let mut batcher = Batcher::new(batch_size, 1);
+                let other = Hash32::of(b"other");
+                let good = key.sign(Domain::Envelope, &other);
+                batcher.push(Domain::Envelope, &other, good, key.public(), 0);
+                batcher.push(Domain::Envelope, &hash, crafted, key.public(), 1);
+                batcher.push(Domain::Envelope, &hash, tampered, key.public(), 2);
+                assert_eq!(batcher.finish(), (2, vec![2]), "round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn precheck_failures_fall_back_to_the_rule() {
         let key = SecretKey::from_seed(&[11; 32]).expect("seed");
         let hash = Hash32::of(b"m");
         let good = key.sign(Domain::Envelope, &hash);
-        assert!(strict_prechecks(&good));
-        for small in &SMALL_ORDER {
+        for small in &ed25519::SMALL_ORDER_Y {
             let mut bad = good;
             bad.0[..32].copy_from_slice(small);
-            assert!(!strict_prechecks(&bad));
+            let mut batcher = Batcher::new(64, 1);
+            batcher.push(Domain::Envelope, &hash, good, key.public(), 0);
+            batcher.push(Domain::Envelope, &hash, bad, key.public(), 1);
+            assert_eq!(batcher.finish(), (1, vec![1]));
         }
-        let mut non_canonical_r = good;
-        non_canonical_r.0[..32].copy_from_slice(&[0xff; 32]);
-        non_canonical_r.0[31] = 0x7f;
-        assert!(!strict_prechecks(&non_canonical_r));
     }
 }

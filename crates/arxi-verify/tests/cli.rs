@@ -1,12 +1,15 @@
 //! The `arxi` command line: exit codes, human and JSON output, keygen,
-//! prove and proof verify, and the dependency rule (arxi-format only).
+//! prove and proof verify, every case of the conformance suite run as an
+//! implementer in another language would run it (from
+//! `Docs/conformance/expected.json`), the findings registry, and the
+//! dependency rule (arxi-format only).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/bundles")
+        .join("../../Docs/conformance")
         .join(name)
 }
 
@@ -28,7 +31,7 @@ fn path(p: &Path) -> &str {
 #[test]
 fn verify_exit_codes_and_output() {
     let (a, b) = (data("keys/a.pub"), data("keys/b.pub"));
-    let golden = data("golden.arxb");
+    let golden = data("bundles/golden.arxb");
     let ok = arxi(&[
         "bundle",
         "verify",
@@ -41,7 +44,7 @@ fn verify_exit_codes_and_output() {
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     assert!(text(&ok).starts_with("VALID:"), "{}", text(&ok));
 
-    let tampered = data("tampered/segment-dropped.arxb");
+    let tampered = data("bundles/tampered/segment-dropped.arxb");
     let bad = arxi(&[
         "bundle",
         "verify",
@@ -82,7 +85,7 @@ fn verify_exit_codes_and_output() {
     let version = arxi(&[
         "bundle",
         "verify",
-        path(&data("tampered/unknown-format-version.arxb")),
+        path(&data("bundles/tampered/unknown-format-version.arxb")),
         "--key",
         path(&a),
     ]);
@@ -143,7 +146,12 @@ fn verify_exit_codes_and_output() {
 
 #[test]
 fn inspect_reads_without_keys() {
-    let out = arxi(&["bundle", "inspect", path(&data("golden.arxb")), "--json"]);
+    let out = arxi(&[
+        "bundle",
+        "inspect",
+        path(&data("bundles/golden.arxb")),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(summary["records"]["envelopes"], 27);
@@ -154,13 +162,13 @@ fn inspect_reads_without_keys() {
         summary["manifest"]["segments"].as_array().map(Vec::len),
         Some(5)
     );
-    let human = arxi(&["bundle", "inspect", path(&data("golden.arxb"))]);
+    let human = arxi(&["bundle", "inspect", path(&data("bundles/golden.arxb"))]);
     assert!(text(&human).contains("golden-bundle"), "{}", text(&human));
     assert_eq!(
         arxi(&[
             "bundle",
             "inspect",
-            path(&data("tampered/not-a-bundle.arxb"))
+            path(&data("bundles/tampered/not-a-bundle.arxb"))
         ])
         .status
         .code(),
@@ -214,7 +222,7 @@ fn keygen_prove_and_proof_verify() {
     );
 
     let proof = dir.path().join("proof.json");
-    let golden = data("golden.arxb");
+    let golden = data("bundles/golden.arxb");
     let proved = arxi(&[
         "envelope",
         "prove",
@@ -248,7 +256,7 @@ fn keygen_prove_and_proof_verify() {
     );
 
     // The proof of an envelope of segment 2 needs key A only.
-    let published = data("golden-proof-seq-10.json");
+    let published = data("proofs/golden-proof-seq-10.json");
     let only_b = arxi(&[
         "proof",
         "verify",
@@ -287,6 +295,79 @@ fn keygen_prove_and_proof_verify() {
             .status
             .code(),
         Some(2)
+    );
+}
+
+/// Every case of `Docs/conformance/expected.json`, through the binary:
+/// the exit code, and with `--json` the code set.
+#[test]
+fn the_conformance_suite_through_the_cli() {
+    let text = std::fs::read(data("expected.json")).expect("expected.json");
+    let suite: serde_json::Value = serde_json::from_slice(&text).expect("json");
+    let mut failures = Vec::new();
+    for case in suite["cases"].as_array().expect("cases") {
+        let strings = |member: &str| -> Vec<String> {
+            case[member]
+                .as_array()
+                .expect(member)
+                .iter()
+                .map(|value| value.as_str().expect("string").to_owned())
+                .collect()
+        };
+        let command = case["command"].as_str().expect("command");
+        let mut args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+        for file in strings("files") {
+            args.push(path(&data(&file)).to_owned());
+        }
+        for key in strings("keys") {
+            args.push("--key".into());
+            args.push(path(&data(&key)).to_owned());
+        }
+        args.push("--json".into());
+        let words: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = arxi(&words);
+        let exit = u64::from(
+            output
+                .status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(255),
+        );
+        let codes: Vec<String> = serde_json::from_slice::<serde_json::Value>(&output.stdout)
+            .ok()
+            .and_then(|report| report["codes"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|code| code.as_str().expect("code").to_owned())
+            .collect();
+        let mut expected = strings("codes");
+        expected.sort();
+        let mut found = codes;
+        found.sort();
+        if exit != case["exit"].as_u64().expect("exit") || found != expected {
+            failures.push(format!(
+                "{}: expected exit {} {expected:?}, found exit {exit} {found:?}",
+                case["name"], case["exit"]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `arxi findings` prints the registry published in the repository.
+#[test]
+fn findings_prints_the_published_registry() {
+    let output = arxi(&["findings"]);
+    assert_eq!(output.status.code(), Some(0));
+    let published = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../Docs/generated/arxi/format/findings.json"),
+    )
+    .expect("Docs/generated/arxi/format/findings.json");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&published),
+        "Docs/generated/arxi/format/findings.json is out of date; run scripts/ci/generate_all.sh"
     );
 }
 

@@ -1,0 +1,36 @@
+//! The control types: the `arxi.*` event types the recorder writes for its
+//! own actions (`Docs/format.md` section 10). A leaf, so every module that
+//! names a control type (the chain, recovery, the bundle builder) can
+//! import it without importing the payload builders of `control.rs`.
+
+/// First envelope of every segment.
+pub const SEGMENT_OPENED: &str = "arxi.segment.opened";
+/// Last envelope of every sealed segment.
+pub const SEGMENT_SEALED: &str = "arxi.segment.sealed";
+/// The recorder started.
+pub const RECORDER_STARTED: &str = "arxi.recorder.started";
+/// The recorder stopped cleanly.
+pub const RECORDER_STOPPED: &str = "arxi.recorder.stopped";
+/// A signing key was used for the first time by this recorder.
+pub const KEY_LOADED: &str = "arxi.key.loaded";
+/// The signing key differs from the one used before.
+pub const KEY_CHANGED: &str = "arxi.key.changed";
+/// A configuration reload was accepted.
+pub const CONFIG_RELOADED: &str = "arxi.config.reloaded";
+/// A configuration reload was refused.
+pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
+/// An audit bundle was built.
+pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+
+/// Every control type, in the order above.
+pub const ALL: &[&str] = &[
+    SEGMENT_OPENED,
+    SEGMENT_SEALED,
+    RECORDER_STARTED,
+    RECORDER_STOPPED,
+    KEY_LOADED,
+    KEY_CHANGED,
+    CONFIG_RELOADED,
+    CONFIG_RELOAD_REFUSED,
+    BUNDLE_BUILT,
+];

@@ -1,0 +1,64 @@
+//! Checking an inclusion proof file (`arxi proof verify`,
+//! `Docs/format.md` §12): the file is the proof's canonical JSON,
+//! optionally followed by one LF.
+//!
+//! The proof's own checks live in `arxi_format::proof`; this module adds
+//! the file rule and maps every failure to its registry code. It does not
+//! cut proofs (see `prove`).
+
+use arxi_format::PublicKey;
+use arxi_format::proof::InclusionProof;
+
+use crate::report::Code;
+
+/// Largest proof file read: one envelope record at the format's limit, its
+/// seal and a full audit path.
+pub const PROOF_BYTES_MAX: u64 = arxi_format::bundle::RECORD_BYTES_MAX + 1024 * 1024;
+
+/// What checking a proof file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofReport {
+    /// The proof, as parsed.
+    pub proof: InclusionProof,
+    /// Every failure: its code and what is wrong, in words.
+    pub failures: Vec<(Code, String)>,
+}
+
+impl ProofReport {
+    /// True when the proof holds.
+    pub fn is_valid(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The distinct codes, in registry order.
+    pub fn codes(&self) -> Vec<Code> {
+        let mut codes: Vec<Code> = self.failures.iter().map(|(code, _)| *code).collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+}
+
+/// Checks a proof file's bytes against the trusted keys. `Err` when the
+/// bytes are not an inclusion proof at all (it could not be checked).
+pub fn check_proof_file(bytes: &[u8], trusted: &[PublicKey]) -> Result<ProofReport, String> {
+    let proof_bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let proof = InclusionProof::parse(proof_bytes)
+        .map_err(|e| format!("not an arxi inclusion proof: {e}"))?;
+    let mut failures: Vec<(Code, String)> = proof
+        .verify(trusted)
+        .iter()
+        .map(|failure| {
+            let code = Code::parse(failure.code())
+                .unwrap_or_else(|| panic!("proof code {} is not in the registry", failure.code()));
+            (code, failure.to_string())
+        })
+        .collect();
+    if proof.to_canonical_bytes() != proof_bytes {
+        failures.push((
+            Code::ProofNotCanonical,
+            "the proof is not in its canonical form".into(),
+        ));
+    }
+    Ok(ProofReport { proof, failures })
+}

@@ -1,0 +1,340 @@
+//! Bundle verification: one streaming pass over the records, every rule of
+//! `Docs/format.md` §11.4, every problem reported (not just the first).
+//!
+//! This module reads the file and hands each record to the module of its
+//! kind; each of those states its rules in its own documentation:
+//!
+//! - [`manifest`]: the manifest, and the manifest against the contents;
+//! - [`keys`]: key records, the key in force and key events;
+//! - [`envelope`]: one envelope (parse, hash, signature, recorder);
+//! - [`chain`]: sequence numbers, links, receive times and segments;
+//! - [`control`]: the payloads of control envelopes;
+//! - [`attachments`]: attachment records against their references;
+//! - [`seal`]: seal records;
+//! - [`trailer`]: the end of the contents and the signed trailer.
+//!
+//! Memory is bounded by one record, one batch of signatures per worker,
+//! the manifest and at most [`arxi_format::bundle::KEY_RECORDS_MAX`] key
+//! records, whatever the bundle's size. It does not judge a series of
+//! bundles (see [`crate::series`]).
+
+mod attachments;
+mod chain;
+mod control;
+mod envelope;
+mod keys;
+mod manifest;
+mod seal;
+mod trailer;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use arxi_format::bundle::{FrameError, Manifest, Tag};
+use arxi_format::{Hash32, KeyId, PublicKey};
+
+use crate::reader::{BundleReader, ReadError, Record};
+use crate::report::{Code, Counts, Finding, Report};
+use crate::signatures::Batcher;
+
+/// Findings kept in a report; more are only counted (their codes still
+/// count toward the verdict and the code set).
+pub const FINDINGS_MAX: usize = 1_000;
+
+/// Verification settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Signatures per batch (1: each signature alone).
+    pub batch_size: usize,
+    /// Signature worker threads (0 or 1: all work on the caller's thread).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            batch_size: 4_096,
+            threads: 1,
+        }
+    }
+}
+
+/// Progress callback: called with the counts every so often.
+pub type Progress<'a> = &'a mut dyn FnMut(&Counts);
+
+/// Where a finding points: the record's index (0 = the manifest) and the
+/// byte offset of its header, the segment and the sequence number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct At {
+    pub(crate) record: Option<u64>,
+    pub(crate) offset: Option<u64>,
+    pub(crate) segment_id: Option<u64>,
+    pub(crate) seq: Option<u64>,
+}
+
+impl At {
+    fn record(index: u64, offset: u64) -> Self {
+        Self {
+            record: Some(index),
+            offset: Some(offset),
+            ..Self::default()
+        }
+    }
+}
+
+/// Whether to read on after a record.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The verifier's state while it reads one bundle.
+pub(crate) struct Verifier<'k> {
+    trusted: &'k HashMap<KeyId, PublicKey>,
+    report: Report,
+    manifest: Option<Manifest>,
+    /// SHA-256 of the first record's payload, when it is a manifest.
+    manifest_payload_hash: Option<Hash32>,
+    record_index: u64,
+    /// An envelope, attachment or seal record has been read.
+    body_started: bool,
+    chain: chain::Chain,
+    keys: keys::KeyState,
+    key_records: keys::KeyRecords,
+    recent: control::Recent,
+    attachments: attachments::Pending,
+    seals: seal::Seals,
+    signatures: Batcher<At>,
+}
+
+impl<'k> Verifier<'k> {
+    fn new(trusted: &'k HashMap<KeyId, PublicKey>, options: &Options) -> Self {
+        Self {
+            trusted,
+            report: Report::default(),
+            manifest: None,
+            manifest_payload_hash: None,
+            record_index: 0,
+            body_started: false,
+            chain: chain::Chain::default(),
+            keys: keys::KeyState::default(),
+            key_records: keys::KeyRecords::default(),
+            recent: control::Recent::default(),
+            attachments: attachments::Pending::default(),
+            seals: seal::Seals::default(),
+            signatures: Batcher::new(options.batch_size, options.threads),
+        }
+    }
+
+    /// Records a finding (kept up to [`FINDINGS_MAX`], counted beyond).
+    fn find(
+        &mut self,
+        code: Code,
+        at: At,
+        message: impl Into<String>,
+        expected: Option<String>,
+        found: Option<String>,
+    ) {
+        self.report.codes_found.insert(code);
+        if self.report.findings.len() >= FINDINGS_MAX {
+            self.report.findings_dropped += 1;
+            return;
+        }
+        self.report.findings.push(Finding {
+            code,
+            record: at.record,
+            offset: at.offset,
+            segment_id: at.segment_id,
+            seq: at.seq,
+            message: message.into(),
+            expected,
+            found,
+        });
+    }
+
+    fn trusted_key(&self, key_id: &KeyId) -> Option<PublicKey> {
+        self.trusted.get(key_id).cloned()
+    }
+
+    /// Takes in the signature results that are ready; with `wait`, first
+    /// verifies everything pending and waits for all of it.
+    fn take_signature_results(&mut self, wait: bool) {
+        let (valid, invalid) = if wait {
+            self.signatures.finish()
+        } else {
+            self.signatures.take_results()
+        };
+        self.report.counts.signatures_verified += valid;
+        for at in invalid {
+            self.find(
+                Code::EnvelopeSignatureInvalid,
+                at,
+                "the signature does not verify under the envelope's key",
+                None,
+                None,
+            );
+        }
+    }
+
+    /// One record read from the file.
+    fn record<R: Read>(&mut self, record: Record, reader: &mut BundleReader<R>) -> Flow {
+        let at = At::record(self.record_index, reader.record_offset());
+        self.record_index += 1;
+        self.report.counts.records += 1;
+        let tag = match &record {
+            Record::Json { tag, .. } => *tag,
+            Record::Attachment { .. } => Tag::Attachment,
+        };
+        if at.record == Some(0) && tag != Tag::Manifest {
+            let message = "the first record is not the manifest";
+            self.find(Code::ManifestMissing, at, message, None, None);
+            self.report.could_not_check = true;
+            return Flow::Stop;
+        }
+        match record {
+            Record::Attachment { sha256, size } => self.attachment(sha256, size, at),
+            Record::Json { tag, payload } => match tag {
+                Tag::Manifest => self.manifest_record(&payload, at),
+                Tag::Key => self.key_record(&payload, at),
+                Tag::Envelope => self.envelope(&payload, at),
+                Tag::Seal => self.seal(&payload, at),
+                Tag::Attachment => {
+                    unreachable!("the reader returns attachments as Record::Attachment")
+                }
+                Tag::Trailer => {
+                    let digest = reader.digest_before_record();
+                    self.trailer(&payload, at, digest);
+                    self.after_trailer(reader);
+                    return Flow::Stop;
+                }
+            },
+        }
+        Flow::Continue
+    }
+
+    /// The preamble could not be read: nothing else can be checked.
+    fn preamble_failed(&mut self, error: &ReadError) {
+        let code = match error {
+            ReadError::Frame {
+                error: FrameError::UnsupportedVersion(_),
+                ..
+            } => Code::UnsupportedVersion,
+            _ => Code::NotABundle,
+        };
+        self.report.could_not_check = true;
+        let found = match error {
+            ReadError::Frame {
+                error: FrameError::UnsupportedVersion(version),
+                ..
+            } => Some(version.clone()),
+            _ => None,
+        };
+        let at = At {
+            offset: Some(0),
+            ..At::default()
+        };
+        self.find(code, at, error.to_string(), None, found);
+    }
+
+    /// Reading stopped on bad framing, a truncated record or an IO error.
+    fn read_failed<R: Read>(&mut self, error: &ReadError, reader: &BundleReader<R>) {
+        let at = At::record(self.record_index, reader.record_offset());
+        match error {
+            ReadError::Truncated { .. } => {
+                self.find(Code::Truncated, at, error.to_string(), None, None);
+            }
+            ReadError::Io(_) => {
+                self.report.could_not_check = true;
+                self.find(Code::BadRecord, at, error.to_string(), None, None);
+            }
+            ReadError::Frame { .. } => {
+                self.find(Code::BadRecord, at, error.to_string(), None, None);
+            }
+        }
+        self.end_of_contents(at);
+    }
+
+    /// The file ended cleanly at a record boundary before the trailer.
+    fn ended_before_trailer<R: Read>(&mut self, reader: &BundleReader<R>) {
+        let at = At::record(self.record_index, reader.offset());
+        let message = "the file ends before the signed trailer";
+        self.find(Code::Truncated, at, message, None, None);
+        self.end_of_contents(at);
+    }
+}
+
+/// Verifies a bundle against the trusted keys. Findings come in file
+/// order (by byte offset; for one record, in the order its checks run),
+/// whatever the batch size or number of threads.
+pub fn verify_bundle<R: Read>(
+    source: R,
+    trusted: &[PublicKey],
+    options: &Options,
+    progress: Option<Progress<'_>>,
+) -> Report {
+    let mut report = verify_unordered(source, trusted, options, progress);
+    report
+        .findings
+        .sort_by_key(|finding| finding.offset.unwrap_or(u64::MAX));
+    report
+}
+
+fn verify_unordered<R: Read>(
+    source: R,
+    trusted: &[PublicKey],
+    options: &Options,
+    mut progress: Option<Progress<'_>>,
+) -> Report {
+    let trusted: HashMap<KeyId, PublicKey> = trusted
+        .iter()
+        .map(|key| (key.id().clone(), key.clone()))
+        .collect();
+    let mut verifier = Verifier::new(&trusted, options);
+    let mut reader = match BundleReader::open(source) {
+        Ok(reader) => reader,
+        Err(error) => {
+            verifier.preamble_failed(&error);
+            return verifier.report;
+        }
+    };
+    loop {
+        match reader.next_record() {
+            Ok(Some(record)) => {
+                if let Flow::Stop = verifier.record(record, &mut reader) {
+                    break;
+                }
+            }
+            Ok(None) => {
+                verifier.ended_before_trailer(&reader);
+                break;
+            }
+            Err(error) => {
+                verifier.read_failed(&error, &reader);
+                break;
+            }
+        }
+        if let Some(progress) = progress.as_mut()
+            && verifier.record_index.is_multiple_of(4_096)
+        {
+            verifier.report.counts.bytes = reader.offset();
+            progress(&verifier.report.counts);
+        }
+    }
+    verifier.report.counts.bytes = reader.offset();
+    verifier.report
+}
+
+/// Reads a public key given as 64 hex digits, or as the path of a file
+/// holding them.
+pub fn load_public_key(text_or_path: &str) -> Result<PublicKey, String> {
+    let looks_hex = text_or_path.len() == 64 && text_or_path.bytes().all(|b| b.is_ascii_hexdigit());
+    let text = if looks_hex {
+        text_or_path.to_owned()
+    } else {
+        std::fs::read_to_string(text_or_path).map_err(|e| format!("{text_or_path}: {e}"))?
+    };
+    PublicKey::from_hex(text.trim()).map_err(|e| format!("{text_or_path}: {e}"))
+}
