@@ -614,13 +614,16 @@ impl Checkpoint {
             .strip_suffix('\n')
             .ok_or(NoteError::BadCheckpoint("text does not end in a newline"))?;
         let mut lines = body.split('\n');
-        let origin = lines.next().unwrap_or_default();
-        if origin.is_empty() || origin.bytes().any(|b| b < 0x20) {
-            return Err(NoteError::BadCheckpoint("empty origin"));
-        }
-        let size = parse_decimal(lines.next().unwrap_or_default()).ok_or(
-            NoteError::BadCheckpoint("size is not a decimal without leading zeros"),
-        )?;
+        let origin = lines
+            .next()
+            .filter(|origin| !origin.is_empty())
+            .ok_or(NoteError::BadCheckpoint("empty origin"))?;
+        let size = lines
+            .next()
+            .and_then(parse_decimal)
+            .ok_or(NoteError::BadCheckpoint(
+                "size is not a decimal without leading zeros",
+            ))?;
         let root = lines
             .next()
             .and_then(decode_base64)
