@@ -36,6 +36,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "arxi-sidecar-config",
         ],
     ),
+    ("arxi-witness", &["arxi-format"]),
     ("arxi-testkit", &["arxi-format"]),
     ("arxi-system-tests", &["arxi-format", "arxi-testkit"]),
 ];
