@@ -118,7 +118,7 @@ impl fmt::Display for NoteError {
 impl std::error::Error for NoteError {}
 
 /// Key names: non-empty, no Unicode space, no `+`, no control character.
-fn check_name(name: &str) -> Result<(), NoteError> {
+pub fn check_name(name: &str) -> Result<(), NoteError> {
     let bad = |c: char| c.is_whitespace() || c == '+' || c.is_control();
     if name.is_empty() || name.chars().any(bad) {
         return Err(NoteError::BadKeyName);

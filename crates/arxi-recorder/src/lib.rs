@@ -37,6 +37,7 @@ pub mod control_types;
 mod cursor;
 mod engine;
 mod idempotency;
+mod log_tree;
 mod plan;
 mod recovery;
 mod sequencer;
@@ -56,6 +57,7 @@ pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEng
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
+pub use log_tree::{LogCheckpoint, TreeRecovery, log_verifier_key};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -158,6 +160,9 @@ pub struct RecorderConfig {
     /// Where bundles are built, served from and cleaned at open (`None`:
     /// building is refused with `BundleError::NoBundleDir`).
     pub bundle_dir: Option<PathBuf>,
+    /// The log tree's origin: the first line of its checkpoints and the key
+    /// name they are signed under (C2SP: no spaces, no `+`).
+    pub log_origin: String,
 }
 
 impl RecorderConfig {
@@ -184,7 +189,16 @@ impl RecorderConfig {
             query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
+            log_origin: String::new(),
         }
+        .with_default_origin()
+    }
+
+    /// Sets [`Self::log_origin`] to the default for the recorder id:
+    /// `arxi/<recorder id>`.
+    pub fn with_default_origin(mut self) -> Self {
+        self.log_origin = format!("arxi/{}", self.recorder_id);
+        self
     }
 }
 

@@ -20,12 +20,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
 use arxi_format::CanonicalJson;
-use arxi_store::{MetaEntry, ReaderPool, StoreError, namespace};
+use arxi_store::{CosignatureRow, MetaEntry, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::control::{self, Reason};
 use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
+use crate::log_tree::LogCheckpoint;
 use crate::plan::{CommitProgress, Op, Plan, Reply};
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
@@ -68,6 +69,16 @@ pub(crate) enum Command {
     Shutdown {
         answer: Answer<()>,
     },
+    /// Sign a checkpoint of the log tree if it grew; answer the newest.
+    Checkpoint {
+        keep_from: u64,
+        answer: Answer<Option<LogCheckpoint>>,
+    },
+    /// Store witnesses' cosignatures.
+    Cosignatures {
+        rows: Vec<CosignatureRow>,
+        answer: Answer<()>,
+    },
     /// A write that is not evidence: one `store_meta` row, committed
     /// (fsync) like any plan. Readiness uses it to learn whether writes
     /// work again after a failure.
@@ -102,7 +113,12 @@ impl Command {
             Self::Seal { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
-            Self::Shutdown { answer } | Self::Probe { answer } => {
+            Self::Shutdown { answer }
+            | Self::Probe { answer }
+            | Self::Cosignatures { answer, .. } => {
+                let _ = answer.send(Err(error.clone()));
+            }
+            Self::Checkpoint { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
         }
@@ -508,6 +524,22 @@ impl Sequencer {
                 }
                 Ok(chain.seal_segment(plan, Reason::Api))
             }),
+            command => self.apply_without_evidence_answer(plan, command),
+        }
+    }
+
+    /// The commands that answer no receipt: checkpoints, cosignatures, the
+    /// write probe and shutdown.
+    fn apply_without_evidence_answer(&mut self, plan: &mut Plan, command: Command) {
+        match command {
+            Command::Checkpoint { keep_from, answer } => {
+                let checkpoint = self.chain.checkpoint(plan, keep_from);
+                plan.replies.push(reply(answer, Ok(checkpoint), false));
+            }
+            Command::Cosignatures { rows, answer } => {
+                plan.ops.push(Op::InsertCosignatures(rows));
+                plan.replies.push(reply(answer, Ok(()), false));
+            }
             Command::Probe { answer } => {
                 plan.ops.push(Op::MetaPut {
                     namespace: namespace::HEALTH,
@@ -527,6 +559,11 @@ impl Sequencer {
                 );
                 plan.replies.push(reply(answer, Ok(()), false));
             }
+            Command::Append { .. }
+            | Command::AppendBatch { .. }
+            | Command::Control { .. }
+            | Command::OpenSegment { .. }
+            | Command::Seal { .. } => unreachable!("handled by apply"),
         }
     }
 

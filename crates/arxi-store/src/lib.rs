@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod log;
 mod read;
 mod schema;
 mod write;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
+pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
 pub use schema::SCHEMA_VERSION;
 pub use write::WriteTxn;

@@ -10,15 +10,15 @@ use rusqlite::{Connection, Row, params};
 use crate::write::optional;
 use crate::{EnvelopeRow, KeyRow, MetaEntry, SealRow, SegmentRow, StoreError, open_read_only};
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(value: i64) -> u64 {
+pub(crate) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
+pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| StoreError::BadRow(format!("{what}: hash is {} bytes, not 32", bytes.len())))
 }
@@ -26,7 +26,7 @@ fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
 /// Reads a byte column whatever its storage class: a row damaged outside
 /// arxi may hold text where bytes belong, and the verifier, not the driver,
 /// should judge it.
-fn bytes_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
+pub(crate) fn bytes_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
     use rusqlite::types::ValueRef;
     match row.get_ref(index)? {
         ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(bytes.to_vec()),
@@ -112,7 +112,7 @@ pub struct QueryPage {
 /// Read access over one connection (a pooled reader, or the writer's own).
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'c> {
-    conn: &'c Connection,
+    pub(crate) conn: &'c Connection,
 }
 
 impl<'c> Reader<'c> {

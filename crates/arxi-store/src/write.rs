@@ -11,7 +11,7 @@ use crate::{EnvelopeRow, KeyRow, MetaEntry, Reader, SealRow, SegmentRow, StoreEr
 /// An open `BEGIN IMMEDIATE` transaction on the write connection.
 #[derive(Debug)]
 pub struct WriteTxn<'c> {
-    tx: Transaction<'c>,
+    pub(crate) tx: Transaction<'c>,
 }
 
 fn to_i64(value: u64) -> i64 {
