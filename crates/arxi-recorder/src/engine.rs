@@ -12,9 +12,7 @@ use std::time::Duration;
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
-use arxi_store::{
-    CheckpointKind, CosignatureRow, KeyRow, QueryFilter, ReaderPool, Store, StoreError, namespace,
-};
+use arxi_store::{CheckpointKind, KeyRow, QueryFilter, ReaderPool, Store, StoreError, namespace};
 use serde_json::json;
 
 use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle};
@@ -25,7 +23,7 @@ use crate::control;
 use crate::control_types;
 use crate::cursor::CursorKey;
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
-use crate::log_tree::LogCheckpoint;
+use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::CommitProgress;
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
@@ -718,10 +716,16 @@ impl RecorderEngine {
     /// Stores witnesses' cosignatures of stored checkpoints.
     pub fn store_cosignatures(
         &self,
-        rows: Vec<CosignatureRow>,
+        cosignatures: Vec<Cosignature>,
     ) -> Result<Pending<()>, SubmitError> {
         let (answer, receiver) = oneshot::channel();
-        self.submit(Command::Cosignatures { rows, answer }, 0)?;
+        self.submit(
+            Command::Cosignatures {
+                cosignatures,
+                answer,
+            },
+            0,
+        )?;
         Ok(Pending { receiver })
     }
 
@@ -730,7 +734,7 @@ impl RecorderEngine {
     pub fn log_checkpoints(
         &self,
         limit: u32,
-    ) -> Result<Vec<(LogCheckpoint, Vec<CosignatureRow>)>, StoreError> {
+    ) -> Result<Vec<(LogCheckpoint, Vec<Cosignature>)>, StoreError> {
         self.readers.with(|reader| {
             reader
                 .last_log_checkpoints(limit)?
@@ -738,7 +742,13 @@ impl RecorderEngine {
                 .map(|row| {
                     let checkpoint = LogCheckpoint::from_row(row)?;
                     let cosignatures = reader.cosignatures(row.size)?;
-                    Ok((checkpoint, cosignatures))
+                    Ok((
+                        checkpoint,
+                        cosignatures
+                            .into_iter()
+                            .map(Cosignature::from_row)
+                            .collect(),
+                    ))
                 })
                 .collect()
         })

@@ -57,7 +57,7 @@ pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEng
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
-pub use log_tree::{LogCheckpoint, TreeRecovery, log_verifier_key};
+pub use log_tree::{Cosignature, LogCheckpoint, TreeRecovery, log_verifier_key};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 

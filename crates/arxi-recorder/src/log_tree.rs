@@ -16,7 +16,7 @@ use arxi_format::merkle::node_hash;
 use arxi_format::note::{Checkpoint, Note, NoteSigner, SignatureType, VerifierKey};
 use arxi_format::seal::envelope_leaf;
 use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{LogCheckpointRow, LogNodeRow, Reader, Store, StoreError};
+use arxi_store::{CosignatureRow, LogCheckpointRow, LogNodeRow, Reader, Store, StoreError};
 
 use crate::OpenError;
 
@@ -269,6 +269,44 @@ impl LogCheckpoint {
             note,
             created_at,
         })
+    }
+}
+
+/// A witness's cosignature of a stored checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cosignature {
+    /// The checkpoint's tree size.
+    pub size: u64,
+    /// The witness key's name.
+    pub witness: String,
+    /// The witness key's ID.
+    pub key_id: u32,
+    /// The time the cosignature states (POSIX seconds).
+    pub time: u64,
+    /// The signature line (`— name base64`, newline included).
+    pub line: String,
+}
+
+impl Cosignature {
+    pub(crate) fn row(self, received_at_us: i64) -> CosignatureRow {
+        CosignatureRow {
+            size: self.size,
+            witness: self.witness,
+            key_id: self.key_id,
+            time: self.time,
+            line: self.line,
+            received_at_us,
+        }
+    }
+
+    pub(crate) fn from_row(row: CosignatureRow) -> Self {
+        Self {
+            size: row.size,
+            witness: row.witness,
+            key_id: row.key_id,
+            time: row.time,
+            line: row.line,
+        }
     }
 }
 

@@ -20,13 +20,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
 use arxi_format::CanonicalJson;
-use arxi_store::{CosignatureRow, MetaEntry, ReaderPool, StoreError, namespace};
+use arxi_store::{MetaEntry, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::control::{self, Reason};
 use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
-use crate::log_tree::LogCheckpoint;
+use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::{CommitProgress, Op, Plan, Reply};
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
@@ -76,7 +76,7 @@ pub(crate) enum Command {
     },
     /// Store witnesses' cosignatures.
     Cosignatures {
-        rows: Vec<CosignatureRow>,
+        cosignatures: Vec<Cosignature>,
         answer: Answer<()>,
     },
     /// A write that is not evidence: one `store_meta` row, committed
@@ -536,7 +536,12 @@ impl Sequencer {
                 let checkpoint = self.chain.checkpoint(plan, keep_from);
                 plan.replies.push(reply(answer, Ok(checkpoint), false));
             }
-            Command::Cosignatures { rows, answer } => {
+            Command::Cosignatures {
+                cosignatures,
+                answer,
+            } => {
+                let now = self.chain.now_us();
+                let rows = cosignatures.into_iter().map(|c| c.row(now)).collect();
                 plan.ops.push(Op::InsertCosignatures(rows));
                 plan.replies.push(reply(answer, Ok(()), false));
             }

@@ -59,6 +59,15 @@ pub fn document() -> Value {
                 "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
             }));
         }
+        if route.operation_id == "getEnvelopeProof" {
+            parameters.push(json!({
+                "name": "seq",
+                "in": "query",
+                "required": true,
+                "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
+                "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,19}$"},
+            }));
+        }
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }

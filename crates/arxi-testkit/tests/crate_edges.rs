@@ -25,6 +25,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "arxi-recorder",
             "arxi-verify",
             "arxi-sidecar-config",
+            "arxi-witness",
         ],
     ),
     (

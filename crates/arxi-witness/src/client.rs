@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use arxi_format::note::{Note, SignatureType, VerifierKey};
+use arxi_format::note::{Note, SignatureLine, SignatureType, VerifierKey};
 
 use crate::protocol::{self, ADD_CHECKPOINT_PATH, AddCheckpoint, SIZE_CONTENT_TYPE};
 
@@ -31,6 +31,8 @@ pub enum Outcome {
     Cosigned {
         /// The checkpoint with the cosignature added.
         checkpoint: Note,
+        /// The cosignature line.
+        line: SignatureLine,
         /// The time the cosignature states.
         time: u64,
     },
@@ -167,8 +169,12 @@ impl Client {
             .ok_or_else(|| CallError::BadCosignature("no timestamp".into()))?;
         let mut checkpoint = checkpoint.clone();
         checkpoint
-            .add_signature(line)
+            .add_signature(line.clone())
             .map_err(|e| CallError::BadCosignature(e.to_string()))?;
-        Ok(Outcome::Cosigned { checkpoint, time })
+        Ok(Outcome::Cosigned {
+            checkpoint,
+            line,
+            time,
+        })
     }
 }

@@ -82,7 +82,10 @@ fn cosigns_a_growing_log_and_answers_every_refusal() {
     let w = start(None);
 
     let first = w.client.add_checkpoint(&request(&log, &all, 0, 7)).unwrap();
-    let Outcome::Cosigned { checkpoint, time } = &first else {
+    let Outcome::Cosigned {
+        checkpoint, time, ..
+    } = &first
+    else {
         panic!("{first:?}");
     };
     assert!(*time > 1_700_000_000, "a POSIX timestamp: {time}");

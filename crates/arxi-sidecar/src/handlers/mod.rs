@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod bundles;
 pub mod envelopes;
+pub mod log;
 pub mod probes;
 pub mod query;
 pub mod segments;
