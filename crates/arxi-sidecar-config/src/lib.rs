@@ -323,6 +323,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
         }
     };
     let loaded = validate::validate(&config, base_dir, &mut problems);
+    let witness = witness::check_witness(&config, &mut problems);
     if problems.0.is_empty() {
         Ok(ValidConfig {
             config,
@@ -331,7 +332,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             path: None,
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
-            witness: loaded.witness,
+            witness,
         })
     } else {
         Err(ConfigErrors(problems.0))

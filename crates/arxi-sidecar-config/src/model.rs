@@ -617,15 +617,22 @@ impl Config {
                 origin: Some("example.org/arxi".into()),
                 ..Log::default()
             },
-            witness: Witness {
-                quorum: Some(1),
-                max_lag_ms: 10_000,
-                peers: vec![WitnessPeer {
-                    vkey: "witness.example/w1+00000000+BA==".into(),
-                    url: "https://witness.example".into(),
-                    timeout_ms: defaults::witness_timeout_ms(),
-                }],
-            },
+            witness: Witness::reference(),
+        }
+    }
+}
+
+impl Witness {
+    /// Every member present (see [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            quorum: Some(1),
+            max_lag_ms: 10_000,
+            peers: vec![WitnessPeer {
+                vkey: "witness.example/w1+00000000+BA==".into(),
+                url: "https://witness.example".into(),
+                timeout_ms: defaults::witness_timeout_ms(),
+            }],
         }
     }
 }

@@ -34,7 +34,6 @@ impl Problems {
 pub(crate) struct Loaded {
     pub(crate) credentials: Vec<Credential>,
     pub(crate) enterprise_token: Option<Secret>,
-    pub(crate) witness: crate::witness::WitnessPolicy,
 }
 
 /// Resolves a path from the configuration against the base directory.
@@ -56,11 +55,9 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     check_probes(config, problems);
     let enterprise_token = check_enterprise(config, base, problems);
     check_shutdown(config, problems);
-    let witness = crate::witness::check_witness(config, problems);
     Loaded {
         credentials,
         enterprise_token,
-        witness,
     }
 }
 

@@ -40,6 +40,36 @@ pub fn default_origin(recorder_id: &str) -> String {
 
 /// Checks `[log]` and `[witness]`; answers the policy when it is valid.
 pub(crate) fn check_witness(config: &Config, problems: &mut Problems) -> WitnessPolicy {
+    check_log(config, problems);
+    let witness = &config.witness;
+    let peers = check_peers(config, problems);
+    let count = witness.peers.len();
+    let quorum = witness
+        .quorum
+        .map_or(if count == 0 { 0 } else { count / 2 + 1 }, |q| q as usize);
+    if quorum > count {
+        problems.add(
+            "witness.quorum",
+            format!("is {quorum} but only {count} witnesses are configured"),
+        );
+    }
+    if witness.max_lag_ms > 0 && count == 0 {
+        problems.add("witness.max_lag_ms", "needs at least one witness");
+    }
+    if witness.max_lag_ms > 0 && witness.max_lag_ms < 2 * config.log.checkpoint_interval_ms {
+        problems.add(
+            "witness.max_lag_ms",
+            "must be 0 (off) or at least twice log.checkpoint_interval_ms",
+        );
+    }
+    WitnessPolicy {
+        peers,
+        quorum,
+        max_lag: (witness.max_lag_ms > 0).then(|| Duration::from_millis(witness.max_lag_ms)),
+    }
+}
+
+fn check_log(config: &Config, problems: &mut Problems) {
     let log = &config.log;
     if let Some(origin) = &log.origin
         && let Err(reason) = check_name(origin)
@@ -55,15 +85,20 @@ pub(crate) fn check_witness(config: &Config, problems: &mut Problems) -> Witness
             "must be 1 to 86400",
         );
     }
-    let witness = &config.witness;
-    if witness.peers.len() > WITNESSES_MAX {
+}
+
+/// `[[witness.peers]]`: each key a cosignature key of its own name, each
+/// URL http(s), each timeout in range.
+fn check_peers(config: &Config, problems: &mut Problems) -> Vec<WitnessPeer> {
+    let configured = &config.witness.peers;
+    if configured.len() > WITNESSES_MAX {
         problems.add(
             "witness.peers",
             format!("at most {WITNESSES_MAX} witnesses"),
         );
     }
     let mut peers: Vec<WitnessPeer> = Vec::new();
-    for (index, peer) in witness.peers.iter().enumerate() {
+    for (index, peer) in configured.iter().enumerate() {
         let at = |key: &str| format!("witness.peers[{index}].{key}");
         let key = match VerifierKey::parse(&peer.vkey) {
             Ok(key) if key.kind() == SignatureType::Cosignature => Some(key),
@@ -95,30 +130,7 @@ pub(crate) fn check_witness(config: &Config, problems: &mut Problems) -> Witness
             });
         }
     }
-    let count = witness.peers.len();
-    let quorum = witness
-        .quorum
-        .map_or(if count == 0 { 0 } else { count / 2 + 1 }, |q| q as usize);
-    if quorum > count {
-        problems.add(
-            "witness.quorum",
-            format!("is {quorum} but only {count} witnesses are configured"),
-        );
-    }
-    if witness.max_lag_ms > 0 && count == 0 {
-        problems.add("witness.max_lag_ms", "needs at least one witness");
-    }
-    if witness.max_lag_ms > 0 && witness.max_lag_ms < 2 * log.checkpoint_interval_ms {
-        problems.add(
-            "witness.max_lag_ms",
-            "must be 0 (off) or at least twice log.checkpoint_interval_ms",
-        );
-    }
-    WitnessPolicy {
-        peers,
-        quorum,
-        max_lag: (witness.max_lag_ms > 0).then(|| Duration::from_millis(witness.max_lag_ms)),
-    }
+    peers
 }
 
 fn valid_url(url: &str) -> bool {

@@ -784,73 +784,67 @@ pub fn write_metrics(out: &mut String, state: &LogState, tree_size: u64) {
         "# HELP arxi_log_witness_lag_seconds Seconds the oldest checkpoint not covered by a witnessed one has waited.\n# TYPE arxi_log_witness_lag_seconds gauge\narxi_log_witness_lag_seconds {:.3}",
         state.witnessed_lag_seconds()
     );
-    if state.witnesses.is_empty() {
-        return;
+    if !state.witnesses.is_empty() {
+        write_witness_metrics(out, state, latest);
     }
-    let mut sections = [
+}
+
+/// The per-witness series, one family at a time.
+fn write_witness_metrics(out: &mut String, state: &LogState, latest: u64) {
+    use std::fmt::Write as _;
+    let families: [(&str, &str, &str); 5] = [
         (
             "arxi_witness_lag_entries",
             "gauge",
             "Envelopes in the newest checkpoint beyond what the witness has cosigned.",
-            String::new(),
         ),
         (
             "arxi_witness_lag_seconds",
             "gauge",
             "Seconds a checkpoint has waited for the witness's cosignature.",
-            String::new(),
         ),
         (
             "arxi_witness_cosigned_size",
             "gauge",
             "The largest tree size the witness has cosigned.",
-            String::new(),
         ),
         (
             "arxi_witness_cosignatures_total",
             "counter",
             "Cosignatures received from the witness by this process.",
-            String::new(),
         ),
         (
             "arxi_witness_failures_total",
             "counter",
             "Submissions to the witness that failed, by reason.",
-            String::new(),
         ),
     ];
-    for witness in &state.witnesses {
-        let name = label(witness.key.name());
-        let cosigned = witness.cosigned_size.load(Ordering::Relaxed);
-        let _ = writeln!(
-            sections[0].3,
-            "arxi_witness_lag_entries{{witness=\"{name}\"}} {}",
-            latest.saturating_sub(cosigned)
-        );
-        let _ = writeln!(
-            sections[1].3,
-            "arxi_witness_lag_seconds{{witness=\"{name}\"}} {:.3}",
-            witness.lag_seconds()
-        );
-        let _ = writeln!(
-            sections[2].3,
-            "arxi_witness_cosigned_size{{witness=\"{name}\"}} {cosigned}"
-        );
-        let _ = writeln!(
-            sections[3].3,
-            "arxi_witness_cosignatures_total{{witness=\"{name}\"}} {}",
-            witness.cosignatures_total.load(Ordering::Relaxed)
-        );
-        let failures = witness.failures();
-        for reason in FAILURE_REASONS {
-            let _ = writeln!(
-                sections[4].3,
-                "arxi_witness_failures_total{{witness=\"{name}\",reason=\"{reason}\"}} {}",
-                failures.get(reason).copied().unwrap_or(0)
-            );
+    for (family, (name, kind, help)) in families.iter().enumerate() {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        for witness in &state.witnesses {
+            let witness_label = label(witness.key.name());
+            let cosigned = witness.cosigned_size.load(Ordering::Relaxed);
+            let value = match family {
+                0 => latest.saturating_sub(cosigned).to_string(),
+                1 => format!("{:.3}", witness.lag_seconds()),
+                2 => cosigned.to_string(),
+                3 => witness
+                    .cosignatures_total
+                    .load(Ordering::Relaxed)
+                    .to_string(),
+                _ => {
+                    let failures = witness.failures();
+                    for reason in FAILURE_REASONS {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{witness=\"{witness_label}\",reason=\"{reason}\"}} {}",
+                            failures.get(reason).copied().unwrap_or(0)
+                        );
+                    }
+                    continue;
+                }
+            };
+            let _ = writeln!(out, "{name}{{witness=\"{witness_label}\"}} {value}");
         }
-    }
-    for (name, kind, help, samples) in &sections {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{samples}");
     }
 }

@@ -119,7 +119,9 @@ fn storage(error: &impl std::fmt::Display) -> Problem {
 
 /// The `seq` query parameter: a positive decimal integer, given once.
 fn seq_parameter(call: &Call) -> Result<u64, Problem> {
-    let query = call.query.as_deref().unwrap_or_default();
+    let Some(query) = call.query.as_deref() else {
+        return Err(Problem::new(Code::BadRequest).detail("give ?seq=<n>"));
+    };
     let mut seq = None;
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         match pair.split_once('=') {
