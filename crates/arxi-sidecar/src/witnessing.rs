@@ -647,8 +647,9 @@ impl Worker {
         self.me().fail(reason, detail);
     }
 
-    /// A refusal: counted and logged every time, recorded in the chain
-    /// once per kind until the witness cosigns again.
+    /// A refusal: logged and counted every time, recorded in the chain
+    /// (before it is counted) once per kind until the witness cosigns
+    /// again.
     fn refused(
         &mut self,
         kind: &'static str,
@@ -664,8 +665,8 @@ impl Worker {
             %detail,
             "a witness refused this log's checkpoint"
         );
-        self.me().fail(kind, detail.clone());
         if self.refused == Some(kind) {
+            self.me().fail(kind, detail);
             return;
         }
         let payload = json!({
@@ -675,7 +676,7 @@ impl Worker {
             "size": checkpoint.size,
             "old_size": old,
             "root": checkpoint.root.to_hex(),
-            "detail": detail,
+            "detail": &detail,
         });
         let recorded = self
             .engine
@@ -686,6 +687,8 @@ impl Worker {
             Ok(_) => self.refused = Some(kind),
             Err(error) => tracing::warn!(%error, "could not record arxi.witness.refused"),
         }
+        // Counted once recorded: whoever sees the count finds the record.
+        self.me().fail(kind, detail);
     }
 
     /// Stores the cosignature, then counts it towards the quorum.
