@@ -199,11 +199,7 @@ impl Chain {
         open.envelope_count += 1;
         open.bytes += unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes;
         open.root.push(envelope_leaf(&hash));
-        let nodes = self.state.tree.push(envelope_leaf(&hash));
-        if !nodes.is_empty() {
-            plan.ops
-                .push(Op::InsertLogNodes(log_tree::node_rows(nodes).collect()));
-        }
+        self.grow_tree(plan, &hash);
         let receipt = Receipt {
             seq: body.seq,
             segment_id: body.segment_id,
@@ -211,6 +207,7 @@ impl Chain {
             prev_hash: body.prev_hash,
             received_at,
             key_id: body.key_id.clone(),
+            signature: None,
         };
         plan.ops.push(Op::unsigned_envelope(body, hash));
         plan.stats.envelopes += 1;
@@ -220,6 +217,16 @@ impl Chain {
         };
         self.state.last_received_at = received_at;
         receipt
+    }
+
+    /// Adds an envelope's leaf to the log tree; the nodes it completes are
+    /// stored with it.
+    fn grow_tree(&mut self, plan: &mut Plan, hash: &Hash32) {
+        let nodes = self.state.tree.push(envelope_leaf(hash));
+        if !nodes.is_empty() {
+            plan.ops
+                .push(Op::InsertLogNodes(log_tree::node_rows(nodes).collect()));
+        }
     }
 
     /// Appends one data envelope, sealing after it when a limit is reached.

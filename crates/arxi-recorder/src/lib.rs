@@ -49,7 +49,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
+use arxi_format::{CanonicalJson, Hash32, KeyId, Signature, Timestamp};
 use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
@@ -245,6 +245,9 @@ pub struct Receipt {
     pub received_at: Timestamp,
     /// Signing key.
     pub key_id: KeyId,
+    /// The envelope's signature (set before the answer is sent; `None`
+    /// only inside the recorder, between numbering and signing).
+    pub signature: Option<Signature>,
 }
 
 /// A recorded seal.

@@ -128,9 +128,14 @@ pub struct ActiveSegment {
     pub segment: Option<Segment>,
 }
 
-/// `POST /v1/envelopes` and `/with-attachments`: the durable receipt.
+/// `POST /v1/envelopes` and `/with-attachments`: the durable, signed
+/// receipt. With the request it answers, it is everything needed to
+/// rebuild the envelope and check the recorder's signature offline
+/// (`arxi receipt verify`; Docs/api.md, "Receipts").
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Receipt {
+    /// The recorder's id.
+    pub recorder_id: String,
     /// Sequence number.
     pub seq: u64,
     /// Segment holding it.
@@ -143,6 +148,9 @@ pub struct Receipt {
     pub received_at: String,
     /// Signing key id.
     pub key_id: String,
+    /// The envelope's Ed25519 signature (hex) over its hash, domain
+    /// `arxi.envelope.v1` (Docs/format.md).
+    pub signature: String,
 }
 
 /// `POST /v1/envelopes` body.

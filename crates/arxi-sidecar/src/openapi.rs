@@ -141,12 +141,14 @@ pub fn examples() -> Value {
         sealed_at: None,
     };
     let receipt = contract::Receipt {
+        recorder_id: "orders-eu-1".into(),
         seq: 58,
         segment_id: 3,
         hash: "9f2c".repeat(16),
         prev_hash: "41ab".repeat(16),
         received_at: "2026-11-23T09:14:07.123456Z".into(),
         key_id: "ed25519:7cc94dfce6410dece2fda6e5a37d8363".into(),
+        signature: "5d0e".repeat(32),
     };
     json!({
         "recordEnvelope": {

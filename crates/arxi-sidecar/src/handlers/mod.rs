@@ -189,7 +189,7 @@ pub async fn replay_if_done(
 /// Turns a key and a renderer into the recorder's idempotency request.
 pub fn idempotency_request<T: 'static>(
     key: Option<(IdempotencyKey, Hash32)>,
-    render: fn(&T) -> StoredResponse,
+    render: impl Fn(&T) -> StoredResponse + Send + 'static,
 ) -> Option<IdempotencyRequest<T>> {
     key.map(|(key, request_hash)| IdempotencyRequest {
         key,
@@ -213,7 +213,7 @@ pub fn stored_reply(response: StoredResponse, replayed: bool) -> Reply {
 
 /// The reply for a mutation's outcome, rendered the same way whether or
 /// not it was stored for replay.
-pub fn outcome_reply<T>(outcome: Outcome<T>, render: fn(&T) -> StoredResponse) -> Reply {
+pub fn outcome_reply<T>(outcome: Outcome<T>, render: impl Fn(&T) -> StoredResponse) -> Reply {
     match outcome {
         Outcome::Done { value, response } => {
             stored_reply(response.unwrap_or_else(|| render(&value)), false)
