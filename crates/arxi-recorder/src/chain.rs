@@ -358,6 +358,8 @@ impl Chain {
         });
         plan.stats.seals += 1;
         self.state.last_seal_hash = seal.hash;
+        // Every seal is followed by a checkpoint of the log tree through it.
+        self.checkpoint(plan, 0);
         SealReceipt {
             segment_id,
             first_seq: seal.body.first_seq,
