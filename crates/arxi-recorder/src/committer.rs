@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use arxi_store::{CheckpointKind, Store, StoreError, StoreOptions};
 
 use crate::CheckpointPolicy;
+use crate::head::HeadWriter;
 use crate::plan::CommitProgress;
 use crate::plan::{Failure, Plan};
 use crate::status::Shared;
@@ -171,6 +172,9 @@ pub(crate) struct Committer {
     pub(crate) dead_generation: Option<u64>,
     /// Why the connection cannot be used, until a reopen succeeds.
     pub(crate) broken: Option<String>,
+    /// The signed head file, rewritten after a commit that sealed, a
+    /// checkpoint, and at shutdown (`head.rs`).
+    pub(crate) head: HeadWriter,
 }
 
 impl Committer {
@@ -215,6 +219,7 @@ impl Committer {
             plan.deliver(Some(&Failure::Unavailable(reason)));
             return;
         }
+        let started = Instant::now();
         let result = (|| {
             let txn = self.store.transaction()?;
             plan.apply(&txn)?;
@@ -222,6 +227,9 @@ impl Committer {
         })();
         match result {
             Ok(()) => {
+                self.shared.record_commit_micros(
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                );
                 self.progress.committed.store(plan.epoch, Ordering::Release);
                 let metrics = &self.shared.metrics;
                 metrics.commits_total.fetch_add(1, Ordering::Relaxed);
@@ -234,8 +242,17 @@ impl Committer {
                     .fetch_add(plan.stats.seals, Ordering::Relaxed);
                 self.shared.publish(plan.status.clone());
                 let shutdown = plan.shutdown;
+                let sealed = plan.stats.seals > 0;
+                let status = plan.status.clone();
                 plan.deliver(None);
-                self.manage_wal(shutdown);
+                let checkpointed = self.manage_wal(shutdown);
+                if sealed || checkpointed || shutdown {
+                    // The callers have their answers: the head is a guard
+                    // for the next open, not part of this commit.
+                    if let Err(error) = self.head.write(&status) {
+                        tracing::error!(%error, "could not update the signed head");
+                    }
+                }
             }
             Err(error) => {
                 self.shared
@@ -270,8 +287,9 @@ impl Committer {
         }
     }
 
-    /// Deliberate checkpoints after a commit (see the module comment).
-    fn manage_wal(&mut self, stopping: bool) {
+    /// Deliberate checkpoints after a commit (see the module comment);
+    /// true when one ran here.
+    fn manage_wal(&mut self, stopping: bool) -> bool {
         let pages = self.store.wal_pages();
         self.shared
             .metrics
@@ -289,21 +307,24 @@ impl Committer {
             }
             None
         };
-        if let Some(kind) = kind {
-            match self.store.checkpoint(kind) {
-                Ok(_) => {
-                    self.shared
-                        .metrics
-                        .checkpoints_total
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, ?kind, "checkpoint failed");
-                    self.shared
-                        .metrics
-                        .checkpoint_failures_total
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+        let Some(kind) = kind else {
+            return false;
+        };
+        match self.store.checkpoint(kind) {
+            Ok(_) => {
+                self.shared
+                    .metrics
+                    .checkpoints_total
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, ?kind, "checkpoint failed");
+                self.shared
+                    .metrics
+                    .checkpoint_failures_total
+                    .fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }

@@ -35,7 +35,9 @@ mod committer;
 mod control;
 mod cursor;
 mod engine;
+mod head;
 mod idempotency;
+mod maintenance;
 mod plan;
 mod recovery;
 mod sequencer;
@@ -52,9 +54,11 @@ use arxi_store::StoreError;
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use control::control_types;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
+pub use head::{Rollback, head_path};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
+pub use maintenance::{BackupStats, DataReport, HeadFinding, backup_database, verify_data};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -152,6 +156,11 @@ pub struct RecorderConfig {
     /// Where bundles are built, served from and cleaned at open (`None`:
     /// building is refused with `BundleError::NoBundleDir`).
     pub bundle_dir: Option<PathBuf>,
+    /// The operator's acknowledgement of a restore: the sequence number of
+    /// the signed head (`<database>.head`) whose newer envelopes they accept
+    /// to lose. Only a database behind exactly that head opens, recording
+    /// `arxi.recorder.rolled_back`; `None` refuses every rollback.
+    pub rollback_acknowledged_seq: Option<u64>,
 }
 
 impl RecorderConfig {
@@ -176,6 +185,7 @@ impl RecorderConfig {
             query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
+            rollback_acknowledged_seq: None,
         }
     }
 }
@@ -422,6 +432,19 @@ pub enum OpenError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// The database does not reach the signed head beside it (a restored
+    /// older backup) and no acknowledgement names that head.
+    BehindSignedHead(Box<Rollback>),
+    /// An acknowledgement names another signed head than the one found.
+    RollbackAcknowledgementMismatch {
+        /// What was acknowledged.
+        acknowledged_seq: u64,
+        /// What the rollback is.
+        rollback: Box<Rollback>,
+    },
+    /// The signed head file could not be read, is not a head, belongs to
+    /// another recorder, or could not be written; names the path.
+    SignedHead(String),
 }
 
 impl fmt::Display for OpenError {
@@ -452,6 +475,15 @@ impl fmt::Display for OpenError {
                 f,
                 "the clock reads {micros} µs since 1970, outside what evidence can carry"
             ),
+            Self::BehindSignedHead(rollback) => write!(f, "{rollback}"),
+            Self::RollbackAcknowledgementMismatch {
+                acknowledged_seq,
+                rollback,
+            } => write!(
+                f,
+                "the rollback acknowledged is for signed head seq {acknowledged_seq}, not this one: {rollback}"
+            ),
+            Self::SignedHead(problem) => write!(f, "signed head: {problem}"),
         }
     }
 }
