@@ -25,7 +25,7 @@ pub struct BackupStats {
 }
 
 /// Copies the database at `database` into the new file `destination` (mode
-/// 0600) as one consistent snapshot, with SQLite's online backup API, while
+/// 0640) as one consistent snapshot, with SQLite's online backup API, while
 /// a recorder may be writing it. Refuses an existing destination. The copy
 /// holds the database only: never the signing key, nor the signed head.
 pub fn backup_database(database: &Path, destination: &Path) -> Result<BackupStats, StoreError> {

@@ -233,3 +233,39 @@ impl RecordedKey {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The retry hint: (commit times in µs, commands queued, batch size)
+    /// to the expected hint in ms.
+    #[test]
+    fn the_retry_hint_follows_the_queue_and_the_commit_time() {
+        let check = |commits: &[u64], depth: usize, batch: usize, expected_ms: u64| {
+            let shared = Shared::new(EngineStatus {
+                head_seq: 0,
+                head_hash: Hash32::ZERO,
+                open_segment: None,
+                last_seal_hash: Hash32::ZERO,
+                failure: None,
+            });
+            for micros in commits {
+                shared.record_commit_micros(*micros);
+            }
+            shared.queue_depth.store(depth, Ordering::Relaxed);
+            assert_eq!(
+                shared.retry_after_ms(batch),
+                expected_ms,
+                "commits {commits:?}, depth {depth}, batch {batch}"
+            );
+        };
+        check(&[], 4_096, 256, RETRY_AFTER_MS_MIN);
+        check(&[2_000], 0, 256, 2);
+        check(&[2_000], 600, 256, 8);
+        check(&[2_000], 4_096, 256, 34);
+        check(&[2_000, 2_000, 10_000], 4_096, 256, 51);
+        check(&[900_000], 4_096, 256, RETRY_AFTER_MS_MAX);
+        check(&[u64::MAX], 4_096, 1, RETRY_AFTER_MS_MAX);
+    }
+}

@@ -9,8 +9,8 @@
 //! can be torn.
 //!
 //! What it deliberately does not do: overwrite anything, or restore. The
-//! copy goes to a new file (written under a temporary name, synced, then
-//! renamed), and restoring is the operator's file move done while the
+//! copy goes to a new file (mode 0640, written under a temporary name, synced,
+//! then renamed), and restoring is the operator's file move done while the
 //! recorder is stopped (`docker/sidecar/README.md`, "Backup and restore").
 
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -45,10 +45,10 @@ fn partial_path(destination: &Path) -> PathBuf {
 }
 
 /// Copies the database at `source` to the new file `destination` (mode
-/// 0600) as one consistent snapshot, while writers go on. Refuses an
-/// existing destination. The copy is synced and renamed into place only
-/// when complete, so an interrupted backup leaves no file under the
-/// destination's name.
+/// 0640: the owner and the operators' group) as one consistent snapshot,
+/// while writers go on. Refuses an existing destination. The copy is
+/// synced and renamed into place only when complete, so an interrupted
+/// backup leaves no file under the destination's name.
 pub fn backup(source: &Path, destination: &Path) -> Result<BackupStats, StoreError> {
     let from = open_read_only(source)?;
     if std::fs::symlink_metadata(destination).is_ok() {
@@ -74,11 +74,11 @@ pub fn backup(source: &Path, destination: &Path) -> Result<BackupStats, StoreErr
 /// the pages copied.
 fn copy_into(from: &Connection, partial: &Path) -> Result<u64, StoreError> {
     // Created here first so the copy is never readable by others, whatever
-    // the umask.
+    // the umask (the group is the operators': Docker profile README).
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(0o640)
         .open(partial)
         .map_err(|e| cant_open(partial, e))?;
     let mut to = Connection::open(partial).map_err(|e| StoreError::open(partial, &e))?;
