@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 mode="${1:-write}"
 out=Docs/generated/arxi/apis
 cargo build --quiet --locked -p arxi-sidecar --bin arxi-sidecar
-binary=target/debug/arxi-sidecar
+binary="${CARGO_TARGET_DIR:-target}/debug/arxi-sidecar"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 documents=(openapi errors enums examples)

@@ -263,13 +263,24 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
         "denied: not recorded"
     );
 
-    // Control-plane error: fail closed.
-    control_plane.set(&json!({"ingress": "fail"}));
-    let failed = record(&sidecar, &[]);
-    assert_eq!(
-        (failed.status, code(&failed)),
-        (503, "enterprise_control_unavailable".into())
-    );
+    // Control-plane error: fail closed; `reason` tells a bad answer from a
+    // refusal of our token.
+    for (mode, reason) in [
+        ("fail", "control_plane_invalid_answer"),
+        ("refuse", "control_plane_refused"),
+    ] {
+        control_plane.set(&json!({ "ingress": mode }));
+        let failed = record(&sidecar, &[]);
+        assert_eq!(
+            (
+                failed.status,
+                code(&failed),
+                failed.json()["reason"].clone()
+            ),
+            (503, "enterprise_control_unavailable".into(), json!(reason)),
+            "ingress mode {mode}"
+        );
+    }
 
     // Timeout (400 ms): fail closed, promptly; the hung connection is not
     // reused: the next call answers correctly on a fresh one.
@@ -277,8 +288,12 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
     let started = Instant::now();
     let hung = record(&sidecar, &[]);
     assert_eq!(
-        (hung.status, code(&hung)),
-        (503, "enterprise_control_unavailable".into())
+        (hung.status, code(&hung), hung.json()["reason"].clone()),
+        (
+            503,
+            "enterprise_control_unavailable".into(),
+            json!("control_plane_timeout")
+        )
     );
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -397,8 +412,16 @@ fn readiness_follows_the_control_plane_down_and_back() {
     );
     let refused = record(&sidecar, &[]);
     assert_eq!(
-        (refused.status, code(&refused)),
-        (503, "enterprise_control_unavailable".into()),
+        (
+            refused.status,
+            code(&refused),
+            refused.json()["reason"].clone()
+        ),
+        (
+            503,
+            "enterprise_control_unavailable".into(),
+            json!("control_plane_down")
+        ),
         "protected operations fail closed while it is down"
     );
 

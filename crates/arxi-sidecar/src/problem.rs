@@ -3,8 +3,12 @@
 //!
 //! Every error response is `application/problem+json` with a stable
 //! snake_case `code` (the last segment of its `type` URI), `retryable` and (for overload and unavailability)
-//! `retry_after_seconds` plus a `Retry-After` header, and the correlation
-//! ids. Server faults (5xx) carry only the registry's generic text as
+//! `retry_after_seconds` and `retry_after_ms` plus a `Retry-After` header,
+//! and the correlation ids. `retry_after_ms` is the hint a millisecond
+//! service needs: computed from the queue that refused the request where
+//! there is one (the recorder's write queue, a worker's admission queue),
+//! else the registry's seconds; `Retry-After` carries it rounded up to whole
+//! seconds, as HTTP requires. Server faults (5xx) carry only the registry's generic text as
 //! `detail`; the specific detail goes to the log with the correlation id. The registry is exported
 //! to `Docs/generated/arxi/apis/sidecar.errors.json` and a test fails if the
 //! file and this table differ.
@@ -153,7 +157,7 @@ registry! {
     ShuttingDown => ("shutting_down", 503, "Shutting down", true, Some(5),
         "The sidecar is draining and accepts no new work."),
     EnterpriseControlUnavailable => ("enterprise_control_unavailable", 503, "Control plane unavailable", true, Some(1),
-        "The enterprise control plane did not answer in time or failed."),
+        "The enterprise control plane gave no decision; `reason` says why: control_plane_down (no connection), control_plane_timeout (no answer within enterprise.timeout_ms), control_plane_refused (it answered 401/403: it refused the sidecar's token) or control_plane_invalid_answer."),
 }
 
 impl Code {
@@ -168,7 +172,7 @@ impl Code {
 
 /// The members [`render`] writes: the RFC 9457 ones and ours. Extensions
 /// take other names.
-pub const RESERVED_MEMBERS: [&str; 10] = [
+pub const RESERVED_MEMBERS: [&str; 11] = [
     "type",
     "title",
     "status",
@@ -177,6 +181,7 @@ pub const RESERVED_MEMBERS: [&str; 10] = [
     "code",
     "retryable",
     "retry_after_seconds",
+    "retry_after_ms",
     "correlation_id",
     "client_correlation_id",
 ];
@@ -219,6 +224,11 @@ pub struct Problem {
     pub extra: Map<String, Value>,
     /// Response headers beyond the defaults (`Allow`, ...).
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// The retry hint computed from the queue that refused the request;
+    /// `None`: the registry's `retry_after_seconds`. (u32: hints are
+    /// bounded to seconds, and a problem travels inside the framing gate's
+    /// refusals, which must stay small.)
+    pub retry_after_ms: Option<u32>,
 }
 
 impl Problem {
@@ -229,7 +239,30 @@ impl Problem {
             detail: None,
             extra: Map::new(),
             headers: Vec::new(),
+            retry_after_ms: None,
         }
+    }
+
+    /// Sets the computed retry hint (only codes with a registry
+    /// `retry_after_seconds` carry one).
+    pub fn retry_after_ms(mut self, milliseconds: u64) -> Self {
+        assert!(
+            self.code.info().retry_after_seconds.is_some(),
+            "{} carries no retry hint",
+            self.code.info().code
+        );
+        self.retry_after_ms = Some(u32::try_from(milliseconds).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// The hint in milliseconds and the `Retry-After` seconds, when this
+    /// code carries one.
+    pub fn retry_after(&self) -> Option<(u64, u64)> {
+        let seconds = u64::from(self.code.info().retry_after_seconds?);
+        Some(match self.retry_after_ms {
+            None => (seconds * 1_000, seconds),
+            Some(ms) => (u64::from(ms), u64::from(ms).div_ceil(1_000).max(1)),
+        })
     }
 
     /// Adds the detail text.
@@ -271,7 +304,9 @@ struct Extensions<'a> {
     code: &'static str,
     retryable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_seconds: Option<u32>,
+    retry_after_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
     correlation_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_correlation_id: Option<&'a str>,
@@ -310,10 +345,12 @@ pub fn render(
     if let Ok(uri) = instance.parse::<Uri>() {
         details = details.with_instance(uri);
     }
+    let retry_after = problem.retry_after();
     let extensions = Extensions {
         code: info.code,
         retryable: info.retryable,
-        retry_after_seconds: info.retry_after_seconds,
+        retry_after_seconds: retry_after.map(|(_, seconds)| seconds),
+        retry_after_ms: retry_after.map(|(ms, _)| ms),
         correlation_id: correlation.server,
         client_correlation_id: correlation.client,
         // Extension members are facts chosen by the handler (`reason`,
@@ -330,7 +367,7 @@ pub fn render(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if let Some(seconds) = info.retry_after_seconds {
+    if let Some((_, seconds)) = retry_after {
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     for (name, value) in &problem.headers {
