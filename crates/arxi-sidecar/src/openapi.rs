@@ -160,27 +160,32 @@ fn parameters(route: &crate::call::Route) -> Vec<Value> {
             id,
         ));
     }
+    parameters.extend(query_parameters(route));
+    parameters
+}
+
+/// The query-string parameters of a route.
+fn query_parameters(route: &crate::call::Route) -> Vec<Value> {
     match route.operation_id {
-        "downloadBundle" => parameters.push(json!({
+        "downloadBundle" => vec![json!({
             "name": "id", "in": "query", "required": true,
             "description": "Bundle id (32 lowercase hex digits).",
             "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        })),
-        "listSegments" => {
-            parameters.push(json!({
+        })],
+        "listSegments" => vec![
+            json!({
                 "name": "after", "in": "query", "required": false,
                 "description": "Segments with ids after this one (the previous page's next_after); default 0.",
                 "schema": {"type": "integer", "minimum": 0, "maximum": contract::SAFE_INTEGER_MAX},
-            }));
-            parameters.push(json!({
+            }),
+            json!({
                 "name": "limit", "in": "query", "required": false,
                 "description": "Page size: 1 to limits.query_page_max (1000 by default); default 100.",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-            }));
-        }
-        _ => {}
+            }),
+        ],
+        _ => Vec::new(),
     }
-    parameters
 }
 
 /// Headers a route's success answer carries.
