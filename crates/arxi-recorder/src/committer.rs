@@ -173,9 +173,19 @@ pub(crate) struct Committer {
     /// Why the connection cannot be used, until a reopen succeeds.
     pub(crate) broken: Option<String>,
     /// The signed head file, rewritten after a commit that sealed, a
-    /// checkpoint, and at shutdown (`head.rs`).
+    /// checkpoint, at shutdown, and otherwise at most [`HEAD_INTERVAL`]
+    /// after the last time (`head.rs`).
     pub(crate) head: HeadWriter,
+    /// When the head was last written.
+    pub(crate) head_written: Instant,
 }
+
+/// The longest a committed state goes without a signed head while commits
+/// go on: a restore of anything older than this is detected. Each write
+/// costs two fsyncs (file and folder) on this thread, so at most one per
+/// interval is added to a commit's latency; a seal, a checkpoint or the
+/// shutdown writes the head at once.
+pub(crate) const HEAD_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Committer {
     /// Commits plans until the shutdown plan or until the sequencer is gone.
@@ -246,13 +256,7 @@ impl Committer {
                 let status = plan.status.clone();
                 plan.deliver(None);
                 let checkpointed = self.manage_wal(shutdown);
-                if sealed || checkpointed || shutdown {
-                    // The callers have their answers: the head is a guard
-                    // for the next open, not part of this commit.
-                    if let Err(error) = self.head.write(&status) {
-                        tracing::error!(%error, "could not update the signed head");
-                    }
-                }
+                self.update_head(&status, sealed || checkpointed || shutdown);
             }
             Err(error) => {
                 self.shared
@@ -267,6 +271,20 @@ impl Committer {
                     self.reopen();
                 }
             }
+        }
+    }
+
+    /// Writes the signed head of a committed state when `now`, or when
+    /// [`HEAD_INTERVAL`] passed since the last one. The callers have their
+    /// answers already: the head guards the next open, it is not part of
+    /// the commit, so a failure is logged, never reported to them.
+    fn update_head(&mut self, status: &crate::EngineStatus, now: bool) {
+        if !now && self.head_written.elapsed() < HEAD_INTERVAL {
+            return;
+        }
+        match self.head.write(status) {
+            Ok(()) => self.head_written = Instant::now(),
+            Err(error) => tracing::error!(%error, "could not update the signed head"),
         }
     }
 

@@ -765,6 +765,7 @@ fn start_threads(
         dead_generation: None,
         broken: None,
         head,
+        head_written: std::time::Instant::now(),
     };
     let sequencer = Sequencer::new(chain, readers, shared, progress, plans);
     let spawn_error =

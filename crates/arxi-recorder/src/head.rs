@@ -4,7 +4,8 @@
 //! The recorder writes its newest durable chain head, signed
 //! (`arxi_format::head`), to a file beside the database (`<database>.head`)
 //! at open, after each commit that sealed a segment or ran a checkpoint,
-//! and at shutdown. The file is replaced atomically (temporary file, fsync,
+//! at shutdown, and otherwise at least once a second while commits go on
+//! (`committer::HEAD_INTERVAL`). The file is replaced atomically (temporary file, fsync,
 //! rename, fsync of the directory), so it is always one whole record. A
 //! database restore puts back `arxi.db` only; the head file stays, and at
 //! the next open [`check`] finds the database behind it (or holding other
@@ -198,6 +199,9 @@ pub(crate) fn check(
     recorder_id: Option<&str>,
     signer: Option<&PublicKey>,
 ) -> Result<Option<Rollback>, OpenError> {
+    // The file first, then the rows: inside a read snapshot (verify-data
+    // beside a live recorder) the rows are then at least as new as the
+    // head, which is only written after its commit.
     let Some(head) = read(path)? else {
         return Ok(None);
     };

@@ -37,8 +37,10 @@ fn write_events(engine: &RecorderEngine, count: u32) {
 }
 
 /// Puts `backup` in the database's place as an operator would: the
-/// recorder stopped, the WAL and shared-memory files of the newer database
-/// removed, the signed head left where it is.
+/// recorder stopped (its engine dropped: its pooled read connections would
+/// otherwise still lock the file, as no stopped process does), the WAL and
+/// shared-memory files of the newer database removed, the signed head left
+/// where it is.
 fn restore(backup: &Path, database: &Path) {
     for suffix in ["-wal", "-shm"] {
         let mut name = database.as_os_str().to_owned();
@@ -82,6 +84,7 @@ fn an_older_backup_refuses_to_start_until_the_rollback_is_acknowledged() {
         .envelopes;
     write_events(&engine, 7);
     engine.shutdown().expect("shutdown");
+    drop(engine);
     let signed_seq = arxi_recorder::verify_data(&path, true)
         .expect("verifies")
         .envelopes;
@@ -159,6 +162,7 @@ fn a_database_that_continued_from_an_older_state_is_diverged() {
     arxi_recorder::backup_database(&path, &backup).expect("backup");
     write_events(&engine, 3);
     engine.shutdown().expect("shutdown");
+    drop(engine);
     let head = head_path(&path);
     let saved = std::fs::read(&head).expect("head");
 
@@ -169,6 +173,7 @@ fn a_database_that_continued_from_an_older_state_is_diverged() {
     let engine = engine_with(&path, None).expect("no head, no check");
     write_events(&engine, 8);
     engine.shutdown().expect("shutdown");
+    drop(engine);
     std::fs::write(&head, &saved).expect("the old head back");
 
     let refused = engine_with(&path, None).expect_err("must refuse");

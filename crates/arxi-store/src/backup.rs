@@ -97,6 +97,15 @@ fn copy_into(from: &Connection, partial: &Path) -> Result<u64, StoreError> {
         u64::try_from(backup.progress().pagecount)
             .map_err(|_| StoreError::Other("online backup reported a negative page count".into()))?
     };
+    // The copy in rollback-journal mode: a file on its own, which a
+    // read-only check opens without creating -wal and -shm files beside it
+    // (a restored copy is switched back to WAL when the recorder opens it).
+    let mode: String = to.query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(StoreError::Other(format!(
+            "the copy kept journal mode {mode}"
+        )));
+    }
     to.close().map_err(|(_, e)| StoreError::from(e))?;
     std::fs::File::open(partial)
         .and_then(|file| file.sync_all())
