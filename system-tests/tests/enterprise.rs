@@ -136,6 +136,16 @@ fn allow_sends_exact_payloads_at_ingress_admission_and_result() {
     let sidecar = start(dir.path(), &control_plane, "self_hosted", "");
     wait_for_ready(&sidecar, 200);
     control_plane.reset();
+    // Start-up says that requests go through a control plane, and which.
+    let log = sidecar
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .join("\n");
+    assert!(
+        log.contains("enterprise mode") && log.contains(&control_plane.address),
+        "{log}"
+    );
 
     let recorded = record(&sidecar, &[]);
     assert_eq!(recorded.status, 201, "{:?}", recorded.json());
@@ -430,4 +440,26 @@ fn readiness_follows_the_control_plane_down_and_back() {
     assert_eq!(record(&sidecar, &[]).status, 201);
     drop(back);
     assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+/// The stub documents itself: `--help` exits 0 with its usage, a bad
+/// argument exits 64 with it.
+#[test]
+fn the_control_plane_stub_has_help() {
+    let stub = arxi_system_tests::binary("arxi-control-plane-stub");
+    let help = std::process::Command::new(&stub)
+        .arg("--help")
+        .output()
+        .expect("run the stub");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        text.contains("usage: arxi-control-plane-stub") && text.contains("refuse"),
+        "{text}"
+    );
+    let bad = std::process::Command::new(&stub)
+        .arg("--bogus")
+        .output()
+        .expect("run the stub");
+    assert_eq!(bad.status.code(), Some(64));
 }
