@@ -98,6 +98,14 @@ fn an_older_backup_refuses_to_start_until_the_rollback_is_acknowledged() {
         arxi_recorder::backup_database(&path, &backup).is_err(),
         "a backup never overwrites"
     );
+    let nowhere = dir.path().join("missing").join("backup.db");
+    let refused = arxi_recorder::backup_database(&path, &nowhere).expect_err("no folder");
+    assert!(
+        refused
+            .to_string()
+            .contains("missing/backup.db: its folder does not exist"),
+        "{refused}"
+    );
 
     restore(&backup, &path);
     let report = arxi_recorder::verify_data(&path, true).expect("the chain itself is valid");

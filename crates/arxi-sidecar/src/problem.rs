@@ -431,6 +431,52 @@ mod tests {
         );
     }
 
+    /// The retry hint in the body and the header, for (code, computed
+    /// hint) -> (retry_after_ms, Retry-After seconds).
+    #[test]
+    fn retry_hints_in_milliseconds_and_whole_seconds() {
+        let check = |code: Code, computed: Option<u64>, expected: Option<(u64, u64)>| {
+            let mut problem = Problem::new(code);
+            if let Some(ms) = computed {
+                problem = problem.retry_after_ms(ms);
+            }
+            let response = render(
+                &problem,
+                Correlation {
+                    server: "s-1",
+                    client: None,
+                },
+                "/v1/envelopes",
+            );
+            let header = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|value| value.to_str().expect("ascii").to_owned());
+            let body: Value = serde_json::from_slice(&futures_body(response.into_body()))
+                .expect("a JSON problem");
+            let found = body["retry_after_ms"]
+                .as_u64()
+                .zip(body["retry_after_seconds"].as_u64());
+            assert_eq!(found, expected, "{code:?} {computed:?}: {body}");
+            assert_eq!(
+                header,
+                expected.map(|(_, seconds)| seconds.to_string()),
+                "{code:?} {computed:?}"
+            );
+        };
+        check(Code::RecorderOverloaded, Some(3), Some((3, 1)));
+        check(Code::RecorderOverloaded, Some(1_000), Some((1_000, 1)));
+        check(Code::RecorderOverloaded, Some(2_500), Some((2_500, 3)));
+        check(
+            Code::RequestCapacityExhausted,
+            Some(5_000),
+            Some((5_000, 5)),
+        );
+        check(Code::StorageUnavailable, None, Some((1_000, 1)));
+        check(Code::BundleBusy, None, Some((5_000, 5)));
+        check(Code::ValidationFailed, None, None);
+    }
+
     fn futures_body(body: ResponseBody) -> Vec<u8> {
         use http_body_util::BodyExt as _;
         let collected = futures_lite_block_on(body.collect());

@@ -54,6 +54,13 @@ pub fn backup(source: &Path, destination: &Path) -> Result<BackupStats, StoreErr
     if std::fs::symlink_metadata(destination).is_ok() {
         return Err(cant_open(destination, "exists; a backup never overwrites"));
     }
+    let folder = destination
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(cant_open(destination, "its folder does not exist"));
+    }
     let partial = partial_path(destination);
     let result = copy_into(&from, &partial).and_then(|pages| {
         std::fs::rename(&partial, destination).map_err(|e| cant_open(destination, e))?;
