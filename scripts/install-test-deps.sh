@@ -58,7 +58,8 @@ if [ ! -x "$CLIENTS_ROOT/venv/bin/python" ] || [ ! -x "$CLIENTS_ROOT/npm/node_mo
   echo "install-test-deps: installing the OpenAPI client generators into $CLIENTS_ROOT"
   mkdir -p "$ARXI_TOOLS_CACHE"
   clients_partial=$(mktemp -d "$CLIENTS_ROOT.partial.XXXXXX")
-  trap 'rm -rf "$clients_partial"' EXIT
+  # Replaces cargo-deny's trap above: clean up after both.
+  trap 'rm -rf "${partial:-}" "$clients_partial"' EXIT
   python3 -m venv "$clients_partial/venv"
   "$clients_partial/venv/bin/pip" install -q \
     "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" \
