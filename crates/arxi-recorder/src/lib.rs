@@ -58,7 +58,9 @@ pub use head::{Rollback, head_path};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
-pub use maintenance::{BackupStats, DataReport, HeadFinding, backup_database, verify_data};
+pub use maintenance::{
+    BackupStats, DATA_FINDINGS_MAX, DataReport, HeadFinding, backup_database, verify_data,
+};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 

@@ -315,7 +315,7 @@ fn invalid_seal(segment_id: u64, problem: impl Into<String>) -> OpenError {
 }
 
 /// Verifies a segment's seal if it has one; returns whether it had one.
-fn verify_seal(
+pub(crate) fn verify_seal(
     reader: &Reader<'_>,
     segment_id: u64,
     keys: &HashMap<String, PublicKey>,

@@ -249,3 +249,58 @@ fn forged_or_damaged_heads_are_not_trusted() {
     let engine = engine_with(&path, None).expect("the genuine head opens");
     engine.shutdown().expect("shutdown");
 }
+
+/// verify-data goes on after a bad record: two tampered envelopes and a
+/// tampered seal are three findings, each naming its record, and the rest
+/// still counts as verified.
+#[test]
+fn verify_data_lists_every_bad_record() {
+    let (_dir, path) = temp();
+    let engine = engine_with(&path, None).expect("opens");
+    write_events(&engine, 6);
+    write_events(&engine, 6);
+    let events: Vec<u64> = engine
+        .query(&EnvelopeQuery {
+            event_type: Some("drill.event".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .expect("query")
+        .envelopes
+        .iter()
+        .map(|bytes| Envelope::parse(bytes).expect("envelope").body.seq)
+        .collect();
+    let bodies: Vec<Vec<u8>> = [events[1], events[8]]
+        .iter()
+        .map(|seq| engine.envelope_bytes(*seq).expect("read").expect("exists"))
+        .collect();
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+    let clean = arxi_recorder::verify_data(&path, true).expect("checks");
+    assert!(clean.is_valid(), "{clean:?}");
+    for (seq, body) in [events[1], events[8]].iter().zip(&bodies) {
+        let text = String::from_utf8(body.clone()).expect("utf8");
+        let tampered = text.replacen("\"payload\":", "\"payload\":1", 1);
+        arxi_store::fault::replace_envelope_body(&path, *seq, tampered.as_bytes()).expect("tamper");
+    }
+    arxi_store::fault::execute(
+        &path,
+        "UPDATE seals SET body = replace(body, '\"count\":', '\"count\":1') WHERE segment_id = 2",
+    )
+    .expect("tamper the seal");
+    let report = arxi_recorder::verify_data(&path, true).expect("checks");
+    assert!(!report.is_valid());
+    let named: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(report.findings.len(), 3, "{named:#?}");
+    assert!(
+        named[0].contains(&format!("seq {}", events[1])),
+        "{named:#?}"
+    );
+    assert!(
+        named[1].contains(&format!("seq {}", events[8])),
+        "{named:#?}"
+    );
+    assert!(named[2].contains("segment 2"), "{named:#?}");
+    assert_eq!(report.envelopes, clean.envelopes - 2);
+    assert_eq!(report.seals, clean.seals - 1);
+}

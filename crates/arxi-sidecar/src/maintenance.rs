@@ -7,8 +7,8 @@
 //! process exit code and prints one line per fact, for people and scripts.
 //!
 //! Exit codes: `backup` 0 written, 1 failed; `verify-data` (as the `arxi`
-//! verifier) 0 valid, 1 invalid (a bad record, or a database behind its
-//! signed head), 2 could not check.
+//! verifier) 0 valid, 1 invalid (every bad record listed, or a database
+//! behind its signed head), 2 could not check.
 
 use std::path::Path;
 
@@ -60,34 +60,36 @@ pub fn verify_data(database: &Path, check_head: bool) -> u8 {
 
 fn print_report(database: &Path, report: &DataReport) -> u8 {
     println!(
-        "checked {}: {} envelopes (hash, signature, chain link, receive time), {} seals (hash, signature, Merkle root, seal chain)",
+        "checked {}: {} envelopes verified (hash, signature, chain link, receive time), {} seals verified (hash, signature, Merkle root, seal chain)",
         database.display(),
         report.envelopes,
         report.seals
     );
+    for finding in &report.findings {
+        println!("finding: {finding}");
+    }
+    if report.findings_dropped > 0 {
+        println!("finding: {} more not listed", report.findings_dropped);
+    }
     println!(
         "not checked: a global Merkle tree over all segments (arxi has none yet; segments are bound by the seal chain)"
     );
     match &report.head {
         HeadFinding::NotChecked => {
             println!("signed head: not compared (a copy checked on its own)");
-            println!("valid");
-            0
         }
-        HeadFinding::Absent => {
-            println!("signed head: none beside the database");
-            println!("valid");
-            0
-        }
-        HeadFinding::Reached => {
-            println!("signed head: reached");
-            println!("valid");
-            0
-        }
+        HeadFinding::Absent => println!("signed head: none beside the database"),
+        HeadFinding::Reached => println!("signed head: reached"),
         HeadFinding::Behind(rollback) => {
             println!("signed head: {rollback}");
-            println!("invalid: the database is behind its signed head");
-            1
+            println!("finding: the database is behind its signed head");
         }
+    }
+    if report.is_valid() {
+        println!("valid");
+        0
+    } else {
+        println!("invalid");
+        1
     }
 }
