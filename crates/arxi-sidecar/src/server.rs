@@ -1,8 +1,11 @@
 //! Start-up, serving and shutdown.
 //!
 //! Start-up order: the configuration is already whole and valid; create the
-//! data directory; load (or, in development, generate) the signing key; open
-//! the recorder (recovery and tail verification happen there); choose the
+//! data directory, check that it and the database can be written (naming
+//! owner and mode when not), create the database file 0640 and tighten wider
+//! modes on what the sidecar owns; load (or, in development, generate) the
+//! signing key; open the recorder (the signed-head check, recovery and tail
+//! verification happen there); choose the
 //! kernel driver; bind every listener; only then serve. A failure at any
 //! step stops start-up before a socket accepts anything.
 //!
