@@ -87,6 +87,14 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
 
     let sidecar = Sidecar::start(&config, None);
     record(&sidecar, 5);
+    // A second sidecar on the same data is refused before it writes.
+    let second = sidecar_command(&[], &config);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains("database in use"),
+        "{}",
+        text(&second)
+    );
     let online = sidecar_command(&["backup", "--to", backup.to_str().expect("utf8")], &config);
     assert_eq!(online.status.code(), Some(0), "{}", text(&online));
     let again = sidecar_command(&["backup", "--to", backup.to_str().expect("utf8")], &config);

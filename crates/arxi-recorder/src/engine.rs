@@ -65,6 +65,9 @@ pub struct RecorderEngine {
     clock: BundleClock,
     recovery: RecoveryReport,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The exclusive lock on `<database>.lock`, held until shutdown (or
+    /// drop): one writer per database, across processes.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// The clock that dates bundles.
@@ -108,6 +111,7 @@ impl RecorderEngine {
     ) -> Result<Self, OpenError> {
         validate_config(&config)?;
         let config = Arc::new(config);
+        let lock = lock_database(path)?;
         let mut store = Store::open(path, &config.store)?;
         let stored_id = stored_recorder_id(&store, &config)?;
         let head_file = head::head_path(path);
@@ -157,6 +161,7 @@ impl RecorderEngine {
             clock: BundleClock(clock),
             recovery: report,
             threads: Mutex::new(threads),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -412,6 +417,8 @@ impl RecorderEngine {
         };
         self.shared.stopped.store(true, Ordering::Release);
         self.join();
+        // The writer is gone: another recorder may open the database now.
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
         result
     }
 
@@ -799,6 +806,35 @@ fn checkpoint_at_open(store: &mut Store) {
             %error,
             "checkpoint at open failed; the background checkpointer will copy the WAL"
         ),
+    }
+}
+
+/// Takes the exclusive lock on `<database>.lock` (created 0640), so a
+/// second recorder on the same database, in this process or another, is
+/// refused before it writes anything: two writers would both number
+/// envelopes from the same head and fork the chain. The lock is the
+/// operating system's (`flock`), so it goes with the process however it
+/// ends.
+fn lock_database(path: &Path) -> Result<std::fs::File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let in_use = |reason: String| OpenError::InUse(format!("{}: {reason}", lock_path.display()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o640)
+        .open(&lock_path)
+        .map_err(|error| in_use(error.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(in_use(
+            "another recorder (an arxi-sidecar) has this database open; stop it first".into(),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(in_use(error.to_string())),
     }
 }
 

@@ -447,6 +447,9 @@ pub enum OpenError {
     /// The signed head file could not be read, is not a head, belongs to
     /// another recorder, or could not be written; names the path.
     SignedHead(String),
+    /// Another recorder holds the database's lock (or the lock file could
+    /// not be made); names the lock file.
+    InUse(String),
 }
 
 impl fmt::Display for OpenError {
@@ -486,6 +489,7 @@ impl fmt::Display for OpenError {
                 "the rollback acknowledged is for signed head seq {acknowledged_seq}, not this one: {rollback}"
             ),
             Self::SignedHead(problem) => write!(f, "signed head: {problem}"),
+            Self::InUse(problem) => write!(f, "database in use: {problem}"),
         }
     }
 }

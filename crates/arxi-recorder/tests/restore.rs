@@ -304,3 +304,25 @@ fn verify_data_lists_every_bad_record() {
     assert_eq!(report.envelopes, clean.envelopes - 2);
     assert_eq!(report.seals, clean.seals - 1);
 }
+
+/// One writer per database: a second recorder on it is refused before it
+/// writes anything (it would number envelopes from the same head and fork
+/// the chain), and opens once the first has shut down.
+#[test]
+fn a_second_recorder_on_the_same_database_is_refused() {
+    let (_dir, path) = temp();
+    let first = engine_with(&path, None).expect("opens");
+    write_events(&first, 2);
+    let head_before = first.status().head_seq;
+    let refused = engine_with(&path, None).expect_err("a second writer");
+    assert!(
+        matches!(&refused, OpenError::InUse(problem) if problem.contains("arxi.db.lock")),
+        "{refused}"
+    );
+    assert_eq!(first.status().head_seq, head_before, "nothing was written");
+    write_events(&first, 1);
+    first.shutdown().expect("shutdown");
+    let second = engine_with(&path, None).expect("opens after the first stopped");
+    second.shutdown().expect("shutdown");
+    verify_all(&path);
+}
