@@ -36,8 +36,10 @@ mod control;
 pub mod control_types;
 mod cursor;
 mod engine;
+mod head;
 mod idempotency;
 mod log_tree;
+mod maintenance;
 mod plan;
 mod recovery;
 mod sequencer;
@@ -54,10 +56,14 @@ use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
+pub use head::{Rollback, head_path};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
 pub use log_tree::{Cosignature, LogCheckpoint, TreeRecovery, log_verifier_key};
+pub use maintenance::{
+    BackupStats, DATA_FINDINGS_MAX, DataReport, HeadFinding, backup_database, verify_data,
+};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -163,6 +169,11 @@ pub struct RecorderConfig {
     /// The log tree's origin: the first line of its checkpoints and the key
     /// name they are signed under (C2SP: no spaces, no `+`).
     pub log_origin: String,
+    /// The operator's acknowledgement of a restore: the sequence number of
+    /// the signed head (`<database>.head`) whose newer envelopes they accept
+    /// to lose. Only a database behind exactly that head opens, recording
+    /// `arxi.recorder.rolled_back`; `None` refuses every rollback.
+    pub rollback_acknowledged_seq: Option<u64>,
 }
 
 impl RecorderConfig {
@@ -190,6 +201,7 @@ impl RecorderConfig {
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
             log_origin: String::new(),
+            rollback_acknowledged_seq: None,
         }
         .with_default_origin()
     }
@@ -465,6 +477,22 @@ pub enum OpenError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// The database does not reach the signed head beside it (a restored
+    /// older backup) and no acknowledgement names that head.
+    BehindSignedHead(Box<Rollback>),
+    /// An acknowledgement names another signed head than the one found.
+    RollbackAcknowledgementMismatch {
+        /// What was acknowledged.
+        acknowledged_seq: u64,
+        /// What the rollback is.
+        rollback: Box<Rollback>,
+    },
+    /// The signed head file could not be read, is not a head, belongs to
+    /// another recorder, or could not be written; names the path.
+    SignedHead(String),
+    /// Another recorder holds the database's lock (or the lock file could
+    /// not be made); names the lock file.
+    InUse(String),
 }
 
 impl fmt::Display for OpenError {
@@ -495,6 +523,16 @@ impl fmt::Display for OpenError {
                 f,
                 "the clock reads {micros} µs since 1970, outside what evidence can carry"
             ),
+            Self::BehindSignedHead(rollback) => write!(f, "{rollback}"),
+            Self::RollbackAcknowledgementMismatch {
+                acknowledged_seq,
+                rollback,
+            } => write!(
+                f,
+                "the rollback acknowledged is for signed head seq {acknowledged_seq}, not this one: {rollback}"
+            ),
+            Self::SignedHead(problem) => write!(f, "signed head: {problem}"),
+            Self::InUse(problem) => write!(f, "database in use: {problem}"),
         }
     }
 }

@@ -211,6 +211,21 @@ fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>
             .map_err(|_| invalid(&field("media_type"), "is required"))?;
         let encoded = required_string(&mut members, "content_base64")
             .map_err(|_| invalid(&field("content_base64"), "is required"))?;
+        // Every attachment rule names its member the same way (the
+        // recorder checks them again, naming only `attachments`).
+        arxi_format::record::check_label(&name)
+            .map_err(|reason| invalid(&field("name"), reason))?;
+        arxi_format::record::check_media_type(&media_type)
+            .map_err(|reason| invalid(&field("media_type"), reason))?;
+        if out
+            .iter()
+            .any(|earlier: &AttachmentInput| earlier.name == name)
+        {
+            return Err(invalid(
+                &field("name"),
+                format!("duplicate attachment name {name:?}"),
+            ));
+        }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_bytes())
             .map_err(|error| {

@@ -225,7 +225,8 @@ pub fn outcome_reply<T>(outcome: Outcome<T>, render: impl Fn(&T) -> StoredRespon
 /// Maps a refused submission.
 pub fn submit_problem(error: SubmitError) -> Problem {
     match error {
-        SubmitError::Overloaded { .. } => Problem::new(Code::RecorderOverloaded),
+        SubmitError::Overloaded { retry_after } => Problem::new(Code::RecorderOverloaded)
+            .retry_after_ms(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX)),
         SubmitError::Stopped => Problem::new(Code::ShuttingDown),
         SubmitError::Invalid { field, reason } => invalid(field, reason),
         SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(
