@@ -71,6 +71,9 @@ pub struct Recorder {
     /// Where built bundles are written (default `<data_dir>/bundles`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_dir: Option<PathBuf>,
+    /// Threads that sign envelopes (1 to 64; default: one per core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_threads: Option<u32>,
 }
 
 /// `[recorder.auto_seal]`
@@ -565,6 +568,7 @@ impl Config {
                 startup_verification_depth: defaults::startup_verification_depth(),
                 auto_seal: AutoSeal::default(),
                 bundle_dir: None,
+                signing_threads: Some(2),
             },
             transport: Transport {
                 tcp: Some(TcpListener {

@@ -96,6 +96,13 @@ fn check_recorder(config: &Config, problems: &mut Problems) {
     {
         problems.add("recorder.bundle_dir", "must not be empty when set");
     }
+    if config
+        .recorder
+        .signing_threads
+        .is_some_and(|threads| !(1..=64).contains(&threads))
+    {
+        problems.add("recorder.signing_threads", "must be 1 to 64");
+    }
     if config.recorder.startup_verification_depth > 10_000_000 {
         problems.add(
             "recorder.startup_verification_depth",

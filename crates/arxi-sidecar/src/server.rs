@@ -191,6 +191,9 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     recorder.idempotency_entries_max = limits.idempotency_entries_max;
     recorder.query_page_envelopes_max = u32::try_from(limits.query_page_envelopes_max).expect(fits);
     recorder.bundle_dir = Some(config.bundle_dir());
+    if let Some(threads) = model.recorder.signing_threads {
+        recorder.signing_threads = usize::try_from(threads).expect(fits);
+    }
     recorder.log_origin = config.log_origin();
     recorder
 }
