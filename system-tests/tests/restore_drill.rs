@@ -120,7 +120,7 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
         .expect("verify-data");
     assert_eq!(copy.status.code(), Some(0), "{}", text(&copy));
     assert!(
-        text(&copy).contains("global Merkle tree"),
+        text(&copy).contains("checked: the log tree over every envelope"),
         "{}",
         text(&copy)
     );

@@ -5,12 +5,14 @@
 //! a read-only one inside one snapshot), so they run beside a live
 //! recorder. Not here: restoring (a file move while the recorder is
 //! stopped; the next open compares the database with its signed head,
-//! `head.rs`) and the global Merkle tree over all segments, which does not
-//! exist yet: segments are checked one by one and through the seal chain.
+//! `head.rs`). The check also rebuilds the log tree from the envelope
+//! hashes and compares every stored node and checkpoint root with it.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use arxi_format::log_tree::{Frontier, StoredNode, TILE_HEIGHT};
+use arxi_format::seal::envelope_leaf;
 use arxi_format::{ChainHead, Hash32, PublicKey};
 use arxi_store::{EnvelopeRow, ReadOnlyStore, Reader, StoreError};
 
@@ -130,10 +132,24 @@ fn check_all(reader: &Reader<'_>, report: &mut DataReport) -> Result<(), OpenErr
     };
     let mut head = ChainHead::GENESIS;
     let mut last_received = 0_i64;
+    let mut tree = Frontier::new();
+    // Each stored checkpoint's size, and the root the envelopes give there.
+    let mut checkpoints: HashMap<u64, Option<Hash32>> = reader
+        .last_log_checkpoints(u32::MAX)?
+        .iter()
+        .map(|row| (row.size, None))
+        .collect();
     reader.for_each_envelope(1, last.seq, |row| {
         check_envelope(&row, &keys, &mut head, &mut last_received, report);
+        for node in tree.push(envelope_leaf(&Hash32(row.hash))) {
+            check_tree_node(reader, &node, report)?;
+        }
+        if let Some(root) = checkpoints.get_mut(&tree.size()) {
+            *root = tree.root();
+        }
         Ok(true)
     })?;
+    check_tree_extent(reader, &tree, &checkpoints, report)?;
     let segments = reader
         .last_segment()?
         .map_or(0, |segment| segment.segment_id);
@@ -141,6 +157,57 @@ fn check_all(reader: &Reader<'_>, report: &mut DataReport) -> Result<(), OpenErr
         match verify_seal(reader, segment_id, &keys) {
             Ok(sealed) => report.seals += u64::from(sealed),
             Err(finding) => report.finding(finding),
+        }
+    }
+    Ok(())
+}
+
+/// A node of the log tree as the envelopes make it, against the one stored.
+fn check_tree_node(
+    reader: &Reader<'_>,
+    node: &StoredNode,
+    report: &mut DataReport,
+) -> Result<(), StoreError> {
+    let stored = reader.log_nodes(node.level, node.index, node.index + 1);
+    let problem = match stored {
+        Ok(hashes) if hashes[0] == node.hash.0 => return Ok(()),
+        Ok(_) => "does not match the envelopes",
+        Err(StoreError::BadRow(_)) => "is missing",
+        Err(error) => return Err(error),
+    };
+    report.finding(OpenError::Inconsistent(format!(
+        "log tree node {}/{} {problem}",
+        node.level, node.index
+    )));
+    Ok(())
+}
+
+/// No stored node beyond the tree, and every stored checkpoint's root is
+/// the root the envelopes give at its size.
+fn check_tree_extent(
+    reader: &Reader<'_>,
+    tree: &Frontier,
+    roots: &HashMap<u64, Option<Hash32>>,
+    report: &mut DataReport,
+) -> Result<(), StoreError> {
+    let mut level = TILE_HEIGHT;
+    while level < 64 {
+        let expected = tree.size() >> level;
+        let stored = reader.log_node_count(level)?;
+        if stored != expected {
+            report.finding(OpenError::Inconsistent(format!(
+                "{stored} log tree nodes stored at level {level}, {expected} expected"
+            )));
+        }
+        level += TILE_HEIGHT;
+    }
+    for row in reader.last_log_checkpoints(u32::MAX)? {
+        let root = roots.get(&row.size).copied().flatten();
+        if root.map(|root| root.0) != Some(row.root) {
+            report.finding(OpenError::Inconsistent(format!(
+                "the stored checkpoint of {} envelopes does not match the log tree",
+                row.size
+            )));
         }
     }
     Ok(())

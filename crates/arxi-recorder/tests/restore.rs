@@ -305,6 +305,49 @@ fn verify_data_lists_every_bad_record() {
     assert_eq!(report.seals, clean.seals - 1);
 }
 
+#[test]
+fn verify_data_rebuilds_the_log_tree_and_names_a_bad_node() {
+    let (_dir, path) = temp();
+    let engine = engine_with(&path, None).expect("opens");
+    write_events(&engine, 20);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+    assert!(
+        arxi_recorder::verify_data(&path, true)
+            .expect("checks")
+            .is_valid()
+    );
+    arxi_store::fault::execute(
+        &path,
+        "UPDATE log_nodes SET hash = zeroblob(32) WHERE level = 4 AND node = 0",
+    )
+    .expect("tamper a node");
+    let report = arxi_recorder::verify_data(&path, true).expect("checks");
+    let named: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        named
+            .iter()
+            .any(|f| f.contains("log tree node 4/0 does not match")),
+        "{named:#?}"
+    );
+    // The stored checkpoint still matches what the envelopes give.
+    assert!(
+        !named.iter().any(|f| f.contains("stored checkpoint")),
+        "{named:#?}"
+    );
+    arxi_store::fault::execute(&path, "DELETE FROM log_nodes WHERE level = 4 AND node = 0")
+        .expect("drop a node");
+    let report = arxi_recorder::verify_data(&path, true).expect("checks");
+    let named: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        named
+            .iter()
+            .any(|f| f.contains("log tree node 4/0 is missing")),
+        "{named:#?}"
+    );
+    assert!(named.iter().any(|f| f.contains("at level 4")), "{named:#?}");
+}
+
 /// One writer per database: a second recorder on it is refused before it
 /// writes anything (it would number envelopes from the same head and fork
 /// the chain), and opens once the first has shut down.
