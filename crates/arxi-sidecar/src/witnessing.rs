@@ -851,3 +851,32 @@ fn write_witness_metrics(out: &mut String, state: &LogState, latest: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_are_recorded_at_most_once_per_interval_and_only_with_news() {
+        let interval = Duration::from_secs(60);
+        let mut book = Book::default();
+        assert!(due(&book, interval, 10), "the first witnessed checkpoint");
+        book.recorded = Some((Instant::now(), 11));
+        assert!(!due(&book, interval, 50), "within the interval");
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(61))
+            .expect("the monotonic clock is past a minute");
+        book.recorded = Some((long_ago, 11));
+        assert!(
+            !due(&book, interval, 11),
+            "only the recorded checkpoint envelope itself is new"
+        );
+        assert!(due(&book, interval, 12), "an envelope after it");
+    }
+
+    #[test]
+    fn metric_labels_are_escaped() {
+        assert_eq!(label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(label("x\ny"), "x\\ny");
+    }
+}
