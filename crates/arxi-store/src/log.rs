@@ -196,6 +196,18 @@ impl Reader<'_> {
         Ok(to_u64(count))
     }
 
+    /// How many nodes are stored at `level`, judged from the highest index
+    /// stored there (`max + 1`; an index read, whatever the count). A gap
+    /// below it is not seen: [`Self::log_node_count`] counts them all.
+    pub fn log_node_extent(&self, level: u32) -> Result<u64, StoreError> {
+        let max: Option<i64> = self.conn.query_row(
+            "SELECT max(node) FROM log_nodes WHERE level = ?1",
+            params![level],
+            |row| row.get(0),
+        )?;
+        Ok(max.map_or(0, |max| to_u64(max) + 1))
+    }
+
     /// The newest checkpoint.
     pub fn last_log_checkpoint(&self) -> Result<Option<LogCheckpointRow>, StoreError> {
         optional(
