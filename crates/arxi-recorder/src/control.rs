@@ -29,6 +29,12 @@ pub mod control_types {
     pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
     /// An audit bundle was built.
     pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+    /// A run of sealed segments was uploaded to the archive and confirmed
+    /// there.
+    pub const SEGMENT_ARCHIVED: &str = "arxi.segment.archived";
+    /// The envelope and attachment rows of archived segments were deleted
+    /// locally (their seals stay).
+    pub const SEGMENT_PRUNED: &str = "arxi.segment.pruned";
 
     /// Every control type, in the order above.
     pub const ALL: &[&str] = &[
@@ -41,6 +47,8 @@ pub mod control_types {
         CONFIG_RELOADED,
         CONFIG_RELOAD_REFUSED,
         BUNDLE_BUILT,
+        SEGMENT_ARCHIVED,
+        SEGMENT_PRUNED,
     ];
 }
 
@@ -106,6 +114,39 @@ pub(crate) fn bundle_built(file: &BundleFile) -> CanonicalJson {
         "first_seq": built.seqs.start(),
         "last_seq": built.seqs.end(),
         "envelopes": built.envelopes,
+    }))
+}
+
+/// The payload of `arxi.segment.archived`.
+pub(crate) fn segment_archived(record: &crate::ArchiveRecord) -> CanonicalJson {
+    canonical(&json!({
+        "object_key": record.object_key,
+        "sha256": record.sha256.to_hex(),
+        "size": record.size,
+        "first_segment": record.first_segment,
+        "last_segment": record.last_segment,
+        "first_seq": record.first_seq,
+        "last_seq": record.last_seq,
+    }))
+}
+
+/// The payload of `arxi.segment.pruned`: the segments and sequence
+/// numbers whose rows go, and the archive objects that hold them (at most
+/// [`crate::retention::PRUNE_RUNS_MAX`] keys: one pruning covers at most
+/// that many archived runs).
+pub(crate) fn segment_pruned(
+    first_segment: u64,
+    last_segment: u64,
+    first_seq: u64,
+    last_seq: u64,
+    object_keys: &[String],
+) -> CanonicalJson {
+    canonical(&json!({
+        "first_segment": first_segment,
+        "last_segment": last_segment,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "object_keys": object_keys,
     }))
 }
 

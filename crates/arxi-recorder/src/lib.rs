@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 pub mod bundle;
 mod bundle_dir;
 mod chain;
@@ -38,6 +39,7 @@ mod engine;
 mod idempotency;
 mod plan;
 mod recovery;
+mod retention;
 mod sequencer;
 mod status;
 
@@ -49,6 +51,7 @@ use std::time::Duration;
 use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
 use arxi_store::StoreError;
 
+pub use archive::{ArchivePosition, ArchiveRecord, PrunedRange, RetentionStatus};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use control::control_types;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
@@ -120,6 +123,27 @@ impl Default for CheckpointPolicy {
     }
 }
 
+/// What is kept locally once segments are archived (`[retention]`): a
+/// sealed segment's envelope and attachment rows are deleted only when it
+/// is archived and confirmed, is not among the newest `keep_segments_min`
+/// sealed segments, and was sealed longer than `keep_age` ago. Its segment
+/// row and seal stay, so the local seal chain still verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Newest sealed segments always kept (at least 1).
+    pub keep_segments_min: u64,
+    /// Segments sealed within this time are kept.
+    pub keep_age: Duration,
+    /// How often the policy is applied.
+    pub check_interval: Duration,
+    /// Rows deleted per transaction while a pruning's rows go (bounds
+    /// how much one pruning delays the writes it shares a transaction
+    /// with).
+    pub delete_rows_per_batch: u64,
+    /// Free pages given back to the file system per transaction.
+    pub vacuum_pages_per_batch: u64,
+}
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
@@ -152,6 +176,8 @@ pub struct RecorderConfig {
     /// Where bundles are built, served from and cleaned at open (`None`:
     /// building is refused with `BundleError::NoBundleDir`).
     pub bundle_dir: Option<PathBuf>,
+    /// Local retention of archived segments (`None`: everything is kept).
+    pub retention: Option<RetentionPolicy>,
 }
 
 impl RecorderConfig {
@@ -176,6 +202,7 @@ impl RecorderConfig {
             query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
+            retention: None,
         }
     }
 }
@@ -494,6 +521,9 @@ pub struct EnvelopeQuery {
 pub enum QueryError {
     /// The cursor is not one this recorder issued.
     InvalidCursor,
+    /// The query reaches envelopes pruned locally; they are in the
+    /// archive objects named.
+    Pruned(PrunedRange),
     /// A range with its ends reversed, or a limit of zero.
     InvalidRange(String),
     /// The store failed.
@@ -504,6 +534,7 @@ impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidCursor => write!(f, "invalid cursor"),
+            Self::Pruned(range) => write!(f, "{range}"),
             Self::InvalidRange(reason) => write!(f, "{reason}"),
             Self::Storage(error) => write!(f, "{error}"),
         }

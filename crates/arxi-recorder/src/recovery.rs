@@ -250,9 +250,19 @@ pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenE
         return Ok((0, 0));
     }
     let keys = load_keys(store)?;
-    let from = last.seq.saturating_sub(depth - 1).max(1);
+    let pruned = reader.pruned_through()?;
+    let first_kept = pruned.as_ref().map_or(1, |row| row.last_seq + 1);
+    let from = last.seq.saturating_sub(depth - 1).max(first_kept);
+    let mut pruned_seals = 0;
     let mut head = if from == 1 {
         ChainHead::GENESIS
+    } else if let Some(row) = pruned.as_ref().filter(|_| from == first_kept) {
+        // The chain continues from the last pruned envelope, whose hash
+        // its segment's seal carries: check the pruned prefix's seals and
+        // archive records, then anchor on it.
+        let (anchor, seals) = verify_pruned_prefix(&reader, row, &keys)?;
+        pruned_seals = seals;
+        anchor
     } else {
         let anchor = reader
             .envelope(from - 1)?
@@ -299,13 +309,79 @@ pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenE
     let last_segment = reader
         .last_segment()?
         .map_or(0, |segment| segment.segment_id);
-    let mut seals = 0;
+    let mut seals = pruned_seals;
     for segment_id in first_segment.unwrap_or(last_segment)..=last_segment {
         if verify_seal(store, segment_id, &keys)? {
             seals += 1;
         }
     }
     Ok((verified, seals))
+}
+
+/// Verifies the pruned prefix: every pruned segment's seal (hash,
+/// signature, range, the seal chain from the first) and that an archive
+/// record covers it. Returns the chain head after the last pruned envelope
+/// (from its seal) and the seals verified. The envelopes themselves are
+/// in the archive, verified there (`arxi-archive verify`).
+fn verify_pruned_prefix(
+    reader: &Reader<'_>,
+    pruned: &arxi_store::PrunedRow,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<(ChainHead, u64), OpenError> {
+    let archived_through = reader.last_archived()?.map_or(0, |row| row.last_segment);
+    if archived_through < pruned.last_segment {
+        return Err(inconsistent(format!(
+            "segments up to {} are pruned but only up to {archived_through} archived",
+            pruned.last_segment
+        )));
+    }
+    let mut previous_hash = Hash32::ZERO;
+    let mut next_seq = 1;
+    let mut last_envelope_hash = Hash32::ZERO;
+    for segment_id in 1..=pruned.last_segment {
+        let row = reader
+            .seal(segment_id)?
+            .ok_or_else(|| invalid_seal(segment_id, "pruned segment without a seal"))?;
+        let seal = Seal::parse(&row.body).map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        seal.check_hash()
+            .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
+            invalid_seal(
+                segment_id,
+                format!("signed by unknown key {}", seal.body.key_id),
+            )
+        })?;
+        seal.verify_signature(key)
+            .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        let body = &seal.body;
+        if seal.hash.0 != row.hash
+            || body.segment_id != segment_id
+            || body.first_seq != next_seq
+            || body.prev_seal_hash != previous_hash
+        {
+            return Err(invalid_seal(
+                segment_id,
+                "the pruned prefix's seal chain breaks here",
+            ));
+        }
+        previous_hash = seal.hash;
+        next_seq = body.last_seq + 1;
+        last_envelope_hash = body.last_envelope_hash;
+    }
+    if next_seq != pruned.last_seq + 1 {
+        return Err(inconsistent(format!(
+            "the pruning ends at seq {}, the pruned seals at {}",
+            pruned.last_seq,
+            next_seq - 1
+        )));
+    }
+    Ok((
+        ChainHead {
+            seq: pruned.last_seq,
+            hash: last_envelope_hash,
+        },
+        pruned.last_segment,
+    ))
 }
 
 fn invalid_seal(segment_id: u64, problem: impl Into<String>) -> OpenError {

@@ -27,6 +27,7 @@ use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::control::{self, Reason, control_types};
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
 use crate::plan::{CommitProgress, Op, Plan, Reply};
+use crate::retention::Retention;
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
 
@@ -51,9 +52,8 @@ pub(crate) enum Command {
     Control {
         event_type: &'static str,
         payload: CanonicalJson,
-        /// For `arxi.bundle.built`: the bundle it names, indexed in the
-        /// same transaction.
-        bundle_id: Option<String>,
+        /// The row written in the same transaction as the envelope.
+        index: ControlIndex,
         idempotency: Option<IdempotencyRequest<Receipt>>,
         answer: Answer<Outcome<Receipt>>,
     },
@@ -66,6 +66,16 @@ pub(crate) enum Command {
     Probe {
         answer: Answer<()>,
     },
+}
+
+/// The state row a control envelope carries into its transaction.
+pub(crate) enum ControlIndex {
+    /// None: the envelope alone.
+    None,
+    /// `arxi.bundle.built`: the bundle it names, indexed.
+    Bundle(String),
+    /// `arxi.segment.archived`: the archive row.
+    Archived(crate::ArchiveRecord),
 }
 
 impl Command {
@@ -129,6 +139,7 @@ pub(crate) struct Sequencer {
     pub(crate) progress: Arc<CommitProgress>,
     pub(crate) plans: SyncSender<Plan>,
     inflight: HashMap<String, InFlight>,
+    retention: Option<Retention>,
     generation: u64,
     epoch: u64,
     /// Why the sequencer cannot plan, until its state reloads.
@@ -151,11 +162,18 @@ impl Sequencer {
             progress,
             plans,
             inflight: HashMap::new(),
+            retention: None,
             generation: 0,
             epoch: 0,
             failure: None,
             last_eviction_us: 0,
         }
+    }
+
+    /// Applies `policy` from the next batch on.
+    pub(crate) fn with_retention(mut self, policy: Option<crate::RetentionPolicy>) -> Self {
+        self.retention = policy.map(Retention::new);
+        self
     }
 
     /// Runs until shutdown or until every command sender is gone.
@@ -206,6 +224,9 @@ impl Sequencer {
         if let Some(age) = self.chain.age_deadline_us() {
             deadline = deadline.min(age);
         }
+        if let Some(retention) = &self.retention {
+            deadline = deadline.min(retention.deadline_us(self.chain.now_us()));
+        }
         let wait = u64::try_from(deadline.saturating_sub(self.chain.now_us())).unwrap_or(0);
         Duration::from_micros(wait.clamp(1_000, 60_000_000))
     }
@@ -241,7 +262,15 @@ impl Sequencer {
         }
         let now = self.chain.now_us();
         let eviction_due = now >= self.last_eviction_us + EVICTION_INTERVAL_US;
-        if batch.is_empty() && !eviction_due && self.chain.auto_seal_due().is_none() {
+        let retention_due = self
+            .retention
+            .as_ref()
+            .is_some_and(|retention| retention.due(now));
+        if batch.is_empty()
+            && !eviction_due
+            && !retention_due
+            && self.chain.auto_seal_due().is_none()
+        {
             return false;
         }
         // The epoch is taken only when the plan is sent, so the committer
@@ -263,6 +292,12 @@ impl Sequencer {
             && let Some(reason) = self.chain.auto_seal_due()
         {
             self.chain.seal_segment(&mut plan, reason);
+        }
+        if !stop
+            && retention_due
+            && let Some(retention) = self.retention.as_mut()
+        {
+            retention.plan(&mut self.chain, &mut plan, &self.readers);
         }
         self.chain.flush_progress(&mut plan);
         if eviction_due {
@@ -449,18 +484,22 @@ impl Sequencer {
             Command::Control {
                 event_type,
                 payload,
-                bundle_id,
+                index,
                 idempotency,
                 answer,
             } => {
                 let idempotent = idempotency.is_some();
                 let result = self.idempotent(plan, idempotency, |chain, plan| {
                     let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
-                    if let Some(bundle_id) = bundle_id {
-                        plan.ops.push(Op::IndexBundle {
+                    match index {
+                        ControlIndex::None => {}
+                        ControlIndex::Bundle(bundle_id) => plan.ops.push(Op::IndexBundle {
                             seq: receipt.seq,
                             bundle_id,
-                        });
+                        }),
+                        ControlIndex::Archived(record) => plan.ops.push(Op::RecordArchived(
+                            record.to_row(receipt.seq, chain.now_us()),
+                        )),
                     }
                     if let Some(reason) = chain.auto_seal_due() {
                         chain.seal_segment(plan, reason);
