@@ -416,6 +416,33 @@ impl<'c> Reader<'c> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The newest segment sealed at or before `sealed_at_us`, if any
+    /// (sealing times never decrease along segment ids).
+    pub fn last_segment_sealed_by(&self, sealed_at_us: i64) -> Result<Option<u64>, StoreError> {
+        let segment: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(segment_id) FROM segments
+                 WHERE sealed_at_us IS NOT NULL AND sealed_at_us <= ?1",
+            )?
+            .query_row(params![sealed_at_us], |row| row.get(0))?;
+        Ok(segment.map(to_u64))
+    }
+
+    /// The segment holding `seq`, if its row exists (pruned or not).
+    pub fn segment_of_seq(&self, seq: u64) -> Result<Option<SegmentRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE first_seq <= ?1
+             ORDER BY segment_id DESC LIMIT 1"
+        );
+        let found = optional(
+            self.conn
+                .prepare_cached(&sql)?
+                .query_row(params![to_i64(seq)], segment_row),
+        )?;
+        Ok(found.filter(|segment| seq <= segment.last_seq))
+    }
+
     /// The oldest envelope still stored, if any.
     pub fn first_envelope_seq(&self) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = optional(
