@@ -313,7 +313,7 @@ fn check_object(
 /// Copies an object to a temporary file, hashing it on the way.
 fn download(client: &S3Client, key: &str) -> Result<(std::fs::File, Hash32), String> {
     let mut source = client.get_object(key).map_err(|e| e.to_string())?;
-    let mut file = tempfile::tempfile().map_err(|e| format!("temporary file: {e}"))?;
+    let mut file = anonymous_file().map_err(|e| format!("temporary file: {e}"))?;
     let mut digest = Sha256::new();
     let mut buffer = vec![0_u8; 256 * 1024];
     loop {
@@ -330,6 +330,24 @@ fn download(client: &S3Client, key: &str) -> Result<(std::fs::File, Hash32), Str
     file.seek(SeekFrom::Start(0))
         .map_err(|e| format!("temporary file: {e}"))?;
     Ok((file, Hash32(digest.finalize().into())))
+}
+
+/// A file in the temporary directory that has no name any more: it goes
+/// when it is closed, whatever happens to the process.
+fn anonymous_file() -> std::io::Result<std::fs::File> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        ".arxi-archive-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
 }
 
 /// Reads the manifest and the last seal of a bundle (one record in
