@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 pub mod limits;
 pub mod model;
 mod validate;
@@ -20,6 +21,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use archive::{ArchiveCredentials, parse_credentials};
 pub use model::{Config, Plane};
 pub use validate::{check_hardened_file, parse_mode};
 
@@ -132,6 +134,7 @@ pub struct ValidConfig {
     path: Option<PathBuf>,
     credentials: Vec<Credential>,
     enterprise_token: Option<Secret>,
+    archive_credentials: Option<ArchiveCredentials>,
 }
 
 impl ValidConfig {
@@ -228,6 +231,11 @@ impl ValidConfig {
         self.enterprise_token.as_ref()
     }
 
+    /// The archive's access keys (with `[archive]`).
+    pub fn archive_credentials(&self) -> Option<&ArchiveCredentials> {
+        self.archive_credentials.as_ref()
+    }
+
     /// The effective configuration as JSON, with every secret-bearing path
     /// replaced by `"[redacted]"`.
     pub fn redacted_json(&self) -> serde_json::Value {
@@ -236,6 +244,7 @@ impl ValidConfig {
             ("security", "token_file"),
             ("enterprise", "token_file"),
             ("signer", "key_file"),
+            ("archive", "credentials_file"),
         ] {
             if let Some(slot) = value
                 .get_mut(section)
@@ -314,6 +323,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             path: None,
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
+            archive_credentials: loaded.archive_credentials,
         })
     } else {
         Err(ConfigErrors(problems.0))
