@@ -222,7 +222,7 @@ pub fn verify_archive(
                 Some(before) => {
                     report
                         .findings
-                        .extend(check_consecutive(before, link, &object.key))
+                        .extend(check_consecutive(before, link, &object.key));
                 }
             }
             if previous

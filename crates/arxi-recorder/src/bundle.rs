@@ -126,7 +126,7 @@ pub fn resolve_selection(
     selection: BundleSelection,
 ) -> Result<RangeInclusive<u64>, BundleError> {
     if let BundleSelection::Sequence { first, .. } = selection
-        && let Some(range) = crate::archive::pruned_from_seq(reader, first)?
+        && let Some(range) = crate::pruned::pruned_from_seq(reader, first)?
     {
         return Err(BundleError::Pruned(range));
     }
@@ -174,7 +174,7 @@ pub fn resolve_selection(
             (segment_of(first)?, segment_of(last)?)
         }
     };
-    if let Some(range) = crate::archive::pruned_from(reader, first)? {
+    if let Some(range) = crate::pruned::pruned_from(reader, first)? {
         return Err(BundleError::Pruned(range));
     }
     if last - first >= SEGMENTS_MAX as u64 {
@@ -226,6 +226,34 @@ fn has_attachments(canonical: &[u8]) -> bool {
         .is_none_or(|at| canonical.get(at + MEMBER.len()) != Some(&b']'))
 }
 
+/// The bundle's anchors: the hash of the envelope before it and of the
+/// seal before it (zeros for segment 1). The envelope before the bundle is
+/// the previous segment's last, whose hash that segment's seal carries, so
+/// the anchor holds even when the envelope itself was pruned locally.
+fn anchors(
+    reader: &Reader<'_>,
+    first_segment: u64,
+    first_seq: u64,
+) -> Result<(Hash32, Hash32), BundleError> {
+    if first_segment == 1 {
+        return Ok((Hash32::ZERO, Hash32::ZERO));
+    }
+    let previous = reader.seal(first_segment - 1)?.ok_or_else(|| {
+        BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
+    })?;
+    let seal = Seal::parse(&previous.body).map_err(|e| {
+        BundleError::Inconsistent(format!("seal of segment {}: {e}", first_segment - 1))
+    })?;
+    if seal.body.last_seq + 1 != first_seq {
+        return Err(BundleError::Inconsistent(format!(
+            "segment {} ends at seq {}, segment {first_segment} starts at {first_seq}",
+            first_segment - 1,
+            seal.body.last_seq
+        )));
+    }
+    Ok((seal.body.last_envelope_hash, Hash32(previous.hash)))
+}
+
 /// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
 /// `progress` is called with the envelopes written so far, every 4096.
 pub fn write_bundle<W: Write>(
@@ -264,28 +292,8 @@ pub fn write_bundle<W: Write>(
         (Some(first), Some(last)) => (first.first_seq, last.last_seq),
         _ => return Err(BundleError::InvalidSelection("no segments".into())),
     };
-    // The envelope before the bundle is the previous segment's last, whose
-    // hash that segment's seal carries: the anchor holds even when the
-    // envelope itself was pruned locally.
     let first_segment = *segments.start();
-    let (prev_hash, prev_seal_hash) = if first_segment > 1 {
-        let previous = reader.seal(first_segment - 1)?.ok_or_else(|| {
-            BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
-        })?;
-        let seal = Seal::parse(&previous.body).map_err(|e| {
-            BundleError::Inconsistent(format!("seal of segment {}: {e}", first_segment - 1))
-        })?;
-        if seal.body.last_seq + 1 != first_seq {
-            return Err(BundleError::Inconsistent(format!(
-                "segment {} ends at seq {}, segment {first_segment} starts at {first_seq}",
-                first_segment - 1,
-                seal.body.last_seq
-            )));
-        }
-        (seal.body.last_envelope_hash, Hash32(previous.hash))
-    } else {
-        (Hash32::ZERO, Hash32::ZERO)
-    };
+    let (prev_hash, prev_seal_hash) = anchors(reader, first_segment, first_seq)?;
     let keys: Vec<KeyRecord> = reader
         .keys()?
         .into_iter()

@@ -580,7 +580,7 @@ impl RecorderEngine {
             limit,
         };
         let page = self.readers.with(|reader| {
-            match crate::archive::pruned_for_query(&reader, &filter)? {
+            match crate::pruned::pruned_for_query(&reader, &filter)? {
                 Some(range) => Ok(Err(range)),
                 None => reader.query(&filter).map(Ok),
             }

@@ -38,6 +38,7 @@ mod cursor;
 mod engine;
 mod idempotency;
 mod plan;
+mod pruned;
 mod recovery;
 mod retention;
 mod sequencer;
@@ -51,13 +52,14 @@ use std::time::Duration;
 use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
 use arxi_store::StoreError;
 
-pub use archive::{ArchivePosition, ArchiveRecord, PrunedRange, RetentionStatus};
+pub use archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use control::control_types;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
+pub use pruned::PrunedRange;
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 

@@ -239,6 +239,37 @@ pub(crate) fn load_keys(store: &Store) -> Result<HashMap<String, PublicKey>, Ope
     Ok(keys)
 }
 
+/// Where tail verification starts (the last `depth` envelopes, never in
+/// the pruned prefix) and the chain head before it: genesis, the envelope
+/// before, or, right after a pruned prefix, the last pruned envelope as
+/// its segment's seal carries it (the prefix's seals and archive records
+/// are checked first). Returns the seals of the prefix checked too.
+fn tail_anchor(
+    reader: &Reader<'_>,
+    last_seq: u64,
+    depth: u64,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<(u64, ChainHead, u64), OpenError> {
+    let pruned = reader.pruned_through()?;
+    let first_kept = pruned.as_ref().map_or(1, |row| row.last_seq + 1);
+    let from = last_seq.saturating_sub(depth - 1).max(first_kept);
+    if from == 1 {
+        return Ok((from, ChainHead::GENESIS, 0));
+    }
+    if let Some(row) = pruned.as_ref().filter(|_| from == first_kept) {
+        let (anchor, seals) = verify_pruned_prefix(reader, row, keys)?;
+        return Ok((from, anchor, seals));
+    }
+    let anchor = reader
+        .envelope(from - 1)?
+        .ok_or_else(|| invalid_envelope(from - 1, "missing"))?;
+    let head = ChainHead {
+        seq: anchor.seq,
+        hash: Hash32(anchor.hash),
+    };
+    Ok((from, head, 0))
+}
+
 /// Verifies the last `depth` envelopes and the seals of the segments they
 /// touch. Returns (envelopes, seals) verified.
 pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenError> {
@@ -250,28 +281,7 @@ pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenE
         return Ok((0, 0));
     }
     let keys = load_keys(store)?;
-    let pruned = reader.pruned_through()?;
-    let first_kept = pruned.as_ref().map_or(1, |row| row.last_seq + 1);
-    let from = last.seq.saturating_sub(depth - 1).max(first_kept);
-    let mut pruned_seals = 0;
-    let mut head = if from == 1 {
-        ChainHead::GENESIS
-    } else if let Some(row) = pruned.as_ref().filter(|_| from == first_kept) {
-        // The chain continues from the last pruned envelope, whose hash
-        // its segment's seal carries: check the pruned prefix's seals and
-        // archive records, then anchor on it.
-        let (anchor, seals) = verify_pruned_prefix(&reader, row, &keys)?;
-        pruned_seals = seals;
-        anchor
-    } else {
-        let anchor = reader
-            .envelope(from - 1)?
-            .ok_or_else(|| invalid_envelope(from - 1, "missing"))?;
-        ChainHead {
-            seq: anchor.seq,
-            hash: Hash32(anchor.hash),
-        }
-    };
+    let (from, mut head, pruned_seals) = tail_anchor(&reader, last.seq, depth, &keys)?;
     let mut last_received = 0_i64;
     let mut verified = 0_u64;
     let mut first_segment = None;

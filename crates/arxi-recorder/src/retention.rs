@@ -120,7 +120,7 @@ impl Retention {
         }
         let runs = reader.archived_covering(pruned_through + 1, target, PRUNE_RUNS_MAX)?;
         if let Some(last_run) = runs.last()
-            && runs.len() as u32 == PRUNE_RUNS_MAX
+            && runs.len() as u64 == u64::from(PRUNE_RUNS_MAX)
         {
             target = target.min(last_run.last_segment);
         }

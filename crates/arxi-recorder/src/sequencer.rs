@@ -78,6 +78,19 @@ pub(crate) enum ControlIndex {
     Archived(crate::ArchiveRecord),
 }
 
+impl ControlIndex {
+    /// Plans the row for the control envelope `seq`, recorded at `now_us`.
+    fn plan(self, plan: &mut Plan, seq: u64, now_us: i64) {
+        match self {
+            Self::None => {}
+            Self::Bundle(bundle_id) => plan.ops.push(Op::IndexBundle { seq, bundle_id }),
+            Self::Archived(record) => plan
+                .ops
+                .push(Op::RecordArchived(record.to_row(seq, now_us))),
+        }
+    }
+}
+
 impl Command {
     pub(crate) fn queued_bytes(&self) -> usize {
         match self {
@@ -247,25 +260,12 @@ impl Sequencer {
         let committed = self.progress.committed.load(Ordering::Acquire);
         self.inflight.retain(|_, record| record.epoch > committed);
 
-        if let Err(clock) = self.chain.tick_clock() {
-            tracing::error!(
-                micros = clock.micros,
-                "the clock is out of range; refusing the batch"
-            );
-            let error = CommandError::ClockOutOfRange {
-                micros: clock.micros,
-            };
-            for command in batch.drain(..) {
-                command.refuse(&error);
-            }
+        if self.refuse_on_bad_clock(batch) {
             return false;
         }
         let now = self.chain.now_us();
         let eviction_due = now >= self.last_eviction_us + EVICTION_INTERVAL_US;
-        let retention_due = self
-            .retention
-            .as_ref()
-            .is_some_and(|retention| retention.due(now));
+        let retention_due = self.retention.as_ref().is_some_and(|r| r.due(now));
         if batch.is_empty()
             && !eviction_due
             && !retention_due
@@ -301,15 +301,7 @@ impl Sequencer {
         }
         self.chain.flush_progress(&mut plan);
         if eviction_due {
-            let ttl =
-                i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
-            plan.ops.push(Op::MetaEvict {
-                namespace: namespace::IDEMPOTENCY,
-                created_before_us: now.saturating_sub(ttl),
-                entries_max: self.chain.config.idempotency_entries_max,
-                delete_max: EVICTION_ROWS_MAX,
-            });
-            self.last_eviction_us = now;
+            self.plan_eviction(&mut plan, now);
         }
         plan.status = self.chain.status(None);
         plan.shutdown = stop;
@@ -325,6 +317,37 @@ impl Sequencer {
         }
         self.epoch = epoch;
         stop
+    }
+
+    /// Refuses the whole batch when the clock reads a time evidence
+    /// cannot carry. Returns true when it did.
+    fn refuse_on_bad_clock(&mut self, batch: &mut Vec<Command>) -> bool {
+        let Err(clock) = self.chain.tick_clock() else {
+            return false;
+        };
+        tracing::error!(
+            micros = clock.micros,
+            "the clock is out of range; refusing the batch"
+        );
+        let error = CommandError::ClockOutOfRange {
+            micros: clock.micros,
+        };
+        for command in batch.drain(..) {
+            command.refuse(&error);
+        }
+        true
+    }
+
+    /// Evicts expired idempotency records (a bounded number per plan).
+    fn plan_eviction(&mut self, plan: &mut Plan, now: i64) {
+        let ttl = i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
+        plan.ops.push(Op::MetaEvict {
+            namespace: namespace::IDEMPOTENCY,
+            created_before_us: now.saturating_sub(ttl),
+            entries_max: self.chain.config.idempotency_entries_max,
+            delete_max: EVICTION_ROWS_MAX,
+        });
+        self.last_eviction_us = now;
     }
 
     /// After a failed plan: wait until every plan sent has been processed,
@@ -491,16 +514,7 @@ impl Sequencer {
                 let idempotent = idempotency.is_some();
                 let result = self.idempotent(plan, idempotency, |chain, plan| {
                     let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
-                    match index {
-                        ControlIndex::None => {}
-                        ControlIndex::Bundle(bundle_id) => plan.ops.push(Op::IndexBundle {
-                            seq: receipt.seq,
-                            bundle_id,
-                        }),
-                        ControlIndex::Archived(record) => plan.ops.push(Op::RecordArchived(
-                            record.to_row(receipt.seq, chain.now_us()),
-                        )),
-                    }
+                    index.plan(plan, receipt.seq, chain.now_us());
                     if let Some(reason) = chain.auto_seal_due() {
                         chain.seal_segment(plan, reason);
                     }

@@ -63,7 +63,7 @@ pub(crate) fn check_archive(
     }
     match (archive.object_lock_mode, archive.object_lock_retention_days) {
         (Some(_), Some(days)) if !(1..=36_500).contains(&days) => {
-            problems.add("archive.object_lock_retention_days", "must be 1 to 36500")
+            problems.add("archive.object_lock_retention_days", "must be 1 to 36500");
         }
         (Some(_), None) => problems.add(
             "archive.object_lock_retention_days",

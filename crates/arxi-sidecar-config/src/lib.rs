@@ -315,6 +315,8 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
         }
     };
     let loaded = validate::validate(&config, base_dir, &mut problems);
+    let archive_credentials = archive::check_archive(&config, base_dir, &mut problems);
+    archive::check_retention(&config, &mut problems);
     if problems.0.is_empty() {
         Ok(ValidConfig {
             config,
@@ -323,7 +325,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             path: None,
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
-            archive_credentials: loaded.archive_credentials,
+            archive_credentials,
         })
     } else {
         Err(ConfigErrors(problems.0))
@@ -350,6 +352,8 @@ impl Config {
                         "probes" => value.clone().try_into::<model::Probes>().map(drop),
                         "enterprise" => value.clone().try_into::<model::Enterprise>().map(drop),
                         "shutdown" => value.clone().try_into::<model::Shutdown>().map(drop),
+                        "archive" => value.clone().try_into::<model::Archive>().map(drop),
+                        "retention" => value.clone().try_into::<model::Retention>().map(drop),
                         _ => Ok(()),
                     };
                     if let Err(error) = result {

@@ -89,6 +89,26 @@ pub struct Archive {
     pub run_wait_seconds: u64,
 }
 
+impl Archive {
+    /// An `[archive]` with every optional member present (for
+    /// [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:3900".into(),
+            region: "garage".into(),
+            bucket: "arxi".into(),
+            key_prefix: "arxi/".into(),
+            path_style: true,
+            credentials: CredentialsSource::File,
+            credentials_file: Some("s3.credentials".into()),
+            object_lock_mode: Some(ObjectLockMode::Compliance),
+            object_lock_retention_days: Some(365),
+            segments_per_bundle: defaults::archive_segments_per_bundle(),
+            run_wait_seconds: defaults::archive_run_wait_seconds(),
+        }
+    }
+}
+
 /// Where the archive's access keys come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -646,19 +666,7 @@ impl Config {
                 timeout_ms: defaults::enterprise_timeout_ms(),
             },
             shutdown: Shutdown::default(),
-            archive: Some(Archive {
-                endpoint: "http://127.0.0.1:3900".into(),
-                region: "garage".into(),
-                bucket: "arxi".into(),
-                key_prefix: "arxi/".into(),
-                path_style: true,
-                credentials: CredentialsSource::File,
-                credentials_file: Some("s3.credentials".into()),
-                object_lock_mode: Some(ObjectLockMode::Compliance),
-                object_lock_retention_days: Some(365),
-                segments_per_bundle: defaults::archive_segments_per_bundle(),
-                run_wait_seconds: defaults::archive_run_wait_seconds(),
-            }),
+            archive: Some(Archive::reference()),
             retention: Some(Retention {
                 keep_segments_min: 10,
                 keep_days_min: 7,

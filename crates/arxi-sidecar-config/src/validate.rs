@@ -34,7 +34,6 @@ impl Problems {
 pub(crate) struct Loaded {
     pub(crate) credentials: Vec<Credential>,
     pub(crate) enterprise_token: Option<Secret>,
-    pub(crate) archive_credentials: Option<crate::ArchiveCredentials>,
 }
 
 /// Resolves a path from the configuration against the base directory.
@@ -56,12 +55,9 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     check_probes(config, problems);
     let enterprise_token = check_enterprise(config, base, problems);
     check_shutdown(config, problems);
-    let archive_credentials = crate::archive::check_archive(config, base, problems);
-    crate::archive::check_retention(config, problems);
     Loaded {
         credentials,
         enterprise_token,
-        archive_credentials,
     }
 }
 

@@ -678,7 +678,7 @@ fn archive_and_retention_rules_name_their_keys() {
             ),
             "archive.segments_per_bundle",
         ),
-        (with("path_style = true\n", ""), "(toml)"),
+        (with("path_style = true\n", ""), "archive"),
         (
             with("keep_segments_min = 2", "keep_segments_min = 0"),
             "retention.keep_segments_min",

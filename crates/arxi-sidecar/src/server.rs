@@ -61,6 +61,9 @@ pub enum StartError {
     Bind(String),
     /// A thread could not be started.
     Thread(std::io::Error),
+    /// The archive cannot be used as configured (a bad endpoint, or
+    /// Object Lock asked of a bucket without it).
+    Archive(String),
 }
 
 impl fmt::Display for StartError {
@@ -75,6 +78,7 @@ impl fmt::Display for StartError {
             ),
             Self::Bind(reason) => write!(f, "listener: {reason}"),
             Self::Thread(error) => write!(f, "starting a thread: {error}"),
+            Self::Archive(reason) => write!(f, "archive: {reason}"),
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct ServerHandle {
     stop: Arc<Signal>,
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<JoinHandle<()>>,
+    archiver: Option<JoinHandle<()>>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     plane_paths: Vec<(Plane, PathBuf)>,
@@ -124,6 +129,19 @@ impl ServerHandle {
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
+        if let Some(archiver) = self.archiver.take() {
+            stop_archiver(
+                archiver,
+                Duration::from_secs(
+                    self.state
+                        .config
+                        .load()
+                        .model()
+                        .shutdown
+                        .shutdown_drain_seconds,
+                ),
+            );
+        }
         let result = self.state.engine.shutdown();
         self.state.reads.shutdown();
         self.state.bundles.shutdown();
@@ -144,6 +162,23 @@ impl ServerHandle {
             Err(error) => tracing::error!(%error, "recorder did not record its stop"),
         }
         result
+    }
+}
+
+/// Waits up to `drain` for the archiver to finish its request in flight.
+/// One that takes longer is left behind: archiving is idempotent (the
+/// next start finds or re-uploads the run), and a run it records after
+/// the recorder stopped is refused, never half written.
+fn stop_archiver(archiver: JoinHandle<()>, drain: Duration) {
+    archiver.thread().unpark();
+    let deadline = Instant::now() + drain;
+    while !archiver.is_finished() && Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    if archiver.is_finished() {
+        let _ = archiver.join();
+    } else {
+        tracing::warn!("the archiver is still in a request; leaving it (the next start resumes)");
     }
 }
 
@@ -181,6 +216,15 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     recorder.idempotency_entries_max = limits.idempotency_entries_max;
     recorder.query_page_envelopes_max = u32::try_from(limits.query_page_envelopes_max).expect(fits);
     recorder.bundle_dir = Some(config.bundle_dir());
+    recorder.retention = model
+        .retention
+        .map(|retention| arxi_recorder::RetentionPolicy {
+            keep_segments_min: retention.keep_segments_min,
+            keep_age: Duration::from_secs(retention.keep_days_min * 86_400),
+            check_interval: Duration::from_secs(retention.check_interval_seconds),
+            delete_rows_per_batch: limits.retention_delete_rows_max,
+            vacuum_pages_per_batch: limits.retention_vacuum_pages_max,
+        });
     recorder
 }
 
@@ -295,12 +339,26 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
 /// Starts the server; returns once every listener is bound.
 pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
     let engine = open_recorder(&config)?;
+    let archive = crate::archiver::connect(&config).map_err(StartError::Archive)?;
     let (driver, refusal) = choose_driver(&config)?;
     let listeners = Listeners::bind(&config)?;
     let state = Arc::new(app_state(config, engine, driver, refusal)?);
     let stop = Signal::new();
     let watchdog = start_storage_watchdog(&state, Duration::from_secs(1), Arc::clone(&stop))
         .map_err(StartError::Thread)?;
+    let archiver = match (archive, &state.archive) {
+        (Some(client), Some(metrics)) => Some(
+            crate::archiver::start(
+                &state.config.load(),
+                client,
+                Arc::clone(&state.engine),
+                Arc::clone(metrics),
+                Arc::clone(&stop),
+            )
+            .map_err(StartError::Thread)?,
+        ),
+        _ => None,
+    };
     let addresses = listeners.addresses();
     let workers = serve(listeners, &state, &stop)?;
     Ok(ServerHandle {
@@ -308,6 +366,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         stop,
         workers,
         watchdog: Some(watchdog),
+        archiver,
         tcp_addr: addresses.tcp,
         unix_path: addresses.unix,
         plane_paths: addresses.planes,
@@ -380,7 +439,13 @@ fn app_state(
     // threads.
     let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
         .map_err(StartError::Thread)?;
+    let archive = config
+        .model()
+        .archive
+        .is_some()
+        .then(|| Arc::new(crate::archiver::ArchiveMetrics::default()));
     Ok(AppState {
+        archive,
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
         http: HttpMetrics::new(

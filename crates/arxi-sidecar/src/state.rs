@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Serializes configuration reloads.
     pub reload_lock: Mutex<()>,
+    /// The archiver's figures (with `[archive]`).
+    pub archive: Option<Arc<crate::archiver::ArchiveMetrics>>,
 }
 
 /// A watchdog's last verdict.
