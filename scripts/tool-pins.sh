@@ -17,3 +17,8 @@ CARGO_DENY=$CARGO_DENY_ROOT/bin/cargo-deny
 # database at ..."); scripts/deny.sh fails on a wrong one ("failed to get
 # 'FETCH_HEAD' metadata").
 CARGO_DENY_ADVISORY_DB_DIR=advisory-db-3157b0e258782691
+# Garage, the S3-compatible object store the archive suites run against
+# (system-tests/src/garage.rs reads the same path; ARXI_GARAGE overrides).
+GARAGE_VERSION=2.5.0
+GARAGE_ROOT=$ARXI_TOOLS_CACHE/garage-$GARAGE_VERSION
+GARAGE=$GARAGE_ROOT/bin/garage

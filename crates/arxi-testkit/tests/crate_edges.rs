@@ -43,7 +43,11 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
         ],
     ),
     ("arxi-testkit", &["arxi-format"]),
-    ("arxi-system-tests", &["arxi-format", "arxi-testkit"]),
+    // The archive suites list and read the bucket with the archive's client.
+    (
+        "arxi-system-tests",
+        &["arxi-format", "arxi-testkit", "arxi-archive"],
+    ),
 ];
 
 /// Third-party crates that only these workspace crates may depend on
