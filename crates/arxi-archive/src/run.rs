@@ -85,6 +85,25 @@ pub fn archive_run(
     })
 }
 
+/// Aborts the multipart uploads an earlier process left under the
+/// recorder's prefix (a kill between the first part and the completion):
+/// they are not objects and never become one, but their parts take space
+/// until aborted. Only one archiver writes a recorder's prefix (one
+/// recorder id per database, one writer), so nothing in progress is
+/// someone else's. Returns how many were aborted.
+pub fn abort_stale_uploads(
+    client: &S3Client,
+    settings: &RunSettings,
+) -> Result<usize, UploadError> {
+    let prefix = recorder_prefix(&settings.key_prefix, &settings.recorder_id);
+    let uploads = client.multipart_uploads(&prefix)?;
+    for (key, upload_id) in &uploads {
+        client.abort_multipart(key, upload_id)?;
+        tracing::info!(%key, "aborted a multipart upload an earlier run left");
+    }
+    Ok(uploads.len())
+}
+
 /// An object of the run starting at `first_segment` that an earlier
 /// attempt left, checked by reading it back.
 fn find_existing(

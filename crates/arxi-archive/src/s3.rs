@@ -383,6 +383,34 @@ impl S3Client {
         Ok(response.into_body().into_reader())
     }
 
+    /// The multipart uploads in progress under `prefix`: (key, upload
+    /// id), at most one page (1,000), oldest first as the server lists them.
+    pub fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let url = rusty_s3::signing::sign(
+            &jiff_now(),
+            Method::Get,
+            self.bucket.base_url().clone(),
+            self.credentials.key(),
+            self.credentials.secret(),
+            self.credentials.token(),
+            self.bucket.region(),
+            self.signature_lifetime.as_secs(),
+            [("prefix", prefix), ("uploads", "")].into_iter(),
+            std::iter::empty(),
+        );
+        let mut response = check("ListMultipartUploads", self.agent.get(url.as_str()).call())?;
+        let xml = read_xml(&mut response)?;
+        let mut uploads = Vec::new();
+        for upload in xml.split("<Upload>").skip(1) {
+            if let (Some(key), Some(id)) =
+                (xml_element(upload, "Key"), xml_element(upload, "UploadId"))
+            {
+                uploads.push((key, id));
+            }
+        }
+        Ok(uploads)
+    }
+
     /// Whether the bucket has Object Lock enabled
     /// (`GetObjectLockConfiguration`). A server that does not implement
     /// it, or a bucket without it, answers with an error: `false`.

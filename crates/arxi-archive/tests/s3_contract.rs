@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arxi_archive::run::{RunSettings, Spooled, archive_run};
+use arxi_archive::run::{RunSettings, Spooled, abort_stale_uploads, archive_run};
 use arxi_archive::s3::{S3Client, S3Settings};
 use arxi_archive::upload::{LockMode, ObjectLock, lock_headers};
 use arxi_format::Hash32;
@@ -34,6 +34,8 @@ struct Bucket {
     objects: HashMap<String, Vec<u8>>,
     parts: Vec<Vec<u8>>,
     lock_enabled: bool,
+    /// Multipart uploads created and neither completed nor aborted.
+    open_uploads: Vec<String>,
 }
 
 fn read_request(stream: &mut std::net::TcpStream) -> Option<Seen> {
@@ -118,8 +120,23 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
             xml.push_str("<IsTruncated>false</IsTruncated></ListBucketResult>");
             (200, vec![], xml)
         }
+        "GET" if param("uploads") => {
+            let mut xml = String::from("<ListMultipartUploadsResult>");
+            for key in &bucket.open_uploads {
+                xml.push_str(&format!(
+                    "<Upload><Key>{key}</Key><UploadId>up-1</UploadId></Upload>"
+                ));
+            }
+            xml.push_str("</ListMultipartUploadsResult>");
+            (200, vec![], xml)
+        }
+        "DELETE" if param("uploadId") => {
+            bucket.open_uploads.retain(|open| *open != key);
+            (204, vec![], String::new())
+        }
         "POST" if param("uploads") => {
             bucket.parts.clear();
+            bucket.open_uploads.push(key.clone());
             (200, vec![], "<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>up-1</UploadId></InitiateMultipartUploadResult>".into())
         }
         "PUT" if param("partNumber") => {
@@ -131,6 +148,7 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
             )
         }
         "POST" if param("uploadId") => {
+            bucket.open_uploads.retain(|open| *open != key);
             bucket.objects.insert(key, bucket.parts.concat());
             (
                 200,
@@ -394,4 +412,25 @@ fn a_run_left_in_the_bucket_is_adopted_and_a_bucket_without_lock_is_refused() {
     let bucket = bucket.lock().expect("lock");
     assert_eq!(bucket.objects.len(), 1);
     assert_eq!(bucket.seen.iter().filter(|r| r.method == "PUT").count(), 1);
+}
+
+#[test]
+fn uploads_a_killed_process_left_are_aborted() {
+    let bucket = Arc::new(Mutex::new(Bucket::default()));
+    let endpoint = serve(Arc::clone(&bucket));
+    let client = client(&endpoint);
+    let settings = RunSettings {
+        key_prefix: "p/".into(),
+        recorder_id: "rec".into(),
+        part_bytes: 1 << 20,
+    };
+    client
+        .create_multipart("p/rec/000000000001-000000000001-x.arxb", &Vec::new())
+        .expect("created");
+    assert_eq!(abort_stale_uploads(&client, &settings).expect("aborted"), 1);
+    assert!(bucket.lock().expect("lock").open_uploads.is_empty());
+    assert_eq!(
+        abort_stale_uploads(&client, &settings).expect("none left"),
+        0
+    );
 }

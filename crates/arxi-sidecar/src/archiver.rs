@@ -204,6 +204,10 @@ fn clean_spool(dir: &Path) {
 
 impl Archiver {
     fn run(self) {
+        if let Err(error) = arxi_archive::run::abort_stale_uploads(&self.client, &self.settings.run)
+        {
+            tracing::warn!(%error, "could not list or abort earlier multipart uploads");
+        }
         let mut failures = 0_u32;
         while !self.stop.is_raised() {
             self.refresh_retention();
