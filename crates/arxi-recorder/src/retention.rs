@@ -34,6 +34,11 @@ pub(crate) struct Retention {
     backlog_through_seq: Option<u64>,
     /// Free pages remain to be given back.
     vacuum_pending: bool,
+    /// The epoch of the plan that carries the last pruning: until a plan
+    /// of that epoch or later has committed, the database does not show
+    /// it yet, so no new pruning is decided (it would be the same one,
+    /// and the store would refuse it, failing the writes of its plan).
+    pruning_epoch: u64,
 }
 
 /// What one check decided to prune.
@@ -52,6 +57,7 @@ impl Retention {
             last_check_us: i64::MIN,
             backlog_through_seq: None,
             vacuum_pending: false,
+            pruning_epoch: 0,
         }
     }
 
@@ -80,9 +86,18 @@ impl Retention {
     /// due, then one batch of row deletions or of vacuum. Read failures
     /// are logged and leave the work for the next plan: retention never
     /// fails a write.
-    pub(crate) fn plan(&mut self, chain: &mut Chain, plan: &mut Plan, readers: &ReaderPool) {
+    /// `committed_epoch` is the last plan the committer made durable.
+    pub(crate) fn plan(
+        &mut self,
+        chain: &mut Chain,
+        plan: &mut Plan,
+        readers: &ReaderPool,
+        committed_epoch: u64,
+    ) {
         let now_us = chain.now_us();
-        if now_us >= self.last_check_us.saturating_add(self.interval_us()) {
+        if now_us >= self.last_check_us.saturating_add(self.interval_us())
+            && committed_epoch >= self.pruning_epoch
+        {
             self.last_check_us = now_us;
             match readers.with(|reader| self.decide(&reader, now_us)) {
                 Ok(Some(pruning)) => self.record(chain, plan, &pruning),
@@ -174,6 +189,7 @@ impl Retention {
             chain.seal_segment(plan, reason);
         }
         self.backlog_through_seq = Some(pruning.last_seq);
+        self.pruning_epoch = plan.epoch;
         tracing::info!(
             first_segment = pruning.first_segment,
             last_segment = pruning.last_segment,

@@ -293,11 +293,8 @@ impl Sequencer {
         {
             self.chain.seal_segment(&mut plan, reason);
         }
-        if !stop
-            && retention_due
-            && let Some(retention) = self.retention.as_mut()
-        {
-            retention.plan(&mut self.chain, &mut plan, &self.readers);
+        if !stop && retention_due {
+            self.plan_retention(&mut plan);
         }
         self.chain.flush_progress(&mut plan);
         if eviction_due {
@@ -319,6 +316,30 @@ impl Sequencer {
         stop
     }
 
+    /// An archive record must start right after the archived runs. The
+    /// store would refuse it too, but inside the plan, failing every write
+    /// batched with it; checked here, only the record is refused. (Records
+    /// come from the one archiver, one at a time after the previous one
+    /// committed, so the committed state is the whole truth.)
+    fn check_archived(&self, index: &ControlIndex) -> Result<(), CommandError> {
+        let ControlIndex::Archived(record) = index else {
+            return Ok(());
+        };
+        let last = self
+            .readers
+            .with(|reader| reader.last_archived())
+            .map_err(CommandError::Storage)?;
+        let expected = last.map_or(1, |row| row.last_segment + 1);
+        if record.first_segment == expected && record.last_segment >= record.first_segment {
+            Ok(())
+        } else {
+            Err(CommandError::Storage(StoreError::BadRow(format!(
+                "archived segments {}..={} do not follow the archived ones (next is {expected})",
+                record.first_segment, record.last_segment
+            ))))
+        }
+    }
+
     /// Refuses the whole batch when the clock reads a time evidence
     /// cannot carry. Returns true when it did.
     fn refuse_on_bad_clock(&mut self, batch: &mut Vec<Command>) -> bool {
@@ -336,6 +357,14 @@ impl Sequencer {
             command.refuse(&error);
         }
         true
+    }
+
+    /// Adds the retention work due now to `plan`.
+    fn plan_retention(&mut self, plan: &mut Plan) {
+        let committed = self.progress.committed.load(Ordering::Acquire);
+        if let Some(retention) = self.retention.as_mut() {
+            retention.plan(&mut self.chain, plan, &self.readers, committed);
+        }
     }
 
     /// Evicts expired idempotency records (a bounded number per plan).
@@ -469,6 +498,32 @@ impl Sequencer {
         })
     }
 
+    /// Plans a control envelope and the state row it carries.
+    fn apply_control(
+        &mut self,
+        plan: &mut Plan,
+        event_type: &'static str,
+        payload: CanonicalJson,
+        index: ControlIndex,
+        idempotency: Option<IdempotencyRequest<Receipt>>,
+        answer: Answer<Outcome<Receipt>>,
+    ) {
+        if let Err(refusal) = self.check_archived(&index) {
+            let _ = answer.send(Err(refusal));
+            return;
+        }
+        let idempotent = idempotency.is_some();
+        let result = self.idempotent(plan, idempotency, |chain, plan| {
+            let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
+            index.plan(plan, receipt.seq, chain.now_us());
+            if let Some(reason) = chain.auto_seal_due() {
+                chain.seal_segment(plan, reason);
+            }
+            Ok(receipt)
+        });
+        plan.replies.push(reply(answer, result, idempotent));
+    }
+
     /// Plans one command.
     fn apply(&mut self, plan: &mut Plan, command: Command) {
         if let Err(clock) = self.chain.tick_clock() {
@@ -510,18 +565,7 @@ impl Sequencer {
                 index,
                 idempotency,
                 answer,
-            } => {
-                let idempotent = idempotency.is_some();
-                let result = self.idempotent(plan, idempotency, |chain, plan| {
-                    let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
-                    index.plan(plan, receipt.seq, chain.now_us());
-                    if let Some(reason) = chain.auto_seal_due() {
-                        chain.seal_segment(plan, reason);
-                    }
-                    Ok(receipt)
-                });
-                plan.replies.push(reply(answer, result, idempotent));
-            }
+            } => self.apply_control(plan, event_type, payload, index, idempotency, answer),
             Command::OpenSegment {
                 idempotency,
                 answer,
