@@ -108,7 +108,11 @@ impl RecorderEngine {
     ) -> Result<Self, OpenError> {
         validate_config(&config)?;
         let config = Arc::new(config);
-        let mut store = Store::open(path, &config.store)?;
+        let store_options = arxi_store::StoreOptions {
+            incremental_vacuum: config.retention.is_some(),
+            ..config.store.clone()
+        };
+        let mut store = Store::open(path, &store_options)?;
         if config.retention.is_some() && store.enable_incremental_vacuum()? {
             tracing::warn!(
                 path = %path.display(),

@@ -204,6 +204,10 @@ pub struct StoreOptions {
     /// Cap on the database size in pages (`None`: SQLite's default). Used by
     /// tests to make "disk full" deterministic.
     pub max_page_count: Option<u64>,
+    /// Create a new file with `auto_vacuum = INCREMENTAL`, so that freed
+    /// pages can be given back (retention). Off, a file keeps no pointer
+    /// map and pays nothing for it.
+    pub incremental_vacuum: bool,
 }
 
 impl Default for StoreOptions {
@@ -211,6 +215,7 @@ impl Default for StoreOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             max_page_count: None,
+            incremental_vacuum: false,
         }
     }
 }
@@ -235,11 +240,12 @@ impl Store {
         )
         .map_err(|e| StoreError::open(path, &e))?;
         conn.busy_timeout(options.busy_timeout)?;
-        // A new database gives freed pages back to the file system on
-        // request (`PRAGMA incremental_vacuum`, run after pruning). This
-        // only takes effect on a new file, before the journal mode is set; an older file
-        // needs one `VACUUM` ([`Store::enable_incremental_vacuum`]).
-        if schema::is_empty(&conn)? {
+        // With retention, a new database gives freed pages back to the
+        // file system on request (`PRAGMA incremental_vacuum`, run after
+        // pruning). This only takes effect on a new file, before the
+        // journal mode is set; an older file needs one `VACUUM`
+        // ([`Store::enable_incremental_vacuum`]).
+        if options.incremental_vacuum && schema::is_empty(&conn)? {
             conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
         }
         // WAL with FULL sync: a commit is durable when it returns.
