@@ -123,6 +123,11 @@ impl Node {
         self.child = Some(child);
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the node (SIGKILL), keeping its data.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use arxi_system_tests::garage::Garage;
-use arxi_system_tests::{Sidecar, binary, eventually, http, test_config, wait_for};
+use arxi_system_tests::{Sidecar, binary, eventually, http, test_config};
 use serde_json::Value;
 
 /// The sidecar's settings for these suites: small segments, fast retries,
@@ -224,13 +224,31 @@ fn archive_and_retention_on_one_garage_node() {
     assert_eq!(sidecar.terminate().code(), Some(0));
 }
 
-/// Kills the sidecar (SIGKILL) the moment a run is being uploaded.
-fn kill_during_upload(dir: &Path, sidecar: Sidecar) {
+/// Watches the spool directory from another thread and kills `pid` (the
+/// sidecar, or a Garage node)
+/// (SIGKILL) the moment a run of at least 1 MiB is being built or
+/// uploaded (its spool file exists). Returns whether it killed.
+fn kill_during_upload(dir: &Path, pid: u32) -> std::thread::JoinHandle<bool> {
     let spool = dir.join("data/archive-spool");
-    wait_for("an upload in flight", Duration::from_secs(60), || {
-        std::fs::read_dir(&spool).ok()?.flatten().next().map(|_| ())
-    });
-    sidecar.kill();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let in_flight = std::fs::read_dir(&spool).ok().is_some_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|entry| entry.metadata().is_ok_and(|meta| meta.len() >= 1 << 20))
+            });
+            if in_flight {
+                let killed = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|status| status.success());
+                return killed;
+            }
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        false
+    })
 }
 
 #[test]
@@ -241,15 +259,22 @@ fn kill_during_uploads_and_a_full_outage_lose_nothing() {
     let mut order = 0;
     for round in 0..3 {
         let sidecar = Sidecar::start(&config, None);
-        // A run above the part size, so the kill lands in a long upload.
-        append_large(&sidecar, 6 << 20);
-        for _ in 0..15 {
-            append(&sidecar, order);
-            order += 1;
-        }
-        seal(&sidecar);
-        println!("kill {round}");
-        kill_during_upload(dir.path(), sidecar);
+        let watcher = kill_during_upload(dir.path(), sidecar.pid());
+        // A run above the part size, so the kill lands in a long upload;
+        // writes after the kill fail, as they should.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            append_large(&sidecar, 6 << 20);
+            for _ in 0..15 {
+                append(&sidecar, order);
+                order += 1;
+            }
+            seal(&sidecar);
+        }));
+        assert!(
+            watcher.join().expect("watcher"),
+            "round {round}: no upload was caught"
+        );
+        sidecar.kill();
     }
     // The bucket goes down while writes go on: the archive retries and
     // /ready says so; the recorder keeps recording.
@@ -291,17 +316,16 @@ fn a_garage_node_lost_during_uploads() {
     let mut garage = Garage::cluster(dir.path());
     let config = sidecar_config(dir.path(), &garage, false);
     let sidecar = Sidecar::start(&config, None);
+    // The third node goes while a run is uploaded; the other two hold a
+    // quorum, so uploads go on.
+    let node = garage.nodes[2].pid().expect("running");
+    let watcher = kill_during_upload(dir.path(), node);
     append_large(&sidecar, 6 << 20);
     for n in 0..24 {
         append(&sidecar, n);
     }
     seal(&sidecar);
-    // The third node goes while a run is uploaded; the other two hold a
-    // quorum, so uploads go on.
-    let spool = dir.path().join("data/archive-spool");
-    wait_for("an upload in flight", Duration::from_secs(60), || {
-        std::fs::read_dir(&spool).ok()?.flatten().next().map(|_| ())
-    });
+    assert!(watcher.join().expect("watcher"), "no upload was caught");
     garage.nodes[2].kill();
     append_large(&sidecar, 6 << 20);
     for n in 24..60 {
