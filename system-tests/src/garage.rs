@@ -44,6 +44,12 @@ pub fn garage_binary() -> PathBuf {
     path
 }
 
+/// Held while a deployment picks its ports and starts: two suites of one
+/// test process picking "free" ports at once could pick the same one, and
+/// a node that failed to bind would leave its suite talking to another
+/// suite's Garage.
+static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A port nobody listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -136,6 +142,21 @@ impl Node {
         }
     }
 
+    /// Runs the `garage` CLI against this node; stdout, or `None` when it
+    /// failed.
+    pub fn try_cli(&self, args: &[&str]) -> Option<String> {
+        let output = Command::new(garage_binary())
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Runs the `garage` CLI against this node; returns stdout.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new(garage_binary())
@@ -186,10 +207,11 @@ pub struct Garage {
 impl Garage {
     /// One node with the default bucket and key, ready for S3 requests.
     pub fn single_node(dir: &Path) -> Self {
+        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let mut node = Node::configure(&dir.join("garage-1"), 1);
         node.single_node = true;
         node.start();
-        let garage = Self { nodes: vec![node] };
+        let mut garage = Self { nodes: vec![node] };
         garage.wait_until_serving();
         garage
     }
@@ -197,6 +219,7 @@ impl Garage {
     /// Three nodes on loopback, replication factor 3, the bucket and key
     /// created through the CLI.
     pub fn cluster(dir: &Path) -> Self {
+        let _starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let mut nodes: Vec<Node> = (1..=3)
             .map(|n| Node::configure(&dir.join(format!("garage-{n}")), 3))
             .collect();
@@ -205,11 +228,14 @@ impl Garage {
         }
         let ids: Vec<String> = nodes.iter().map(Node::node_id).collect();
         for id in &ids[1..] {
-            nodes[0].cli(&["node", "connect", id]);
+            // The peer may not listen yet: connect until it answers.
+            crate::wait_for("a garage peer answers", Duration::from_secs(30), || {
+                nodes[0].try_cli(&["node", "connect", id]).map(drop)
+            });
         }
         for id in &ids {
             let short = id.split('@').next().expect("an id");
-            nodes[0].cli(&["layout", "assign", "-z", "dc1", "-c", "1G", short]);
+            nodes[0].cli(&["layout", "assign", "-z", "dc1", "-c", "1GB", short]);
         }
         nodes[0].cli(&["layout", "apply", "--version", "1"]);
         nodes[0].cli(&[
@@ -232,7 +258,7 @@ impl Garage {
             "--key",
             ACCESS_KEY_ID,
         ]);
-        let garage = Self { nodes };
+        let mut garage = Self { nodes };
         garage.wait_until_serving();
         garage
     }
@@ -242,12 +268,25 @@ impl Garage {
         &self.nodes[0].endpoint
     }
 
-    /// Waits until the bucket answers a listing with our key.
-    pub fn wait_until_serving(&self) {
+    /// Waits until the bucket answers a listing with our key, and checks
+    /// that every started node is still running (one that could not bind
+    /// its ports has exited).
+    pub fn wait_until_serving(&mut self) {
         let client = self.client();
         crate::eventually("garage serves the bucket", Duration::from_secs(60), || {
             client.list("", None).is_ok()
         });
+        for node in &mut self.nodes {
+            if let Some(child) = node.child.as_mut() {
+                let exited = child.try_wait().expect("wait");
+                assert!(
+                    exited.is_none(),
+                    "garage {} exited ({exited:?}); see {}",
+                    node.config.display(),
+                    node.log.display()
+                );
+            }
+        }
     }
 
     /// An S3 client for the bucket.

@@ -347,11 +347,16 @@ impl S3Client {
         let xml = read_xml(&mut response)?;
         let parsed = ListObjectsV2::parse_response(&xml)
             .map_err(|e| S3Error::Protocol(format!("ListObjectsV2 answer: {e}")))?;
+        // rusty-s3 asks for `encoding-type=url`, so keys come
+        // percent-encoded; a key that does not decode to UTF-8 is not one
+        // the archive wrote, and is kept as listed.
         let objects = parsed
             .contents
             .into_iter()
             .map(|object| ListedObject {
-                key: object.key,
+                key: percent_encoding::percent_decode_str(&object.key)
+                    .decode_utf8()
+                    .map_or_else(|_| object.key.clone(), |key| key.into_owned()),
                 size: object.size,
             })
             .collect();

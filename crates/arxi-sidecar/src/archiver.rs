@@ -355,7 +355,13 @@ impl Archiver {
     /// Writes the run's bundle to the spool file and opens it for reading.
     fn spool(&self, first: u64, last: u64, path: &Path) -> Result<Spooled, String> {
         let io = |e: std::io::Error| format!("spool file {}: {e}", path.display());
-        let file = std::fs::File::create(path).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io)?;
         let mut writer = BufWriter::with_capacity(256 * 1024, file);
         let built = self
             .engine
