@@ -21,4 +21,4 @@ CARGO_DENY_ADVISORY_DB_DIR=advisory-db-3157b0e258782691
 # (system-tests/src/garage.rs reads the same path; ARXI_GARAGE overrides).
 GARAGE_VERSION=2.5.0
 GARAGE_ROOT=$ARXI_TOOLS_CACHE/garage-$GARAGE_VERSION
-GARAGE=$GARAGE_ROOT/bin/garage
+GARAGE=${ARXI_GARAGE:-$GARAGE_ROOT/bin/garage}

@@ -4,9 +4,10 @@
 #   1. ingest alone: the release sidecar, archive off, wrk with 64
 #      connections of durable POST /v1/envelopes (1 KB JSON) for SECONDS;
 #   2. the same with the archive on, uploading to a local Garage node
-#      (segments of 20,000 envelopes), archive lag sampled every second, and
-#      the time to catch up once the load stops;
-#   3. the same with segments of 200,000 envelopes (bundles ten times as
+#      (segments of 10,000 envelopes), archive lag sampled every second, and
+#      the time to catch up once the load stops; runs 1 and 2 once more,
+#      alternating, for their spread;
+#   3. the same with segments of 100,000 envelopes (bundles ten times as
 #      large): the sidecar's peak resident memory, against run 2's;
 #   4. retention: archive and retention on (keep 5 sealed segments of
 #      100,000 envelopes, 0 days), wrk until at least ENVELOPES envelopes are
@@ -17,7 +18,8 @@
 # Figures to stdout and target/bench/archive.txt. Not in CI (minutes of
 # load on both cores).
 #
-# Usage: scripts/bench/archive.sh [SECONDS] [ENVELOPES]   (default 30, 3000000)
+# Usage: scripts/bench/archive.sh [SECONDS] [ENVELOPES]   (default 30, 3000000;
+#        ENVELOPES 0 leaves the retention run out)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-30}"
@@ -108,20 +110,25 @@ run() {
   start=$(date +%s.%N)
   if [ "$archive" = 1 ]; then
     curl -s -X POST "http://127.0.0.1:$port/v1/segments/seal" > /dev/null
-    until [ "$(metric "$port" arxi_archive_lag_segments)" = 0 ]; do sleep 0.2; done
+    # Caught up: every segment this process sealed is archived.
+    until [ "$(metric "$port" arxi_archive_segments_total)" = "$(metric "$port" arxi_recorder_seals_total)" ]; do
+      sleep 0.2
+    done
     catch_up=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
     lag_max=$(sort -n "$dir/lag" | tail -1)
   fi
   kill "$sampler" 2>/dev/null || true
-  say "$name: $rate requests/s; non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived bytes $(metric "$port" arxi_archive_bytes_total)"
+  say "$name: $rate requests/s; non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 say "== archive.sh $(date -u +%FT%TZ), ${seconds} s per run, $(nproc) cores, garage $GARAGE_VERSION"
-run off 18810 0 20000
-run on-20k 18811 1 20000
-run off-again 18812 0 20000
-run on-200k 18813 1 200000
+run off 18810 0 10000
+run on-10k 18811 1 10000
+run off-2 18812 0 10000
+run on-10k-2 18815 1 10000
+run on-100k 18813 1 100000
+[ "$envelopes" -gt 0 ] || exit 0
 
 # Retention: wrk until ENVELOPES are recorded, the database sampled.
 dir="$work/retention"
@@ -160,6 +167,7 @@ set terminal png size 900,500
 set output "Docs/benchmarks/retention-db-size.png"
 set datafile separator ","
 set title "Database size with retention on (keep 5 sealed segments of 100,000 envelopes)"
+set style line 1 lw 2
 set xlabel "envelopes recorded (millions)"
 set ylabel "arxi.db + WAL (MiB)"
 set key top left
