@@ -73,4 +73,22 @@ if [ ! -x "$CLIENTS_ROOT/venv/bin/python" ] || [ ! -x "$CLIENTS_ROOT/npm/node_mo
   # tools run as `venv/bin/python -m ...` (system-tests/clients/run.sh).
   mv -T "$clients_partial" "$CLIENTS_ROOT" 2>/dev/null || true
   test -x "$CLIENTS_ROOT/npm/node_modules/.bin/tsc"
+# Garage for the archive suites (system-tests/tests/archive.rs), built the
+# same way into the same cache. A cold install is the expensive one: 26
+# minutes of CPU and 41 minutes of wall time measured on the busy 2-core
+# machine (`cargo install --locked garage@2.5.0`, issue 16), so a fresh
+# machine's first CI run spends about 40 minutes here before any test
+# (CI's limit is 90); every later run finds the cache and costs nothing.
+# The binary is about 40 MB.
+if [ ! -x "$GARAGE" ]; then
+  echo "install-test-deps: building garage $GARAGE_VERSION into $GARAGE_ROOT (about 40 minutes cold)"
+  mkdir -p "$ARXI_TOOLS_CACHE"
+  garage_partial=$(mktemp -d "$GARAGE_ROOT.partial.XXXXXX")
+  # Replaces the traps above: clean up after every partial install.
+  trap 'rm -rf "${partial:-}" "${clients_partial:-}" "$garage_partial"' EXIT
+  cargo install --locked --quiet --root "$garage_partial/root" \
+    --target-dir "$garage_partial/target" "garage@$GARAGE_VERSION"
+  "$garage_partial/root/bin/garage" --version | grep -q "$GARAGE_VERSION"
+  mv -T "$garage_partial/root" "$GARAGE_ROOT" 2>/dev/null || true
+  test -x "$GARAGE"
 fi

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk, python3-venv, Java, Node, cargo-deny, the OpenAPI client generators; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv, Java, Node, cargo-deny, the OpenAPI client generators, garage; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"
@@ -26,8 +26,12 @@ scripts/ci/generate_all.sh check
 step "cargo build (every binary the system tests drive)"
 cargo build --workspace --bins --locked
 
-step "cargo test (workspace)"
-cargo test --workspace --locked
+# The workspace's tests include the Garage suites
+# (system-tests/tests/archive.rs: one node, kill -9 and a full outage,
+# a three-node cluster losing a node), on the garage installed above.
+step "cargo test (workspace, with the Garage archive suites)"
+. scripts/tool-pins.sh
+ARXI_GARAGE="$GARAGE" cargo test --workspace --locked
 
 step "schemathesis against the generated OpenAPI and a live sidecar"
 system-tests/schemathesis/run.sh

@@ -74,6 +74,12 @@ def _record(body):
         body["payload"] = _payload(body["payload"])
 
 
+def _batch(body):
+    for envelope in body.get("envelopes") or []:
+        if isinstance(envelope, dict):
+            _record(envelope)
+
+
 def _one_source(body):
     stored, uploaded = body.get("bundle_id"), body.get("bundle_base64")
     if stored is not None and uploaded is not None:
@@ -145,6 +151,7 @@ RULES = {
     ("POST", "/v1/bundles/build"): _build,
     ("POST", "/v1/query/envelopes"): _query,
     ("POST", "/v1/envelopes"): _record,
+    ("POST", "/v1/envelopes/batch"): _batch,
     ("POST", "/v1/envelopes/with-attachments"): lambda body: (_record(body), _attachments(body)),
     ("POST", "/v1/bundles/verify"): _keys,
     ("POST", "/v1/bundles/inspect"): _one_source,

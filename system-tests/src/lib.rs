@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod garage;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -62,6 +62,9 @@ pub enum BundleError {
     Read(std::io::Error),
     /// The engine was opened without a bundle directory.
     NoBundleDir,
+    /// The selection reaches segments pruned locally; they are in the
+    /// archive objects named.
+    Pruned(crate::PrunedRange),
     /// The clock reads a time no manifest can carry.
     ClockOutOfRange {
         /// What the clock said, in microseconds since the Unix epoch.
@@ -87,6 +90,7 @@ impl std::fmt::Display for BundleError {
             Self::Write(error) => write!(f, "writing the bundle: {error}"),
             Self::Read(error) => write!(f, "reading the bundle: {error}"),
             Self::NoBundleDir => write!(f, "no bundle directory is configured"),
+            Self::Pruned(range) => write!(f, "{range}"),
         }
     }
 }
@@ -123,6 +127,11 @@ pub fn resolve_selection(
     reader: &Reader<'_>,
     selection: BundleSelection,
 ) -> Result<RangeInclusive<u64>, BundleError> {
+    if let BundleSelection::Sequence { first, .. } = selection
+        && let Some(range) = crate::pruned::pruned_from_seq(reader, first)?
+    {
+        return Err(BundleError::Pruned(range));
+    }
     let (first, last) = match selection {
         BundleSelection::AllSealed => {
             let last = match reader.last_segment()? {
@@ -167,6 +176,9 @@ pub fn resolve_selection(
             (segment_of(first)?, segment_of(last)?)
         }
     };
+    if let Some(range) = crate::pruned::pruned_from(reader, first)? {
+        return Err(BundleError::Pruned(range));
+    }
     if last - first >= SEGMENTS_MAX as u64 {
         return Err(BundleError::TooLarge(format!(
             "{} segments selected; one bundle holds at most {SEGMENTS_MAX}",
@@ -294,29 +306,32 @@ fn sealed_segments(
 }
 
 /// What the bundle continues: the hash of the envelope before its first
-/// and of the seal before its first segment (zero at the start).
+/// and of the seal before its first segment (zeros for segment 1). The
+/// envelope before the bundle is the previous segment's last, whose hash
+/// that segment's seal carries, so the anchor holds even when the envelope
+/// itself was pruned locally.
 fn anchors(
     reader: &Reader<'_>,
     first_seq: u64,
     first_segment: u64,
 ) -> Result<(Hash32, Hash32), BundleError> {
-    let prev_hash = if first_seq > 1 {
-        let before = reader.envelope(first_seq - 1)?.ok_or_else(|| {
-            BundleError::Inconsistent(format!("envelope {} is missing", first_seq - 1))
-        })?;
-        Hash32(before.hash)
-    } else {
-        Hash32::ZERO
-    };
-    let prev_seal_hash = if first_segment > 1 {
-        let seal = reader.seal(first_segment - 1)?.ok_or_else(|| {
-            BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
-        })?;
-        Hash32(seal.hash)
-    } else {
-        Hash32::ZERO
-    };
-    Ok((prev_hash, prev_seal_hash))
+    if first_segment == 1 {
+        return Ok((Hash32::ZERO, Hash32::ZERO));
+    }
+    let previous = reader.seal(first_segment - 1)?.ok_or_else(|| {
+        BundleError::Inconsistent(format!("seal {} is missing", first_segment - 1))
+    })?;
+    let seal = Seal::parse(&previous.body).map_err(|e| {
+        BundleError::Inconsistent(format!("seal of segment {}: {e}", first_segment - 1))
+    })?;
+    if seal.body.last_seq + 1 != first_seq {
+        return Err(BundleError::Inconsistent(format!(
+            "segment {} ends at seq {}, segment {first_segment} starts at {first_seq}",
+            first_segment - 1,
+            seal.body.last_seq
+        )));
+    }
+    Ok((seal.body.last_envelope_hash, Hash32(previous.hash)))
 }
 
 /// The key records of every key used up to `last_seq`.

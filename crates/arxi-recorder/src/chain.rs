@@ -193,6 +193,7 @@ impl Chain {
             plan.ops.push(Op::PutAttachment {
                 sha256: reference.sha256.0,
                 data: Arc::clone(data),
+                seq: head.seq + 1,
             });
             attachment_bytes += reference.size;
         }

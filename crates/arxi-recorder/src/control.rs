@@ -76,6 +76,39 @@ pub(crate) fn bundle_built(file: &BundleFile) -> CanonicalJson {
     }))
 }
 
+/// The payload of `arxi.segment.archived`.
+pub(crate) fn segment_archived(record: &crate::ArchiveRecord) -> CanonicalJson {
+    canonical(&json!({
+        "object_key": record.object_key,
+        "sha256": record.sha256.to_hex(),
+        "size": record.size,
+        "first_segment": record.first_segment,
+        "last_segment": record.last_segment,
+        "first_seq": record.first_seq,
+        "last_seq": record.last_seq,
+    }))
+}
+
+/// The payload of `arxi.segment.pruned`: the segments and sequence
+/// numbers whose rows go, and the archive objects that hold them (at most
+/// [`crate::retention::PRUNE_RUNS_MAX`] keys: one pruning covers at most
+/// that many archived runs).
+pub(crate) fn segment_pruned(
+    first_segment: u64,
+    last_segment: u64,
+    first_seq: u64,
+    last_seq: u64,
+    object_keys: &[String],
+) -> CanonicalJson {
+    canonical(&json!({
+        "first_segment": first_segment,
+        "last_segment": last_segment,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "object_keys": object_keys,
+    }))
+}
+
 /// Reads back what an `arxi.bundle.built` envelope row records. The row
 /// is untrusted: anything missing or malformed is an error naming it.
 pub(crate) fn parse_bundle_built(row: &EnvelopeRow) -> Result<RecordedBundle, String> {

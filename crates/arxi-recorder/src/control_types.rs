@@ -24,6 +24,12 @@ pub const CONFIG_RELOADED: &str = "arxi.config.reloaded";
 pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
 /// An audit bundle was built.
 pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+/// A run of sealed segments was uploaded to the archive and confirmed
+/// there.
+pub const SEGMENT_ARCHIVED: &str = "arxi.segment.archived";
+/// The envelope and attachment rows of archived segments were deleted
+/// locally (their seals stay).
+pub const SEGMENT_PRUNED: &str = "arxi.segment.pruned";
 /// A checkpoint of the log tree, witnessed (sidecar; at most one per
 /// `log.checkpoint_record_interval_seconds`).
 pub const LOG_CHECKPOINT: &str = "arxi.log.checkpoint";
@@ -43,6 +49,8 @@ pub const ALL: &[&str] = &[
     CONFIG_RELOADED,
     CONFIG_RELOAD_REFUSED,
     BUNDLE_BUILT,
+    SEGMENT_ARCHIVED,
+    SEGMENT_PRUNED,
     LOG_CHECKPOINT,
     WITNESS_REFUSED,
 ];

@@ -10,11 +10,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
+use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
 use arxi_store::{CheckpointKind, KeyRow, QueryFilter, ReaderPool, Store, StoreError, namespace};
 use serde_json::json;
 
+use crate::archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
 use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle};
 use crate::bundle_dir::StagedBundle;
 use crate::chain::{Chain, Draft, PreparedAppend};
@@ -28,7 +30,7 @@ use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::CommitProgress;
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
-use crate::sequencer::{Command, Sequencer};
+use crate::sequencer::{Command, ControlIndex, Sequencer};
 use crate::status::{
     BATCH_BUCKETS, EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo, Shared,
 };
@@ -180,7 +182,7 @@ impl RecorderEngine {
         validate_config(&config)?;
         let config = Arc::new(config);
         let lock = lock_database(path)?;
-        let mut store = Store::open(path, &config.store)?;
+        let mut store = open_store(path, &config)?;
         let stored_id = stored_recorder_id(&store, &config)?;
         let head_file = head::head_path(path);
         let rollback = acknowledged_rollback(&store, &config, &key, &head_file)?;
@@ -467,10 +469,14 @@ impl RecorderEngine {
             event_type.starts_with(CONTROL_TYPE_PREFIX),
             "not a control type: {event_type}"
         );
-        assert_ne!(
-            event_type,
-            control_types::BUNDLE_BUILT,
-            "arxi.bundle.built is recorded by record_bundle_built, which also indexes the bundle"
+        assert!(
+            ![
+                control_types::BUNDLE_BUILT,
+                control_types::SEGMENT_ARCHIVED,
+                control_types::SEGMENT_PRUNED
+            ]
+            .contains(&event_type),
+            "{event_type} is recorded with its state row (record_bundle_built, record_archived, retention)"
         );
         let payload = CanonicalJson::from_value(payload).map_err(|error| SubmitError::Invalid {
             field: "payload",
@@ -481,7 +487,7 @@ impl RecorderEngine {
             Command::Control {
                 event_type,
                 payload,
-                bundle_id: None,
+                index: ControlIndex::None,
                 idempotency,
                 answer: reply,
             },
@@ -677,7 +683,13 @@ impl RecorderEngine {
             after_seq,
             limit,
         };
-        let page = self.readers.with(|reader| reader.query(&filter))?;
+        let page = self.readers.with(|reader| {
+            match crate::pruned::pruned_for_query(&reader, &filter)? {
+                Some(range) => Ok(Err(range)),
+                None => reader.query(&filter).map(Ok),
+            }
+        })?;
+        let page = page.map_err(QueryError::Pruned)?;
         Ok(QueryResult {
             envelopes: page.rows.into_iter().map(|row| row.body).collect(),
             next_cursor: page
@@ -714,6 +726,17 @@ impl RecorderEngine {
             .readers
             .with(|reader| reader.envelope(seq))?
             .map(|row| row.body))
+    }
+
+    /// The pruned range that keeps envelope `seq` or its inclusion proof
+    /// from being served here: `seq` itself was pruned, or the 16 leaves
+    /// of the log tree it shares a stored node with reach into the pruned
+    /// prefix (the proof's lowest levels are computed from them). The
+    /// answer names the archive objects that hold them.
+    pub fn pruned_for_envelope(&self, seq: u64) -> Result<Option<crate::PrunedRange>, StoreError> {
+        let tile_first_seq = ((seq.saturating_sub(1) >> TILE_HEIGHT) << TILE_HEIGHT) + 1;
+        self.readers
+            .with(|reader| crate::pruned::pruned_from_seq(&reader, tile_first_seq))
     }
 
     /// Signs a checkpoint of the log tree when it grew since the last one
@@ -865,7 +888,7 @@ impl RecorderEngine {
             Command::Control {
                 event_type: control_types::BUNDLE_BUILT,
                 payload: control::bundle_built(file),
-                bundle_id: Some(file.id.clone()),
+                index: ControlIndex::Bundle(file.id.clone()),
                 idempotency,
                 answer: reply,
             },
@@ -904,6 +927,74 @@ impl RecorderEngine {
             .ok_or(BundleError::NoBundleDir)?;
         self.readers
             .with(|reader| Ok(crate::bundle_dir::open_recorded(&reader, dir, id)))?
+    }
+
+    /// How far archiving has come: archived and sealed segments.
+    pub fn archive_position(&self) -> Result<ArchivePosition, StoreError> {
+        self.readers
+            .with(|reader| crate::archive::position(&reader))
+    }
+
+    /// What retention has pruned, and the database's size.
+    pub fn retention_status(&self) -> Result<RetentionStatus, StoreError> {
+        self.readers
+            .with(|reader| crate::archive::retention_status(&reader))
+    }
+
+    /// The archived runs holding any of segments `first..=last`, oldest
+    /// first, at most `limit`.
+    pub fn archived_runs(
+        &self,
+        first_segment: u64,
+        last_segment: u64,
+        limit: u32,
+    ) -> Result<Vec<ArchiveRecord>, StoreError> {
+        let rows = self
+            .readers
+            .with(|reader| reader.archived_covering(first_segment, last_segment, limit))?;
+        Ok(rows.iter().map(ArchiveRecord::from_row).collect())
+    }
+
+    /// Writes the archive bundle of sealed segments `first..=last` to
+    /// `out`, from one read snapshot, one row at a time. The same rows and
+    /// key always give the same bytes (the manifest carries the last
+    /// seal's time), so a rebuilt bundle has the same SHA-256.
+    pub fn write_archive_bundle(
+        &self,
+        first_segment: u64,
+        last_segment: u64,
+        out: impl std::io::Write,
+    ) -> Result<crate::bundle::BuiltBundle, BundleError> {
+        self.readers.with(|reader| {
+            Ok(crate::archive::write_archive_bundle(
+                &reader,
+                first_segment,
+                last_segment,
+                &self.signer,
+                out,
+            ))
+        })?
+    }
+
+    /// Queues `arxi.segment.archived` for a run confirmed in the archive,
+    /// with its archive row, in one transaction. A run that does not start
+    /// right after the archived ones fails the plan (the store refuses it).
+    pub fn record_archived(
+        &self,
+        record: ArchiveRecord,
+    ) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
+        let (reply, receiver) = oneshot::channel();
+        self.submit(
+            Command::Control {
+                event_type: control_types::SEGMENT_ARCHIVED,
+                payload: control::segment_archived(&record),
+                index: ControlIndex::Archived(record),
+                idempotency: None,
+                answer: reply,
+            },
+            0,
+        )?;
+        Ok(Pending { receiver })
     }
 
     /// Runs a read on a pooled connection. Tests only (feature
@@ -968,7 +1059,8 @@ fn start_threads(
         head,
         head_written: std::time::Instant::now(),
     };
-    let sequencer = Sequencer::new(chain, readers, shared, progress, plans);
+    let sequencer =
+        Sequencer::new(chain, readers, shared, progress, plans).with_retention(config.retention);
     let spawn_error =
         |e: std::io::Error| OpenError::Store(StoreError::Other(format!("spawning a thread: {e}")));
     let committer_thread = std::thread::Builder::new()
@@ -1001,6 +1093,23 @@ fn checkpoint_at_open(store: &mut Store) {
             "checkpoint at open failed; the background checkpointer will copy the WAL"
         ),
     }
+}
+
+/// Opens the store; with retention, a database made without incremental
+/// vacuum is rewritten once so that pruning gives space back.
+fn open_store(path: &Path, config: &RecorderConfig) -> Result<Store, OpenError> {
+    let store_options = arxi_store::StoreOptions {
+        incremental_vacuum: config.retention.is_some(),
+        ..config.store.clone()
+    };
+    let mut store = Store::open(path, &store_options)?;
+    if config.retention.is_some() && store.enable_incremental_vacuum()? {
+        tracing::warn!(
+            path = %path.display(),
+            "rewrote the database once (VACUUM) so that pruning gives space back"
+        );
+    }
+    Ok(store)
 }
 
 /// Takes the exclusive lock on `<database>.lock` (created 0640), so a

@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 pub mod bundle;
 mod bundle_dir;
 mod chain;
@@ -41,7 +42,9 @@ mod idempotency;
 mod log_tree;
 mod maintenance;
 mod plan;
+mod pruned;
 mod recovery;
+mod retention;
 mod sequencer;
 mod signing;
 mod status;
@@ -54,6 +57,7 @@ use std::time::Duration;
 use arxi_format::{CanonicalJson, Hash32, KeyId, Signature, Timestamp};
 use arxi_store::StoreError;
 
+pub use archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use head::{Rollback, head_path};
@@ -64,6 +68,7 @@ pub use log_tree::{Cosignature, LogCheckpoint, TreeRecovery, log_verifier_key};
 pub use maintenance::{
     BackupStats, DATA_FINDINGS_MAX, DataReport, HeadFinding, backup_database, verify_data,
 };
+pub use pruned::PrunedRange;
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -129,6 +134,27 @@ impl Default for CheckpointPolicy {
     }
 }
 
+/// What is kept locally once segments are archived (`[retention]`): a
+/// sealed segment's envelope and attachment rows are deleted only when it
+/// is archived and confirmed, is not among the newest `keep_segments_min`
+/// sealed segments, and was sealed longer than `keep_age` ago. Its segment
+/// row and seal stay, so the local seal chain still verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Newest sealed segments always kept (at least 1).
+    pub keep_segments_min: u64,
+    /// Segments sealed within this time are kept.
+    pub keep_age: Duration,
+    /// How often the policy is applied.
+    pub check_interval: Duration,
+    /// Rows deleted per transaction while a pruning's rows go (bounds
+    /// how much one pruning delays the writes it shares a transaction
+    /// with).
+    pub delete_rows_per_batch: u64,
+    /// Free pages given back to the file system per transaction.
+    pub vacuum_pages_per_batch: u64,
+}
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
@@ -174,6 +200,8 @@ pub struct RecorderConfig {
     /// to lose. Only a database behind exactly that head opens, recording
     /// `arxi.recorder.rolled_back`; `None` refuses every rollback.
     pub rollback_acknowledged_seq: Option<u64>,
+    /// Local retention of archived segments (`None`: everything is kept).
+    pub retention: Option<RetentionPolicy>,
 }
 
 impl RecorderConfig {
@@ -202,6 +230,7 @@ impl RecorderConfig {
             bundle_dir: None,
             log_origin: String::new(),
             rollback_acknowledged_seq: None,
+            retention: None,
         }
         .with_default_origin()
     }
@@ -575,6 +604,9 @@ pub struct EnvelopeQuery {
 pub enum QueryError {
     /// The cursor is not one this recorder issued.
     InvalidCursor,
+    /// The query reaches envelopes pruned locally; they are in the
+    /// archive objects named.
+    Pruned(PrunedRange),
     /// A range with its ends reversed, or a limit of zero.
     InvalidRange(String),
     /// The store failed.
@@ -585,6 +617,7 @@ impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidCursor => write!(f, "invalid cursor"),
+            Self::Pruned(range) => write!(f, "{range}"),
             Self::InvalidRange(reason) => write!(f, "{reason}"),
             Self::Storage(error) => write!(f, "{error}"),
         }

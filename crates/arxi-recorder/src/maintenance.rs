@@ -18,7 +18,9 @@ use arxi_store::{EnvelopeRow, ReadOnlyStore, Reader, StoreError};
 
 use crate::OpenError;
 use crate::head::{self, Rollback};
-use crate::recovery::{check_envelope_row, load_keys, load_state, verify_seal};
+use crate::recovery::{
+    check_envelope_row, load_keys, load_state, verify_pruned_prefix, verify_seal,
+};
 
 /// Findings kept in a report; more are counted, not kept.
 pub const DATA_FINDINGS_MAX: usize = 1_000;
@@ -73,6 +75,11 @@ pub struct DataReport {
     pub findings_dropped: u64,
     /// The comparison with the signed head.
     pub head: HeadFinding,
+    /// The last envelope of the pruned prefix, when the database has one:
+    /// those envelopes are checked from the archive (`arxi-archive
+    /// verify`), their seals and archive records here, and the log tree
+    /// (which needs every envelope hash) is not rebuilt.
+    pub pruned_through_seq: Option<u64>,
 }
 
 impl DataReport {
@@ -104,6 +111,7 @@ pub fn verify_data(database: &Path, check_head: bool) -> Result<DataReport, Open
         findings: Vec::new(),
         findings_dropped: 0,
         head: HeadFinding::NotChecked,
+        pruned_through_seq: None,
     };
     store.snapshot(|reader| Ok(check_all(&reader, &mut report)))??;
     report.head = if check_head {
@@ -130,7 +138,24 @@ fn check_all(reader: &Reader<'_>, report: &mut DataReport) -> Result<(), OpenErr
     let Some(last) = reader.last_envelope()? else {
         return Ok(());
     };
+    // A pruned prefix: its seals and archive records are checked, and the
+    // kept envelopes chain on from the last pruned one as its seal names
+    // it. Its envelopes are in the archive (`arxi-archive verify`), so the
+    // log tree cannot be recomputed here.
+    let pruned = reader.pruned_through()?;
     let mut head = ChainHead::GENESIS;
+    if let Some(row) = &pruned {
+        match verify_pruned_prefix(reader, row, &keys) {
+            Ok((anchor, seals)) => {
+                head = anchor;
+                report.seals += seals;
+            }
+            Err(finding) => report.finding(finding),
+        }
+        report.pruned_through_seq = Some(row.last_seq);
+    }
+    let first_kept = pruned.as_ref().map_or(1, |row| row.last_seq + 1);
+    let first_segment = pruned.as_ref().map_or(1, |row| row.last_segment + 1);
     let mut last_received = 0_i64;
     let mut tree = Frontier::new();
     // Each stored checkpoint's size, and the root the envelopes give there.
@@ -139,21 +164,25 @@ fn check_all(reader: &Reader<'_>, report: &mut DataReport) -> Result<(), OpenErr
         .iter()
         .map(|row| (row.size, None))
         .collect();
-    reader.for_each_envelope(1, last.seq, |row| {
+    reader.for_each_envelope(first_kept, last.seq, |row| {
         check_envelope(&row, &keys, &mut head, &mut last_received, report);
-        for node in tree.push(envelope_leaf(&Hash32(row.hash))) {
-            check_tree_node(reader, &node, report)?;
-        }
-        if let Some(root) = checkpoints.get_mut(&tree.size()) {
-            *root = tree.root();
+        if pruned.is_none() {
+            for node in tree.push(envelope_leaf(&Hash32(row.hash))) {
+                check_tree_node(reader, &node, report)?;
+            }
+            if let Some(root) = checkpoints.get_mut(&tree.size()) {
+                *root = tree.root();
+            }
         }
         Ok(true)
     })?;
-    check_tree_extent(reader, &tree, &checkpoints, report)?;
+    if pruned.is_none() {
+        check_tree_extent(reader, &tree, &checkpoints, report)?;
+    }
     let segments = reader
         .last_segment()?
         .map_or(0, |segment| segment.segment_id);
-    for segment_id in 1..=segments {
+    for segment_id in first_segment..=segments {
         match verify_seal(reader, segment_id, &keys) {
             Ok(sealed) => report.seals += u64::from(sealed),
             Err(finding) => report.finding(finding),

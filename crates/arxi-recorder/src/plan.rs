@@ -14,8 +14,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_format::{Hash32, Signature};
 use arxi_store::{
-    CosignatureRow, EnvelopeRow, KeyRow, LogCheckpointRow, LogNodeRow, SealRow, SegmentRow,
-    StoreError, WriteTxn,
+    ArchivedRow, CosignatureRow, EnvelopeRow, KeyRow, LogCheckpointRow, LogNodeRow, PrunedRow,
+    SealRow, SegmentRow, StoreError, WriteTxn,
 };
 
 use crate::log_tree::LogCheckpoint;
@@ -36,6 +36,8 @@ pub(crate) enum Op {
     PutAttachment {
         sha256: [u8; 32],
         data: Arc<[u8]>,
+        /// The envelope referencing it.
+        seq: u64,
     },
     Progress {
         segment_id: u64,
@@ -60,6 +62,19 @@ pub(crate) enum Op {
     IndexBundle {
         seq: u64,
         bundle_id: String,
+    },
+    /// A run of segments archived (with its `arxi.segment.archived`).
+    RecordArchived(ArchivedRow),
+    /// Segments pruned (with its `arxi.segment.pruned`).
+    RecordPruned(PrunedRow),
+    /// One bounded batch of a pruning's row deletions.
+    DeletePruned {
+        through_seq: u64,
+        rows_max: u64,
+    },
+    /// Gives free pages back to the file system.
+    Vacuum {
+        pages_max: u64,
     },
     MetaPut {
         namespace: &'static str,
@@ -256,9 +271,18 @@ impl Plan {
                     );
                     txn.insert_envelope(row)?;
                 }
-                Op::PutAttachment { sha256, data } => {
-                    txn.put_attachment(sha256, data)?;
+                Op::PutAttachment { sha256, data, seq } => {
+                    txn.put_attachment(sha256, data, *seq)?;
                 }
+                Op::RecordArchived(row) => txn.record_archived(row)?,
+                Op::RecordPruned(row) => txn.record_pruned(row)?,
+                Op::DeletePruned {
+                    through_seq,
+                    rows_max,
+                } => {
+                    txn.delete_pruned_rows(*through_seq, *rows_max)?;
+                }
+                Op::Vacuum { pages_max } => txn.incremental_vacuum(*pages_max)?,
                 Op::Progress {
                     segment_id,
                     last_seq,

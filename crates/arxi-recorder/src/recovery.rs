@@ -278,6 +278,37 @@ pub(crate) fn load_keys(reader: &Reader<'_>) -> Result<HashMap<String, PublicKey
     Ok(keys)
 }
 
+/// Where tail verification starts (the last `depth` envelopes, never in
+/// the pruned prefix) and the chain head before it: genesis, the envelope
+/// before, or, right after a pruned prefix, the last pruned envelope as
+/// its segment's seal carries it (the prefix's seals and archive records
+/// are checked first). Returns the seals of the prefix checked too.
+fn tail_anchor(
+    reader: &Reader<'_>,
+    last_seq: u64,
+    depth: u64,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<(u64, ChainHead, u64), OpenError> {
+    let pruned = reader.pruned_through()?;
+    let first_kept = pruned.as_ref().map_or(1, |row| row.last_seq + 1);
+    let from = last_seq.saturating_sub(depth - 1).max(first_kept);
+    if from == 1 {
+        return Ok((from, ChainHead::GENESIS, 0));
+    }
+    if let Some(row) = pruned.as_ref().filter(|_| from == first_kept) {
+        let (anchor, seals) = verify_pruned_prefix(reader, row, keys)?;
+        return Ok((from, anchor, seals));
+    }
+    let anchor = reader
+        .envelope(from - 1)?
+        .ok_or_else(|| invalid_envelope(from - 1, "missing"))?;
+    let head = ChainHead {
+        seq: anchor.seq,
+        hash: Hash32(anchor.hash),
+    };
+    Ok((from, head, 0))
+}
+
 /// Verifies the last `depth` envelopes and the seals of the segments they
 /// touch. Returns (envelopes, seals) verified.
 pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64), OpenError> {
@@ -288,18 +319,7 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
         return Ok((0, 0));
     }
     let keys = load_keys(reader)?;
-    let from = last.seq.saturating_sub(depth - 1).max(1);
-    let mut head = if from == 1 {
-        ChainHead::GENESIS
-    } else {
-        let anchor = reader
-            .envelope(from - 1)?
-            .ok_or_else(|| invalid_envelope(from - 1, "missing"))?;
-        ChainHead {
-            seq: anchor.seq,
-            hash: Hash32(anchor.hash),
-        }
-    };
+    let (from, mut head, pruned_seals) = tail_anchor(reader, last.seq, depth, &keys)?;
     let mut last_received = 0_i64;
     let mut verified = 0_u64;
     let mut first_segment = None;
@@ -337,13 +357,79 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
     let last_segment = reader
         .last_segment()?
         .map_or(0, |segment| segment.segment_id);
-    let mut seals = 0;
+    let mut seals = pruned_seals;
     for segment_id in first_segment.unwrap_or(last_segment)..=last_segment {
         if verify_seal(reader, segment_id, &keys)? {
             seals += 1;
         }
     }
     Ok((verified, seals))
+}
+
+/// Verifies the pruned prefix: every pruned segment's seal (hash,
+/// signature, range, the seal chain from the first) and that an archive
+/// record covers it. Returns the chain head after the last pruned envelope
+/// (from its seal) and the seals verified. The envelopes themselves are
+/// in the archive, verified there (`arxi-archive verify`).
+pub(crate) fn verify_pruned_prefix(
+    reader: &Reader<'_>,
+    pruned: &arxi_store::PrunedRow,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<(ChainHead, u64), OpenError> {
+    let archived_through = reader.last_archived()?.map_or(0, |row| row.last_segment);
+    if archived_through < pruned.last_segment {
+        return Err(inconsistent(format!(
+            "segments up to {} are pruned but only up to {archived_through} archived",
+            pruned.last_segment
+        )));
+    }
+    let mut previous_hash = Hash32::ZERO;
+    let mut next_seq = 1;
+    let mut last_envelope_hash = Hash32::ZERO;
+    for segment_id in 1..=pruned.last_segment {
+        let row = reader
+            .seal(segment_id)?
+            .ok_or_else(|| invalid_seal(segment_id, "pruned segment without a seal"))?;
+        let seal = Seal::parse(&row.body).map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        seal.check_hash()
+            .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
+            invalid_seal(
+                segment_id,
+                format!("signed by unknown key {}", seal.body.key_id),
+            )
+        })?;
+        seal.verify_signature(key)
+            .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        let body = &seal.body;
+        if seal.hash.0 != row.hash
+            || body.segment_id != segment_id
+            || body.first_seq != next_seq
+            || body.prev_seal_hash != previous_hash
+        {
+            return Err(invalid_seal(
+                segment_id,
+                "the pruned prefix's seal chain breaks here",
+            ));
+        }
+        previous_hash = seal.hash;
+        next_seq = body.last_seq + 1;
+        last_envelope_hash = body.last_envelope_hash;
+    }
+    if next_seq != pruned.last_seq + 1 {
+        return Err(inconsistent(format!(
+            "the pruning ends at seq {}, the pruned seals at {}",
+            pruned.last_seq,
+            next_seq - 1
+        )));
+    }
+    Ok((
+        ChainHead {
+            seq: pruned.last_seq,
+            hash: last_envelope_hash,
+        },
+        pruned.last_segment,
+    ))
 }
 
 fn invalid_seal(segment_id: u64, problem: impl Into<String>) -> OpenError {

@@ -28,6 +28,7 @@ use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
 use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::{CommitProgress, Op, Plan, Reply, Signed};
+use crate::retention::Retention;
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
 
@@ -60,9 +61,8 @@ pub(crate) enum Command {
     Control {
         event_type: &'static str,
         payload: CanonicalJson,
-        /// For `arxi.bundle.built`: the bundle it names, indexed in the
-        /// same transaction.
-        bundle_id: Option<String>,
+        /// The row written in the same transaction as the envelope.
+        index: ControlIndex,
         idempotency: Option<IdempotencyRequest<Receipt>>,
         answer: Answer<Outcome<Receipt>>,
     },
@@ -85,6 +85,29 @@ pub(crate) enum Command {
     Probe {
         answer: Answer<()>,
     },
+}
+
+/// The state row a control envelope carries into its transaction.
+pub(crate) enum ControlIndex {
+    /// None: the envelope alone.
+    None,
+    /// `arxi.bundle.built`: the bundle it names, indexed.
+    Bundle(String),
+    /// `arxi.segment.archived`: the archive row.
+    Archived(crate::ArchiveRecord),
+}
+
+impl ControlIndex {
+    /// Plans the row for the control envelope `seq`, recorded at `now_us`.
+    fn plan(self, plan: &mut Plan, seq: u64, now_us: i64) {
+        match self {
+            Self::None => {}
+            Self::Bundle(bundle_id) => plan.ops.push(Op::IndexBundle { seq, bundle_id }),
+            Self::Archived(record) => plan
+                .ops
+                .push(Op::RecordArchived(record.to_row(seq, now_us))),
+        }
+    }
 }
 
 impl Command {
@@ -165,6 +188,7 @@ pub(crate) struct Sequencer {
     pub(crate) progress: Arc<CommitProgress>,
     pub(crate) plans: SyncSender<Plan>,
     inflight: HashMap<String, InFlight>,
+    retention: Option<Retention>,
     generation: u64,
     epoch: u64,
     /// Why the sequencer cannot plan, until its state reloads.
@@ -187,11 +211,18 @@ impl Sequencer {
             progress,
             plans,
             inflight: HashMap::new(),
+            retention: None,
             generation: 0,
             epoch: 0,
             failure: None,
             last_eviction_us: 0,
         }
+    }
+
+    /// Applies `policy` from the next batch on.
+    pub(crate) fn with_retention(mut self, policy: Option<crate::RetentionPolicy>) -> Self {
+        self.retention = policy.map(Retention::new);
+        self
     }
 
     /// Runs until shutdown or until every command sender is gone.
@@ -242,6 +273,9 @@ impl Sequencer {
         if let Some(age) = self.chain.age_deadline_us() {
             deadline = deadline.min(age);
         }
+        if let Some(retention) = &self.retention {
+            deadline = deadline.min(retention.deadline_us(self.chain.now_us()));
+        }
         let wait = u64::try_from(deadline.saturating_sub(self.chain.now_us())).unwrap_or(0);
         Duration::from_micros(wait.clamp(1_000, 60_000_000))
     }
@@ -259,22 +293,17 @@ impl Sequencer {
         let committed = self.progress.committed.load(Ordering::Acquire);
         self.inflight.retain(|_, record| record.epoch > committed);
 
-        if let Err(clock) = self.chain.tick_clock() {
-            tracing::error!(
-                micros = clock.micros,
-                "the clock is out of range; refusing the batch"
-            );
-            refuse_all(
-                batch,
-                &CommandError::ClockOutOfRange {
-                    micros: clock.micros,
-                },
-            );
+        if self.refuse_on_bad_clock(batch) {
             return false;
         }
         let now = self.chain.now_us();
         let eviction_due = now >= self.last_eviction_us + EVICTION_INTERVAL_US;
-        if batch.is_empty() && !eviction_due && self.chain.auto_seal_due().is_none() {
+        let retention_due = self.retention.as_ref().is_some_and(|r| r.due(now));
+        if batch.is_empty()
+            && !eviction_due
+            && !retention_due
+            && self.chain.auto_seal_due().is_none()
+        {
             return false;
         }
         // The epoch is taken only when the plan is sent, so the committer
@@ -296,6 +325,9 @@ impl Sequencer {
             && let Some(reason) = self.chain.auto_seal_due()
         {
             self.chain.seal_segment(&mut plan, reason);
+        }
+        if !stop && retention_due {
+            self.plan_retention(&mut plan);
         }
         self.chain.flush_progress(&mut plan);
         if eviction_due {
@@ -342,6 +374,57 @@ impl Sequencer {
         }
         self.epoch = epoch;
         true
+    }
+
+    /// An archive record must start right after the archived runs. The
+    /// store would refuse it too, but inside the plan, failing every write
+    /// batched with it; checked here, only the record is refused. (Records
+    /// come from the one archiver, one at a time after the previous one
+    /// committed, so the committed state is the whole truth.)
+    fn check_archived(&self, index: &ControlIndex) -> Result<(), CommandError> {
+        let ControlIndex::Archived(record) = index else {
+            return Ok(());
+        };
+        let last = self
+            .readers
+            .with(|reader| reader.last_archived())
+            .map_err(CommandError::Storage)?;
+        let expected = last.map_or(1, |row| row.last_segment + 1);
+        if record.first_segment == expected && record.last_segment >= record.first_segment {
+            Ok(())
+        } else {
+            Err(CommandError::Storage(StoreError::BadRow(format!(
+                "archived segments {}..={} do not follow the archived ones (next is {expected})",
+                record.first_segment, record.last_segment
+            ))))
+        }
+    }
+
+    /// Refuses the whole batch when the clock reads a time evidence
+    /// cannot carry. Returns true when it did.
+    fn refuse_on_bad_clock(&mut self, batch: &mut Vec<Command>) -> bool {
+        let Err(clock) = self.chain.tick_clock() else {
+            return false;
+        };
+        tracing::error!(
+            micros = clock.micros,
+            "the clock is out of range; refusing the batch"
+        );
+        let error = CommandError::ClockOutOfRange {
+            micros: clock.micros,
+        };
+        for command in batch.drain(..) {
+            command.refuse(&error);
+        }
+        true
+    }
+
+    /// Adds the retention work due now to `plan`.
+    fn plan_retention(&mut self, plan: &mut Plan) {
+        let committed = self.progress.committed.load(Ordering::Acquire);
+        if let Some(retention) = self.retention.as_mut() {
+            retention.plan(&mut self.chain, plan, &self.readers, committed);
+        }
     }
 
     /// After a failed plan: wait until every plan sent has been processed,
@@ -470,6 +553,32 @@ impl Sequencer {
         })
     }
 
+    /// Plans a control envelope and the state row it carries.
+    fn apply_control(
+        &mut self,
+        plan: &mut Plan,
+        event_type: &'static str,
+        payload: CanonicalJson,
+        index: ControlIndex,
+        idempotency: Option<IdempotencyRequest<Receipt>>,
+        answer: Answer<Outcome<Receipt>>,
+    ) {
+        if let Err(refusal) = self.check_archived(&index) {
+            let _ = answer.send(Err(refusal));
+            return;
+        }
+        let idempotent = idempotency.is_some();
+        let result = self.idempotent(plan, idempotency, |chain, plan| {
+            let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
+            index.plan(plan, receipt.seq, chain.now_us());
+            if let Some(reason) = chain.auto_seal_due() {
+                chain.seal_segment(plan, reason);
+            }
+            Ok(receipt)
+        });
+        plan.replies.push(reply(answer, result, idempotent));
+    }
+
     /// Plans one command.
     fn apply(&mut self, plan: &mut Plan, command: Command) {
         if let Err(clock) = self.chain.tick_clock() {
@@ -498,22 +607,10 @@ impl Sequencer {
             Command::Control {
                 event_type,
                 payload,
-                bundle_id,
+                index,
                 idempotency,
                 answer,
-            } => self.answer(plan, idempotency, answer, |chain, plan| {
-                let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
-                if let Some(bundle_id) = bundle_id {
-                    plan.ops.push(Op::IndexBundle {
-                        seq: receipt.seq,
-                        bundle_id,
-                    });
-                }
-                if let Some(reason) = chain.auto_seal_due() {
-                    chain.seal_segment(plan, reason);
-                }
-                Ok(receipt)
-            }),
+            } => self.apply_control(plan, event_type, payload, index, idempotency, answer),
             Command::OpenSegment {
                 idempotency,
                 answer,

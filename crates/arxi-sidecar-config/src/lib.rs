@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod archive;
 pub mod limits;
 pub mod model;
 mod validate;
@@ -21,6 +22,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use archive::{ArchiveCredentials, parse_credentials};
 pub use model::{Config, Plane};
 pub use validate::{check_hardened_file, parse_mode};
 
@@ -134,6 +136,7 @@ pub struct ValidConfig {
     credentials: Vec<Credential>,
     enterprise_token: Option<Secret>,
     witness: witness::WitnessPolicy,
+    archive_credentials: Option<ArchiveCredentials>,
 }
 
 impl ValidConfig {
@@ -245,6 +248,11 @@ impl ValidConfig {
         &self.witness
     }
 
+    /// The archive's access keys (with `[archive]`).
+    pub fn archive_credentials(&self) -> Option<&ArchiveCredentials> {
+        self.archive_credentials.as_ref()
+    }
+
     /// The effective configuration as JSON, with every secret-bearing path
     /// replaced by `"[redacted]"`.
     pub fn redacted_json(&self) -> serde_json::Value {
@@ -253,6 +261,7 @@ impl ValidConfig {
             ("security", "token_file"),
             ("enterprise", "token_file"),
             ("signer", "key_file"),
+            ("archive", "credentials_file"),
         ] {
             if let Some(slot) = value
                 .get_mut(section)
@@ -324,6 +333,8 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
     };
     let loaded = validate::validate(&config, base_dir, &mut problems);
     let witness = witness::check_witness(&config, &mut problems);
+    let archive_credentials = archive::check_archive(&config, base_dir, &mut problems);
+    archive::check_retention(&config, &mut problems);
     if problems.0.is_empty() {
         Ok(ValidConfig {
             config,
@@ -333,6 +344,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
             witness,
+            archive_credentials,
         })
     } else {
         Err(ConfigErrors(problems.0))
@@ -359,6 +371,8 @@ impl Config {
                         "probes" => value.clone().try_into::<model::Probes>().map(drop),
                         "enterprise" => value.clone().try_into::<model::Enterprise>().map(drop),
                         "shutdown" => value.clone().try_into::<model::Shutdown>().map(drop),
+                        "archive" => value.clone().try_into::<model::Archive>().map(drop),
+                        "retention" => value.clone().try_into::<model::Retention>().map(drop),
                         _ => Ok(()),
                     };
                     if let Err(error) = result {

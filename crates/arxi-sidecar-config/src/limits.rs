@@ -131,6 +131,18 @@ limits! {
         "Largest body of `POST /v1/bundles/verify` and `/inspect` (a bundle as base64 inside JSON).";
     "bundle_timeout_ms" => bundle_timeout_ms: 600_000, (1_000, 3_600_000), Milliseconds, Reload,
         "Time to build, verify, inspect or download a bundle (instead of `request_timeout_ms`).";
+    "archive_part_bytes" => archive_part_bytes_max: 16 << 20, (5 << 20, 1 << 30), Bytes, Restart,
+        "Part size of multipart archive uploads and largest single `PUT`: the archiver's upload buffer (S3 parts are at least 5 MiB).";
+    "archive_request_timeout_ms" => archive_request_timeout_ms: 300_000, (1_000, 3_600_000), Milliseconds, Restart,
+        "Time one archive request (one part, one `PUT`, one listing page) may take.";
+    "archive_retry_min_ms" => archive_retry_min_ms: 1_000, (10, 60_000), Milliseconds, Restart,
+        "Wait before the first retry of a failed archive attempt; doubles per failure.";
+    "archive_retry_max_ms" => archive_retry_max_ms: 60_000, (10, 3_600_000), Milliseconds, Restart,
+        "Longest wait between two archive attempts.";
+    "retention_delete_rows_per_batch" => retention_delete_rows_max: 1_000, (1, 100_000), Count, Restart,
+        "Rows deleted per transaction while a pruning's rows go (bounds the delay a pruning adds to the writes it shares a transaction with).";
+    "retention_vacuum_pages_per_batch" => retention_vacuum_pages_max: 4_096, (1, 1 << 20), Count, Restart,
+        "Free 4 KiB pages given back to the file system per transaction after a pruning.";
 }
 
 impl Default for Limits {

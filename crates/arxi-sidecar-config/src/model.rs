@@ -44,6 +44,109 @@ pub struct Config {
     /// The witnesses that cosign the checkpoints.
     #[serde(default)]
     pub witness: Witness,
+    /// The archive on S3-compatible object storage (absent: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<Archive>,
+    /// Local retention of archived segments (absent: everything is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// `[archive]`: every sealed segment (or a run of them) becomes a bundle
+/// uploaded to an S3-compatible bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Archive {
+    /// `http://host:port` or `https://host` of the S3 API.
+    pub endpoint: String,
+    /// The signing region (`us-east-1`; Garage's default is `garage`).
+    pub region: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Prepended to every object key (`arxi/`); may be empty.
+    #[serde(default)]
+    pub key_prefix: String,
+    /// Path-style URLs (`endpoint/bucket/key`, as MinIO and Garage
+    /// serve them) instead of virtual-hosted ones (`bucket.endpoint/key`).
+    pub path_style: bool,
+    /// Where the access keys come from: `file` (`credentials_file`) or
+    /// `environment` (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`).
+    pub credentials: CredentialsSource,
+    /// A hardened file (as token files) with `aws_access_key_id = ...`,
+    /// `aws_secret_access_key = ...` and optionally `aws_session_token =
+    /// ...` lines (the AWS shared-credentials form, one profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// Object Lock mode sent with every object: `governance` or
+    /// `compliance`. The bucket must have Object Lock enabled, or the
+    /// sidecar refuses to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_mode: Option<ObjectLockMode>,
+    /// Days each object is locked from its upload (with `object_lock_mode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_retention_days: Option<u64>,
+    /// Sealed segments per archived bundle.
+    #[serde(default = "defaults::archive_segments_per_bundle")]
+    pub segments_per_bundle: u64,
+    /// Longest time a sealed segment waits for its run to fill before a
+    /// shorter run is archived.
+    #[serde(default = "defaults::archive_run_wait_seconds")]
+    pub run_wait_seconds: u64,
+}
+
+impl Archive {
+    /// An `[archive]` with every optional member present (for
+    /// [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:3900".into(),
+            region: "garage".into(),
+            bucket: "arxi".into(),
+            key_prefix: "arxi/".into(),
+            path_style: true,
+            credentials: CredentialsSource::File,
+            credentials_file: Some("s3.credentials".into()),
+            object_lock_mode: Some(ObjectLockMode::Compliance),
+            object_lock_retention_days: Some(365),
+            segments_per_bundle: defaults::archive_segments_per_bundle(),
+            run_wait_seconds: defaults::archive_run_wait_seconds(),
+        }
+    }
+}
+
+/// Where the archive's access keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsSource {
+    /// `archive.credentials_file`.
+    File,
+    /// The standard AWS environment variables.
+    Environment,
+}
+
+/// S3 Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectLockMode {
+    /// `GOVERNANCE`.
+    Governance,
+    /// `COMPLIANCE`.
+    Compliance,
+}
+
+/// `[retention]`: envelope and attachment rows of archived segments are
+/// deleted locally once the segment is older than both bounds; seals stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// The newest sealed segments always kept (at least 1).
+    pub keep_segments_min: u64,
+    /// Segments sealed within this many days are kept.
+    pub keep_days_min: u64,
+    /// How often the policy is applied.
+    #[serde(default = "defaults::retention_check_interval_seconds")]
+    pub check_interval_seconds: u64,
 }
 
 /// `[api]`
@@ -327,6 +430,21 @@ pub struct Limits {
     /// Time to build, verify or inspect a bundle (instead of
     /// `request_timeout_ms`).
     pub bundle_timeout_ms: u64,
+    /// Largest part of a multipart upload, and largest single `PUT`.
+    #[serde(rename = "archive_part_bytes")]
+    pub archive_part_bytes_max: u64,
+    /// Time one archive request may take.
+    pub archive_request_timeout_ms: u64,
+    /// First wait before a failed archive attempt is tried again.
+    pub archive_retry_min_ms: u64,
+    /// Longest wait between two archive attempts.
+    pub archive_retry_max_ms: u64,
+    /// Rows deleted per transaction while pruned rows go.
+    #[serde(rename = "retention_delete_rows_per_batch")]
+    pub retention_delete_rows_max: u64,
+    /// Free pages given back per transaction.
+    #[serde(rename = "retention_vacuum_pages_per_batch")]
+    pub retention_vacuum_pages_max: u64,
 }
 
 impl Limits {
@@ -353,6 +471,12 @@ impl Limits {
         idempotency_key_bytes_max: 0,
         bundle_upload_bytes_max: 0,
         bundle_timeout_ms: 0,
+        archive_part_bytes_max: 0,
+        archive_request_timeout_ms: 0,
+        archive_retry_min_ms: 0,
+        archive_retry_max_ms: 0,
+        retention_delete_rows_max: 0,
+        retention_vacuum_pages_max: 0,
     };
 }
 
@@ -553,6 +677,15 @@ pub(crate) mod defaults {
     pub(crate) fn shutdown_drain_seconds() -> u64 {
         10
     }
+    pub(crate) fn archive_segments_per_bundle() -> u64 {
+        1
+    }
+    pub(crate) fn archive_run_wait_seconds() -> u64 {
+        3_600
+    }
+    pub(crate) fn retention_check_interval_seconds() -> u64 {
+        10
+    }
 }
 
 impl Config {
@@ -570,28 +703,7 @@ impl Config {
                 bundle_dir: None,
                 signing_threads: Some(2),
             },
-            transport: Transport {
-                tcp: Some(TcpListener {
-                    host: "127.0.0.1".into(),
-                    port: 7878,
-                }),
-                unix: Some(UnixListener {
-                    path: "arxi.sock".into(),
-                    mode: defaults::unix_mode(),
-                }),
-                workers: defaults::workers(),
-                io_driver: IoDriver::Auto,
-                allowed_hosts: vec!["localhost".into()],
-                plane_sockets: vec![PlaneSocket {
-                    plane: Plane::Data,
-                    path: "data.sock".into(),
-                    mode: defaults::unix_mode(),
-                }],
-                probe_socket: Some(UnixListener {
-                    path: "probe.sock".into(),
-                    mode: defaults::unix_mode(),
-                }),
-            },
+            transport: Transport::reference(),
             security: Security {
                 mode: SecurityMode::Token,
                 require_token_for_non_loopback: true,
@@ -622,6 +734,40 @@ impl Config {
                 ..Log::default()
             },
             witness: Witness::reference(),
+            archive: Some(Archive::reference()),
+            retention: Some(Retention {
+                keep_segments_min: 10,
+                keep_days_min: 7,
+                check_interval_seconds: defaults::retention_check_interval_seconds(),
+            }),
+        }
+    }
+}
+
+impl Transport {
+    /// Every member present (see [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            tcp: Some(TcpListener {
+                host: "127.0.0.1".into(),
+                port: 7878,
+            }),
+            unix: Some(UnixListener {
+                path: "arxi.sock".into(),
+                mode: defaults::unix_mode(),
+            }),
+            workers: defaults::workers(),
+            io_driver: IoDriver::Auto,
+            allowed_hosts: vec!["localhost".into()],
+            plane_sockets: vec![PlaneSocket {
+                plane: Plane::Data,
+                path: "data.sock".into(),
+                mode: defaults::unix_mode(),
+            }],
+            probe_socket: Some(UnixListener {
+                path: "probe.sock".into(),
+                mode: defaults::unix_mode(),
+            }),
         }
     }
 }

@@ -681,3 +681,126 @@ fn witness_rules_name_their_keys() {
         );
     }
 }
+
+const ARCHIVE: &str = r#"
+[archive]
+endpoint = "http://127.0.0.1:3900"
+region = "garage"
+bucket = "arxi"
+key_prefix = "arxi/"
+path_style = true
+credentials = "file"
+credentials_file = "s3.credentials"
+[retention]
+keep_segments_min = 2
+keep_days_min = 0
+"#;
+
+/// `[archive]` and `[retention]`: a valid pair, and one rejection per rule.
+#[test]
+fn archive_and_retention_rules_name_their_keys() {
+    let files = Files::new();
+    files.write(
+        "s3.credentials",
+        "[default]\naws_access_key_id = GK0123\naws_secret_access_key = secret0123\n",
+        0o600,
+    );
+    files.write(
+        "open.credentials",
+        "aws_access_key_id = GK0123\naws_secret_access_key = secret0123\n",
+        0o644,
+    );
+    files.write("bad.credentials", "aws_access_key_id = GK0123\n", 0o600);
+    let valid = format!("{BASE}{ARCHIVE}");
+    let config = parse(&valid, files.path(), "test").expect("valid");
+    let credentials = config.archive_credentials().expect("read");
+    assert_eq!(credentials.access_key_id.expose(), "GK0123");
+    assert_eq!(
+        config.redacted_json()["archive"]["credentials_file"],
+        "[redacted]"
+    );
+    let with = |from: &str, to: &str| valid.replacen(from, to, 1);
+    let cases: Vec<(String, &str)> = vec![
+        (with("http://127.0.0.1:3900", "ftp://x"), "archive.endpoint"),
+        (with("bucket = \"arxi\"", "bucket = \"\""), "archive.bucket"),
+        (
+            with("key_prefix = \"arxi/\"", "key_prefix = \"/a b\""),
+            "archive.key_prefix",
+        ),
+        (
+            with("\"s3.credentials\"", "\"open.credentials\""),
+            "archive.credentials_file",
+        ),
+        (
+            with("\"s3.credentials\"", "\"bad.credentials\""),
+            "archive.credentials_file",
+        ),
+        (
+            with("\"s3.credentials\"", "\"missing\""),
+            "archive.credentials_file",
+        ),
+        (
+            with("credentials_file = \"s3.credentials\"\n", ""),
+            "archive.credentials_file",
+        ),
+        (
+            with(
+                "path_style = true",
+                "path_style = true\nobject_lock_mode = \"compliance\"",
+            ),
+            "archive.object_lock_retention_days",
+        ),
+        (
+            with(
+                "path_style = true",
+                "path_style = true\nobject_lock_retention_days = 7",
+            ),
+            "archive.object_lock_mode",
+        ),
+        (
+            with(
+                "path_style = true",
+                "path_style = true\nobject_lock_mode = \"governance\"\nobject_lock_retention_days = 0",
+            ),
+            "archive.object_lock_retention_days",
+        ),
+        (
+            with(
+                "path_style = true",
+                "path_style = true\nsegments_per_bundle = 0",
+            ),
+            "archive.segments_per_bundle",
+        ),
+        (with("path_style = true\n", ""), "archive"),
+        (
+            with("keep_segments_min = 2", "keep_segments_min = 0"),
+            "retention.keep_segments_min",
+        ),
+        (
+            with(
+                "keep_days_min = 0",
+                "keep_days_min = 0\ncheck_interval_seconds = 0",
+            ),
+            "retention.check_interval_seconds",
+        ),
+        (
+            format!("{BASE}[retention]\nkeep_segments_min = 1\nkeep_days_min = 1\n"),
+            "retention",
+        ),
+        (
+            format!("{BASE}[limits]\narchive_part_bytes = 1024\n"),
+            "limits.archive_part_bytes",
+        ),
+    ];
+    for (text, expected) in &cases {
+        match check(&files, text) {
+            Ok(()) => panic!("expected a problem at {expected}, accepted:\n{text}"),
+            Err(problems) => assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{expected}:"))),
+                "expected a problem at {expected}, got {problems:?}\n{text}"
+            ),
+        }
+    }
+}

@@ -58,6 +58,27 @@ pub struct Startup {
 pub struct Ready {
     /// Always true (otherwise the answer is a problem).
     pub ready: bool,
+    /// The archive, when one is configured. Its state does not make the
+    /// sidecar unready: the recorder keeps recording while the archive
+    /// is unreachable, and the archiver catches up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveReadiness>,
+}
+
+/// The archive's state in `/ready`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ArchiveReadiness {
+    /// `ok` (the last attempt succeeded, or nothing failed yet) or
+    /// `retrying` (the last attempt failed; it is tried again).
+    pub state: &'static str,
+    /// Sealed segments not archived yet.
+    pub lag_segments: u64,
+    /// Failed attempts since the last success.
+    pub failures_in_a_row: u64,
+    /// Unix time of the last archived run, if any since start.
+    pub last_success_unix_seconds: Option<u64>,
+    /// The last failure, while it is not followed by a success.
+    pub last_error: Option<String>,
 }
 
 /// A segment.

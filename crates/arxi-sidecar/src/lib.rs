@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod archiver;
 pub mod auth;
 pub mod blocking;
 pub mod call;

@@ -71,7 +71,19 @@ fn print_report(database: &Path, report: &DataReport) -> u8 {
     if report.findings_dropped > 0 {
         println!("finding: {} more not listed", report.findings_dropped);
     }
-    println!("checked: the log tree over every envelope (every stored node and checkpoint)");
+    match report.pruned_through_seq {
+        None => {
+            println!(
+                "checked: the log tree over every envelope (every stored node and checkpoint)"
+            );
+        }
+        Some(seq) => {
+            println!(
+                "pruned: envelopes 1 to {seq} are in the archive (their seals and archive records checked here; check the envelopes with `arxi-archive verify`)"
+            );
+            println!("not checked: the log tree (it needs every envelope's hash)");
+        }
+    }
     match &report.head {
         HeadFinding::NotChecked => {
             println!("signed head: not compared (a copy checked on its own)");

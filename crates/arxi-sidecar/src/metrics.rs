@@ -8,8 +8,8 @@ use std::time::Duration;
 
 /// Status codes with their own counter; everything else counts as "other".
 const STATUSES: &[u16] = &[
-    200, 201, 400, 401, 403, 404, 405, 406, 409, 411, 413, 415, 422, 428, 429, 431, 500, 501, 502,
-    503,
+    200, 201, 400, 401, 403, 404, 405, 406, 409, 410, 411, 413, 415, 422, 428, 429, 431, 500, 501,
+    502, 503,
 ];
 
 /// Latency bucket bounds, in seconds.
@@ -293,4 +293,69 @@ pub fn write_recorder(out: &mut String, metrics: &arxi_recorder::MetricsSnapshot
         metrics.batch_commands_sum
     );
     let _ = writeln!(out, "arxi_recorder_batch_commands_count {count}");
+}
+
+/// Writes the archiver's and retention's metrics.
+pub fn write_archive(out: &mut String, archive: &crate::archiver::ArchiveMetrics) {
+    let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
+    gauge(
+        out,
+        "arxi_archive_lag_segments",
+        "Sealed segments not archived yet.",
+        load(&archive.lag_segments),
+    );
+    counter(
+        out,
+        "arxi_archive_segments_total",
+        "Segments archived (confirmed in the bucket and recorded) since start.",
+        load(&archive.segments_total),
+    );
+    counter(
+        out,
+        "arxi_archive_objects_total",
+        "Objects written or adopted since start.",
+        load(&archive.objects_total),
+    );
+    counter(
+        out,
+        "arxi_archive_adopted_total",
+        "Objects an earlier attempt had uploaded, adopted instead of uploaded again.",
+        load(&archive.adopted_total),
+    );
+    counter(
+        out,
+        "arxi_archive_bytes_total",
+        "Bytes archived since start.",
+        load(&archive.bytes_total),
+    );
+    counter(
+        out,
+        "arxi_archive_failures_total",
+        "Archive attempts that failed (each is retried).",
+        load(&archive.failures_total),
+    );
+    gauge(
+        out,
+        "arxi_archive_last_success_timestamp_seconds",
+        "Unix time of the last archived run (0: none since start).",
+        load(&archive.last_success_unix_seconds),
+    );
+    gauge(
+        out,
+        "arxi_retention_pruned_through_segment",
+        "Segments 1..=n are pruned locally (their seals stay).",
+        load(&archive.pruned_through_segment),
+    );
+    gauge(
+        out,
+        "arxi_database_bytes",
+        "Size of the database file.",
+        load(&archive.database_bytes),
+    );
+    gauge(
+        out,
+        "arxi_database_free_bytes",
+        "Free pages in the database file (reused, or given back after a pruning).",
+        load(&archive.database_free_bytes),
+    );
 }

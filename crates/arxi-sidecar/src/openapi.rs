@@ -396,6 +396,15 @@ pub fn examples() -> Value {
         "verifyBundle": {"request": {"bundle_id": "0123456789abcdef0123456789abcdef"}},
         "inspectBundle": {"request": {"bundle_id": "0123456789abcdef0123456789abcdef"}},
         "reloadConfig": {"request": {}},
-        "getReady": {"response": to_value(&contract::Ready { ready: true })},
+        "getReady": {"response": to_value(&contract::Ready {
+            ready: true,
+            archive: Some(contract::ArchiveReadiness {
+                state: "ok",
+                lag_segments: 0,
+                failures_in_a_row: 0,
+                last_success_unix_seconds: Some(1_795_380_078),
+                last_error: None,
+            }),
+        })},
     })
 }

@@ -100,6 +100,8 @@ const RESTART_ONLY: &[&str] = &[
     "shutdown",
     "log",
     "witness",
+    "archive",
+    "retention",
 ];
 
 /// Reloads the configuration file. Blocks on the recorder: call it from a

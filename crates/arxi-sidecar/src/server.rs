@@ -64,6 +64,9 @@ pub enum StartError {
     Bind(String),
     /// A thread could not be started.
     Thread(std::io::Error),
+    /// The archive cannot be used as configured (a bad endpoint, or
+    /// Object Lock asked of a bucket without it).
+    Archive(String),
 }
 
 impl fmt::Display for StartError {
@@ -78,6 +81,7 @@ impl fmt::Display for StartError {
             ),
             Self::Bind(reason) => write!(f, "listener: {reason}"),
             Self::Thread(error) => write!(f, "starting a thread: {error}"),
+            Self::Archive(reason) => write!(f, "archive: {reason}"),
         }
     }
 }
@@ -92,6 +96,7 @@ pub struct ServerHandle {
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<JoinHandle<()>>,
     witnessing: Option<crate::witnessing::Witnessing>,
+    archiver: Option<JoinHandle<()>>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     plane_paths: Vec<(Plane, PathBuf)>,
@@ -133,6 +138,19 @@ impl ServerHandle {
         if let Some(witnessing) = self.witnessing.take() {
             witnessing.join();
         }
+        if let Some(archiver) = self.archiver.take() {
+            stop_archiver(
+                archiver,
+                Duration::from_secs(
+                    self.state
+                        .config
+                        .load()
+                        .model()
+                        .shutdown
+                        .shutdown_drain_seconds,
+                ),
+            );
+        }
         let result = self.state.engine.shutdown();
         self.state.reads.shutdown();
         self.state.bundles.shutdown();
@@ -153,6 +171,23 @@ impl ServerHandle {
             Err(error) => tracing::error!(%error, "recorder did not record its stop"),
         }
         result
+    }
+}
+
+/// Waits up to `drain` for the archiver to finish its request in flight.
+/// One that takes longer is left behind: archiving is idempotent (the
+/// next start finds or re-uploads the run), and a run it records after
+/// the recorder stopped is refused, never half written.
+fn stop_archiver(archiver: JoinHandle<()>, drain: Duration) {
+    archiver.thread().unpark();
+    let deadline = Instant::now() + drain;
+    while !archiver.is_finished() && Instant::now() < deadline {
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    if archiver.is_finished() {
+        let _ = archiver.join();
+    } else {
+        tracing::warn!("the archiver is still in a request; leaving it (the next start resumes)");
     }
 }
 
@@ -195,6 +230,15 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
         recorder.signing_threads = usize::try_from(threads).expect(fits);
     }
     recorder.log_origin = config.log_origin();
+    recorder.retention = model
+        .retention
+        .map(|retention| arxi_recorder::RetentionPolicy {
+            keep_segments_min: retention.keep_segments_min,
+            keep_age: Duration::from_secs(retention.keep_days_min * 86_400),
+            check_interval: Duration::from_secs(retention.check_interval_seconds),
+            delete_rows_per_batch: limits.retention_delete_rows_max,
+            vacuum_pages_per_batch: limits.retention_vacuum_pages_max,
+        });
     recorder
 }
 
@@ -325,6 +369,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
 pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHandle, StartError> {
     let engine = open_recorder(&config, options)?;
     log_enterprise_mode(&config);
+    let archive = crate::archiver::connect(&config).map_err(StartError::Archive)?;
     let (driver, refusal) = choose_driver(&config)?;
     let listeners = Listeners::bind(&config)?;
     let state = Arc::new(app_state(config, engine, driver, refusal)?);
@@ -334,6 +379,19 @@ pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHa
     let witnessing =
         crate::witnessing::start(&state.config.load(), &state.engine, &state.log, &stop)
             .map_err(StartError::Thread)?;
+    let archiver = match (archive, &state.archive) {
+        (Some(client), Some(metrics)) => Some(
+            crate::archiver::start(
+                &state.config.load(),
+                client,
+                Arc::clone(&state.engine),
+                Arc::clone(metrics),
+                Arc::clone(&stop),
+            )
+            .map_err(StartError::Thread)?,
+        ),
+        _ => None,
+    };
     let addresses = listeners.addresses();
     let workers = serve(listeners, &state, &stop)?;
     Ok(ServerHandle {
@@ -342,6 +400,7 @@ pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHa
         workers,
         watchdog: Some(watchdog),
         witnessing: Some(witnessing),
+        archiver,
         tcp_addr: addresses.tcp,
         unix_path: addresses.unix,
         plane_paths: addresses.planes,
@@ -448,8 +507,14 @@ fn app_state(
     let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
         .map_err(StartError::Thread)?;
     let log = Arc::new(crate::witnessing::LogState::new(&config));
+    let archive = config
+        .model()
+        .archive
+        .is_some()
+        .then(|| Arc::new(crate::archiver::ArchiveMetrics::default()));
     Ok(AppState {
         log,
+        archive,
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
         http: HttpMetrics::new(

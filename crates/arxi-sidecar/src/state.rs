@@ -49,6 +49,8 @@ pub struct AppState {
     pub reload_lock: Mutex<()>,
     /// Checkpoints and witnesses.
     pub log: Arc<crate::witnessing::LogState>,
+    /// The archiver's figures (with `[archive]`).
+    pub archive: Option<Arc<crate::archiver::ArchiveMetrics>>,
 }
 
 /// A watchdog's last verdict.

@@ -107,6 +107,63 @@ pub struct KeyRow {
     pub added_at_us: i64,
 }
 
+/// An archived bundle: a run of sealed segments uploaded to the archive
+/// and confirmed there (written with its `arxi.segment.archived`
+/// envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedRow {
+    /// First segment in the bundle.
+    pub first_segment: u64,
+    /// Last segment in the bundle.
+    pub last_segment: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// The object key in the bucket.
+    pub object_key: String,
+    /// SHA-256 of the bundle file.
+    pub sha256: [u8; 32],
+    /// Size of the bundle file in bytes.
+    pub size: u64,
+    /// The `arxi.segment.archived` envelope.
+    pub seq: u64,
+    /// When it was recorded (µs).
+    pub archived_at_us: i64,
+}
+
+/// A pruning: segments whose envelope and attachment rows were deleted
+/// locally (their segment rows and seals stay), written with its
+/// `arxi.segment.pruned` envelope. Pruned segments form a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedRow {
+    /// First segment pruned by this pruning.
+    pub first_segment: u64,
+    /// Last segment pruned by this pruning.
+    pub last_segment: u64,
+    /// First sequence number pruned.
+    pub first_seq: u64,
+    /// Last sequence number pruned.
+    pub last_seq: u64,
+    /// The `arxi.segment.pruned` envelope.
+    pub seq: u64,
+    /// When it was recorded (µs).
+    pub pruned_at_us: i64,
+}
+
+/// How big the database file is, in pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceStats {
+    /// Bytes per page.
+    pub page_size: u64,
+    /// Pages in the file.
+    pub page_count: u64,
+    /// Pages on the free list (reusable, or given back by a vacuum step).
+    pub freelist_pages: u64,
+    /// 2 when the file gives space back by incremental vacuum.
+    pub auto_vacuum: u8,
+}
+
 /// A `store_meta` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaEntry {
@@ -152,6 +209,10 @@ pub struct StoreOptions {
     /// Cap on the database size in pages (`None`: SQLite's default). Used by
     /// tests to make "disk full" deterministic.
     pub max_page_count: Option<u64>,
+    /// Create a new file with `auto_vacuum = INCREMENTAL`, so that freed
+    /// pages can be given back (retention). Off, a file keeps no pointer
+    /// map and pays nothing for it.
+    pub incremental_vacuum: bool,
 }
 
 impl Default for StoreOptions {
@@ -159,6 +220,7 @@ impl Default for StoreOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             max_page_count: None,
+            incremental_vacuum: false,
         }
     }
 }
@@ -183,6 +245,14 @@ impl Store {
         )
         .map_err(|e| StoreError::open(path, &e))?;
         conn.busy_timeout(options.busy_timeout)?;
+        // With retention, a new database gives freed pages back to the
+        // file system on request (`PRAGMA incremental_vacuum`, run after
+        // pruning). This only takes effect on a new file, before the
+        // journal mode is set; an older file needs one `VACUUM`
+        // ([`Store::enable_incremental_vacuum`]).
+        if options.incremental_vacuum && schema::is_empty(&conn)? {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+        }
         // WAL with FULL sync: a commit is durable when it returns.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -261,6 +331,19 @@ impl Store {
         self.conn
             .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Makes a database created before incremental vacuum give space back
+    /// from now on: sets `auto_vacuum = INCREMENTAL` and rewrites the file
+    /// once (`VACUUM`, which needs as much free disk as the database).
+    /// Does nothing when it is already set. Returns whether it rewrote.
+    pub fn enable_incremental_vacuum(&mut self) -> Result<bool, StoreError> {
+        if self.reader().space()?.auto_vacuum == 2 {
+            return Ok(false);
+        }
+        self.conn
+            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+        Ok(true)
     }
 
     /// Opens a pool of read-only connections to the same database.

@@ -8,7 +8,10 @@ use std::sync::Mutex;
 use rusqlite::{Connection, Row, params};
 
 use crate::write::optional;
-use crate::{EnvelopeRow, KeyRow, MetaEntry, SealRow, SegmentRow, StoreError, open_read_only};
+use crate::{
+    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, SealRow, SegmentRow, SpaceStats,
+    StoreError, open_read_only,
+};
 
 pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -72,6 +75,43 @@ fn segment_row(row: &Row<'_>) -> rusqlite::Result<SegmentRow> {
         bytes: to_u64(row.get(4)?),
         opened_at_us: row.get(5)?,
         sealed_at_us: row.get(6)?,
+    })
+}
+
+const ARCHIVED_COLUMNS: &str = "first_segment, last_segment, first_seq, last_seq, object_key, sha256, size, seq, archived_at_us";
+
+fn archived_row(row: &Row<'_>) -> rusqlite::Result<(ArchivedRow, Vec<u8>)> {
+    Ok((
+        ArchivedRow {
+            first_segment: to_u64(row.get(0)?),
+            last_segment: to_u64(row.get(1)?),
+            first_seq: to_u64(row.get(2)?),
+            last_seq: to_u64(row.get(3)?),
+            object_key: row.get(4)?,
+            sha256: [0; 32],
+            size: to_u64(row.get(6)?),
+            seq: to_u64(row.get(7)?),
+            archived_at_us: row.get(8)?,
+        },
+        bytes_column(row, 5)?,
+    ))
+}
+
+fn finish_archived((mut row, sha256): (ArchivedRow, Vec<u8>)) -> Result<ArchivedRow, StoreError> {
+    row.sha256 = hash32(sha256, &format!("archived {}", row.first_segment))?;
+    Ok(row)
+}
+
+const PRUNED_COLUMNS: &str = "first_segment, last_segment, first_seq, last_seq, seq, pruned_at_us";
+
+fn pruned_row(row: &Row<'_>) -> rusqlite::Result<PrunedRow> {
+    Ok(PrunedRow {
+        first_segment: to_u64(row.get(0)?),
+        last_segment: to_u64(row.get(1)?),
+        first_seq: to_u64(row.get(2)?),
+        last_seq: to_u64(row.get(3)?),
+        seq: to_u64(row.get(4)?),
+        pruned_at_us: row.get(5)?,
     })
 }
 
@@ -325,6 +365,108 @@ impl<'c> Reader<'c> {
             .prepare_cached("SELECT count(*) FROM bundles")?
             .query_row([], |row| row.get(0))?;
         Ok(to_u64(count))
+    }
+
+    /// The newest archived bundle, if any.
+    pub fn last_archived(&self) -> Result<Option<ArchivedRow>, StoreError> {
+        let sql =
+            format!("SELECT {ARCHIVED_COLUMNS} FROM archived ORDER BY first_segment DESC LIMIT 1");
+        optional(self.conn.prepare_cached(&sql)?.query_row([], archived_row))?
+            .map(finish_archived)
+            .transpose()
+    }
+
+    /// Archived bundles holding any of segments `first..=last`, in order,
+    /// at most `limit`.
+    pub fn archived_covering(
+        &self,
+        first_segment: u64,
+        last_segment: u64,
+        limit: u32,
+    ) -> Result<Vec<ArchivedRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ARCHIVED_COLUMNS} FROM archived
+             WHERE last_segment >= ?1 AND first_segment <= ?2
+             ORDER BY first_segment LIMIT ?3"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let mut rows =
+            statement.query(params![to_i64(first_segment), to_i64(last_segment), limit])?;
+        let mut found = Vec::new();
+        while let Some(row) = rows.next()? {
+            found.push(finish_archived(archived_row(row)?)?);
+        }
+        Ok(found)
+    }
+
+    /// The newest pruning, if any: segments `1..=last_segment` are pruned.
+    pub fn pruned_through(&self) -> Result<Option<PrunedRow>, StoreError> {
+        let sql =
+            format!("SELECT {PRUNED_COLUMNS} FROM pruned ORDER BY first_segment DESC LIMIT 1");
+        optional(self.conn.prepare_cached(&sql)?.query_row([], pruned_row))
+    }
+
+    /// Every pruning, oldest first, at most `limit` after `after_segment`.
+    pub fn prunings(&self, after_segment: u64, limit: u32) -> Result<Vec<PrunedRow>, StoreError> {
+        let sql = format!(
+            "SELECT {PRUNED_COLUMNS} FROM pruned WHERE first_segment > ?1 ORDER BY first_segment LIMIT ?2"
+        );
+        let mut statement = self.conn.prepare_cached(&sql)?;
+        let rows = statement.query_map(params![to_i64(after_segment), limit], pruned_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The newest segment sealed at or before `sealed_at_us`, if any
+    /// (sealing times never decrease along segment ids).
+    pub fn last_segment_sealed_by(&self, sealed_at_us: i64) -> Result<Option<u64>, StoreError> {
+        let segment: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT max(segment_id) FROM segments
+                 WHERE sealed_at_us IS NOT NULL AND sealed_at_us <= ?1",
+            )?
+            .query_row(params![sealed_at_us], |row| row.get(0))?;
+        Ok(segment.map(to_u64))
+    }
+
+    /// The segment holding `seq`, if its row exists (pruned or not).
+    pub fn segment_of_seq(&self, seq: u64) -> Result<Option<SegmentRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE first_seq <= ?1
+             ORDER BY segment_id DESC LIMIT 1"
+        );
+        let found = optional(
+            self.conn
+                .prepare_cached(&sql)?
+                .query_row(params![to_i64(seq)], segment_row),
+        )?;
+        Ok(found.filter(|segment| seq <= segment.last_seq))
+    }
+
+    /// The oldest envelope still stored, if any.
+    pub fn first_envelope_seq(&self) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = optional(
+            self.conn
+                .prepare_cached("SELECT seq FROM envelopes ORDER BY seq LIMIT 1")?
+                .query_row([], |row| row.get(0)),
+        )?;
+        Ok(seq.map(to_u64))
+    }
+
+    /// The file's size in pages, its free list, and its vacuum mode.
+    pub fn space(&self) -> Result<SpaceStats, StoreError> {
+        let pragma = |name: &str| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?)
+        };
+        Ok(SpaceStats {
+            page_size: to_u64(pragma("page_size")?),
+            page_count: to_u64(pragma("page_count")?),
+            freelist_pages: to_u64(pragma("freelist_count")?),
+            auto_vacuum: u8::try_from(pragma("auto_vacuum")?)
+                .map_err(|_| StoreError::BadRow("PRAGMA auto_vacuum out of range".into()))?,
+        })
     }
 
     /// Envelopes of one type (served by the `(type, seq)` index).

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -79,7 +79,43 @@ const MIGRATIONS: &[&str] = &[
          bundle_id TEXT    NOT NULL
      );
      CREATE INDEX bundles_id ON bundles (bundle_id, seq);",
-    // Version 3: the log tree over every envelope (its inner nodes at tile
+    // Version 3: the archive and retention state. `archived` holds one row
+    // per bundle uploaded to the archive (written with its
+    // `arxi.segment.archived` envelope), `pruned` one row per pruning
+    // (written with its `arxi.segment.pruned` envelope); pruned segments
+    // always form a prefix 1..=n. `attachment_refs` keeps, per attachment,
+    // the newest envelope that references it, so pruning a prefix of the
+    // chain deletes exactly the attachments nothing later references. For
+    // rows from before this version that is unknown, so it is set to the
+    // head at migration: such attachments go once everything up to the
+    // head of that day is pruned, never earlier.
+    "CREATE TABLE archived (
+         first_segment  INTEGER PRIMARY KEY,
+         last_segment   INTEGER NOT NULL,
+         first_seq      INTEGER NOT NULL,
+         last_seq       INTEGER NOT NULL,
+         object_key     TEXT    NOT NULL,
+         sha256         BLOB    NOT NULL CHECK (length(sha256) = 32),
+         size           INTEGER NOT NULL,
+         seq            INTEGER NOT NULL,
+         archived_at_us INTEGER NOT NULL
+     );
+     CREATE TABLE pruned (
+         first_segment INTEGER PRIMARY KEY,
+         last_segment  INTEGER NOT NULL,
+         first_seq     INTEGER NOT NULL,
+         last_seq      INTEGER NOT NULL,
+         seq           INTEGER NOT NULL,
+         pruned_at_us  INTEGER NOT NULL
+     );
+     CREATE TABLE attachment_refs (
+         sha256   BLOB    PRIMARY KEY CHECK (length(sha256) = 32),
+         last_seq INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX attachment_refs_last_seq ON attachment_refs (last_seq, sha256);
+     INSERT INTO attachment_refs (sha256, last_seq)
+         SELECT sha256, (SELECT coalesce(max(seq), 0) FROM envelopes) FROM attachments;",
+    // Version 4: the log tree over every envelope (its inner nodes at tile
     // levels; leaves are the envelope hashes), the checkpoints the recorder
     // signed and the witnesses' cosignatures. The recorder fills
     // `log_nodes` for older databases at open.
@@ -119,7 +155,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         });
     }
     for (index, migration) in MIGRATIONS.iter().enumerate() {
-        let target = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        let target = i64::try_from(index).expect("a handful of migrations") + 1;
         if target <= current {
             continue;
         }
@@ -141,6 +177,12 @@ pub(crate) fn check_version(conn: &Connection) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// True for a database without any table yet (a new file).
+pub(crate) fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+    Ok(tables == 0)
 }
 
 fn version(conn: &Connection) -> Result<i64, StoreError> {

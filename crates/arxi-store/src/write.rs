@@ -6,7 +6,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::{EnvelopeRow, KeyRow, MetaEntry, Reader, SealRow, SegmentRow, StoreError};
+use crate::{
+    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, Reader, SealRow, SegmentRow, StoreError,
+};
 
 /// An open `BEGIN IMMEDIATE` transaction on the write connection.
 #[derive(Debug)]
@@ -120,8 +122,15 @@ impl<'c> WriteTxn<'c> {
     }
 
     /// Stores attachment bytes by their SHA-256 (idempotent: identical
-    /// content is stored once). Returns true when the bytes were new.
-    pub fn put_attachment(&self, sha256: &[u8; 32], data: &[u8]) -> Result<bool, StoreError> {
+    /// content is stored once) for envelope `seq`, and notes `seq` as the
+    /// newest envelope that references them (what pruning reads). Returns
+    /// true when the bytes were new.
+    pub fn put_attachment(
+        &self,
+        sha256: &[u8; 32],
+        data: &[u8],
+        seq: u64,
+    ) -> Result<bool, StoreError> {
         let inserted = self
             .tx
             .prepare_cached(
@@ -129,7 +138,134 @@ impl<'c> WriteTxn<'c> {
                  ON CONFLICT (sha256) DO NOTHING",
             )?
             .execute(params![&sha256[..], to_i64(data.len() as u64), data])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO attachment_refs (sha256, last_seq) VALUES (?1, ?2)
+                 ON CONFLICT (sha256) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+            )?
+            .execute(params![&sha256[..], to_i64(seq)])?;
         Ok(inserted == 1)
+    }
+
+    /// Records an archived bundle (with its envelope, in this transaction).
+    /// Runs start right after the previous one: a gap or an overlap is
+    /// refused.
+    pub fn record_archived(&self, row: &ArchivedRow) -> Result<(), StoreError> {
+        let expected_first = self
+            .reader()
+            .last_archived()?
+            .map_or(1, |last| last.last_segment + 1);
+        if row.first_segment != expected_first || row.last_segment < row.first_segment {
+            return Err(StoreError::BadRow(format!(
+                "archived segments {}..={} do not follow the archived ones (next is {expected_first})",
+                row.first_segment, row.last_segment
+            )));
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO archived (first_segment, last_segment, first_seq, last_seq,
+                     object_key, sha256, size, seq, archived_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                to_i64(row.first_segment),
+                to_i64(row.last_segment),
+                to_i64(row.first_seq),
+                to_i64(row.last_seq),
+                row.object_key,
+                &row.sha256[..],
+                to_i64(row.size),
+                to_i64(row.seq),
+                row.archived_at_us,
+            ])?;
+        Ok(())
+    }
+
+    /// Records a pruning (with its envelope, in this transaction). The
+    /// rows themselves go later, a bounded batch at a time
+    /// ([`Self::delete_pruned_rows`]). Pruned segments stay a prefix, and
+    /// only archived segments are pruned: anything else is refused.
+    pub fn record_pruned(&self, row: &PrunedRow) -> Result<(), StoreError> {
+        let reader = self.reader();
+        let expected_first = reader
+            .pruned_through()?
+            .map_or(1, |last| last.last_segment + 1);
+        let archived_through = reader.last_archived()?.map_or(0, |last| last.last_segment);
+        if row.first_segment != expected_first
+            || row.last_segment < row.first_segment
+            || row.last_segment > archived_through
+        {
+            return Err(StoreError::BadRow(format!(
+                "pruning segments {}..={} breaks the rules (next to prune is {expected_first}, archived through {archived_through})",
+                row.first_segment, row.last_segment
+            )));
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO pruned (first_segment, last_segment, first_seq, last_seq, seq, pruned_at_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                to_i64(row.first_segment),
+                to_i64(row.last_segment),
+                to_i64(row.first_seq),
+                to_i64(row.last_seq),
+                to_i64(row.seq),
+                row.pruned_at_us,
+            ])?;
+        Ok(())
+    }
+
+    /// Deletes up to `rows_max` envelope rows with `seq <= through_seq`
+    /// (oldest first), the bundle index rows pointing at them, and the
+    /// attachments no envelope after `through_seq` references (up to
+    /// `rows_max` of those too). Returns the rows deleted; 0 means
+    /// nothing below `through_seq` is left.
+    pub fn delete_pruned_rows(&self, through_seq: u64, rows_max: u64) -> Result<u64, StoreError> {
+        let through = to_i64(through_seq);
+        let limit = to_i64(rows_max);
+        let bundles = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM bundles WHERE seq IN (
+                     SELECT seq FROM bundles WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
+        let envelopes = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM envelopes WHERE seq IN (
+                     SELECT seq FROM envelopes WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
+        let attachments = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM attachments WHERE sha256 IN (
+                     SELECT sha256 FROM attachment_refs WHERE last_seq <= ?1
+                     ORDER BY last_seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM attachment_refs WHERE sha256 IN (
+                     SELECT sha256 FROM attachment_refs WHERE last_seq <= ?1
+                     ORDER BY last_seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
+        Ok((bundles + envelopes + attachments) as u64)
+    }
+
+    /// Gives up to `pages_max` free pages back to the file system
+    /// (`PRAGMA incremental_vacuum`; nothing on a file without
+    /// `auto_vacuum = INCREMENTAL`).
+    pub fn incremental_vacuum(&self, pages_max: u64) -> Result<(), StoreError> {
+        let mut statement = self
+            .tx
+            .prepare(&format!("PRAGMA incremental_vacuum({pages_max})"))?;
+        let mut rows = statement.query([])?;
+        while rows.next()?.is_some() {}
+        Ok(())
     }
 
     /// Records a public key the recorder signs with.

@@ -152,9 +152,10 @@ fn attachments_keys_and_meta() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(&dir);
     let txn = store.transaction().expect("txn");
-    assert!(txn.put_attachment(&[7; 32], b"bytes").expect("put"));
+    assert!(txn.put_attachment(&[7; 32], b"bytes", 1).expect("put"));
     assert!(
-        !txn.put_attachment(&[7; 32], b"bytes").expect("put again"),
+        !txn.put_attachment(&[7; 32], b"bytes", 1)
+            .expect("put again"),
         "deduplicated"
     );
     txn.insert_key(&KeyRow {
@@ -486,4 +487,151 @@ fn wal_is_tracked_and_checkpointed_deliberately() {
         0,
         "WAL truncated"
     );
+}
+
+fn archived(first: u64, last: u64, seq: u64) -> arxi_store::ArchivedRow {
+    arxi_store::ArchivedRow {
+        first_segment: first,
+        last_segment: last,
+        first_seq: (first - 1) * 100 + 1,
+        last_seq: last * 100,
+        object_key: format!("r/{first}-{last}"),
+        sha256: [first as u8; 32],
+        size: 10,
+        seq,
+        archived_at_us: 7,
+    }
+}
+
+#[test]
+fn archive_and_prune_rules_hold_and_pruned_rows_go_in_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    fill(&mut store);
+    let txn = store.transaction().expect("txn");
+    // Attachments referenced in segment 1 only, and in 1 and 3.
+    txn.put_attachment(&[1; 32], &[0; 4096], 5).expect("put");
+    txn.put_attachment(&[2; 32], &[0; 4096], 6).expect("put");
+    txn.put_attachment(&[2; 32], &[0; 4096], 250)
+        .expect("put again");
+    txn.index_bundle(50, "b").expect("index");
+    // Gaps, overlaps and pruning beyond the archive are refused.
+    assert!(matches!(
+        txn.record_archived(&archived(2, 2, 300)),
+        Err(StoreError::BadRow(_))
+    ));
+    txn.record_archived(&archived(1, 1, 300))
+        .expect("first run");
+    assert!(matches!(
+        txn.record_archived(&archived(1, 2, 300)),
+        Err(StoreError::BadRow(_))
+    ));
+    let pruned = arxi_store::PrunedRow {
+        first_segment: 1,
+        last_segment: 2,
+        first_seq: 1,
+        last_seq: 200,
+        seq: 301,
+        pruned_at_us: 8,
+    };
+    assert!(matches!(
+        txn.record_pruned(&pruned),
+        Err(StoreError::BadRow(_))
+    ));
+    txn.record_archived(&archived(2, 2, 300))
+        .expect("second run");
+    txn.record_pruned(&pruned).expect("pruned");
+    txn.commit().expect("commit");
+
+    let reader = store.reader();
+    assert_eq!(reader.pruned_through().expect("read"), Some(pruned));
+    let covering = reader.archived_covering(2, 9, 10).expect("read");
+    assert_eq!(covering.len(), 1);
+    assert_eq!(covering[0].object_key, "r/2-2");
+    // Batches of 64 rows until nothing is left below seq 200.
+    let mut batches = 0;
+    loop {
+        let txn = store.transaction().expect("txn");
+        let deleted = txn.delete_pruned_rows(200, 64).expect("delete");
+        txn.commit().expect("commit");
+        if deleted == 0 {
+            break;
+        }
+        batches += 1;
+        assert!(batches < 20, "pruning does not end");
+    }
+    let reader = store.reader();
+    assert_eq!(reader.first_envelope_seq().expect("read"), Some(201));
+    assert_eq!(reader.attachment(&[1; 32]).expect("read"), None);
+    assert!(reader.attachment(&[2; 32]).expect("read").is_some());
+    assert_eq!(reader.bundle_index_len().expect("read"), 0);
+    // Seals and segment rows stay.
+    assert!(reader.seal(1).expect("read").is_some());
+    assert!(reader.segment(1).expect("read").is_some());
+}
+
+#[test]
+fn a_new_database_gives_space_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = StoreOptions {
+        incremental_vacuum: true,
+        ..StoreOptions::default()
+    };
+    let mut store = Store::open(&dir.path().join("arxi.db"), &options).expect("opens");
+    assert_eq!(store.reader().space().expect("space").auto_vacuum, 2);
+    fill(&mut store);
+    let txn = store.transaction().expect("txn");
+    for index in 0..64_u8 {
+        txn.put_attachment(&[index; 32], &[index; 16_384], 10)
+            .expect("put");
+    }
+    txn.commit().expect("commit");
+    let full = store.reader().space().expect("space").page_count;
+    let txn = store.transaction().expect("txn");
+    txn.delete_pruned_rows(100, 1_000).expect("delete");
+    txn.commit().expect("commit");
+    assert!(store.reader().space().expect("space").freelist_pages > 200);
+    let txn = store.transaction().expect("txn");
+    txn.incremental_vacuum(100_000).expect("vacuum");
+    txn.commit().expect("commit");
+    let space = store.reader().space().expect("space");
+    assert_eq!(space.freelist_pages, 0);
+    assert!(
+        space.page_count + 200 < full,
+        "{} -> {}",
+        full,
+        space.page_count
+    );
+}
+
+#[test]
+fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    {
+        // A version 2 file (no archive, retention or log-tree tables)
+        // without incremental vacuum, with an attachment.
+        let mut store = open(&dir);
+        fill(&mut store);
+        let txn = store.transaction().expect("txn");
+        txn.put_attachment(&[9; 32], b"old", 3).expect("put");
+        txn.commit().expect("commit");
+    }
+    arxi_store::fault::execute(
+        &path,
+        "DROP TABLE archived; DROP TABLE pruned; DROP TABLE attachment_refs;
+         DROP TABLE log_cosignatures; DROP TABLE log_checkpoints; DROP TABLE log_nodes;
+         PRAGMA user_version = 2;",
+    )
+    .expect("downgrade");
+    let mut store = open(&dir);
+    assert_eq!(store.reader().space().expect("space").auto_vacuum, 0);
+    // The old attachment counts as referenced up to the head (seq 300).
+    let txn = store.transaction().expect("txn");
+    txn.delete_pruned_rows(299, 1_000).expect("delete");
+    txn.commit().expect("commit");
+    assert!(store.reader().attachment(&[9; 32]).expect("read").is_some());
+    assert!(store.enable_incremental_vacuum().expect("vacuum"));
+    assert!(!store.enable_incremental_vacuum().expect("second time"));
+    assert_eq!(store.reader().space().expect("space").auto_vacuum, 2);
 }

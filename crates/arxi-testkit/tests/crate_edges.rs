@@ -3,7 +3,8 @@
 //! dependencies; tests and benches may reach further), and where the
 //! heavy or risky third-party crates may enter: SQLite only through
 //! `arxi-store`, monoio and hyper only through `arxi-sidecar` (and the
-//! test-only crates that drive it).
+//! test-only crates that drive it), the S3 client only through
+//! `arxi-archive`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,6 +19,10 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("arxi-store", &[]),
     ("arxi-recorder", &["arxi-format", "arxi-store"]),
     ("arxi-sidecar-config", &["arxi-format"]),
+    // The archive client and the `arxi-archive` CLI: the format and the
+    // verifier, never the store or the recorder, so an auditor's binary
+    // holds no SQLite.
+    ("arxi-archive", &["arxi-format", "arxi-verify"]),
     (
         "arxi-sidecar",
         &[
@@ -26,6 +31,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "arxi-verify",
             "arxi-sidecar-config",
             "arxi-witness",
+            "arxi-archive",
         ],
     ),
     (
@@ -39,7 +45,11 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ),
     ("arxi-witness", &["arxi-format"]),
     ("arxi-testkit", &["arxi-format"]),
-    ("arxi-system-tests", &["arxi-format", "arxi-testkit"]),
+    // The archive suites list and read the bucket with the archive's client.
+    (
+        "arxi-system-tests",
+        &["arxi-format", "arxi-testkit", "arxi-archive"],
+    ),
 ];
 
 /// Third-party crates that only these workspace crates may depend on
@@ -52,6 +62,11 @@ const CONFINED: &[(&str, &[&str])] = &[
     // The fuzz targets serve generated requests with hyper's own server to
     // check the framing gate against it (test-only, never shipped).
     ("hyper", &["arxi-sidecar", "arxi-fuzz-targets"]),
+    // The S3 client's signing, only in the archive crate; the blocking HTTP
+    // client that runs on the archiver's and the witness workers' own
+    // threads, only in the archive and witness crates.
+    ("rusty-s3", &["arxi-archive"]),
+    ("ureq", &["arxi-archive", "arxi-witness"]),
 ];
 
 /// The normal (non-dev, non-build) direct dependencies of every workspace

@@ -23,7 +23,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("crates/arxi-sidecar/src/reload.rs", "reload", 91),
     ("crates/arxi-sidecar/src/pipeline.rs", "process", 83),
     ("crates/arxi-format/src/merkle.rs", "verify_consistency", 81),
-    ("crates/arxi-sidecar/src/handlers/query.rs", "envelopes", 78),
     ("crates/arxi-sidecar/src/enterprise.rs", "guard", 77),
     ("crates/arxi-sidecar/src/pipeline.rs", "handle", 75),
     (

@@ -104,6 +104,9 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
     let status = state.engine.status();
     metrics::write_recorder(&mut out, &state.engine.metrics(), status.head_seq);
     crate::witnessing::write_metrics(&mut out, &state.log, status.head_seq);
+    if let Some(archive) = &state.archive {
+        metrics::write_archive(&mut out, archive);
+    }
     Ok(Reply {
         status: StatusCode::OK,
         content_type: "text/plain; version=0.0.4",

@@ -55,6 +55,7 @@ fn bundle_problem(error: BundleError) -> Problem {
         BundleError::NotFound(what) => {
             Problem::new(Code::NotFound).detail(format!("{what} not found"))
         }
+        BundleError::Pruned(range) => crate::handlers::pruned_problem(&range),
         BundleError::NotSealed(segment) => Problem::new(Code::SegmentNotSealed)
             .detail(format!("segment {segment} is not sealed yet"))
             .with("segment_id", segment),

@@ -88,11 +88,20 @@ pub async fn proof(call: Call) -> Result<Reply, Problem> {
     }
     let engine = std::sync::Arc::clone(&call.state.engine);
     let (envelope, proof) = run_blocking(&call, move || {
+        // A pruned envelope, or one whose proof needs pruned leaves, is
+        // answered with the archive objects that hold them.
+        let pruned = |error: Problem| match engine.pruned_for_envelope(seq) {
+            Ok(Some(range)) => super::pruned_problem(&range),
+            Ok(None) => error,
+            Err(e) => storage(&e),
+        };
         let envelope = engine
             .envelope_bytes(seq)
             .map_err(|e| storage(&e))?
-            .ok_or_else(|| Problem::new(Code::EnvelopeNotFound))?;
-        let proof = engine.inclusion_proof(seq, size).map_err(|e| storage(&e))?;
+            .ok_or_else(|| pruned(Problem::new(Code::EnvelopeNotFound)))?;
+        let proof = engine
+            .inclusion_proof(seq, size)
+            .map_err(|e| pruned(storage(&e)))?;
         Ok((envelope, proof))
     })
     .await?;

@@ -222,6 +222,15 @@ pub fn outcome_reply<T>(outcome: Outcome<T>, render: impl Fn(&T) -> StoredRespon
     }
 }
 
+/// `410 range_pruned`: what was asked for is in the archive, not here.
+pub fn pruned_problem(range: &arxi_recorder::PrunedRange) -> Problem {
+    Problem::new(Code::RangePruned)
+        .detail(range.to_string())
+        .with("pruned_through_seq", range.through_seq)
+        .with("pruned_through_segment", range.through_segment)
+        .with("object_keys", range.object_keys.clone())
+}
+
 /// Maps a refused submission.
 pub fn submit_problem(error: SubmitError) -> Problem {
     match error {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use arxi_sidecar_config::model::ReadinessMode;
 use http::StatusCode;
 
-use crate::contract::{Health, Ready, Startup, to_value};
+use crate::contract::{ArchiveReadiness, Health, Ready, Startup, to_value};
 
 use crate::call::json_reply;
 use crate::call::{Call, Reply};
@@ -89,8 +89,31 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
     }
     Ok(json_reply(
         StatusCode::OK,
-        &to_value(&Ready { ready: true }),
+        &to_value(&Ready {
+            ready: true,
+            archive: state.archive.as_deref().map(archive_readiness),
+        }),
     ))
+}
+
+fn archive_readiness(archive: &crate::archiver::ArchiveMetrics) -> ArchiveReadiness {
+    let failures_in_a_row = archive.failures_in_a_row.load(Ordering::Relaxed);
+    let last_success = archive.last_success_unix_seconds.load(Ordering::Relaxed);
+    ArchiveReadiness {
+        state: if failures_in_a_row == 0 {
+            "ok"
+        } else {
+            "retrying"
+        },
+        lag_segments: archive.lag_segments.load(Ordering::Relaxed),
+        failures_in_a_row,
+        last_success_unix_seconds: (last_success > 0).then_some(last_success),
+        last_error: archive
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    }
 }
 
 fn not_ready(reason: &'static str) -> Problem {

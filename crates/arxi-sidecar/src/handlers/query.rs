@@ -73,23 +73,7 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
         limit,
     };
     let engine = std::sync::Arc::clone(&call.state.engine);
-    let result = run_blocking(&call, move || {
-        engine.query(&query).map_err(|error| match error {
-            QueryError::InvalidCursor => Problem::new(Code::InvalidCursor),
-            QueryError::InvalidRange(reason) => {
-                let field = if reason.starts_with("limit") {
-                    "limit"
-                } else {
-                    "(range)"
-                };
-                invalid(field, reason)
-            }
-            QueryError::Storage(error) => {
-                Problem::new(Code::StorageUnavailable).detail(error.to_string())
-            }
-        })
-    })
-    .await?;
+    let result = run_blocking(&call, move || engine.query(&query).map_err(query_problem)).await?;
     // The stored envelopes are canonical JSON already: splice them in.
     let size = result.envelopes.iter().map(Vec::len).sum::<usize>() + result.envelopes.len() + 64;
     let mut out = BytesMut::with_capacity(size);
@@ -107,4 +91,23 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
     }
     out.put_u8(b'}');
     Ok(Reply::json(StatusCode::OK, out.freeze()))
+}
+
+/// Maps a failed query.
+fn query_problem(error: QueryError) -> Problem {
+    match error {
+        QueryError::InvalidCursor => Problem::new(Code::InvalidCursor),
+        QueryError::Pruned(range) => crate::handlers::pruned_problem(&range),
+        QueryError::InvalidRange(reason) => {
+            let field = if reason.starts_with("limit") {
+                "limit"
+            } else {
+                "(range)"
+            };
+            invalid(field, reason)
+        }
+        QueryError::Storage(error) => {
+            Problem::new(Code::StorageUnavailable).detail(error.to_string())
+        }
+    }
 }

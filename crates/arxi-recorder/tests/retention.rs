@@ -1,0 +1,260 @@
+//! Archiving and retention at the engine level: archive bundles are the
+//! same bytes however often they are built; recording a run writes its
+//! `arxi.segment.archived` envelope and archive row together; retention
+//! prunes only archived segments beyond the kept ones, in bounded batches;
+//! reads of the pruned prefix answer with the archive objects; the local
+//! history (seals and the kept envelopes) still verifies end to end, also
+//! after a restart.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arxi_format::Hash32;
+use arxi_recorder::bundle::BundleError;
+use arxi_recorder::{
+    ArchiveRecord, AttachmentInput, EnvelopeQuery, Outcome, QueryError, RecorderConfig,
+    RecorderEngine, RetentionPolicy, control_types, verify_data, verify_database,
+};
+use arxi_verify::{Options, verify_bundle};
+use serde_json::json;
+use support::*;
+
+fn retention_config() -> RecorderConfig {
+    let mut config = config();
+    config.auto_seal.envelopes_max = 10;
+    config.retention = Some(RetentionPolicy {
+        keep_segments_min: 2,
+        keep_age: Duration::from_secs(60),
+        check_interval: Duration::from_secs(1),
+        delete_rows_per_batch: 7,
+        vacuum_pages_per_batch: 16,
+    });
+    config
+}
+
+fn append_with_attachment(engine: &RecorderEngine, index: u64) {
+    let mut request = request("docs.filed", json!({"n": index}));
+    request.attachments = vec![AttachmentInput {
+        name: "doc.bin".into(),
+        media_type: "application/octet-stream".into(),
+        bytes: Arc::from(vec![u8::try_from(index % 251).expect("small"); 2_000]),
+    }];
+    let outcome = engine.append(request).expect("queued").wait();
+    assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+}
+
+/// Archives every sealed segment not archived yet, one run of up to
+/// `run` segments at a time, as the archiver does (without the bucket).
+fn archive_all(engine: &RecorderEngine, run: u64) -> Vec<ArchiveRecord> {
+    let mut records = Vec::new();
+    loop {
+        let position = engine.archive_position().expect("position");
+        if position.lag_segments() == 0 {
+            return records;
+        }
+        let first = position.archived_through + 1;
+        let last = position.sealed_through.min(first + run - 1);
+        let mut bytes = Vec::new();
+        let built = engine
+            .write_archive_bundle(first, last, &mut bytes)
+            .expect("bundle");
+        let mut again = Vec::new();
+        engine
+            .write_archive_bundle(first, last, &mut again)
+            .expect("bundle again");
+        assert_eq!(
+            bytes, again,
+            "an archive bundle is the same bytes every time"
+        );
+        let report = verify_bundle(
+            bytes.as_slice(),
+            &[key(1).public().clone()],
+            &Options::default(),
+            None,
+        );
+        assert!(report.is_valid(), "{:?}", report.findings);
+        let record = ArchiveRecord {
+            first_segment: first,
+            last_segment: last,
+            first_seq: *built.seqs.start(),
+            last_seq: *built.seqs.end(),
+            object_key: format!("test/{first:012}-{last:012}-{}.arxb", built.sha256),
+            sha256: built.sha256,
+            size: built.bytes,
+        };
+        let outcome = engine
+            .record_archived(record.clone())
+            .expect("queued")
+            .wait();
+        assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+        records.push(record);
+    }
+}
+
+#[test]
+fn retention_prunes_archived_segments_and_the_history_still_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let engine =
+        RecorderEngine::open(&path, retention_config(), key(1), clock.clone()).expect("opens");
+    for index in 0..60 {
+        append_with_attachment(&engine, index);
+    }
+    let sealed = engine.archive_position().expect("position").sealed_through;
+    assert!(sealed >= 6, "{sealed} sealed");
+    // Nothing is pruned before it is archived, however old.
+    clock.advance(Duration::from_secs(120));
+    append(&engine, "tick", json!({}));
+    assert_eq!(
+        engine
+            .retention_status()
+            .expect("status")
+            .pruned_through_segment,
+        0
+    );
+    let records = archive_all(&engine, 2);
+    assert!(records.len() >= 3);
+    // A run recorded twice (or out of order) is refused by the store.
+    let again = engine
+        .record_archived(records[0].clone())
+        .expect("queued")
+        .wait();
+    assert!(again.is_err(), "{again:?}");
+
+    let position = engine.archive_position().expect("position");
+    arxi_testkit::eventually("retention prunes", Duration::from_secs(20), || {
+        clock.advance(Duration::from_secs(2));
+        let status = engine.retention_status().expect("status");
+        status.pruned_through_segment > 0
+            && engine
+                .with_reader(|reader| reader.first_envelope_seq())
+                .expect("read")
+                .is_some_and(|seq| seq > status.pruned_through_seq)
+    });
+    let status = engine.retention_status().expect("status");
+    // The newest two sealed segments stay, and a run is pruned whole.
+    assert!(status.pruned_through_segment <= position.sealed_through - 2);
+    assert!(
+        records
+            .iter()
+            .any(|record| record.last_segment == status.pruned_through_segment)
+    );
+    check_pruned_reads(
+        &engine,
+        &records,
+        status.pruned_through_segment,
+        status.pruned_through_seq,
+    );
+    let pruned_envelopes = engine
+        .with_reader(|reader| reader.count_of_type(control_types::SEGMENT_PRUNED))
+        .expect("read");
+    assert!(pruned_envelopes >= 1);
+    check_pruned_proofs(&engine, status.pruned_through_seq);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+
+    // The whole local history verifies: pruned seals, anchors, the rest.
+    let (envelopes, seals) = verify_database(&path, None).expect("verifies");
+    assert!(envelopes > 0 && seals >= status.pruned_through_segment);
+    let report = verify_data(&path, false).expect("checks");
+    assert!(report.is_valid(), "{:?}", report.findings);
+    assert_eq!(report.pruned_through_seq, Some(status.pruned_through_seq));
+    assert_eq!(report.envelopes, envelopes);
+    assert!(report.seals >= status.pruned_through_segment);
+    // Damage to a pruned segment's seal is still found.
+    arxi_store::fault::execute(
+        &path,
+        "UPDATE seals SET body = CAST(REPLACE(CAST(body AS TEXT), '\"segment_id\":1,', '\"segment_id\":9,') AS BLOB) WHERE segment_id = 1",
+    )
+    .expect("damages the first seal");
+    let report = verify_data(&path, false).expect("checks");
+    assert!(!report.is_valid(), "a damaged pruned seal must be found");
+    arxi_store::fault::execute(
+        &path,
+        "UPDATE seals SET body = CAST(REPLACE(CAST(body AS TEXT), '\"segment_id\":9,', '\"segment_id\":1,') AS BLOB) WHERE segment_id = 1",
+    )
+    .expect("repairs it");
+    let mut config = retention_config();
+    config.startup_verification_depth = 1_000_000;
+    let engine = RecorderEngine::open(&path, config, key(1), clock.clone()).expect("reopens");
+    assert!(engine.recovery().verified_seals >= status.pruned_through_segment);
+    engine.shutdown().expect("shutdown");
+}
+
+/// A pruned envelope, and a kept one whose 16-leaf tile of the log tree
+/// reaches into the pruned prefix, answer with the pruned range; an
+/// envelope a tile further on has its proof; and the tree's last partial
+/// tile is never pruned (the right edge is computed from it).
+fn check_pruned_proofs(engine: &RecorderEngine, through_seq: u64) {
+    let range = engine.pruned_for_envelope(through_seq).expect("read");
+    assert_eq!(range.map(|range| range.through_seq), Some(through_seq));
+    let tile_start = ((through_seq >> 4) << 4) + 1;
+    if through_seq + 1 < tile_start + 16 {
+        assert!(
+            engine
+                .pruned_for_envelope(through_seq + 1)
+                .expect("read")
+                .is_some()
+        );
+    }
+    let head = engine.status().head_seq;
+    assert!(
+        head >= through_seq + 16,
+        "head {head}, pruned {through_seq}"
+    );
+    let clear = tile_start + 16;
+    assert_eq!(engine.pruned_for_envelope(clear).expect("read"), None);
+    let proof = engine
+        .inclusion_proof(clear, head)
+        .expect("a kept envelope's proof");
+    assert!(!proof.is_empty());
+}
+
+fn check_pruned_reads(
+    engine: &RecorderEngine,
+    records: &[ArchiveRecord],
+    through_segment: u64,
+    through_seq: u64,
+) {
+    // A query reaching the pruned prefix names the archive objects.
+    match engine.query(&EnvelopeQuery::default()) {
+        Err(QueryError::Pruned(range)) => {
+            assert_eq!(range.through_seq, through_seq);
+            assert_eq!(range.object_keys.first(), Some(&records[0].object_key));
+        }
+        other => panic!("{other:?}"),
+    }
+    let kept = engine
+        .query(&EnvelopeQuery {
+            seq_from: Some(through_seq + 1),
+            ..EnvelopeQuery::default()
+        })
+        .expect("the kept part answers");
+    assert!(!kept.envelopes.is_empty());
+    // Bundle builds of pruned segments name the objects too; the kept
+    // segments still build and verify, anchored on the pruned seals.
+    let pruned = engine.write_archive_bundle(1, through_segment, Vec::new());
+    assert!(matches!(pruned, Err(BundleError::Pruned(_))), "{pruned:?}");
+    let mut bytes = Vec::new();
+    engine
+        .write_archive_bundle(through_segment + 1, through_segment + 1, &mut bytes)
+        .expect("a kept segment builds");
+    let report = verify_bundle(
+        bytes.as_slice(),
+        &[key(1).public().clone()],
+        &Options::default(),
+        None,
+    );
+    assert!(report.is_valid(), "{:?}", report.findings);
+    // Attachments referenced only by pruned envelopes are gone.
+    let first_payload = Hash32::of(&vec![0_u8; 2_000]);
+    assert_eq!(
+        engine
+            .with_reader(|reader| reader.attachment(&first_payload.0))
+            .expect("read"),
+        None
+    );
+}

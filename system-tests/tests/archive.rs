@@ -1,0 +1,363 @@
+//! The archive suites against real storage (Garage, `src/garage.rs`),
+//! driving the real `arxi-sidecar` and `arxi-archive` binaries:
+//!
+//! - `archive_and_retention_on_one_garage_node`: every sealed segment
+//!   archived (one with a 6 MiB attachment, so a multipart upload),
+//!   retention prunes archived segments, a query of the pruned part answers
+//!   `410 range_pruned` naming the objects, and `arxi-archive verify`
+//!   checks the whole archive from the bucket.
+//! - `kill_during_uploads_and_a_full_outage_lose_nothing`: SIGKILL of the
+//!   sidecar while a run is being uploaded (three times), then the bucket
+//!   down while writes go on; afterwards every sealed segment is archived
+//!   exactly once and verifies.
+//! - `a_garage_node_lost_during_uploads`: three nodes, replication factor
+//!   3; one is killed while uploads run; uploads continue and every object
+//!   verifies after.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use arxi_system_tests::garage::Garage;
+use arxi_system_tests::{Sidecar, binary, eventually, http, test_config};
+use serde_json::Value;
+
+/// The sidecar's settings for these suites: small segments, fast retries,
+/// 5 MiB parts, retention keeping two segments.
+fn sidecar_config(dir: &Path, garage: &Garage, retention: bool) -> std::path::PathBuf {
+    let mut extra = garage.archive_section(dir, "suite/");
+    extra.push_str(
+        "[recorder.auto_seal]\nenvelopes_max = 12\n\
+         [limits]\narchive_part_bytes = 5242880\nbatch_envelopes_max = 10\narchive_retry_min_ms = 100\n\
+         archive_retry_max_ms = 1000\narchive_request_timeout_ms = 20000\n",
+    );
+    if retention {
+        extra.push_str(
+            "[retention]\nkeep_segments_min = 2\nkeep_days_min = 0\ncheck_interval_seconds = 1\n",
+        );
+    }
+    test_config(dir, &extra, "auto")
+}
+
+fn append(sidecar: &Sidecar, n: u64) {
+    let body = format!(r#"{{"type":"orders.placed","actor":"svc","payload":{{"order":{n}}}}}"#);
+    let response = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/envelopes",
+        &[],
+        Some(body.as_bytes()),
+    )
+    .expect("append");
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+}
+
+/// One envelope with an attachment of `bytes` (a bundle above 5 MiB is a
+/// multipart upload).
+fn append_large(sidecar: &Sidecar, bytes: usize) {
+    use base64::Engine as _;
+    let raw: Vec<u8> = (0..bytes)
+        .map(|i| u8::try_from(i % 251).expect("small"))
+        .collect();
+    let content = base64::engine::general_purpose::STANDARD.encode(raw);
+    let body = format!(
+        r#"{{"type":"docs.filed","payload":{{}},"attachments":[{{"name":"big.bin","media_type":"application/octet-stream","content_base64":"{content}"}}]}}"#
+    );
+    let response = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/envelopes/with-attachments",
+        &[],
+        Some(body.as_bytes()),
+    )
+    .expect("append");
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+}
+
+fn seal(sidecar: &Sidecar) {
+    let response = http(&sidecar.tcp, "POST", "/v1/segments/seal", &[], None).expect("seal");
+    assert!(
+        matches!(response.status, 200 | 201 | 409),
+        "{}",
+        response.status
+    );
+}
+
+/// One value of `/metrics`.
+fn metric(sidecar: &Sidecar, name: &str) -> Option<u64> {
+    let response = http(&sidecar.tcp, "GET", "/metrics", &[], None).ok()?;
+    String::from_utf8_lossy(&response.body)
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+}
+
+fn ready_archive(sidecar: &Sidecar) -> Value {
+    let response = http(&sidecar.tcp, "GET", "/ready", &[], None).expect("ready");
+    response.json()["archive"].clone()
+}
+
+fn public_key(sidecar: &Sidecar) -> String {
+    let response = http(&sidecar.tcp, "GET", "/v1/keys", &[], None).expect("keys");
+    response.json()["keys"][0]["public_key"]
+        .as_str()
+        .expect("a key")
+        .to_owned()
+}
+
+/// The newest sealed segment the sidecar reports.
+fn sealed_through(sidecar: &Sidecar) -> u64 {
+    let response =
+        http(&sidecar.tcp, "GET", "/v1/segments?limit=1000", &[], None).expect("segments");
+    let list = response.json();
+    let segments = list["segments"].as_array().expect("segments");
+    segments
+        .iter()
+        .filter(|segment| !segment["sealed_at"].is_null())
+        .filter_map(|segment| segment["segment_id"].as_u64())
+        .max()
+        .expect("a sealed segment")
+}
+
+/// Waits until every sealed segment is archived.
+fn wait_archived(sidecar: &Sidecar, timeout: Duration) {
+    eventually("every sealed segment is archived", timeout, || {
+        metric(sidecar, "arxi_archive_lag_segments") == Some(0)
+            && ready_archive(sidecar)["state"] == "ok"
+    });
+}
+
+/// Waits until the archive has caught up with a sealed count that holds
+/// still across the wait (archiving and pruning record envelopes of their
+/// own, which may seal more), and returns that count.
+fn settle(sidecar: &Sidecar) -> u64 {
+    arxi_system_tests::wait_for("the archive settles", Duration::from_secs(120), || {
+        wait_archived(sidecar, Duration::from_secs(120));
+        let before = sealed_through(sidecar);
+        wait_archived(sidecar, Duration::from_secs(120));
+        (sealed_through(sidecar) == before).then_some(before)
+    })
+}
+
+/// Every segment sealed when the archive had caught up (`sealed`) is in
+/// the bucket, exactly once: the report is valid (no gap, no overlap,
+/// chained from segment 1), it reaches at least `sealed` (the recorder's
+/// own `arxi.segment.archived` and `.pruned` envelopes may have sealed
+/// more since), and there is one object per segment.
+fn check_exactly_once(report: &Value, sealed: u64) {
+    let last = report["last_segment"].as_u64().expect("a last segment");
+    assert!(
+        last >= sealed,
+        "archived through {last}, {sealed} were sealed"
+    );
+    assert_eq!(
+        report["objects"], last,
+        "one object per segment: {report:#}"
+    );
+}
+
+/// `arxi-archive verify` of the suite's prefix; returns the JSON report.
+fn verify_from_bucket(garage: &Garage, key: &str) -> Value {
+    let output = Command::new(binary("arxi-archive"))
+        .args([
+            "verify",
+            &format!("s3://{}/suite/", arxi_system_tests::garage::BUCKET),
+            "--recorder",
+            "system-test",
+            "--endpoint",
+            garage.endpoint(),
+            "--region",
+            arxi_system_tests::garage::REGION,
+            "--path-style",
+            "--key",
+            key,
+        ])
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            arxi_system_tests::garage::ACCESS_KEY_ID,
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            arxi_system_tests::garage::SECRET_ACCESS_KEY,
+        )
+        .output()
+        .expect("arxi-archive runs");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    assert!(
+        output.status.success(),
+        "arxi-archive verify: {:?}\n{report:#}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    report
+}
+
+#[test]
+fn archive_and_retention_on_one_garage_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garage = Garage::single_node(dir.path());
+    let config = sidecar_config(dir.path(), &garage, true);
+    let sidecar = Sidecar::start(&config, None);
+    for n in 0..60 {
+        append(&sidecar, n);
+    }
+    append_large(&sidecar, 6 << 20);
+    for n in 60..90 {
+        append(&sidecar, n);
+    }
+    seal(&sidecar);
+    wait_archived(&sidecar, Duration::from_secs(60));
+    eventually(
+        "retention prunes archived segments",
+        Duration::from_secs(30),
+        || metric(&sidecar, "arxi_retention_pruned_through_segment").is_some_and(|n| n > 0),
+    );
+    // The pruned part answers with the objects that hold it.
+    let response = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/query/envelopes",
+        &[("content-type", "application/json")],
+        Some(br#"{"seq_from":1}"#),
+    )
+    .expect("query");
+    assert_eq!(response.status, 410, "{}", response.text());
+    let problem = response.json();
+    assert_eq!(problem["code"], "range_pruned");
+    assert!(
+        problem["object_keys"][0]
+            .as_str()
+            .is_some_and(|key| key.starts_with("suite/system-test/000000000001-")),
+        "{problem}"
+    );
+    let sealed = settle(&sidecar);
+    let key = public_key(&sidecar);
+    let report = verify_from_bucket(&garage, &key);
+    assert_eq!(report["valid"], true, "{report:#}");
+    check_exactly_once(&report, sealed);
+    let listed = garage.client().list_all("suite/").expect("list");
+    assert!(
+        listed.iter().any(|object| object.size > 5 << 20),
+        "the large segment went up as a multipart upload"
+    );
+    assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+/// Watches the spool directory from another thread and kills `pid` (the
+/// sidecar, or a Garage node)
+/// (SIGKILL) the moment a run of at least 1 MiB is being built or
+/// uploaded (its spool file exists). Returns whether it killed.
+fn kill_during_upload(dir: &Path, pid: u32) -> std::thread::JoinHandle<bool> {
+    let spool = dir.join("data/archive-spool");
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let in_flight = std::fs::read_dir(&spool).ok().is_some_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|entry| entry.metadata().is_ok_and(|meta| meta.len() >= 1 << 20))
+            });
+            if in_flight {
+                let killed = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|status| status.success());
+                return killed;
+            }
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        false
+    })
+}
+
+#[test]
+fn kill_during_uploads_and_a_full_outage_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut garage = Garage::single_node(dir.path());
+    let config = sidecar_config(dir.path(), &garage, false);
+    let mut order = 0;
+    for round in 0..3 {
+        let sidecar = Sidecar::start(&config, None);
+        let watcher = kill_during_upload(dir.path(), sidecar.pid());
+        // A run above the part size, so the kill lands in a long upload;
+        // writes after the kill fail, as they should.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            append_large(&sidecar, 6 << 20);
+            for _ in 0..15 {
+                append(&sidecar, order);
+                order += 1;
+            }
+            seal(&sidecar);
+        }));
+        assert!(
+            watcher.join().expect("watcher"),
+            "round {round}: no upload was caught"
+        );
+        sidecar.kill();
+    }
+    // The bucket goes down while writes go on: the archive retries and
+    // /ready says so; the recorder keeps recording.
+    let sidecar = Sidecar::start(&config, None);
+    garage.nodes[0].kill();
+    for _ in 0..30 {
+        append(&sidecar, order);
+        order += 1;
+    }
+    seal(&sidecar);
+    eventually(
+        "the archive reports the outage",
+        Duration::from_secs(30),
+        || ready_archive(&sidecar)["state"] == "retrying",
+    );
+    assert!(metric(&sidecar, "arxi_archive_failures_total").is_some_and(|n| n > 0));
+    assert!(metric(&sidecar, "arxi_archive_lag_segments").is_some_and(|n| n > 0));
+    garage.nodes[0].start();
+    garage.wait_until_serving();
+    wait_archived(&sidecar, Duration::from_secs(120));
+    let sealed = settle(&sidecar);
+    let key = public_key(&sidecar);
+    let report = verify_from_bucket(&garage, &key);
+    assert_eq!(report["valid"], true, "{report:#}");
+    check_exactly_once(&report, sealed);
+    assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_garage_node_lost_during_uploads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut garage = Garage::cluster(dir.path());
+    let config = sidecar_config(dir.path(), &garage, false);
+    let sidecar = Sidecar::start(&config, None);
+    // The third node goes while a run is uploaded; the other two hold a
+    // quorum, so uploads go on.
+    let node = garage.nodes[2].pid().expect("running");
+    let watcher = kill_during_upload(dir.path(), node);
+    append_large(&sidecar, 6 << 20);
+    for n in 0..24 {
+        append(&sidecar, n);
+    }
+    seal(&sidecar);
+    assert!(watcher.join().expect("watcher"), "no upload was caught");
+    garage.nodes[2].kill();
+    append_large(&sidecar, 6 << 20);
+    for n in 24..60 {
+        append(&sidecar, n);
+    }
+    seal(&sidecar);
+    wait_archived(&sidecar, Duration::from_secs(180));
+    let sealed = settle(&sidecar);
+    let key = public_key(&sidecar);
+    let report = verify_from_bucket(&garage, &key);
+    assert_eq!(report["valid"], true, "{report:#}");
+    check_exactly_once(&report, sealed);
+    assert_eq!(sidecar.terminate().code(), Some(0));
+}
