@@ -73,6 +73,8 @@ if [ ! -x "$CLIENTS_ROOT/venv/bin/python" ] || [ ! -x "$CLIENTS_ROOT/npm/node_mo
   # tools run as `venv/bin/python -m ...` (system-tests/clients/run.sh).
   mv -T "$clients_partial" "$CLIENTS_ROOT" 2>/dev/null || true
   test -x "$CLIENTS_ROOT/npm/node_modules/.bin/tsc"
+fi
+
 # Garage for the archive suites (system-tests/tests/archive.rs), built the
 # same way into the same cache. A cold install is the expensive one: 26
 # minutes of CPU and 41 minutes of wall time measured on the busy 2-core
