@@ -7,7 +7,8 @@
 //! ([`ed25519`]), timestamps ([`time`]), the
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
 //! ([`merkle`]), the seal record ([`seal`]), the audit bundle container
-//! ([`bundle`]) and the envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
+//! ([`bundle`]), payload commitments and disclosures ([`payload`]) and the
+//! envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
 //! same bytes in prose.
 //!
 //! Bytes in, values out: this crate performs no IO, reads no clock and has no
@@ -33,6 +34,7 @@ pub mod json;
 pub mod keys;
 pub mod log_tree;
 pub mod merkle;
+pub mod payload;
 pub mod proof;
 pub mod record;
 mod rfc8785;
@@ -42,7 +44,7 @@ pub mod time;
 pub use canonical::{CanonicalError, CanonicalJson};
 pub use digest::Hash32;
 pub use envelope::{
-    AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind,
+    AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind, Payload,
 };
 pub use json::{JsonError, JsonErrorKind};
 pub use keys::{Domain, KeyError, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};

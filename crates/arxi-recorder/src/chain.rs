@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind};
+use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind, Payload};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
@@ -14,6 +14,7 @@ use arxi_store::{SealRow, SegmentRow};
 
 use crate::control::{self, Reason};
 use crate::control_types;
+use crate::erasure::Commitment;
 use crate::plan::{Op, Plan};
 use crate::signing;
 use crate::status::{EngineStatus, SegmentInfo};
@@ -42,13 +43,23 @@ pub(crate) struct ChainState {
     pub(crate) last_segment_id: u64,
 }
 
-/// A data envelope ready for the sequencer (validated, attachments hashed).
+/// An envelope's payload before it is placed: carried (version 1) or
+/// committed to (version 2, the commitment made when it was prepared).
+#[derive(Debug)]
+pub(crate) enum DraftPayload {
+    Inline(CanonicalJson),
+    Committed(Commitment),
+}
+
+/// A data envelope ready for the sequencer (validated, attachments hashed,
+/// a version 2 commitment made; `actor` and `subject` are the labels left
+/// in clear).
 #[derive(Debug)]
 pub(crate) struct PreparedAppend {
     pub(crate) event_type: String,
     pub(crate) actor: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) payload: CanonicalJson,
+    pub(crate) payload: DraftPayload,
     pub(crate) attachments: Vec<(AttachmentRef, Arc<[u8]>)>,
 }
 
@@ -58,7 +69,7 @@ pub(crate) struct Draft<'a> {
     pub(crate) event_type: &'a str,
     pub(crate) actor: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) payload: CanonicalJson,
+    pub(crate) payload: DraftPayload,
     pub(crate) attachments: &'a [(AttachmentRef, Arc<[u8]>)],
 }
 
@@ -70,7 +81,7 @@ impl<'a> Draft<'a> {
             event_type,
             actor: None,
             subject: None,
-            payload,
+            payload: DraftPayload::Inline(payload),
             attachments: &[],
         }
     }
@@ -146,6 +157,12 @@ impl Chain {
         let Some(open) = self.state.open.as_mut() else {
             unreachable!("append_to_open_segment needs an open segment");
         };
+        let (payload, commitment) = match draft.payload {
+            DraftPayload::Inline(payload) => (Payload::Inline(payload), None),
+            DraftPayload::Committed(commitment) => {
+                (Payload::Committed(commitment.commitment), Some(commitment))
+            }
+        };
         let body = EnvelopeBody {
             recorder_id: self.config.recorder_id.clone(),
             segment_id: open.segment_id,
@@ -155,7 +172,7 @@ impl Chain {
             event_type: draft.event_type.to_owned(),
             actor: draft.actor,
             subject: draft.subject,
-            payload: draft.payload,
+            payload,
             attachments: draft
                 .attachments
                 .iter()
@@ -184,8 +201,16 @@ impl Chain {
             });
             attachment_bytes += reference.size;
         }
+        // A bundle carries a version 2 envelope's committed content beside
+        // it, so the content counts toward the segment's bytes.
+        let content_bytes = commitment
+            .as_ref()
+            .map_or(0, |commitment| commitment.content.len() as u64);
         open.envelope_count += 1;
-        open.bytes += unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes;
+        open.bytes += unsigned.len() as u64
+            + signing::AUTH_MEMBERS_BYTES
+            + attachment_bytes
+            + content_bytes;
         open.root.push(envelope_leaf(&hash));
         let receipt = Receipt {
             seq: body.seq,
@@ -194,8 +219,16 @@ impl Chain {
             prev_hash: body.prev_hash,
             received_at,
             key_id: body.key_id.clone(),
+            payload_commitment: body.payload.commitment().copied(),
         };
         plan.ops.push(Op::unsigned_envelope(body, hash));
+        if let Some(commitment) = commitment {
+            // After its envelope row, which it references.
+            plan.ops.push(Op::InsertPayload {
+                seq: receipt.seq,
+                commitment,
+            });
+        }
         plan.stats.envelopes += 1;
         self.state.head = ChainHead {
             seq: receipt.seq,

@@ -234,6 +234,13 @@ impl Committer {
                     .fetch_add(plan.stats.seals, Ordering::Relaxed);
                 self.shared.publish(plan.status.clone());
                 let shutdown = plan.shutdown;
+                if plan.truncate_wal {
+                    // An erasure: its callers hear of it once the erased
+                    // bytes are out of the WAL file too (a reader holding
+                    // an older snapshot can make this fail: logged, and
+                    // the next checkpoint overwrites them).
+                    self.manage_wal(true);
+                }
                 plan.deliver(None);
                 self.manage_wal(shutdown);
             }

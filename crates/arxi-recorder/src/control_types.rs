@@ -21,6 +21,11 @@ pub const CONFIG_RELOADED: &str = "arxi.config.reloaded";
 pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
 /// An audit bundle was built.
 pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+/// Committed payloads were erased (`Docs/format.md` §10, rule C4).
+pub const PAYLOAD_ERASED: &str = "arxi.payload.erased";
+/// Data envelopes are written in another version, or commit to other
+/// labels, from here on.
+pub const ENVELOPE_VERSION_CHANGED: &str = "arxi.envelope.version_changed";
 
 /// Every control type, in the order above.
 pub const ALL: &[&str] = &[
@@ -33,4 +38,6 @@ pub const ALL: &[&str] = &[
     CONFIG_RELOADED,
     CONFIG_RELOAD_REFUSED,
     BUNDLE_BUILT,
+    PAYLOAD_ERASED,
+    ENVELOPE_VERSION_CHANGED,
 ];

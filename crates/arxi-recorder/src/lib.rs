@@ -36,6 +36,7 @@ mod control;
 pub mod control_types;
 mod cursor;
 mod engine;
+mod erasure;
 mod idempotency;
 mod plan;
 mod recovery;
@@ -53,6 +54,9 @@ use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
+pub use erasure::{
+    ErasureReceipt, ErasureRequest, ErasureSelector, PayloadPolicy, PayloadView, Skipped,
+};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
@@ -158,6 +162,10 @@ pub struct RecorderConfig {
     /// Where bundles are built, served from and cleaned at open (`None`:
     /// building is refused with `BundleError::NoBundleDir`).
     pub bundle_dir: Option<PathBuf>,
+    /// Which envelope version data envelopes are written in, and what a
+    /// version 2 envelope commits to instead of carrying in clear. A
+    /// change is recorded at the next start (`arxi.envelope.version_changed`).
+    pub payloads: PayloadPolicy,
 }
 
 impl RecorderConfig {
@@ -184,6 +192,7 @@ impl RecorderConfig {
             query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
+            payloads: PayloadPolicy::default(),
         }
     }
 }
@@ -231,6 +240,20 @@ pub struct Receipt {
     pub received_at: Timestamp,
     /// Signing key.
     pub key_id: KeyId,
+    /// The commitment the envelope carries instead of its payload (a
+    /// version 2 envelope); `None` for a version 1 envelope.
+    pub payload_commitment: Option<Hash32>,
+}
+
+impl Receipt {
+    /// The envelope version: 2 when it commits to its payload.
+    pub fn version(&self) -> u64 {
+        if self.payload_commitment.is_some() {
+            arxi_format::envelope::ENVELOPE_VERSION_COMMITTED
+        } else {
+            arxi_format::envelope::ENVELOPE_VERSION
+        }
+    }
 }
 
 /// A recorded seal.
@@ -292,6 +315,9 @@ pub enum SubmitError {
         /// The limit.
         limit: usize,
     },
+    /// The operating system's random source failed (no salt for a
+    /// version 2 envelope); nothing was queued.
+    RandomUnavailable(String),
     /// An envelope of a batch was refused; nothing of the batch was queued.
     InBatch {
         /// Its position in the batch, from 0.
@@ -321,6 +347,9 @@ impl fmt::Display for SubmitError {
             Self::Invalid { field, reason } => write!(f, "{field}: {reason}"),
             Self::TooLarge { bytes, limit } => {
                 write!(f, "envelope of {bytes} bytes exceeds the limit of {limit}")
+            }
+            Self::RandomUnavailable(reason) => {
+                write!(f, "the random source failed: {reason}")
             }
             Self::InBatch { index, error } => write!(f, "envelope {index} of the batch: {error}"),
         }
@@ -356,6 +385,11 @@ pub enum CommandError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// An erasure found nothing it could erase; nothing was recorded.
+    NothingToErase {
+        /// The sequence numbers asked for and why each was left.
+        skipped: Vec<Skipped>,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -377,6 +411,11 @@ impl fmt::Display for CommandError {
             Self::ClockOutOfRange { micros } => write!(
                 f,
                 "the clock reads {micros} µs since 1970, outside what evidence can carry"
+            ),
+            Self::NothingToErase { skipped } => write!(
+                f,
+                "nothing to erase ({} envelope(s) named could not be erased)",
+                skipped.len()
             ),
         }
     }

@@ -44,6 +44,18 @@ pub(crate) enum Op {
         row: SealRow,
     },
     InsertKey(KeyRow),
+    /// The committed content of version 2 envelope `seq` (after its
+    /// envelope, which it references).
+    InsertPayload {
+        seq: u64,
+        commitment: crate::erasure::Commitment,
+    },
+    /// Erases the committed content of `seqs`, as recorded by the
+    /// `arxi.payload.erased` envelope `erased_by` of the same plan.
+    ErasePayloads {
+        seqs: Vec<u64>,
+        erased_by: u64,
+    },
     /// Envelope `seq` (an `arxi.bundle.built`) names `bundle_id`.
     IndexBundle {
         seq: u64,
@@ -153,6 +165,10 @@ pub(crate) struct Plan {
     pub(crate) stats: PlanStats,
     /// The last plan: the committer truncates the WAL and stops after it.
     pub(crate) shutdown: bool,
+    /// The committer truncates the WAL right after this plan commits, so
+    /// what it erased is gone from the WAL file too (before its callers
+    /// are answered).
+    pub(crate) truncate_wal: bool,
 }
 
 impl Plan {
@@ -165,6 +181,7 @@ impl Plan {
             status,
             stats: PlanStats::default(),
             shutdown: false,
+            truncate_wal: false,
         }
     }
 
@@ -197,6 +214,15 @@ impl Plan {
                     txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
                 }
                 Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
+                Op::InsertPayload { seq, commitment } => txn.insert_payload(
+                    *seq,
+                    commitment.subject.as_deref(),
+                    &commitment.salt.0,
+                    &commitment.content,
+                )?,
+                Op::ErasePayloads { seqs, erased_by } => {
+                    txn.erase_payloads(seqs, *erased_by)?;
+                }
                 Op::InsertKey(row) => txn.insert_key(row)?,
                 Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
                 Op::MetaPut {

@@ -65,6 +65,21 @@ pub struct Recorder {
     /// Where built bundles are written (default `<data_dir>/bundles`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_dir: Option<PathBuf>,
+    /// The version data envelopes are written in: 1 carries the payload
+    /// in the signed envelope, 2 carries a salted commitment to it and
+    /// keeps the payload beside it, so it can be erased
+    /// (`Docs/format.md` §6.1). A change takes effect at the next start
+    /// and is recorded there (`arxi.envelope.version_changed`).
+    #[serde(default = "defaults::envelope_version")]
+    pub envelope_version: u64,
+    /// Version 2: commit to the actor instead of writing it in clear (then
+    /// erasable with the payload; queries by actor no longer find it).
+    #[serde(default)]
+    pub commit_actor: bool,
+    /// Version 2: commit to the subject instead of writing it in clear
+    /// (then erasable with the payload).
+    #[serde(default)]
+    pub commit_subject: bool,
 }
 
 /// `[recorder.auto_seal]`
@@ -449,6 +464,9 @@ pub(crate) mod defaults {
     pub(crate) fn startup_verification_depth() -> u64 {
         1_000
     }
+    pub(crate) fn envelope_version() -> u64 {
+        1
+    }
     pub(crate) fn auto_seal_envelopes_max() -> u64 {
         100_000
     }
@@ -491,6 +509,9 @@ impl Config {
                 startup_verification_depth: defaults::startup_verification_depth(),
                 auto_seal: AutoSeal::default(),
                 bundle_dir: None,
+                envelope_version: defaults::envelope_version(),
+                commit_actor: false,
+                commit_subject: false,
             },
             transport: Transport {
                 tcp: Some(TcpListener {

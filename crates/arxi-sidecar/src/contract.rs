@@ -143,6 +143,13 @@ pub struct Receipt {
     pub received_at: String,
     /// Signing key id.
     pub key_id: String,
+    /// Envelope version: 1 carries the payload, 2 commits to it
+    /// (`Docs/format.md` §6.1).
+    pub v: u64,
+    /// Version 2: the salted commitment the signed envelope carries
+    /// instead of the payload (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_commitment: Option<String>,
 }
 
 /// `POST /v1/envelopes` body.
@@ -276,6 +283,73 @@ pub struct QueryPage {
     pub envelopes: Vec<Value>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+    /// For each version 2 envelope of the page, in order: its committed
+    /// payload while it exists, else the erasure that removed it.
+    pub payloads: Vec<PayloadEntry>,
+}
+
+/// The committed payload of one version 2 envelope, as a query shows it:
+/// the content and salt that open its `payload_commitment`, or the
+/// erasure that removed them (`Docs/format.md` §6.1, §11.6).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PayloadEntry {
+    /// The envelope.
+    pub seq: u64,
+    /// `disclosed` or `erased`.
+    pub state: String,
+    /// Disclosed: `{"payload": ..}` with `actor`/`subject` when committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Value>,
+    /// Disclosed: the salt (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// Erased: the `arxi.payload.erased` envelope's sequence number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_by: Option<u64>,
+}
+
+/// `POST /v1/erasures` body: the envelopes naming `subject`, or the
+/// sequence numbers `seqs` (exactly one of the two), and why.
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ErasureRequest {
+    /// Erase the committed payloads of the version 2 envelopes naming this
+    /// subject (at most 10,000 per request; `more` says when to repeat).
+    pub subject: Option<Label>,
+    /// Erase the committed payloads of these envelopes.
+    #[schemars(length(min = 1, max = 10000))]
+    pub seqs: Option<Vec<u64>>,
+    /// Why (1 to 512 characters, no control characters). Recorded in the
+    /// `arxi.payload.erased` envelope for good: do not put personal data
+    /// in it.
+    #[schemars(length(min = 1, max = 512))]
+    pub reason: String,
+}
+
+/// A named envelope an erasure left.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErasureSkipped {
+    /// The envelope named.
+    pub seq: u64,
+    /// `not_found`, `version_1` (its payload is in the signed envelope) or
+    /// `already_erased`.
+    pub why: String,
+    /// `already_erased`: by which erasure envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_by: Option<u64>,
+}
+
+/// `POST /v1/erasures`: what was erased, and the envelope recording it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErasureDone {
+    /// The `arxi.payload.erased` envelope.
+    pub recorded: Recorded,
+    /// The envelopes whose committed payload was erased, ascending.
+    pub erased: Vec<u64>,
+    /// Named envelopes left, and why.
+    pub skipped: Vec<ErasureSkipped>,
+    /// The subject has more envelopes to erase: send the request again.
+    pub more: bool,
 }
 
 /// A body that must be `{}` (or empty).
@@ -302,6 +376,14 @@ pub struct BuildRequest {
     /// The sealed segment holding this sequence number is the last.
     #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub last_seq: Option<u64>,
+    /// Withhold every committed payload (version 2 envelopes): the bundle
+    /// proves the history without its content.
+    pub withhold_payloads: Option<bool>,
+    /// Disclose only the committed payloads of envelopes naming this
+    /// subject (a data subject's access request); withhold the others.
+    pub disclose_subject: Option<Label>,
+    /// Disclose only the committed payloads of envelopes of this type.
+    pub disclose_type: Option<DataEventType>,
 }
 
 /// Segment members or sequence members, not both (null is absent).
@@ -338,8 +420,22 @@ pub struct BundleInfo {
     pub envelopes: u64,
     /// Attachments in it.
     pub attachments: u64,
+    /// Version 2 envelopes whose payload it discloses, withholds, marks
+    /// erased.
+    pub payloads: PayloadCounts,
     /// The download path.
     pub download: String,
+}
+
+/// Version 2 envelopes of a bundle by what it carries of their payload.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PayloadCounts {
+    /// Disclosed.
+    pub disclosed: u64,
+    /// Withheld by the selection.
+    pub withheld: u64,
+    /// Erased.
+    pub erased: u64,
 }
 
 /// The envelope that recorded an action.

@@ -182,6 +182,11 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     recorder.idempotency_entries_max = limits.idempotency_entries_max;
     recorder.query_page_envelopes_max = u32::try_from(limits.query_page_envelopes_max).expect(fits);
     recorder.bundle_dir = Some(config.bundle_dir());
+    recorder.payloads = arxi_recorder::PayloadPolicy {
+        version: model.recorder.envelope_version,
+        commit_actor: model.recorder.commit_actor,
+        commit_subject: model.recorder.commit_subject,
+    };
     recorder
 }
 

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -79,6 +79,23 @@ const MIGRATIONS: &[&str] = &[
          bundle_id TEXT    NOT NULL
      );
      CREATE INDEX bundles_id ON bundles (bundle_id, seq);",
+    // Version 3 (issue 21, payload commitments and erasure; on its own so
+    // it can be renumbered when other migrations land first): the
+    // committed content of version 2 envelopes, kept beside the envelope
+    // row. `subject` is the envelope's subject (committed or in clear), so
+    // erasure can find a subject's envelopes; erasure empties `subject`,
+    // `salt` and `content` and sets `erased_by` (the seq of the
+    // `arxi.payload.erased` envelope). Rows are never deleted: a row
+    // without content is an erased payload, not a missing one.
+    "CREATE TABLE payloads (
+         seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+         subject   TEXT,
+         salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+         content   BLOB,
+         erased_by INTEGER,
+         CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
+     );
+     CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

@@ -32,6 +32,8 @@ fn receipt_json(receipt: &Receipt) -> crate::contract::Receipt {
         prev_hash: receipt.prev_hash.to_hex(),
         received_at: receipt.received_at.to_string(),
         key_id: receipt.key_id.as_str().to_owned(),
+        v: receipt.version(),
+        payload_commitment: receipt.payload_commitment.map(|hash| hash.to_hex()),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod bundles;
 pub mod envelopes;
+pub mod erasures;
 pub mod probes;
 pub mod query;
 pub mod segments;
@@ -230,6 +231,7 @@ pub fn submit_problem(error: SubmitError) -> Problem {
         SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(
             format!("the envelope would be {bytes} bytes; the limit is {limit}"),
         ),
+        SubmitError::RandomUnavailable(reason) => Problem::new(Code::InternalError).detail(reason),
         SubmitError::InBatch { index, error } => at_index(submit_problem(*error), index),
     }
 }
@@ -268,6 +270,12 @@ pub fn command_problem(error: CommandError) -> Problem {
         CommandError::ClockOutOfRange { .. } => {
             Problem::new(Code::ClockUnavailable).detail(error.to_string())
         }
+        CommandError::NothingToErase { skipped } => Problem::new(Code::NothingToErase)
+            .detail("no envelope named has a payload left to erase")
+            .with(
+                "skipped",
+                crate::contract::to_value(&erasures::skipped_json(&skipped)),
+            ),
     }
 }
 
