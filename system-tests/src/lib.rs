@@ -51,6 +51,8 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub use arxi_testkit::http::{Response, http};
 pub use arxi_testkit::{eventually, wait_for};
 
+pub mod witness;
+
 /// A running `arxi-sidecar` process.
 #[derive(Debug)]
 pub struct Sidecar {

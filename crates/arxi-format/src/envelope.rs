@@ -719,7 +719,10 @@ mod tests {
         let parsed = Envelope::parse(&bytes).expect("parses");
         assert_eq!(parsed, envelope);
         assert_eq!(
-            Envelope::parse_canonical(&bytes).expect("canonical").expect("parses").0,
+            Envelope::parse_canonical(&bytes)
+                .expect("canonical")
+                .expect("parses")
+                .0,
             envelope
         );
         let value = crate::json::parse(&bytes).expect("parses");

@@ -254,6 +254,17 @@ impl SecretKey {
     pub fn sign(&self, domain: Domain, hash: &Hash32) -> Signature {
         Signature(self.key.sign(&domain.message(hash)).to_bytes())
     }
+
+    /// Signs any message. Only [`crate::note`] uses this: its messages are
+    /// note texts, which never contain the 0x00 every [`Domain`] message has.
+    pub(crate) fn sign_message(&self, message: &[u8]) -> Signature {
+        Signature(self.key.sign(message).to_bytes())
+    }
+
+    /// The 32-byte seed (handle with care).
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
 }
 
 impl fmt::Debug for SecretKey {

@@ -6,7 +6,8 @@
 //! domain-separated signatures ([`keys`]) under one verification rule
 //! ([`ed25519`]), timestamps ([`time`]), the
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
-//! ([`merkle`]), the seal record ([`seal`]), the audit bundle container
+//! ([`merkle`]), C2SP signed notes, checkpoints and cosignatures
+//! ([`note`]), the seal record ([`seal`]), the audit bundle container
 //! ([`bundle`]), payload commitments and disclosures ([`payload`]) and the
 //! envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
 //! same bytes in prose.
@@ -34,6 +35,7 @@ pub mod json;
 pub mod keys;
 pub mod log_tree;
 pub mod merkle;
+pub mod note;
 pub mod payload;
 pub mod proof;
 pub mod record;

@@ -325,7 +325,9 @@ impl ErasureRecord {
 /// control characters.
 pub fn check_reason(text: &str) -> Result<(), String> {
     if text.is_empty() || text.chars().nth(ERASURE_REASON_CHARS_MAX).is_some() {
-        return Err(format!("must be 1 to {ERASURE_REASON_CHARS_MAX} characters"));
+        return Err(format!(
+            "must be 1 to {ERASURE_REASON_CHARS_MAX} characters"
+        ));
     }
     if text.chars().any(char::is_control) {
         return Err("must not contain control characters".into());
@@ -386,7 +388,10 @@ mod tests {
         );
         check(r#"{"state":"withheld","v":1}"#, Ok("withheld"));
         check(r#"{"erased_by":9,"state":"erased","v":1}"#, Ok("erased"));
-        check(r#"{"erased_by":0,"state":"erased","v":1}"#, Err("at least 1"));
+        check(
+            r#"{"erased_by":0,"state":"erased","v":1}"#,
+            Err("at least 1"),
+        );
         check(r#"{"state":"hidden","v":1}"#, Err("state"));
         check(r#"{"state":"withheld","v":2}"#, Err("version 2"));
         check(
@@ -434,11 +439,11 @@ mod tests {
         refused(json!({"by":"seq","reason":"r","seqs":[]}), 10);
         refused(json!({"by":"seq","reason":"","seqs":[1]}), 10);
         refused(json!({"by":"all","reason":"r","seqs":[1]}), 10);
-        refused(json!({"by":"seq","reason":"r","seqs":[1],"subject":"x"}), 10);
         refused(
-            json!({"by":"seq","reason":"x".repeat(513),"seqs":[1]}),
+            json!({"by":"seq","reason":"r","seqs":[1],"subject":"x"}),
             10,
         );
+        refused(json!({"by":"seq","reason":"x".repeat(513),"seqs":[1]}), 10);
         assert!(
             ErasureRecord::from_payload(
                 &json!({"by":"seq","reason":"x".repeat(512),"seqs":[1]}),

@@ -93,7 +93,12 @@ fn committed_v2_files_verify() {
             let Some(Disclosure::Disclosed { content, salt }) = disclosures.next() else {
                 panic!("seq {} has no disclosure", envelope.body.seq);
             };
-            assert_eq!(content.commitment(&salt), *commitment, "seq {}", envelope.body.seq);
+            assert_eq!(
+                content.commitment(&salt),
+                *commitment,
+                "seq {}",
+                envelope.body.seq
+            );
         }
         hashes.push(envelope.hash);
     }
@@ -102,7 +107,9 @@ fn committed_v2_files_verify() {
     let seal = arxi_format::Seal::parse(&committed("v2-seal.json")).expect("seal");
     seal.check_hash().expect("seal hash");
     seal.verify_signature(key.public()).expect("seal signature");
-    seal.body.check_envelopes(&hashes).expect("seal over the v2 segment");
+    seal.body
+        .check_envelopes(&hashes)
+        .expect("seal over the v2 segment");
 }
 
 /// Each kind of damage to the committed files is caught.

@@ -1,7 +1,8 @@
 //! Conformance against third-party vectors in `../shared/vectors/` (see its
 //! README for sources and licenses): RFC 8785 JCS, Ed25519 (RFC 8032, djb's
 //! SUPERCOP KAT, Wycheproof, ed25519-speccheck) and RFC 6962 Merkle proofs
-//! (transparency-dev). Each test prints how many vectors it ran and fails if
+//! (transparency-dev) and C2SP signed notes (Go sumdb note, C2SP
+//! tlog-cosignature). Each test prints how many vectors it ran and fails if
 //! the vector directory is missing: a conformance test that finds nothing
 //! must not pass.
 
@@ -19,6 +20,8 @@ mod ed25519;
 mod jcs;
 #[path = "vectors/merkle.rs"]
 mod merkle;
+#[path = "vectors/note.rs"]
+mod note;
 
 /// `ARXI_VECTORS_DIR`, else `../shared/vectors` beside the workspace.
 pub fn vectors_dir() -> PathBuf {

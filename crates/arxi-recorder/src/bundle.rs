@@ -272,7 +272,8 @@ fn disclosure(
     row: &EnvelopeRow,
     selection: &PayloadSelection,
 ) -> Result<Disclosure, BundleError> {
-    let inconsistent = |why: String| BundleError::Inconsistent(format!("envelope {}: {why}", row.seq));
+    let inconsistent =
+        |why: String| BundleError::Inconsistent(format!("envelope {}: {why}", row.seq));
     let stored = reader
         .payload(row.seq)?
         .ok_or_else(|| inconsistent("a version 2 envelope without its payload row".into()))?;
@@ -289,7 +290,9 @@ fn disclosure(
     let commitment = stored_commitment(&row.body)
         .ok_or_else(|| inconsistent("no payload_commitment in the stored envelope".into()))?;
     if content.commitment(&salt) != commitment {
-        return Err(inconsistent("the stored content does not match its commitment".into()));
+        return Err(inconsistent(
+            "the stored content does not match its commitment".into(),
+        ));
     }
     Ok(Disclosure::Disclosed { content, salt })
 }
@@ -533,7 +536,14 @@ pub fn write_bundle<W: Write>(
         reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
             let step = (|| {
                 signers.see(&envelope_row)?;
-                write_envelope(reader, &envelope_row, payloads, &mut out, &mut encoder, &mut counts)
+                write_envelope(
+                    reader,
+                    &envelope_row,
+                    payloads,
+                    &mut out,
+                    &mut encoder,
+                    &mut counts,
+                )
             })();
             match step {
                 Ok(()) => {

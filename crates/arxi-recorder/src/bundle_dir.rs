@@ -33,8 +33,7 @@ use arxi_store::{Reader, ReaderPool, StoreError};
 use crate::OpenError;
 use crate::bundle::{
     BundleError, BundleFile, BundleSelection, PayloadSelection, RecordedBundle, bundle_file_name,
-    is_bundle_id,
-    resolve_selection, write_bundle,
+    is_bundle_id, resolve_selection, write_bundle,
 };
 use crate::control;
 
@@ -134,7 +133,9 @@ pub(crate) fn build_staged(
             .map_err(BundleError::Write)?;
         let built = readers.with(|reader| {
             Ok(resolve_selection(&reader, selection).and_then(|segments| {
-                write_bundle(&reader, segments, payloads, key, created_at, &file, progress)
+                write_bundle(
+                    &reader, segments, payloads, key, created_at, &file, progress,
+                )
             }))
         })??;
         file.sync_all().map_err(BundleError::Write)?;

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind, Payload};
+use arxi_format::log_tree::Frontier;
 use arxi_format::merkle::RootBuilder;
+use arxi_format::note::NoteSigner;
 use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
 use arxi_store::{SealRow, SegmentRow};
@@ -15,6 +17,7 @@ use arxi_store::{SealRow, SegmentRow};
 use crate::control::{self, Reason};
 use crate::control_types;
 use crate::erasure::Commitment;
+use crate::log_tree::{self, LogCheckpoint};
 use crate::plan::{Op, Plan};
 use crate::signing;
 use crate::status::{EngineStatus, SegmentInfo};
@@ -41,6 +44,10 @@ pub(crate) struct ChainState {
     pub(crate) open: Option<OpenSegment>,
     pub(crate) last_seal_hash: Hash32,
     pub(crate) last_segment_id: u64,
+    /// The log tree over every envelope (its size is `head.seq`).
+    pub(crate) tree: Frontier,
+    /// The newest checkpoint signed.
+    pub(crate) last_checkpoint: Option<LogCheckpoint>,
 }
 
 /// An envelope's payload before it is placed: carried (version 1) or
@@ -93,6 +100,8 @@ pub(crate) struct Chain {
     pub(crate) key: SecretKey,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Arc<RecorderConfig>,
+    /// Signs checkpoints: the recorder key under the log origin's name.
+    note_signer: NoteSigner,
     /// The time used for the command being applied: a valid timestamp,
     /// never behind the last recorded receive time.
     now: Timestamp,
@@ -113,11 +122,14 @@ impl Chain {
         config: Arc<RecorderConfig>,
     ) -> Self {
         let state_time = state.last_received_at;
+        let note_signer = log_tree::note_signer(&config.log_origin, &key)
+            .unwrap_or_else(|error| unreachable!("origin checked by validate_config: {error}"));
         Self {
             state,
             key,
             clock,
             config,
+            note_signer,
             now: state_time,
         }
     }
@@ -207,11 +219,14 @@ impl Chain {
             .as_ref()
             .map_or(0, |commitment| commitment.content.len() as u64);
         open.envelope_count += 1;
-        open.bytes += unsigned.len() as u64
-            + signing::AUTH_MEMBERS_BYTES
-            + attachment_bytes
-            + content_bytes;
+        open.bytes +=
+            unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes + content_bytes;
         open.root.push(envelope_leaf(&hash));
+        let nodes = self.state.tree.push(envelope_leaf(&hash));
+        if !nodes.is_empty() {
+            plan.ops
+                .push(Op::InsertLogNodes(log_tree::node_rows(nodes).collect()));
+        }
         let receipt = Receipt {
             seq: body.seq,
             segment_id: body.segment_id,
@@ -440,7 +455,37 @@ impl Chain {
             head_hash: self.state.head.hash,
             open_segment: self.open_info(),
             last_seal_hash: self.state.last_seal_hash,
+            tree_root: self.state.tree.root(),
             failure,
         }
+    }
+
+    /// Signs a checkpoint of the tree as planned so far, when it grew since
+    /// the last one; answers the newest checkpoint either way. Checkpoints
+    /// smaller than `keep_from` are deleted (the caller keeps those its
+    /// witnesses still build on).
+    pub(crate) fn checkpoint(&mut self, plan: &mut Plan, keep_from: u64) -> Option<LogCheckpoint> {
+        let size = self.state.tree.size();
+        let grew = self
+            .state
+            .last_checkpoint
+            .as_ref()
+            .is_none_or(|last| last.size < size);
+        if size > 0 && grew {
+            let root = self
+                .state
+                .tree
+                .root()
+                .unwrap_or_else(|| unreachable!("a tree of {size} leaves has a root"));
+            let checkpoint = LogCheckpoint::sign(&self.note_signer, size, root, self.now);
+            plan.ops.push(Op::InsertLogCheckpoint(checkpoint.row()));
+            self.state.last_checkpoint = Some(checkpoint);
+        }
+        if keep_from > 0 {
+            plan.ops.push(Op::PruneLogCheckpoints {
+                below: keep_from.min(size),
+            });
+        }
+        self.state.last_checkpoint.clone()
     }
 }

@@ -329,6 +329,7 @@ mod tests {
             head_hash: Hash32::ZERO,
             open_segment: None,
             last_seal_hash: Hash32::ZERO,
+            tree_root: None,
             failure: None,
         }))
     }

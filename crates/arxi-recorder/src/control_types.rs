@@ -21,6 +21,12 @@ pub const CONFIG_RELOADED: &str = "arxi.config.reloaded";
 pub const CONFIG_RELOAD_REFUSED: &str = "arxi.config.reload_refused";
 /// An audit bundle was built.
 pub const BUNDLE_BUILT: &str = "arxi.bundle.built";
+/// A checkpoint of the log tree, witnessed (sidecar; at most one per
+/// `log.checkpoint_record_interval_seconds`).
+pub const LOG_CHECKPOINT: &str = "arxi.log.checkpoint";
+/// A witness refused a checkpoint, or is ahead of this log (sidecar; once
+/// per witness and kind of refusal until it cosigns again).
+pub const WITNESS_REFUSED: &str = "arxi.witness.refused";
 /// Committed payloads were erased (`Docs/format.md` §10, rule C4).
 pub const PAYLOAD_ERASED: &str = "arxi.payload.erased";
 /// Data envelopes are written in another version, or commit to other
@@ -38,6 +44,8 @@ pub const ALL: &[&str] = &[
     CONFIG_RELOADED,
     CONFIG_RELOAD_REFUSED,
     BUNDLE_BUILT,
+    LOG_CHECKPOINT,
+    WITNESS_REFUSED,
     PAYLOAD_ERASED,
     ENVELOPE_VERSION_CHANGED,
 ];

@@ -23,6 +23,7 @@ use crate::control;
 use crate::control_types;
 use crate::cursor::CursorKey;
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
+use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::CommitProgress;
 use crate::plan::{Op, Plan};
 use crate::recovery::{self, RecoveryReport};
@@ -138,6 +139,9 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
     let fail = |reason: String| Err(OpenError::InvalidConfig(reason));
     if let Err(reason) = arxi_format::record::check_recorder_id(&config.recorder_id) {
         return fail(format!("recorder_id: {reason}"));
+    }
+    if let Err(reason) = arxi_format::note::check_name(&config.log_origin) {
+        return fail(format!("log origin {:?}: {reason}", config.log_origin));
     }
     if config.auto_seal.envelopes_max < 3 {
         return fail("auto_seal.envelopes_max must be at least 3".into());
@@ -718,7 +722,11 @@ impl RecorderEngine {
             let mut payloads = Vec::new();
             // A canonical envelope's last member is `v`: version 2 rows end
             // so, and only they have committed content to look up.
-            for row in page.rows.iter().filter(|row| row.body.ends_with(b"\"v\":2}")) {
+            for row in page
+                .rows
+                .iter()
+                .filter(|row| row.body.ends_with(b"\"v\":2}"))
+            {
                 payloads.extend(crate::erasure::view(&reader, row.seq)?);
             }
             Ok((page, payloads))
@@ -760,6 +768,107 @@ impl RecorderEngine {
             .readers
             .with(|reader| reader.envelope(seq))?
             .map(|row| row.body))
+    }
+
+    /// Signs a checkpoint of the log tree when it grew since the last one
+    /// and answers the newest checkpoint (`None` before the first
+    /// envelope). Checkpoints smaller than `keep_from` are deleted with
+    /// their cosignatures. Durable when the answer arrives.
+    pub fn checkpoint(
+        &self,
+        keep_from: u64,
+    ) -> Result<Pending<Option<LogCheckpoint>>, SubmitError> {
+        let (answer, receiver) = oneshot::channel();
+        self.submit(Command::Checkpoint { keep_from, answer }, 0)?;
+        Ok(Pending { receiver })
+    }
+
+    /// Stores witnesses' cosignatures of stored checkpoints.
+    pub fn store_cosignatures(
+        &self,
+        cosignatures: Vec<Cosignature>,
+    ) -> Result<Pending<()>, SubmitError> {
+        let (answer, receiver) = oneshot::channel();
+        self.submit(
+            Command::Cosignatures {
+                cosignatures,
+                answer,
+            },
+            0,
+        )?;
+        Ok(Pending { receiver })
+    }
+
+    /// The newest stored checkpoints, newest first, at most `limit`, each
+    /// with its stored cosignatures.
+    pub fn log_checkpoints(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(LogCheckpoint, Vec<Cosignature>)>, StoreError> {
+        self.readers.with(|reader| {
+            reader
+                .last_log_checkpoints(limit)?
+                .iter()
+                .map(|row| {
+                    let checkpoint = LogCheckpoint::from_row(row)?;
+                    let cosignatures = reader.cosignatures(row.size)?;
+                    Ok((
+                        checkpoint,
+                        cosignatures
+                            .into_iter()
+                            .map(Cosignature::from_row)
+                            .collect(),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// The largest checkpoint size a witness key has cosigned (as stored).
+    pub fn last_cosigned_size(
+        &self,
+        witness: &str,
+        key_id: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        self.readers
+            .with(|reader| reader.last_cosigned_size(witness, key_id))
+    }
+
+    /// The inclusion proof of envelope `seq` in the log tree of `size`
+    /// envelopes (`1 <= seq <= size <= head`).
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash32>, StoreError> {
+        self.check_tree_size(size)?;
+        if seq == 0 || seq > size {
+            return Err(StoreError::BadRow(format!(
+                "envelope {seq} is not in a tree of {size}"
+            )));
+        }
+        self.readers
+            .with(|reader| crate::log_tree::inclusion_proof(reader, seq - 1, size))
+    }
+
+    /// The consistency proof from the log tree of `old` envelopes to that
+    /// of `new` (`1 <= old <= new <= head`).
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash32>, StoreError> {
+        self.check_tree_size(new)?;
+        self.readers
+            .with(|reader| crate::log_tree::consistency_proof(reader, old, new))
+    }
+
+    fn check_tree_size(&self, size: u64) -> Result<(), StoreError> {
+        let head = self.status().head_seq;
+        if size > head {
+            return Err(StoreError::BadRow(format!(
+                "a tree of {size} envelopes asked for, {head} committed"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The verifier key of this log's checkpoints (C2SP vkey form).
+    pub fn log_verifier_key(&self) -> arxi_format::note::VerifierKey {
+        crate::log_tree::log_verifier_key(&self.config.log_origin, &self.public_key)
+            .unwrap_or_else(|| unreachable!("origin checked at open"))
     }
 
     /// Every key this recorder has signed with, oldest first.

@@ -17,9 +17,9 @@
 //! sidecar), encryption at rest (not built; see `Docs/format.md` §10,
 //! "What erasure does not reach").
 
+use arxi_format::CanonicalJson;
 use arxi_format::Hash32;
 use arxi_format::payload::{Committed, Disclosure, ERASED_SEQS_MAX, ErasedBy, Salt};
-use arxi_format::CanonicalJson;
 use arxi_store::{Reader, StoreError};
 use serde_json::json;
 

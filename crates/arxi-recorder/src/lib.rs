@@ -38,6 +38,7 @@ mod cursor;
 mod engine;
 mod erasure;
 mod idempotency;
+mod log_tree;
 mod plan;
 mod recovery;
 mod sequencer;
@@ -60,6 +61,7 @@ pub use erasure::{
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
+pub use log_tree::{Cosignature, LogCheckpoint, TreeRecovery, log_verifier_key};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -166,6 +168,9 @@ pub struct RecorderConfig {
     /// version 2 envelope commits to instead of carrying in clear. A
     /// change is recorded at the next start (`arxi.envelope.version_changed`).
     pub payloads: PayloadPolicy,
+    /// The log tree's origin: the first line of its checkpoints and the key
+    /// name they are signed under (C2SP: no spaces, no `+`).
+    pub log_origin: String,
 }
 
 impl RecorderConfig {
@@ -193,7 +198,16 @@ impl RecorderConfig {
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
             payloads: PayloadPolicy::default(),
+            log_origin: String::new(),
         }
+        .with_default_origin()
+    }
+
+    /// Sets [`Self::log_origin`] to the default for the recorder id:
+    /// `arxi/<recorder id>`.
+    pub fn with_default_origin(mut self) -> Self {
+        self.log_origin = format!("arxi/{}", self.recorder_id);
+        self
     }
 }
 

@@ -13,7 +13,10 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use arxi_format::Hash32;
 use arxi_format::envelope::{EnvelopeBody, Kind};
-use arxi_store::{EnvelopeRow, KeyRow, SealRow, SegmentRow, StoreError, WriteTxn};
+use arxi_store::{
+    CosignatureRow, EnvelopeRow, KeyRow, LogCheckpointRow, LogNodeRow, SealRow, SegmentRow,
+    StoreError, WriteTxn,
+};
 
 use crate::CommandError;
 use crate::status::EngineStatus;
@@ -56,6 +59,14 @@ pub(crate) enum Op {
         seqs: Vec<u64>,
         erased_by: u64,
     },
+    /// Log tree nodes the plan's envelopes completed.
+    InsertLogNodes(Vec<LogNodeRow>),
+    InsertLogCheckpoint(LogCheckpointRow),
+    /// Checkpoints smaller than `below` (and their cosignatures) go.
+    PruneLogCheckpoints {
+        below: u64,
+    },
+    InsertCosignatures(Vec<CosignatureRow>),
     /// Envelope `seq` (an `arxi.bundle.built`) names `bundle_id`.
     IndexBundle {
         seq: u64,
@@ -224,6 +235,16 @@ impl Plan {
                     txn.erase_payloads(seqs, *erased_by)?;
                 }
                 Op::InsertKey(row) => txn.insert_key(row)?,
+                Op::InsertLogNodes(rows) => txn.insert_log_nodes(rows)?,
+                Op::InsertLogCheckpoint(row) => txn.insert_log_checkpoint(row)?,
+                Op::PruneLogCheckpoints { below } => {
+                    txn.prune_log_checkpoints(*below)?;
+                }
+                Op::InsertCosignatures(rows) => {
+                    for row in rows {
+                        txn.insert_cosignature(row)?;
+                    }
+                }
                 Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
                 Op::MetaPut {
                     namespace,

@@ -18,12 +18,13 @@ use arxi_format::envelope::{Envelope, Kind};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{Seal, SealBody, envelope_leaf};
 use arxi_format::{ChainHead, Hash32, PublicKey, SecretKey, Timestamp};
-use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, Store, StoreError};
+use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, SegmentRow, Store, StoreError};
 
 use crate::bundle_dir::BundleDirReport;
 use crate::chain::{ChainState, OpenSegment};
 use crate::control;
 use crate::control_types;
+use crate::log_tree::{self, LogCheckpoint, TreeRecovery};
 use crate::{OpenError, RecorderConfig};
 
 /// What recovery found and did.
@@ -43,6 +44,8 @@ pub struct RecoveryReport {
     pub bundle_index_rebuilt: bool,
     /// What was done to the bundle directory.
     pub bundle_files: BundleDirReport,
+    /// What was checked or rebuilt of the stored log tree.
+    pub log_tree: TreeRecovery,
 }
 
 fn inconsistent(problem: impl Into<String>) -> OpenError {
@@ -75,28 +78,47 @@ pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
         .first()
         .map_or(Hash32::ZERO, |seal| Hash32(seal.hash));
     let last_segment = reader.last_segment()?;
-    let open = match &last_segment {
+    let open = open_segment(reader, last_segment.as_ref(), head.seq)?;
+    Ok(ChainState {
+        head,
+        last_received_at,
+        open,
+        last_seal_hash,
+        last_segment_id: last_segment.map_or(0, |segment| segment.segment_id),
+        tree: log_tree::load(reader, head.seq)?,
+        last_checkpoint: last_checkpoint(reader, head.seq)?,
+    })
+}
+
+/// The open segment's writer state (its Merkle state re-derived from its
+/// envelopes), after checking its row against the chain.
+fn open_segment(
+    reader: Reader<'_>,
+    last_segment: Option<&SegmentRow>,
+    head_seq: u64,
+) -> Result<Option<OpenSegment>, OpenError> {
+    Ok(match last_segment {
         None => {
-            if head.seq != 0 {
+            if head_seq != 0 {
                 return Err(inconsistent("envelopes exist but no segment does"));
             }
             None
         }
         Some(segment) if segment.is_sealed() => {
-            if segment.last_seq != head.seq {
+            if segment.last_seq != head_seq {
                 return Err(inconsistent(format!(
                     "segment {} is sealed at seq {} but the chain continues to seq {}",
-                    segment.segment_id, segment.last_seq, head.seq
+                    segment.segment_id, segment.last_seq, head_seq
                 )));
             }
             None
         }
         Some(segment) => {
-            let hashes = reader.envelope_hashes(segment.first_seq, head.seq)?;
-            let expected = head.seq + 1 - segment.first_seq;
+            let hashes = reader.envelope_hashes(segment.first_seq, head_seq)?;
+            let expected = head_seq + 1 - segment.first_seq;
             if hashes.len() as u64 != expected
                 || segment.envelope_count != expected
-                || segment.last_seq != head.seq
+                || segment.last_seq != head_seq
             {
                 return Err(inconsistent(format!(
                     "open segment {} records {} envelopes up to seq {}, the chain has {} up to seq {}",
@@ -104,7 +126,7 @@ pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
                     segment.envelope_count,
                     segment.last_seq,
                     hashes.len(),
-                    head.seq
+                    head_seq
                 )));
             }
             let mut root = RootBuilder::new();
@@ -124,14 +146,30 @@ pub(crate) fn load_state(reader: Reader<'_>) -> Result<ChainState, OpenError> {
                 root,
             })
         }
-    };
-    Ok(ChainState {
-        head,
-        last_received_at,
-        open,
-        last_seal_hash,
-        last_segment_id: last_segment.map_or(0, |segment| segment.segment_id),
     })
+}
+
+/// The newest stored checkpoint, checked against the tree it claims.
+fn last_checkpoint(reader: Reader<'_>, size: u64) -> Result<Option<LogCheckpoint>, OpenError> {
+    let Some(row) = reader.last_log_checkpoint()? else {
+        return Ok(None);
+    };
+    let checkpoint = LogCheckpoint::from_row(&row)?;
+    if checkpoint.size > size {
+        return Err(inconsistent(format!(
+            "a checkpoint of {} envelopes is stored, the chain has {size}",
+            checkpoint.size
+        )));
+    }
+    let root = arxi_format::log_tree::root(&log_tree::StoreHashes(reader), checkpoint.size)
+        .map_err(log_tree::tree_error)?;
+    if root != checkpoint.root {
+        return Err(inconsistent(format!(
+            "the checkpoint of {} envelopes does not match the log tree",
+            checkpoint.size
+        )));
+    }
+    Ok(Some(checkpoint))
 }
 
 /// If the open segment's last envelope is its `arxi.segment.sealed` record
@@ -419,6 +457,8 @@ pub(crate) fn recover(
     config: &RecorderConfig,
     key: &SecretKey,
 ) -> Result<(ChainState, RecoveryReport), OpenError> {
+    let head = store.reader().last_envelope()?.map_or(0, |row| row.seq);
+    let log_tree = log_tree::ensure(store, head)?;
     let completed_seal = complete_half_seal(store, config, key)?;
     let state = load_state(store.reader())?;
     let (verified_envelopes, verified_seals) =
@@ -435,6 +475,7 @@ pub(crate) fn recover(
         previous_shutdown: previous_shutdown(store)?,
         bundle_index_rebuilt,
         bundle_files,
+        log_tree,
     };
     Ok((state, report))
 }

@@ -26,6 +26,7 @@ use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::control::{self, Reason};
 use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
+use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::{CommitProgress, Op, Plan, Reply};
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
@@ -73,6 +74,16 @@ pub(crate) enum Command {
     Shutdown {
         answer: Answer<()>,
     },
+    /// Sign a checkpoint of the log tree if it grew; answer the newest.
+    Checkpoint {
+        keep_from: u64,
+        answer: Answer<Option<LogCheckpoint>>,
+    },
+    /// Store witnesses' cosignatures.
+    Cosignatures {
+        cosignatures: Vec<Cosignature>,
+        answer: Answer<()>,
+    },
     /// A write that is not evidence: one `store_meta` row, committed
     /// (fsync) like any plan. Readiness uses it to learn whether writes
     /// work again after a failure.
@@ -110,7 +121,12 @@ impl Command {
             Self::Erase { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
-            Self::Shutdown { answer } | Self::Probe { answer } => {
+            Self::Shutdown { answer }
+            | Self::Probe { answer }
+            | Self::Cosignatures { answer, .. } => {
+                let _ = answer.send(Err(error.clone()));
+            }
+            Self::Checkpoint { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
         }
@@ -520,6 +536,27 @@ impl Sequencer {
                 Ok(chain.seal_segment(plan, Reason::Api))
             }),
             Command::Erase { request, answer } => self.erase(plan, request, answer),
+            command => self.apply_without_evidence_answer(plan, command),
+        }
+    }
+
+    /// The commands that answer no receipt: checkpoints, cosignatures, the
+    /// write probe and shutdown.
+    fn apply_without_evidence_answer(&mut self, plan: &mut Plan, command: Command) {
+        match command {
+            Command::Checkpoint { keep_from, answer } => {
+                let checkpoint = self.chain.checkpoint(plan, keep_from);
+                plan.replies.push(reply(answer, Ok(checkpoint), false));
+            }
+            Command::Cosignatures {
+                cosignatures,
+                answer,
+            } => {
+                let now = self.chain.now_us();
+                let rows = cosignatures.into_iter().map(|c| c.row(now)).collect();
+                plan.ops.push(Op::InsertCosignatures(rows));
+                plan.replies.push(reply(answer, Ok(()), false));
+            }
             Command::Probe { answer } => {
                 plan.ops.push(Op::MetaPut {
                     namespace: namespace::HEALTH,
@@ -539,6 +576,12 @@ impl Sequencer {
                 );
                 plan.replies.push(reply(answer, Ok(()), false));
             }
+            Command::Append { .. }
+            | Command::AppendBatch { .. }
+            | Command::Control { .. }
+            | Command::OpenSegment { .. }
+            | Command::Seal { .. }
+            | Command::Erase { .. } => unreachable!("handled by apply"),
         }
     }
 

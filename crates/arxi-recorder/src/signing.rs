@@ -114,6 +114,7 @@ mod tests {
             head_hash: Hash32::ZERO,
             open_segment: None,
             last_seal_hash: Hash32::ZERO,
+            tree_root: None,
             failure: None,
         };
         let mut plan = Plan::new(1, 1, status);

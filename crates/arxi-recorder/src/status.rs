@@ -66,6 +66,9 @@ pub struct EngineStatus {
     pub open_segment: Option<SegmentInfo>,
     /// Hash of the last seal.
     pub last_seal_hash: Hash32,
+    /// Root of the log tree over envelopes `1..=head_seq` (`None` when
+    /// there are none).
+    pub tree_root: Option<Hash32>,
     /// Why the writer cannot write, if it cannot.
     pub failure: Option<String>,
 }

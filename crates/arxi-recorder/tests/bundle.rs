@@ -323,8 +323,13 @@ fn bundles_built_before_the_index_stay_recorded() {
     engine.seal(None).expect("queued").wait().expect("sealed");
     let second = build(&engine, BundleSelection::AllSealed, &mut |_| {}).expect("builds");
     engine.shutdown().expect("shutdown");
-    arxi_store::fault::execute(&path, "DROP TABLE bundles; PRAGMA user_version = 1;")
-        .expect("back to version 1");
+    // Version 1 had neither the bundle index nor the log tree.
+    arxi_store::fault::execute(
+        &path,
+        "DROP TABLE bundles; DROP TABLE log_cosignatures; DROP TABLE log_checkpoints;
+         DROP TABLE log_nodes; PRAGMA user_version = 1;",
+    )
+    .expect("back to version 1");
 
     let engine = reopen(&path, key(1), &clock);
     assert!(engine.recovery().bundle_index_rebuilt);

@@ -47,13 +47,21 @@ fn person(subject: &str, payload: serde_json::Value) -> AppendRequest {
 }
 
 fn record(engine: &RecorderEngine, request: AppendRequest) -> arxi_recorder::Receipt {
-    match engine.append(request).expect("queued").wait().expect("recorded") {
+    match engine
+        .append(request)
+        .expect("queued")
+        .wait()
+        .expect("recorded")
+    {
         Outcome::Done { value, .. } => value,
         other => panic!("unexpected {other:?}"),
     }
 }
 
-fn erase(engine: &RecorderEngine, selector: ErasureSelector) -> Result<ErasureReceipt, CommandError> {
+fn erase(
+    engine: &RecorderEngine,
+    selector: ErasureSelector,
+) -> Result<ErasureReceipt, CommandError> {
     let pending = engine
         .erase(ErasureRequest {
             selector,
@@ -80,7 +88,11 @@ fn everything(engine: &RecorderEngine) -> (Vec<Envelope>, Vec<arxi_recorder::Pay
                 ..EnvelopeQuery::default()
             })
             .expect("query");
-        envelopes.extend(page.envelopes.iter().map(|bytes| Envelope::parse(bytes).expect("envelope")));
+        envelopes.extend(
+            page.envelopes
+                .iter()
+                .map(|bytes| Envelope::parse(bytes).expect("envelope")),
+        );
         payloads.extend(page.payloads);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -95,7 +107,12 @@ fn verify_bundle(engine: &RecorderEngine, payloads: &PayloadSelection) -> arxi_v
         .build_bundle_with(BundleSelection::AllSealed, payloads, &mut |_| {})
         .expect("built");
     let file = std::fs::File::open(staged.staged_path()).expect("bundle file");
-    arxi_verify::verify_bundle(file, &[engine.public_key().clone()], &arxi_verify::Options::default(), None)
+    arxi_verify::verify_bundle(
+        file,
+        &[engine.public_key().clone()],
+        &arxi_verify::Options::default(),
+        None,
+    )
 }
 
 /// A v2 recorder: the switch is recorded, receipts carry commitments,
@@ -104,10 +121,17 @@ fn verify_bundle(engine: &RecorderEngine, payloads: &PayloadSelection) -> arxi_v
 #[test]
 fn version_2_commits_and_queries_disclose() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = RecorderEngine::open(&dir.path().join("arxi.db"), v2_config(dir.path()), key(1), ManualClock::new(START_US))
-        .expect("opens");
+    let engine = RecorderEngine::open(
+        &dir.path().join("arxi.db"),
+        v2_config(dir.path()),
+        key(1),
+        ManualClock::new(START_US),
+    )
+    .expect("opens");
     let receipt = record(&engine, person("person/7", json!({"name": "Ada"})));
-    let commitment = receipt.payload_commitment.expect("a v2 receipt carries its commitment");
+    let commitment = receipt
+        .payload_commitment
+        .expect("a v2 receipt carries its commitment");
     assert_eq!(receipt.version(), 2);
     let (envelopes, payloads) = everything(&engine);
     let switch = envelopes
@@ -118,18 +142,33 @@ fn version_2_commits_and_queries_disclose() {
         switch.body.payload.inline().expect("control").to_value(),
         json!({"committed_labels": ["subject"], "previous_committed_labels": [], "previous_version": 1, "version": 2})
     );
-    let data = envelopes.iter().find(|e| e.body.seq == receipt.seq).expect("recorded");
+    let data = envelopes
+        .iter()
+        .find(|e| e.body.seq == receipt.seq)
+        .expect("recorded");
     assert_eq!(data.body.payload.commitment(), Some(&commitment));
-    assert_eq!(data.body.subject, None, "the subject is committed, not in clear");
+    assert_eq!(
+        data.body.subject, None,
+        "the subject is committed, not in clear"
+    );
     assert_eq!(data.body.actor.as_deref(), Some("clerk"));
-    let [view] = payloads.as_slice() else { panic!("one v2 payload: {payloads:?}") };
-    let Disclosure::Disclosed { content, salt } = &view.disclosure else { panic!("held") };
+    let [view] = payloads.as_slice() else {
+        panic!("one v2 payload: {payloads:?}")
+    };
+    let Disclosure::Disclosed { content, salt } = &view.disclosure else {
+        panic!("held")
+    };
     assert_eq!(content.subject.as_deref(), Some("person/7"));
     assert_eq!(content.commitment(salt), commitment);
     engine.shutdown().expect("shutdown");
     // The same policy at the next start records nothing new.
-    let engine = RecorderEngine::open(&dir.path().join("arxi.db"), v2_config(dir.path()), key(1), ManualClock::new(START_US))
-        .expect("reopens");
+    let engine = RecorderEngine::open(
+        &dir.path().join("arxi.db"),
+        v2_config(dir.path()),
+        key(1),
+        ManualClock::new(START_US),
+    )
+    .expect("reopens");
     let switches = everything(&engine)
         .0
         .iter()
@@ -148,8 +187,16 @@ fn erasure_selects_and_reports() {
     let engine = open(&path, config(), ManualClock::new(START_US));
     let v1 = append(&engine, "orders.placed", json!({"order": 1}));
     engine.shutdown().expect("shutdown");
-    let engine = RecorderEngine::open(&path, v2_config(dir.path()), key(1), ManualClock::new(START_US)).expect("opens");
-    let ada: Vec<u64> = (0..3).map(|n| record(&engine, person("person/7", json!({"n": n}))).seq).collect();
+    let engine = RecorderEngine::open(
+        &path,
+        v2_config(dir.path()),
+        key(1),
+        ManualClock::new(START_US),
+    )
+    .expect("opens");
+    let ada: Vec<u64> = (0..3)
+        .map(|n| record(&engine, person("person/7", json!({"n": n}))).seq)
+        .collect();
     let bob = record(&engine, person("person/8", json!({"n": 9}))).seq;
     let by_subject = erase(&engine, ErasureSelector::Subject("person/7".into())).expect("erased");
     assert_eq!(by_subject.erased, ada);
@@ -160,7 +207,10 @@ fn erasure_selects_and_reports() {
             ErasureSelector::Seqs(vec![v1.seq, ada[0], 999_999]),
             Err(vec![
                 Skipped::Version1(v1.seq),
-                Skipped::AlreadyErased { seq: ada[0], erased_by: by_subject.receipt.seq },
+                Skipped::AlreadyErased {
+                    seq: ada[0],
+                    erased_by: by_subject.receipt.seq,
+                },
                 Skipped::NotFound(999_999),
             ]),
         ),
@@ -177,23 +227,49 @@ fn erasure_selects_and_reports() {
         }
     }
     let (envelopes, payloads) = everything(&engine);
-    assert!(payloads.iter().all(|view| matches!(view.disclosure, Disclosure::Erased { .. })));
+    assert!(
+        payloads
+            .iter()
+            .all(|view| matches!(view.disclosure, Disclosure::Erased { .. }))
+    );
     let record = envelopes
         .iter()
         .find(|e| e.body.seq == by_subject.receipt.seq)
         .expect("the erasure envelope");
-    let parsed = ErasureRecord::from_payload(&record.body.payload.inline().expect("control").to_value(), record.body.seq)
-        .expect("rule C4");
+    let parsed = ErasureRecord::from_payload(
+        &record.body.payload.inline().expect("control").to_value(),
+        record.body.seq,
+    )
+    .expect("rule C4");
     assert_eq!(parsed.by, ErasedBy::Subject);
     assert_eq!(parsed.seqs, ada);
-    assert!(!record.body.payload.inline().expect("control").as_str().contains("person/7"));
+    assert!(
+        !record
+            .body
+            .payload
+            .inline()
+            .expect("control")
+            .as_str()
+            .contains("person/7")
+    );
     assert!(matches!(
-        engine.erase(ErasureRequest { selector: ErasureSelector::Seqs(vec![]), reason: "r".into(), idempotency: None }),
+        engine.erase(ErasureRequest {
+            selector: ErasureSelector::Seqs(vec![]),
+            reason: "r".into(),
+            idempotency: None
+        }),
         Err(SubmitError::Invalid { field: "seqs", .. })
     ));
     assert!(matches!(
-        engine.erase(ErasureRequest { selector: ErasureSelector::Seqs(vec![1]), reason: "x".repeat(513), idempotency: None }),
-        Err(SubmitError::Invalid { field: "reason", .. })
+        engine.erase(ErasureRequest {
+            selector: ErasureSelector::Seqs(vec![1]),
+            reason: "x".repeat(513),
+            idempotency: None
+        }),
+        Err(SubmitError::Invalid {
+            field: "reason",
+            ..
+        })
     ));
     engine.shutdown().expect("shutdown");
     verify_all(&path);
@@ -204,10 +280,21 @@ fn erasure_selects_and_reports() {
 #[test]
 fn bundles_after_erasure_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = RecorderEngine::open(&dir.path().join("arxi.db"), v2_config(dir.path()), key(1), ManualClock::new(START_US))
-        .expect("opens");
+    let engine = RecorderEngine::open(
+        &dir.path().join("arxi.db"),
+        v2_config(dir.path()),
+        key(1),
+        ManualClock::new(START_US),
+    )
+    .expect("opens");
     for n in 0..4 {
-        record(&engine, person(if n % 2 == 0 { "person/7" } else { "person/8" }, json!({"n": n})));
+        record(
+            &engine,
+            person(
+                if n % 2 == 0 { "person/7" } else { "person/8" },
+                json!({"n": n}),
+            ),
+        );
     }
     let erased = erase(&engine, ErasureSelector::Subject("person/8".into())).expect("erased");
     let cases: Vec<(PayloadSelection, (u64, u64, u64))> = vec![
@@ -241,21 +328,49 @@ fn bundles_after_erasure_verify() {
 fn erased_payload_is_gone_from_the_database_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("arxi.db");
-    let engine = RecorderEngine::open(&path, v2_config(dir.path()), key(1), ManualClock::new(START_US)).expect("opens");
+    let engine = RecorderEngine::open(
+        &path,
+        v2_config(dir.path()),
+        key(1),
+        ManualClock::new(START_US),
+    )
+    .expect("opens");
     let marker = format!("ERASE-ME-{}", Hash32::of(b"marker").to_hex());
     let kept = format!("KEEP-ME-{}", Hash32::of(b"kept").to_hex());
     record(&engine, person("person/7", json!({"secret": marker})));
-    record(&engine, person("person/7", json!({"big": format!("{marker}{}", "y".repeat(20_000))})));
+    record(
+        &engine,
+        person(
+            "person/7",
+            json!({"big": format!("{marker}{}", "y".repeat(20_000))}),
+        ),
+    );
     record(&engine, person("person/8", json!({"secret": kept})));
     // The marker is on disk before the erasure (the scan works).
-    engine.probe_write().expect("queued").wait().expect("written");
-    assert!(on_disk(&path, &marker), "the marker reached the files before erasure");
+    engine
+        .probe_write()
+        .expect("queued")
+        .wait()
+        .expect("written");
+    assert!(
+        on_disk(&path, &marker),
+        "the marker reached the files before erasure"
+    );
     erase(&engine, ErasureSelector::Subject("person/7".into())).expect("erased");
-    assert!(!on_disk(&path, &marker), "the erased marker is gone once the erasure answered");
+    assert!(
+        !on_disk(&path, &marker),
+        "the erased marker is gone once the erasure answered"
+    );
     engine.shutdown().expect("shutdown");
-    assert!(!on_disk(&path, &marker), "the erased marker is gone after the final checkpoint");
+    assert!(
+        !on_disk(&path, &marker),
+        "the erased marker is gone after the final checkpoint"
+    );
     assert!(on_disk(&path, &kept), "a payload not erased is still there");
-    assert!(!on_disk(&path, "person/7"), "a committed subject is erased with its payload");
+    assert!(
+        !on_disk(&path, "person/7"),
+        "a committed subject is erased with its payload"
+    );
 }
 
 /// True when `text` is in the database file or its WAL.
@@ -263,7 +378,11 @@ fn on_disk(path: &Path, text: &str) -> bool {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     [path.to_path_buf(), wal.into()].iter().any(|file| {
-        std::fs::read(file).is_ok_and(|bytes| bytes.windows(text.len()).any(|window| window == text.as_bytes()))
+        std::fs::read(file).is_ok_and(|bytes| {
+            bytes
+                .windows(text.len())
+                .any(|window| window == text.as_bytes())
+        })
     })
 }
 
@@ -274,7 +393,10 @@ fn on_disk(path: &Path, text: &str) -> bool {
 fn erasure_under_write_load() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("arxi.db");
-    let engine = Arc::new(RecorderEngine::open(&path, v2_config(dir.path()), key(1), Arc::new(SystemClock)).expect("opens"));
+    let engine = Arc::new(
+        RecorderEngine::open(&path, v2_config(dir.path()), key(1), Arc::new(SystemClock))
+            .expect("opens"),
+    );
     let writers: Vec<_> = (0..4)
         .map(|thread| {
             let engine = Arc::clone(&engine);
@@ -317,7 +439,12 @@ fn erasure_under_write_load() {
     let (_, payloads) = everything(&engine);
     for view in &payloads {
         if let Disclosure::Disclosed { content, .. } = &view.disclosure {
-            assert_eq!(content.subject.as_deref(), Some("person/8"), "seq {}", view.seq);
+            assert_eq!(
+                content.subject.as_deref(),
+                Some("person/8"),
+                "seq {}",
+                view.seq
+            );
         }
     }
     assert_eq!(payloads.len(), 600);
@@ -325,7 +452,10 @@ fn erasure_under_write_load() {
     assert!(report.is_valid(), "{:#?}", report.findings);
     assert_eq!(report.payloads.erased, 200);
     assert_eq!(report.payloads.disclosed, 400);
-    Arc::try_unwrap(engine).expect("only owner").shutdown().expect("shutdown");
+    Arc::try_unwrap(engine)
+        .expect("only owner")
+        .shutdown()
+        .expect("shutdown");
     verify_all(&path);
 }
 
@@ -337,20 +467,44 @@ fn salts_never_repeat_and_derive_from_nothing() {
     let mut runs: Vec<Vec<(u64, Hash32)>> = Vec::new();
     for run in 0..2 {
         let dir = tempfile::tempdir().expect("tempdir");
-        let engine = RecorderEngine::open(&dir.path().join("arxi.db"), v2_config(dir.path()), key(1), ManualClock::new(START_US))
-            .expect("opens");
+        let engine = RecorderEngine::open(
+            &dir.path().join("arxi.db"),
+            v2_config(dir.path()),
+            key(1),
+            ManualClock::new(START_US),
+        )
+        .expect("opens");
         for _ in 0..2 {
-            let batch: Vec<AppendRequest> = (0..500).map(|_| person("person/7", json!({"same": true}))).collect();
-            engine.append_batch(batch, None).expect("queued").wait().expect("recorded");
+            let batch: Vec<AppendRequest> = (0..500)
+                .map(|_| person("person/7", json!({"same": true})))
+                .collect();
+            engine
+                .append_batch(batch, None)
+                .expect("queued")
+                .wait()
+                .expect("recorded");
         }
         let (envelopes, payloads) = everything(&engine);
         let mut salts = HashSet::new();
         for view in &payloads {
-            let Disclosure::Disclosed { salt, .. } = &view.disclosure else { panic!("held") };
-            assert!(salts.insert(salt.0), "run {run}: seq {} repeats a salt", view.seq);
+            let Disclosure::Disclosed { salt, .. } = &view.disclosure else {
+                panic!("held")
+            };
+            assert!(
+                salts.insert(salt.0),
+                "run {run}: seq {} repeats a salt",
+                view.seq
+            );
             let seq = view.seq.to_be_bytes();
-            let known = [Hash32::of(&seq), Hash32::of(&key(1).public().to_bytes()), Hash32::ZERO];
-            assert!(known.iter().all(|hash| hash.0 != salt.0), "a salt equals a hash of what the recorder knows");
+            let known = [
+                Hash32::of(&seq),
+                Hash32::of(&key(1).public().to_bytes()),
+                Hash32::ZERO,
+            ];
+            assert!(
+                known.iter().all(|hash| hash.0 != salt.0),
+                "a salt equals a hash of what the recorder knows"
+            );
         }
         assert_eq!(salts.len(), 1_000);
         runs.push(
@@ -361,9 +515,20 @@ fn salts_never_repeat_and_derive_from_nothing() {
         );
     }
     let seqs = |run: &Vec<(u64, Hash32)>| run.iter().map(|(seq, _)| *seq).collect::<Vec<_>>();
-    assert_eq!(seqs(&runs[0]), seqs(&runs[1]), "the same sequence numbers in both runs");
-    let shared = runs[0].iter().zip(&runs[1]).filter(|(a, b)| a.1 == b.1).count();
-    assert_eq!(shared, 0, "the same inputs, the same key and clock: unrelated commitments");
+    assert_eq!(
+        seqs(&runs[0]),
+        seqs(&runs[1]),
+        "the same sequence numbers in both runs"
+    );
+    let shared = runs[0]
+        .iter()
+        .zip(&runs[1])
+        .filter(|(a, b)| a.1 == b.1)
+        .count();
+    assert_eq!(
+        shared, 0,
+        "the same inputs, the same key and clock: unrelated commitments"
+    );
 }
 
 const CHILD_DB: &str = "ARXI_ERASURE_CHILD_DB";
@@ -374,16 +539,27 @@ const CHILD_DB: &str = "ARXI_ERASURE_CHILD_DB";
 #[test]
 #[ignore = "entry point of the erasure kill test's child process"]
 fn erasure_child() {
-    let Some(path) = std::env::var_os(CHILD_DB) else { return };
+    let Some(path) = std::env::var_os(CHILD_DB) else {
+        return;
+    };
     let dir = Path::new(&path).parent().expect("dir").to_path_buf();
-    let engine = RecorderEngine::open(Path::new(&path), v2_config(&dir), key(1), Arc::new(SystemClock)).expect("opens");
+    let engine = RecorderEngine::open(
+        Path::new(&path),
+        v2_config(&dir),
+        key(1),
+        Arc::new(SystemClock),
+    )
+    .expect("opens");
     let mut out = std::io::stdout();
     writeln!(out, "ready").expect("write");
     for n in 0_u64.. {
         let subject = format!("person/{}", n % 5);
         record(&engine, person(&subject, json!({"n": n})));
         if n % 4 == 3 {
-            if let Ok(receipt) = erase(&engine, ErasureSelector::Subject(format!("person/{}", n % 3))) {
+            if let Ok(receipt) = erase(
+                &engine,
+                ErasureSelector::Subject(format!("person/{}", n % 3)),
+            ) {
                 let seqs: Vec<String> = receipt.erased.iter().map(u64::to_string).collect();
                 writeln!(out, "erased {} {}", receipt.receipt.seq, seqs.join(",")).expect("write");
                 out.flush().expect("flush");
@@ -398,15 +574,29 @@ fn erasure_child() {
 /// verifies, and a bundle of everything verifies.
 #[test]
 fn erasure_then_kill() {
-    let seed: u64 = std::env::var("ARXI_CRASH_SEED").ok().and_then(|t| t.parse().ok()).unwrap_or(21);
+    let seed: u64 = std::env::var("ARXI_CRASH_SEED")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(21);
     println!("erasure kill test: seed {seed} (ARXI_CRASH_SEED replays)");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("arxi.db");
     let mut acknowledged: Vec<(u64, Vec<u64>)> = Vec::new();
     for iteration in 0..6_u64 {
-        let wanted = 1 + (seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(iteration) >> 33) % 5;
+        let wanted = 1
+            + (seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(iteration)
+                >> 33)
+                % 5;
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "erasure_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "erasure_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DB, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -415,7 +605,9 @@ fn erasure_then_kill() {
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut seen = 0;
         for line in stdout.lines().map_while(Result::ok) {
-            let Some(rest) = line.strip_prefix("erased ") else { continue };
+            let Some(rest) = line.strip_prefix("erased ") else {
+                continue;
+            };
             let (seq, seqs) = rest.split_once(' ').expect("two fields");
             let seqs = seqs.split(',').map(|s| s.parse().expect("seq")).collect();
             acknowledged.push((seq.parse().expect("seq"), seqs));
@@ -429,14 +621,27 @@ fn erasure_then_kill() {
         verify_all(&path);
         println!("iteration {iteration}: killed after {seen} erasures");
     }
-    let engine = RecorderEngine::open(&path, v2_config(dir.path()), key(1), Arc::new(SystemClock)).expect("opens");
+    let engine = RecorderEngine::open(&path, v2_config(dir.path()), key(1), Arc::new(SystemClock))
+        .expect("opens");
     let (envelopes, payloads) = everything(&engine);
     for (erasure, seqs) in &acknowledged {
-        let record = envelopes.iter().find(|e| e.body.seq == *erasure).expect("the erasure record survived");
+        let record = envelopes
+            .iter()
+            .find(|e| e.body.seq == *erasure)
+            .expect("the erasure record survived");
         assert_eq!(record.body.event_type, "arxi.payload.erased");
         for seq in seqs {
-            let view = payloads.iter().find(|v| v.seq == *seq).expect("a v2 payload");
-            assert_eq!(view.disclosure, Disclosure::Erased { erased_by: *erasure }, "seq {seq}; seed {seed}");
+            let view = payloads
+                .iter()
+                .find(|v| v.seq == *seq)
+                .expect("a v2 payload");
+            assert_eq!(
+                view.disclosure,
+                Disclosure::Erased {
+                    erased_by: *erasure
+                },
+                "seq {seq}; seed {seed}"
+            );
         }
     }
     let report = verify_bundle(&engine, &PayloadSelection::All);

@@ -121,7 +121,12 @@ fn records_chains_segments_and_seals() {
     let seal = Seal::parse(&engine.seal_bytes(1).expect("read").expect("sealed")).expect("parses");
     assert_eq!(seal.hash, sealed.seal_hash);
     assert_eq!(seal.body.merkle_root, sealed.merkle_root);
-    let opened_payload = envelopes[6].body.payload.inline().expect("a payload").to_value();
+    let opened_payload = envelopes[6]
+        .body
+        .payload
+        .inline()
+        .expect("a payload")
+        .to_value();
     assert_eq!(
         opened_payload["prev_seal_hash"],
         json!(sealed.seal_hash.to_hex())
@@ -375,7 +380,10 @@ fn auto_seals_by_count_bytes_and_age() {
     assert!(sealed.sealed_at.is_some());
     let last = all_envelopes(&engine).pop().expect("last");
     assert_eq!(last.body.event_type, control_types::SEGMENT_SEALED);
-    assert_eq!(last.body.payload.inline().expect("a payload").to_value()["reason"], json!("age"));
+    assert_eq!(
+        last.body.payload.inline().expect("a payload").to_value()["reason"],
+        json!("age")
+    );
     engine.shutdown().expect("shutdown");
     verify_all(&path);
 }
@@ -925,8 +933,10 @@ fn batches_are_recorded_whole_and_in_order() {
             .map(|bytes| {
                 let envelope = Envelope::parse(bytes).expect("parse");
                 assert_eq!(envelope.body.event_type, "batch.event");
-                let payload: serde_json::Value =
-                    serde_json::from_str(envelope.body.payload.inline().expect("a payload").as_str()).expect("json");
+                let payload: serde_json::Value = serde_json::from_str(
+                    envelope.body.payload.inline().expect("a payload").as_str(),
+                )
+                .expect("json");
                 payload["item"].as_u64().expect("item")
             })
             .collect();

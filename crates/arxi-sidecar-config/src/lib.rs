@@ -15,6 +15,7 @@
 pub mod limits;
 pub mod model;
 mod validate;
+pub mod witness;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -132,6 +133,7 @@ pub struct ValidConfig {
     path: Option<PathBuf>,
     credentials: Vec<Credential>,
     enterprise_token: Option<Secret>,
+    witness: witness::WitnessPolicy,
 }
 
 impl ValidConfig {
@@ -228,6 +230,21 @@ impl ValidConfig {
         self.enterprise_token.as_ref()
     }
 
+    /// The origin of the log's checkpoints (`log.origin`, else
+    /// `arxi/<recorder.id>`).
+    pub fn log_origin(&self) -> String {
+        self.config
+            .log
+            .origin
+            .clone()
+            .unwrap_or_else(|| witness::default_origin(&self.config.recorder.id))
+    }
+
+    /// The witnesses and the quorum, checked.
+    pub fn witness_policy(&self) -> &witness::WitnessPolicy {
+        &self.witness
+    }
+
     /// The effective configuration as JSON, with every secret-bearing path
     /// replaced by `"[redacted]"`.
     pub fn redacted_json(&self) -> serde_json::Value {
@@ -306,6 +323,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
         }
     };
     let loaded = validate::validate(&config, base_dir, &mut problems);
+    let witness = witness::check_witness(&config, &mut problems);
     if problems.0.is_empty() {
         Ok(ValidConfig {
             config,
@@ -314,6 +332,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             path: None,
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
+            witness,
         })
     } else {
         Err(ConfigErrors(problems.0))

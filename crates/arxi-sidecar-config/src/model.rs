@@ -38,6 +38,12 @@ pub struct Config {
     /// Shutdown behaviour.
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// The log tree's checkpoints.
+    #[serde(default)]
+    pub log: Log,
+    /// The witnesses that cosign the checkpoints.
+    #[serde(default)]
+    pub witness: Witness,
 }
 
 /// `[api]`
@@ -460,7 +466,75 @@ impl Default for Shutdown {
 }
 
 /// Default values referenced by serde.
+/// `[log]`: checkpoints of the log tree over every envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// The origin line of the checkpoints and the name of the key that
+    /// signs them (no spaces, no `+`); default `arxi/<recorder.id>`.
+    pub origin: Option<String>,
+    /// How often a checkpoint is signed when the tree grew (100 to
+    /// 3,600,000 ms).
+    #[serde(default = "defaults::checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// Least time between two `arxi.log.checkpoint` control envelopes (1 to
+    /// 86,400 s); see Docs/format.md for the rule.
+    #[serde(default = "defaults::checkpoint_record_interval_seconds")]
+    pub checkpoint_record_interval_seconds: u64,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            checkpoint_interval_ms: defaults::checkpoint_interval_ms(),
+            checkpoint_record_interval_seconds: defaults::checkpoint_record_interval_seconds(),
+        }
+    }
+}
+
+/// `[witness]`: who cosigns the checkpoints, and when a checkpoint counts
+/// as witnessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Witness {
+    /// Cosignatures that make a checkpoint witnessed (default: a majority
+    /// of the peers; 0 with no peers).
+    pub quorum: Option<u32>,
+    /// When positive, `/ready` answers 503 `witness_lag` once no checkpoint
+    /// has been witnessed for this long while newer envelopes wait.
+    #[serde(default)]
+    pub max_lag_ms: u64,
+    /// The witnesses (C2SP tlog-witness), at most 32.
+    #[serde(default)]
+    pub peers: Vec<WitnessPeer>,
+}
+
+/// `[[witness.peers]]`: one witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPeer {
+    /// The witness's cosignature key (C2SP vkey, type 0x04); its name
+    /// names the witness.
+    pub vkey: String,
+    /// The submission prefix (`http://` or `https://`); requests go to
+    /// `<url>/add-checkpoint`.
+    pub url: String,
+    /// Bound on one request (100 to 60,000 ms).
+    #[serde(default = "defaults::witness_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
 pub(crate) mod defaults {
+    pub(crate) fn checkpoint_interval_ms() -> u64 {
+        1_000
+    }
+    pub(crate) fn checkpoint_record_interval_seconds() -> u64 {
+        60
+    }
+    pub(crate) fn witness_timeout_ms() -> u64 {
+        5_000
+    }
     pub(crate) fn startup_verification_depth() -> u64 {
         1_000
     }
@@ -560,6 +634,26 @@ impl Config {
                 timeout_ms: defaults::enterprise_timeout_ms(),
             },
             shutdown: Shutdown::default(),
+            log: Log {
+                origin: Some("example.org/arxi".into()),
+                ..Log::default()
+            },
+            witness: Witness::reference(),
+        }
+    }
+}
+
+impl Witness {
+    /// Every member present (see [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            quorum: Some(1),
+            max_lag_ms: 10_000,
+            peers: vec![WitnessPeer {
+                vkey: "witness.example/w1+00000000+BA==".into(),
+                url: "https://witness.example".into(),
+                timeout_ms: defaults::witness_timeout_ms(),
+            }],
         }
     }
 }

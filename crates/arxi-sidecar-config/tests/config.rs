@@ -588,3 +588,96 @@ fn scoped_tokens_and_plane_sockets() {
         "{errors:?}"
     );
 }
+
+/// A cosignature vkey (type 0x04) and a log-style vkey (type 0x01) made for
+/// the tests.
+fn witness_vkeys() -> (String, String) {
+    use arxi_format::SecretKey;
+    use arxi_format::note::{SignatureType, VerifierKey};
+    let key = SecretKey::from_seed(&[5; 32])
+        .expect("seed")
+        .public()
+        .clone();
+    (
+        VerifierKey::new("w1.example", SignatureType::Cosignature, key.clone())
+            .expect("name")
+            .to_string(),
+        VerifierKey::new("w1.example", SignatureType::Ed25519, key)
+            .expect("name")
+            .to_string(),
+    )
+}
+
+#[test]
+fn witness_rules_name_their_keys() {
+    let files = Files::new();
+    let (cosigner, note_key) = witness_vkeys();
+    let peer =
+        |vkey: &str, url: &str| format!("[[witness.peers]]\nvkey = \"{vkey}\"\nurl = \"{url}\"\n");
+    let good = format!("{BASE}{}", peer(&cosigner, "http://127.0.0.1:9100/"));
+    let valid = parse(&good, files.path(), "test").expect("a witness is valid");
+    let policy = valid.witness_policy();
+    assert_eq!(policy.quorum, 1, "a majority of one");
+    assert_eq!(policy.peers[0].url, "http://127.0.0.1:9100");
+    assert_eq!(valid.log_origin(), "arxi/rec-1");
+
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{BASE}[log]\norigin = \"has space\"\n"),
+            "log.origin",
+        ),
+        (
+            format!("{BASE}[log]\ncheckpoint_interval_ms = 10\n"),
+            "log.checkpoint_interval_ms",
+        ),
+        (
+            format!("{BASE}[log]\ncheckpoint_record_interval_seconds = 0\n"),
+            "log.checkpoint_record_interval_seconds",
+        ),
+        (
+            format!("{BASE}{}", peer(&note_key, "http://w")),
+            "witness.peers[0].vkey",
+        ),
+        (
+            format!("{BASE}{}", peer("w+1+AAAA", "http://w")),
+            "witness.peers[0].vkey",
+        ),
+        (
+            format!("{BASE}{}", peer(&cosigner, "ftp://w")),
+            "witness.peers[0].url",
+        ),
+        (
+            format!(
+                "{BASE}{}{}",
+                peer(&cosigner, "http://a"),
+                peer(&cosigner, "http://b")
+            ),
+            "witness.peers[1].vkey",
+        ),
+        (
+            format!(
+                "{BASE}[witness]\nquorum = 2\n{}",
+                peer(&cosigner, "http://a")
+            ),
+            "witness.quorum",
+        ),
+        (
+            format!("{BASE}[witness]\nmax_lag_ms = 5000\n"),
+            "witness.max_lag_ms",
+        ),
+        (
+            format!(
+                "{BASE}[witness]\nmax_lag_ms = 1500\n{}",
+                peer(&cosigner, "http://a")
+            ),
+            "witness.max_lag_ms",
+        ),
+    ];
+    for (text, key) in &cases {
+        let errors = check(&files, text).expect_err(key);
+        assert!(
+            errors.iter().any(|e| e.starts_with(&format!("{key}:"))),
+            "{key} not among {errors:?}"
+        );
+    }
+}

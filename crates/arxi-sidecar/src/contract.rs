@@ -566,6 +566,70 @@ pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }
 
+/// One witness, as `GET /v1/log` shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WitnessInfo {
+    /// The witness's name (its key's name).
+    pub name: String,
+    /// Its cosignature key (C2SP vkey).
+    pub vkey: String,
+    /// The largest tree size it has cosigned (0: none known).
+    pub cosigned_size: u64,
+    /// Envelopes in the newest checkpoint beyond what it has cosigned.
+    pub lag_entries: u64,
+    /// Seconds a checkpoint has waited for its cosignature.
+    pub lag_seconds: f64,
+    /// The last failure, until it cosigns again.
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/log`: the log tree over every envelope, its checkpoints and
+/// witnesses.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogInfo {
+    /// The checkpoints' origin line (and the name of the key that signs
+    /// them).
+    pub origin: String,
+    /// The C2SP verifier key of the checkpoints: configure witnesses and
+    /// clients with it.
+    pub vkey: String,
+    /// Envelopes in the tree (committed).
+    pub tree_size: u64,
+    /// Size of the newest signed checkpoint.
+    pub checkpoint_size: u64,
+    /// Size of the newest witnessed checkpoint (0: none yet).
+    pub witnessed_size: u64,
+    /// Cosignatures that make a checkpoint witnessed.
+    pub quorum: u64,
+    /// Seconds the oldest checkpoint not covered by a witnessed one has
+    /// waited.
+    pub witness_lag_seconds: f64,
+    /// The witnesses, in configuration order.
+    pub witnesses: Vec<WitnessInfo>,
+}
+
+/// `GET /v1/envelopes/proof?seq=N`: an envelope, its inclusion proof in the
+/// log tree and the witnessed checkpoint the proof ends at. `arxi proof
+/// verify` checks it offline.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct EnvelopeProof {
+    /// The envelope's sequence number.
+    pub seq: u64,
+    /// The envelope's canonical JSON, exactly as recorded.
+    pub envelope: String,
+    /// Its leaf index in the log tree (`seq - 1`).
+    pub leaf_index: u64,
+    /// The tree size of the checkpoint.
+    pub tree_size: u64,
+    /// The RFC 6962 inclusion proof, leaf to root (hex).
+    pub inclusion_proof: Vec<String>,
+    /// The witnessed checkpoint: a C2SP signed note with the recorder's
+    /// signature and the witnesses' cosignatures.
+    pub checkpoint: String,
+    /// The C2SP verifier key of the log's checkpoints.
+    pub log_vkey: String,
+}
+
 /// A request member whose rules go beyond its JSON type, stated in JSON
 /// Schema so that the schema allows exactly what the handler accepts.
 /// These types only describe; handlers parse members themselves (with

@@ -33,6 +33,7 @@ pub mod response_body;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod witnessing;
 
 pub use server::{ServerHandle, StartError, start};
 

@@ -11,7 +11,7 @@ use arxi_sidecar_config::model::{EnterpriseMode, IoDriver, ReadinessMode, Securi
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::call::{Body, Kind};
+use crate::call::{Body, Kind, Route};
 use crate::contract::{self, to_value};
 use crate::problem::Code;
 use crate::routes::ROUTES;
@@ -40,25 +40,7 @@ pub fn document() -> Value {
             // Bearer auth with `security.mode = "token"`, none otherwise.
             json!([{"bearer": []}, {}])
         };
-        let mut parameters = Vec::new();
-        if route.kind == Kind::Mutation {
-            parameters.push(json!({
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": false,
-                "description": "Replays the stored answer of an earlier request with the same key and body (1-255 visible ASCII).",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-            }));
-        }
-        if route.operation_id == "downloadBundle" {
-            parameters.push(json!({
-                "name": "id",
-                "in": "query",
-                "required": true,
-                "description": "Bundle id (32 lowercase hex digits).",
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            }));
-        }
+        let parameters = parameters(route);
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }
@@ -202,4 +184,37 @@ pub fn examples() -> Value {
         "reloadConfig": {"request": {}},
         "getReady": {"response": to_value(&contract::Ready { ready: true })},
     })
+}
+
+/// A route's header and query parameters.
+fn parameters(route: &Route) -> Vec<Value> {
+    let mut parameters = Vec::new();
+    if route.kind == Kind::Mutation {
+        parameters.push(json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Replays the stored answer of an earlier request with the same key and body (1-255 visible ASCII).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        }));
+    }
+    if route.operation_id == "downloadBundle" {
+        parameters.push(json!({
+            "name": "id",
+            "in": "query",
+            "required": true,
+            "description": "Bundle id (32 lowercase hex digits).",
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        }));
+    }
+    if route.operation_id == "getEnvelopeProof" {
+        parameters.push(json!({
+            "name": "seq",
+            "in": "query",
+            "required": true,
+            "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
+            "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,19}$"},
+        }));
+    }
+    parameters
 }

@@ -98,6 +98,8 @@ const RESTART_ONLY: &[&str] = &[
     "transport.io_driver",
     "signer",
     "shutdown",
+    "log",
+    "witness",
 ];
 
 /// Reloads the configuration file. Blocks on the recorder: call it from a

@@ -88,6 +88,7 @@ pub struct ServerHandle {
     stop: Arc<Signal>,
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<JoinHandle<()>>,
+    witnessing: Option<crate::witnessing::Witnessing>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     plane_paths: Vec<(Plane, PathBuf)>,
@@ -123,6 +124,11 @@ impl ServerHandle {
         self.stop.raise();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
+        }
+        // Witness workers finish the request they are in (bounded by each
+        // witness's timeout) before the recorder records its stop.
+        if let Some(witnessing) = self.witnessing.take() {
+            witnessing.join();
         }
         let result = self.state.engine.shutdown();
         self.state.reads.shutdown();
@@ -187,6 +193,7 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
         commit_actor: model.recorder.commit_actor,
         commit_subject: model.recorder.commit_subject,
     };
+    recorder.log_origin = config.log_origin();
     recorder
 }
 
@@ -307,6 +314,9 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
     let stop = Signal::new();
     let watchdog = start_storage_watchdog(&state, Duration::from_secs(1), Arc::clone(&stop))
         .map_err(StartError::Thread)?;
+    let witnessing =
+        crate::witnessing::start(&state.config.load(), &state.engine, &state.log, &stop)
+            .map_err(StartError::Thread)?;
     let addresses = listeners.addresses();
     let workers = serve(listeners, &state, &stop)?;
     Ok(ServerHandle {
@@ -314,6 +324,7 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
         stop,
         workers,
         watchdog: Some(watchdog),
+        witnessing: Some(witnessing),
         tcp_addr: addresses.tcp,
         unix_path: addresses.unix,
         plane_paths: addresses.planes,
@@ -386,7 +397,9 @@ fn app_state(
     // threads.
     let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
         .map_err(StartError::Thread)?;
+    let log = Arc::new(crate::witnessing::LogState::new(&config));
     Ok(AppState {
+        log,
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
         http: HttpMetrics::new(

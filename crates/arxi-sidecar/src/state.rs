@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Serializes configuration reloads.
     pub reload_lock: Mutex<()>,
+    /// Checkpoints and witnesses.
+    pub log: Arc<crate::witnessing::LogState>,
 }
 
 /// A watchdog's last verdict.

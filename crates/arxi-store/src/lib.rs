@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod log;
 mod read;
 mod schema;
 mod write;
@@ -28,9 +29,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
+pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
-pub use write::ErasureCount;
 pub use schema::SCHEMA_VERSION;
+pub use write::ErasureCount;
 pub use write::WriteTxn;
 
 /// An envelope row: the stored canonical bytes and the index columns.

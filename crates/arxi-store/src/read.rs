@@ -12,15 +12,15 @@ use crate::{
     EnvelopeRow, KeyRow, MetaEntry, PayloadRow, SealRow, SegmentRow, StoreError, open_read_only,
 };
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(value: i64) -> u64 {
+pub(crate) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
+pub(crate) fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| StoreError::BadRow(format!("{what}: hash is {} bytes, not 32", bytes.len())))
 }
@@ -28,7 +28,7 @@ fn hash32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
 /// Reads a byte column whatever its storage class: a row damaged outside
 /// arxi may hold text where bytes belong, and the verifier, not the driver,
 /// should judge it.
-fn bytes_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
+pub(crate) fn bytes_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<u8>> {
     use rusqlite::types::ValueRef;
     match row.get_ref(index)? {
         ValueRef::Blob(bytes) | ValueRef::Text(bytes) => Ok(bytes.to_vec()),
@@ -114,7 +114,7 @@ pub struct QueryPage {
 /// Read access over one connection (a pooled reader, or the writer's own).
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'c> {
-    conn: &'c Connection,
+    pub(crate) conn: &'c Connection,
 }
 
 impl<'c> Reader<'c> {
@@ -210,7 +210,9 @@ impl<'c> Reader<'c> {
             return Ok(None);
         };
         let content = match (salt, content) {
-            (Some(salt), Some(content)) => Some((hash32(salt, &format!("payload {seq} salt"))?, content)),
+            (Some(salt), Some(content)) => {
+                Some((hash32(salt, &format!("payload {seq} salt"))?, content))
+            }
             (None, None) => None,
             _ => {
                 return Err(StoreError::BadRow(format!(
@@ -231,9 +233,7 @@ impl<'c> Reader<'c> {
     pub fn has_payloads(&self, from_seq: u64, to_seq: u64) -> Result<bool, StoreError> {
         let found: i64 = self
             .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM payloads WHERE seq BETWEEN ?1 AND ?2)",
-            )?
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM payloads WHERE seq BETWEEN ?1 AND ?2)")?
             .query_row(params![to_i64(from_seq), to_i64(to_seq)], |row| row.get(0))?;
         Ok(found != 0)
     }

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -79,7 +79,35 @@ const MIGRATIONS: &[&str] = &[
          bundle_id TEXT    NOT NULL
      );
      CREATE INDEX bundles_id ON bundles (bundle_id, seq);",
-    // Version 3 (issue 21, payload commitments and erasure; on its own so
+    // Version 3: the log tree over every envelope (its inner nodes at tile
+    // levels; leaves are the envelope hashes), the checkpoints the recorder
+    // signed and the witnesses' cosignatures. The recorder fills
+    // `log_nodes` for older databases at open.
+    "CREATE TABLE log_nodes (
+         level INTEGER NOT NULL CHECK (level > 0),
+         node  INTEGER NOT NULL,
+         hash  BLOB    NOT NULL CHECK (length(hash) = 32),
+         PRIMARY KEY (level, node)
+     ) WITHOUT ROWID;
+
+     CREATE TABLE log_checkpoints (
+         size          INTEGER PRIMARY KEY CHECK (size > 0),
+         root          BLOB    NOT NULL CHECK (length(root) = 32),
+         note          TEXT    NOT NULL,
+         created_at_us INTEGER NOT NULL
+     );
+
+     CREATE TABLE log_cosignatures (
+         size           INTEGER NOT NULL REFERENCES log_checkpoints (size),
+         witness        TEXT    NOT NULL,
+         key_id         INTEGER NOT NULL,
+         time           INTEGER NOT NULL,
+         line           TEXT    NOT NULL,
+         received_at_us INTEGER NOT NULL,
+         PRIMARY KEY (witness, key_id, size)
+     ) WITHOUT ROWID;
+     CREATE INDEX log_cosignatures_size ON log_cosignatures (size);",
+    // Version 4 (issue 21, payload commitments and erasure; on its own so
     // it can be renumbered when other migrations land first): the
     // committed content of version 2 envelopes, kept beside the envelope
     // row. `subject` is the envelope's subject (committed or in clear), so

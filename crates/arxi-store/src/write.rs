@@ -18,7 +18,7 @@ pub struct ErasureCount {
 /// An open `BEGIN IMMEDIATE` transaction on the write connection.
 #[derive(Debug)]
 pub struct WriteTxn<'c> {
-    tx: Transaction<'c>,
+    pub(crate) tx: Transaction<'c>,
 }
 
 fn to_i64(value: u64) -> i64 {

@@ -499,16 +499,30 @@ fn payload_rows_and_their_erasure() {
     let txn = store.transaction().expect("txn");
     for seq in [5_u64, 6, 7, 9] {
         let subject = if seq == 9 { "person/8" } else { "person/7" };
-        txn.insert_payload(seq, Some(subject), &[seq as u8; 32], format!("{{\"payload\":{seq}}}").as_bytes())
-            .expect("payload");
+        txn.insert_payload(
+            seq,
+            Some(subject),
+            &[seq as u8; 32],
+            format!("{{\"payload\":{seq}}}").as_bytes(),
+        )
+        .expect("payload");
     }
-    assert!(txn.insert_payload(999, None, &[1; 32], b"{}").is_err(), "no envelope 999");
+    assert!(
+        txn.insert_payload(999, None, &[1; 32], b"{}").is_err(),
+        "no envelope 999"
+    );
     txn.commit().expect("commit");
     let reader = store.reader();
     assert!(reader.has_payloads(1, 5).expect("read"));
     assert!(!reader.has_payloads(10, 300).expect("read"));
-    assert_eq!(reader.unerased_of_subject("person/7", 10).expect("read"), vec![5, 6, 7]);
-    assert_eq!(reader.unerased_of_subject("person/7", 2).expect("read"), vec![5, 6]);
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![5, 6, 7]
+    );
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 2).expect("read"),
+        vec![5, 6]
+    );
     let held = reader.payload(6).expect("read").expect("row");
     assert_eq!(held.content, Some(([6; 32], b"{\"payload\":6}".to_vec())));
     assert_eq!(held.erased_by, None);
@@ -517,11 +531,29 @@ fn payload_rows_and_their_erasure() {
     assert_eq!(txn.erase_payloads(&[5, 7], 100).expect("erased").erased, 2);
     txn.commit().expect("commit");
     let reader = store.reader();
-    assert_eq!(reader.unerased_of_subject("person/7", 10).expect("read"), vec![6]);
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![6]
+    );
     let erased = reader.payload(5).expect("read").expect("row");
-    assert_eq!((erased.subject, erased.content, erased.erased_by), (None, None, Some(100)));
+    assert_eq!(
+        (erased.subject, erased.content, erased.erased_by),
+        (None, None, Some(100))
+    );
     let txn = store.transaction().expect("txn");
-    assert!(matches!(txn.erase_payloads(&[6, 7], 101), Err(StoreError::BadRow(_))));
+    assert!(matches!(
+        txn.erase_payloads(&[6, 7], 101),
+        Err(StoreError::BadRow(_))
+    ));
     drop(txn);
-    assert_eq!(store.reader().payload(6).expect("read").expect("row").erased_by, None, "rolled back");
+    assert_eq!(
+        store
+            .reader()
+            .payload(6)
+            .expect("read")
+            .expect("row")
+            .erased_by,
+        None,
+        "rolled back"
+    );
 }

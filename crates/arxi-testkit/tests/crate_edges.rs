@@ -25,6 +25,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "arxi-recorder",
             "arxi-verify",
             "arxi-sidecar-config",
+            "arxi-witness",
         ],
     ),
     (
@@ -36,6 +37,7 @@ const ALLOWED_EDGES: &[(&str, &[&str])] = &[
             "arxi-sidecar-config",
         ],
     ),
+    ("arxi-witness", &["arxi-format"]),
     ("arxi-testkit", &["arxi-format"]),
     ("arxi-system-tests", &["arxi-format", "arxi-testkit"]),
 ];

@@ -117,8 +117,8 @@ impl<R: Read> BundleReader<R> {
             }
             Err(error) => return Err(error),
         };
-        reader.container = bundle::check_preamble(&line)
-            .map_err(|error| ReadError::Frame { offset: 0, error })?;
+        reader.container =
+            bundle::check_preamble(&line).map_err(|error| ReadError::Frame { offset: 0, error })?;
         Ok(reader)
     }
 
@@ -237,9 +237,9 @@ impl<R: Read> BundleReader<R> {
         };
         let (tag, length) =
             bundle::parse_header(&header, self.container).map_err(|error| ReadError::Frame {
-            offset: header_offset,
-            error,
-        })?;
+                offset: header_offset,
+                error,
+            })?;
         let record = if tag == Tag::Attachment {
             let (sha256, size) = self.hash_payload(length)?;
             Record::Attachment { sha256, size }

@@ -179,28 +179,80 @@ pub(crate) fn chain_v2() -> Vec<(Envelope, Option<arxi_format::payload::Committe
     use arxi_format::payload::Committed;
     let key = key();
     let data = |actor: Option<&str>, subject: Option<&str>, committed: Committed| {
-        (actor.map(Into::into), subject.map(Into::into), Some(committed))
+        (
+            actor.map(Into::into),
+            subject.map(Into::into),
+            Some(committed),
+        )
     };
-    let drafts: Vec<(Kind, &str, (Option<String>, Option<String>, Option<Committed>), Value)> = vec![
-        (Kind::Control, "arxi.segment.opened", (None, None, None),
-            json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1})),
-        (Kind::Data, "approvals.granted", data(Some("alice@example.com"), Some("invoice/2026-0042"), Committed {
-            actor: None, subject: None,
-            payload: canonical(json!({"amount": 1250.75, "currency": "EUR", "approved": true})),
-        }), Value::Null),
-        (Kind::Data, "customers.updated", data(None, None, Committed {
-            actor: Some("zoë".into()), subject: Some("person/7".into()),
-            payload: canonical(json!({"name": "Ada Lovelace", "email": "ada@example.org"})),
-        }), Value::Null),
-        (Kind::Data, "empty.payload", data(None, None, Committed {
-            actor: None, subject: None, payload: canonical(json!({})),
-        }), Value::Null),
-        (Kind::Control, "arxi.segment.sealed", (None, None, None),
-            json!({"reason": "api", "segment_id": 1})),
+    let drafts: Vec<(
+        Kind,
+        &str,
+        (Option<String>, Option<String>, Option<Committed>),
+        Value,
+    )> = vec![
+        (
+            Kind::Control,
+            "arxi.segment.opened",
+            (None, None, None),
+            json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1}),
+        ),
+        (
+            Kind::Data,
+            "approvals.granted",
+            data(
+                Some("alice@example.com"),
+                Some("invoice/2026-0042"),
+                Committed {
+                    actor: None,
+                    subject: None,
+                    payload: canonical(
+                        json!({"amount": 1250.75, "currency": "EUR", "approved": true}),
+                    ),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Data,
+            "customers.updated",
+            data(
+                None,
+                None,
+                Committed {
+                    actor: Some("zoë".into()),
+                    subject: Some("person/7".into()),
+                    payload: canonical(json!({"name": "Ada Lovelace", "email": "ada@example.org"})),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Data,
+            "empty.payload",
+            data(
+                None,
+                None,
+                Committed {
+                    actor: None,
+                    subject: None,
+                    payload: canonical(json!({})),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Control,
+            "arxi.segment.sealed",
+            (None, None, None),
+            json!({"reason": "api", "segment_id": 1}),
+        ),
     ];
     let mut head = ChainHead::GENESIS;
     let mut out = Vec::new();
-    for (index, (kind, event_type, (actor, subject, committed), control)) in drafts.into_iter().enumerate() {
+    for (index, (kind, event_type, (actor, subject, committed), control)) in
+        drafts.into_iter().enumerate()
+    {
         let seq = head.seq + 1;
         let payload = match &committed {
             Some(content) => Payload::Committed(content.commitment(&salt(seq))),
@@ -258,7 +310,10 @@ fn generate_v2() -> Vec<(&'static str, Vec<u8>)> {
             record["committed_content"] = json!(String::from_utf8(bytes).expect("utf8"));
             record["commitment_input_hex"] = json!(arxi_format::digest::encode_hex(&input));
             record["payload_commitment"] = json!(content.commitment(&salt).to_hex());
-            let disclosure = Disclosure::Disclosed { content: content.clone(), salt };
+            let disclosure = Disclosure::Disclosed {
+                content: content.clone(),
+                salt,
+            };
             disclosures.extend_from_slice(&disclosure.to_canonical_bytes());
             disclosures.push(b'\n');
         }
@@ -267,7 +322,12 @@ fn generate_v2() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("v2-chain.jsonl", lines),
         ("v2-disclosures.jsonl", disclosures),
-        ("v2-hashes.json", pretty(&json!({ "salt_note": format!("vector salts are SHA-256(\"{SALT_TEXT}\" || seq) for reproducibility; a recorder draws 32 random bytes"), "envelopes": records }))),
+        (
+            "v2-hashes.json",
+            pretty(
+                &json!({ "salt_note": format!("vector salts are SHA-256(\"{SALT_TEXT}\" || seq) for reproducibility; a recorder draws 32 random bytes"), "envelopes": records }),
+            ),
+        ),
         ("v2-seal.json", seal(&envelopes).to_canonical_bytes()),
     ]
 }

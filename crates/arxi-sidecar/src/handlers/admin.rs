@@ -103,6 +103,7 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
     );
     let status = state.engine.status();
     metrics::write_recorder(&mut out, &state.engine.metrics(), status.head_seq);
+    crate::witnessing::write_metrics(&mut out, &state.log, status.head_seq);
     Ok(Reply {
         status: StatusCode::OK,
         content_type: "text/plain; version=0.0.4",

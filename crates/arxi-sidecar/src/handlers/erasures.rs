@@ -70,7 +70,9 @@ fn selector(members: &mut serde_json::Map<String, Value>) -> Result<ErasureSelec
                 .map(|item| {
                     item.as_u64()
                         .filter(|seq| *seq >= 1 && *seq <= crate::contract::SAFE_INTEGER_MAX)
-                        .ok_or_else(|| invalid("seqs", "must hold sequence numbers (integers >= 1)"))
+                        .ok_or_else(|| {
+                            invalid("seqs", "must hold sequence numbers (integers >= 1)")
+                        })
                 })
                 .collect::<Result<Vec<u64>, Problem>>()?,
         ),
@@ -79,7 +81,10 @@ fn selector(members: &mut serde_json::Map<String, Value>) -> Result<ErasureSelec
     match (subject, seqs) {
         (Some(subject), None) => Ok(ErasureSelector::Subject(subject)),
         (None, Some(seqs)) => Ok(ErasureSelector::Seqs(seqs)),
-        _ => Err(invalid("(selection)", "give exactly one of subject and seqs")),
+        _ => Err(invalid(
+            "(selection)",
+            "give exactly one of subject and seqs",
+        )),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod bundles;
 pub mod envelopes;
 pub mod erasures;
+pub mod log;
 pub mod probes;
 pub mod query;
 pub mod segments;

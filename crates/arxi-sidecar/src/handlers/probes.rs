@@ -56,8 +56,9 @@ pub async fn startup(call: Call) -> Result<Reply, Problem> {
 /// `storage_unavailable` (the store failed its check), 503
 /// `enterprise_control_unavailable` (readiness mode
 /// `storage_and_enterprise` and the control plane's health failed),
-/// `request_capacity_exhausted` (saturated, when configured to say so) or
-/// `shutting_down`.
+/// `request_capacity_exhausted` (saturated, when configured to say so),
+/// `witness_lag` (no checkpoint witnessed for `witness.max_lag_ms` while
+/// newer envelopes wait) or `shutting_down`.
 pub async fn ready(call: Call) -> Result<Reply, Problem> {
     let state = &call.state;
     if state.shutting_down.load(Ordering::Acquire) {
@@ -74,6 +75,9 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
         return Err(Problem::new(Code::EnterpriseControlUnavailable)
             .detail(reason)
             .with("reason", "enterprise_control_unavailable"));
+    }
+    if let Err(reason) = state.log.readiness() {
+        return Err(not_ready("witness_lag").detail(reason));
     }
     if probes.ready_fail_on_admission_saturation {
         let limits = &config.model().limits;

@@ -123,8 +123,8 @@ impl Drop for Harness {
     }
 }
 
-pub use arxi_testkit::eventually;
 pub use arxi_testkit::http::Response;
+pub use arxi_testkit::{eventually, wait_for};
 
 /// Builds a request: Host localhost, Connection close, JSON body.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Vec<u8> {

@@ -85,7 +85,9 @@ impl Verifier<'_> {
         let Some(expected) = self.payloads.expected.take() else {
             return;
         };
-        self.report.payloads.push(expected.seq, PayloadState::Missing);
+        self.report
+            .payloads
+            .push(expected.seq, PayloadState::Missing);
         self.find(
             Code::PayloadRecordMissing,
             expected.at,
@@ -137,11 +139,18 @@ impl Verifier<'_> {
     }
 
     fn malformed(&mut self, expected: &Expected, at: At, why: String) {
-        self.report.payloads.push(expected.seq, PayloadState::Missing);
+        self.report
+            .payloads
+            .push(expected.seq, PayloadState::Missing);
         self.find(Code::PayloadRecordMalformed, at, why, None, None);
     }
 
-    fn commitment_matches(&mut self, expected: &Expected, computed: &Hash32, at: At) -> PayloadState {
+    fn commitment_matches(
+        &mut self,
+        expected: &Expected,
+        computed: &Hash32,
+        at: At,
+    ) -> PayloadState {
         if *computed == expected.commitment {
             return PayloadState::Disclosed;
         }
@@ -180,9 +189,15 @@ impl Verifier<'_> {
                 self.find(
                     Code::PayloadErasureMismatch,
                     claim_at,
-                    format!("claims erasure by seq {}, which is no erasure record", body.seq),
+                    format!(
+                        "claims erasure by seq {}, which is no erasure record",
+                        body.seq
+                    ),
                     Some(format!("{} at seq {}", PAYLOAD_ERASED, body.seq)),
-                    Some(format!("{} at seq {} (for seq {seq})", body.event_type, body.seq)),
+                    Some(format!(
+                        "{} at seq {} (for seq {seq})",
+                        body.event_type, body.seq
+                    )),
                 );
             }
             return;
@@ -241,7 +256,9 @@ impl Verifier<'_> {
                     claim_at,
                     format!("claims erasure by seq {erased_by}, which the chain does not hold"),
                     Some(format!("{PAYLOAD_ERASED} at seq {erased_by}")),
-                    Some(format!("no envelope of the chain at seq {erased_by} (for seq {seq})")),
+                    Some(format!(
+                        "no envelope of the chain at seq {erased_by} (for seq {seq})"
+                    )),
                 );
             }
         }

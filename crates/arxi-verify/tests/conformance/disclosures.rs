@@ -18,7 +18,9 @@
 //! | 8 | `arxi.payload.erased` `{"by":"seq","reason":..,"seqs":[6]}` | - |
 //! | 9 | `arxi.segment.sealed` | - |
 
-use arxi_format::bundle::{CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, ManifestSegment, Tag};
+use arxi_format::bundle::{
+    CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, ManifestSegment, Tag,
+};
 use arxi_format::envelope::{Envelope, EnvelopeBody, Kind, Payload};
 use arxi_format::merkle;
 use arxi_format::payload::{Committed, Disclosure, Salt};
@@ -34,8 +36,10 @@ const CLOCK_START_MICROS: i64 = 1_775_001_600_000_000;
 const RECORDER_ID: &str = "golden-v2";
 
 fn at(step: u64) -> Timestamp {
-    Timestamp::from_unix_micros(CLOCK_START_MICROS + i64::try_from(step).expect("small") * 1_000_000)
-        .expect("in range")
+    Timestamp::from_unix_micros(
+        CLOCK_START_MICROS + i64::try_from(step).expect("small") * 1_000_000,
+    )
+    .expect("in range")
 }
 
 fn canonical(value: &Value) -> CanonicalJson {
@@ -61,7 +65,13 @@ fn history(edits: Edits) -> (Vec<Rec>, ManifestSegment, Timestamp) {
     let mut head = ChainHead::GENESIS;
     let mut records = Vec::new();
     let mut leaves = Vec::new();
-    let mut push = |records: &mut Vec<Rec>, kind: Kind, event_type: &str, actor: Option<&str>, subject: Option<&str>, payload: Payload, disclosure: Option<Disclosure>| {
+    let mut push = |records: &mut Vec<Rec>,
+                    kind: Kind,
+                    event_type: &str,
+                    actor: Option<&str>,
+                    subject: Option<&str>,
+                    payload: Payload,
+                    disclosure: Option<Disclosure>| {
         let body = EnvelopeBody {
             recorder_id: RECORDER_ID.into(),
             segment_id: 1,
@@ -86,33 +96,108 @@ fn history(edits: Edits) -> (Vec<Rec>, ManifestSegment, Timestamp) {
         }
     };
     let control = |value: Value| Payload::Inline(canonical(&value));
-    push(&mut records, Kind::Control, "arxi.segment.opened", None, None,
-        control(json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1})), None);
-    push(&mut records, Kind::Control, "arxi.key.loaded", None, None,
-        control(json!({"key_id": a.id().as_str(), "public_key": a.public().to_hex()})), None);
-    push(&mut records, Kind::Control, "arxi.recorder.started", None, None,
-        control(json!({"key_id": a.id().as_str(), "previous_shutdown": "none", "version": "golden"})), None);
+    push(
+        &mut records,
+        Kind::Control,
+        "arxi.segment.opened",
+        None,
+        None,
+        control(
+            json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1}),
+        ),
+        None,
+    );
+    push(
+        &mut records,
+        Kind::Control,
+        "arxi.key.loaded",
+        None,
+        None,
+        control(json!({"key_id": a.id().as_str(), "public_key": a.public().to_hex()})),
+        None,
+    );
+    push(
+        &mut records,
+        Kind::Control,
+        "arxi.recorder.started",
+        None,
+        None,
+        control(
+            json!({"key_id": a.id().as_str(), "previous_shutdown": "none", "version": "golden"}),
+        ),
+        None,
+    );
     let people = [
-        (4, None, "person/7", json!({"name": "Ada Lovelace", "email": "ada@example.org"})),
+        (
+            4,
+            None,
+            "person/7",
+            json!({"name": "Ada Lovelace", "email": "ada@example.org"}),
+        ),
         (5, None, "person/8", json!({"name": "Charles Babbage"})),
-        (6, Some("clerk-3"), "person/7", json!({"address": "12 St James's Square"})),
+        (
+            6,
+            Some("clerk-3"),
+            "person/7",
+            json!({"address": "12 St James's Square"}),
+        ),
     ];
     for (seq, actor, subject, payload) in people {
-        let content = Committed { actor: None, payload: canonical(&payload), subject: Some(subject.into()) };
+        let content = Committed {
+            actor: None,
+            payload: canonical(&payload),
+            subject: Some(subject.into()),
+        };
         let commitment = content.commitment(&salt(seq));
         let disclosure = match seq {
-            4 => Disclosure::Disclosed { content, salt: salt(seq) },
+            4 => Disclosure::Disclosed {
+                content,
+                salt: salt(seq),
+            },
             5 => Disclosure::Withheld,
             _ => Disclosure::Erased { erased_by: 8 },
         };
-        push(&mut records, Kind::Data, "customers.updated", actor, None, Payload::Committed(commitment), Some(disclosure));
+        push(
+            &mut records,
+            Kind::Data,
+            "customers.updated",
+            actor,
+            None,
+            Payload::Committed(commitment),
+            Some(disclosure),
+        );
     }
-    push(&mut records, Kind::Data, "orders.placed", Some("dave"), None, control(json!({"order": 17})), None);
-    let erasure = edits
-        .erasure_payload
-        .map_or_else(|| json!({"by": "seq", "reason": "GDPR Art. 17 request 2026-04-17", "seqs": [6]}), |make| make());
-    push(&mut records, Kind::Control, "arxi.payload.erased", None, None, control(erasure), None);
-    push(&mut records, Kind::Control, "arxi.segment.sealed", None, None, control(json!({"reason": "api", "segment_id": 1})), None);
+    push(
+        &mut records,
+        Kind::Data,
+        "orders.placed",
+        Some("dave"),
+        None,
+        control(json!({"order": 17})),
+        None,
+    );
+    let erasure = edits.erasure_payload.map_or_else(
+        || json!({"by": "seq", "reason": "GDPR Art. 17 request 2026-04-17", "seqs": [6]}),
+        |make| make(),
+    );
+    push(
+        &mut records,
+        Kind::Control,
+        "arxi.payload.erased",
+        None,
+        None,
+        control(erasure),
+        None,
+    );
+    push(
+        &mut records,
+        Kind::Control,
+        "arxi.segment.sealed",
+        None,
+        None,
+        control(json!({"reason": "api", "segment_id": 1})),
+        None,
+    );
     let seal = SealBody {
         recorder_id: RECORDER_ID.into(),
         segment_id: 1,
@@ -156,7 +241,10 @@ fn bundle(edits: Edits, edit: impl FnOnce(&mut Vec<Rec>)) -> Vec<u8> {
         keys: vec![a.id().clone()],
         key_id: a.id().clone(),
     };
-    let key_record = KeyRecord { public_key: a.public().clone(), first_seq: 1 };
+    let key_record = KeyRecord {
+        public_key: a.public().clone(),
+        first_seq: 1,
+    };
     let (mut encoder, preamble) = Encoder::start_version(CONTAINER_VERSION_DISCLOSURES);
     let mut out = preamble.to_vec();
     encoder.encode(Tag::Manifest, &manifest.to_canonical_bytes(), &mut out);
@@ -173,40 +261,118 @@ fn bundle(edits: Edits, edit: impl FnOnce(&mut Vec<Rec>)) -> Vec<u8> {
 fn payload_of(records: &[Rec], seq: u64) -> usize {
     let envelope = records
         .iter()
-        .position(|record| record.tag == Tag::Envelope && Envelope::parse(&record.payload).expect("envelope").body.seq == seq)
+        .position(|record| {
+            record.tag == Tag::Envelope
+                && Envelope::parse(&record.payload).expect("envelope").body.seq == seq
+        })
         .expect("the envelope");
-    assert_eq!(records[envelope + 1].tag, Tag::Payload, "seq {seq} has a P record");
+    assert_eq!(
+        records[envelope + 1].tag,
+        Tag::Payload,
+        "seq {seq} has a P record"
+    );
     envelope + 1
 }
 
 /// The history and one case per rule of the `P` record and of rule C4.
 pub(crate) fn disclosures(suite: &mut Suite) {
     let plain = Edits::default();
-    let mut case = |name: &str, description: &str, codes: &[&'static str], edits: Edits, edit: &dyn Fn(&mut Vec<Rec>)| {
-        suite.bundle("disclosures", name, description, bundle(edits, |records| edit(records)), codes);
+    let mut case = |name: &str,
+                    description: &str,
+                    codes: &[&'static str],
+                    edits: Edits,
+                    edit: &dyn Fn(&mut Vec<Rec>)| {
+        suite.bundle(
+            "disclosures",
+            name,
+            description,
+            bundle(edits, |records| edit(records)),
+            codes,
+        );
     };
-    case("v2-history", "version 2 envelopes: seq 4's payload disclosed and matching its commitment, seq 5's withheld, seq 6's erased by the arxi.payload.erased at seq 8; a version 1 data envelope between them", &[], plain, &|_| {});
-    case("v2-commitment-mismatch", "seq 4's disclosed payload changed (one name), its salt kept: it no longer opens the envelope's commitment", &["payload_commitment_mismatch"], plain, &|records| {
-        let index = payload_of(records, 4);
-        let content = Committed { actor: None, payload: canonical(&json!({"name": "Ada King", "email": "ada@example.org"})), subject: Some("person/7".into()) };
-        records[index].payload = Disclosure::Disclosed { content, salt: salt(4) }.to_canonical_bytes();
-    });
-    case("v2-record-missing", "seq 4's P record removed", &["payload_record_missing"], plain, &|records| {
-        let index = payload_of(records, 4);
-        records.remove(index);
-    });
-    case("v2-record-unexpected", "a P record after the version 1 envelope seq 7", &["payload_record_unexpected"], plain, &|records| {
-        let index = records.iter().position(|record| record.tag == Tag::Envelope && Envelope::parse(&record.payload).expect("envelope").body.seq == 7).expect("seq 7");
-        records.insert(index + 1, Rec::new(Tag::Payload, Disclosure::Withheld.to_canonical_bytes()));
-    });
-    case("v2-record-malformed", "seq 5's P record names an unknown state", &["payload_record_malformed"], plain, &|records| {
-        let index = payload_of(records, 5);
-        records[index].payload = br#"{"state":"hidden","v":1}"#.to_vec();
-    });
-    case("v2-erasure-mismatch", "seq 5's P record claims erasure by seq 8, which lists only seq 6", &["payload_erasure_mismatch"], plain, &|records| {
-        let index = payload_of(records, 5);
-        records[index].payload = Disclosure::Erased { erased_by: 8 }.to_canonical_bytes();
-    });
-    let unsorted = Edits { erasure_payload: Some(|| json!({"by": "seq", "reason": "r", "seqs": [6, 6]})) };
-    case("v2-erasure-record-invalid", "the arxi.payload.erased at seq 8 lists seq 6 twice (rule C4)", &["erasure_record_invalid"], unsorted, &|_| {});
+    case(
+        "v2-history",
+        "version 2 envelopes: seq 4's payload disclosed and matching its commitment, seq 5's withheld, seq 6's erased by the arxi.payload.erased at seq 8; a version 1 data envelope between them",
+        &[],
+        plain,
+        &|_| {},
+    );
+    case(
+        "v2-commitment-mismatch",
+        "seq 4's disclosed payload changed (one name), its salt kept: it no longer opens the envelope's commitment",
+        &["payload_commitment_mismatch"],
+        plain,
+        &|records| {
+            let index = payload_of(records, 4);
+            let content = Committed {
+                actor: None,
+                payload: canonical(&json!({"name": "Ada King", "email": "ada@example.org"})),
+                subject: Some("person/7".into()),
+            };
+            records[index].payload = Disclosure::Disclosed {
+                content,
+                salt: salt(4),
+            }
+            .to_canonical_bytes();
+        },
+    );
+    case(
+        "v2-record-missing",
+        "seq 4's P record removed",
+        &["payload_record_missing"],
+        plain,
+        &|records| {
+            let index = payload_of(records, 4);
+            records.remove(index);
+        },
+    );
+    case(
+        "v2-record-unexpected",
+        "a P record after the version 1 envelope seq 7",
+        &["payload_record_unexpected"],
+        plain,
+        &|records| {
+            let index = records
+                .iter()
+                .position(|record| {
+                    record.tag == Tag::Envelope
+                        && Envelope::parse(&record.payload).expect("envelope").body.seq == 7
+                })
+                .expect("seq 7");
+            records.insert(
+                index + 1,
+                Rec::new(Tag::Payload, Disclosure::Withheld.to_canonical_bytes()),
+            );
+        },
+    );
+    case(
+        "v2-record-malformed",
+        "seq 5's P record names an unknown state",
+        &["payload_record_malformed"],
+        plain,
+        &|records| {
+            let index = payload_of(records, 5);
+            records[index].payload = br#"{"state":"hidden","v":1}"#.to_vec();
+        },
+    );
+    case(
+        "v2-erasure-mismatch",
+        "seq 5's P record claims erasure by seq 8, which lists only seq 6",
+        &["payload_erasure_mismatch"],
+        plain,
+        &|records| {
+            let index = payload_of(records, 5);
+            records[index].payload = Disclosure::Erased { erased_by: 8 }.to_canonical_bytes();
+        },
+    );
+    let unsorted = Edits {
+        erasure_payload: Some(|| json!({"by": "seq", "reason": "r", "seqs": [6, 6]})),
+    };
+    case(
+        "v2-erasure-record-invalid",
+        "the arxi.payload.erased at seq 8 lists seq 6 twice (rule C4)",
+        &["erasure_record_invalid"],
+        unsorted,
+        &|_| {},
+    );
 }

@@ -1,0 +1,238 @@
+//! The sidecar witnessed by three `arxi-witness` processes: the quorum is
+//! reached; with one witness down it is still reached by the other two; a
+//! restarted witness catches up from the size it persisted; and a
+//! recorder whose database was rewritten under the same key is refused by
+//! every witness, visibly in metrics, logs and the chain.
+
+use std::path::Path;
+use std::time::Duration;
+
+use arxi_format::SecretKey;
+use arxi_format::note::{Checkpoint, Note, SignatureType, VerifierKey};
+use arxi_system_tests::witness::WitnessProcess;
+use arxi_system_tests::{Response, Sidecar, http, test_config, wait_for, write_secret};
+
+const SEED_HEX: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
+/// `arxi/<recorder.id>` of [`test_config`].
+const ORIGIN: &str = "arxi/system-test";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn log_vkey() -> VerifierKey {
+    let key = SecretKey::from_hex(SEED_HEX).expect("seed");
+    VerifierKey::new(ORIGIN, SignatureType::Ed25519, key.public().clone()).expect("origin")
+}
+
+fn get(sidecar: &Sidecar, path: &str) -> Response {
+    http(&sidecar.tcp, "GET", path, &[], None).expect("GET")
+}
+
+fn record(sidecar: &Sidecar, count: usize) -> u64 {
+    let mut last = 0;
+    for n in 0..count {
+        let body = format!(r#"{{"type":"orders.created","payload":{{"n":{n}}}}}"#);
+        let response = http(
+            &sidecar.tcp,
+            "POST",
+            "/v1/envelopes",
+            &[],
+            Some(body.as_bytes()),
+        )
+        .expect("POST");
+        assert_eq!(response.status, 201, "{}", response.text());
+        last = response.json()["seq"].as_u64().expect("seq");
+    }
+    last
+}
+
+/// A sidecar in `dir` (its data kept there) with the recorder key written
+/// first, witnessed by `witnesses`.
+fn sidecar(dir: &Path, witnesses: &[WitnessProcess]) -> Sidecar {
+    std::fs::create_dir_all(dir).expect("sidecar dir");
+    write_secret(dir, "signer.key", SEED_HEX);
+    let mut extra = String::from("[log]\ncheckpoint_interval_ms = 200\n[witness]\nquorum = 2\n");
+    for witness in witnesses {
+        extra.push_str(&format!(
+            "[[witness.peers]]\nvkey = \"{}\"\nurl = \"{}\"\ntimeout_ms = 1000\n",
+            witness.vkey,
+            witness.url()
+        ));
+    }
+    Sidecar::start(&test_config(dir, &extra, "auto"), None)
+}
+
+/// Waits for a witnessed checkpoint covering `size` envelopes; answers the
+/// names of the witnesses whose cosignatures verify on it.
+fn witnessed(sidecar: &Sidecar, witnesses: &[WitnessProcess], size: u64) -> Vec<String> {
+    let keys: Vec<VerifierKey> = witnesses
+        .iter()
+        .map(|w| VerifierKey::parse(&w.vkey).expect("vkey"))
+        .collect();
+    let note = wait_for(&format!("a witnessed checkpoint of {size}"), WAIT, || {
+        let response = get(sidecar, "/v1/log/checkpoint");
+        (response.status == 200).then_some(())?;
+        let note = Note::parse(&response.body).ok()?;
+        (Checkpoint::parse(note.text()).ok()?.size >= size).then_some(note)
+    });
+    note.verify(&[log_vkey()])
+        .expect("signed by the recorder key");
+    let verified = note.verify(&keys).expect("cosignatures verify");
+    verified.iter().map(|v| v.key.name().to_owned()).collect()
+}
+
+fn metric(sidecar: &Sidecar, series: &str) -> f64 {
+    get(sidecar, "/metrics")
+        .text()
+        .lines()
+        .find(|line| line.starts_with(series))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn three_witnesses(dir: &Path) -> Vec<WitnessProcess> {
+    (1..=3)
+        .map(|n| {
+            let mut witness = WitnessProcess::new(
+                &dir.join(format!("w{n}")),
+                &format!("w{n}.witness.test"),
+                &[log_vkey().to_string()],
+            );
+            witness.start();
+            witness
+        })
+        .collect()
+}
+
+#[test]
+fn a_quorum_of_three_witnesses_survives_one_down_and_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut witnesses = three_witnesses(dir.path());
+    let sidecar = sidecar(&dir.path().join("sidecar"), &witnesses);
+
+    let head = record(&sidecar, 20);
+    let names = witnessed(&sidecar, &witnesses, head);
+    assert!(names.len() >= 2, "a quorum of 2 cosigned: {names:?}");
+
+    // One witness down: the other two still make the quorum.
+    witnesses[2].kill();
+    let head = record(&sidecar, 20);
+    let names = witnessed(&sidecar, &witnesses, head);
+    assert!(
+        names.contains(&"w1.witness.test".to_owned())
+            && names.contains(&"w2.witness.test".to_owned()),
+        "{names:?}"
+    );
+    let down = "arxi_witness_failures_total{witness=\"w3.witness.test\",reason=\"unreachable\"}";
+    wait_for("the down witness counted", WAIT, || {
+        (metric(&sidecar, down) >= 1.0).then_some(())
+    });
+    assert!(
+        metric(
+            &sidecar,
+            "arxi_witness_lag_entries{witness=\"w3.witness.test\"}"
+        ) > 0.0
+    );
+
+    // Restarted on its persisted state: it catches up from the size it
+    // cosigned last, through a consistency proof.
+    witnesses[2].start();
+    let head = record(&sidecar, 5);
+    wait_for("the restarted witness caught up", WAIT, || {
+        let cosigned = metric(
+            &sidecar,
+            "arxi_witness_cosigned_size{witness=\"w3.witness.test\"}",
+        );
+        (cosigned >= head as f64).then_some(())
+    });
+    let log = get(&sidecar, "/v1/log").json();
+    assert_eq!(log["quorum"], 2);
+    assert_eq!(log["vkey"], log_vkey().to_string());
+    let status = sidecar.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_rewritten_database_under_the_same_key_is_refused_by_every_witness() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let witnesses = three_witnesses(dir.path());
+    let first = sidecar(&dir.path().join("original"), &witnesses);
+    let head = record(&first, 30);
+    let names = witnessed(&first, &witnesses, head);
+    assert!(names.len() >= 2);
+    wait_for("every witness cosigned", WAIT, || {
+        witnesses
+            .iter()
+            .all(|w| {
+                metric(
+                    &first,
+                    &format!("arxi_witness_cosigned_size{{witness=\"{}\"}}", w.name),
+                ) >= head as f64
+            })
+            .then_some(())
+    });
+    assert!(first.terminate().success());
+
+    // Another history under the same key and recorder id: first shorter
+    // than what the witnesses have seen, then longer.
+    let forged = sidecar(&dir.path().join("rewritten"), &witnesses);
+    record(&forged, 3);
+    for witness in &witnesses {
+        let series = format!(
+            "arxi_witness_failures_total{{witness=\"{}\",reason=\"witness_ahead\"}}",
+            witness.name
+        );
+        wait_for(
+            &format!("{} ahead of the rewritten log", witness.name),
+            WAIT,
+            || (metric(&forged, &series) >= 1.0).then_some(()),
+        );
+    }
+    record(&forged, 60);
+    for witness in &witnesses {
+        let series = format!(
+            "arxi_witness_failures_total{{witness=\"{}\",reason=\"inconsistent\"}}",
+            witness.name
+        );
+        wait_for(
+            &format!("{} refusing the inconsistent tree", witness.name),
+            WAIT,
+            || (metric(&forged, &series) >= 1.0).then_some(()),
+        );
+        assert!(
+            witness.logged("inconsistent checkpoint refused"),
+            "the witness logs the refusal"
+        );
+    }
+    assert_eq!(
+        get(&forged, "/v1/log/checkpoint").status,
+        503,
+        "never witnessed"
+    );
+    let page = http(
+        &forged.tcp,
+        "POST",
+        "/v1/query/envelopes",
+        &[],
+        Some(br#"{"type":"arxi.witness.refused","limit":100}"#),
+    )
+    .expect("query")
+    .json();
+    let refusals = page["envelopes"].as_array().expect("envelopes");
+    for witness in &witnesses {
+        for reason in ["witness_ahead", "inconsistent"] {
+            assert!(
+                refusals
+                    .iter()
+                    .any(|e| e["payload"]["witness"] == witness.name.as_str()
+                        && e["payload"]["reason"] == reason),
+                "{} {reason} recorded in the chain: {refusals:?}",
+                witness.name
+            );
+        }
+    }
+    let log = forged.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("a witness refused this log's checkpoint")),
+        "the sidecar logs the refusal"
+    );
+}
