@@ -14,9 +14,9 @@ use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
 use arxi_store::{SealRow, SegmentRow};
 
+use crate::commitment::Commitment;
 use crate::control::{self, Reason};
 use crate::control_types;
-use crate::erasure::Commitment;
 use crate::log_tree::{self, LogCheckpoint};
 use crate::plan::{Op, Plan};
 use crate::signing;
@@ -49,6 +49,9 @@ pub(crate) struct ChainState {
     /// The newest checkpoint signed.
     pub(crate) last_checkpoint: Option<LogCheckpoint>,
 }
+
+/// The attachments of a draft: each reference with its bytes.
+type Attachments<'a> = &'a [(AttachmentRef, Arc<[u8]>)];
 
 /// An envelope's payload before it is placed: carried (version 1) or
 /// committed to (version 2, the commitment made when it was prepared).
@@ -114,6 +117,14 @@ pub(crate) struct ClockOutOfRange {
     pub(crate) micros: i64,
 }
 
+impl From<ClockOutOfRange> for crate::OpenError {
+    fn from(clock: ClockOutOfRange) -> Self {
+        Self::ClockOutOfRange {
+            micros: clock.micros,
+        }
+    }
+}
+
 impl Chain {
     pub(crate) fn new(
         state: ChainState,
@@ -162,13 +173,14 @@ impl Chain {
         self.append_to_open_segment(plan, draft)
     }
 
-    fn append_to_open_segment(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+    /// The next envelope's signed body in open segment `segment_id`, the
+    /// commitment to store beside it (version 2) and its attachments.
+    fn next_body<'a>(
+        &self,
+        segment_id: u64,
+        draft: Draft<'a>,
+    ) -> (EnvelopeBody, Option<Commitment>, Attachments<'a>) {
         let head = self.state.head;
-        // `now` is never behind the last receive time (`tick_clock`).
-        let received_at = self.now;
-        let Some(open) = self.state.open.as_mut() else {
-            unreachable!("append_to_open_segment needs an open segment");
-        };
         let (payload, commitment) = match draft.payload {
             DraftPayload::Inline(payload) => (Payload::Inline(payload), None),
             DraftPayload::Committed(commitment) => {
@@ -177,9 +189,10 @@ impl Chain {
         };
         let body = EnvelopeBody {
             recorder_id: self.config.recorder_id.clone(),
-            segment_id: open.segment_id,
+            segment_id,
             seq: head.seq + 1,
-            received_at,
+            // `now` is never behind the last receive time (`tick_clock`).
+            received_at: self.now,
             kind: draft.kind,
             event_type: draft.event_type.to_owned(),
             actor: draft.actor,
@@ -193,6 +206,16 @@ impl Chain {
             prev_hash: head.hash,
             key_id: self.key.id().clone(),
         };
+        (body, commitment, draft.attachments)
+    }
+
+    fn append_to_open_segment(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+        let head = self.state.head;
+        let Some(segment_id) = self.state.open.as_ref().map(|open| open.segment_id) else {
+            unreachable!("append_to_open_segment needs an open segment");
+        };
+        let (body, commitment, attachments) = self.next_body(segment_id, draft);
+        let received_at = body.received_at;
         // The link is checked before the row is written, and again when rows
         // are read back.
         assert_eq!(
@@ -206,13 +229,16 @@ impl Chain {
         let unsigned = body.canonical_bytes();
         let hash = Hash32::of(&unsigned);
         let mut attachment_bytes = 0_u64;
-        for (reference, data) in draft.attachments {
+        for (reference, data) in attachments {
             plan.ops.push(Op::PutAttachment {
                 sha256: reference.sha256.0,
                 data: Arc::clone(data),
             });
             attachment_bytes += reference.size;
         }
+        let Some(open) = self.state.open.as_mut() else {
+            unreachable!("checked above");
+        };
         // A bundle carries a version 2 envelope's committed content beside
         // it, so the content counts toward the segment's bytes.
         let content_bytes = commitment

@@ -336,7 +336,7 @@ impl RecorderEngine {
             // The salt and the extra hash are made here, on the caller's
             // thread, not on the sequencer's.
             let (commitment, actor, subject) =
-                crate::erasure::commit(policy, request.actor, request.subject, request.payload)
+                crate::commitment::commit(policy, request.actor, request.subject, request.payload)
                     .map_err(|error| SubmitError::RandomUnavailable(error.to_string()))?;
             (actor, subject, DraftPayload::Committed(commitment))
         } else {
@@ -1092,7 +1092,9 @@ fn key_event(
 
 /// Records `arxi.envelope.version_changed` (and remembers the policy)
 /// when the payload policy differs from the one recorded last (a first
-/// start counts as version 1 without committed labels).
+/// start counts as version 1 without committed labels). Called after the
+/// started envelope: not among the start records, whose shape the verifier
+/// checks (`Docs/format.md` §11.4 rule C3).
 fn record_payload_policy(
     store: &Store,
     chain: &mut Chain,
@@ -1147,11 +1149,7 @@ fn record_start(
         .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
     let key_id = chain.key.id().as_str().to_owned();
     let public_hex = chain.key.public().to_hex();
-    chain
-        .tick_clock()
-        .map_err(|clock| OpenError::ClockOutOfRange {
-            micros: clock.micros,
-        })?;
+    chain.tick_clock().map_err(OpenError::from)?;
     let now = chain.now_us();
     let mut plan = Plan::new(0, 0, chain.status(None));
     if first_open {
@@ -1182,7 +1180,6 @@ fn record_start(
             created_at_us: now,
         });
     }
-    record_payload_policy(store, chain, &mut plan, now)?;
     let started = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "key_id": key_id,
@@ -1197,6 +1194,7 @@ fn record_start(
             control::canonical(&started),
         ),
     );
+    record_payload_policy(store, chain, &mut plan, now)?;
     if let Some(reason) = chain.auto_seal_due() {
         chain.seal_segment(&mut plan, reason);
     }

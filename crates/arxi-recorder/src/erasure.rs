@@ -1,11 +1,8 @@
-//! Payload commitments and erasure (issue 21, `Docs/format.md` §6.1 and
-//! §10): what a version 2 envelope commits to, which envelopes an erasure
-//! selects, and what the caller is told.
+//! Erasure (issue 21, `Docs/format.md` §10.1): which envelopes an erasure
+//! selects, what the caller is told, and how a query shows a version 2
+//! envelope's payload.
 //!
-//! The commitment is made on the caller's thread when an append is
-//! prepared (a salt from the operating system, the committed content's
-//! canonical bytes and its hash), so the sequencer only places it. An
-//! erasure is planned by the sequencer like any other command: it waits
+//! An erasure is planned by the sequencer like any other command: it waits
 //! until every plan it sent is durable, selects the envelopes from the
 //! store and from the plan being built (an envelope appended earlier in
 //! the same batch is erasable too), records `arxi.payload.erased` and
@@ -13,116 +10,15 @@
 //! committer then truncates the WAL, so the erased bytes are gone from the
 //! WAL file as well as (with `secure_delete`) from the database file.
 //!
-//! Not here: the envelope bytes (`arxi-format`), the HTTP route (the
-//! sidecar), encryption at rest (not built; see `Docs/format.md` §10,
-//! "What erasure does not reach").
+//! Not here: the commitment (`commitment`), the envelope bytes
+//! (`arxi-format`), the HTTP route (the sidecar).
 
-use arxi_format::CanonicalJson;
-use arxi_format::Hash32;
 use arxi_format::payload::{Committed, Disclosure, ERASED_SEQS_MAX, ErasedBy, Salt};
 use arxi_store::{Reader, StoreError};
-use serde_json::json;
 
 use crate::Receipt;
 use crate::idempotency::IdempotencyRequest;
 use crate::plan::{Op, Plan};
-
-/// Which envelope version data envelopes are written in, and which labels
-/// a version 2 envelope commits to instead of carrying them in clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PayloadPolicy {
-    /// 1 (the payload in the envelope) or 2 (a commitment to it).
-    pub version: u64,
-    /// Version 2: commit to the actor instead of writing it in clear.
-    pub commit_actor: bool,
-    /// Version 2: commit to the subject instead of writing it in clear.
-    pub commit_subject: bool,
-}
-
-impl Default for PayloadPolicy {
-    fn default() -> Self {
-        Self {
-            version: arxi_format::envelope::ENVELOPE_VERSION,
-            commit_actor: false,
-            commit_subject: false,
-        }
-    }
-}
-
-impl PayloadPolicy {
-    /// Checks the combination: version 1 or 2, labels committed only in
-    /// version 2.
-    pub fn validate(&self) -> Result<(), String> {
-        match self.version {
-            1 if self.commit_actor || self.commit_subject => {
-                Err("committing actor or subject needs envelope version 2".into())
-            }
-            1 | 2 => Ok(()),
-            other => Err(format!("envelope version {other}: 1 or 2")),
-        }
-    }
-
-    /// What the switch record and the recorder's state say about it.
-    pub(crate) fn to_json(self) -> serde_json::Value {
-        let mut committed = Vec::new();
-        if self.commit_actor {
-            committed.push("actor");
-        }
-        if self.commit_subject {
-            committed.push("subject");
-        }
-        json!({"version": self.version, "committed_labels": committed})
-    }
-}
-
-/// A version 2 commitment made for an append, before it is numbered.
-#[derive(Debug, Clone)]
-pub(crate) struct Commitment {
-    pub(crate) salt: Salt,
-    /// The committed content's canonical bytes.
-    pub(crate) content: Vec<u8>,
-    pub(crate) commitment: Hash32,
-    /// The envelope's subject, committed or in clear (for erasure).
-    pub(crate) subject: Option<String>,
-}
-
-/// Commits to `payload` (and to the labels the policy commits),
-/// returning the commitment and the labels left in clear.
-pub(crate) fn commit(
-    policy: PayloadPolicy,
-    actor: Option<String>,
-    subject: Option<String>,
-    payload: CanonicalJson,
-) -> Result<(Commitment, Option<String>, Option<String>), getrandom::Error> {
-    let mut salt = [0_u8; arxi_format::payload::SALT_BYTES];
-    getrandom::fill(&mut salt)?;
-    let salt = Salt(salt);
-    let index_subject = subject.clone();
-    let (committed_actor, clear_actor) = split(policy.commit_actor, actor);
-    let (committed_subject, clear_subject) = split(policy.commit_subject, subject);
-    let content = Committed {
-        actor: committed_actor,
-        payload,
-        subject: committed_subject,
-    }
-    .canonical_bytes();
-    let commitment = arxi_format::payload::commitment(&salt, &content);
-    Ok((
-        Commitment {
-            salt,
-            content,
-            commitment,
-            subject: index_subject,
-        },
-        clear_actor,
-        clear_subject,
-    ))
-}
-
-/// (committed, in clear).
-fn split(commit: bool, label: Option<String>) -> (Option<String>, Option<String>) {
-    if commit { (label, None) } else { (None, label) }
-}
 
 /// Which envelopes to erase.
 #[derive(Debug, Clone, PartialEq, Eq)]

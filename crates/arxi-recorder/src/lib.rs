@@ -31,6 +31,7 @@
 pub mod bundle;
 mod bundle_dir;
 mod chain;
+mod commitment;
 mod committer;
 mod control;
 pub mod control_types;
@@ -54,10 +55,9 @@ use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
 use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
+pub use commitment::PayloadPolicy;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
-pub use erasure::{
-    ErasureReceipt, ErasureRequest, ErasureSelector, PayloadPolicy, PayloadView, Skipped,
-};
+pub use erasure::{ErasureReceipt, ErasureRequest, ErasureSelector, PayloadView, Skipped};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };

@@ -51,7 +51,7 @@ pub(crate) enum Op {
     /// envelope, which it references).
     InsertPayload {
         seq: u64,
-        commitment: crate::erasure::Commitment,
+        commitment: crate::commitment::Commitment,
     },
     /// Erases the committed content of `seqs`, as recorded by the
     /// `arxi.payload.erased` envelope `erased_by` of the same plan.

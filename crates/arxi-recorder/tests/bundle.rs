@@ -323,10 +323,10 @@ fn bundles_built_before_the_index_stay_recorded() {
     engine.seal(None).expect("queued").wait().expect("sealed");
     let second = build(&engine, BundleSelection::AllSealed, &mut |_| {}).expect("builds");
     engine.shutdown().expect("shutdown");
-    // Version 1 had neither the bundle index nor the log tree.
+    // Version 1 had neither the bundle index, the log tree nor the payloads.
     arxi_store::fault::execute(
         &path,
-        "DROP TABLE bundles; DROP TABLE log_cosignatures; DROP TABLE log_checkpoints;
+        "DROP TABLE payloads; DROP TABLE bundles; DROP TABLE log_cosignatures; DROP TABLE log_checkpoints;
          DROP TABLE log_nodes; PRAGMA user_version = 1;",
     )
     .expect("back to version 1");

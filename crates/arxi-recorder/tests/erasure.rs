@@ -177,6 +177,9 @@ fn version_2_commits_and_queries_disclose() {
     assert_eq!(switches, 1);
 }
 
+/// What an erasure should do: erase these, or erase nothing and skip these.
+type Expected = Result<Vec<u64>, Vec<Skipped>>;
+
 /// Erasure by subject and by sequence numbers: each case through one
 /// helper; what is left and why; version 1 envelopes refused.
 #[test]
@@ -201,7 +204,7 @@ fn erasure_selects_and_reports() {
     let by_subject = erase(&engine, ErasureSelector::Subject("person/7".into())).expect("erased");
     assert_eq!(by_subject.erased, ada);
     assert!(!by_subject.more && by_subject.skipped.is_empty());
-    let cases: Vec<(ErasureSelector, Result<Vec<u64>, Vec<Skipped>>)> = vec![
+    let cases: Vec<(ErasureSelector, Expected)> = vec![
         (ErasureSelector::Subject("person/7".into()), Err(vec![])),
         (
             ErasureSelector::Seqs(vec![v1.seq, ada[0], 999_999]),
@@ -555,15 +558,15 @@ fn erasure_child() {
     for n in 0_u64.. {
         let subject = format!("person/{}", n % 5);
         record(&engine, person(&subject, json!({"n": n})));
-        if n % 4 == 3 {
-            if let Ok(receipt) = erase(
+        if n % 4 == 3
+            && let Ok(receipt) = erase(
                 &engine,
                 ErasureSelector::Subject(format!("person/{}", n % 3)),
-            ) {
-                let seqs: Vec<String> = receipt.erased.iter().map(u64::to_string).collect();
-                writeln!(out, "erased {} {}", receipt.receipt.seq, seqs.join(",")).expect("write");
-                out.flush().expect("flush");
-            }
+            )
+        {
+            let seqs: Vec<String> = receipt.erased.iter().map(u64::to_string).collect();
+            writeln!(out, "erased {} {}", receipt.receipt.seq, seqs.join(",")).expect("write");
+            out.flush().expect("flush");
         }
     }
 }

@@ -173,6 +173,19 @@ pub(crate) fn salt(seq: u64) -> arxi_format::payload::Salt {
     arxi_format::payload::Salt(Hash32::of(format!("{SALT_TEXT}{seq}").as_bytes()).0)
 }
 
+/// One golden version 2 envelope before it is made: kind, type, (actor and
+/// subject in clear, committed content), control payload.
+type DraftV2<'a> = (
+    Kind,
+    &'a str,
+    (
+        Option<String>,
+        Option<String>,
+        Option<arxi_format::payload::Committed>,
+    ),
+    Value,
+);
+
 /// The version 2 segment: (envelope, committed content and salt for the
 /// data envelopes).
 pub(crate) fn chain_v2() -> Vec<(Envelope, Option<arxi_format::payload::Committed>)> {
@@ -185,12 +198,7 @@ pub(crate) fn chain_v2() -> Vec<(Envelope, Option<arxi_format::payload::Committe
             Some(committed),
         )
     };
-    let drafts: Vec<(
-        Kind,
-        &str,
-        (Option<String>, Option<String>, Option<Committed>),
-        Value,
-    )> = vec![
+    let drafts: Vec<DraftV2<'_>> = vec![
         (
             Kind::Control,
             "arxi.segment.opened",

@@ -10,8 +10,8 @@
 
 use arxi_format::record::{check_event_type, check_label};
 use arxi_format::{Kind, Timestamp};
-use arxi_recorder::{EnvelopeQuery, QueryError};
-use bytes::{BufMut as _, BytesMut};
+use arxi_recorder::{EnvelopeQuery, QueryError, QueryResult};
+use bytes::{BufMut as _, Bytes, BytesMut};
 use http::StatusCode;
 
 use super::{invalid, object, optional_string, optional_u64, parse_body, run_blocking};
@@ -117,7 +117,12 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
         })
     })
     .await?;
-    // The stored envelopes are canonical JSON already: splice them in.
+    Ok(Reply::json(StatusCode::OK, page_body(&result)))
+}
+
+/// The answer's body: the stored envelopes are canonical JSON already, so
+/// they are spliced in.
+fn page_body(result: &QueryResult) -> Bytes {
     let size = result.envelopes.iter().map(Vec::len).sum::<usize>() + result.envelopes.len() + 64;
     let mut out = BytesMut::with_capacity(size);
     out.put_slice(b"{\"envelopes\":[");
@@ -136,5 +141,5 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
     let payloads: Vec<_> = result.payloads.iter().map(payload_entry).collect();
     out.put_slice(crate::contract::to_value(&payloads).to_string().as_bytes());
     out.put_u8(b'}');
-    Ok(Reply::json(StatusCode::OK, out.freeze()))
+    out.freeze()
 }
