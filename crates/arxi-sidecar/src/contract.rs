@@ -311,19 +311,28 @@ pub struct PayloadEntry {
 /// `POST /v1/erasures` body: the envelopes naming `subject`, or the
 /// sequence numbers `seqs` (exactly one of the two), and why.
 #[derive(Debug, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, transform = subject_or_seqs)]
 pub struct ErasureRequest {
     /// Erase the committed payloads of the version 2 envelopes naming this
     /// subject (at most 10,000 per request; `more` says when to repeat).
     pub subject: Option<Label>,
     /// Erase the committed payloads of these envelopes.
     #[schemars(length(min = 1, max = 10000))]
-    pub seqs: Option<Vec<u64>>,
-    /// Why (1 to 512 characters, no control characters). Recorded in the
-    /// `arxi.payload.erased` envelope for good: do not put personal data
-    /// in it.
-    #[schemars(length(min = 1, max = 512))]
-    pub reason: String,
+    pub seqs: Option<Vec<SeqNumber>>,
+    /// Why: recorded in the `arxi.payload.erased` envelope for good, so it
+    /// must not itself hold the personal data.
+    pub reason: ErasureReason,
+}
+
+/// `subject` or `seqs`, exactly one (null is absent).
+fn subject_or_seqs(schema: &mut Schema) {
+    schema.insert(
+        "oneOf".into(),
+        json!([
+            {"required": ["subject"], "properties": {"subject": {"type": "string"}, "seqs": {"type": "null"}}},
+            {"required": ["seqs"], "properties": {"seqs": {"type": "array"}, "subject": {"type": "null"}}},
+        ]),
+    );
 }
 
 /// A named envelope an erasure left.
@@ -383,16 +392,25 @@ pub struct BuildRequest {
     /// subject (a data subject's access request); withhold the others.
     pub disclose_subject: Option<Label>,
     /// Disclose only the committed payloads of envelopes of this type.
-    pub disclose_type: Option<DataEventType>,
+    pub disclose_type: Option<EventType>,
 }
 
-/// Segment members or sequence members, not both (null is absent).
+/// Segment members or sequence members, not both; at most one payload
+/// selection (`withhold_payloads` true, `disclose_subject`,
+/// `disclose_type`). Null is absent.
 fn one_selector(schema: &mut Schema) {
     schema.insert(
-        "anyOf".into(),
+        "allOf".into(),
         json!([
-            {"properties": {"first_seq": {"type": "null"}, "last_seq": {"type": "null"}}},
-            {"properties": {"first_segment": {"type": "null"}, "last_segment": {"type": "null"}}},
+            {"anyOf": [
+                {"properties": {"first_seq": {"type": "null"}, "last_seq": {"type": "null"}}},
+                {"properties": {"first_segment": {"type": "null"}, "last_segment": {"type": "null"}}},
+            ]},
+            {"anyOf": [
+                {"properties": {"disclose_subject": {"type": "null"}, "disclose_type": {"type": "null"}}},
+                {"properties": {"withhold_payloads": {"enum": [false, null]}, "disclose_type": {"type": "null"}}},
+                {"properties": {"withhold_payloads": {"enum": [false, null]}, "disclose_subject": {"type": "null"}}},
+            ]},
         ]),
     );
 }
@@ -507,6 +525,11 @@ pub struct VerifyReport {
     pub findings: Vec<Value>,
     /// Key ids trusted.
     pub trusted_keys: Vec<String>,
+    /// What the bundle carries of each version 2 envelope's payload
+    /// (`Docs/format.md` §11.4 P): counts per state (`disclosed`,
+    /// `withheld`, `erased`, `unusable`) and `ranges` of consecutive
+    /// envelopes in one state (`erased` ranges name their `erased_by`).
+    pub payloads: Value,
 }
 
 /// `POST /v1/bundles/inspect`: the summary `arxi bundle inspect --json`
@@ -686,6 +709,25 @@ rule! {
         "minLength": 1,
         "maxLength": 256,
         "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// An erasure's reason: 1 to 512 characters, no control characters.
+    ErasureReason {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 512,
+        "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// A sequence number: 1 to 2^53-1.
+    SeqNumber {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": SAFE_INTEGER_MAX,
     }
 }
 
