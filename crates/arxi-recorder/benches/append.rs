@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_format::{CanonicalJson, Hash32, SecretKey, Timestamp};
 use arxi_recorder::{
-    AppendRequest, Outcome, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
+    AppendRequest, Outcome, PayloadPolicy, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
 };
 use arxi_store::{EnvelopeRow, Store, StoreOptions};
 use serde_json::json;
@@ -56,7 +56,13 @@ fn key() -> SecretKey {
 }
 
 fn engine(dir: &Path) -> RecorderEngine {
+    engine_with(dir, PayloadPolicy::default())
+}
+
+/// An engine writing data envelopes under `payloads` (version 1 or 2).
+fn engine_with(dir: &Path, payloads: PayloadPolicy) -> RecorderEngine {
     let mut config = RecorderConfig::new("bench-recorder");
+    config.payloads = payloads;
     config.startup_verification_depth = 0;
     RecorderEngine::open(&dir.join("arxi.db"), config, key(), Arc::new(SystemClock)).expect("open")
 }
@@ -284,6 +290,11 @@ fn main() {
     };
     let seconds = Duration::from_secs(value("--seconds", 8));
     let long_envelopes = value("--long-envelopes", 1_000_000);
+    let version_rounds = value("--versions", 0);
+    if version_rounds > 0 {
+        compare_versions(version_rounds, seconds);
+        return;
+    }
 
     println!("payload: {} canonical bytes", payload().as_bytes().len());
     println!(
@@ -406,6 +417,77 @@ fn main() {
                 .map(|m| m.len() >> 20)
                 .unwrap_or(0),
             std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+        );
+    }
+}
+
+/// Version 1 against version 2 envelopes (a salt and one more SHA-256 per
+/// envelope, the payload stored in a row beside the envelope), interleaved:
+/// `rounds` rounds of one run each at 1 and 64 appenders, the order
+/// alternating between rounds, a fresh database per run.
+fn compare_versions(rounds: u64, seconds: Duration) {
+    let v2 = PayloadPolicy {
+        version: 2,
+        commit_actor: false,
+        commit_subject: true,
+    };
+    println!("payload: {} canonical bytes", payload().as_bytes().len());
+    println!("\n| round | appenders | version | envelopes/s | ack p50 ms | ack p99 ms |");
+    println!("|---|---|---|---|---|---|");
+    let mut rates: Vec<(usize, u64, f64)> = Vec::new();
+    for round in 0..rounds {
+        for appenders in [1, 64] {
+            let order = if round % 2 == 0 { [1, 2] } else { [2, 1] };
+            for version in order {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let policy = if version == 1 {
+                    PayloadPolicy::default()
+                } else {
+                    v2
+                };
+                let engine = Arc::new(engine_with(dir.path(), policy));
+                drive(&engine, appenders, Duration::from_secs(1), None); // warm-up
+                let run = drive(&engine, appenders, seconds, None);
+                let rate = run.envelopes as f64 / run.seconds;
+                println!(
+                    "| {round} | {appenders} | {version} | {rate:.0} | {:.2} | {:.2} |",
+                    percentile(&run.latencies_us, 0.50),
+                    percentile(&run.latencies_us, 0.99),
+                );
+                rates.push((appenders, version, rate));
+                engine.shutdown().expect("shutdown");
+            }
+        }
+    }
+    println!(
+        "\n| appenders | version 1 envelopes/s (min, median, max) | version 2 (min, median, max) | v2 / v1, per round (min, median, max) |"
+    );
+    println!("|---|---|---|---|");
+    for appenders in [1, 64] {
+        let of = |version: u64| -> Vec<f64> {
+            rates
+                .iter()
+                .filter(|(a, v, _)| *a == appenders && *v == version)
+                .map(|(_, _, rate)| *rate)
+                .collect()
+        };
+        let (v1, v2) = (of(1), of(2));
+        let ratios: Vec<f64> = v1.iter().zip(&v2).map(|(a, b)| b / a).collect();
+        let spread = |values: &[f64], digits: usize| {
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            format!(
+                "{:.digits$}, {:.digits$}, {:.digits$}",
+                sorted[0],
+                sorted[sorted.len() / 2],
+                sorted[sorted.len() - 1]
+            )
+        };
+        println!(
+            "| {appenders} | {} | {} | {} |",
+            spread(&v1, 0),
+            spread(&v2, 0),
+            spread(&ratios, 3)
         );
     }
 }

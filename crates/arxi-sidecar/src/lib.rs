@@ -8,7 +8,8 @@
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
 //! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
-//! `healthcheck` subcommand's client).
+//! `healthcheck` subcommand's client), `client` (the operator commands
+//! `erase` and `bundle export`, calling a running sidecar).
 
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod admission;
 pub mod auth;
 pub mod blocking;
 pub mod call;
+pub mod client;
 pub mod contract;
 pub mod correlation;
 pub mod enterprise;

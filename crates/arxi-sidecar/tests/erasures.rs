@@ -265,3 +265,105 @@ fn bundles_disclose_withhold_and_mark_erased() {
         "validation_failed",
     );
 }
+
+/// The operator commands against a running sidecar: `arxi-sidecar erase`
+/// over TCP, `arxi-sidecar bundle export` over the Unix socket with a
+/// payload selection; the exported file verifies offline; bad usage exits
+/// 64, a refusal 1.
+#[test]
+fn operator_commands() {
+    let server = v2_server();
+    let bin = env!("CARGO_BIN_EXE_arxi-sidecar");
+    let url = format!("http://{}", server.addr);
+    let socket = server.socket.to_str().expect("utf8").to_owned();
+    for n in 0..3 {
+        record(&server, if n == 1 { "person/8" } else { "person/7" }, n);
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let erased = run(&[
+        "erase",
+        "--url",
+        &url,
+        "--subject",
+        "person/8",
+        "--reason",
+        "request 8",
+    ]);
+    assert_eq!(erased.status.code(), Some(0), "{erased:?}");
+    let answer: Value = serde_json::from_slice(&erased.stdout).expect("json");
+    assert_eq!(
+        answer["erased"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+    let again = run(&[
+        "erase",
+        "--unix",
+        &socket,
+        "--subject",
+        "person/8",
+        "--reason",
+        "request 8",
+    ]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing_to_erase"));
+    assert_eq!(
+        run(&["erase", "--url", &url, "--reason", "r"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(server.post("/v1/segments/seal", &[], "{}").status, 200);
+
+    let out = server.dir.path().join("export.arxb");
+    let exported = run(&[
+        "bundle",
+        "export",
+        "--unix",
+        &socket,
+        "--disclose-subject",
+        "person/7",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(exported.status.code(), Some(0), "{exported:?}");
+    let built: Value = serde_json::from_slice(&exported.stdout).expect("json");
+    assert_eq!(
+        built["bundle"]["payloads"],
+        json!({"disclosed": 2, "withheld": 0, "erased": 1})
+    );
+    let bytes = std::fs::read(&out).expect("exported file");
+    let keys: Vec<arxi_format::PublicKey> = server.get("/v1/keys", &[]).json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            arxi_format::PublicKey::from_hex(k["public_key"].as_str().expect("hex")).expect("key")
+        })
+        .collect();
+    let report =
+        arxi_verify::verify_bundle(&bytes[..], &keys, &arxi_verify::Options::default(), None);
+    assert!(report.is_valid(), "{:?}", report.findings);
+    assert_eq!((report.payloads.disclosed, report.payloads.erased), (2, 1));
+    let both = run(&[
+        "bundle",
+        "export",
+        "--url",
+        &url,
+        "--withhold-payloads",
+        "--disclose-type",
+        "a.b",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(
+        both.status.code(),
+        Some(1),
+        "the sidecar refuses two selections"
+    );
+}
