@@ -13,6 +13,9 @@ need curl curl
 need jq jq
 need strace strace
 need wrk wrk
+need java default-jre-headless
+need node nodejs
+need npm npm
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 for group in "${want[@]}"; do
   case "$group" in
@@ -45,4 +48,29 @@ if [ ! -x "$CARGO_DENY" ]; then
   # Another run may have finished first; its copy is as good as ours.
   mv -T "$partial/root" "$CARGO_DENY_ROOT" 2>/dev/null || true
   test -x "$CARGO_DENY"
+fi
+
+# The OpenAPI client generators (system-tests/clients/run.sh), into a
+# versioned cache outside the clone (scripts/tool-pins.sh), built whole in a
+# temporary directory and moved into place, as cargo-deny above. A cold
+# install is two registry downloads (about 60 MB; 30 to 60 s here).
+if [ ! -x "$CLIENTS_ROOT/venv/bin/python" ] || [ ! -x "$CLIENTS_ROOT/npm/node_modules/.bin/tsc" ]; then
+  echo "install-test-deps: installing the OpenAPI client generators into $CLIENTS_ROOT"
+  mkdir -p "$ARXI_TOOLS_CACHE"
+  clients_partial=$(mktemp -d "$CLIENTS_ROOT.partial.XXXXXX")
+  # Replaces cargo-deny's trap above: clean up after both.
+  trap 'rm -rf "${partial:-}" "$clients_partial"' EXIT
+  python3 -m venv "$clients_partial/venv"
+  "$clients_partial/venv/bin/pip" install -q \
+    "openapi-python-client==$OPENAPI_PYTHON_CLIENT_VERSION" \
+    "openapi-generator-cli==$OPENAPI_GENERATOR_CLI_VERSION" \
+    urllib3 python-dateutil pydantic typing-extensions
+  npm install --silent --no-audit --no-fund --prefix "$clients_partial/npm" \
+    "openapi-typescript@$OPENAPI_TYPESCRIPT_VERSION" \
+    "openapi-fetch@$OPENAPI_FETCH_VERSION" \
+    "typescript@$TYPESCRIPT_VERSION" >/dev/null
+  # A venv's scripts name the directory it was made in: after the move the
+  # tools run as `venv/bin/python -m ...` (system-tests/clients/run.sh).
+  mv -T "$clients_partial" "$CLIENTS_ROOT" 2>/dev/null || true
+  test -x "$CLIENTS_ROOT/npm/node_modules/.bin/tsc"
 fi

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk, python3-venv, cargo-deny; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv, Java, Node, cargo-deny, the OpenAPI client generators; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"
@@ -31,6 +31,9 @@ cargo test --workspace --locked
 
 step "schemathesis against the generated OpenAPI and a live sidecar"
 system-tests/schemathesis/run.sh
+
+step "generated clients: openapi-python-client, openapi-generator (python, typescript-fetch), openapi-typescript; live suites in Python and TypeScript"
+system-tests/clients/run.sh
 
 # The Docker profile, built and run for real on a private engine (installs
 # docker.io and the compose plugin when missing; about 3 minutes). Set

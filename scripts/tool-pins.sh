@@ -17,3 +17,16 @@ CARGO_DENY=$CARGO_DENY_ROOT/bin/cargo-deny
 # database at ..."); scripts/deny.sh fails on a wrong one ("failed to get
 # 'FETCH_HEAD' metadata").
 CARGO_DENY_ADVISORY_DB_DIR=advisory-db-3157b0e258782691
+
+# The OpenAPI client generators the contract test runs
+# (system-tests/clients/run.sh): two from PyPI into one venv (openapi-python-client; and
+# openapi-generator-cli, which ships openapi-generator's jar and needs a
+# Java runtime), two from npm into one prefix (openapi-typescript with
+# openapi-fetch, and the TypeScript compiler that checks every generated
+# client). One cache directory per set of pins.
+OPENAPI_PYTHON_CLIENT_VERSION=0.29.1
+OPENAPI_GENERATOR_CLI_VERSION=7.26.0
+OPENAPI_TYPESCRIPT_VERSION=7.13.0
+OPENAPI_FETCH_VERSION=0.17.0
+TYPESCRIPT_VERSION=5.9.3
+CLIENTS_ROOT=$ARXI_TOOLS_CACHE/openapi-clients-py$OPENAPI_PYTHON_CLIENT_VERSION-gen$OPENAPI_GENERATOR_CLI_VERSION-ts$OPENAPI_TYPESCRIPT_VERSION-fetch$OPENAPI_FETCH_VERSION-tsc$TYPESCRIPT_VERSION

@@ -18,7 +18,16 @@ positive cases are adjusted here to keep those rules, and only those:
   (ARXI_SCHEMATHESIS_KEYS, comma separated, set by run.sh);
 - every body: no string holds a Unicode noncharacter (U+FDD0..U+FDEF,
   U+xFFFE, U+xFFFF; I-JSON), which the free-form payload schema cannot
-  exclude in every plane; they are replaced with U+FFFD.
+  exclude in every plane; they are replaced with U+FFFD;
+- the rules the document states as `x-arxi-*` extensions instead of
+  schema alternatives (mainstream generators cannot compile those, issue
+  23): buildBundle takes segment members or sequence members, not both
+  (`x-arxi-exclusive`: positive cases keep the segment ones);
+  verifyBundle and inspectBundle take exactly one of `bundle_id` and
+  `bundle_base64` (`x-arxi-exactly-one`: positive cases keep one, or get
+  an empty upload's id when they have neither); a payload's numbers lie
+  within ±(2^53-1) and it nests at most 63 deep (`x-arxi-number-range`:
+  numbers outside are clamped, deeper values cut).
 
 Negative cases are never touched: that schema-invalid requests are
 refused is checked as generated.
@@ -42,7 +51,43 @@ def _ordered(body, first, last, default_first=None):
         body[first], body[last] = high, low
 
 
+SAFE_INTEGER_MAX = 2**53 - 1
+PAYLOAD_DEPTH_MAX = 60
+
+
+def _payload(value, depth=0):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return max(-SAFE_INTEGER_MAX, min(SAFE_INTEGER_MAX, value))
+    if depth >= PAYLOAD_DEPTH_MAX:
+        return None
+    if isinstance(value, list):
+        return [_payload(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {key: _payload(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def _record(body):
+    if "payload" in body:
+        body["payload"] = _payload(body["payload"])
+
+
+def _one_source(body):
+    stored, uploaded = body.get("bundle_id"), body.get("bundle_base64")
+    if stored is not None and uploaded is not None:
+        del body["bundle_base64"]
+    elif stored is None and uploaded is None:
+        body.pop("bundle_id", None)
+        body.pop("bundle_base64", None)
+        body["bundle_base64"] = ""
+
+
 def _build(body):
+    if any(body.get(key) is not None for key in ("first_segment", "last_segment")):
+        body.pop("first_seq", None)
+        body.pop("last_seq", None)
     _ordered(body, "first_segment", "last_segment", default_first=1)
     _ordered(body, "first_seq", "last_seq", default_first=1)
 
@@ -72,6 +117,7 @@ def _attachments(body):
 
 
 def _keys(body):
+    _one_source(body)
     keys = body.get("keys")
     if not isinstance(keys, list) or not KEYS:
         return
@@ -98,8 +144,10 @@ def _without_noncharacters(value):
 RULES = {
     ("POST", "/v1/bundles/build"): _build,
     ("POST", "/v1/query/envelopes"): _query,
-    ("POST", "/v1/envelopes/with-attachments"): _attachments,
+    ("POST", "/v1/envelopes"): _record,
+    ("POST", "/v1/envelopes/with-attachments"): lambda body: (_record(body), _attachments(body)),
     ("POST", "/v1/bundles/verify"): _keys,
+    ("POST", "/v1/bundles/inspect"): _one_source,
 }
 
 

@@ -38,7 +38,7 @@ port = $port
 key_file = "signer.key"
 generate_if_missing = true
 TOML
-target/debug/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
+"${CARGO_TARGET_DIR:-target}/debug/arxi-sidecar" --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
 # The recorder's own public key: real keys for verifyBundle's positive cases.

@@ -83,6 +83,19 @@ pub fn test_config(dir: &Path, extra_sections: &str, io_driver: &str) -> PathBuf
     path
 }
 
+/// `arxi-sidecar`, run through `wrapper` when given.
+fn sidecar_command(wrapper: Option<&Path>) -> std::process::Command {
+    let sidecar = binary("arxi-sidecar");
+    match wrapper {
+        Some(wrapper) => {
+            let mut command = std::process::Command::new(wrapper);
+            command.arg(&sidecar);
+            command
+        }
+        None => std::process::Command::new(&sidecar),
+    }
+}
+
 impl Sidecar {
     /// Starts `arxi-sidecar --config CONFIG` (through `wrapper` when given)
     /// and waits until it logs that it is ready. Panics with the log when
@@ -101,19 +114,21 @@ impl Sidecar {
         config: &Path,
         wrapper: Option<&Path>,
     ) -> Result<Self, (Option<std::process::ExitStatus>, Vec<String>)> {
+        Self::try_start_with(config, wrapper, &[])
+    }
+
+    /// As [`Self::try_start`], with more arguments after `--config FILE`
+    /// (e.g. `--accept-rollback SEQ`).
+    pub fn try_start_with(
+        config: &Path,
+        wrapper: Option<&Path>,
+        arguments: &[&str],
+    ) -> Result<Self, (Option<std::process::ExitStatus>, Vec<String>)> {
         use std::io::BufRead as _;
-        let sidecar = binary("arxi-sidecar");
-        let mut command = match wrapper {
-            Some(wrapper) => {
-                let mut command = std::process::Command::new(wrapper);
-                command.arg(&sidecar);
-                command
-            }
-            None => std::process::Command::new(&sidecar),
-        };
-        let mut child = command
+        let mut child = sidecar_command(wrapper)
             .arg("--config")
             .arg(config)
+            .args(arguments)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -132,8 +132,13 @@ fn compose_file_is_hardened() {
         "user: \"${ARXI_UID:-10001}:${ARXI_GID:-10001}\"",
         "stop_signal: SIGTERM",
         "test: [\"CMD\", \"/usr/local/bin/arxi-sidecar\", \"healthcheck\"",
-        ":/etc/arxi/sidecar.toml:ro",
+        // The folder, so an editor's replace-by-rename is seen (issue 23).
+        "${ARXI_CONFIG_DIR:-./config}:/etc/arxi:ro",
         ":/run/secrets/arxi-token:ro",
+        ":/var/backups/arxi",
+        // A copy of the folder elsewhere points the context at a checkout.
+        "context: ${ARXI_BUILD_CONTEXT:-../..}",
+        "name: ${ARXI_NETWORK:-arxi}",
     ] {
         assert!(text.contains(needle), "docker-compose.yml lacks {needle:?}");
     }
@@ -177,6 +182,7 @@ fn operator_secrets_never_reach_git_or_an_image() {
         "docker/sidecar/data/",
         "docker/sidecar/run/",
         "docker/sidecar/secrets/",
+        "docker/sidecar/backups/",
     ] {
         assert!(
             gitignore.lines().any(|line| line == path),
@@ -191,6 +197,18 @@ fn operator_secrets_never_reach_git_or_an_image() {
         dockerignore.lines().any(|line| line == "target/"),
         "the build context leaves out target/"
     );
+    // What operators keep beside the compose file: bundles, backups, keys.
+    for pattern in [
+        "docker/sidecar/*.arxb",
+        "docker/sidecar/*.db",
+        "docker/sidecar/*.key",
+        "docker/sidecar/*.pub",
+    ] {
+        assert!(
+            dockerignore.lines().any(|line| line == pattern),
+            ".dockerignore lacks {pattern}"
+        );
+    }
     let config = read("docker/sidecar/config/sidecar.toml");
     assert!(
         config.contains("mode = \"token\"")
@@ -200,4 +218,31 @@ fn operator_secrets_never_reach_git_or_an_image() {
         !config.contains("token ="),
         "tokens come from a file, never the config text"
     );
+}
+
+/// The operator README's examples keep the token out of `ps` (no token on
+/// a command line) and out of other containers (the verify example mounts
+/// the bundle and the public key, never the profile folder); the compose
+/// service name is an allowed host, so other containers on the network are
+/// served.
+#[test]
+fn operator_examples_keep_secrets_in_place() {
+    let readme = read("docker/sidecar/README.md");
+    for line in readme.lines() {
+        assert!(
+            !line.contains("Bearer $"),
+            "a token on a command line: {line}"
+        );
+        assert!(
+            !line.contains("-v \"$PWD:"),
+            "the whole profile folder mounted into a container: {line}"
+        );
+    }
+    assert!(readme.contains("-H @$HOME/.arxi-auth"));
+    let config = read("docker/sidecar/config/sidecar.toml");
+    let hosts = config
+        .lines()
+        .find(|line| line.starts_with("allowed_hosts"))
+        .expect("allowed_hosts");
+    assert!(hosts.contains("\"arxi-sidecar\""), "{hosts}");
 }

@@ -136,6 +136,16 @@ fn allow_sends_exact_payloads_at_ingress_admission_and_result() {
     let sidecar = start(dir.path(), &control_plane, "self_hosted", "");
     wait_for_ready(&sidecar, 200);
     control_plane.reset();
+    // Start-up says that requests go through a control plane, and which.
+    let log = sidecar
+        .log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .join("\n");
+    assert!(
+        log.contains("enterprise mode") && log.contains(&control_plane.address),
+        "{log}"
+    );
 
     let recorded = record(&sidecar, &[]);
     assert_eq!(recorded.status, 201, "{:?}", recorded.json());
@@ -263,13 +273,24 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
         "denied: not recorded"
     );
 
-    // Control-plane error: fail closed.
-    control_plane.set(&json!({"ingress": "fail"}));
-    let failed = record(&sidecar, &[]);
-    assert_eq!(
-        (failed.status, code(&failed)),
-        (503, "enterprise_control_unavailable".into())
-    );
+    // Control-plane error: fail closed; `reason` tells a bad answer from a
+    // refusal of our token.
+    for (mode, reason) in [
+        ("fail", "control_plane_invalid_answer"),
+        ("refuse", "control_plane_refused"),
+    ] {
+        control_plane.set(&json!({ "ingress": mode }));
+        let failed = record(&sidecar, &[]);
+        assert_eq!(
+            (
+                failed.status,
+                code(&failed),
+                failed.json()["reason"].clone()
+            ),
+            (503, "enterprise_control_unavailable".into(), json!(reason)),
+            "ingress mode {mode}"
+        );
+    }
 
     // Timeout (400 ms): fail closed, promptly; the hung connection is not
     // reused: the next call answers correctly on a fresh one.
@@ -277,8 +298,12 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
     let started = Instant::now();
     let hung = record(&sidecar, &[]);
     assert_eq!(
-        (hung.status, code(&hung)),
-        (503, "enterprise_control_unavailable".into())
+        (hung.status, code(&hung), hung.json()["reason"].clone()),
+        (
+            503,
+            "enterprise_control_unavailable".into(),
+            json!("control_plane_timeout")
+        )
     );
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -397,8 +422,16 @@ fn readiness_follows_the_control_plane_down_and_back() {
     );
     let refused = record(&sidecar, &[]);
     assert_eq!(
-        (refused.status, code(&refused)),
-        (503, "enterprise_control_unavailable".into()),
+        (
+            refused.status,
+            code(&refused),
+            refused.json()["reason"].clone()
+        ),
+        (
+            503,
+            "enterprise_control_unavailable".into(),
+            json!("control_plane_down")
+        ),
         "protected operations fail closed while it is down"
     );
 
@@ -407,4 +440,26 @@ fn readiness_follows_the_control_plane_down_and_back() {
     assert_eq!(record(&sidecar, &[]).status, 201);
     drop(back);
     assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+/// The stub documents itself: `--help` exits 0 with its usage, a bad
+/// argument exits 64 with it.
+#[test]
+fn the_control_plane_stub_has_help() {
+    let stub = arxi_system_tests::binary("arxi-control-plane-stub");
+    let help = std::process::Command::new(&stub)
+        .arg("--help")
+        .output()
+        .expect("run the stub");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        text.contains("usage: arxi-control-plane-stub") && text.contains("refuse"),
+        "{text}"
+    );
+    let bad = std::process::Command::new(&stub)
+        .arg("--bogus")
+        .output()
+        .expect("run the stub");
+    assert_eq!(bad.status.code(), Some(64));
 }

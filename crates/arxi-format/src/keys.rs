@@ -29,6 +29,9 @@ pub enum Domain {
     Seal,
     /// A bundle manifest hash.
     Bundle,
+    /// A signed head (the recorder's latest durable chain head, kept
+    /// outside its database).
+    Head,
 }
 
 impl Domain {
@@ -38,6 +41,7 @@ impl Domain {
             Self::Envelope => "arxi.envelope.v1",
             Self::Seal => "arxi.seal.v1",
             Self::Bundle => "arxi.bundle.v1",
+            Self::Head => "arxi.head.v1",
         }
     }
 

@@ -8,8 +8,9 @@
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
 //! ([`merkle`]), C2SP signed notes, checkpoints and cosignatures
 //! ([`note`]), the seal record ([`seal`]), the audit bundle container
-//! ([`bundle`]), payload commitments and disclosures ([`payload`]) and the
-//! envelope inclusion proof ([`proof`]). `Docs/format.md` specifies the
+//! ([`bundle`]), payload commitments and disclosures ([`payload`]), the
+//! envelope inclusion proof ([`proof`]) and the signed head a recorder keeps
+//! beside its database ([`head`]). `Docs/format.md` specifies the
 //! same bytes in prose.
 //!
 //! Bytes in, values out: this crate performs no IO, reads no clock and has no
@@ -31,6 +32,7 @@ mod canonical_check;
 pub mod digest;
 pub mod ed25519;
 pub mod envelope;
+pub mod head;
 pub mod json;
 pub mod keys;
 pub mod log_tree;
@@ -48,6 +50,7 @@ pub use digest::Hash32;
 pub use envelope::{
     AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind, Payload,
 };
+pub use head::{HeadBody, SignedHead};
 pub use json::{JsonError, JsonErrorKind};
 pub use keys::{Domain, KeyError, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
 pub use record::RecordError;

@@ -6,12 +6,15 @@
 //!
 //! What is stored: the leaf hashes are the envelopes' own (the store keeps
 //! every envelope hash), and of the inner nodes only those at levels that
-//! are multiples of [`TILE_HEIGHT`] (8, 16, 24, ...): the root of each
-//! perfect subtree of 256, 65,536, ... leaves, one stored hash per 255
+//! are multiples of [`TILE_HEIGHT`] (4, 8, 12, ...): the root of each
+//! perfect subtree of 16, 256, 4,096, ... leaves, one stored hash per 15
 //! leaves in all. Any other perfect subtree is recomputed from at most
-//! 2^7 hashes one tile level down. (The layout of C2SP tlog-tiles, without
-//! the partial tiles: a tree size that is not a multiple of 256 is served
-//! from the leaves.)
+//! 2^3 hashes one stored level down, so a proof reads a few hundred
+//! hashes at most, whatever the size. (The layout of C2SP tlog-tiles with
+//! tiles 16 wide, without the partial tiles: a tree size that is not a
+//! multiple of 16 is served from the leaves.) Height 8 read up to 2^7
+//! hashes per level and made a proof in a 10,000,000-envelope log take
+//! about 5 times longer (Docs/benchmarks.md).
 //!
 //! What it does not do: read storage. Callers give a [`HashSource`]; the
 //! recorder's reads the store, tests read memory.
@@ -21,8 +24,8 @@ use std::ops::Range;
 use crate::digest::Hash32;
 use crate::merkle::{ProofError, node_hash};
 
-/// Levels between stored nodes: a tile is 2^8 = 256 hashes wide.
-pub const TILE_HEIGHT: u32 = 8;
+/// Levels between stored nodes: a tile is 2^4 = 16 hashes wide.
+pub const TILE_HEIGHT: u32 = 4;
 
 /// Where the tree's hashes come from.
 pub trait HashSource {
@@ -386,8 +389,9 @@ mod tests {
         memory.read.set(0);
         consistency_proof(&memory, 12_345, 69_999).expect("proof");
         let consistency_reads = memory.read.get();
-        assert!(inclusion_reads <= 3 * 17 * 256, "{inclusion_reads}");
-        assert!(consistency_reads <= 3 * 17 * 256, "{consistency_reads}");
+        let tile = 1 << TILE_HEIGHT;
+        assert!(inclusion_reads <= 3 * 17 * tile, "{inclusion_reads}");
+        assert!(consistency_reads <= 3 * 17 * tile, "{consistency_reads}");
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! Not here: the bundle bytes (`bundle.rs`), recording the envelope (the
 //! engine), HTTP (the sidecar).
 
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -118,7 +119,11 @@ pub(crate) fn build_staged(
     payloads: &PayloadSelection,
     progress: &mut dyn FnMut(u64),
 ) -> Result<StagedBundle, BundleError> {
-    std::fs::create_dir_all(dir).map_err(BundleError::Write)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(dir)
+        .map_err(BundleError::Write)?;
     let build = format!(
         "{}-{}",
         std::process::id(),
@@ -126,9 +131,12 @@ pub(crate) fn build_staged(
     );
     let temporary = dir.join(format!("{BUILDING_PREFIX}{build}"));
     let result = (|| {
+        // Evidence: the owner and the operators' group may read it, nobody
+        // else (Docker profile README, "File modes").
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o640)
             .open(&temporary)
             .map_err(BundleError::Write)?;
         let built = readers.with(|reader| {
@@ -358,7 +366,11 @@ fn quarantine(
     report: &mut BundleDirReport,
 ) -> Result<(), OpenError> {
     let quarantine = dir.join(QUARANTINE_DIR);
-    std::fs::create_dir_all(&quarantine).map_err(|error| dir_error(&quarantine, &error))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&quarantine)
+        .map_err(|error| dir_error(&quarantine, &error))?;
     let target = (0..QUARANTINE_COPIES_MAX)
         .map(|copy| match copy {
             0 => quarantine.join(bundle_file_name(id)),

@@ -248,11 +248,7 @@ impl Chain {
         open.bytes +=
             unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes + content_bytes;
         open.root.push(envelope_leaf(&hash));
-        let nodes = self.state.tree.push(envelope_leaf(&hash));
-        if !nodes.is_empty() {
-            plan.ops
-                .push(Op::InsertLogNodes(log_tree::node_rows(nodes).collect()));
-        }
+        self.grow_tree(plan, &hash);
         let receipt = Receipt {
             seq: body.seq,
             segment_id: body.segment_id,
@@ -261,6 +257,11 @@ impl Chain {
             received_at,
             key_id: body.key_id.clone(),
             payload_commitment: body.payload.commitment().copied(),
+            payload_opening: commitment.as_ref().map(|commitment| crate::PayloadOpening {
+                salt: commitment.salt,
+                committed_labels: commitment.committed_labels.clone(),
+            }),
+            signature: None,
         };
         plan.ops.push(Op::unsigned_envelope(body, hash));
         if let Some(commitment) = commitment {
@@ -277,6 +278,16 @@ impl Chain {
         };
         self.state.last_received_at = received_at;
         receipt
+    }
+
+    /// Adds an envelope's leaf to the log tree; the nodes it completes are
+    /// stored with it.
+    fn grow_tree(&mut self, plan: &mut Plan, hash: &Hash32) {
+        let nodes = self.state.tree.push(envelope_leaf(hash));
+        if !nodes.is_empty() {
+            plan.ops
+                .push(Op::InsertLogNodes(log_tree::node_rows(nodes).collect()));
+        }
     }
 
     /// Appends one data envelope, sealing after it when a limit is reached.
@@ -408,6 +419,8 @@ impl Chain {
         });
         plan.stats.seals += 1;
         self.state.last_seal_hash = seal.hash;
+        // Every seal is followed by a checkpoint of the log tree through it.
+        self.checkpoint(plan, 0);
         SealReceipt {
             segment_id,
             first_seq: seal.body.first_seq,

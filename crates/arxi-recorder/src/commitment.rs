@@ -51,8 +51,9 @@ impl PayloadPolicy {
         }
     }
 
-    /// What the switch record and the recorder's state say about it.
-    pub(crate) fn to_json(self) -> serde_json::Value {
+    /// The labels committed instead of written in clear, in this order:
+    /// `actor`, `subject`.
+    pub(crate) fn committed_labels(self) -> Vec<&'static str> {
         let mut committed = Vec::new();
         if self.commit_actor {
             committed.push("actor");
@@ -60,7 +61,12 @@ impl PayloadPolicy {
         if self.commit_subject {
             committed.push("subject");
         }
-        json!({"version": self.version, "committed_labels": committed})
+        committed
+    }
+
+    /// What the switch record and the recorder's state say about it.
+    pub(crate) fn to_json(self) -> serde_json::Value {
+        json!({"version": self.version, "committed_labels": self.committed_labels()})
     }
 }
 
@@ -73,6 +79,8 @@ pub(crate) struct Commitment {
     pub(crate) commitment: Hash32,
     /// The envelope's subject, committed or in clear (for erasure).
     pub(crate) subject: Option<String>,
+    /// The labels the policy commits (for the receipt).
+    pub(crate) committed_labels: Vec<&'static str>,
 }
 
 /// Commits to `payload` (and to the labels the policy commits),
@@ -102,6 +110,7 @@ pub(crate) fn commit(
             content,
             commitment,
             subject: index_subject,
+            committed_labels: policy.committed_labels(),
         },
         clear_actor,
         clear_subject,

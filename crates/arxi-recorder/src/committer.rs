@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use arxi_store::{CheckpointKind, Store, StoreError, StoreOptions};
 
 use crate::CheckpointPolicy;
+use crate::head::HeadWriter;
 use crate::plan::CommitProgress;
 use crate::plan::{Failure, Plan};
 use crate::status::Shared;
@@ -171,7 +172,20 @@ pub(crate) struct Committer {
     pub(crate) dead_generation: Option<u64>,
     /// Why the connection cannot be used, until a reopen succeeds.
     pub(crate) broken: Option<String>,
+    /// The signed head file, rewritten after a commit that sealed, a
+    /// checkpoint, at shutdown, and otherwise at most [`HEAD_INTERVAL`]
+    /// after the last time (`head.rs`).
+    pub(crate) head: HeadWriter,
+    /// When the head was last written.
+    pub(crate) head_written: Instant,
 }
+
+/// The longest a committed state goes without a signed head while commits
+/// go on: a restore of anything older than this is detected. Each write
+/// costs two fsyncs (file and folder) on this thread, so at most one per
+/// interval is added to a commit's latency; a seal, a checkpoint or the
+/// shutdown writes the head at once.
+pub(crate) const HEAD_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Committer {
     /// Commits plans until the shutdown plan or until the sequencer is gone.
@@ -215,6 +229,7 @@ impl Committer {
             plan.deliver(Some(&Failure::Unavailable(reason)));
             return;
         }
+        let started = Instant::now();
         let result = (|| {
             let txn = self.store.transaction()?;
             plan.apply(&txn)?;
@@ -222,6 +237,9 @@ impl Committer {
         })();
         match result {
             Ok(()) => {
+                self.shared.record_commit_micros(
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                );
                 self.progress.committed.store(plan.epoch, Ordering::Release);
                 let metrics = &self.shared.metrics;
                 metrics.commits_total.fetch_add(1, Ordering::Relaxed);
@@ -234,15 +252,16 @@ impl Committer {
                     .fetch_add(plan.stats.seals, Ordering::Relaxed);
                 self.shared.publish(plan.status.clone());
                 let shutdown = plan.shutdown;
-                if plan.truncate_wal {
-                    // An erasure: its callers hear of it once the erased
-                    // bytes are out of the WAL file too (a reader holding
-                    // an older snapshot can make this fail: logged, and
-                    // the next checkpoint overwrites them).
-                    self.manage_wal(true);
-                }
+                let sealed = plan.stats.seals > 0;
+                let status = plan.status.clone();
+                // An erasure: its callers hear of it once the erased bytes
+                // are out of the WAL file too (a reader holding an older
+                // snapshot can make this fail: logged, and the next
+                // checkpoint overwrites them).
+                let erased = plan.truncate_wal && self.manage_wal(true);
                 plan.deliver(None);
-                self.manage_wal(shutdown);
+                let checkpointed = self.manage_wal(shutdown) || erased;
+                self.update_head(&status, sealed || checkpointed || shutdown);
             }
             Err(error) => {
                 self.shared
@@ -257,6 +276,20 @@ impl Committer {
                     self.reopen();
                 }
             }
+        }
+    }
+
+    /// Writes the signed head of a committed state when `now`, or when
+    /// [`HEAD_INTERVAL`] passed since the last one. The callers have their
+    /// answers already: the head guards the next open, it is not part of
+    /// the commit, so a failure is logged, never reported to them.
+    fn update_head(&mut self, status: &crate::EngineStatus, now: bool) {
+        if !now && self.head_written.elapsed() < HEAD_INTERVAL {
+            return;
+        }
+        match self.head.write(status) {
+            Ok(()) => self.head_written = Instant::now(),
+            Err(error) => tracing::error!(%error, "could not update the signed head"),
         }
     }
 
@@ -277,8 +310,9 @@ impl Committer {
         }
     }
 
-    /// Deliberate checkpoints after a commit (see the module comment).
-    fn manage_wal(&mut self, stopping: bool) {
+    /// Deliberate checkpoints after a commit (see the module comment);
+    /// true when one ran here.
+    fn manage_wal(&mut self, stopping: bool) -> bool {
         let pages = self.store.wal_pages();
         self.shared
             .metrics
@@ -296,21 +330,24 @@ impl Committer {
             }
             None
         };
-        if let Some(kind) = kind {
-            match self.store.checkpoint(kind) {
-                Ok(_) => {
-                    self.shared
-                        .metrics
-                        .checkpoints_total
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, ?kind, "checkpoint failed");
-                    self.shared
-                        .metrics
-                        .checkpoint_failures_total
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+        let Some(kind) = kind else {
+            return false;
+        };
+        match self.store.checkpoint(kind) {
+            Ok(_) => {
+                self.shared
+                    .metrics
+                    .checkpoints_total
+                    .fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, ?kind, "checkpoint failed");
+                self.shared
+                    .metrics
+                    .checkpoint_failures_total
+                    .fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }

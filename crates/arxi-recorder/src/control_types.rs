@@ -11,6 +11,9 @@ pub const SEGMENT_SEALED: &str = "arxi.segment.sealed";
 pub const RECORDER_STARTED: &str = "arxi.recorder.started";
 /// The recorder stopped cleanly.
 pub const RECORDER_STOPPED: &str = "arxi.recorder.stopped";
+/// The recorder opened a database behind its signed head, as the
+/// operator acknowledged (a restore): names the lost range.
+pub const RECORDER_ROLLED_BACK: &str = "arxi.recorder.rolled_back";
 /// A signing key was used for the first time by this recorder.
 pub const KEY_LOADED: &str = "arxi.key.loaded";
 /// The signing key differs from the one used before.
@@ -39,6 +42,7 @@ pub const ALL: &[&str] = &[
     SEGMENT_SEALED,
     RECORDER_STARTED,
     RECORDER_STOPPED,
+    RECORDER_ROLLED_BACK,
     KEY_LOADED,
     KEY_CHANGED,
     CONFIG_RELOADED,

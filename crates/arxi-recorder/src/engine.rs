@@ -22,6 +22,7 @@ use crate::committer::{Checkpointer, Committer};
 use crate::control;
 use crate::control_types;
 use crate::cursor::CursorKey;
+use crate::head::{self, HeadWriter, Rollback};
 use crate::idempotency::{self, Check, IdempotencyKey, IdempotencyRecord, IdempotencyRequest};
 use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::CommitProgress;
@@ -69,6 +70,9 @@ pub struct RecorderEngine {
     clock: BundleClock,
     recovery: RecoveryReport,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The exclusive lock on `<database>.lock`, held until shutdown (or
+    /// drop): one writer per database, across processes.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 /// Checks a request's attachments (count, names, media types, unique
@@ -181,32 +185,39 @@ impl RecorderEngine {
     ) -> Result<Self, OpenError> {
         validate_config(&config)?;
         let config = Arc::new(config);
+        let lock = lock_database(path)?;
         let mut store = Store::open(path, &config.store)?;
-        let stored_id = store
-            .reader()
-            .meta_get(namespace::RECORDER, "recorder_id")?
-            .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
-        if let Some(stored) = stored_id
-            .as_ref()
-            .filter(|stored| **stored != config.recorder_id)
-        {
-            return Err(OpenError::RecorderIdMismatch {
-                stored: stored.clone(),
-                configured: config.recorder_id.clone(),
-            });
-        }
+        let stored_id = stored_recorder_id(&store, &config)?;
+        let head_file = head::head_path(path);
+        let rollback = acknowledged_rollback(&store, &config, &key, &head_file)?;
         let (state, report) = recovery::recover(&mut store, &config, &key)?;
         let public_key = key.public().clone();
         let key_id = key.id().clone();
         let signer = key.clone();
         let mut chain = Chain::new(state, key, Arc::clone(&clock), Arc::clone(&config));
-        record_start(&mut store, &mut chain, stored_id.is_none(), &report)?;
+        let first_open = stored_id.is_none();
+        record_start(
+            &mut store,
+            &mut chain,
+            first_open,
+            &report,
+            rollback.as_ref(),
+        )?;
         checkpoint_at_open(&mut store);
+        let head = HeadWriter {
+            path: head_file,
+            key: signer.clone(),
+            recorder_id: config.recorder_id.clone(),
+            clock: Arc::clone(&clock),
+        };
+        head.write(&chain.status(None))
+            .map_err(OpenError::SignedHead)?;
         let shared = Arc::new(Shared::new(chain.status(None)));
         let readers = Arc::new(store.reader_pool(config.readers_max)?);
         let (commands, threads) = start_threads(
             store,
             chain,
+            head,
             Arc::clone(&config),
             Arc::clone(&shared),
             Arc::clone(&readers),
@@ -224,6 +235,7 @@ impl RecorderEngine {
             clock: BundleClock(clock),
             recovery: report,
             threads: Mutex::new(threads),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -252,7 +264,9 @@ impl RecorderEngine {
             return Err(SubmitError::Stopped);
         }
         let overloaded = || SubmitError::Overloaded {
-            retry_after: Duration::from_secs(1),
+            retry_after: Duration::from_millis(
+                self.shared.retry_after_ms(self.config.batch_commands_max),
+            ),
         };
         if bytes > 0 {
             let before = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -552,6 +566,8 @@ impl RecorderEngine {
         };
         self.shared.stopped.store(true, Ordering::Release);
         self.join();
+        // The writer is gone: another recorder may open the database now.
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
         result
     }
 
@@ -1011,6 +1027,7 @@ pub enum IdempotencyLookup {
 fn start_threads(
     store: Store,
     chain: Chain,
+    head: HeadWriter,
     config: Arc<RecorderConfig>,
     shared: Arc<Shared>,
     readers: Arc<ReaderPool>,
@@ -1031,6 +1048,8 @@ fn start_threads(
         policy: config.checkpoint,
         dead_generation: None,
         broken: None,
+        head,
+        head_written: std::time::Instant::now(),
     };
     let sequencer = Sequencer::new(chain, readers, shared, progress, plans);
     let spawn_error =
@@ -1067,8 +1086,89 @@ fn checkpoint_at_open(store: &mut Store) {
     }
 }
 
-/// Writes the start records in one transaction: the recorder id on first
-/// open, the key (loaded or changed), and `arxi.recorder.started`.
+/// Takes the exclusive lock on `<database>.lock` (created 0640), so a
+/// second recorder on the same database, in this process or another, is
+/// refused before it writes anything: two writers would both number
+/// envelopes from the same head and fork the chain. The lock is the
+/// operating system's (`flock`), so it goes with the process however it
+/// ends.
+fn lock_database(path: &Path) -> Result<std::fs::File, OpenError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let in_use = |reason: String| OpenError::InUse(format!("{}: {reason}", lock_path.display()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o640)
+        .open(&lock_path)
+        .map_err(|error| in_use(error.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(in_use(
+            "another recorder (an arxi-sidecar) has this database open; stop it first".into(),
+        )),
+        Err(std::fs::TryLockError::Error(error)) => Err(in_use(error.to_string())),
+    }
+}
+
+/// The recorder id the database holds (none on first open); another id
+/// than the configured one stops the open.
+fn stored_recorder_id(store: &Store, config: &RecorderConfig) -> Result<Option<String>, OpenError> {
+    let stored_id = store
+        .reader()
+        .meta_get(namespace::RECORDER, "recorder_id")?
+        .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
+    match stored_id {
+        Some(stored) if stored != config.recorder_id => Err(OpenError::RecorderIdMismatch {
+            stored,
+            configured: config.recorder_id.clone(),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// Compares the database with its signed head: a database that does not
+/// reach it opens only when the operator acknowledged exactly that head
+/// (see `head.rs`); the rollback is then returned to be recorded.
+fn acknowledged_rollback(
+    store: &Store,
+    config: &RecorderConfig,
+    key: &SecretKey,
+    head_file: &Path,
+) -> Result<Option<Rollback>, OpenError> {
+    let found = head::check(
+        &store.reader(),
+        head_file,
+        Some(&config.recorder_id),
+        Some(key.public()),
+    )?;
+    match (found, config.rollback_acknowledged_seq) {
+        (None, None) => Ok(None),
+        (None, Some(acknowledged_seq)) => {
+            tracing::warn!(
+                acknowledged_seq,
+                "a rollback is acknowledged but the database reaches its signed head; nothing to record"
+            );
+            Ok(None)
+        }
+        (Some(rollback), None) => Err(OpenError::BehindSignedHead(Box::new(rollback))),
+        (Some(rollback), Some(acknowledged_seq)) if acknowledged_seq == rollback.signed.seq => {
+            tracing::warn!(%rollback, "rollback acknowledged by the operator; recording it");
+            Ok(Some(rollback))
+        }
+        (Some(rollback), Some(acknowledged_seq)) => {
+            Err(OpenError::RollbackAcknowledgementMismatch {
+                acknowledged_seq,
+                rollback: Box::new(rollback),
+            })
+        }
+    }
+}
+
 /// The key event the start records: `arxi.key.loaded` on a first start,
 /// `arxi.key.changed` when the signing key is not the last one; none when
 /// it is the same key.
@@ -1136,19 +1236,16 @@ fn record_payload_policy(
     Ok(())
 }
 
+/// Writes the start records in one transaction: the recorder id on first
+/// open, an acknowledged rollback, the key (loaded or changed), and
+/// `arxi.recorder.started`.
 fn record_start(
     store: &mut Store,
     chain: &mut Chain,
     first_open: bool,
     report: &RecoveryReport,
+    rollback: Option<&Rollback>,
 ) -> Result<(), OpenError> {
-    let known_keys = store.reader().keys()?;
-    let previous_key = store
-        .reader()
-        .meta_get(namespace::RECORDER, "signer_key_id")?
-        .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
-    let key_id = chain.key.id().as_str().to_owned();
-    let public_hex = chain.key.public().to_hex();
     chain.tick_clock().map_err(OpenError::from)?;
     let now = chain.now_us();
     let mut plan = Plan::new(0, 0, chain.status(None));
@@ -1160,29 +1257,17 @@ fn record_start(
             created_at_us: now,
         });
     }
-    if !known_keys.iter().any(|row| row.key_id == key_id) {
-        plan.ops.push(Op::InsertKey(KeyRow {
-            key_id: key_id.clone(),
-            public_key: chain.key.public().to_bytes(),
-            first_seq: chain.state.head.seq + 1,
-            added_at_us: now,
-        }));
-    }
-    if let Some((event_type, payload)) = key_event(previous_key.as_deref(), &key_id, &public_hex) {
+    if let Some(rollback) = rollback {
+        let payload = control::canonical(&rollback.payload());
         chain.append_envelope(
             &mut plan,
-            Draft::control(event_type, control::canonical(&payload)),
+            Draft::control(control_types::RECORDER_ROLLED_BACK, payload),
         );
-        plan.ops.push(Op::MetaPut {
-            namespace: namespace::RECORDER,
-            key: "signer_key_id".into(),
-            value: key_id.as_bytes().to_vec(),
-            created_at_us: now,
-        });
     }
+    record_key(store, chain, &mut plan, now)?;
     let started = json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "key_id": key_id,
+        "key_id": chain.key.id().as_str(),
         "previous_shutdown": report.previous_shutdown,
         "verified_envelopes": report.verified_envelopes,
         "verified_seals": report.verified_seals,
@@ -1203,5 +1288,44 @@ fn record_start(
     let txn = store.transaction()?;
     plan.apply(&txn)?;
     txn.commit()?;
+    Ok(())
+}
+
+/// The signing key's part of the start records: its key row the first
+/// time it signs here, and `arxi.key.loaded` or `arxi.key.changed` when it
+/// is not the key used last.
+fn record_key(
+    store: &Store,
+    chain: &mut Chain,
+    plan: &mut Plan,
+    now: i64,
+) -> Result<(), OpenError> {
+    let known_keys = store.reader().keys()?;
+    let previous_key = store
+        .reader()
+        .meta_get(namespace::RECORDER, "signer_key_id")?
+        .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
+    let key_id = chain.key.id().as_str().to_owned();
+    let public_hex = chain.key.public().to_hex();
+    if !known_keys.iter().any(|row| row.key_id == key_id) {
+        plan.ops.push(Op::InsertKey(KeyRow {
+            key_id: key_id.clone(),
+            public_key: chain.key.public().to_bytes(),
+            first_seq: chain.state.head.seq + 1,
+            added_at_us: now,
+        }));
+    }
+    if let Some((event_type, payload)) = key_event(previous_key.as_deref(), &key_id, &public_hex) {
+        chain.append_envelope(
+            plan,
+            Draft::control(event_type, control::canonical(&payload)),
+        );
+        plan.ops.push(Op::MetaPut {
+            namespace: namespace::RECORDER,
+            key: "signer_key_id".into(),
+            value: key_id.as_bytes().to_vec(),
+            created_at_us: now,
+        });
+    }
     Ok(())
 }

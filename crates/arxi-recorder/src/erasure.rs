@@ -191,3 +191,9 @@ pub(crate) fn view(reader: &Reader<'_>, seq: u64) -> Result<Option<PayloadView>,
     };
     Ok(Some(PayloadView { seq, disclosure }))
 }
+
+impl crate::plan::Signed for ErasureReceipt {
+    fn attach(&mut self, signatures: &crate::plan::Signatures) {
+        self.receipt.attach(signatures);
+    }
+}

@@ -38,8 +38,10 @@ pub mod control_types;
 mod cursor;
 mod engine;
 mod erasure;
+mod head;
 mod idempotency;
 mod log_tree;
+mod maintenance;
 mod plan;
 mod recovery;
 mod sequencer;
@@ -51,17 +53,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arxi_format::{CanonicalJson, Hash32, KeyId, Timestamp};
+use arxi_format::{CanonicalJson, Hash32, KeyId, Signature, Timestamp};
 use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use commitment::PayloadPolicy;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use erasure::{ErasureReceipt, ErasureRequest, ErasureSelector, PayloadView, Skipped};
+pub use head::{Rollback, head_path};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };
 pub use log_tree::{Cosignature, LogCheckpoint, TreeRecovery, log_verifier_key};
+pub use maintenance::{
+    BackupStats, DATA_FINDINGS_MAX, DataReport, HeadFinding, backup_database, verify_data,
+};
 pub use recovery::{RecoveryReport, verify_database};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
@@ -171,6 +177,11 @@ pub struct RecorderConfig {
     /// The log tree's origin: the first line of its checkpoints and the key
     /// name they are signed under (C2SP: no spaces, no `+`).
     pub log_origin: String,
+    /// The operator's acknowledgement of a restore: the sequence number of
+    /// the signed head (`<database>.head`) whose newer envelopes they accept
+    /// to lose. Only a database behind exactly that head opens, recording
+    /// `arxi.recorder.rolled_back`; `None` refuses every rollback.
+    pub rollback_acknowledged_seq: Option<u64>,
 }
 
 impl RecorderConfig {
@@ -199,6 +210,7 @@ impl RecorderConfig {
             bundle_dir: None,
             payloads: PayloadPolicy::default(),
             log_origin: String::new(),
+            rollback_acknowledged_seq: None,
         }
         .with_default_origin()
     }
@@ -257,6 +269,23 @@ pub struct Receipt {
     /// The commitment the envelope carries instead of its payload (a
     /// version 2 envelope); `None` for a version 1 envelope.
     pub payload_commitment: Option<Hash32>,
+    /// Version 2: what opens the commitment with the request (the salt, and
+    /// which of the request's labels went into the committed content).
+    pub payload_opening: Option<PayloadOpening>,
+    /// The envelope's signature (set before the answer is sent; `None`
+    /// only inside the recorder, between numbering and signing).
+    pub signature: Option<Signature>,
+}
+
+/// What a version 2 receipt gives its holder to open the envelope's
+/// commitment with the request it answers (`Docs/format.md` §14.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadOpening {
+    /// The envelope's salt.
+    pub salt: arxi_format::payload::Salt,
+    /// The request labels committed instead of written in clear: `actor`,
+    /// `subject`, both or none (the recorder's policy).
+    pub committed_labels: Vec<&'static str>,
 }
 
 impl Receipt {
@@ -501,6 +530,22 @@ pub enum OpenError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// The database does not reach the signed head beside it (a restored
+    /// older backup) and no acknowledgement names that head.
+    BehindSignedHead(Box<Rollback>),
+    /// An acknowledgement names another signed head than the one found.
+    RollbackAcknowledgementMismatch {
+        /// What was acknowledged.
+        acknowledged_seq: u64,
+        /// What the rollback is.
+        rollback: Box<Rollback>,
+    },
+    /// The signed head file could not be read, is not a head, belongs to
+    /// another recorder, or could not be written; names the path.
+    SignedHead(String),
+    /// Another recorder holds the database's lock (or the lock file could
+    /// not be made); names the lock file.
+    InUse(String),
 }
 
 impl fmt::Display for OpenError {
@@ -531,6 +576,16 @@ impl fmt::Display for OpenError {
                 f,
                 "the clock reads {micros} µs since 1970, outside what evidence can carry"
             ),
+            Self::BehindSignedHead(rollback) => write!(f, "{rollback}"),
+            Self::RollbackAcknowledgementMismatch {
+                acknowledged_seq,
+                rollback,
+            } => write!(
+                f,
+                "the rollback acknowledged is for signed head seq {acknowledged_seq}, not this one: {rollback}"
+            ),
+            Self::SignedHead(problem) => write!(f, "signed head: {problem}"),
+            Self::InUse(problem) => write!(f, "database in use: {problem}"),
         }
     }
 }

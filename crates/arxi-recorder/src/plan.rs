@@ -11,15 +11,16 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use arxi_format::Hash32;
 use arxi_format::envelope::{EnvelopeBody, Kind};
+use arxi_format::{Hash32, Signature};
 use arxi_store::{
     CosignatureRow, EnvelopeRow, KeyRow, LogCheckpointRow, LogNodeRow, SealRow, SegmentRow,
     StoreError, WriteTxn,
 };
 
-use crate::CommandError;
-use crate::status::EngineStatus;
+use crate::log_tree::LogCheckpoint;
+use crate::status::{EngineStatus, SegmentInfo};
+use crate::{CommandError, Outcome, Receipt, SealReceipt};
 
 /// One write.
 #[derive(Debug)]
@@ -115,11 +116,64 @@ impl Op {
     }
 }
 
+/// The signatures a signing pass made, by sequence number (for receipts).
+#[derive(Debug, Default)]
+pub(crate) struct Signatures(pub(crate) Vec<(u64, Signature)>);
+
+impl Signatures {
+    /// The signature of envelope `seq`, if this pass made it.
+    pub(crate) fn get(&self, seq: u64) -> Option<Signature> {
+        self.0
+            .binary_search_by_key(&seq, |(s, _)| *s)
+            .ok()
+            .map(|index| self.0[index].1)
+    }
+}
+
 /// A reply held until its plan commits.
 pub(crate) trait Deliver: Send {
     /// Sends the result, or the failure if the plan did not commit.
     fn deliver(self: Box<Self>, failure: Option<&Failure>);
+
+    /// Fills in the signatures of the envelopes the result names, once the
+    /// plan is signed.
+    fn attach(&mut self, signatures: &Signatures);
 }
+
+/// A result that names envelopes whose signatures it carries.
+pub(crate) trait Signed {
+    /// Fills in the signatures `signatures` holds for it.
+    fn attach(&mut self, _signatures: &Signatures) {}
+}
+
+impl Signed for Receipt {
+    fn attach(&mut self, signatures: &Signatures) {
+        if self.signature.is_none() {
+            self.signature = signatures.get(self.seq);
+        }
+    }
+}
+
+impl Signed for Vec<Receipt> {
+    fn attach(&mut self, signatures: &Signatures) {
+        for receipt in self {
+            receipt.attach(signatures);
+        }
+    }
+}
+
+impl<T: Signed> Signed for Outcome<T> {
+    fn attach(&mut self, signatures: &Signatures) {
+        if let Outcome::Done { value, .. } = self {
+            value.attach(signatures);
+        }
+    }
+}
+
+impl Signed for () {}
+impl Signed for SegmentInfo {}
+impl Signed for SealReceipt {}
+impl Signed for Option<LogCheckpoint> {}
 
 /// Why a plan did not commit.
 #[derive(Debug, Clone)]
@@ -139,7 +193,13 @@ pub(crate) struct Reply<T> {
     pub(crate) idempotent: bool,
 }
 
-impl<T: Send> Deliver for Reply<T> {
+impl<T: Send + Signed> Deliver for Reply<T> {
+    fn attach(&mut self, signatures: &Signatures) {
+        if let Ok(value) = &mut self.result {
+            value.attach(signatures);
+        }
+    }
+
     fn deliver(self: Box<Self>, failure: Option<&Failure>) {
         let result = match failure {
             None => self.result,

@@ -286,9 +286,9 @@ pub(crate) fn check_payload_row(reader: &Reader<'_>, envelope: &Envelope) -> Res
 }
 
 /// The recorder's keys by id.
-pub(crate) fn load_keys(store: &Store) -> Result<HashMap<String, PublicKey>, OpenError> {
+pub(crate) fn load_keys(reader: &Reader<'_>) -> Result<HashMap<String, PublicKey>, OpenError> {
     let mut keys = HashMap::new();
-    for row in store.reader().keys()? {
+    for row in reader.keys()? {
         let key = PublicKey::from_bytes(&row.public_key)
             .map_err(|e| inconsistent(format!("key {}: {e}", row.key_id)))?;
         if key.id().as_str() != row.key_id {
@@ -304,15 +304,14 @@ pub(crate) fn load_keys(store: &Store) -> Result<HashMap<String, PublicKey>, Ope
 
 /// Verifies the last `depth` envelopes and the seals of the segments they
 /// touch. Returns (envelopes, seals) verified.
-pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenError> {
-    let reader = store.reader();
+pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64), OpenError> {
     let Some(last) = reader.last_envelope()? else {
         return Ok((0, 0));
     };
     if depth == 0 {
         return Ok((0, 0));
     }
-    let keys = load_keys(store)?;
+    let keys = load_keys(reader)?;
     let from = last.seq.saturating_sub(depth - 1).max(1);
     let mut head = if from == 1 {
         ChainHead::GENESIS
@@ -365,7 +364,7 @@ pub(crate) fn verify_tail(store: &Store, depth: u64) -> Result<(u64, u64), OpenE
         .map_or(0, |segment| segment.segment_id);
     let mut seals = 0;
     for segment_id in first_segment.unwrap_or(last_segment)..=last_segment {
-        if verify_seal(store, segment_id, &keys)? {
+        if verify_seal(reader, segment_id, &keys)? {
             seals += 1;
         }
     }
@@ -380,12 +379,11 @@ fn invalid_seal(segment_id: u64, problem: impl Into<String>) -> OpenError {
 }
 
 /// Verifies a segment's seal if it has one; returns whether it had one.
-fn verify_seal(
-    store: &Store,
+pub(crate) fn verify_seal(
+    reader: &Reader<'_>,
     segment_id: u64,
     keys: &HashMap<String, PublicKey>,
 ) -> Result<bool, OpenError> {
-    let reader = store.reader();
     let segment = reader
         .segment(segment_id)?
         .ok_or_else(|| inconsistent(format!("segment {segment_id} is missing")))?;
@@ -462,7 +460,7 @@ pub(crate) fn recover(
     let completed_seal = complete_half_seal(store, config, key)?;
     let state = load_state(store.reader())?;
     let (verified_envelopes, verified_seals) =
-        verify_tail(store, config.startup_verification_depth)?;
+        verify_tail(&store.reader(), config.startup_verification_depth)?;
     let bundle_index_rebuilt = index_bundles(store)?;
     let bundle_files = match &config.bundle_dir {
         Some(dir) => crate::bundle_dir::recover(&store.reader(), dir)?,
@@ -530,15 +528,17 @@ pub(crate) fn previous_shutdown(store: &Store) -> Result<&'static str, OpenError
     })
 }
 
-/// Verifies a recorder database without writing to it: the last `depth`
-/// envelopes (all of them when `None`) and the seals of the segments they
-/// touch. Returns (envelopes, seals) verified; the error names the first bad
-/// record.
+/// Verifies a recorder database without writing to it (opened read-only,
+/// never migrated, inside one read snapshot, so a running recorder may go
+/// on writing): the last `depth` envelopes (all of them when `None`) and
+/// the seals of the segments they touch. Returns (envelopes, seals)
+/// verified; the error names the first bad record.
 pub fn verify_database(
     path: &std::path::Path,
     depth: Option<u64>,
 ) -> Result<(u64, u64), OpenError> {
-    let store = Store::open(path, &arxi_store::StoreOptions::default())?;
-    load_state(store.reader())?;
-    verify_tail(&store, depth.unwrap_or(u64::MAX))
+    let store = arxi_store::ReadOnlyStore::open(path)?;
+    store.snapshot(|reader| {
+        Ok(load_state(reader).and_then(|_| verify_tail(&reader, depth.unwrap_or(u64::MAX))))
+    })?
 }

@@ -27,7 +27,7 @@ use crate::control::{self, Reason};
 use crate::control_types;
 use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
 use crate::log_tree::{Cosignature, LogCheckpoint};
-use crate::plan::{CommitProgress, Op, Plan, Reply};
+use crate::plan::{CommitProgress, Op, Plan, Reply, Signed};
 use crate::status::{SegmentInfo, Shared};
 use crate::{CommandError, Outcome, Receipt, SealReceipt, recovery};
 
@@ -140,7 +140,7 @@ fn refuse_all(batch: &mut Vec<Command>, error: &CommandError) {
     }
 }
 
-fn reply<T: Send + 'static>(
+fn reply<T: Send + Signed + 'static>(
     sender: Answer<T>,
     result: Result<T, CommandError>,
     idempotent: bool,
@@ -333,11 +333,14 @@ impl Sequencer {
     /// committer. Returns false when the committer is gone (its callers are
     /// answered).
     fn sign_and_send(&mut self, mut plan: Plan) -> bool {
-        crate::signing::sign_plan(
+        let signatures = crate::signing::sign_plan(
             &mut plan,
             &self.chain.key,
             self.chain.config.signing_threads,
         );
+        for reply in &mut plan.replies {
+            reply.attach(&signatures);
+        }
         let epoch = plan.epoch;
         if let Err(unsent) = self.plans.send(plan) {
             unsent.0.deliver(Some(&crate::plan::Failure::Unavailable(
@@ -407,7 +410,7 @@ impl Sequencer {
 
     /// Runs a possibly idempotent mutation: replay, conflict, or perform and
     /// plan the record in the same transaction.
-    fn idempotent<T>(
+    fn idempotent<T: Signed>(
         &mut self,
         plan: &mut Plan,
         idempotency: Option<IdempotencyRequest<T>>,
@@ -444,7 +447,14 @@ impl Sequencer {
             Check::Conflict => return Err(CommandError::IdempotencyConflict),
             Check::Fresh => {}
         }
-        let value = perform(&mut self.chain, plan)?;
+        // The stored answer carries the signatures, so this command's
+        // envelopes are signed here rather than with the rest of the plan.
+        let first_op = plan.ops.len();
+        let mut value = perform(&mut self.chain, plan)?;
+        value.attach(&crate::signing::sign_ops(
+            &mut plan.ops[first_op..],
+            &self.chain.key,
+        ));
         let response = (request.render)(&value);
         let record = IdempotencyRecord {
             request_hash: request.request_hash,
@@ -640,7 +650,7 @@ impl Sequencer {
 
     /// Runs `work` under its idempotency record (if any) and queues the
     /// answer until the plan commits.
-    fn answer<T: Send + Clone + 'static>(
+    fn answer<T: Send + Clone + Signed + 'static>(
         &mut self,
         plan: &mut Plan,
         idempotency: Option<IdempotencyRequest<T>>,

@@ -16,9 +16,9 @@
 //! of signing), against some 15 µs to start a thread; and a standing pool
 //! would hold the signing key in more long-lived places.
 
-use crate::plan::{Op, Plan};
+use crate::plan::{Op, Plan, Signatures};
 use arxi_format::envelope::{Envelope, EnvelopeBody};
-use arxi_format::{Domain, Hash32, SecretKey};
+use arxi_format::{Domain, Hash32, SecretKey, Signature};
 
 /// What the `hash` and `signature` members add to an envelope's canonical
 /// bytes: two members of fixed length (`"hash":"<64 hex>"`,
@@ -30,9 +30,10 @@ pub(crate) const AUTH_MEMBERS_BYTES: u64 = 2 + (8 + 64 + 1) + (13 + 128 + 1);
 /// alone.
 pub(crate) const SPLIT_ENVELOPES_MIN: usize = 16;
 
-/// Signs every envelope of `plan` in place (each `Op::SignEnvelope` becomes
-/// an `Op::InsertEnvelope`), on up to `threads` threads.
-pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) {
+/// Signs every envelope of `plan` in place (each unsigned
+/// `Op::InsertEnvelope` gets its signed bytes), on up to `threads` threads;
+/// answers the signatures made.
+pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) -> Signatures {
     let waiting = plan
         .ops
         .iter()
@@ -48,33 +49,44 @@ pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) {
         .count();
     let threads = threads.clamp(1, (waiting / SPLIT_ENVELOPES_MIN).max(1));
     if threads == 1 {
-        sign_ops(&mut plan.ops, key);
-        return;
+        return sign_ops(&mut plan.ops, key);
     }
     // Chunks of about equal envelope counts (other ops are cheap).
     let chunk = plan.ops.len().div_ceil(threads);
-    std::thread::scope(|scope| {
+    let mut made = std::thread::scope(|scope| {
         let mut chunks = plan.ops.chunks_mut(chunk);
         let own = chunks.next().expect("a plan with envelopes has ops");
-        for other in chunks {
-            scope.spawn(move || sign_ops(other, key));
+        let others: Vec<_> = chunks
+            .map(|other| scope.spawn(move || sign_ops(other, key)))
+            .collect();
+        let mut made = sign_ops(own, key).0;
+        for other in others {
+            made.extend(other.join().expect("a signing thread does not panic").0);
         }
-        sign_ops(own, key);
+        made
     });
+    made.sort_unstable_by_key(|(seq, _)| *seq);
+    Signatures(made)
 }
 
-fn sign_ops(ops: &mut [Op], key: &SecretKey) {
+/// Signs the unsigned envelopes among `ops`, in order.
+pub(crate) fn sign_ops(ops: &mut [Op], key: &SecretKey) -> Signatures {
+    let mut made = Vec::new();
     for op in ops {
         if let Op::InsertEnvelope { row, unsigned } = op
             && let Some(pending) = unsigned.take()
         {
-            row.body = sign(pending.body, pending.hash, key);
+            let (bytes, signature) = sign(pending.body, pending.hash, key);
+            row.body = bytes;
+            made.push((row.seq, signature));
         }
     }
+    Signatures(made)
 }
 
-/// The signed canonical bytes of `body`, whose hash is `hash`.
-fn sign(body: EnvelopeBody, hash: Hash32, key: &SecretKey) -> Vec<u8> {
+/// The signed canonical bytes of `body`, whose hash is `hash`, and the
+/// signature.
+fn sign(body: EnvelopeBody, hash: Hash32, key: &SecretKey) -> (Vec<u8>, Signature) {
     assert_eq!(
         &body.key_id,
         key.id(),
@@ -93,7 +105,7 @@ fn sign(body: EnvelopeBody, hash: Hash32, key: &SecretKey) -> Vec<u8> {
         unsigned_length + AUTH_MEMBERS_BYTES,
         "the hash and signature members have a fixed length, so segment byte counts hold"
     );
-    bytes
+    (bytes, envelope.signature)
 }
 
 #[cfg(test)]

@@ -140,6 +140,11 @@ pub struct MetricsSnapshot {
     pub batch_commands_sum: u64,
 }
 
+/// The shortest retry hint: a retry sooner would meet the same queue.
+pub(crate) const RETRY_AFTER_MS_MIN: u64 = 1;
+/// The longest retry hint (a stalled writer answers this, not hours).
+pub(crate) const RETRY_AFTER_MS_MAX: u64 = 5_000;
+
 /// State shared by the engine handle and the writer thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -148,6 +153,10 @@ pub(crate) struct Shared {
     pub(crate) queued_bytes: AtomicUsize,
     pub(crate) stopped: AtomicBool,
     pub(crate) status: Mutex<EngineStatus>,
+    /// How long one plan takes to commit (transaction and fsync), in µs: a
+    /// moving average (weight 1/8) the committer updates, from which the
+    /// retry hint of an overloaded submission is computed.
+    pub(crate) commit_micros_average: AtomicU64,
 }
 
 impl Shared {
@@ -158,7 +167,31 @@ impl Shared {
             queued_bytes: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             status: Mutex::new(status),
+            commit_micros_average: AtomicU64::new(0),
         }
+    }
+
+    /// Folds one commit's duration into the moving average.
+    pub(crate) fn record_commit_micros(&self, micros: u64) {
+        let average = self.commit_micros_average.load(Ordering::Relaxed);
+        let next = if average == 0 {
+            micros
+        } else {
+            average - average / 8 + micros / 8
+        };
+        self.commit_micros_average.store(next, Ordering::Relaxed);
+    }
+
+    /// When a refused submission may find room: the batches queued ahead
+    /// (`queue_depth` commands, at most `batch_commands_max` per
+    /// transaction), plus the one committing, at the average commit time;
+    /// within [`RETRY_AFTER_MS_MIN`]..=[`RETRY_AFTER_MS_MAX`].
+    pub(crate) fn retry_after_ms(&self, batch_commands_max: usize) -> u64 {
+        let depth = self.queue_depth.load(Ordering::Relaxed) as u64;
+        let batches = depth.div_ceil(batch_commands_max.max(1) as u64) + 1;
+        let commit_micros = self.commit_micros_average.load(Ordering::Relaxed);
+        (batches.saturating_mul(commit_micros) / 1_000)
+            .clamp(RETRY_AFTER_MS_MIN, RETRY_AFTER_MS_MAX)
     }
 
     pub(crate) fn dequeued(&self, bytes: usize) {
@@ -201,5 +234,42 @@ impl RecordedKey {
             first_seq: row.first_seq,
             added_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The retry hint: (commit times in µs, commands queued, batch size)
+    /// to the expected hint in ms.
+    #[test]
+    fn the_retry_hint_follows_the_queue_and_the_commit_time() {
+        let check = |commits: &[u64], depth: usize, batch: usize, expected_ms: u64| {
+            let shared = Shared::new(EngineStatus {
+                head_seq: 0,
+                head_hash: Hash32::ZERO,
+                open_segment: None,
+                last_seal_hash: Hash32::ZERO,
+                tree_root: None,
+                failure: None,
+            });
+            for micros in commits {
+                shared.record_commit_micros(*micros);
+            }
+            shared.queue_depth.store(depth, Ordering::Relaxed);
+            assert_eq!(
+                shared.retry_after_ms(batch),
+                expected_ms,
+                "commits {commits:?}, depth {depth}, batch {batch}"
+            );
+        };
+        check(&[], 4_096, 256, RETRY_AFTER_MS_MIN);
+        check(&[2_000], 0, 256, 2);
+        check(&[2_000], 600, 256, 8);
+        check(&[2_000], 4_096, 256, 34);
+        check(&[2_000, 2_000, 10_000], 4_096, 256, 51);
+        check(&[900_000], 4_096, 256, RETRY_AFTER_MS_MAX);
+        check(&[u64::MAX], 4_096, 1, RETRY_AFTER_MS_MAX);
     }
 }

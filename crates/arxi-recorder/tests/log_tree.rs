@@ -107,6 +107,11 @@ fn checkpoints_commit_to_every_envelope_and_proofs_verify() {
     let stored = engine.log_checkpoints(10).unwrap();
     let sizes: Vec<u64> = stored.iter().map(|(c, _)| c.size).collect();
     assert_eq!(sizes, [second.size, first.size]);
+
+    // A seal signs a checkpoint through it in the same transaction.
+    engine.seal(None).unwrap().wait().unwrap();
+    let (sealed, _) = engine.log_checkpoints(1).unwrap().remove(0);
+    assert_eq!(sealed.size, engine.status().head_seq);
     engine.shutdown().unwrap();
 }
 

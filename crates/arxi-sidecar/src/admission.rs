@@ -3,6 +3,10 @@
 //! deadline); anything beyond is refused at once (429). Workers are
 //! single-threaded runtimes, so this needs no locks; the global counters in
 //! [`Saturation`] let readiness report saturation across workers.
+//!
+//! The gate also keeps how long a slot is held (a moving average), from
+//! which a refusal's `retry_after_ms` is computed: the queue ahead drains
+//! `active_max` requests per holding time.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -29,6 +33,8 @@ pub struct Admission {
     waiting: Cell<usize>,
     waiters: RefCell<Vec<Waker>>,
     totals: std::sync::Arc<Saturation>,
+    /// How long a slot is held, in µs (moving average, weight 1/8).
+    hold_micros_average: Cell<u64>,
 }
 
 /// Why a request was not admitted.
@@ -52,7 +58,26 @@ impl Admission {
             waiting: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
             totals,
+            hold_micros_average: Cell::new(0),
         })
+    }
+
+    /// When a refused request may find a slot: the queue ahead plus itself,
+    /// `active_max` at a time, at the average holding time; within
+    /// 1..=5000 ms.
+    pub fn retry_after_ms(&self) -> u64 {
+        let rounds = (self.waiting.get() as u64 + 1).div_ceil(self.active_max as u64);
+        (rounds.saturating_mul(self.hold_micros_average.get()) / 1_000).clamp(1, 5_000)
+    }
+
+    fn record_hold(&self, held: std::time::Duration) {
+        let micros = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+        let average = self.hold_micros_average.get();
+        self.hold_micros_average.set(if average == 0 {
+            micros
+        } else {
+            average - average / 8 + micros / 8
+        });
     }
 
     /// True when every slot and queue place of this worker is taken.
@@ -81,6 +106,7 @@ impl Admission {
         self.totals.active.fetch_add(1, Ordering::Relaxed);
         Permit {
             gate: Rc::clone(self),
+            since: std::time::Instant::now(),
         }
     }
 
@@ -112,10 +138,12 @@ pub enum Admit {
 #[derive(Debug)]
 pub struct Permit {
     gate: Rc<Admission>,
+    since: std::time::Instant,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        self.gate.record_hold(self.since.elapsed());
         self.gate.active.set(self.gate.active.get() - 1);
         self.gate.totals.active.fetch_sub(1, Ordering::Relaxed);
         self.gate.wake_all();

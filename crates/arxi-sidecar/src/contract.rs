@@ -128,9 +128,14 @@ pub struct ActiveSegment {
     pub segment: Option<Segment>,
 }
 
-/// `POST /v1/envelopes` and `/with-attachments`: the durable receipt.
+/// `POST /v1/envelopes` and `/with-attachments`: the durable, signed
+/// receipt. With the request it answers, it is everything needed to
+/// rebuild the envelope and check the recorder's signature offline
+/// (`arxi receipt verify`; Docs/api.md, "Receipts").
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Receipt {
+    /// The recorder's id.
+    pub recorder_id: String,
     /// Sequence number.
     pub seq: u64,
     /// Segment holding it.
@@ -150,6 +155,19 @@ pub struct Receipt {
     /// instead of the payload (hex).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_commitment: Option<String>,
+    /// Version 2: the envelope's salt (hex). With the request it opens the
+    /// commitment, so keep it as you keep the request body: whoever holds
+    /// both can show what the envelope committed to, even after an
+    /// erasure (`Docs/format.md` §14.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_salt: Option<String>,
+    /// Version 2: the request labels (`actor`, `subject`) that went into
+    /// the committed content instead of the envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_labels: Option<Vec<String>>,
+    /// The envelope's Ed25519 signature (hex) over its hash, domain
+    /// `arxi.envelope.v1` (Docs/format.md).
+    pub signature: String,
 }
 
 /// `POST /v1/envelopes` body.
@@ -226,20 +244,19 @@ pub const SAFE_INTEGER_MAX: u64 = arxi_format::json::MAX_SAFE_INTEGER;
 #[allow(clippy::cast_precision_loss)]
 pub const SAFE_INTEGER_MAX_F64: f64 = SAFE_INTEGER_MAX as f64;
 
-/// A receive time as envelopes carry it: `YYYY-MM-DDTHH:MM:SS.ffffffZ`
-/// (the schema's pattern stops at day 28 of every month; later days are
-/// accepted too).
-const TIMESTAMP: &str = "^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}Z$";
-
-/// Envelope kinds.
-#[derive(Debug, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EnvelopeKind {
-    /// Events sent to the recorder.
-    Data,
-    /// The recorder's own actions.
-    Control,
-}
+/// A receive time as envelopes carry it: `YYYY-MM-DDTHH:MM:SS.ffffffZ`,
+/// years 1970 to 9999, every real calendar day (30-day months, February's
+/// 28 days and the 29th of leap years), exactly what the handler's
+/// `Timestamp::parse` accepts (a test compares them day by day).
+pub const TIMESTAMP: &str = concat!(
+    "^(?:",
+    "(?:19[7-9][0-9]|[2-9][0-9]{3})-(?:",
+    "(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])",
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)",
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))",
+    "|(?:19(?:7[26]|8[048]|9[26])|[2-9][0-9](?:0[48]|[2468][048]|[13579][26])|[2468][048]00|[3579][26]00)-02-29",
+    ")T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}Z$",
+);
 
 /// `POST /v1/query/envelopes` body (every member optional).
 #[derive(Debug, JsonSchema)]
@@ -276,11 +293,64 @@ pub struct QueryRequest {
     pub limit: Option<u64>,
 }
 
+/// An attachment reference inside an envelope (`Docs/format.md` §6).
+#[derive(Debug, JsonSchema)]
+pub struct AttachmentRef {
+    /// File name, unique within the envelope.
+    pub name: String,
+    /// Media type.
+    pub media_type: String,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+    /// Byte length.
+    pub size: u64,
+}
+
+/// A stored envelope, verbatim (`Docs/format.md` §6): canonical JSON,
+/// signed. Verify it offline with the recorder's public key; never
+/// re-serialize it before hashing.
+#[derive(Debug, JsonSchema)]
+pub struct StoredEnvelope {
+    /// Record version (1).
+    pub v: u64,
+    /// The recorder.
+    pub recorder_id: String,
+    /// The segment holding it.
+    pub segment_id: u64,
+    /// Sequence number (recorder-wide, gapless).
+    pub seq: u64,
+    /// Receive time (RFC 3339, microseconds, UTC).
+    pub received_at: String,
+    /// `data` or `control`.
+    pub kind: EnvelopeKind,
+    /// Event type (`arxi.*` for control envelopes).
+    #[schemars(rename = "type")]
+    pub event_type: String,
+    /// Who acted (absent when not given).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// What it concerns (absent when not given).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The event, canonical.
+    pub payload: AnyJson,
+    /// Attachment references.
+    pub attachments: Vec<AttachmentRef>,
+    /// Hash of the previous envelope (hex; zeros for seq 1).
+    pub prev_hash: String,
+    /// Signing key id.
+    pub key_id: String,
+    /// Envelope hash (hex).
+    pub hash: String,
+    /// Ed25519 signature (hex).
+    pub signature: String,
+}
+
 /// `POST /v1/query/envelopes`.
 #[derive(Debug, JsonSchema)]
 pub struct QueryPage {
     /// Stored canonical envelopes, verbatim, in sequence order.
-    pub envelopes: Vec<Value>,
+    pub envelopes: Vec<StoredEnvelope>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
     /// For each version 2 envelope of the page, in order: its committed
@@ -324,15 +394,10 @@ pub struct ErasureRequest {
     pub reason: ErasureReason,
 }
 
-/// `subject` or `seqs`, exactly one (null is absent).
+/// `subject` or `seqs`, exactly one (null is absent): stated as
+/// `x-arxi-exactly-one` and in the description (see [`one_selector`]).
 fn subject_or_seqs(schema: &mut Schema) {
-    schema.insert(
-        "oneOf".into(),
-        json!([
-            {"required": ["subject"], "properties": {"subject": {"type": "string"}, "seqs": {"type": "null"}}},
-            {"required": ["seqs"], "properties": {"seqs": {"type": "array"}, "subject": {"type": "null"}}},
-        ]),
-    );
+    schema.insert("x-arxi-exactly-one".into(), json!(["subject", "seqs"]));
 }
 
 /// A named envelope an erasure left.
@@ -397,21 +462,18 @@ pub struct BuildRequest {
 
 /// Segment members or sequence members, not both; at most one payload
 /// selection (`withhold_payloads` true, `disclose_subject`,
-/// `disclose_type`). Null is absent.
+/// `disclose_type`). Null is absent. Not stated as schema alternatives:
+/// mainstream generators cannot compile `anyOf` members typed `null` (issue
+/// 23); the rules are the description, `x-arxi-exclusive` and
+/// `x-arxi-at-most-one`, and the server answers 422 naming the field.
 fn one_selector(schema: &mut Schema) {
     schema.insert(
-        "allOf".into(),
-        json!([
-            {"anyOf": [
-                {"properties": {"first_seq": {"type": "null"}, "last_seq": {"type": "null"}}},
-                {"properties": {"first_segment": {"type": "null"}, "last_segment": {"type": "null"}}},
-            ]},
-            {"anyOf": [
-                {"properties": {"disclose_subject": {"type": "null"}, "disclose_type": {"type": "null"}}},
-                {"properties": {"withhold_payloads": {"enum": [false, null]}, "disclose_type": {"type": "null"}}},
-                {"properties": {"withhold_payloads": {"enum": [false, null]}, "disclose_subject": {"type": "null"}}},
-            ]},
-        ]),
+        "x-arxi-exclusive".into(),
+        json!([["first_segment", "last_segment"], ["first_seq", "last_seq"]]),
+    );
+    schema.insert(
+        "x-arxi-at-most-one".into(),
+        json!(["withhold_payloads", "disclose_subject", "disclose_type"]),
     );
 }
 
@@ -502,15 +564,52 @@ pub struct InspectRequest {
     pub bundle_base64: Option<Base64>,
 }
 
-/// `bundle_id` or `bundle_base64`, exactly one (null is absent).
+/// `bundle_id` or `bundle_base64`, exactly one (null is absent): stated
+/// as `x-arxi-exactly-one` and in the description (see [`one_selector`]).
 fn one_source(schema: &mut Schema) {
     schema.insert(
-        "anyOf".into(),
-        json!([
-            {"required": ["bundle_id"], "properties": {"bundle_id": {"type": "string"}, "bundle_base64": {"type": "null"}}},
-            {"required": ["bundle_base64"], "properties": {"bundle_base64": {"type": "string"}, "bundle_id": {"type": "null"}}},
-        ]),
+        "x-arxi-exactly-one".into(),
+        json!(["bundle_id", "bundle_base64"]),
     );
+}
+
+/// One finding of the verifier (`arxi bundle verify --json`): what is
+/// wrong, where, and the bytes that disagree.
+#[derive(Debug, JsonSchema)]
+pub struct Finding {
+    /// Stable finding code (`Docs/format.md` §11.4).
+    pub code: String,
+    /// Record number in the file (from 0), when known.
+    pub record: Option<u64>,
+    /// Byte offset in the file, when known.
+    pub offset: Option<u64>,
+    /// Segment, when known.
+    pub segment_id: Option<u64>,
+    /// Sequence number, when known.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+    /// What was expected (hex or text), when it applies.
+    pub expected: Option<String>,
+    /// What was found, when it applies.
+    pub found: Option<String>,
+}
+
+/// What the verifier checked.
+#[derive(Debug, JsonSchema)]
+pub struct CheckedCounts {
+    /// Records read.
+    pub records: u64,
+    /// Envelopes checked.
+    pub envelopes: u64,
+    /// Signatures verified.
+    pub signatures_verified: u64,
+    /// Seals checked.
+    pub seals: u64,
+    /// Attachments checked.
+    pub attachments: u64,
+    /// Bytes read.
+    pub bytes: u64,
 }
 
 /// `POST /v1/bundles/verify`: the verifier's report (as `arxi bundle
@@ -521,8 +620,20 @@ pub struct VerifyReport {
     pub valid: bool,
     /// The bundle could not be checked at all.
     pub could_not_check: bool,
+    /// The recorder named by the manifest, when read.
+    pub recorder_id: Option<String>,
+    /// First sequence number covered, when read.
+    pub first_seq: Option<u64>,
+    /// Last sequence number covered, when read.
+    pub last_seq: Option<u64>,
+    /// What was checked.
+    pub checked: CheckedCounts,
+    /// The first bad record in file order, if any.
+    pub first_bad_record: Option<Finding>,
     /// Every finding, in file order.
-    pub findings: Vec<Value>,
+    pub findings: Vec<Finding>,
+    /// Findings left out past the report's bound.
+    pub findings_dropped: u64,
     /// Key ids trusted.
     pub trusted_keys: Vec<String>,
     /// What the bundle carries of each version 2 envelope's payload
@@ -532,12 +643,90 @@ pub struct VerifyReport {
     pub payloads: Value,
 }
 
+/// A segment as a bundle manifest lists it.
+#[derive(Debug, JsonSchema)]
+pub struct ManifestSegment {
+    /// Segment id.
+    pub segment_id: u64,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Envelopes.
+    pub count: u64,
+    /// Merkle root (hex).
+    pub merkle_root: String,
+    /// Seal hash (hex).
+    pub seal_hash: String,
+}
+
+/// A bundle's manifest, as inspect shows it.
+#[derive(Debug, JsonSchema)]
+pub struct ManifestSummary {
+    /// The recorder.
+    pub recorder_id: String,
+    /// When the bundle was made.
+    pub created_at: String,
+    /// First sequence number.
+    pub first_seq: u64,
+    /// Last sequence number.
+    pub last_seq: u64,
+    /// Envelopes.
+    pub envelope_count: u64,
+    /// The segments.
+    pub segments: Vec<ManifestSegment>,
+    /// The key that signed the bundle.
+    pub key_id: String,
+}
+
+/// A key record of a bundle.
+#[derive(Debug, JsonSchema)]
+pub struct BundleKey {
+    /// Key id.
+    pub key_id: String,
+    /// Public key (hex).
+    pub public_key: String,
+    /// First envelope signed with it.
+    pub first_seq: u64,
+}
+
+/// Record counts of a bundle.
+#[derive(Debug, JsonSchema)]
+pub struct RecordCounts {
+    /// Envelopes.
+    pub envelopes: u64,
+    /// Data envelopes.
+    pub data_envelopes: u64,
+    /// Control envelopes.
+    pub control_envelopes: u64,
+    /// Seals.
+    pub seals: u64,
+    /// Attachments.
+    pub attachments: u64,
+    /// Attachment bytes.
+    pub attachment_bytes: u64,
+}
+
 /// `POST /v1/bundles/inspect`: the summary `arxi bundle inspect --json`
-/// prints (manifest, keys, record counts, signer).
+/// prints (manifest, keys, record counts, signer); nothing is verified.
 #[derive(Debug, JsonSchema)]
 pub struct InspectSummary {
+    /// `arxi.bundle`.
+    pub format: String,
+    /// Container version.
+    pub version: u64,
     /// The manifest, when it could be read.
-    pub manifest: Option<Value>,
+    pub manifest: Option<ManifestSummary>,
+    /// Key records.
+    pub keys: Vec<BundleKey>,
+    /// Record counts.
+    pub records: RecordCounts,
+    /// The trailer's signing key id, when the trailer was read.
+    pub signed_by: Option<String>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// What could not be read.
+    pub problems: Vec<String>,
 }
 
 /// `POST /v1/config/reload`.
@@ -558,13 +747,35 @@ pub struct Reloaded {
 }
 
 /// `GET /v1/config`: the effective configuration (secret-bearing paths
-/// `"[redacted]"`), its `source` and `config_sha256`.
+/// `"[redacted]"`), its `source` and `config_sha256`. Each section has the
+/// keys of the TOML section of the same name (`Docs/api.md`,
+/// `Docs/generated/arxi/config/limits.md`).
 #[derive(Debug, JsonSchema)]
 pub struct EffectiveConfig {
     /// Where it came from.
     pub source: String,
     /// SHA-256 of its canonical JSON.
     pub config_sha256: String,
+    /// Configuration format version.
+    pub config_version: u64,
+    /// `[api]`.
+    pub api: ConfigSection,
+    /// `[recorder]`.
+    pub recorder: ConfigSection,
+    /// `[transport]`.
+    pub transport: ConfigSection,
+    /// `[security]` (token files redacted).
+    pub security: ConfigSection,
+    /// `[signer]` (key file redacted).
+    pub signer: ConfigSection,
+    /// `[limits]`.
+    pub limits: ConfigSection,
+    /// `[probes]`.
+    pub probes: ConfigSection,
+    /// `[enterprise]` (token file redacted).
+    pub enterprise: ConfigSection,
+    /// `[shutdown]`.
+    pub shutdown: ConfigSection,
 }
 
 /// A public key.
@@ -766,30 +977,40 @@ rule! {
     }
 }
 
-/// Any JSON value whose numbers lie within ±(2^53-1) (larger ones would
-/// be rounded; send them as strings), nested at most 64 deep, without
-/// duplicate object keys.
-#[derive(Debug)]
-pub struct JsonValue;
-
-impl JsonSchema for JsonValue {
-    fn schema_name() -> Cow<'static, str> {
-        "JsonValue".into()
+rule! {
+    /// Envelope kinds: `data` (events sent to the recorder) or `control`
+    /// (the recorder's own actions). A plain string enumeration: generators
+    /// mishandle `oneOf` of constants (issue 23).
+    EnvelopeKind {
+        "type": "string",
+        "enum": ["data", "control"],
     }
+}
 
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let this = generator.subschema_for::<Self>();
-        json_schema!({
-            "description": "Any JSON value whose numbers lie within ±(2^53-1), nested at most 64 deep, without duplicate object keys.",
-            "anyOf": [
-                {"type": "null"},
-                {"type": "boolean"},
-                {"type": "string"},
-                {"type": "number", "minimum": -SAFE_INTEGER_MAX.cast_signed(), "maximum": SAFE_INTEGER_MAX},
-                {"type": "array", "items": this},
-                {"type": "object", "additionalProperties": this},
-            ],
-        })
+rule! {
+    /// Any JSON value (the `payload` of an event). Its numbers must lie
+    /// within ±(2^53-1) (larger ones would be rounded: send them as
+    /// strings), it nests at most 64 deep and repeats no object key; the
+    /// server refuses anything else with 422 naming the rule
+    /// (`integer_out_of_range`, `json_too_deep`, `duplicate_json_key`). Not
+    /// stated as a recursive schema: mainstream generators skip operations
+    /// whose body refers to itself (issue 23); `x-arxi-number-range` keeps
+    /// the bound for tools that read it.
+    JsonValue {
+        "x-arxi-number-range": [-9_007_199_254_740_991_i64, 9_007_199_254_740_991_u64],
+    }
+}
+
+rule! {
+    /// Any JSON value.
+    AnyJson {}
+}
+
+rule! {
+    /// A configuration section: the keys of the TOML section of this name.
+    ConfigSection {
+        "type": "object",
+        "additionalProperties": {},
     }
 }
 

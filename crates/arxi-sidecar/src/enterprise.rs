@@ -16,7 +16,8 @@
 //!    control plane answers `{"decision": "allow"}` or `{"decision":
 //!    "deny", "reason": ...}` (403 `enterprise_denied`); no valid answer in
 //!    `enterprise.timeout_ms` fails closed (503
-//!    `enterprise_control_unavailable`);
+//!    `enterprise_control_unavailable`, whose `reason` says down, timeout,
+//!    refused our token, or an invalid answer: [`Unavailable`]);
 //! 3. the admission hook, `POST {cp}/v1/enterprise/sidecar/hooks` with
 //!    `phase = "admission"` and the decision (`allow`, `deny`, `error`);
 //!    when the decision is `allow` and the hook is not accepted, the
@@ -248,6 +249,42 @@ pub fn hook_body(
     canonical(&members)
 }
 
+/// Why the control plane gave no decision: the `reason` member of a 503
+/// `enterprise_control_unavailable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// No connection, or the connection failed (the control plane is down
+    /// or unreachable).
+    Down,
+    /// No complete answer within `enterprise.timeout_ms`.
+    Timeout,
+    /// It answered 401 or 403 without a decision: it refused the
+    /// sidecar's own token (`enterprise.token_file`).
+    Refused,
+    /// It answered something that is not a decision.
+    InvalidAnswer,
+}
+
+impl Unavailable {
+    /// Every reason, for the contract documents.
+    pub const ALL: [Unavailable; 4] = [
+        Self::Down,
+        Self::Timeout,
+        Self::Refused,
+        Self::InvalidAnswer,
+    ];
+
+    /// The `reason` text.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Down => "control_plane_down",
+            Self::Timeout => "control_plane_timeout",
+            Self::Refused => "control_plane_refused",
+            Self::InvalidAnswer => "control_plane_invalid_answer",
+        }
+    }
+}
+
 /// The control plane's ingress verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -299,14 +336,22 @@ impl Bridge<'_> {
     /// The ingress check: allow, deny, or a problem when the control plane
     /// gives no valid answer in time (fail closed).
     pub async fn ingress(&self, operation: &Operation<'_>) -> Result<Verdict, Problem> {
-        let unavailable = |reason: String| {
-            tracing::warn!(%reason, correlation_id = operation.correlation_id, "ingress check failed");
-            Problem::new(Code::EnterpriseControlUnavailable).detail(reason)
+        let unavailable = |reason: Unavailable, detail: String| {
+            tracing::warn!(reason = reason.name(), %detail, correlation_id = operation.correlation_id, "ingress check failed");
+            Problem::new(Code::EnterpriseControlUnavailable)
+                .detail(detail)
+                .with("reason", reason.name())
         };
         let answer = self
             .post(INGRESS_PATH, ingress_body(self.config, operation))
             .await
-            .map_err(|error| unavailable(format!("ingress check: {error}")))?;
+            .map_err(|error| {
+                let reason = match error {
+                    CallError::Timeout => Unavailable::Timeout,
+                    CallError::Failed(_) => Unavailable::Down,
+                };
+                unavailable(reason, format!("ingress check: {error}"))
+            })?;
         let decision = serde_json::from_slice::<Value>(&answer.body).ok();
         let field = |name: &str| {
             decision
@@ -320,9 +365,16 @@ impl Bridge<'_> {
             (200..=299 | 403, Some("deny")) => Ok(Verdict::Deny(
                 field("reason").unwrap_or_else(|| "denied by the control plane".into()),
             )),
-            (status, _) => Err(unavailable(format!(
-                "ingress check answered {status} without a valid decision"
-            ))),
+            (status @ (401 | 403), _) => Err(unavailable(
+                Unavailable::Refused,
+                format!(
+                    "the control plane refused the sidecar's credentials ({status}); check enterprise.token_file"
+                ),
+            )),
+            (status, _) => Err(unavailable(
+                Unavailable::InvalidAnswer,
+                format!("ingress check answered {status} without a valid decision"),
+            )),
         }
     }
 

@@ -8,8 +8,10 @@
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
 //! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
-//! `healthcheck` subcommand's client), `client` (the operator commands
-//! `erase` and `bundle export`, calling a running sidecar).
+//! `healthcheck` subcommand's client), `maintenance` (the `backup` and
+//! `verify-data` subcommands), `ownership` (start-up errors that name a
+//! path's owner and mode), `client` (the operator commands `erase` and
+//! `bundle export`, calling a running sidecar).
 
 #![forbid(unsafe_code)]
 
@@ -25,9 +27,11 @@ pub mod framing;
 pub mod handlers;
 pub mod healthcheck;
 pub mod io;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod outbound;
+pub mod ownership;
 pub mod pipeline;
 pub mod problem;
 pub mod reload;
@@ -37,7 +41,7 @@ pub mod server;
 pub mod state;
 pub mod witnessing;
 
-pub use server::{ServerHandle, StartError, start};
+pub use server::{ServerHandle, StartError, StartOptions, start, start_with};
 
 /// The development configuration (`config/dev.toml`), used when neither
 /// `--config` nor `ARXI_SIDECAR_CONFIG` names a file.

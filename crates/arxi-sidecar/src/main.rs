@@ -1,9 +1,12 @@
 //! `arxi-sidecar`: serve, probe, or check a configuration.
 //!
 //! ```text
-//! arxi-sidecar [serve] [--config FILE]       serve (default); ARXI_SIDECAR_CONFIG also names the file;
+//! arxi-sidecar [serve] [--config FILE] [--accept-rollback SEQ]
+//!                                            serve (default); ARXI_SIDECAR_CONFIG also names the file;
 //!                                            without either, the embedded development configuration
 //! arxi-sidecar check-config [--config FILE]  validate and exit
+//! arxi-sidecar backup [--config FILE] --to FILE        consistent online copy of the database
+//! arxi-sidecar verify-data [--config FILE] [--database FILE]   offline check of a database
 //! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
 //! arxi-sidecar erase TARGET (--subject S | --seqs N,N,..) --reason TEXT [--token-file F] [--idempotency-key K]
 //! arxi-sidecar bundle export TARGET --out FILE [--first-segment A --last-segment B]
@@ -13,7 +16,9 @@
 //! ```
 //!
 //! Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad
-//! usage or configuration.
+//! usage or configuration; 65 the database is behind its signed head (a
+//! restored backup: see `--accept-rollback`). `verify-data`: 0 valid, 1
+//! invalid, 2 could not check.
 
 #![forbid(unsafe_code)]
 
@@ -25,8 +30,10 @@ use arxi_sidecar::healthcheck::{self, Target};
 use arxi_sidecar_config::ValidConfig;
 
 const USAGE: &str = "usage:
-  arxi-sidecar [serve] [--config FILE]
+  arxi-sidecar [serve] [--config FILE] [--accept-rollback SEQ]
   arxi-sidecar check-config [--config FILE]
+  arxi-sidecar backup [--config FILE] --to FILE
+  arxi-sidecar verify-data [--config FILE] [--database FILE]
   arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
   arxi-sidecar erase TARGET (--subject S | --seqs N,N,...) --reason TEXT [--token-file F] [--idempotency-key K]
   arxi-sidecar bundle export TARGET --out FILE [--first-segment A] [--last-segment B]
@@ -40,10 +47,23 @@ then GET /v1/bundles/download).
 
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
 embedded development configuration (config/dev.toml: loopback and ./arxi-data).
+
+backup copies the configured database into a new FILE with SQLite's online
+backup API while the sidecar runs (never the signing key or the signed head).
+verify-data checks every envelope and seal of the configured database (or of
+--database FILE, e.g. a backup) read-only, and the configured one against its
+signed head; exit 0 valid, 1 invalid, 2 could not check.
+A database behind its signed head (an older backup restored) refuses to start
+with exit code 65; --accept-rollback SEQ (or ARXI_ACCEPT_ROLLBACK=SEQ), SEQ
+being the signed head seq the refusal names, opens it once and records
+arxi.recorder.rolled_back naming the lost range.
+
 Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) and
 ARXI_LOG_FORMAT=json switches to JSON lines.";
 
 const EXIT_USAGE: u8 = 64;
+/// The database is behind its signed head (EX_DATAERR).
+const EXIT_ROLLED_BACK: u8 = 65;
 
 /// mimalloc instead of the C library's allocator: glibc's malloc and free
 /// took about 12% of the sidecar's CPU samples on the durable write path;
@@ -69,6 +89,8 @@ fn main() -> ExitCode {
         Some("bundle") if args.get(1).map(String::as_str) == Some("export") => {
             operator_command(arxi_sidecar::client::bundle_export_command(&args[2..]))
         }
+        Some("backup") => backup_command(&args[1..]),
+        Some("verify-data") => verify_data_command(&args[1..]),
         Some("check-config") => match load_config(&args[1..]) {
             Ok(config) => {
                 println!("configuration {} is valid", config.source());
@@ -145,22 +167,61 @@ fn init_logging() {
     }
 }
 
+/// The flags the subcommands take; each subcommand says which it allows.
+#[derive(Debug, Default)]
+struct Flags {
+    config: Option<PathBuf>,
+    to: Option<PathBuf>,
+    database: Option<PathBuf>,
+    accept_rollback: Option<u64>,
+}
+
+/// Parses `args`, allowing only the flags in `allowed`.
+fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, ExitCode> {
+    let mut flags = Flags::default();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let name = match arg.as_str() {
+            "-c" => "--config",
+            other => other,
+        };
+        if !allowed.contains(&name) {
+            return Err(usage_error(&format!("unexpected argument {arg:?}")));
+        }
+        let Some(value) = rest.next() else {
+            return Err(usage_error(&format!("{name} needs a value")));
+        };
+        match name {
+            "--config" => flags.config = Some(PathBuf::from(value)),
+            "--to" => flags.to = Some(PathBuf::from(value)),
+            "--database" => flags.database = Some(PathBuf::from(value)),
+            "--accept-rollback" => flags.accept_rollback = Some(parse_seq(value)?),
+            _ => unreachable!("every allowed flag is matched above"),
+        }
+    }
+    Ok(flags)
+}
+
+fn parse_seq(value: &str) -> Result<u64, ExitCode> {
+    value.parse::<u64>().map_err(|_| {
+        usage_error(&format!(
+            "--accept-rollback needs the signed head's sequence number, got {value:?}"
+        ))
+    })
+}
+
 /// The configuration from `--config`, `ARXI_SIDECAR_CONFIG` or the embedded
 /// development file; on failure every problem is printed and the exit code
 /// is 64.
 fn load_config(args: &[String]) -> Result<ValidConfig, ExitCode> {
-    let mut path: Option<PathBuf> = None;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--config" | "-c" => match rest.next() {
-                Some(value) => path = Some(PathBuf::from(value)),
-                None => return Err(usage_error("--config needs a file")),
-            },
-            other => return Err(usage_error(&format!("unexpected argument {other:?}"))),
-        }
-    }
-    let path = path.or_else(|| std::env::var_os("ARXI_SIDECAR_CONFIG").map(PathBuf::from));
+    config_from(&parse_flags(args, &["--config"])?)
+}
+
+fn config_from(flags: &Flags) -> Result<ValidConfig, ExitCode> {
+    let path = flags
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("ARXI_SIDECAR_CONFIG").map(PathBuf::from));
     let result = match &path {
         Some(path) => arxi_sidecar_config::load(path),
         None => arxi_sidecar_config::parse(
@@ -175,9 +236,67 @@ fn load_config(args: &[String]) -> Result<ValidConfig, ExitCode> {
     })
 }
 
+fn backup_command(args: &[String]) -> ExitCode {
+    let flags = match parse_flags(args, &["--config", "--to"]) {
+        Ok(flags) => flags,
+        Err(code) => return code,
+    };
+    let Some(destination) = flags.to.clone() else {
+        return usage_error("backup needs --to FILE");
+    };
+    match config_from(&flags) {
+        Ok(config) => ExitCode::from(arxi_sidecar::maintenance::backup(
+            &config.database_path(),
+            &destination,
+        )),
+        Err(code) => code,
+    }
+}
+
+fn verify_data_command(args: &[String]) -> ExitCode {
+    let flags = match parse_flags(args, &["--config", "--database"]) {
+        Ok(flags) => flags,
+        Err(code) => return code,
+    };
+    if let Some(database) = &flags.database {
+        return ExitCode::from(arxi_sidecar::maintenance::verify_data(database, false));
+    }
+    match config_from(&flags) {
+        Ok(config) => ExitCode::from(arxi_sidecar::maintenance::verify_data(
+            &config.database_path(),
+            true,
+        )),
+        Err(code) => code,
+    }
+}
+
+/// `--accept-rollback`, else `ARXI_ACCEPT_ROLLBACK`.
+fn rollback_acknowledgement(flags: &Flags) -> Result<Option<u64>, ExitCode> {
+    if flags.accept_rollback.is_some() {
+        return Ok(flags.accept_rollback);
+    }
+    match std::env::var("ARXI_ACCEPT_ROLLBACK") {
+        Ok(value) if !value.is_empty() => parse_seq(&value).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The configuration and start options `serve` runs with.
+fn serve_arguments(args: &[String]) -> Result<(ValidConfig, arxi_sidecar::StartOptions), ExitCode> {
+    let flags = parse_flags(args, &["--config", "--accept-rollback"])?;
+    let rollback_acknowledged_seq = rollback_acknowledgement(&flags)?;
+    let config = config_from(&flags)?;
+    Ok((
+        config,
+        arxi_sidecar::StartOptions {
+            rollback_acknowledged_seq,
+        },
+    ))
+}
+
 fn serve(args: &[String]) -> ExitCode {
-    let config = match load_config(args) {
-        Ok(config) => config,
+    let (config, options) = match serve_arguments(args) {
+        Ok(arguments) => arguments,
         Err(code) => return code,
     };
     init_logging();
@@ -207,13 +326,9 @@ fn serve(args: &[String]) -> ExitCode {
             }
         }
     });
-    let server = match arxi_sidecar::start(config) {
+    let server = match arxi_sidecar::start_with(config, options) {
         Ok(server) => server,
-        Err(error) => {
-            tracing::error!(%error, "start-up failed");
-            eprintln!("arxi-sidecar: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return start_failed(&error),
     };
     tracing::info!("ready");
     loop {
@@ -239,6 +354,29 @@ fn serve(args: &[String]) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Reports a failed start; a database behind its signed head gets its own
+/// exit code and the flag that acknowledges it.
+fn start_failed(error: &arxi_sidecar::StartError) -> ExitCode {
+    use arxi_recorder::OpenError;
+    use arxi_sidecar::StartError;
+    tracing::error!(%error, "start-up failed");
+    eprintln!("arxi-sidecar: {error}");
+    match error {
+        StartError::Recorder(
+            OpenError::BehindSignedHead(rollback)
+            | OpenError::RollbackAcknowledgementMismatch { rollback, .. },
+        ) => {
+            eprintln!(
+                "arxi-sidecar: to accept the loss, start once with --accept-rollback {} \
+                 (or ARXI_ACCEPT_ROLLBACK={}); Docs/reliability.md, \"Restore\"",
+                rollback.signed.seq, rollback.signed.seq
+            );
+            ExitCode::from(EXIT_ROLLED_BACK)
+        }
+        _ => ExitCode::FAILURE,
     }
 }
 

@@ -11,7 +11,7 @@ use arxi_sidecar_config::model::{EnterpriseMode, IoDriver, ReadinessMode, Securi
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::call::{Body, Kind, Route};
+use crate::call::{Body, Kind};
 use crate::contract::{self, to_value};
 use crate::problem::Code;
 use crate::routes::ROUTES;
@@ -23,50 +23,7 @@ pub fn document() -> Value {
         .into_generator();
     let mut paths = Map::new();
     for route in ROUTES {
-        let mut operation = json!({
-            "operationId": route.operation_id,
-            "summary": route.summary,
-            "tags": [route.plane.map_or("probes", Plane::name)],
-            "x-arxi-plane": route.plane.map(Plane::name),
-            "x-arxi-kind": match route.kind {
-                Kind::Probe => "probe",
-                Kind::Read => "read",
-                Kind::Mutation => "mutation",
-            },
-        });
-        operation["security"] = if route.kind == Kind::Probe {
-            json!([])
-        } else {
-            // Bearer auth with `security.mode = "token"`, none otherwise.
-            json!([{"bearer": []}, {}])
-        };
-        let parameters = parameters(route);
-        if !parameters.is_empty() {
-            operation["parameters"] = Value::Array(parameters);
-        }
-        if let Some(request) = route.request {
-            operation["requestBody"] = json!({
-                "required": route.body == Body::Json,
-                "content": {"application/json": {"schema": request(&mut generator)}},
-            });
-        }
-        let media = route.produces.split(';').next().unwrap_or_default().trim();
-        let success = match (route.response, media) {
-            (Some(response), _) => {
-                json!({"application/json": {"schema": response(&mut generator)}})
-            }
-            (None, "application/octet-stream") => {
-                json!({"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}})
-            }
-            (None, _) => json!({ route.produces: {"schema": {"type": "string"}} }),
-        };
-        operation["responses"] = json!({
-            route.success.to_string(): {"description": "Success.", "content": success},
-            "default": {
-                "description": "An RFC 9457 problem; `code` names it (see sidecar.errors.json).",
-                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            },
-        });
+        let operation = operation(route, &mut generator);
         let item = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| Value::Object(Map::new()));
@@ -84,17 +41,271 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "responses": error_responses(),
+            "headers": response_headers(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     })
 }
 
+/// One route's operation object.
+fn operation(route: &crate::call::Route, generator: &mut schemars::SchemaGenerator) -> Value {
+    let mut operation = json!({
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.plane.map_or("probes", Plane::name)],
+        "x-arxi-plane": route.plane.map(Plane::name),
+        "x-arxi-kind": match route.kind {
+            Kind::Probe => "probe",
+            Kind::Read => "read",
+            Kind::Mutation => "mutation",
+        },
+    });
+    operation["security"] = if route.kind == Kind::Probe {
+        json!([])
+    } else {
+        // Bearer auth with `security.mode = "token"`, none otherwise.
+        json!([{"bearer": []}, {}])
+    };
+    operation["parameters"] = Value::Array(parameters(route));
+    if let Some(request) = route.request {
+        operation["requestBody"] = json!({
+            "required": route.body == Body::Json,
+            "content": {"application/json": {"schema": request(generator)}},
+        });
+    }
+    let media = route.produces.split(';').next().unwrap_or_default().trim();
+    let success = match (route.response, media) {
+        (Some(response), _) => {
+            json!({"application/json": {"schema": response(generator)}})
+        }
+        (None, "application/octet-stream") => {
+            json!({"application/octet-stream": {"schema": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}}})
+        }
+        (None, _) => json!({ route.produces: {"schema": {"type": "string"}} }),
+    };
+    let mut responses = Map::new();
+    responses.insert(
+        route.success.to_string(),
+        json!({"description": "Success.", "headers": success_headers(route), "content": success}),
+    );
+    for status in error_statuses(route) {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/Problem{status}")}),
+        );
+    }
+    responses.insert(
+        "default".into(),
+        json!({"$ref": "#/components/responses/ProblemDefault"}),
+    );
+    operation["responses"] = Value::Object(responses);
+    operation
+}
+
+fn header_parameter(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "header", "required": false, "description": description, "schema": schema})
+}
+
+/// The request headers and query parameters of a route.
+fn parameters(route: &crate::call::Route) -> Vec<Value> {
+    // Plain strings: the server sanitizes correlation ids and reads the
+    // enterprise headers only in enterprise mode, so no value is refused
+    // everywhere (a pattern would promise a refusal; schemathesis checks
+    // that promise).
+    let id = json!({"type": "string"});
+    let mut parameters = vec![
+        header_parameter(
+            "x-correlation-id",
+            "The client's correlation id, echoed in the answer and in problem bodies (sanitized; at most 128 characters).",
+            id.clone(),
+        ),
+        header_parameter(
+            "x-request-id",
+            "Legacy name of x-correlation-id (used when x-correlation-id is absent; echoed under this name).",
+            id.clone(),
+        ),
+    ];
+    if route.kind != Kind::Probe {
+        for (name, description) in [
+            (
+                "x-tenant-id",
+                "Enterprise mode (self_hosted, managed_cloud): the tenant, 1-256 visible ASCII characters. Required there (401 identity_required; 400 when malformed), ignored otherwise.",
+            ),
+            (
+                "x-principal-id",
+                "Enterprise mode: who calls. Required there.",
+            ),
+            (
+                "x-authn-method",
+                "Enterprise mode: how the principal authenticated. Required there.",
+            ),
+            (
+                "x-namespace-id",
+                "Enterprise mode: the namespace, optional.",
+            ),
+        ] {
+            parameters.push(header_parameter(name, description, id.clone()));
+        }
+    }
+    if route.kind == Kind::Mutation {
+        parameters.push(header_parameter(
+            "Idempotency-Key",
+            "Replays the stored answer of an earlier request with the same key and body (1-255 visible ASCII). Retry a mutation with the same key after a 429, 503 or a lost answer.",
+            json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
+        ));
+        parameters.push(header_parameter(
+            crate::enterprise::WRITER_LEASE_HEADER,
+            "managed_cloud with require_writer_lease_header: the writer lease this mutation is made under (428 writer_lease_required without it). A lease is the control plane's grant that this sidecar is the one writer of its recorder; the sidecar forwards it to the control plane and does not interpret it.",
+            id,
+        ));
+    }
+    parameters.extend(query_parameters(route));
+    parameters
+}
+
+/// The query-string parameters of a route.
+fn query_parameters(route: &crate::call::Route) -> Vec<Value> {
+    match route.operation_id {
+        "downloadBundle" => vec![json!({
+            "name": "id", "in": "query", "required": true,
+            "description": "Bundle id (32 lowercase hex digits).",
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        })],
+        "listSegments" => vec![
+            json!({
+                "name": "after", "in": "query", "required": false,
+                "description": "Segments with ids after this one (the previous page's next_after); default 0.",
+                "schema": {"type": "integer", "minimum": 0, "maximum": contract::SAFE_INTEGER_MAX},
+            }),
+            json!({
+                "name": "limit", "in": "query", "required": false,
+                "description": "Page size: 1 to limits.query_page_max (1000 by default); default 100.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+            }),
+        ],
+        "getEnvelopeProof" => vec![json!({
+            "name": "seq", "in": "query", "required": true,
+            "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": contract::SAFE_INTEGER_MAX},
+        })],
+        _ => Vec::new(),
+    }
+}
+
+/// Headers a route's success answer carries.
+fn success_headers(route: &crate::call::Route) -> Value {
+    let mut headers = json!({
+        "x-arxi-correlation-id": {"$ref": "#/components/headers/CorrelationId"},
+        "x-correlation-id": {"$ref": "#/components/headers/ClientCorrelationId"},
+    });
+    if route.kind == Kind::Mutation {
+        headers["idempotent-replayed"] = json!({"$ref": "#/components/headers/IdempotentReplayed"});
+    }
+    if route.operation_id == "downloadBundle" {
+        headers["x-arxi-bundle-id"] = json!({"description": "The bundle id.", "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}});
+        headers["content-disposition"] = json!({"description": "attachment; filename=\"<recorder>-<id>.arxb\"", "schema": {"type": "string"}});
+    }
+    headers
+}
+
+/// The error statuses a route can answer with (anything else: `default`).
+fn error_statuses(route: &crate::call::Route) -> Vec<u16> {
+    if route.kind == Kind::Probe {
+        return if route.operation_id == "getReady" {
+            vec![503]
+        } else {
+            vec![]
+        };
+    }
+    let mut statuses = vec![400, 401, 403, 406, 429, 431, 500, 502, 503];
+    if route.body != Body::None {
+        statuses.extend([411, 413, 415, 422]);
+    }
+    if route.kind == Kind::Mutation {
+        statuses.extend([409, 428]);
+    }
+    if matches!(
+        route.operation_id,
+        "downloadBundle" | "verifyBundle" | "inspectBundle"
+    ) {
+        statuses.push(404);
+    }
+    if route.operation_id == "getEnvelopeProof" {
+        statuses.extend([404, 409, 422]);
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+/// `components/headers`.
+fn response_headers() -> Value {
+    json!({
+        "CorrelationId": {"description": "The server's correlation id of this request (also in problem bodies and server logs).", "schema": {"type": "string"}},
+        "ClientCorrelationId": {"description": "The client's x-correlation-id, echoed (x-request-id when the request used that name).", "schema": {"type": "string"}},
+        "IdempotentReplayed": {"description": "`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key (nothing new was recorded).", "schema": {"type": "string", "enum": ["true"]}},
+        "RetryAfter": {"description": "Whole seconds to wait before retrying (RFC 9110); the body's retry_after_ms is the finer hint.", "schema": {"type": "integer", "minimum": 1}},
+        "WwwAuthenticate": {"description": "The bearer challenge (RFC 6750).", "schema": {"type": "string"}},
+        "Allow": {"description": "The methods the route serves.", "schema": {"type": "string"}},
+    })
+}
+
+/// `components/responses`: one problem response per status.
+fn error_responses() -> Value {
+    let mut responses = Map::new();
+    let mut statuses: Vec<u16> = Code::ALL.iter().map(|code| code.info().status).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for status in statuses {
+        let codes: Vec<&str> = Code::ALL
+            .iter()
+            .map(|code| code.info())
+            .filter(|info| info.status == status)
+            .map(|info| info.code)
+            .collect();
+        let mut headers =
+            json!({"x-arxi-correlation-id": {"$ref": "#/components/headers/CorrelationId"}});
+        match status {
+            401 => {
+                headers["www-authenticate"] =
+                    json!({"$ref": "#/components/headers/WwwAuthenticate"});
+            }
+            405 => headers["allow"] = json!({"$ref": "#/components/headers/Allow"}),
+            429 | 503 => {
+                headers["retry-after"] = json!({"$ref": "#/components/headers/RetryAfter"});
+            }
+            _ => {}
+        }
+        responses.insert(
+            format!("Problem{status}"),
+            json!({
+                "description": format!("An RFC 9457 problem; code is one of: {}.", codes.join(", ")),
+                "headers": headers,
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }),
+        );
+    }
+    responses.insert(
+        "ProblemDefault".into(),
+        json!({
+            "description": "An RFC 9457 problem; `code` names it (see sidecar.errors.json).",
+            "headers": {"x-arxi-correlation-id": {"$ref": "#/components/headers/CorrelationId"}},
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }),
+    );
+    Value::Object(responses)
+}
+
 /// The problem body of every error.
 fn problem_schema() -> Value {
     let codes: Vec<&str> = Code::ALL.iter().map(|code| code.info().code).collect();
+    let text = |description: &str| json!({"type": "string", "description": description});
+    let count =
+        |description: &str| json!({"type": "integer", "minimum": 0, "description": description});
     json!({
         "type": "object",
-        "description": "RFC 9457 problem details with arxi's extensions.",
+        "description": "RFC 9457 problem details with arxi's extensions. Which extension members appear depends on `code` (Docs/api.md, \"Errors\").",
         "required": ["type", "title", "status", "code", "retryable", "correlation_id"],
         "properties": {
             "type": {"type": "string"},
@@ -104,9 +315,21 @@ fn problem_schema() -> Value {
             "instance": {"type": "string"},
             "code": {"type": "string", "enum": codes},
             "retryable": {"type": "boolean"},
-            "retry_after_seconds": {"type": "integer", "minimum": 0},
+            "retry_after_seconds": count("With 429 and 503: whole seconds to wait (as Retry-After)."),
+            "retry_after_ms": count("With 429 and 503: milliseconds to wait, computed from the queue that refused the request where there is one; wait this long (plus jitter) before retrying with the same Idempotency-Key."),
             "correlation_id": {"type": "string"},
             "client_correlation_id": {"type": "string"},
+            "field": text("validation_failed, payload_too_large: the member at fault, as a path (`type`, `attachments[2].media_type`, `limit`)."),
+            "reason": text("not_ready: storage_unavailable, request_capacity_exhausted, enterprise_control_unavailable or shutting_down; enterprise_control_unavailable: control_plane_down, control_plane_timeout, control_plane_refused or control_plane_invalid_answer; enterprise_denied: the control plane's reason."),
+            "offset": count("malformed_json, noncharacter_in_string: byte offset in the body."),
+            "segment_id": count("segment_already_open, segment_not_sealed: the segment."),
+            "header": text("duplicate_header and framing refusals: the header field at fault (lowercase)."),
+            "plane": text("wrong_plane: the plane of the route."),
+            "event_type": text("namespace_forbidden: the event type refused."),
+            "missing": {"type": "array", "items": {"type": "string"}, "description": "identity_required: the identity headers missing."},
+            "coding": text("unsupported_transfer_coding: the transfer coding refused."),
+            "reasons": {"type": "array", "items": {"type": "string"}, "description": "config_reload_refused: every problem, by key."},
+            "recorded_seq": count("config_reload_refused: the sequence number of the arxi.config.reload_refused envelope."),
         },
     })
 }
@@ -141,6 +364,7 @@ pub fn examples() -> Value {
         sealed_at: None,
     };
     let receipt = contract::Receipt {
+        recorder_id: "orders-eu-1".into(),
         seq: 58,
         segment_id: 3,
         hash: "9f2c".repeat(16),
@@ -149,6 +373,9 @@ pub fn examples() -> Value {
         key_id: "ed25519:7cc94dfce6410dece2fda6e5a37d8363".into(),
         v: 2,
         payload_commitment: Some("c0a1".repeat(16)),
+        payload_salt: Some("5a17".repeat(16)),
+        committed_labels: Some(vec!["subject".into()]),
+        signature: "5d0e".repeat(32),
     };
     json!({
         "recordEnvelope": {
@@ -184,37 +411,4 @@ pub fn examples() -> Value {
         "reloadConfig": {"request": {}},
         "getReady": {"response": to_value(&contract::Ready { ready: true })},
     })
-}
-
-/// A route's header and query parameters.
-fn parameters(route: &Route) -> Vec<Value> {
-    let mut parameters = Vec::new();
-    if route.kind == Kind::Mutation {
-        parameters.push(json!({
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": false,
-            "description": "Replays the stored answer of an earlier request with the same key and body (1-255 visible ASCII).",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-        }));
-    }
-    if route.operation_id == "downloadBundle" {
-        parameters.push(json!({
-            "name": "id",
-            "in": "query",
-            "required": true,
-            "description": "Bundle id (32 lowercase hex digits).",
-            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        }));
-    }
-    if route.operation_id == "getEnvelopeProof" {
-        parameters.push(json!({
-            "name": "seq",
-            "in": "query",
-            "required": true,
-            "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
-            "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,19}$"},
-        }));
-    }
-    parameters
 }

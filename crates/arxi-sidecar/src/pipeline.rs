@@ -409,12 +409,14 @@ async fn admit(
 ) -> Result<crate::admission::Permit, Problem> {
     match admission.admit() {
         Err(_) => Err(Problem::new(Code::RequestCapacityExhausted)
-            .detail("every request slot and the admission queue are full")),
+            .detail("every request slot and the admission queue are full")
+            .retry_after_ms(admission.retry_after_ms())),
         Ok(Admit::Ready(permit)) => Ok(permit),
         Ok(Admit::Wait(wait)) => match io::timeout(remaining(deadline), wait).await {
             Ok(permit) => Ok(permit),
             Err(io::Elapsed) => Err(Problem::new(Code::RequestCapacityExhausted)
-                .detail("no request slot became free in time")),
+                .detail("no request slot became free in time")
+                .retry_after_ms(admission.retry_after_ms())),
         },
     }
 }

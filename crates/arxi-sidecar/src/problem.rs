@@ -3,8 +3,12 @@
 //!
 //! Every error response is `application/problem+json` with a stable
 //! snake_case `code` (the last segment of its `type` URI), `retryable` and (for overload and unavailability)
-//! `retry_after_seconds` plus a `Retry-After` header, and the correlation
-//! ids. Server faults (5xx) carry only the registry's generic text as
+//! `retry_after_seconds` and `retry_after_ms` plus a `Retry-After` header,
+//! and the correlation ids. `retry_after_ms` is the hint a millisecond
+//! service needs: computed from the queue that refused the request where
+//! there is one (the recorder's write queue, a worker's admission queue),
+//! else the registry's seconds; `Retry-After` carries it rounded up to whole
+//! seconds, as HTTP requires. Server faults (5xx) carry only the registry's generic text as
 //! `detail`; the specific detail goes to the log with the correlation id. The registry is exported
 //! to `Docs/generated/arxi/apis/sidecar.errors.json` and a test fails if the
 //! file and this table differ.
@@ -161,7 +165,7 @@ registry! {
     ShuttingDown => ("shutting_down", 503, "Shutting down", true, Some(5),
         "The sidecar is draining and accepts no new work."),
     EnterpriseControlUnavailable => ("enterprise_control_unavailable", 503, "Control plane unavailable", true, Some(1),
-        "The enterprise control plane did not answer in time or failed."),
+        "The enterprise control plane gave no decision; `reason` says why: control_plane_down (no connection), control_plane_timeout (no answer within enterprise.timeout_ms), control_plane_refused (it answered 401/403: it refused the sidecar's token) or control_plane_invalid_answer."),
 }
 
 impl Code {
@@ -176,7 +180,7 @@ impl Code {
 
 /// The members [`render`] writes: the RFC 9457 ones and ours. Extensions
 /// take other names.
-pub const RESERVED_MEMBERS: [&str; 10] = [
+pub const RESERVED_MEMBERS: [&str; 11] = [
     "type",
     "title",
     "status",
@@ -185,6 +189,7 @@ pub const RESERVED_MEMBERS: [&str; 10] = [
     "code",
     "retryable",
     "retry_after_seconds",
+    "retry_after_ms",
     "correlation_id",
     "client_correlation_id",
 ];
@@ -227,6 +232,11 @@ pub struct Problem {
     pub extra: Map<String, Value>,
     /// Response headers beyond the defaults (`Allow`, ...).
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// The retry hint computed from the queue that refused the request;
+    /// `None`: the registry's `retry_after_seconds`. (u32: hints are
+    /// bounded to seconds, and a problem travels inside the framing gate's
+    /// refusals, which must stay small.)
+    pub retry_after_ms: Option<u32>,
 }
 
 impl Problem {
@@ -237,7 +247,30 @@ impl Problem {
             detail: None,
             extra: Map::new(),
             headers: Vec::new(),
+            retry_after_ms: None,
         }
+    }
+
+    /// Sets the computed retry hint (only codes with a registry
+    /// `retry_after_seconds` carry one).
+    pub fn retry_after_ms(mut self, milliseconds: u64) -> Self {
+        assert!(
+            self.code.info().retry_after_seconds.is_some(),
+            "{} carries no retry hint",
+            self.code.info().code
+        );
+        self.retry_after_ms = Some(u32::try_from(milliseconds).unwrap_or(u32::MAX));
+        self
+    }
+
+    /// The hint in milliseconds and the `Retry-After` seconds, when this
+    /// code carries one.
+    pub fn retry_after(&self) -> Option<(u64, u64)> {
+        let seconds = u64::from(self.code.info().retry_after_seconds?);
+        Some(match self.retry_after_ms {
+            None => (seconds * 1_000, seconds),
+            Some(ms) => (u64::from(ms), u64::from(ms).div_ceil(1_000).max(1)),
+        })
     }
 
     /// Adds the detail text.
@@ -279,7 +312,9 @@ struct Extensions<'a> {
     code: &'static str,
     retryable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_seconds: Option<u32>,
+    retry_after_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
     correlation_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_correlation_id: Option<&'a str>,
@@ -318,10 +353,12 @@ pub fn render(
     if let Ok(uri) = instance.parse::<Uri>() {
         details = details.with_instance(uri);
     }
+    let retry_after = problem.retry_after();
     let extensions = Extensions {
         code: info.code,
         retryable: info.retryable,
-        retry_after_seconds: info.retry_after_seconds,
+        retry_after_seconds: retry_after.map(|(_, seconds)| seconds),
+        retry_after_ms: retry_after.map(|(ms, _)| ms),
         correlation_id: correlation.server,
         client_correlation_id: correlation.client,
         // Extension members are facts chosen by the handler (`reason`,
@@ -338,7 +375,7 @@ pub fn render(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    if let Some(seconds) = info.retry_after_seconds {
+    if let Some((_, seconds)) = retry_after {
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     for (name, value) in &problem.headers {
@@ -400,6 +437,52 @@ mod tests {
             body.contains("\"type\":\"https://arxi.invalid/problems/storage_unavailable\""),
             "{body}"
         );
+    }
+
+    /// The retry hint in the body and the header, for (code, computed
+    /// hint) -> (retry_after_ms, Retry-After seconds).
+    #[test]
+    fn retry_hints_in_milliseconds_and_whole_seconds() {
+        let check = |code: Code, computed: Option<u64>, expected: Option<(u64, u64)>| {
+            let mut problem = Problem::new(code);
+            if let Some(ms) = computed {
+                problem = problem.retry_after_ms(ms);
+            }
+            let response = render(
+                &problem,
+                Correlation {
+                    server: "s-1",
+                    client: None,
+                },
+                "/v1/envelopes",
+            );
+            let header = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|value| value.to_str().expect("ascii").to_owned());
+            let body: Value = serde_json::from_slice(&futures_body(response.into_body()))
+                .expect("a JSON problem");
+            let found = body["retry_after_ms"]
+                .as_u64()
+                .zip(body["retry_after_seconds"].as_u64());
+            assert_eq!(found, expected, "{code:?} {computed:?}: {body}");
+            assert_eq!(
+                header,
+                expected.map(|(_, seconds)| seconds.to_string()),
+                "{code:?} {computed:?}"
+            );
+        };
+        check(Code::RecorderOverloaded, Some(3), Some((3, 1)));
+        check(Code::RecorderOverloaded, Some(1_000), Some((1_000, 1)));
+        check(Code::RecorderOverloaded, Some(2_500), Some((2_500, 3)));
+        check(
+            Code::RequestCapacityExhausted,
+            Some(5_000),
+            Some((5_000, 5)),
+        );
+        check(Code::StorageUnavailable, None, Some((1_000, 1)));
+        check(Code::BundleBusy, None, Some((5_000, 5)));
+        check(Code::ValidationFailed, None, None);
     }
 
     fn futures_body(body: ResponseBody) -> Vec<u8> {

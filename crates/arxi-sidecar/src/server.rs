@@ -1,8 +1,11 @@
 //! Start-up, serving and shutdown.
 //!
 //! Start-up order: the configuration is already whole and valid; create the
-//! data directory; load (or, in development, generate) the signing key; open
-//! the recorder (recovery and tail verification happen there); choose the
+//! data directory, check that it and the database can be written (naming
+//! owner and mode when not), create the database file 0640 and tighten wider
+//! modes on what the sidecar owns; load (or, in development, generate) the
+//! signing key; open the recorder (the signed-head check, recovery and tail
+//! verification happen there); choose the
 //! kernel driver; bind every listener; only then serve. A failure at any
 //! step stops start-up before a socket accepts anything.
 //!
@@ -305,9 +308,25 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
     Ok(listener)
 }
 
+/// What start-up takes beside the configuration: the operator's one-time
+/// decisions, given on the command line, never kept in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// The signed head seq whose newer envelopes the operator accepts to
+    /// lose after a restore (`--accept-rollback SEQ`): see
+    /// `RecorderConfig::rollback_acknowledged_seq`.
+    pub rollback_acknowledged_seq: Option<u64>,
+}
+
 /// Starts the server; returns once every listener is bound.
 pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
-    let engine = open_recorder(&config)?;
+    start_with(config, StartOptions::default())
+}
+
+/// [`start`] with the operator's start options.
+pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHandle, StartError> {
+    let engine = open_recorder(&config, options)?;
+    log_enterprise_mode(&config);
     let (driver, refusal) = choose_driver(&config)?;
     let listeners = Listeners::bind(&config)?;
     let state = Arc::new(app_state(config, engine, driver, refusal)?);
@@ -334,27 +353,42 @@ pub fn start(config: ValidConfig) -> Result<ServerHandle, StartError> {
 
 /// Creates the data directory and opens the recorder (recovery and the
 /// start-up verification run there).
-fn open_recorder(config: &ValidConfig) -> Result<RecorderEngine, StartError> {
+fn open_recorder(
+    config: &ValidConfig,
+    options: StartOptions,
+) -> Result<RecorderEngine, StartError> {
     let data_dir = config.data_dir();
     let created = !data_dir.exists();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&data_dir)
-        .map_err(|e| StartError::DataDir(format!("{}: {e}", data_dir.display())))?;
+        .map_err(|e| StartError::DataDir(crate::ownership::explain(&data_dir, &e)))?;
     if created {
         tracing::info!(path = %data_dir.display(), "created the data directory");
     }
-    let key = signing_key(config)?;
     let database = config.database_path();
+    crate::ownership::check_writable(&data_dir, &database).map_err(StartError::DataDir)?;
     let new_database = !database.exists();
-    let engine = RecorderEngine::open(
-        &database,
-        recorder_config(config),
-        key,
-        Arc::new(SystemClock),
-    )
-    .map_err(StartError::Recorder)?;
+    crate::ownership::create_database_file(&database).map_err(StartError::DataDir)?;
+    let with_suffix = |suffix: &str| {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    crate::ownership::tighten(&[
+        data_dir.clone(),
+        database.clone(),
+        with_suffix("-wal"),
+        with_suffix("-shm"),
+        with_suffix(".head"),
+        config.bundle_dir(),
+    ]);
+    let key = signing_key(config)?;
+    let mut recorder = recorder_config(config);
+    recorder.rollback_acknowledged_seq = options.rollback_acknowledged_seq;
+    let engine = RecorderEngine::open(&database, recorder, key, Arc::new(SystemClock))
+        .map_err(StartError::Recorder)?;
     let recovery = engine.recovery();
     tracing::info!(
         path = %database.display(),
@@ -366,6 +400,24 @@ fn open_recorder(config: &ValidConfig) -> Result<RecorderEngine, StartError> {
         "recorder open"
     );
     Ok(engine)
+}
+
+/// Says at start-up whether requests go through a control plane, and
+/// which: the one setting that changes every request's latency.
+fn log_enterprise_mode(config: &ValidConfig) {
+    let enterprise = &config.model().enterprise;
+    match enterprise.mode {
+        arxi_sidecar_config::model::EnterpriseMode::Disabled => {
+            tracing::info!(mode = "disabled", "enterprise mode");
+        }
+        mode => tracing::info!(
+            mode = ?mode,
+            control_plane_url = enterprise.control_plane_url.as_deref().unwrap_or("(none)"),
+            timeout_ms = enterprise.timeout_ms,
+            require_writer_lease_header = enterprise.require_writer_lease_header,
+            "enterprise mode: every request but the probes calls the control plane (ingress check and hooks)"
+        ),
+    }
 }
 
 /// The kernel driver the configuration asks for, and why io_uring was

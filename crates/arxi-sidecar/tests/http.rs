@@ -97,7 +97,23 @@ fn records_seals_and_queries_over_tcp_and_unix() {
     assert_eq!(segments["next_after"], 1);
     let rest = server.get("/v1/segments?after=1", &[]).json();
     assert_eq!(rest["segments"][0]["segment_id"], 2);
-    assert_problem(&server.get("/v1/segments?limit=0", &[]), 400, "bad_request");
+    // A parameter breaking its rule is a 422 naming it, as in a query body.
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("after=-1", "after"),
+        ("after=9007199254740992", "after"),
+    ] {
+        let response = server.get(&format!("/v1/segments?{query}"), &[]);
+        let body = assert_problem(&response, 422, "validation_failed");
+        assert_eq!(body["field"], field, "{query}");
+    }
+    let unknown = server.get("/v1/segments?page=2", &[]);
+    assert_eq!(
+        assert_problem(&unknown, 400, "bad_request")["field"],
+        "page"
+    );
     assert_problem(&server.get("/v1/segments?bogus=1", &[]), 400, "bad_request");
 
     let page = server
@@ -216,6 +232,32 @@ fn attachments_are_recorded_and_bounded() {
         assert_problem(&bad_base64, 422, "validation_failed")["field"],
         "attachments[0].content_base64"
     );
+    // Every attachment rule names the member the same way.
+    let good = r#"{"name":"a","media_type":"text/plain","content_base64":""}"#;
+    for (attachment, field) in [
+        (
+            r#"{"name":"b","media_type":"Text/Plain","content_base64":""}"#,
+            "attachments[1].media_type",
+        ),
+        (
+            r#"{"name":"","media_type":"text/plain","content_base64":""}"#,
+            "attachments[1].name",
+        ),
+        (good, "attachments[1].name"),
+    ] {
+        let response = server.post(
+            "/v1/envelopes/with-attachments",
+            &[],
+            &format!(
+                r#"{{"type":"docs.signed","payload":{{}},"attachments":[{good},{attachment}]}}"#
+            ),
+        );
+        assert_eq!(
+            assert_problem(&response, 422, "validation_failed")["field"],
+            field,
+            "{attachment}"
+        );
+    }
     let three = r#"{"name":"x","media_type":"text/plain","content_base64":""}"#;
     let too_many = server.post(
         "/v1/envelopes/with-attachments",
@@ -773,8 +815,16 @@ fn overload_is_429_while_probes_still_answer() {
     });
     let refused = server.post("/v1/envelopes", &[], r#"{"type":"a.b","payload":1}"#);
     let body = assert_problem(&refused, 429, "request_capacity_exhausted");
-    assert_eq!(refused.header("retry-after"), Some("1"));
-    assert_eq!(body["retry_after_seconds"], 1);
+    // The hint in milliseconds comes from the admission queue; the header
+    // is it in whole seconds, rounded up.
+    let hint_ms = body["retry_after_ms"].as_u64().expect("retry_after_ms");
+    assert!((1..=5_000).contains(&hint_ms), "{body}");
+    let seconds = hint_ms.div_ceil(1_000).max(1);
+    assert_eq!(
+        refused.header("retry-after"),
+        Some(seconds.to_string().as_str())
+    );
+    assert_eq!(body["retry_after_seconds"], seconds);
     assert_eq!(
         server.get("/health", &[]).status,
         200,

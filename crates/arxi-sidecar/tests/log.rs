@@ -146,6 +146,33 @@ fn witnessed_checkpoints_and_proofs_verify_offline() {
         );
     }
 
+    // The same proof through the offline verifier, under witness policies.
+    let raw = harness.get("/v1/envelopes/proof?seq=17", &[]).body;
+    let trusted = arxi_verify::WitnessPolicy {
+        witnesses: vec![witness_key.clone()],
+        quorum: 1,
+    };
+    let checked = arxi_verify::verify_log_proof(&raw, recorder_key().public(), &trusted).unwrap();
+    assert_eq!(checked.envelope.body.seq, 17);
+    assert_eq!(checked.cosigners.len(), 1);
+    let two = arxi_verify::WitnessPolicy {
+        quorum: 2,
+        ..trusted.clone()
+    };
+    assert!(arxi_verify::verify_log_proof(&raw, recorder_key().public(), &two).is_err());
+    let (_, other_witness, _other_state) = witness("witness.test/other", 11, vec![log_vkey()]);
+    let strangers = arxi_verify::WitnessPolicy {
+        witnesses: vec![other_witness],
+        quorum: 1,
+    };
+    assert!(arxi_verify::verify_log_proof(&raw, recorder_key().public(), &strangers).is_err());
+    let other_key = SecretKey::from_seed(&[3; 32]).unwrap();
+    assert!(arxi_verify::verify_log_proof(&raw, other_key.public(), &trusted).is_err());
+    let mut forged: Value = serde_json::from_slice(&raw).unwrap();
+    forged["inclusion_proof"][0] = Value::String("00".repeat(32));
+    let forged = serde_json::to_vec(&forged).unwrap();
+    assert!(arxi_verify::verify_log_proof(&forged, recorder_key().public(), &trusted).is_err());
+
     let log = harness.get("/v1/log", &[]).json();
     assert_eq!(log["vkey"].as_str(), Some(log_vkey().to_string().as_str()));
     assert_eq!(log["quorum"].as_u64(), Some(1));
@@ -257,4 +284,77 @@ fn a_refusing_witness_shows_in_metrics_readiness_and_the_chain() {
     let payload: &Value = &refusals[0]["payload"];
     assert_eq!(payload["reason"], "forbidden");
     assert_eq!(payload["witness"], "witness.test/w2");
+}
+
+#[test]
+fn receipts_rebuild_the_signed_envelope_offline() {
+    let harness = start("");
+    let key = recorder_key();
+    let request = r#"{"type":"orders.created","actor":"alice","subject":"order/9","payload":{"amount":12.5,"items":["a","b"]}}"#;
+    let fresh = harness.post("/v1/envelopes", &[], request);
+    assert_eq!(fresh.status, 201, "{}", fresh.text());
+    let checked =
+        arxi_verify::verify_receipt(&fresh.body, request.as_bytes(), key.public()).unwrap();
+    assert_eq!(checked.envelope.body.actor.as_deref(), Some("alice"));
+    let stored = harness
+        .get(
+            &format!("/v1/envelopes/proof?seq={}", checked.envelope.body.seq),
+            &[],
+        )
+        .status;
+    assert!(
+        stored == 200 || stored == 409,
+        "the envelope is recorded ({stored})"
+    );
+
+    // Another payload, another key, a changed receipt: refused.
+    let other = request.replace("12.5", "12.6");
+    assert!(arxi_verify::verify_receipt(&fresh.body, other.as_bytes(), key.public()).is_err());
+    let stranger = SecretKey::from_seed(&[4; 32]).unwrap();
+    assert!(
+        arxi_verify::verify_receipt(&fresh.body, request.as_bytes(), stranger.public()).is_err()
+    );
+    let mut moved: Value = fresh.json();
+    moved["seq"] = Value::from(moved["seq"].as_u64().unwrap() + 1);
+    let moved = serde_json::to_vec(&moved).unwrap();
+    assert!(arxi_verify::verify_receipt(&moved, request.as_bytes(), key.public()).is_err());
+
+    // Idempotent: the first answer and its replay carry the same signature.
+    let headers = [("idempotency-key", "receipt-1")];
+    let first = harness.post("/v1/envelopes", &headers, request);
+    let replay = harness.post("/v1/envelopes", &headers, request);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(first.json(), replay.json());
+    arxi_verify::verify_receipt(&replay.body, request.as_bytes(), key.public()).unwrap();
+
+    // Attachments: the request's contents rebuild the references.
+    let with = r#"{"type":"docs.filed","payload":{},"attachments":[{"name":"a.txt","media_type":"text/plain","content_base64":"aGVsbG8="}]}"#;
+    let attached = harness.post("/v1/envelopes/with-attachments", &[], with);
+    assert_eq!(attached.status, 201, "{}", attached.text());
+    let checked =
+        arxi_verify::verify_receipt(&attached.body, with.as_bytes(), key.public()).unwrap();
+    assert_eq!(checked.envelope.body.attachments[0].size, 5);
+    let changed = with.replace("aGVsbG8=", "aGVsbA==");
+    assert!(arxi_verify::verify_receipt(&attached.body, changed.as_bytes(), key.public()).is_err());
+
+    // Batch receipts, each checked against its own request.
+    let items = [
+        r#"{"type":"orders.paid","payload":{"n":1}}"#,
+        r#"{"type":"orders.paid","payload":{"n":2},"subject":"order/9"}"#,
+    ];
+    let batch = harness.post(
+        "/v1/envelopes/batch",
+        &[],
+        &format!(r#"{{"envelopes":[{}]}}"#, items.join(",")),
+    );
+    assert_eq!(batch.status, 201, "{}", batch.text());
+    for (receipt, item) in batch.json()["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(items)
+    {
+        let receipt = serde_json::to_vec(receipt).unwrap();
+        arxi_verify::verify_receipt(&receipt, item.as_bytes(), key.public()).unwrap();
+    }
 }

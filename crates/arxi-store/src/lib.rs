@@ -6,7 +6,8 @@
 //! payloads of version 2 envelopes (and their erasure), seals,
 //! attachments, keys, the bundle index and `store_meta`, runs checkpoints
 //! when asked, and gives readers their own connections ([`ReaderPool`])
-//! with indexed queries.
+//! with indexed queries, takes consistent online copies ([`backup`]) and
+//! opens a database read-only for offline checks ([`ReadOnlyStore`]).
 //!
 //! What it deliberately does not do: decide what to write. Sequence numbers,
 //! chaining, signing and sealing belong to the recorder, which owns the one
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backup;
 mod error;
 mod log;
 mod read;
@@ -28,6 +30,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use backup::{BackupStats, ReadOnlyStore, backup};
 pub use error::StoreError;
 pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};

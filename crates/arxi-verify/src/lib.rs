@@ -18,6 +18,7 @@ pub mod report;
 pub mod series;
 pub mod signatures;
 pub mod verify;
+pub mod witnessed;
 
 pub use inspect::{Summary, inspect_bundle};
 pub use proof_file::{ProofReport, check_proof_file};
@@ -27,3 +28,4 @@ pub use report::{
 };
 pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};
+pub use witnessed::{WitnessPolicy, verify_log_proof, verify_receipt};

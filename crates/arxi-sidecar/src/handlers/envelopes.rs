@@ -20,12 +20,36 @@ use super::{
 use crate::call::{Call, Reply, stored_json};
 use crate::problem::{Code, Problem};
 
-fn render(receipt: &Receipt) -> StoredResponse {
-    stored_json(201, &crate::contract::to_value(&receipt_json(receipt)))
+/// Renders receipts of one recorder (its id is part of every envelope a
+/// client rebuilds to check a receipt).
+fn renderer(call: &Call) -> impl Fn(&Receipt) -> StoredResponse + Send + 'static {
+    let recorder_id: Arc<str> = call.config.model().recorder.id.as_str().into();
+    move |receipt| {
+        stored_json(
+            201,
+            &crate::contract::to_value(&receipt_json(&recorder_id, receipt)),
+        )
+    }
 }
 
-fn receipt_json(receipt: &Receipt) -> crate::contract::Receipt {
+fn batch_renderer(call: &Call) -> impl Fn(&Vec<Receipt>) -> StoredResponse + Send + 'static {
+    let recorder_id: Arc<str> = call.config.model().recorder.id.as_str().into();
+    move |receipts| {
+        stored_json(
+            201,
+            &crate::contract::to_value(&crate::contract::BatchReceipts {
+                receipts: receipts
+                    .iter()
+                    .map(|receipt| receipt_json(&recorder_id, receipt))
+                    .collect(),
+            }),
+        )
+    }
+}
+
+fn receipt_json(recorder_id: &str, receipt: &Receipt) -> crate::contract::Receipt {
     crate::contract::Receipt {
+        recorder_id: recorder_id.to_owned(),
         seq: receipt.seq,
         segment_id: receipt.segment_id,
         hash: receipt.hash.to_hex(),
@@ -34,6 +58,22 @@ fn receipt_json(receipt: &Receipt) -> crate::contract::Receipt {
         key_id: receipt.key_id.as_str().to_owned(),
         v: receipt.version(),
         payload_commitment: receipt.payload_commitment.map(|hash| hash.to_hex()),
+        payload_salt: receipt
+            .payload_opening
+            .as_ref()
+            .map(|opening| opening.salt.to_hex()),
+        committed_labels: receipt.payload_opening.as_ref().map(|opening| {
+            opening
+                .committed_labels
+                .iter()
+                .map(|label| (*label).to_owned())
+                .collect()
+        }),
+        signature: receipt
+            .signature
+            .as_ref()
+            .expect("the recorder signs an envelope before it answers")
+            .to_hex(),
     }
 }
 
@@ -51,10 +91,10 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
     let body = parse_body(&call, false)?;
     let key = idempotency_key(&call, &body)?;
     let mut request = record_request(&call, body, with_attachments)?;
-    request.idempotency = idempotency_request(key, render);
+    request.idempotency = idempotency_request(key, renderer(&call));
     let pending = call.state.engine.append(request).map_err(submit_problem)?;
     let outcome = pending.await.map_err(command_problem)?;
-    Ok(outcome_reply(outcome, render))
+    Ok(outcome_reply(outcome, renderer(&call)))
 }
 
 /// `POST /v1/envelopes/batch`: every envelope checked as `POST
@@ -81,23 +121,10 @@ pub async fn record_batch(call: Call) -> Result<Reply, Problem> {
     let pending = call
         .state
         .engine
-        .append_batch(requests, idempotency_request(key, render_batch))
+        .append_batch(requests, idempotency_request(key, batch_renderer(&call)))
         .map_err(submit_problem)?;
     let outcome = pending.await.map_err(command_problem)?;
-    Ok(outcome_reply(outcome, render_batch))
-}
-
-#[allow(
-    clippy::ptr_arg,
-    reason = "a renderer takes `&T` for the `T` it renders"
-)]
-fn render_batch(receipts: &Vec<Receipt>) -> StoredResponse {
-    stored_json(
-        201,
-        &crate::contract::to_value(&crate::contract::BatchReceipts {
-            receipts: receipts.iter().map(receipt_json).collect(),
-        }),
-    )
+    Ok(outcome_reply(outcome, batch_renderer(&call)))
 }
 
 /// One envelope of a request body, checked: its members, the token's
@@ -197,6 +224,21 @@ fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>
             .map_err(|_| invalid(&field("media_type"), "is required"))?;
         let encoded = required_string(&mut members, "content_base64")
             .map_err(|_| invalid(&field("content_base64"), "is required"))?;
+        // Every attachment rule names its member the same way (the
+        // recorder checks them again, naming only `attachments`).
+        arxi_format::record::check_label(&name)
+            .map_err(|reason| invalid(&field("name"), reason))?;
+        arxi_format::record::check_media_type(&media_type)
+            .map_err(|reason| invalid(&field("media_type"), reason))?;
+        if out
+            .iter()
+            .any(|earlier: &AttachmentInput| earlier.name == name)
+        {
+            return Err(invalid(
+                &field("name"),
+                format!("duplicate attachment name {name:?}"),
+            ));
+        }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_bytes())
             .map_err(|error| {

@@ -190,7 +190,7 @@ pub async fn replay_if_done(
 /// Turns a key and a renderer into the recorder's idempotency request.
 pub fn idempotency_request<T: 'static>(
     key: Option<(IdempotencyKey, Hash32)>,
-    render: fn(&T) -> StoredResponse,
+    render: impl Fn(&T) -> StoredResponse + Send + 'static,
 ) -> Option<IdempotencyRequest<T>> {
     key.map(|(key, request_hash)| IdempotencyRequest {
         key,
@@ -214,7 +214,7 @@ pub fn stored_reply(response: StoredResponse, replayed: bool) -> Reply {
 
 /// The reply for a mutation's outcome, rendered the same way whether or
 /// not it was stored for replay.
-pub fn outcome_reply<T>(outcome: Outcome<T>, render: fn(&T) -> StoredResponse) -> Reply {
+pub fn outcome_reply<T>(outcome: Outcome<T>, render: impl Fn(&T) -> StoredResponse) -> Reply {
     match outcome {
         Outcome::Done { value, response } => {
             stored_reply(response.unwrap_or_else(|| render(&value)), false)
@@ -226,7 +226,8 @@ pub fn outcome_reply<T>(outcome: Outcome<T>, render: fn(&T) -> StoredResponse) -
 /// Maps a refused submission.
 pub fn submit_problem(error: SubmitError) -> Problem {
     match error {
-        SubmitError::Overloaded { .. } => Problem::new(Code::RecorderOverloaded),
+        SubmitError::Overloaded { retry_after } => Problem::new(Code::RecorderOverloaded)
+            .retry_after_ms(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX)),
         SubmitError::Stopped => Problem::new(Code::ShuttingDown),
         SubmitError::Invalid { field, reason } => invalid(field, reason),
         SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(

@@ -4,8 +4,8 @@ use arxi_recorder::{SealReceipt, SegmentInfo, StoredResponse};
 use http::StatusCode;
 
 use super::{
-    command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body,
-    run_blocking, segment_json, submit_problem,
+    command_problem, idempotency_key, idempotency_request, invalid, object, outcome_reply,
+    parse_body, run_blocking, segment_json, submit_problem,
 };
 use crate::call::json_reply;
 use crate::call::{Call, Reply, stored_json};
@@ -75,21 +75,29 @@ pub async fn list(call: Call) -> Result<Reply, Problem> {
     let mut after = 0_u64;
     let page_max = call.config.model().limits.query_page_envelopes_max;
     let mut limit = 100_u64.min(page_max);
+    // A parameter's value that breaks its rule is a 422 naming it, as the
+    // same rule in a query body is; an unknown parameter is a malformed
+    // request (400), also naming it.
     for (name, value) in query_pairs(call.query.as_deref()) {
-        let number = value.parse::<u64>().map_err(|_| {
-            Problem::new(Code::BadRequest).detail(format!("{name} must be a non-negative integer"))
-        })?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|number| *number <= crate::contract::SAFE_INTEGER_MAX)
+        };
         match name.as_str() {
-            "after" => after = number,
-            "limit" if (1..=page_max).contains(&number) => limit = number,
+            "after" => {
+                after = number().ok_or_else(|| invalid("after", "must be an integer from 0"))?;
+            }
             "limit" => {
-                return Err(
-                    Problem::new(Code::BadRequest).detail(format!("limit must be 1 to {page_max}"))
-                );
+                limit = number()
+                    .filter(|number| (1..=page_max).contains(number))
+                    .ok_or_else(|| invalid("limit", format!("must be 1 to {page_max}")))?;
             }
             other => {
                 return Err(Problem::new(Code::BadRequest)
-                    .detail(format!("unknown query parameter {other:?}")));
+                    .detail(format!("unknown query parameter {other:?}"))
+                    .with("field", other));
             }
         }
     }
