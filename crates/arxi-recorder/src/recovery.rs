@@ -331,7 +331,7 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
     reader.for_each_envelope(from, last.seq, |row| {
         let step = (|| {
             let envelope = check_envelope_row(&row, &keys)?;
-            check_payload_row(&reader, &envelope)?;
+            check_payload_row(reader, &envelope)?;
             head.check_next(&envelope.body)
                 .map_err(|e| invalid_envelope(row.seq, e.to_string()))?;
             if row.received_at_us < last_received {

@@ -41,6 +41,37 @@ fn receipts_queries_and_erasure() {
     let first = record(&server, "person/7", 1);
     assert_eq!(first["v"], 2);
     let commitment = first["payload_commitment"].as_str().expect("commitment");
+    assert_eq!(first["committed_labels"], json!(["subject"]));
+    // The receipt and the request rebuild the signed envelope and open its
+    // commitment; another payload does not.
+    let key = arxi_format::PublicKey::from_hex(
+        server.get("/v1/keys", &[]).json()["keys"][0]["public_key"]
+            .as_str()
+            .expect("hex"),
+    )
+    .expect("key");
+    let request = |name: &str| {
+        json!({"type": "customers.updated", "actor": "clerk", "subject": "person/7",
+               "payload": {"n": 1, "name": name}})
+        .to_string()
+    };
+    let checked = arxi_verify::verify_receipt(
+        first.to_string().as_bytes(),
+        request("name-1").as_bytes(),
+        &key,
+    )
+    .expect("the receipt holds");
+    assert_eq!(checked.envelope.body.subject, None);
+    let refused = arxi_verify::verify_receipt(
+        first.to_string().as_bytes(),
+        request("someone else").as_bytes(),
+        &key,
+    )
+    .expect_err("another payload does not open the commitment");
+    assert!(
+        refused.contains("did not commit to this content"),
+        "{refused}"
+    );
     record(&server, "person/8", 2);
     let third = record(&server, "person/7", 3);
 
