@@ -259,7 +259,7 @@ impl Chain {
             payload_commitment: body.payload.commitment().copied(),
             payload_opening: commitment.as_ref().map(|commitment| crate::PayloadOpening {
                 salt: commitment.salt,
-                committed_labels: commitment.committed_labels.clone(),
+                committed_labels: commitment.committed_labels,
             }),
             signature: None,
         };

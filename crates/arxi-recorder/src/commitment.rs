@@ -53,15 +53,13 @@ impl PayloadPolicy {
 
     /// The labels committed instead of written in clear, in this order:
     /// `actor`, `subject`.
-    pub(crate) fn committed_labels(self) -> Vec<&'static str> {
-        let mut committed = Vec::new();
-        if self.commit_actor {
-            committed.push("actor");
+    pub(crate) fn committed_labels(self) -> &'static [&'static str] {
+        match (self.commit_actor, self.commit_subject) {
+            (false, false) => &[],
+            (true, false) => &["actor"],
+            (false, true) => &["subject"],
+            (true, true) => &["actor", "subject"],
         }
-        if self.commit_subject {
-            committed.push("subject");
-        }
-        committed
     }
 
     /// What the switch record and the recorder's state say about it.
@@ -80,7 +78,7 @@ pub(crate) struct Commitment {
     /// The envelope's subject, committed or in clear (for erasure).
     pub(crate) subject: Option<String>,
     /// The labels the policy commits (for the receipt).
-    pub(crate) committed_labels: Vec<&'static str>,
+    pub(crate) committed_labels: &'static [&'static str],
 }
 
 /// Commits to `payload` (and to the labels the policy commits),

@@ -285,7 +285,7 @@ pub struct PayloadOpening {
     pub salt: arxi_format::payload::Salt,
     /// The request labels committed instead of written in clear: `actor`,
     /// `subject`, both or none (the recorder's policy).
-    pub committed_labels: Vec<&'static str>,
+    pub committed_labels: &'static [&'static str],
 }
 
 impl Receipt {
