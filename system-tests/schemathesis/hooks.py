@@ -22,7 +22,12 @@ positive cases are adjusted here to keep those rules, and only those:
 - the rules the document states as `x-arxi-*` extensions instead of
   schema alternatives (mainstream generators cannot compile those, issue
   23): buildBundle takes segment members or sequence members, not both
-  (`x-arxi-exclusive`: positive cases keep the segment ones);
+  (`x-arxi-exclusive`: positive cases keep the segment ones), and at most
+  one payload selection (`x-arxi-at-most-one`: positive cases keep the
+  first present of `withhold_payloads` true, `disclose_subject`,
+  `disclose_type`); erasePayloads takes exactly one of `subject` and
+  `seqs` (`x-arxi-exactly-one`: positive cases keep `subject`, or get one
+  when they have neither);
   verifyBundle and inspectBundle take exactly one of `bundle_id` and
   `bundle_base64` (`x-arxi-exactly-one`: positive cases keep one, or get
   an empty upload's id when they have neither); a payload's numbers lie
@@ -94,8 +99,21 @@ def _build(body):
     if any(body.get(key) is not None for key in ("first_segment", "last_segment")):
         body.pop("first_seq", None)
         body.pop("last_seq", None)
+    if body.get("withhold_payloads") is True:
+        body.pop("disclose_subject", None)
+        body.pop("disclose_type", None)
+    elif body.get("disclose_subject") is not None:
+        body.pop("disclose_type", None)
     _ordered(body, "first_segment", "last_segment", default_first=1)
     _ordered(body, "first_seq", "last_seq", default_first=1)
+
+
+def _erase(body):
+    if body.get("subject") is not None:
+        body.pop("seqs", None)
+    elif body.get("seqs") is None:
+        body.pop("seqs", None)
+        body["subject"] = "schemathesis"
 
 
 def _query(body):
@@ -155,6 +173,7 @@ RULES = {
     ("POST", "/v1/envelopes/with-attachments"): lambda body: (_record(body), _attachments(body)),
     ("POST", "/v1/bundles/verify"): _keys,
     ("POST", "/v1/bundles/inspect"): _one_source,
+    ("POST", "/v1/erasures"): _erase,
 }
 
 

@@ -46,7 +46,7 @@ fn body(key: &SecretKey, payload: CanonicalJson) -> EnvelopeBody {
         event_type: "approvals.decision".into(),
         actor: Some("alice@example.com".into()),
         subject: Some("invoice/2026-0042".into()),
-        payload,
+        payload: arxi_format::envelope::Payload::Inline(payload),
         attachments: vec![AttachmentRef {
             name: "scan.pdf".into(),
             media_type: "application/pdf".into(),

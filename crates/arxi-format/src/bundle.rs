@@ -8,8 +8,10 @@
 //! - `M` the manifest (canonical JSON), exactly once, first;
 //! - `K` a public key record (canonical JSON), once per key;
 //! - per segment: `E` envelopes (their stored canonical bytes), each
-//!   followed by one `A` record per attachment it references (the raw
-//!   bytes), then `S` the segment's seal;
+//!   followed, when it is a version 2 envelope, by one `P` record (what the
+//!   bundle discloses of its committed payload, [`crate::payload`]), then
+//!   by one `A` record per attachment it references (the raw bytes), then
+//!   `S` the segment's seal;
 //! - `Z` the trailer (canonical JSON), exactly once, last: the manifest's
 //!   hash, SHA-256 over every byte before the `Z` record, and the bundle
 //!   signature.
@@ -27,14 +29,22 @@ use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInval
 use crate::record::{Fields, ObjectWriter, RecordError, check_recorder_id, invalid};
 use crate::time::Timestamp;
 
-/// The container version this build writes and reads.
+/// The record version (member `v`) of the manifest, key and trailer
+/// records, and the container version of a bundle without `P` records.
 pub const BUNDLE_VERSION: u64 = 1;
+
+/// The container version of a bundle that holds version 2 envelopes: the
+/// version 1 container plus the `P` record.
+pub const CONTAINER_VERSION_DISCLOSURES: u64 = 2;
 
 /// The first bytes of every bundle, before the version number.
 pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
 
 /// The preamble of a version 1 bundle.
 pub const PREAMBLE: &[u8] = b"ARXI-BUNDLE 1\n";
+
+/// The preamble of a version 2 bundle.
+pub const PREAMBLE_DISCLOSURES: &[u8] = b"ARXI-BUNDLE 2\n";
 
 /// Largest record payload, for every tag (the one record size limit of the
 /// format: a verifier reads a JSON record of this size into memory, and
@@ -60,6 +70,8 @@ pub enum Tag {
     Attachment,
     /// `S`: seal.
     Seal,
+    /// `P`: a payload disclosure (container version 2 only).
+    Payload,
     /// `Z`: trailer.
     Trailer,
 }
@@ -73,6 +85,7 @@ impl Tag {
             Self::Envelope => b'E',
             Self::Attachment => b'A',
             Self::Seal => b'S',
+            Self::Payload => b'P',
             Self::Trailer => b'Z',
         }
     }
@@ -85,6 +98,7 @@ impl Tag {
             b'E' => Some(Self::Envelope),
             b'A' => Some(Self::Attachment),
             b'S' => Some(Self::Seal),
+            b'P' => Some(Self::Payload),
             b'Z' => Some(Self::Trailer),
             _ => None,
         }
@@ -123,7 +137,7 @@ impl fmt::Display for FrameError {
             Self::UnsupportedVersion(version) => {
                 write!(
                     f,
-                    "bundle format version {version:?} is not supported (this build reads 1)"
+                    "bundle format version {version:?} is not supported (this build reads 1 and 2)"
                 )
             }
             Self::BadHeader(header) => write!(f, "bad record header {header:?}"),
@@ -137,11 +151,14 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1`.
-pub fn check_preamble(line: &[u8]) -> Result<(), FrameError> {
+/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1` or
+/// `ARXI-BUNDLE 2`; returns the container version.
+pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
     let version = line.strip_prefix(MAGIC).ok_or(FrameError::NotABundle)?;
     if version == b"1" {
-        Ok(())
+        Ok(BUNDLE_VERSION)
+    } else if version == b"2" {
+        Ok(CONTAINER_VERSION_DISCLOSURES)
     } else {
         Err(FrameError::UnsupportedVersion(
             String::from_utf8_lossy(version).chars().take(32).collect(),
@@ -149,11 +166,14 @@ pub fn check_preamble(line: &[u8]) -> Result<(), FrameError> {
     }
 }
 
-/// Parses a header line (without its LF) into tag and length.
-pub fn parse_header(line: &[u8]) -> Result<(Tag, u64), FrameError> {
+/// Parses a header line (without its LF) of a container of version
+/// `container` into tag and length (`P` is a tag of version 2 only).
+pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameError> {
     let bad = || FrameError::BadHeader(String::from_utf8_lossy(line).chars().take(40).collect());
     let (&tag, rest) = line.split_first().ok_or_else(bad)?;
-    let tag = Tag::from_byte(tag).ok_or_else(bad)?;
+    let tag = Tag::from_byte(tag)
+        .filter(|tag| *tag != Tag::Payload || container >= CONTAINER_VERSION_DISCLOSURES)
+        .ok_or_else(bad)?;
     let digits = rest.strip_prefix(b" ").ok_or_else(bad)?;
     let canonical_digits = !digits.is_empty()
         && digits.len() <= 12
@@ -181,16 +201,28 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Starts a bundle: returns the encoder and the preamble to write first.
+    /// Starts a version 1 bundle: returns the encoder and the preamble to
+    /// write first.
     pub fn start() -> (Self, &'static [u8]) {
+        Self::start_version(BUNDLE_VERSION)
+    }
+
+    /// Starts a bundle of container version `container` (1, or 2 when it
+    /// holds `P` records).
+    pub fn start_version(container: u64) -> (Self, &'static [u8]) {
+        let preamble = match container {
+            BUNDLE_VERSION => PREAMBLE,
+            CONTAINER_VERSION_DISCLOSURES => PREAMBLE_DISCLOSURES,
+            other => panic!("no container version {other}: the builder picks 1 or 2"),
+        };
         let mut digest = Sha256::new();
-        digest.update(PREAMBLE);
+        digest.update(preamble);
         let encoder = Self {
             digest,
             records: 0,
-            bytes: PREAMBLE.len() as u64,
+            bytes: preamble.len() as u64,
         };
-        (encoder, PREAMBLE)
+        (encoder, preamble)
     }
 
     /// Frames one record: returns the header to write, then the caller
@@ -560,8 +592,10 @@ mod tests {
     #[test]
     fn headers() {
         assert_eq!(record_header(Tag::Envelope, 1234), b"E 1234\n");
-        assert_eq!(parse_header(b"E 1234"), Ok((Tag::Envelope, 1234)));
-        assert_eq!(parse_header(b"A 0"), Ok((Tag::Attachment, 0)));
+        assert_eq!(parse_header(b"E 1234", 1), Ok((Tag::Envelope, 1234)));
+        assert_eq!(parse_header(b"A 0", 1), Ok((Tag::Attachment, 0)));
+        assert_eq!(parse_header(b"P 12", 2), Ok((Tag::Payload, 12)));
+        assert!(parse_header(b"P 12", 1).is_err(), "P is a version 2 tag");
         for bad in [
             &b"E 01"[..],
             b"E",
@@ -573,19 +607,20 @@ mod tests {
             b"",
         ] {
             assert!(
-                parse_header(bad).is_err(),
+                parse_header(bad, 2).is_err(),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
         }
         assert_eq!(
-            parse_header(b"A 999999999999"),
+            parse_header(b"A 999999999999", 1),
             Err(FrameError::TooLarge(999_999_999_999))
         );
-        assert_eq!(check_preamble(b"ARXI-BUNDLE 1"), Ok(()));
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 1"), Ok(1));
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 2"), Ok(2));
         assert_eq!(
-            check_preamble(b"ARXI-BUNDLE 2"),
-            Err(FrameError::UnsupportedVersion("2".into()))
+            check_preamble(b"ARXI-BUNDLE 3"),
+            Err(FrameError::UnsupportedVersion("3".into()))
         );
         assert_eq!(check_preamble(b"PK\x03\x04"), Err(FrameError::NotABundle));
     }

@@ -24,8 +24,12 @@ use crate::record::{
 };
 use crate::time::Timestamp;
 
-/// The envelope record version written in member `v`.
+/// The version of an envelope that carries its payload (member `v`).
 pub const ENVELOPE_VERSION: u64 = 1;
+
+/// The version of an envelope that commits to its payload instead of
+/// carrying it (`Docs/format.md` §6.1, [`crate::payload`]).
+pub const ENVELOPE_VERSION_COMMITTED: u64 = 2;
 
 /// Event types starting with this prefix are reserved for control envelopes.
 pub const CONTROL_TYPE_PREFIX: &str = "arxi.";
@@ -104,6 +108,50 @@ impl AttachmentRef {
     }
 }
 
+/// An envelope's payload as its signed body holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Version 1: the payload itself, canonical (member `payload`).
+    Inline(CanonicalJson),
+    /// Version 2: the commitment to the committed content (member
+    /// `payload_commitment`); the content and its salt are kept beside the
+    /// envelope ([`crate::payload`]).
+    Committed(Hash32),
+}
+
+impl Payload {
+    /// The payload, when the envelope carries it (version 1).
+    pub fn inline(&self) -> Option<&CanonicalJson> {
+        match self {
+            Self::Inline(payload) => Some(payload),
+            Self::Committed(_) => None,
+        }
+    }
+
+    /// The commitment, when the envelope commits (version 2).
+    pub fn commitment(&self) -> Option<&Hash32> {
+        match self {
+            Self::Inline(_) => None,
+            Self::Committed(commitment) => Some(commitment),
+        }
+    }
+
+    /// The envelope version this payload form belongs to.
+    pub fn version(&self) -> u64 {
+        match self {
+            Self::Inline(_) => ENVELOPE_VERSION,
+            Self::Committed(_) => ENVELOPE_VERSION_COMMITTED,
+        }
+    }
+
+    fn size_hint(&self) -> usize {
+        match self {
+            Self::Inline(payload) => payload.as_bytes().len(),
+            Self::Committed(_) => 90,
+        }
+    }
+}
+
 /// Everything in an envelope except `hash` and `signature`: the signed part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeBody {
@@ -123,8 +171,8 @@ pub struct EnvelopeBody {
     pub actor: Option<String>,
     /// What was acted on, if given.
     pub subject: Option<String>,
-    /// The event payload, canonical.
-    pub payload: CanonicalJson,
+    /// The event payload (version 1) or the commitment to it (version 2).
+    pub payload: Payload,
     /// Attachments, in the order given.
     pub attachments: Vec<AttachmentRef>,
     /// Hash of the previous envelope ([`Hash32::ZERO`] for seq 1).
@@ -304,12 +352,20 @@ impl EnvelopeBody {
         if self.seq == 1 && self.prev_hash != Hash32::ZERO {
             return Err(invalid("prev_hash", "seq 1 must have the zero prev_hash"));
         }
+        // A verifier checks control payloads (section 10), so they are
+        // never only committed to.
+        if self.kind == Kind::Control && self.payload.inline().is_none() {
+            return Err(invalid(
+                "payload_commitment",
+                "control envelopes carry their payload (version 1)",
+            ));
+        }
         Ok(())
     }
 
     /// Canonical bytes of the body (the envelope without hash and signature).
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.payload.as_bytes().len() + 512);
+        let mut out = Vec::with_capacity(self.payload.size_hint() + 512);
         self.write(&mut out, None);
         out
     }
@@ -359,7 +415,12 @@ impl EnvelopeBody {
         }
         object.string("key_id", self.key_id.as_str());
         object.string("kind", self.kind.as_str());
-        object.raw("payload", self.payload.as_bytes());
+        match &self.payload {
+            Payload::Inline(payload) => object.raw("payload", payload.as_bytes()),
+            Payload::Committed(commitment) => {
+                object.string("payload_commitment", &commitment.to_hex());
+            }
+        }
         object.string("prev_hash", &self.prev_hash.to_hex());
         object.string("received_at", &self.received_at.to_string());
         object.string("recorder_id", &self.recorder_id);
@@ -372,7 +433,7 @@ impl EnvelopeBody {
             object.string("subject", subject);
         }
         object.string("type", &self.event_type);
-        object.u64("v", ENVELOPE_VERSION);
+        object.u64("v", self.payload.version());
         object.finish();
     }
 }
@@ -380,7 +441,7 @@ impl EnvelopeBody {
 impl Envelope {
     /// The canonical bytes of the whole envelope, as stored and bundled.
     pub fn to_canonical_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.payload.as_bytes().len() + 768);
+        let mut out = Vec::with_capacity(self.body.payload.size_hint() + 768);
         self.body
             .write(&mut out, Some((&self.hash, &self.signature)));
         out
@@ -416,7 +477,11 @@ impl Envelope {
     }
 
     fn from_fields(mut fields: Fields) -> Result<Self, RecordError> {
-        fields.version(ENVELOPE_VERSION)?;
+        let payload = match fields.u64("v")? {
+            ENVELOPE_VERSION => Payload::Inline(fields.canonical("payload")?),
+            ENVELOPE_VERSION_COMMITTED => Payload::Committed(fields.hash("payload_commitment")?),
+            other => return Err(RecordError::UnsupportedVersion(other)),
+        };
         let kind_text = fields.string("kind")?;
         let kind = Kind::parse(&kind_text)
             .ok_or_else(|| invalid("kind", "must be \"data\" or \"control\""))?;
@@ -436,7 +501,7 @@ impl Envelope {
             event_type: fields.string("type")?,
             actor: fields.optional_string("actor")?,
             subject: fields.optional_string("subject")?,
-            payload: fields.canonical("payload")?,
+            payload,
             attachments,
             prev_hash: fields.hash("prev_hash")?,
             key_id: fields.key_id("key_id")?,
@@ -580,8 +645,10 @@ mod tests {
             event_type: "approvals.granted".into(),
             actor: Some("alice".into()),
             subject: None,
-            payload: CanonicalJson::from_value(&json!({"amount": 12.5, "id": "a-1", "ok": true}))
-                .expect("canonical"),
+            payload: Payload::Inline(
+                CanonicalJson::from_value(&json!({"amount": 12.5, "id": "a-1", "ok": true}))
+                    .expect("canonical"),
+            ),
             attachments: vec![AttachmentRef {
                 name: "scan.pdf".into(),
                 media_type: "application/pdf".into(),
@@ -632,6 +699,47 @@ mod tests {
         );
     }
 
+    /// A version 2 envelope: `payload_commitment` in place of `payload`,
+    /// `v` 2, the generic rule unchanged; a control envelope may not
+    /// commit.
+    #[test]
+    fn committed_envelopes() {
+        let secret = key();
+        let mut committed = body(1, Hash32::ZERO);
+        committed.payload = Payload::Committed(Hash32::of(b"commitment"));
+        let envelope = committed.clone().sign(&secret);
+        let bytes = envelope.to_canonical_bytes();
+        let text = String::from_utf8(bytes.clone()).expect("utf8");
+        assert!(text.contains(&format!(
+            "\"kind\":\"data\",\"payload_commitment\":\"{}\",\"prev_hash\"",
+            Hash32::of(b"commitment")
+        )));
+        assert!(text.ends_with("\"v\":2}"));
+        assert!(!text.contains("\"payload\":"));
+        let parsed = Envelope::parse(&bytes).expect("parses");
+        assert_eq!(parsed, envelope);
+        assert_eq!(
+            Envelope::parse_canonical(&bytes)
+                .expect("canonical")
+                .expect("parses")
+                .0,
+            envelope
+        );
+        let value = crate::json::parse(&bytes).expect("parses");
+        assert_eq!(generic_record_hash(&value), Ok(envelope.hash));
+        assert_eq!(parsed.verify_signature(secret.public()), Ok(()));
+        let mut control = committed;
+        control.kind = Kind::Control;
+        control.event_type = "arxi.segment.opened".into();
+        assert!(
+            control
+                .validate()
+                .expect_err("refused")
+                .to_string()
+                .contains("control envelopes carry their payload")
+        );
+    }
+
     #[test]
     fn chain_links() {
         let secret = key();
@@ -671,8 +779,10 @@ mod tests {
         value["extra"] = json!(1);
         check(&value, "unknown field \"extra\"");
         value.as_object_mut().expect("object").remove("extra");
+        value["v"] = json!(3);
+        check(&value, "unsupported record version 3");
         value["v"] = json!(2);
-        check(&value, "unsupported record version 2");
+        check(&value, "missing field \"payload_commitment\"");
         value["v"] = json!(1);
         value["type"] = json!("arxi.segment.opened");
         check(&value, "reserved");

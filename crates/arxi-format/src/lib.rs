@@ -8,8 +8,9 @@
 //! envelope and its chain ([`envelope`]), RFC 6962 Merkle trees and proofs
 //! ([`merkle`]), C2SP signed notes, checkpoints and cosignatures
 //! ([`note`]), the seal record ([`seal`]), the audit bundle container
-//! ([`bundle`]), the envelope inclusion proof ([`proof`]) and the signed
-//! head a recorder keeps beside its database ([`head`]). `Docs/format.md` specifies the
+//! ([`bundle`]), payload commitments and disclosures ([`payload`]), the
+//! envelope inclusion proof ([`proof`]) and the signed head a recorder keeps
+//! beside its database ([`head`]). `Docs/format.md` specifies the
 //! same bytes in prose.
 //!
 //! Bytes in, values out: this crate performs no IO, reads no clock and has no
@@ -37,6 +38,7 @@ pub mod keys;
 pub mod log_tree;
 pub mod merkle;
 pub mod note;
+pub mod payload;
 pub mod proof;
 pub mod record;
 mod rfc8785;
@@ -46,7 +48,7 @@ pub mod time;
 pub use canonical::{CanonicalError, CanonicalJson};
 pub use digest::Hash32;
 pub use envelope::{
-    AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind,
+    AttachmentRef, ChainError, ChainHead, Envelope, EnvelopeBody, HashMismatch, Kind, Payload,
 };
 pub use head::{HeadBody, SignedHead};
 pub use json::{JsonError, JsonErrorKind};

@@ -299,7 +299,9 @@ mod tests {
                 event_type: "test.event".into(),
                 actor: None,
                 subject: None,
-                payload: CanonicalJson::from_value(&serde_json::json!({"n": index})).expect("json"),
+                payload: crate::envelope::Payload::Inline(
+                    CanonicalJson::from_value(&serde_json::json!({"n": index})).expect("json"),
+                ),
                 attachments: vec![],
                 prev_hash: head.hash,
                 key_id: key.id().clone(),
@@ -383,8 +385,9 @@ mod tests {
 
         // Payload edited, hash left.
         let mut edited = good.clone();
-        edited.envelope.body.payload =
-            CanonicalJson::from_value(&serde_json::json!({"n": 99})).expect("json");
+        edited.envelope.body.payload = crate::envelope::Payload::Inline(
+            CanonicalJson::from_value(&serde_json::json!({"n": 99})).expect("json"),
+        );
         assert!(codes(&edited).contains(&"envelope_hash_mismatch"));
 
         // Seal root replaced and re-hashed but not re-signed.

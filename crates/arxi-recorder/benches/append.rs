@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_format::{CanonicalJson, Hash32, SecretKey, Timestamp};
 use arxi_recorder::{
-    AppendRequest, Outcome, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
+    AppendRequest, Outcome, PayloadPolicy, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
 };
 use arxi_store::{EnvelopeRow, Store, StoreOptions};
 use serde_json::json;
@@ -56,7 +56,13 @@ fn key() -> SecretKey {
 }
 
 fn engine(dir: &Path) -> RecorderEngine {
+    engine_with(dir, PayloadPolicy::default())
+}
+
+/// An engine writing data envelopes under `payloads` (version 1 or 2).
+fn engine_with(dir: &Path, payloads: PayloadPolicy) -> RecorderEngine {
     let mut config = RecorderConfig::new("bench-recorder");
+    config.payloads = payloads;
     config.startup_verification_depth = 0;
     RecorderEngine::open(&dir.join("arxi.db"), config, key(), Arc::new(SystemClock)).expect("open")
 }
@@ -177,7 +183,7 @@ fn store_ceiling(dir: &Path, rows_per_commit: usize, duration: Duration) -> f64 
             event_type: "orders.approved".into(),
             actor: Some("alice@example.com".into()),
             subject: Some("order/7f3a2c91".into()),
-            payload: payload(),
+            payload: arxi_format::Payload::Inline(payload()),
             attachments: vec![],
             prev_hash: Hash32::ZERO,
             key_id: key.id().clone(),
@@ -248,7 +254,7 @@ fn cpu_ceiling(duration: Duration) -> f64 {
                 event_type: "orders.approved".into(),
                 actor: Some("alice@example.com".into()),
                 subject: Some("order/7f3a2c91".into()),
-                payload: payload.clone(),
+                payload: arxi_format::Payload::Inline(payload.clone()),
                 attachments: vec![],
                 prev_hash: prev,
                 key_id: key.id().clone(),
@@ -284,6 +290,28 @@ fn main() {
     };
     let seconds = Duration::from_secs(value("--seconds", 8));
     let long_envelopes = value("--long-envelopes", 1_000_000);
+    let version_rounds = value("--versions", 0);
+    let only_version = value("--only-version", 0);
+    if only_version > 0 {
+        // One version alone at 64 appenders, for a profiler.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = PayloadPolicy {
+            version: only_version,
+            commit_actor: false,
+            commit_subject: only_version == 2,
+        };
+        let engine = Arc::new(engine_with(dir.path(), policy));
+        report(
+            &format!("64, version {only_version}"),
+            &drive(&engine, 64, seconds, None),
+        );
+        engine.shutdown().expect("shutdown");
+        return;
+    }
+    if version_rounds > 0 {
+        compare_versions(version_rounds, seconds);
+        return;
+    }
 
     println!("payload: {} canonical bytes", payload().as_bytes().len());
     println!(
@@ -406,6 +434,102 @@ fn main() {
                 .map(|m| m.len() >> 20)
                 .unwrap_or(0),
             std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+        );
+    }
+}
+
+/// CPU seconds this process has used, all threads (`/proc/self/stat`
+/// utime + stime, in clock ticks of 1/100 s, the Linux `USER_HZ`).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name, which is in parentheses: utime
+    // and stime are fields 14 and 15 of the line, 12 and 13 of these.
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / 100.0
+}
+
+/// Version 1 against version 2 envelopes (a salt and one more SHA-256 per
+/// envelope, the payload stored in a row beside the envelope), interleaved:
+/// `rounds` rounds of one run each at 1 and 64 appenders, the order
+/// alternating between rounds, a fresh database per run.
+fn compare_versions(rounds: u64, seconds: Duration) {
+    let v2 = PayloadPolicy {
+        version: 2,
+        commit_actor: false,
+        commit_subject: true,
+    };
+    println!("payload: {} canonical bytes", payload().as_bytes().len());
+    println!(
+        "\n| round | appenders | version | envelopes/s | ack p50 ms | ack p99 ms | CPU µs per envelope |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut rates: Vec<(usize, u64, f64)> = Vec::new();
+    let mut cpu: Vec<(usize, u64, f64)> = Vec::new();
+    for round in 0..rounds {
+        for appenders in [1, 64] {
+            let order = if round % 2 == 0 { [1, 2] } else { [2, 1] };
+            for version in order {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let policy = if version == 1 {
+                    PayloadPolicy::default()
+                } else {
+                    v2
+                };
+                let engine = Arc::new(engine_with(dir.path(), policy));
+                drive(&engine, appenders, Duration::from_secs(1), None); // warm-up
+                let cpu_before = process_cpu_seconds();
+                let run = drive(&engine, appenders, seconds, None);
+                let cpu_us = (process_cpu_seconds() - cpu_before) * 1e6 / run.envelopes as f64;
+                let rate = run.envelopes as f64 / run.seconds;
+                println!(
+                    "| {round} | {appenders} | {version} | {rate:.0} | {:.2} | {:.2} | {cpu_us:.1} |",
+                    percentile(&run.latencies_us, 0.50),
+                    percentile(&run.latencies_us, 0.99),
+                );
+                rates.push((appenders, version, rate));
+                cpu.push((appenders, version, cpu_us));
+                engine.shutdown().expect("shutdown");
+            }
+        }
+    }
+    summarize("envelopes/s", &rates, 0);
+    summarize("CPU µs per envelope", &cpu, 1);
+}
+
+/// Min, median and max per version and of the per-round ratio v2 / v1.
+fn summarize(what: &str, values: &[(usize, u64, f64)], digits: usize) {
+    println!(
+        "\n| appenders | version 1 {what} (min, median, max) | version 2 (min, median, max) | v2 / v1 per round (min, median, max) |"
+    );
+    println!("|---|---|---|---|");
+    let spread = |values: &[f64], digits: usize| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        format!(
+            "{:.digits$}, {:.digits$}, {:.digits$}",
+            sorted[0],
+            sorted[sorted.len() / 2],
+            sorted[sorted.len() - 1]
+        )
+    };
+    for appenders in [1, 64] {
+        let of = |version: u64| -> Vec<f64> {
+            values
+                .iter()
+                .filter(|(a, v, _)| *a == appenders && *v == version)
+                .map(|(_, _, value)| *value)
+                .collect()
+        };
+        let (v1, v2) = (of(1), of(2));
+        let ratios: Vec<f64> = v1.iter().zip(&v2).map(|(a, b)| b / a).collect();
+        println!(
+            "| {appenders} | {} | {} | {} |",
+            spread(&v1, digits),
+            spread(&v2, digits),
+            spread(&ratios, 3)
         );
     }
 }

@@ -14,7 +14,7 @@ use arxi_format::seal::Seal;
 use arxi_format::{Hash32, SecretKey, Timestamp};
 use arxi_store::{ArchivedRow, Reader, StoreError};
 
-use crate::bundle::{BuiltBundle, BundleError, write_bundle};
+use crate::bundle::{BuiltBundle, BundleError, PayloadSelection, write_bundle};
 use crate::pruned::pruned_from;
 
 /// A run of sealed segments uploaded to the archive and confirmed there.
@@ -153,9 +153,12 @@ pub(crate) fn write_archive_bundle(
     let seal = Seal::parse(&seal_row.body)
         .map_err(|e| BundleError::Inconsistent(format!("seal of segment {last_segment}: {e}")))?;
     let created_at: Timestamp = seal.body.sealed_at;
+    // Every payload not erased: the archive is where the envelopes live
+    // once pruned (Docs/format.md 10.1 says what an erasure reaches).
     write_bundle(
         reader,
         first_segment..=last_segment,
+        &PayloadSelection::All,
         key,
         created_at,
         out,

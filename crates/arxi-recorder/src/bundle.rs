@@ -10,8 +10,12 @@ use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
-use arxi_format::bundle::{Encoder, KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag};
+use arxi_format::bundle::{
+    BUNDLE_VERSION, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, ManifestSegment,
+    SEGMENTS_MAX, Tag,
+};
 use arxi_format::envelope::Envelope;
+use arxi_format::payload::{Committed, Disclosure, Salt};
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, KeyId, PublicKey, SecretKey, Timestamp};
 use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError};
@@ -39,6 +43,35 @@ pub enum BundleSelection {
     },
     /// Every sealed segment, from segment 1.
     AllSealed,
+}
+
+/// Which committed payloads of version 2 envelopes a bundle discloses;
+/// the others it withholds (erased ones it marks erased). The envelopes,
+/// seals and everything else are always whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PayloadSelection {
+    /// Every payload that is not erased.
+    #[default]
+    All,
+    /// None (a bundle that proves the history without its content, e.g.
+    /// for an archive).
+    None,
+    /// Only those of envelopes naming this subject (a data subject's
+    /// access request).
+    Subject(String),
+    /// Only those of envelopes of this type.
+    Type(String),
+}
+
+impl PayloadSelection {
+    fn discloses(&self, event_type: &str, subject: Option<&str>) -> bool {
+        match self {
+            Self::All => true,
+            Self::None => false,
+            Self::Subject(wanted) => subject == Some(wanted.as_str()),
+            Self::Type(wanted) => event_type == wanted,
+        }
+    }
 }
 
 /// Why a bundle was not built.
@@ -114,6 +147,8 @@ pub struct BuiltBundle {
     pub envelopes: u64,
     /// Attachment records.
     pub attachments: u64,
+    /// Version 2 envelopes whose payload was disclosed, withheld, erased.
+    pub payloads: (u64, u64, u64),
     /// File size.
     pub bytes: u64,
     /// SHA-256 of the whole file.
@@ -226,6 +261,52 @@ fn has_attachments(canonical: &[u8]) -> bool {
         .windows(MEMBER.len())
         .position(|window| window == MEMBER)
         .is_none_or(|at| canonical.get(at + MEMBER.len()) != Some(&b']'))
+}
+
+/// The `payload_commitment` a stored version 2 envelope carries, read
+/// from its canonical bytes (where the member is written exactly once, at
+/// the top level, right after `kind`).
+fn stored_commitment(canonical: &[u8]) -> Option<Hash32> {
+    const MEMBER: &[u8] = b"\"payload_commitment\":\"";
+    let at = canonical
+        .windows(MEMBER.len())
+        .position(|window| window == MEMBER)?
+        + MEMBER.len();
+    let hex = std::str::from_utf8(canonical.get(at..at + 64)?).ok()?;
+    Hash32::from_hex(hex).ok()
+}
+
+/// The `P` record of stored version 2 envelope `row` under `selection`,
+/// checked against the envelope's commitment (the recorder never writes a
+/// bundle the verifier would refuse).
+fn disclosure(
+    reader: &Reader<'_>,
+    row: &EnvelopeRow,
+    selection: &PayloadSelection,
+) -> Result<Disclosure, BundleError> {
+    let inconsistent =
+        |why: String| BundleError::Inconsistent(format!("envelope {}: {why}", row.seq));
+    let stored = reader
+        .payload(row.seq)?
+        .ok_or_else(|| inconsistent("a version 2 envelope without its payload row".into()))?;
+    let (salt, content) = match (stored.content, stored.erased_by) {
+        (None, Some(erased_by)) => return Ok(Disclosure::Erased { erased_by }),
+        (Some(held), None) => held,
+        _ => return Err(inconsistent("a payload row neither held nor erased".into())),
+    };
+    if !selection.discloses(&row.event_type, stored.subject.as_deref()) {
+        return Ok(Disclosure::Withheld);
+    }
+    let salt = Salt(salt);
+    let content = Committed::parse(&content).map_err(|e| inconsistent(format!("content: {e}")))?;
+    let commitment = stored_commitment(&row.body)
+        .ok_or_else(|| inconsistent("no payload_commitment in the stored envelope".into()))?;
+    if content.commitment(&salt) != commitment {
+        return Err(inconsistent(
+            "the stored content does not match its commitment".into(),
+        ));
+    }
+    Ok(Disclosure::Disclosed { content, salt })
 }
 
 /// The keys that signed envelopes of a bundle: the first envelope's and
@@ -351,11 +432,60 @@ fn key_records(reader: &Reader<'_>, last_seq: u64) -> Result<Vec<KeyRecord>, Bun
         .collect()
 }
 
-/// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`.
+/// What the records written so far hold.
+#[derive(Debug, Default)]
+struct Counts {
+    attachments: u64,
+    /// Disclosed, withheld, erased.
+    payloads: (u64, u64, u64),
+}
+
+/// One envelope's records: `E`, its `P` record when it is a version 2
+/// envelope, its `A` records.
+fn write_envelope<W: Write>(
+    reader: &Reader<'_>,
+    row: &EnvelopeRow,
+    payloads: &PayloadSelection,
+    out: &mut Counting<W>,
+    encoder: &mut Encoder,
+    counts: &mut Counts,
+) -> Result<(), BundleError> {
+    out.record(encoder, Tag::Envelope, &row.body)?;
+    // A canonical envelope's last member is `v`.
+    if row.body.ends_with(b"\"v\":2}") {
+        let disclosure = disclosure(reader, row, payloads)?;
+        match disclosure {
+            Disclosure::Disclosed { .. } => counts.payloads.0 += 1,
+            Disclosure::Withheld => counts.payloads.1 += 1,
+            Disclosure::Erased { .. } => counts.payloads.2 += 1,
+        }
+        out.record(encoder, Tag::Payload, &disclosure.to_canonical_bytes())?;
+    }
+    if has_attachments(&row.body) {
+        let envelope = Envelope::parse(&row.body)
+            .map_err(|e| BundleError::Inconsistent(format!("envelope {}: {e}", row.seq)))?;
+        for reference in &envelope.body.attachments {
+            let bytes = reader.attachment(&reference.sha256.0)?.ok_or_else(|| {
+                BundleError::Inconsistent(format!(
+                    "attachment {} of envelope {} is missing",
+                    reference.sha256, row.seq
+                ))
+            })?;
+            out.record(encoder, Tag::Attachment, &bytes)?;
+            counts.attachments += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`,
+/// disclosing the committed payloads `payloads` selects.
 /// `progress` is called with the envelopes written so far, every 4096.
+#[allow(clippy::too_many_arguments)]
 pub fn write_bundle<W: Write>(
     reader: &Reader<'_>,
     segments: RangeInclusive<u64>,
+    payloads: &PayloadSelection,
     key: &SecretKey,
     created_at: Timestamp,
     out: W,
@@ -398,7 +528,14 @@ pub fn write_bundle<W: Write>(
         digest: Sha256::new(),
         bytes: 0,
     };
-    let (mut encoder, preamble) = Encoder::start();
+    // Version 2 envelopes bring `P` records, which only container
+    // version 2 has; a bundle without them keeps version 1's bytes.
+    let container = if reader.has_payloads(first_seq, last_seq)? {
+        CONTAINER_VERSION_DISCLOSURES
+    } else {
+        BUNDLE_VERSION
+    };
+    let (mut encoder, preamble) = Encoder::start_version(container);
     out.put(preamble)?;
     let manifest_bytes = manifest.to_canonical_bytes();
     out.record(&mut encoder, Tag::Manifest, &manifest_bytes)?;
@@ -406,7 +543,7 @@ pub fn write_bundle<W: Write>(
         out.record(&mut encoder, Tag::Key, &record.to_canonical_bytes())?;
     }
     let mut envelopes = 0_u64;
-    let mut attachments = 0_u64;
+    let mut counts = Counts::default();
     let mut signers = Signers::default();
     for (row, seal_row) in &rows {
         let mut failure: Option<BundleError> = None;
@@ -414,23 +551,14 @@ pub fn write_bundle<W: Write>(
         reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
             let step = (|| {
                 signers.see(&envelope_row)?;
-                out.record(&mut encoder, Tag::Envelope, &envelope_row.body)?;
-                if has_attachments(&envelope_row.body) {
-                    let envelope = Envelope::parse(&envelope_row.body).map_err(|e| {
-                        BundleError::Inconsistent(format!("envelope {}: {e}", envelope_row.seq))
-                    })?;
-                    for reference in &envelope.body.attachments {
-                        let bytes = reader.attachment(&reference.sha256.0)?.ok_or_else(|| {
-                            BundleError::Inconsistent(format!(
-                                "attachment {} of envelope {} is missing",
-                                reference.sha256, envelope_row.seq
-                            ))
-                        })?;
-                        out.record(&mut encoder, Tag::Attachment, &bytes)?;
-                        attachments += 1;
-                    }
-                }
-                Ok(())
+                write_envelope(
+                    reader,
+                    &envelope_row,
+                    payloads,
+                    &mut out,
+                    &mut encoder,
+                    &mut counts,
+                )
             })();
             match step {
                 Ok(()) => {
@@ -467,7 +595,8 @@ pub fn write_bundle<W: Write>(
         segments,
         seqs: first_seq..=last_seq,
         envelopes,
-        attachments,
+        attachments: counts.attachments,
+        payloads: counts.payloads,
         bytes: out.bytes,
         sha256: Hash32(out.digest.finalize().into()),
         manifest_hash: manifest.hash(),

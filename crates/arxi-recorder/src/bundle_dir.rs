@@ -33,8 +33,8 @@ use arxi_store::{Reader, ReaderPool, StoreError};
 
 use crate::OpenError;
 use crate::bundle::{
-    BundleError, BundleFile, BundleSelection, RecordedBundle, bundle_file_name, is_bundle_id,
-    resolve_selection, write_bundle,
+    BundleError, BundleFile, BundleSelection, PayloadSelection, RecordedBundle, bundle_file_name,
+    is_bundle_id, resolve_selection, write_bundle,
 };
 use crate::control;
 
@@ -116,6 +116,7 @@ pub(crate) fn build_staged(
     created_at: Timestamp,
     dir: &Path,
     selection: BundleSelection,
+    payloads: &PayloadSelection,
     progress: &mut dyn FnMut(u64),
 ) -> Result<StagedBundle, BundleError> {
     std::fs::DirBuilder::new()
@@ -140,7 +141,9 @@ pub(crate) fn build_staged(
             .map_err(BundleError::Write)?;
         let built = readers.with(|reader| {
             Ok(resolve_selection(&reader, selection).and_then(|segments| {
-                write_bundle(&reader, segments, key, created_at, &file, progress)
+                write_bundle(
+                    &reader, segments, payloads, key, created_at, &file, progress,
+                )
             }))
         })??;
         file.sync_all().map_err(BundleError::Write)?;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind};
+use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind, Payload};
 use arxi_format::log_tree::Frontier;
 use arxi_format::merkle::RootBuilder;
 use arxi_format::note::NoteSigner;
@@ -14,6 +14,7 @@ use arxi_format::seal::{SealBody, envelope_leaf};
 use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
 use arxi_store::{SealRow, SegmentRow};
 
+use crate::commitment::Commitment;
 use crate::control::{self, Reason};
 use crate::control_types;
 use crate::log_tree::{self, LogCheckpoint};
@@ -49,13 +50,26 @@ pub(crate) struct ChainState {
     pub(crate) last_checkpoint: Option<LogCheckpoint>,
 }
 
-/// A data envelope ready for the sequencer (validated, attachments hashed).
+/// The attachments of a draft: each reference with its bytes.
+type Attachments<'a> = &'a [(AttachmentRef, Arc<[u8]>)];
+
+/// An envelope's payload before it is placed: carried (version 1) or
+/// committed to (version 2, the commitment made when it was prepared).
+#[derive(Debug)]
+pub(crate) enum DraftPayload {
+    Inline(CanonicalJson),
+    Committed(Commitment),
+}
+
+/// A data envelope ready for the sequencer (validated, attachments hashed,
+/// a version 2 commitment made; `actor` and `subject` are the labels left
+/// in clear).
 #[derive(Debug)]
 pub(crate) struct PreparedAppend {
     pub(crate) event_type: String,
     pub(crate) actor: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) payload: CanonicalJson,
+    pub(crate) payload: DraftPayload,
     pub(crate) attachments: Vec<(AttachmentRef, Arc<[u8]>)>,
 }
 
@@ -65,7 +79,7 @@ pub(crate) struct Draft<'a> {
     pub(crate) event_type: &'a str,
     pub(crate) actor: Option<String>,
     pub(crate) subject: Option<String>,
-    pub(crate) payload: CanonicalJson,
+    pub(crate) payload: DraftPayload,
     pub(crate) attachments: &'a [(AttachmentRef, Arc<[u8]>)],
 }
 
@@ -77,7 +91,7 @@ impl<'a> Draft<'a> {
             event_type,
             actor: None,
             subject: None,
-            payload,
+            payload: DraftPayload::Inline(payload),
             attachments: &[],
         }
     }
@@ -101,6 +115,14 @@ pub(crate) struct Chain {
 pub(crate) struct ClockOutOfRange {
     /// What the clock said, in microseconds since the Unix epoch.
     pub(crate) micros: i64,
+}
+
+impl From<ClockOutOfRange> for crate::OpenError {
+    fn from(clock: ClockOutOfRange) -> Self {
+        Self::ClockOutOfRange {
+            micros: clock.micros,
+        }
+    }
 }
 
 impl Chain {
@@ -151,23 +173,31 @@ impl Chain {
         self.append_to_open_segment(plan, draft)
     }
 
-    fn append_to_open_segment(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+    /// The next envelope's signed body in open segment `segment_id`, the
+    /// commitment to store beside it (version 2) and its attachments.
+    fn next_body<'a>(
+        &self,
+        segment_id: u64,
+        draft: Draft<'a>,
+    ) -> (EnvelopeBody, Option<Commitment>, Attachments<'a>) {
         let head = self.state.head;
-        // `now` is never behind the last receive time (`tick_clock`).
-        let received_at = self.now;
-        let Some(open) = self.state.open.as_mut() else {
-            unreachable!("append_to_open_segment needs an open segment");
+        let (payload, commitment) = match draft.payload {
+            DraftPayload::Inline(payload) => (Payload::Inline(payload), None),
+            DraftPayload::Committed(commitment) => {
+                (Payload::Committed(commitment.commitment), Some(commitment))
+            }
         };
         let body = EnvelopeBody {
             recorder_id: self.config.recorder_id.clone(),
-            segment_id: open.segment_id,
+            segment_id,
             seq: head.seq + 1,
-            received_at,
+            // `now` is never behind the last receive time (`tick_clock`).
+            received_at: self.now,
             kind: draft.kind,
             event_type: draft.event_type.to_owned(),
             actor: draft.actor,
             subject: draft.subject,
-            payload: draft.payload,
+            payload,
             attachments: draft
                 .attachments
                 .iter()
@@ -176,8 +206,17 @@ impl Chain {
             prev_hash: head.hash,
             key_id: self.key.id().clone(),
         };
-        // The link is checked before the row is written, and again when rows
-        // are read back.
+        (body, commitment, draft.attachments)
+    }
+
+    fn append_to_open_segment(&mut self, plan: &mut Plan, draft: Draft<'_>) -> Receipt {
+        let head = self.state.head;
+        let Some(segment_id) = self.state.open.as_ref().map(|open| open.segment_id) else {
+            unreachable!("append_to_open_segment needs an open segment");
+        };
+        let (body, commitment, attachments) = self.next_body(segment_id, draft);
+        let received_at = body.received_at;
+        // The link is checked before the row is written and again when read back.
         assert_eq!(
             head.check_next(&body),
             Ok(()),
@@ -189,7 +228,7 @@ impl Chain {
         let unsigned = body.canonical_bytes();
         let hash = Hash32::of(&unsigned);
         let mut attachment_bytes = 0_u64;
-        for (reference, data) in draft.attachments {
+        for (reference, data) in attachments {
             plan.ops.push(Op::PutAttachment {
                 sha256: reference.sha256.0,
                 data: Arc::clone(data),
@@ -197,8 +236,17 @@ impl Chain {
             });
             attachment_bytes += reference.size;
         }
+        let Some(open) = self.state.open.as_mut() else {
+            unreachable!("checked above");
+        };
+        // A bundle carries a version 2 envelope's committed content beside
+        // it, so the content counts toward the segment's bytes.
+        let content_bytes = commitment
+            .as_ref()
+            .map_or(0, |commitment| commitment.content.len() as u64);
         open.envelope_count += 1;
-        open.bytes += unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes;
+        open.bytes +=
+            unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes + content_bytes;
         open.root.push(envelope_leaf(&hash));
         self.grow_tree(plan, &hash);
         let receipt = Receipt {
@@ -208,9 +256,21 @@ impl Chain {
             prev_hash: body.prev_hash,
             received_at,
             key_id: body.key_id.clone(),
+            payload_commitment: body.payload.commitment().copied(),
+            payload_opening: commitment.as_ref().map(|commitment| crate::PayloadOpening {
+                salt: commitment.salt,
+                committed_labels: commitment.committed_labels,
+            }),
             signature: None,
         };
         plan.ops.push(Op::unsigned_envelope(body, hash));
+        if let Some(commitment) = commitment {
+            // After its envelope row, which it references.
+            plan.ops.push(Op::InsertPayload {
+                seq: receipt.seq,
+                commitment,
+            });
+        }
         plan.stats.envelopes += 1;
         self.state.head = ChainHead {
             seq: receipt.seq,

@@ -254,8 +254,13 @@ impl Committer {
                 let shutdown = plan.shutdown;
                 let sealed = plan.stats.seals > 0;
                 let status = plan.status.clone();
+                // An erasure: its callers hear of it once the erased bytes
+                // are out of the WAL file too (a reader holding an older
+                // snapshot can make this fail: logged, and the next
+                // checkpoint overwrites them).
+                let erased = plan.truncate_wal && self.manage_wal(true);
                 plan.deliver(None);
-                let checkpointed = self.manage_wal(shutdown);
+                let checkpointed = self.manage_wal(shutdown) || erased;
                 self.update_head(&status, sealed || checkpointed || shutdown);
             }
             Err(error) => {

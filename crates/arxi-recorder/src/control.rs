@@ -116,8 +116,13 @@ pub(crate) fn parse_bundle_built(row: &EnvelopeRow) -> Result<RecordedBundle, St
         return Err(format!("is a {} envelope", row.event_type));
     }
     let envelope = Envelope::parse(&row.body).map_err(|error| error.to_string())?;
-    let payload: Value = serde_json::from_slice(envelope.body.payload.as_bytes())
-        .map_err(|error| format!("payload: {error}"))?;
+    let carried = envelope
+        .body
+        .payload
+        .inline()
+        .ok_or_else(|| "a control envelope without its payload".to_owned())?;
+    let payload: Value =
+        serde_json::from_slice(carried.as_bytes()).map_err(|error| format!("payload: {error}"))?;
     let text = |member: &str| {
         payload[member]
             .as_str()

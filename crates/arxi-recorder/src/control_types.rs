@@ -36,6 +36,11 @@ pub const LOG_CHECKPOINT: &str = "arxi.log.checkpoint";
 /// A witness refused a checkpoint, or is ahead of this log (sidecar; once
 /// per witness and kind of refusal until it cosigns again).
 pub const WITNESS_REFUSED: &str = "arxi.witness.refused";
+/// Committed payloads were erased (`Docs/format.md` §10, rule C4).
+pub const PAYLOAD_ERASED: &str = "arxi.payload.erased";
+/// Data envelopes are written in another version, or commit to other
+/// labels, from here on.
+pub const ENVELOPE_VERSION_CHANGED: &str = "arxi.envelope.version_changed";
 
 /// Every control type, in the order above.
 pub const ALL: &[&str] = &[
@@ -53,4 +58,6 @@ pub const ALL: &[&str] = &[
     SEGMENT_PRUNED,
     LOG_CHECKPOINT,
     WITNESS_REFUSED,
+    PAYLOAD_ERASED,
+    ENVELOPE_VERSION_CHANGED,
 ];

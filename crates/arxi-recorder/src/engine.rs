@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, Kind};
+use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, ENVELOPE_VERSION_COMMITTED, Kind};
 use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::record::{check_event_type, check_label, check_media_type};
 use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
@@ -17,9 +17,9 @@ use arxi_store::{CheckpointKind, KeyRow, QueryFilter, ReaderPool, Store, StoreEr
 use serde_json::json;
 
 use crate::archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
-use crate::bundle::{BundleError, BundleFile, BundleSelection, RecordedBundle};
+use crate::bundle::{BundleError, BundleFile, BundleSelection, PayloadSelection, RecordedBundle};
 use crate::bundle_dir::StagedBundle;
-use crate::chain::{Chain, Draft, PreparedAppend};
+use crate::chain::{Chain, Draft, DraftPayload, PreparedAppend};
 use crate::committer::{Checkpointer, Committer};
 use crate::control;
 use crate::control_types;
@@ -44,6 +44,9 @@ use crate::{
 pub struct QueryResult {
     /// Canonical envelope bytes, in sequence order.
     pub envelopes: Vec<Vec<u8>>,
+    /// For each version 2 envelope of the page, in order: its committed
+    /// content while it exists, else the erasure that removed it.
+    pub payloads: Vec<crate::PayloadView>,
     /// Cursor for the next page, when there is one.
     pub next_cursor: Option<String>,
 }
@@ -166,7 +169,10 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
             "signing_threads must be 1 to {SIGNING_THREADS_MAX}"
         ));
     }
-    Ok(())
+    config
+        .payloads
+        .validate()
+        .map_err(|reason| OpenError::InvalidConfig(format!("payloads: {reason}")))
 }
 
 impl RecorderEngine {
@@ -341,11 +347,23 @@ impl RecorderEngine {
                 limit,
             });
         }
+        let policy = self.config.payloads;
+        let (actor, subject, payload) = if policy.version == ENVELOPE_VERSION_COMMITTED {
+            // The salt and the extra hash are made here, on the caller's
+            // thread, not on the sequencer's.
+            let (commitment, actor, subject) =
+                crate::commitment::commit(policy, request.actor, request.subject, request.payload)
+                    .map_err(|error| SubmitError::RandomUnavailable(error.to_string()))?;
+            (actor, subject, DraftPayload::Committed(commitment))
+        } else {
+            let payload = DraftPayload::Inline(request.payload);
+            (request.actor, request.subject, payload)
+        };
         let prepared = PreparedAppend {
             event_type: request.event_type,
-            actor: request.actor,
-            subject: request.subject,
-            payload: request.payload,
+            actor,
+            subject,
+            payload,
             attachments,
         };
         Ok((prepared, envelope_bytes + attachment_bytes))
@@ -489,6 +507,44 @@ impl RecorderEngine {
                 payload,
                 index: ControlIndex::None,
                 idempotency,
+                answer: reply,
+            },
+            0,
+        )?;
+        Ok(Pending { receiver })
+    }
+
+    /// Erases the committed payloads (and committed labels) of the
+    /// version 2 envelopes `request` selects, recording
+    /// `arxi.payload.erased` in the same transaction; envelopes, hashes,
+    /// signatures, chain links, seals and tree leaves stay as they were.
+    /// The result completes once the erasure is durable and the WAL
+    /// truncated.
+    pub fn erase(
+        &self,
+        request: crate::ErasureRequest,
+    ) -> Result<Pending<Outcome<crate::ErasureReceipt>>, SubmitError> {
+        let invalid = |field: &'static str, reason: String| SubmitError::Invalid { field, reason };
+        arxi_format::payload::check_reason(&request.reason)
+            .map_err(|reason| invalid("reason", reason))?;
+        match &request.selector {
+            crate::ErasureSelector::Subject(subject) => {
+                check_label(subject).map_err(|reason| invalid("subject", reason))?;
+            }
+            crate::ErasureSelector::Seqs(seqs) => {
+                let most = arxi_format::payload::ERASED_SEQS_MAX;
+                if seqs.is_empty() || seqs.len() > most || seqs.contains(&0) {
+                    return Err(invalid(
+                        "seqs",
+                        format!("1 to {most} sequence numbers, each at least 1"),
+                    ));
+                }
+            }
+        }
+        let (reply, receiver) = oneshot::channel();
+        self.submit(
+            Command::Erase {
+                request,
                 answer: reply,
             },
             0,
@@ -683,14 +739,28 @@ impl RecorderEngine {
             after_seq,
             limit,
         };
-        let page = self.readers.with(|reader| {
-            match crate::pruned::pruned_for_query(&reader, &filter)? {
-                Some(range) => Ok(Err(range)),
-                None => reader.query(&filter).map(Ok),
-            }
-        })?;
-        let page = page.map_err(QueryError::Pruned)?;
+        let (page, payloads) = self
+            .readers
+            .with(|reader| {
+                if let Some(range) = crate::pruned::pruned_for_query(&reader, &filter)? {
+                    return Ok(Err(range));
+                }
+                let page = reader.query(&filter)?;
+                let mut payloads = Vec::new();
+                // A canonical envelope's last member is `v`: version 2 rows end
+                // so, and only they have committed content to look up.
+                for row in page
+                    .rows
+                    .iter()
+                    .filter(|row| row.body.ends_with(b"\"v\":2}"))
+                {
+                    payloads.extend(crate::erasure::view(&reader, row.seq)?);
+                }
+                Ok(Ok((page, payloads)))
+            })?
+            .map_err(QueryError::Pruned)?;
         Ok(QueryResult {
+            payloads,
             envelopes: page.rows.into_iter().map(|row| row.body).collect(),
             next_cursor: page
                 .next_after_seq
@@ -857,6 +927,18 @@ impl RecorderEngine {
         selection: BundleSelection,
         progress: &mut dyn FnMut(u64),
     ) -> Result<StagedBundle, BundleError> {
+        self.build_bundle_with(selection, &PayloadSelection::All, progress)
+    }
+
+    /// As [`Self::build_bundle`], disclosing only the committed payloads
+    /// `payloads` selects (the others are withheld; erased ones are marked
+    /// erased).
+    pub fn build_bundle_with(
+        &self,
+        selection: BundleSelection,
+        payloads: &PayloadSelection,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<StagedBundle, BundleError> {
         let dir = self
             .config
             .bundle_dir
@@ -871,6 +953,7 @@ impl RecorderEngine {
             created_at,
             dir,
             selection,
+            payloads,
             progress,
         )
     }
@@ -1216,6 +1299,52 @@ fn key_event(
     }
 }
 
+/// Records `arxi.envelope.version_changed` (and remembers the policy)
+/// when the payload policy differs from the one recorded last (a first
+/// start counts as version 1 without committed labels). Called after the
+/// started envelope: not among the start records, whose shape the verifier
+/// checks (`Docs/format.md` §11.4 rule C3).
+fn record_payload_policy(
+    store: &Store,
+    chain: &mut Chain,
+    plan: &mut Plan,
+    now: i64,
+) -> Result<(), OpenError> {
+    let current = chain.config.payloads.to_json();
+    let previous = match store
+        .reader()
+        .meta_get(namespace::RECORDER, "payload_policy")?
+    {
+        Some(entry) => serde_json::from_slice(&entry.value).map_err(|error| {
+            OpenError::Inconsistent(format!("recorded payload policy: {error}"))
+        })?,
+        None => crate::PayloadPolicy::default().to_json(),
+    };
+    if previous == current {
+        return Ok(());
+    }
+    let payload = json!({
+        "previous_version": previous["version"],
+        "previous_committed_labels": previous["committed_labels"],
+        "version": current["version"],
+        "committed_labels": current["committed_labels"],
+    });
+    chain.append_envelope(
+        plan,
+        Draft::control(
+            control_types::ENVELOPE_VERSION_CHANGED,
+            control::canonical(&payload),
+        ),
+    );
+    plan.ops.push(Op::MetaPut {
+        namespace: namespace::RECORDER,
+        key: "payload_policy".into(),
+        value: current.to_string().into_bytes(),
+        created_at_us: now,
+    });
+    Ok(())
+}
+
 /// Writes the start records in one transaction: the recorder id on first
 /// open, an acknowledged rollback, the key (loaded or changed), and
 /// `arxi.recorder.started`.
@@ -1226,11 +1355,7 @@ fn record_start(
     report: &RecoveryReport,
     rollback: Option<&Rollback>,
 ) -> Result<(), OpenError> {
-    chain
-        .tick_clock()
-        .map_err(|clock| OpenError::ClockOutOfRange {
-            micros: clock.micros,
-        })?;
+    chain.tick_clock().map_err(OpenError::from)?;
     let now = chain.now_us();
     let mut plan = Plan::new(0, 0, chain.status(None));
     if first_open {
@@ -1263,6 +1388,7 @@ fn record_start(
             control::canonical(&started),
         ),
     );
+    record_payload_policy(store, chain, &mut plan, now)?;
     if let Some(reason) = chain.auto_seal_due() {
         chain.seal_segment(&mut plan, reason);
     }

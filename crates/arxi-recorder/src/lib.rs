@@ -32,11 +32,13 @@ mod archive;
 pub mod bundle;
 mod bundle_dir;
 mod chain;
+mod commitment;
 mod committer;
 mod control;
 pub mod control_types;
 mod cursor;
 mod engine;
+mod erasure;
 mod head;
 mod idempotency;
 mod log_tree;
@@ -59,7 +61,9 @@ use arxi_store::StoreError;
 
 pub use archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
+pub use commitment::PayloadPolicy;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
+pub use erasure::{ErasureReceipt, ErasureRequest, ErasureSelector, PayloadView, Skipped};
 pub use head::{Rollback, head_path};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
@@ -192,6 +196,10 @@ pub struct RecorderConfig {
     /// Where bundles are built, served from and cleaned at open (`None`:
     /// building is refused with `BundleError::NoBundleDir`).
     pub bundle_dir: Option<PathBuf>,
+    /// Which envelope version data envelopes are written in, and what a
+    /// version 2 envelope commits to instead of carrying in clear. A
+    /// change is recorded at the next start (`arxi.envelope.version_changed`).
+    pub payloads: PayloadPolicy,
     /// The log tree's origin: the first line of its checkpoints and the key
     /// name they are signed under (C2SP: no spaces, no `+`).
     pub log_origin: String,
@@ -228,6 +236,7 @@ impl RecorderConfig {
             query_page_envelopes_max: 1_000,
             store: arxi_store::StoreOptions::default(),
             bundle_dir: None,
+            payloads: PayloadPolicy::default(),
             log_origin: String::new(),
             rollback_acknowledged_seq: None,
             retention: None,
@@ -286,9 +295,37 @@ pub struct Receipt {
     pub received_at: Timestamp,
     /// Signing key.
     pub key_id: KeyId,
+    /// The commitment the envelope carries instead of its payload (a
+    /// version 2 envelope); `None` for a version 1 envelope.
+    pub payload_commitment: Option<Hash32>,
+    /// Version 2: what opens the commitment with the request (the salt, and
+    /// which of the request's labels went into the committed content).
+    pub payload_opening: Option<PayloadOpening>,
     /// The envelope's signature (set before the answer is sent; `None`
     /// only inside the recorder, between numbering and signing).
     pub signature: Option<Signature>,
+}
+
+/// What a version 2 receipt gives its holder to open the envelope's
+/// commitment with the request it answers (`Docs/format.md` §14.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadOpening {
+    /// The envelope's salt.
+    pub salt: arxi_format::payload::Salt,
+    /// The request labels committed instead of written in clear: `actor`,
+    /// `subject`, both or none (the recorder's policy).
+    pub committed_labels: &'static [&'static str],
+}
+
+impl Receipt {
+    /// The envelope version: 2 when it commits to its payload.
+    pub fn version(&self) -> u64 {
+        if self.payload_commitment.is_some() {
+            arxi_format::envelope::ENVELOPE_VERSION_COMMITTED
+        } else {
+            arxi_format::envelope::ENVELOPE_VERSION
+        }
+    }
 }
 
 /// A recorded seal.
@@ -350,6 +387,9 @@ pub enum SubmitError {
         /// The limit.
         limit: usize,
     },
+    /// The operating system's random source failed (no salt for a
+    /// version 2 envelope); nothing was queued.
+    RandomUnavailable(String),
     /// An envelope of a batch was refused; nothing of the batch was queued.
     InBatch {
         /// Its position in the batch, from 0.
@@ -379,6 +419,9 @@ impl fmt::Display for SubmitError {
             Self::Invalid { field, reason } => write!(f, "{field}: {reason}"),
             Self::TooLarge { bytes, limit } => {
                 write!(f, "envelope of {bytes} bytes exceeds the limit of {limit}")
+            }
+            Self::RandomUnavailable(reason) => {
+                write!(f, "the random source failed: {reason}")
             }
             Self::InBatch { index, error } => write!(f, "envelope {index} of the batch: {error}"),
         }
@@ -414,6 +457,11 @@ pub enum CommandError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// An erasure found nothing it could erase; nothing was recorded.
+    NothingToErase {
+        /// The sequence numbers asked for and why each was left.
+        skipped: Vec<Skipped>,
+    },
 }
 
 impl fmt::Display for CommandError {
@@ -435,6 +483,11 @@ impl fmt::Display for CommandError {
             Self::ClockOutOfRange { micros } => write!(
                 f,
                 "the clock reads {micros} µs since 1970, outside what evidence can carry"
+            ),
+            Self::NothingToErase { skipped } => write!(
+                f,
+                "nothing to erase ({} envelope(s) named could not be erased)",
+                skipped.len()
             ),
         }
     }

@@ -50,6 +50,18 @@ pub(crate) enum Op {
         row: SealRow,
     },
     InsertKey(KeyRow),
+    /// The committed content of version 2 envelope `seq` (after its
+    /// envelope, which it references).
+    InsertPayload {
+        seq: u64,
+        commitment: crate::commitment::Commitment,
+    },
+    /// Erases the committed content of `seqs`, as recorded by the
+    /// `arxi.payload.erased` envelope `erased_by` of the same plan.
+    ErasePayloads {
+        seqs: Vec<u64>,
+        erased_by: u64,
+    },
     /// Log tree nodes the plan's envelopes completed.
     InsertLogNodes(Vec<LogNodeRow>),
     InsertLogCheckpoint(LogCheckpointRow),
@@ -239,6 +251,10 @@ pub(crate) struct Plan {
     pub(crate) stats: PlanStats,
     /// The last plan: the committer truncates the WAL and stops after it.
     pub(crate) shutdown: bool,
+    /// The committer truncates the WAL right after this plan commits, so
+    /// what it erased is gone from the WAL file too (before its callers
+    /// are answered).
+    pub(crate) truncate_wal: bool,
 }
 
 impl Plan {
@@ -251,6 +267,7 @@ impl Plan {
             status,
             stats: PlanStats::default(),
             shutdown: false,
+            truncate_wal: false,
         }
     }
 
@@ -274,15 +291,10 @@ impl Plan {
                 Op::PutAttachment { sha256, data, seq } => {
                     txn.put_attachment(sha256, data, *seq)?;
                 }
-                Op::RecordArchived(row) => txn.record_archived(row)?,
-                Op::RecordPruned(row) => txn.record_pruned(row)?,
-                Op::DeletePruned {
-                    through_seq,
-                    rows_max,
-                } => {
-                    txn.delete_pruned_rows(*through_seq, *rows_max)?;
-                }
-                Op::Vacuum { pages_max } => txn.incremental_vacuum(*pages_max)?,
+                Op::RecordArchived(_)
+                | Op::RecordPruned(_)
+                | Op::DeletePruned { .. }
+                | Op::Vacuum { .. } => apply_retention(txn, op)?,
                 Op::Progress {
                     segment_id,
                     last_seq,
@@ -292,6 +304,15 @@ impl Plan {
                     txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
                 }
                 Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
+                Op::InsertPayload { seq, commitment } => txn.insert_payload(
+                    *seq,
+                    commitment.subject.as_deref(),
+                    &commitment.salt.0,
+                    &commitment.content,
+                )?,
+                Op::ErasePayloads { seqs, erased_by } => {
+                    txn.erase_payloads(seqs, *erased_by)?;
+                }
                 Op::InsertKey(row) => txn.insert_key(row)?,
                 Op::InsertLogNodes(rows) => txn.insert_log_nodes(rows)?,
                 Op::InsertLogCheckpoint(row) => txn.insert_log_checkpoint(row)?,
@@ -343,4 +364,18 @@ pub(crate) struct CommitProgress {
     pub(crate) processed_changed: Condvar,
     /// The last epoch durably committed.
     pub(crate) committed: std::sync::atomic::AtomicU64,
+}
+
+/// The archive and retention operations of [`Plan::apply`].
+fn apply_retention(txn: &WriteTxn<'_>, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::RecordArchived(row) => txn.record_archived(row),
+        Op::RecordPruned(row) => txn.record_pruned(row),
+        Op::DeletePruned {
+            through_seq,
+            rows_max,
+        } => txn.delete_pruned_rows(*through_seq, *rows_max).map(drop),
+        Op::Vacuum { pages_max } => txn.incremental_vacuum(*pages_max),
+        _ => unreachable!("only archive and retention operations come here"),
+    }
 }

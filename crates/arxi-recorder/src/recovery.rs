@@ -261,6 +261,30 @@ pub(crate) fn check_envelope_row(
     Ok(envelope)
 }
 
+/// Checks the committed content kept beside a version 2 envelope: a row
+/// exists, and, unless erased, its content matches the envelope's
+/// commitment.
+pub(crate) fn check_payload_row(reader: &Reader<'_>, envelope: &Envelope) -> Result<(), OpenError> {
+    let Some(commitment) = envelope.body.payload.commitment() else {
+        return Ok(());
+    };
+    let seq = envelope.body.seq;
+    let row = reader
+        .payload(seq)?
+        .ok_or_else(|| invalid_envelope(seq, "a version 2 envelope without its payload row"))?;
+    let Some((salt, content)) = row.content else {
+        return Ok(());
+    };
+    if arxi_format::payload::commitment(&arxi_format::payload::Salt(salt), &content) != *commitment
+    {
+        return Err(invalid_envelope(
+            seq,
+            "the stored payload does not match the envelope's commitment",
+        ));
+    }
+    Ok(())
+}
+
 /// The recorder's keys by id.
 pub(crate) fn load_keys(reader: &Reader<'_>) -> Result<HashMap<String, PublicKey>, OpenError> {
     let mut keys = HashMap::new();
@@ -327,6 +351,7 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
     reader.for_each_envelope(from, last.seq, |row| {
         let step = (|| {
             let envelope = check_envelope_row(&row, &keys)?;
+            check_payload_row(reader, &envelope)?;
             head.check_next(&envelope.body)
                 .map_err(|e| invalid_envelope(row.seq, e.to_string()))?;
             if row.received_at_us < last_received {

@@ -66,6 +66,11 @@ pub(crate) enum Command {
         idempotency: Option<IdempotencyRequest<Receipt>>,
         answer: Answer<Outcome<Receipt>>,
     },
+    /// Erases committed payloads (`erasure.rs`).
+    Erase {
+        request: crate::ErasureRequest,
+        answer: Answer<Outcome<crate::ErasureReceipt>>,
+    },
     Shutdown {
         answer: Answer<()>,
     },
@@ -134,6 +139,9 @@ impl Command {
                 let _ = answer.send(Err(error.clone()));
             }
             Self::Seal { answer, .. } => {
+                let _ = answer.send(Err(error.clone()));
+            }
+            Self::Erase { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
             Self::Shutdown { answer }
@@ -427,23 +435,26 @@ impl Sequencer {
         }
     }
 
+    /// Waits until the committer has processed every plan sent.
+    fn wait_processed(&self) {
+        let mut processed = self
+            .progress
+            .processed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while *processed < self.epoch {
+            processed = self
+                .progress
+                .processed_changed
+                .wait(processed)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// After a failed plan: wait until every plan sent has been processed,
     /// reload the state from the database, start a new generation.
     fn reset(&mut self) {
-        {
-            let mut processed = self
-                .progress
-                .processed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            while *processed < self.epoch {
-                processed = self
-                    .progress
-                    .processed_changed
-                    .wait(processed)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-        }
+        self.wait_processed();
         match self.readers.with(|reader| {
             recovery::load_state(reader).map_err(|e| StoreError::Other(e.to_string()))
         }) {
@@ -631,6 +642,7 @@ impl Sequencer {
                 }
                 Ok(chain.seal_segment(plan, Reason::Api))
             }),
+            Command::Erase { request, answer } => self.erase(plan, request, answer),
             command => self.apply_without_evidence_answer(plan, command),
         }
     }
@@ -675,8 +687,62 @@ impl Sequencer {
             | Command::AppendBatch { .. }
             | Command::Control { .. }
             | Command::OpenSegment { .. }
-            | Command::Seal { .. } => unreachable!("handled by apply"),
+            | Command::Seal { .. }
+            | Command::Erase { .. } => unreachable!("handled by apply"),
         }
+    }
+
+    /// Plans an erasure (`erasure.rs`): selects from the durable rows,
+    /// once every plan sent is durable, and from the plan being built.
+    fn erase(
+        &mut self,
+        plan: &mut Plan,
+        request: crate::ErasureRequest,
+        answer: Answer<Outcome<crate::ErasureReceipt>>,
+    ) {
+        self.wait_processed();
+        let selected = self
+            .readers
+            .with(|reader| crate::erasure::select(&reader, plan, &request.selector));
+        let selection = match selected {
+            Ok(selection) => selection,
+            Err(error) => {
+                let _ = answer.send(Err(CommandError::Storage(error)));
+                return;
+            }
+        };
+        let by = crate::erasure::erased_by(&request.selector);
+        let reason = request.reason;
+        self.answer(plan, request.idempotency, answer, move |chain, plan| {
+            if selection.seqs.is_empty() {
+                return Err(CommandError::NothingToErase {
+                    skipped: selection.skipped,
+                });
+            }
+            let record = arxi_format::payload::ErasureRecord {
+                by,
+                reason,
+                seqs: selection.seqs,
+            };
+            let receipt = chain.append_envelope(
+                plan,
+                Draft::control(control_types::PAYLOAD_ERASED, record.to_canonical()),
+            );
+            plan.ops.push(Op::ErasePayloads {
+                seqs: record.seqs.clone(),
+                erased_by: receipt.seq,
+            });
+            plan.truncate_wal = true;
+            if let Some(reason) = chain.auto_seal_due() {
+                chain.seal_segment(plan, reason);
+            }
+            Ok(crate::ErasureReceipt {
+                receipt,
+                erased: record.seqs,
+                skipped: selection.skipped,
+                more: selection.more,
+            })
+        });
     }
 
     /// Runs `work` under its idempotency record (if any) and queues the

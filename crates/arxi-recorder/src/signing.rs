@@ -142,10 +142,12 @@ mod tests {
                 event_type: "a.b".into(),
                 actor: (seq % 3 == 0).then(|| "actor".to_owned()),
                 subject: None,
-                payload: CanonicalJson::from_value(
-                    &serde_json::json!({"n": seq, "pad": "x".repeat(usize::try_from(seq % 50).expect("small"))}),
-                )
-                .expect("canonical"),
+                payload: arxi_format::Payload::Inline(
+                    CanonicalJson::from_value(
+                        &serde_json::json!({"n": seq, "pad": "x".repeat(usize::try_from(seq % 50).expect("small"))}),
+                    )
+                    .expect("canonical"),
+                ),
                 attachments: Vec::new(),
                 prev_hash: head.hash,
                 key_id: key.id().clone(),

@@ -419,8 +419,15 @@ fn recorded_ids(engine: &arxi_recorder::RecorderEngine) -> Vec<String> {
         .iter()
         .map(|bytes| {
             let envelope = arxi_format::Envelope::parse(bytes).expect("envelope");
-            let payload: serde_json::Value =
-                serde_json::from_slice(envelope.body.payload.as_bytes()).expect("payload");
+            let payload: serde_json::Value = serde_json::from_slice(
+                envelope
+                    .body
+                    .payload
+                    .inline()
+                    .expect("a payload")
+                    .as_bytes(),
+            )
+            .expect("payload");
             payload["bundle_id"].as_str().expect("bundle_id").to_owned()
         })
         .collect()

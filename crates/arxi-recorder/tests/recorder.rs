@@ -121,7 +121,12 @@ fn records_chains_segments_and_seals() {
     let seal = Seal::parse(&engine.seal_bytes(1).expect("read").expect("sealed")).expect("parses");
     assert_eq!(seal.hash, sealed.seal_hash);
     assert_eq!(seal.body.merkle_root, sealed.merkle_root);
-    let opened_payload = envelopes[6].body.payload.to_value();
+    let opened_payload = envelopes[6]
+        .body
+        .payload
+        .inline()
+        .expect("a payload")
+        .to_value();
     assert_eq!(
         opened_payload["prev_seal_hash"],
         json!(sealed.seal_hash.to_hex())
@@ -140,7 +145,7 @@ fn records_chains_segments_and_seals() {
     let started = all_envelopes(&reopened).pop().expect("started");
     assert_eq!(started.body.event_type, control_types::RECORDER_STARTED);
     assert_eq!(
-        started.body.payload.to_value()["previous_shutdown"],
+        started.body.payload.inline().expect("a payload").to_value()["previous_shutdown"],
         json!("clean")
     );
     assert_eq!(reopened.status().head_seq, 10);
@@ -375,7 +380,10 @@ fn auto_seals_by_count_bytes_and_age() {
     assert!(sealed.sealed_at.is_some());
     let last = all_envelopes(&engine).pop().expect("last");
     assert_eq!(last.body.event_type, control_types::SEGMENT_SEALED);
-    assert_eq!(last.body.payload.to_value()["reason"], json!("age"));
+    assert_eq!(
+        last.body.payload.inline().expect("a payload").to_value()["reason"],
+        json!("age")
+    );
     engine.shutdown().expect("shutdown");
     verify_all(&path);
 }
@@ -526,7 +534,7 @@ fn a_new_key_is_recorded_as_a_key_change() {
         .into_iter()
         .find(|e| e.body.event_type == control_types::KEY_CHANGED)
         .expect("key change recorded");
-    let payload = changed.body.payload.to_value();
+    let payload = changed.body.payload.inline().expect("a payload").to_value();
     assert_eq!(payload["previous_key_id"], json!(key(1).id().as_str()));
     assert_eq!(payload["key_id"], json!(key(2).id().as_str()));
     assert_eq!(changed.body.key_id, *key(2).id());
@@ -928,8 +936,10 @@ fn batches_are_recorded_whole_and_in_order() {
             .map(|bytes| {
                 let envelope = Envelope::parse(bytes).expect("parse");
                 assert_eq!(envelope.body.event_type, "batch.event");
-                let payload: serde_json::Value =
-                    serde_json::from_str(envelope.body.payload.as_str()).expect("json");
+                let payload: serde_json::Value = serde_json::from_str(
+                    envelope.body.payload.inline().expect("a payload").as_str(),
+                )
+                .expect("json");
                 payload["item"].as_u64().expect("item")
             })
             .collect();

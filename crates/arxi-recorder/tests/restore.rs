@@ -65,6 +65,8 @@ fn control_payloads(engine: &RecorderEngine, event_type: &str) -> Vec<Value> {
                 .expect("envelope")
                 .body
                 .payload
+                .inline()
+                .expect("version 1 envelopes carry their payload")
                 .to_value()
         })
         .collect()

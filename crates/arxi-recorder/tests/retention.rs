@@ -21,9 +21,15 @@ use arxi_verify::{Options, verify_bundle};
 use serde_json::json;
 use support::*;
 
+/// Version 2 envelopes: their payload rows are pruned with them.
 fn retention_config() -> RecorderConfig {
     let mut config = config();
     config.auto_seal.envelopes_max = 10;
+    config.payloads = arxi_recorder::PayloadPolicy {
+        version: 2,
+        commit_actor: false,
+        commit_subject: true,
+    };
     config.retention = Some(RetentionPolicy {
         keep_segments_min: 2,
         keep_age: Duration::from_secs(60),
@@ -153,6 +159,19 @@ fn retention_prunes_archived_segments_and_the_history_still_verifies() {
         .expect("read");
     assert!(pruned_envelopes >= 1);
     check_pruned_proofs(&engine, status.pruned_through_seq);
+    let payloads = |from, to| {
+        engine
+            .with_reader(|reader| reader.has_payloads(from, to))
+            .expect("read")
+    };
+    assert!(
+        !payloads(1, status.pruned_through_seq),
+        "pruned with their envelopes"
+    );
+    assert!(
+        payloads(status.pruned_through_seq + 1, u64::MAX >> 1),
+        "kept ones stay"
+    );
     engine.shutdown().expect("shutdown");
     drop(engine);
 

@@ -177,6 +177,21 @@ pub struct Recorder {
     /// Threads that sign envelopes (1 to 64; default: one per core).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_threads: Option<u32>,
+    /// The version data envelopes are written in: 1 carries the payload
+    /// in the signed envelope, 2 carries a salted commitment to it and
+    /// keeps the payload beside it, so it can be erased
+    /// (`Docs/format.md` §6.1). A change takes effect at the next start
+    /// and is recorded there (`arxi.envelope.version_changed`).
+    #[serde(default = "defaults::envelope_version")]
+    pub envelope_version: u64,
+    /// Version 2: commit to the actor instead of writing it in clear (then
+    /// erasable with the payload; queries by actor no longer find it).
+    #[serde(default)]
+    pub commit_actor: bool,
+    /// Version 2: commit to the subject instead of writing it in clear
+    /// (then erasable with the payload).
+    #[serde(default)]
+    pub commit_subject: bool,
 }
 
 /// `[recorder.auto_seal]`
@@ -650,6 +665,9 @@ pub(crate) mod defaults {
     pub(crate) fn startup_verification_depth() -> u64 {
         1_000
     }
+    pub(crate) fn envelope_version() -> u64 {
+        1
+    }
     pub(crate) fn auto_seal_envelopes_max() -> u64 {
         100_000
     }
@@ -702,6 +720,9 @@ impl Config {
                 auto_seal: AutoSeal::default(),
                 bundle_dir: None,
                 signing_threads: Some(2),
+                envelope_version: defaults::envelope_version(),
+                commit_actor: false,
+                commit_subject: false,
             },
             transport: Transport::reference(),
             security: Security {

@@ -103,6 +103,14 @@ fn check_recorder(config: &Config, problems: &mut Problems) {
     {
         problems.add("recorder.signing_threads", "must be 1 to 64");
     }
+    match config.recorder.envelope_version {
+        1 if config.recorder.commit_actor || config.recorder.commit_subject => problems.add(
+            "recorder.envelope_version",
+            "commit_actor and commit_subject need envelope version 2",
+        ),
+        1 | 2 => {}
+        _ => problems.add("recorder.envelope_version", "must be 1 or 2"),
+    }
     if config.recorder.startup_verification_depth > 10_000_000 {
         problems.add(
             "recorder.startup_verification_depth",

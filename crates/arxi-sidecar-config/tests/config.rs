@@ -123,6 +123,20 @@ fn each_rule_names_its_key() {
         (
             base_with(
                 "data_dir = \"data\"",
+                "data_dir = \"data\"\nenvelope_version = 3",
+            ),
+            "recorder.envelope_version",
+        ),
+        (
+            base_with(
+                "data_dir = \"data\"",
+                "data_dir = \"data\"\ncommit_subject = true",
+            ),
+            "recorder.envelope_version",
+        ),
+        (
+            base_with(
+                "data_dir = \"data\"",
                 "data_dir = \"data\"\n[recorder.auto_seal]\nenvelopes_max = 2",
             ),
             "recorder.auto_seal.envelopes_max",

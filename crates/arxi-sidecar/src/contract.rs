@@ -169,6 +169,23 @@ pub struct Receipt {
     pub received_at: String,
     /// Signing key id.
     pub key_id: String,
+    /// Envelope version: 1 carries the payload, 2 commits to it
+    /// (`Docs/format.md` §6.1).
+    pub v: u64,
+    /// Version 2: the salted commitment the signed envelope carries
+    /// instead of the payload (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_commitment: Option<String>,
+    /// Version 2: the envelope's salt (hex). With the request it opens the
+    /// commitment, so keep it as you keep the request body: whoever holds
+    /// both can show what the envelope committed to, even after an
+    /// erasure (`Docs/format.md` §14.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_salt: Option<String>,
+    /// Version 2: the request labels (`actor`, `subject`) that went into
+    /// the committed content instead of the envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_labels: Option<Vec<String>>,
     /// The envelope's Ed25519 signature (hex) over its hash, domain
     /// `arxi.envelope.v1` (Docs/format.md).
     pub signature: String,
@@ -357,6 +374,77 @@ pub struct QueryPage {
     pub envelopes: Vec<StoredEnvelope>,
     /// Pass as `cursor` for the next page; null on the last.
     pub next_cursor: Option<String>,
+    /// For each version 2 envelope of the page, in order: its committed
+    /// payload while it exists, else the erasure that removed it.
+    pub payloads: Vec<PayloadEntry>,
+}
+
+/// The committed payload of one version 2 envelope, as a query shows it:
+/// the content and salt that open its `payload_commitment`, or the
+/// erasure that removed them (`Docs/format.md` §6.1, §11.6).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PayloadEntry {
+    /// The envelope.
+    pub seq: u64,
+    /// `disclosed` or `erased`.
+    pub state: String,
+    /// Disclosed: `{"payload": ..}` with `actor`/`subject` when committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<Value>,
+    /// Disclosed: the salt (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// Erased: the `arxi.payload.erased` envelope's sequence number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_by: Option<u64>,
+}
+
+/// `POST /v1/erasures` body: the envelopes naming `subject`, or the
+/// sequence numbers `seqs` (exactly one of the two), and why.
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields, transform = subject_or_seqs)]
+pub struct ErasureRequest {
+    /// Erase the committed payloads of the version 2 envelopes naming this
+    /// subject (at most 10,000 per request; `more` says when to repeat).
+    pub subject: Option<Label>,
+    /// Erase the committed payloads of these envelopes.
+    #[schemars(length(min = 1, max = 10000))]
+    pub seqs: Option<Vec<SeqNumber>>,
+    /// Why: recorded in the `arxi.payload.erased` envelope for good, so it
+    /// must not itself hold the personal data.
+    pub reason: ErasureReason,
+}
+
+/// `subject` or `seqs`, exactly one (null is absent): stated as
+/// `x-arxi-exactly-one` and in the description (see [`one_selector`]).
+fn subject_or_seqs(schema: &mut Schema) {
+    schema.insert("x-arxi-exactly-one".into(), json!(["subject", "seqs"]));
+}
+
+/// A named envelope an erasure left.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErasureSkipped {
+    /// The envelope named.
+    pub seq: u64,
+    /// `not_found`, `version_1` (its payload is in the signed envelope) or
+    /// `already_erased`.
+    pub why: String,
+    /// `already_erased`: by which erasure envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_by: Option<u64>,
+}
+
+/// `POST /v1/erasures`: what was erased, and the envelope recording it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErasureDone {
+    /// The `arxi.payload.erased` envelope.
+    pub recorded: Recorded,
+    /// The envelopes whose committed payload was erased, ascending.
+    pub erased: Vec<u64>,
+    /// Named envelopes left, and why.
+    pub skipped: Vec<ErasureSkipped>,
+    /// The subject has more envelopes to erase: send the request again.
+    pub more: bool,
 }
 
 /// A body that must be `{}` (or empty).
@@ -383,16 +471,30 @@ pub struct BuildRequest {
     /// The sealed segment holding this sequence number is the last.
     #[schemars(range(min = 1, max = SAFE_INTEGER_MAX))]
     pub last_seq: Option<u64>,
+    /// Withhold every committed payload (version 2 envelopes): the bundle
+    /// proves the history without its content.
+    pub withhold_payloads: Option<bool>,
+    /// Disclose only the committed payloads of envelopes naming this
+    /// subject (a data subject's access request); withhold the others.
+    pub disclose_subject: Option<Label>,
+    /// Disclose only the committed payloads of envelopes of this type.
+    pub disclose_type: Option<EventType>,
 }
 
-/// Segment members or sequence members, not both (null is absent). Not
-/// stated as schema alternatives: mainstream generators cannot compile
-/// `anyOf` members typed `null` (issue 23); the rule is the description
-/// and `x-arxi-exclusive`, and the server answers 422 naming the field.
+/// Segment members or sequence members, not both; at most one payload
+/// selection (`withhold_payloads` true, `disclose_subject`,
+/// `disclose_type`). Null is absent. Not stated as schema alternatives:
+/// mainstream generators cannot compile `anyOf` members typed `null` (issue
+/// 23); the rules are the description, `x-arxi-exclusive` and
+/// `x-arxi-at-most-one`, and the server answers 422 naming the field.
 fn one_selector(schema: &mut Schema) {
     schema.insert(
         "x-arxi-exclusive".into(),
         json!([["first_segment", "last_segment"], ["first_seq", "last_seq"]]),
+    );
+    schema.insert(
+        "x-arxi-at-most-one".into(),
+        json!(["withhold_payloads", "disclose_subject", "disclose_type"]),
     );
 }
 
@@ -419,8 +521,22 @@ pub struct BundleInfo {
     pub envelopes: u64,
     /// Attachments in it.
     pub attachments: u64,
+    /// Version 2 envelopes whose payload it discloses, withholds, marks
+    /// erased.
+    pub payloads: PayloadCounts,
     /// The download path.
     pub download: String,
+}
+
+/// Version 2 envelopes of a bundle by what it carries of their payload.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PayloadCounts {
+    /// Disclosed.
+    pub disclosed: u64,
+    /// Withheld by the selection.
+    pub withheld: u64,
+    /// Erased.
+    pub erased: u64,
 }
 
 /// The envelope that recorded an action.
@@ -541,6 +657,11 @@ pub struct VerifyReport {
     pub findings_dropped: u64,
     /// Key ids trusted.
     pub trusted_keys: Vec<String>,
+    /// What the bundle carries of each version 2 envelope's payload
+    /// (`Docs/format.md` §11.4 P): counts per state (`disclosed`,
+    /// `withheld`, `erased`, `unusable`) and `ranges` of consecutive
+    /// envelopes in one state (`erased` ranges name their `erased_by`).
+    pub payloads: Value,
 }
 
 /// A segment as a bundle manifest lists it.
@@ -820,6 +941,25 @@ rule! {
         "minLength": 1,
         "maxLength": 256,
         "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// An erasure's reason: 1 to 512 characters, no control characters.
+    ErasureReason {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 512,
+        "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// A sequence number: 1 to 2^53-1.
+    SeqNumber {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": SAFE_INTEGER_MAX,
     }
 }
 

@@ -10,7 +10,8 @@
 //! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
 //! `healthcheck` subcommand's client), `maintenance` (the `backup` and
 //! `verify-data` subcommands), `ownership` (start-up errors that name a
-//! path's owner and mode).
+//! path's owner and mode), `client` (the operator commands `erase` and
+//! `bundle export`, calling a running sidecar).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod archiver;
 pub mod auth;
 pub mod blocking;
 pub mod call;
+pub mod client;
 pub mod contract;
 pub mod correlation;
 pub mod enterprise;

@@ -8,6 +8,9 @@
 //! arxi-sidecar backup [--config FILE] --to FILE        consistent online copy of the database
 //! arxi-sidecar verify-data [--config FILE] [--database FILE]   offline check of a database
 //! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
+//! arxi-sidecar erase TARGET (--subject S | --seqs N,N,..) --reason TEXT [--token-file F] [--idempotency-key K]
+//! arxi-sidecar bundle export TARGET --out FILE [--first-segment A --last-segment B]
+//!              [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F]
 //! arxi-sidecar contract (openapi|errors|enums|examples)   print an API contract document (JSON)
 //! arxi-sidecar contract limits                            print the [limits] reference (Markdown)
 //! ```
@@ -32,8 +35,15 @@ const USAGE: &str = "usage:
   arxi-sidecar backup [--config FILE] --to FILE
   arxi-sidecar verify-data [--config FILE] [--database FILE]
   arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
+  arxi-sidecar erase TARGET (--subject S | --seqs N,N,...) --reason TEXT [--token-file F] [--idempotency-key K]
+  arxi-sidecar bundle export TARGET --out FILE [--first-segment A] [--last-segment B]
+               [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F] [--idempotency-key K]
   arxi-sidecar contract (openapi|errors|enums|examples|limits)
   arxi-sidecar --version | --help
+
+TARGET is --url http://HOST:PORT or --unix PATH: a running sidecar (erase and
+bundle export use its control plane: POST /v1/erasures, POST /v1/bundles/build
+then GET /v1/bundles/download).
 
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
 embedded development configuration (config/dev.toml: loopback and ./arxi-data).
@@ -75,6 +85,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("healthcheck") => healthcheck_command(&args[1..]),
+        Some("erase") => operator_command(arxi_sidecar::client::erase_command(&args[1..])),
+        Some("bundle") if args.get(1).map(String::as_str) == Some("export") => {
+            operator_command(arxi_sidecar::client::bundle_export_command(&args[2..]))
+        }
         Some("backup") => backup_command(&args[1..]),
         Some("verify-data") => verify_data_command(&args[1..]),
         Some("check-config") => match load_config(&args[1..]) {
@@ -109,6 +123,19 @@ fn main() -> ExitCode {
         }
         Some("serve") => serve(&args[1..]),
         _ => serve(&args),
+    }
+}
+
+/// The exit of an operator command: 0 done, 1 refused or failed (the
+/// reason printed), 64 bad usage.
+fn operator_command(outcome: Result<(), arxi_sidecar::client::Failure>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(arxi_sidecar::client::Failure::Usage(message)) => usage_error(&message),
+        Err(arxi_sidecar::client::Failure::Failed(message)) => {
+            eprintln!("arxi-sidecar: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 

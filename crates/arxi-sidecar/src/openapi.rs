@@ -371,6 +371,10 @@ pub fn examples() -> Value {
         prev_hash: "41ab".repeat(16),
         received_at: "2026-11-23T09:14:07.123456Z".into(),
         key_id: "ed25519:7cc94dfce6410dece2fda6e5a37d8363".into(),
+        v: 2,
+        payload_commitment: Some("c0a1".repeat(16)),
+        payload_salt: Some("5a17".repeat(16)),
+        committed_labels: Some(vec!["subject".into()]),
         signature: "5d0e".repeat(32),
     };
     json!({
@@ -395,6 +399,15 @@ pub fn examples() -> Value {
         "buildBundle": {"request": {"first_segment": 1, "last_segment": 3}},
         "verifyBundle": {"request": {"bundle_id": "0123456789abcdef0123456789abcdef"}},
         "inspectBundle": {"request": {"bundle_id": "0123456789abcdef0123456789abcdef"}},
+        "erasePayloads": {
+            "request": {"subject": "person/7", "reason": "erasure request 2026-117 (GDPR Art. 17)"},
+            "response": to_value(&contract::ErasureDone {
+                recorded: contract::Recorded { seq: 95, segment_id: 3, hash: "e4a5".repeat(16) },
+                erased: vec![58, 61, 77],
+                skipped: vec![],
+                more: false,
+            }),
+        },
         "reloadConfig": {"request": {}},
         "getReady": {"response": to_value(&contract::Ready {
             ready: true,

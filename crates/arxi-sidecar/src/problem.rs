@@ -118,6 +118,8 @@ registry! {
         "Seal the open segment before opening another."),
     NoOpenSegment => ("no_open_segment", 409, "No open segment", false, None,
         "There is no open segment to seal."),
+    NothingToErase => ("nothing_to_erase", 409, "Nothing to erase", false, None,
+        "No envelope named has a committed payload left to erase: each is a version 1 envelope (its payload is in the signed envelope), already erased, or not found; `skipped` says which. Nothing was recorded."),
     SegmentNotSealed => ("segment_not_sealed", 409, "Segment not sealed", false, None,
         "A bundle holds sealed segments only; seal the segment first (POST /v1/segments/seal)."),
     RangePruned => ("range_pruned", 410, "Pruned locally, archived", false, None,

@@ -229,6 +229,11 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
     if let Some(threads) = model.recorder.signing_threads {
         recorder.signing_threads = usize::try_from(threads).expect(fits);
     }
+    recorder.payloads = arxi_recorder::PayloadPolicy {
+        version: model.recorder.envelope_version,
+        commit_actor: model.recorder.commit_actor,
+        commit_subject: model.recorder.commit_subject,
+    };
     recorder.log_origin = config.log_origin();
     recorder.retention = model
         .retention

@@ -2,7 +2,8 @@
 //!
 //! What it does: opens the database (WAL, `synchronous=FULL`, automatic
 //! checkpoints off), runs versioned migrations, gives the single writer a
-//! transaction API ([`WriteTxn`]) over segments, envelopes, seals,
+//! transaction API ([`WriteTxn`]) over segments, envelopes, the committed
+//! payloads of version 2 envelopes (and their erasure), seals,
 //! attachments, keys, the bundle index and `store_meta`, runs checkpoints
 //! when asked, and gives readers their own connections ([`ReaderPool`])
 //! with indexed queries, takes consistent online copies ([`backup`]) and
@@ -34,6 +35,7 @@ pub use error::StoreError;
 pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
 pub use schema::SCHEMA_VERSION;
+pub use write::ErasureCount;
 pub use write::WriteTxn;
 
 /// An envelope row: the stored canonical bytes and the index columns.
@@ -55,6 +57,20 @@ pub struct EnvelopeRow {
     pub hash: [u8; 32],
     /// Canonical envelope bytes, hash and signature included.
     pub body: Vec<u8>,
+}
+
+/// The committed content of a version 2 envelope, kept beside its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadRow {
+    /// The envelope.
+    pub seq: u64,
+    /// The envelope's subject (committed or in clear); `None` once erased.
+    pub subject: Option<String>,
+    /// The salt and the committed content's canonical bytes; `None` once
+    /// erased.
+    pub content: Option<([u8; 32], Vec<u8>)>,
+    /// The `arxi.payload.erased` envelope that erased it.
+    pub erased_by: Option<u64>,
 }
 
 /// A segment row.
@@ -260,8 +276,12 @@ impl Store {
                 "journal_mode WAL refused (got {mode})"
             )));
         }
+        // `secure_delete`: SQLite overwrites deleted content (freed cells
+        // and pages) with zeros, so an erased payload does not linger in
+        // free space of the database file (Docs/format.md §10, erasure).
         conn.execute_batch(
             "PRAGMA synchronous = FULL;
+             PRAGMA secure_delete = ON;
              PRAGMA foreign_keys = ON;
              PRAGMA wal_autocheckpoint = 0;
              PRAGMA journal_size_limit = 67108864;

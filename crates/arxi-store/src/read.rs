@@ -9,8 +9,8 @@ use rusqlite::{Connection, Row, params};
 
 use crate::write::optional;
 use crate::{
-    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, SealRow, SegmentRow, SpaceStats,
-    StoreError, open_read_only,
+    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PayloadRow, PrunedRow, SealRow, SegmentRow,
+    SpaceStats, StoreError, open_read_only,
 };
 
 pub(crate) fn to_i64(value: u64) -> i64 {
@@ -221,6 +221,71 @@ impl<'c> Reader<'c> {
             ));
         }
         Ok(hashes)
+    }
+
+    /// The committed content of version 2 envelope `seq` (erased or not);
+    /// `None` for an envelope without one (version 1, or missing).
+    pub fn payload(&self, seq: u64) -> Result<Option<PayloadRow>, StoreError> {
+        let found = optional(
+            self.conn
+                .prepare_cached(
+                    "SELECT seq, subject, salt, content, erased_by FROM payloads WHERE seq = ?1",
+                )?
+                .query_row(params![to_i64(seq)], |row| {
+                    let salt: Option<Vec<u8>> = row.get(2)?;
+                    let content: Option<Vec<u8>> = row.get(3)?;
+                    let erased_by: Option<i64> = row.get(4)?;
+                    Ok((
+                        to_u64(row.get(0)?),
+                        row.get::<_, Option<String>>(1)?,
+                        salt,
+                        content,
+                        erased_by,
+                    ))
+                }),
+        )?;
+        let Some((seq, subject, salt, content, erased_by)) = found else {
+            return Ok(None);
+        };
+        let content = match (salt, content) {
+            (Some(salt), Some(content)) => {
+                Some((hash32(salt, &format!("payload {seq} salt"))?, content))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(StoreError::BadRow(format!(
+                    "payload {seq} has a salt without content or content without a salt"
+                )));
+            }
+        };
+        Ok(Some(PayloadRow {
+            seq,
+            subject,
+            content,
+            erased_by: erased_by.map(to_u64),
+        }))
+    }
+
+    /// True when an envelope `from <= seq <= to` has a payload row (is a
+    /// version 2 envelope).
+    pub fn has_payloads(&self, from_seq: u64, to_seq: u64) -> Result<bool, StoreError> {
+        let found: i64 = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM payloads WHERE seq BETWEEN ?1 AND ?2)")?
+            .query_row(params![to_i64(from_seq), to_i64(to_seq)], |row| row.get(0))?;
+        Ok(found != 0)
+    }
+
+    /// Up to `limit` envelopes naming `subject` whose committed content is
+    /// not erased, ascending (served by the `payloads_subject` index).
+    pub fn unerased_of_subject(&self, subject: &str, limit: u32) -> Result<Vec<u64>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT seq FROM payloads INDEXED BY payloads_subject
+             WHERE subject = ?1 AND erased_by IS NULL ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![subject, limit], |row| row.get::<_, i64>(0))?;
+        rows.map(|seq| seq.map(to_u64).map_err(StoreError::from))
+            .collect()
     }
 
     /// One segment.

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -143,6 +143,23 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (witness, key_id, size)
      ) WITHOUT ROWID;
      CREATE INDEX log_cosignatures_size ON log_cosignatures (size);",
+    // Version 5, payload commitments and erasure: the
+    // committed content of version 2 envelopes, kept beside the envelope
+    // row. `subject` is the envelope's subject (committed or in clear), so
+    // erasure can find a subject's envelopes; erasure empties `subject`,
+    // `salt` and `content` and sets `erased_by` (the seq of the
+    // `arxi.payload.erased` envelope). Rows are deleted only with their
+    // envelope rows, by retention (the archive holds them then): a row
+    // without content is an erased payload, not a missing one.
+    "CREATE TABLE payloads (
+         seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+         subject   TEXT,
+         salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+         content   BLOB,
+         erased_by INTEGER,
+         CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
+     );
+     CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

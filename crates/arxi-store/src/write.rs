@@ -10,6 +10,13 @@ use crate::{
     ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, Reader, SealRow, SegmentRow, StoreError,
 };
 
+/// What [`WriteTxn::erase_payloads`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureCount {
+    /// Payload rows emptied.
+    pub erased: u64,
+}
+
 /// An open `BEGIN IMMEDIATE` transaction on the write connection.
 #[derive(Debug)]
 pub struct WriteTxn<'c> {
@@ -49,6 +56,47 @@ impl<'c> WriteTxn<'c> {
             row.body,
         ])?;
         Ok(())
+    }
+
+    /// Stores the committed content of version 2 envelope `seq`: its
+    /// salt, the content's canonical bytes, and its subject (for erasure
+    /// by subject).
+    pub fn insert_payload(
+        &self,
+        seq: u64,
+        subject: Option<&str>,
+        salt: &[u8; 32],
+        content: &[u8],
+    ) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
+            )?
+            .execute(params![to_i64(seq), subject, &salt[..], content])?;
+        Ok(())
+    }
+
+    /// Erases the committed content of envelopes `seqs` (subject, salt and
+    /// content emptied; with `secure_delete` on, the old bytes are
+    /// overwritten in the database file), recording `erased_by`. A row
+    /// already erased, or missing, is refused: the recorder decided what to
+    /// erase from the rows it read, so a difference means damage.
+    pub fn erase_payloads(&self, seqs: &[u64], erased_by: u64) -> Result<ErasureCount, StoreError> {
+        let mut statement = self.tx.prepare_cached(
+            "UPDATE payloads SET subject = NULL, salt = NULL, content = NULL, erased_by = ?2
+             WHERE seq = ?1 AND erased_by IS NULL",
+        )?;
+        for seq in seqs {
+            if statement.execute(params![to_i64(*seq), to_i64(erased_by)])? != 1 {
+                return Err(StoreError::BadRow(format!(
+                    "envelope {seq} has no payload left to erase"
+                )));
+            }
+        }
+        Ok(ErasureCount {
+            erased: seqs.len() as u64,
+        })
     }
 
     /// Inserts a new (open) segment row.
@@ -229,6 +277,14 @@ impl<'c> WriteTxn<'c> {
             .prepare_cached(
                 "DELETE FROM bundles WHERE seq IN (
                      SELECT seq FROM bundles WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
+        // Version 2 envelopes' payloads go with their rows (before them:
+        // a payload row references its envelope).
+        self.tx
+            .prepare_cached(
+                "DELETE FROM payloads WHERE seq IN (
+                     SELECT seq FROM envelopes WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
             )?
             .execute(params![through, limit])?;
         let envelopes = self

@@ -609,7 +609,7 @@ fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("arxi.db");
     {
-        // A version 2 file (no archive, retention or log-tree tables)
+        // A version 2 file (no archive, retention, log-tree or payload tables)
         // without incremental vacuum, with an attachment.
         let mut store = open(&dir);
         fill(&mut store);
@@ -619,9 +619,9 @@ fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
     }
     arxi_store::fault::execute(
         &path,
-        "DROP TABLE archived; DROP TABLE pruned; DROP TABLE attachment_refs;
-         DROP TABLE log_cosignatures; DROP TABLE log_checkpoints; DROP TABLE log_nodes;
-         PRAGMA user_version = 2;",
+        "DROP TABLE payloads; DROP TABLE archived; DROP TABLE pruned;
+         DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
+         DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
     let mut store = open(&dir);
@@ -634,4 +634,74 @@ fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
     assert!(store.enable_incremental_vacuum().expect("vacuum"));
     assert!(!store.enable_incremental_vacuum().expect("second time"));
     assert_eq!(store.reader().space().expect("space").auto_vacuum, 2);
+}
+
+/// Committed payloads beside version 2 envelopes: stored, found by
+/// subject, erased once (a second erasure of the same row is refused),
+/// read back erased; a payload row needs its envelope.
+#[test]
+fn payload_rows_and_their_erasure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    fill(&mut store);
+    let txn = store.transaction().expect("txn");
+    for seq in [5_u64, 6, 7, 9] {
+        let subject = if seq == 9 { "person/8" } else { "person/7" };
+        txn.insert_payload(
+            seq,
+            Some(subject),
+            &[seq as u8; 32],
+            format!("{{\"payload\":{seq}}}").as_bytes(),
+        )
+        .expect("payload");
+    }
+    assert!(
+        txn.insert_payload(999, None, &[1; 32], b"{}").is_err(),
+        "no envelope 999"
+    );
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert!(reader.has_payloads(1, 5).expect("read"));
+    assert!(!reader.has_payloads(10, 300).expect("read"));
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![5, 6, 7]
+    );
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 2).expect("read"),
+        vec![5, 6]
+    );
+    let held = reader.payload(6).expect("read").expect("row");
+    assert_eq!(held.content, Some(([6; 32], b"{\"payload\":6}".to_vec())));
+    assert_eq!(held.erased_by, None);
+    assert_eq!(reader.payload(8).expect("read"), None);
+    let txn = store.transaction().expect("txn");
+    assert_eq!(txn.erase_payloads(&[5, 7], 100).expect("erased").erased, 2);
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![6]
+    );
+    let erased = reader.payload(5).expect("read").expect("row");
+    assert_eq!(
+        (erased.subject, erased.content, erased.erased_by),
+        (None, None, Some(100))
+    );
+    let txn = store.transaction().expect("txn");
+    assert!(matches!(
+        txn.erase_payloads(&[6, 7], 101),
+        Err(StoreError::BadRow(_))
+    ));
+    drop(txn);
+    assert_eq!(
+        store
+            .reader()
+            .payload(6)
+            .expect("read")
+            .expect("row")
+            .erased_by,
+        None,
+        "rolled back"
+    );
 }

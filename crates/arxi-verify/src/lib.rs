@@ -23,7 +23,9 @@ pub mod witnessed;
 pub use inspect::{Summary, inspect_bundle};
 pub use proof_file::{ProofReport, check_proof_file};
 pub use prove::{ProveError, prove_from_bundle};
-pub use report::{Code, CodeInfo, Counts, Finding, Report, Verdict};
+pub use report::{
+    Code, CodeInfo, Counts, Finding, PayloadRange, PayloadState, PayloadStates, Report, Verdict,
+};
 pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};
 pub use witnessed::{WitnessPolicy, verify_log_proof, verify_receipt};

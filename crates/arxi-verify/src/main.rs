@@ -322,6 +322,42 @@ fn print_report(file: &str, report: &Report, as_json: bool) {
             );
         }
     }
+    if !as_json {
+        print_payloads(&report.payloads);
+    }
+}
+
+/// Most payload ranges the text report lists (`--json` has them all).
+const PAYLOAD_RANGES_PRINTED: usize = 50;
+
+/// What the bundle carries of the version 2 envelopes' payloads, when it
+/// holds any: counts per state, then the runs of envelopes in one state.
+fn print_payloads(payloads: &arxi_verify::PayloadStates) {
+    if payloads.ranges.is_empty() {
+        return;
+    }
+    println!(
+        "payloads of version 2 envelopes: {} disclosed and matching their commitments, {} withheld, {} erased, {} unusable",
+        payloads.disclosed, payloads.withheld, payloads.erased, payloads.unusable
+    );
+    for range in payloads.ranges.iter().take(PAYLOAD_RANGES_PRINTED) {
+        let seqs = if range.first_seq == range.last_seq {
+            format!("seq {}", range.first_seq)
+        } else {
+            format!("seq {}..={}", range.first_seq, range.last_seq)
+        };
+        match range.state {
+            arxi_verify::PayloadState::Erased { erased_by } => {
+                println!("  {seqs}: erased (recorded by seq {erased_by})");
+            }
+            state => println!("  {seqs}: {}", state.as_str()),
+        }
+    }
+    let more = payloads.ranges.len().saturating_sub(PAYLOAD_RANGES_PRINTED) as u64
+        + payloads.ranges_dropped;
+    if more > 0 {
+        println!("  ... and {more} more run(s) (--json lists them)");
+    }
 }
 
 fn print_series(files: &[&str], series: &SeriesReport, as_json: bool) {

@@ -24,7 +24,7 @@ pub const HEADER_BYTES_MAX: usize = 24;
 /// One record.
 #[derive(Debug)]
 pub enum Record {
-    /// A JSON record (`M`, `K`, `E`, `S`, `Z`) with its payload.
+    /// A JSON record (`M`, `K`, `E`, `P`, `S`, `Z`) with its payload.
     Json {
         /// The tag.
         tag: Tag,
@@ -82,6 +82,8 @@ pub struct BundleReader<R: Read> {
     digest_before_record: Hash32,
     /// Offset of the record last returned.
     record_offset: u64,
+    /// The container version the preamble names (1 or 2).
+    container: u64,
 }
 
 impl<R: Read> std::fmt::Debug for BundleReader<R> {
@@ -101,6 +103,7 @@ impl<R: Read> BundleReader<R> {
             offset: 0,
             digest_before_record: Hash32::ZERO,
             record_offset: 0,
+            container: 0,
         };
         let not_a_bundle = ReadError::Frame {
             offset: 0,
@@ -114,8 +117,15 @@ impl<R: Read> BundleReader<R> {
             }
             Err(error) => return Err(error),
         };
-        bundle::check_preamble(&line).map_err(|error| ReadError::Frame { offset: 0, error })?;
+        reader.container =
+            bundle::check_preamble(&line).map_err(|error| ReadError::Frame { offset: 0, error })?;
         Ok(reader)
+    }
+
+    /// The container version the preamble names (1, or 2 for a bundle
+    /// that may hold `P` records).
+    pub fn container_version(&self) -> u64 {
+        self.container
     }
 
     /// Bytes consumed so far.
@@ -225,10 +235,11 @@ impl<R: Read> BundleReader<R> {
         let Some(header) = self.read_line(HEADER_BYTES_MAX)? else {
             return Ok(None);
         };
-        let (tag, length) = bundle::parse_header(&header).map_err(|error| ReadError::Frame {
-            offset: header_offset,
-            error,
-        })?;
+        let (tag, length) =
+            bundle::parse_header(&header, self.container).map_err(|error| ReadError::Frame {
+                offset: header_offset,
+                error,
+            })?;
         let record = if tag == Tag::Attachment {
             let (sha256, size) = self.hash_payload(length)?;
             Record::Attachment { sha256, size }

@@ -42,7 +42,7 @@ impl Verdict {
 pub struct CodeInfo {
     /// The stable snake_case code.
     pub code: &'static str,
-    /// The records it applies to: `file`, `M`, `K`, `E`, `A`, `S`, `Z`,
+    /// The records it applies to: `file`, `M`, `K`, `E`, `P`, `A`, `S`, `Z`,
     /// `proof` (an inclusion proof) or `series` (consecutive bundles).
     pub applies_to: &'static [&'static str],
     /// What it means for the verdict.
@@ -93,13 +93,13 @@ registry! {
         "The file has no preamble line starting with `ARXI-BUNDLE ` (an LF within its first 33 bytes).",
         "", ""),
     UnsupportedVersion => ("unsupported_version", ["file"], CouldNotCheck,
-        "The preamble names a container version other than `1`.",
+        "The preamble names a container version other than `1` or `2`.",
         "", "the version text"),
     Truncated => ("truncated", ["file"], Invalid,
         "The file ends inside a record, or at a record boundary before the trailer.",
         "", ""),
     BadRecord => ("bad_record", ["file"], Invalid,
-        "A record header is not `TAG SP LENGTH LF` with a known tag and a canonical length of at most 268435456, or a payload is not followed by LF; reading stops there.",
+        "A record header is not `TAG SP LENGTH LF` with a tag of the container's version (`P` only in version 2) and a canonical length of at most 268435456, or a payload is not followed by LF; reading stops there.",
         "", ""),
     ManifestMissing => ("manifest_missing", ["M"], CouldNotCheck,
         "The first record is not a manifest; nothing else is checked.",
@@ -212,6 +212,24 @@ registry! {
     AttachmentUnexpected => ("attachment_unexpected", ["A"], Invalid,
         "An attachment record beyond the references of the envelope before it (or with no envelope before it).",
         "", "the record's SHA-256"),
+    PayloadRecordMissing => ("payload_record_missing", ["E"], Invalid,
+        "A version 2 envelope that parsed is not followed by its `P` record (the next record is another, or the contents end).",
+        "a P record", "the next record's tag, or the end"),
+    PayloadRecordUnexpected => ("payload_record_unexpected", ["P"], Invalid,
+        "A `P` record that does not directly follow a version 2 envelope that parsed (after a version 1 or malformed envelope, a second one, or before any envelope); it is ignored.",
+        "", ""),
+    PayloadRecordMalformed => ("payload_record_malformed", ["P"], Invalid,
+        "A `P` record does not parse (strict record rules, section 11.6), is not in its canonical form, discloses an `actor` or `subject` its envelope carries in clear, or claims an erasure by an envelope that is not after it.",
+        "", ""),
+    PayloadCommitmentMismatch => ("payload_commitment_mismatch", ["P"], Invalid,
+        "A disclosed payload does not match its envelope's commitment: SHA-256 of the context, the salt and the content is not `payload_commitment`.",
+        "the envelope's payload_commitment", "the commitment the disclosed content and salt give"),
+    PayloadErasureMismatch => ("payload_erasure_mismatch", ["P", "E"], Invalid,
+        "An erasure claim and the erasure records of the bundle disagree: a `P` record says erased by an envelope of the bundle that is not an `arxi.payload.erased` listing it, or an `arxi.payload.erased` of the bundle lists an envelope of the bundle whose `P` record does not say erased by it.",
+        "the erasure the other record states", "what this record states"),
+    ErasureRecordInvalid => ("erasure_record_invalid", ["E"], Invalid,
+        "An `arxi.payload.erased` envelope's payload breaks rule C4: `by` is `subject` or `seq`, `reason` 1 to 512 characters without control characters, `seqs` 1 to 10,000 ascending sequence numbers below its own, nothing else.",
+        "", "the offending member"),
     SealMissing => ("seal_missing", ["E"], Invalid,
         "An `arxi.segment.opened` of a higher segment arrives while a segment is open: the open segment ends without its seal.",
         "a seal of the open segment", "the envelope's segment_id"),
@@ -451,6 +469,125 @@ pub struct Anchors {
     pub end: Option<(u64, Hash32, Hash32)>,
 }
 
+/// What a bundle shows of one version 2 envelope's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadState {
+    /// Disclosed, and it matches the envelope's commitment.
+    Disclosed,
+    /// Disclosed, and it does not match (`payload_commitment_mismatch`).
+    Mismatched,
+    /// Withheld by the builder's selection.
+    Withheld,
+    /// Erased by the recorder, as the erasure record at `erased_by`
+    /// records.
+    Erased {
+        /// The `arxi.payload.erased` envelope's sequence number.
+        erased_by: u64,
+    },
+    /// No usable `P` record (missing or malformed).
+    Missing,
+}
+
+impl PayloadState {
+    /// The state's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disclosed => "disclosed",
+            Self::Mismatched => "mismatched",
+            Self::Withheld => "withheld",
+            Self::Erased { .. } => "erased",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+/// Consecutive version 2 envelopes in one payload state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadRange {
+    /// First envelope.
+    pub first_seq: u64,
+    /// Last envelope.
+    pub last_seq: u64,
+    /// Their state.
+    pub state: PayloadState,
+}
+
+/// Most payload ranges a report keeps (more are counted).
+pub const PAYLOAD_RANGES_MAX: usize = 100_000;
+
+/// The payload state of every version 2 envelope of a bundle, as runs of
+/// consecutive envelopes in one state, with counts per state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayloadStates {
+    /// The runs, in file order (at most [`PAYLOAD_RANGES_MAX`]).
+    pub ranges: Vec<PayloadRange>,
+    /// Runs beyond the kept ones.
+    pub ranges_dropped: u64,
+    /// Envelopes disclosed and matched.
+    pub disclosed: u64,
+    /// Envelopes withheld.
+    pub withheld: u64,
+    /// Envelopes erased.
+    pub erased: u64,
+    /// Envelopes mismatched or without a usable `P` record.
+    pub unusable: u64,
+}
+
+impl PayloadStates {
+    /// Adds envelope `seq` in `state`.
+    pub fn push(&mut self, seq: u64, state: PayloadState) {
+        match state {
+            PayloadState::Disclosed => self.disclosed += 1,
+            PayloadState::Withheld => self.withheld += 1,
+            PayloadState::Erased { .. } => self.erased += 1,
+            PayloadState::Mismatched | PayloadState::Missing => self.unusable += 1,
+        }
+        if let Some(last) = self.ranges.last_mut()
+            && last.state == state
+            && last.last_seq.checked_add(1) == Some(seq)
+        {
+            last.last_seq = seq;
+            return;
+        }
+        if self.ranges.len() >= PAYLOAD_RANGES_MAX {
+            self.ranges_dropped += 1;
+            return;
+        }
+        self.ranges.push(PayloadRange {
+            first_seq: seq,
+            last_seq: seq,
+            state,
+        });
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        let ranges: Vec<Value> = self
+            .ranges
+            .iter()
+            .map(|range| {
+                let mut value = json!({
+                    "first_seq": range.first_seq,
+                    "last_seq": range.last_seq,
+                    "state": range.state.as_str(),
+                });
+                if let PayloadState::Erased { erased_by } = range.state {
+                    value["erased_by"] = json!(erased_by);
+                }
+                value
+            })
+            .collect();
+        json!({
+            "disclosed": self.disclosed,
+            "withheld": self.withheld,
+            "erased": self.erased,
+            "unusable": self.unusable,
+            "ranges": ranges,
+            "ranges_dropped": self.ranges_dropped,
+        })
+    }
+}
+
 /// The outcome of verifying a bundle.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -471,6 +608,8 @@ pub struct Report {
     pub seq_range: Option<(u64, u64)>,
     /// Start and end, for consecutive bundles.
     pub anchors: Anchors,
+    /// The payload state of every version 2 envelope.
+    pub payloads: PayloadStates,
 }
 
 impl Report {
@@ -526,6 +665,7 @@ impl Report {
             "first_bad_record": self.first_bad().map(Finding::to_json),
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
             "findings_dropped": self.findings_dropped,
+            "payloads": self.payloads.to_json(),
         })
     }
 }

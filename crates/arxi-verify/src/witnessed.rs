@@ -14,8 +14,12 @@
 //!   signature by the recorder key, and, under a witness policy, a quorum
 //!   of cosignatures by the witnesses the auditor trusts.
 
-use arxi_format::envelope::{AttachmentRef, Envelope, EnvelopeBody, Kind};
+use arxi_format::envelope::{
+    AttachmentRef, ENVELOPE_VERSION, ENVELOPE_VERSION_COMMITTED, Envelope, EnvelopeBody, Kind,
+    Payload,
+};
 use arxi_format::note::{Checkpoint, Note, SignatureType, VerifierKey};
+use arxi_format::payload::{Committed, Salt};
 use arxi_format::seal::envelope_leaf;
 use arxi_format::{CanonicalJson, Domain, Hash32, KeyId, PublicKey, Signature, Timestamp, merkle};
 use base64::Engine as _;
@@ -79,6 +83,67 @@ fn attachments(request: &Value) -> Result<Vec<AttachmentRef>, String> {
         .collect()
 }
 
+/// The envelope's labels in clear and its payload member, from the
+/// request's: a version 1 receipt carries the payload; a version 2 receipt
+/// (`v` 2) commits to it, and its `payload_salt` and `committed_labels`
+/// open `payload_commitment` with the request (`Docs/format.md` §14.5).
+fn receipt_payload(
+    receipt: &Value,
+    actor: Option<String>,
+    subject: Option<String>,
+    payload: CanonicalJson,
+) -> Result<(Option<String>, Option<String>, Payload), String> {
+    match receipt.get("v") {
+        None => return Ok((actor, subject, Payload::Inline(payload))),
+        Some(v) if v.as_u64() == Some(ENVELOPE_VERSION) => {
+            return Ok((actor, subject, Payload::Inline(payload)));
+        }
+        Some(v) if v.as_u64() == Some(ENVELOPE_VERSION_COMMITTED) => {}
+        Some(v) => {
+            return Err(format!(
+                "`v` {v}: this verifier reads receipts of versions 1 and 2"
+            ));
+        }
+    }
+    let commitment = hash(receipt, "payload_commitment")?;
+    let salt = Salt::from_hex(text(receipt, "payload_salt")?)
+        .map_err(|e| format!("`payload_salt`: {e}"))?;
+    let labels = field(receipt, "committed_labels")?
+        .as_array()
+        .ok_or("`committed_labels` is not an array")?;
+    let committed = |name: &str| labels.iter().any(|label| label.as_str() == Some(name));
+    if labels
+        .iter()
+        .any(|label| !matches!(label.as_str(), Some("actor" | "subject")))
+    {
+        return Err("`committed_labels` holds other than \"actor\" and \"subject\"".into());
+    }
+    let (committed_actor, clear_actor) = if committed("actor") {
+        (actor, None)
+    } else {
+        (None, actor)
+    };
+    let (committed_subject, clear_subject) = if committed("subject") {
+        (subject, None)
+    } else {
+        (None, subject)
+    };
+    let content = Committed {
+        actor: committed_actor,
+        payload,
+        subject: committed_subject,
+    };
+    let computed = content.commitment(&salt);
+    if computed != commitment {
+        return Err(format!(
+            "the request's payload and labels with the receipt's salt give the commitment {}, not the receipt's {}: the envelope did not commit to this content",
+            computed.to_hex(),
+            commitment.to_hex()
+        ));
+    }
+    Ok((clear_actor, clear_subject, Payload::Committed(commitment)))
+}
+
 /// What a verified receipt established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptCheck {
@@ -104,6 +169,12 @@ pub fn verify_receipt(
     }
     let payload = CanonicalJson::from_value(field(&request, "payload")?)
         .map_err(|e| format!("request payload: {e}"))?;
+    let (actor, subject, payload) = receipt_payload(
+        &receipt,
+        optional_text(&request, "actor")?,
+        optional_text(&request, "subject")?,
+        payload,
+    )?;
     let body = EnvelopeBody {
         recorder_id: text(&receipt, "recorder_id")?.to_owned(),
         segment_id: number(&receipt, "segment_id")?,
@@ -112,8 +183,8 @@ pub fn verify_receipt(
             .map_err(|e| format!("`received_at`: {e}"))?,
         kind: Kind::Data,
         event_type: text(&request, "type")?.to_owned(),
-        actor: optional_text(&request, "actor")?,
-        subject: optional_text(&request, "subject")?,
+        actor,
+        subject,
         payload,
         attachments: attachments(&request)?,
         prev_hash: hash(&receipt, "prev_hash")?,

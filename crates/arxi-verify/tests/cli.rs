@@ -422,3 +422,43 @@ fn depends_on_arxi_format_only() {
         );
     }
 }
+
+/// A bundle with version 2 envelopes: the text report says, per run of
+/// envelopes, whether each payload was disclosed and matched, withheld, or
+/// erased (naming the erasure record), and `--json` carries the same.
+#[test]
+fn verify_reports_payload_states() {
+    let conformance = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Docs/conformance");
+    let key = conformance.join("keys/a.pub");
+    let history = conformance.join("bundles/disclosures/v2-history.arxb");
+    let output = arxi(&["bundle", "verify", path(&history), "--key", path(&key)]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = text(&output);
+    for line in [
+        "payloads of version 2 envelopes: 1 disclosed and matching their commitments, 1 withheld, 1 erased, 0 unusable",
+        "  seq 4: disclosed",
+        "  seq 5: withheld",
+        "  seq 6: erased (recorded by seq 8)",
+    ] {
+        assert!(report.lines().any(|l| l == line), "{line:?} in {report}");
+    }
+    let json = arxi(&[
+        "bundle",
+        "verify",
+        path(&history),
+        "--key",
+        path(&key),
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(value["payloads"]["erased"], 1);
+    assert_eq!(value["payloads"]["ranges"][2]["erased_by"], 8);
+    let mismatch = conformance.join("bundles/disclosures/v2-commitment-mismatch.arxb");
+    let output = arxi(&["bundle", "verify", path(&mismatch), "--key", path(&key)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).lines().any(|l| l == "  seq 4: mismatched"),
+        "{}",
+        text(&output)
+    );
+}

@@ -6,7 +6,7 @@
 //! A published golden file keeps its meaning forever: a format change gets a
 //! new version and new files, never an edit of these.
 
-use arxi_format::envelope::{AttachmentRef, Envelope, EnvelopeBody, Kind};
+use arxi_format::envelope::{AttachmentRef, Envelope, EnvelopeBody, Kind, Payload};
 use arxi_format::keys::{Domain, SecretKey};
 use arxi_format::merkle;
 use arxi_format::seal::{Seal, SealBody, envelope_leaf};
@@ -121,7 +121,7 @@ pub(crate) fn chain() -> Vec<Envelope> {
             event_type: draft.event_type.into(),
             actor: draft.actor.map(Into::into),
             subject: draft.subject.map(Into::into),
-            payload: canonical(draft.payload),
+            payload: Payload::Inline(canonical(draft.payload)),
             attachments: draft.attachments,
             prev_hash: head.hash,
             key_id: key.id().clone(),
@@ -164,8 +164,191 @@ fn pretty(value: &Value) -> Vec<u8> {
     text
 }
 
+/// The salt of golden version 2 envelope `seq`: SHA-256 of this text and
+/// the seq. Derived only so the vectors are reproducible; a recorder draws
+/// every salt from the operating system's random source.
+pub(crate) const SALT_TEXT: &str = "arxi golden vectors salt ";
+
+pub(crate) fn salt(seq: u64) -> arxi_format::payload::Salt {
+    arxi_format::payload::Salt(Hash32::of(format!("{SALT_TEXT}{seq}").as_bytes()).0)
+}
+
+/// One golden version 2 envelope before it is made: kind, type, (actor and
+/// subject in clear, committed content), control payload.
+type DraftV2<'a> = (
+    Kind,
+    &'a str,
+    (
+        Option<String>,
+        Option<String>,
+        Option<arxi_format::payload::Committed>,
+    ),
+    Value,
+);
+
+/// The version 2 segment: (envelope, committed content and salt for the
+/// data envelopes).
+pub(crate) fn chain_v2() -> Vec<(Envelope, Option<arxi_format::payload::Committed>)> {
+    use arxi_format::payload::Committed;
+    let key = key();
+    let data = |actor: Option<&str>, subject: Option<&str>, committed: Committed| {
+        (
+            actor.map(Into::into),
+            subject.map(Into::into),
+            Some(committed),
+        )
+    };
+    let drafts: Vec<DraftV2<'_>> = vec![
+        (
+            Kind::Control,
+            "arxi.segment.opened",
+            (None, None, None),
+            json!({"prev_seal_hash": Hash32::ZERO.to_hex(), "reason": "append", "segment_id": 1}),
+        ),
+        (
+            Kind::Data,
+            "approvals.granted",
+            data(
+                Some("alice@example.com"),
+                Some("invoice/2026-0042"),
+                Committed {
+                    actor: None,
+                    subject: None,
+                    payload: canonical(
+                        json!({"amount": 1250.75, "currency": "EUR", "approved": true}),
+                    ),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Data,
+            "customers.updated",
+            data(
+                None,
+                None,
+                Committed {
+                    actor: Some("zoë".into()),
+                    subject: Some("person/7".into()),
+                    payload: canonical(json!({"name": "Ada Lovelace", "email": "ada@example.org"})),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Data,
+            "empty.payload",
+            data(
+                None,
+                None,
+                Committed {
+                    actor: None,
+                    subject: None,
+                    payload: canonical(json!({})),
+                },
+            ),
+            Value::Null,
+        ),
+        (
+            Kind::Control,
+            "arxi.segment.sealed",
+            (None, None, None),
+            json!({"reason": "api", "segment_id": 1}),
+        ),
+    ];
+    let mut head = ChainHead::GENESIS;
+    let mut out = Vec::new();
+    for (index, (kind, event_type, (actor, subject, committed), control)) in
+        drafts.into_iter().enumerate()
+    {
+        let seq = head.seq + 1;
+        let payload = match &committed {
+            Some(content) => Payload::Committed(content.commitment(&salt(seq))),
+            None => Payload::Inline(canonical(control)),
+        };
+        let body = EnvelopeBody {
+            recorder_id: "golden-recorder".into(),
+            segment_id: 1,
+            seq,
+            received_at: at(index as i64),
+            kind,
+            event_type: event_type.into(),
+            actor,
+            subject,
+            payload,
+            attachments: vec![],
+            prev_hash: head.hash,
+            key_id: key.id().clone(),
+        };
+        body.validate().expect("golden envelopes are valid");
+        let envelope = body.sign(&key);
+        head = ChainHead::after(&envelope);
+        out.push((envelope, committed));
+    }
+    out
+}
+
+/// The version 2 golden files.
+fn generate_v2() -> Vec<(&'static str, Vec<u8>)> {
+    use arxi_format::payload::{COMMITMENT_CONTEXT, Disclosure};
+    let chain = chain_v2();
+    let envelopes: Vec<Envelope> = chain.iter().map(|(e, _)| e.clone()).collect();
+    let mut lines = Vec::new();
+    let mut disclosures = Vec::new();
+    let mut records = Vec::new();
+    for (envelope, committed) in &chain {
+        lines.extend_from_slice(&envelope.to_canonical_bytes());
+        lines.push(b'\n');
+        let mut record = json!({
+            "seq": envelope.body.seq,
+            "v": envelope.body.payload.version(),
+            "canonical_body": String::from_utf8(envelope.body.canonical_bytes()).expect("utf8"),
+            "hash": envelope.hash.to_hex(),
+            "signed_message_hex": arxi_format::digest::encode_hex(&Domain::Envelope.message(&envelope.hash)),
+            "signature": envelope.signature.to_hex(),
+            "merkle_leaf_hash": envelope_leaf(&envelope.hash).to_hex(),
+        });
+        if let Some(content) = committed {
+            let salt = salt(envelope.body.seq);
+            let bytes = content.canonical_bytes();
+            let mut input = format!("{COMMITMENT_CONTEXT}\0").into_bytes();
+            input.extend_from_slice(&salt.0);
+            input.extend_from_slice(&bytes);
+            record["salt"] = json!(salt.to_hex());
+            record["committed_content"] = json!(String::from_utf8(bytes).expect("utf8"));
+            record["commitment_input_hex"] = json!(arxi_format::digest::encode_hex(&input));
+            record["payload_commitment"] = json!(content.commitment(&salt).to_hex());
+            let disclosure = Disclosure::Disclosed {
+                content: content.clone(),
+                salt,
+            };
+            disclosures.extend_from_slice(&disclosure.to_canonical_bytes());
+            disclosures.push(b'\n');
+        }
+        records.push(record);
+    }
+    vec![
+        ("v2-chain.jsonl", lines),
+        ("v2-disclosures.jsonl", disclosures),
+        (
+            "v2-hashes.json",
+            pretty(
+                &json!({ "salt_note": format!("vector salts are SHA-256(\"{SALT_TEXT}\" || seq) for reproducibility; a recorder draws 32 random bytes"), "envelopes": records }),
+            ),
+        ),
+        ("v2-seal.json", seal(&envelopes).to_canonical_bytes()),
+    ]
+}
+
 /// Every golden file: (name under `testdata/golden/`, bytes).
 pub(crate) fn generate() -> Vec<(&'static str, Vec<u8>)> {
+    let mut files = generate_v1();
+    files.extend(generate_v2());
+    files
+}
+
+/// The version 1 golden files (published; never changed).
+fn generate_v1() -> Vec<(&'static str, Vec<u8>)> {
     let key = key();
     let envelopes = chain();
     let seal = seal(&envelopes);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arxi_format::PublicKey;
 use arxi_recorder::bundle::{
-    BundleError, BundleFile, BundleSelection, bundle_file_name, is_bundle_id,
+    BundleError, BundleFile, BundleSelection, PayloadSelection, bundle_file_name, is_bundle_id,
 };
 use arxi_recorder::{IdempotencyRequest, Outcome, Receipt, StoredResponse};
 use base64::Engine as _;
@@ -102,6 +102,11 @@ fn bundle_json(file: &BundleFile) -> BundleInfo {
         last_seq: *built.seqs.end(),
         envelopes: built.envelopes,
         attachments: built.attachments,
+        payloads: crate::contract::PayloadCounts {
+            disclosed: built.payloads.0,
+            withheld: built.payloads.1,
+            erased: built.payloads.2,
+        },
         download: format!("/v1/bundles/download?id={}", file.id),
     }
 }
@@ -135,10 +140,43 @@ fn selection(members: &mut Map<String, Value>) -> Result<BundleSelection, Proble
     }
 }
 
+/// Which committed payloads a build body discloses: `withhold_payloads`,
+/// `disclose_subject` or `disclose_type` (at most one); every one by
+/// default.
+fn payload_selection(members: &mut Map<String, Value>) -> Result<PayloadSelection, Problem> {
+    let withhold = match members.remove("withhold_payloads") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err(invalid("withhold_payloads", "must be a boolean")),
+    };
+    let subject = super::optional_string(members, "disclose_subject")?;
+    let event_type = super::optional_string(members, "disclose_type")?;
+    match (withhold, subject, event_type) {
+        (false, None, None) => Ok(PayloadSelection::All),
+        (true, None, None) => Ok(PayloadSelection::None),
+        (false, Some(subject), None) => {
+            arxi_format::record::check_label(&subject)
+                .map_err(|reason| invalid("disclose_subject", reason))?;
+            Ok(PayloadSelection::Subject(subject))
+        }
+        (false, None, Some(event_type)) => {
+            arxi_format::record::check_event_type(&event_type)
+                .map_err(|reason| invalid("disclose_type", reason))?;
+            Ok(PayloadSelection::Type(event_type))
+        }
+        _ => Err(invalid(
+            "(payloads)",
+            "give at most one of withhold_payloads, disclose_subject and disclose_type",
+        )),
+    }
+}
+
 /// `POST /v1/bundles/build`: builds a bundle of sealed segments into the
 /// bundle directory and records `arxi.bundle.built`. Body: `{}` (every
 /// sealed segment), `{"first_segment": a, "last_segment": b}` or
-/// `{"first_seq": a, "last_seq": b}` (the sealed segments holding them).
+/// `{"first_seq": a, "last_seq": b}` (the sealed segments holding them),
+/// with at most one payload selection (`withhold_payloads`,
+/// `disclose_subject`, `disclose_type`).
 pub async fn build(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
     let key = idempotency_key(&call, &body)?;
@@ -148,12 +186,13 @@ pub async fn build(call: Call) -> Result<Reply, Problem> {
         return Ok(replay);
     }
     let selection = selection(&mut members)?;
+    let payloads = payload_selection(&mut members)?;
     let engine = Arc::clone(&call.state.engine);
     let (response, replayed) = on_bundle_pool(&call, move || {
         // Whatever fails before the publication, `staged` is dropped and
         // its file removed: a build that was not recorded leaves no file.
         let staged = engine
-            .build_bundle(selection, &mut |_| {})
+            .build_bundle_with(selection, &payloads, &mut |_| {})
             .map_err(bundle_problem)?;
         let answer = bundle_json(staged.file());
         let idempotency = key.map(|(key, request_hash)| IdempotencyRequest {

@@ -56,6 +56,19 @@ fn receipt_json(recorder_id: &str, receipt: &Receipt) -> crate::contract::Receip
         prev_hash: receipt.prev_hash.to_hex(),
         received_at: receipt.received_at.to_string(),
         key_id: receipt.key_id.as_str().to_owned(),
+        v: receipt.version(),
+        payload_commitment: receipt.payload_commitment.map(|hash| hash.to_hex()),
+        payload_salt: receipt
+            .payload_opening
+            .as_ref()
+            .map(|opening| opening.salt.to_hex()),
+        committed_labels: receipt.payload_opening.as_ref().map(|opening| {
+            opening
+                .committed_labels
+                .iter()
+                .map(|label| (*label).to_owned())
+                .collect()
+        }),
         signature: receipt
             .signature
             .as_ref()

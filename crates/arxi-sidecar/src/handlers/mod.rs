@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod bundles;
 pub mod envelopes;
+pub mod erasures;
 pub mod log;
 pub mod probes;
 pub mod query;
@@ -96,23 +97,30 @@ pub fn required_string(members: &mut Map<String, Value>, field: &str) -> Result<
     optional_string(members, field)?.ok_or_else(|| invalid(field, "is required"))
 }
 
-/// An optional non-negative integer member (at most 2^53-1). As in JSON
-/// Schema, a number with a zero fraction is an integer: `7.0` is 7.
+/// An optional non-negative integer member (at most 2^53-1; see
+/// [`non_negative_integer`]).
 pub fn optional_u64(members: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, Problem> {
-    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX_F64;
     match members.remove(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_u64()
-            .or_else(|| {
-                let float = value.as_f64()?;
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                // Integral and within 0..=2^53-1: the conversion is exact.
-                (float.fract() == 0.0 && (0.0..=LIMIT).contains(&float)).then_some(float as u64)
-            })
+        Some(value) => non_negative_integer(&value)
             .map(Some)
             .ok_or_else(|| invalid(field, "must be a non-negative integer")),
     }
+}
+
+/// A JSON number that is an integer from 0 to 2^53-1. As in JSON Schema,
+/// a number with a zero fraction is an integer: `7.0` is 7.
+pub fn non_negative_integer(value: &Value) -> Option<u64> {
+    const LIMIT: f64 = crate::contract::SAFE_INTEGER_MAX_F64;
+    value
+        .as_u64()
+        .filter(|integer| *integer <= crate::contract::SAFE_INTEGER_MAX)
+        .or_else(|| {
+            let float = value.as_f64()?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            // Integral and within 0..=2^53-1: the conversion is exact.
+            (float.fract() == 0.0 && (0.0..=LIMIT).contains(&float)).then_some(float as u64)
+        })
 }
 
 /// The `Idempotency-Key` of a mutation, with the request hash: SHA-256 of
@@ -241,6 +249,7 @@ pub fn submit_problem(error: SubmitError) -> Problem {
         SubmitError::TooLarge { bytes, limit } => Problem::new(Code::PayloadTooLarge).detail(
             format!("the envelope would be {bytes} bytes; the limit is {limit}"),
         ),
+        SubmitError::RandomUnavailable(reason) => Problem::new(Code::InternalError).detail(reason),
         SubmitError::InBatch { index, error } => at_index(submit_problem(*error), index),
     }
 }
@@ -279,6 +288,12 @@ pub fn command_problem(error: CommandError) -> Problem {
         CommandError::ClockOutOfRange { .. } => {
             Problem::new(Code::ClockUnavailable).detail(error.to_string())
         }
+        CommandError::NothingToErase { skipped } => Problem::new(Code::NothingToErase)
+            .detail("no envelope named has a payload left to erase")
+            .with(
+                "skipped",
+                crate::contract::to_value(&erasures::skipped_json(&skipped)),
+            ),
     }
 }
 

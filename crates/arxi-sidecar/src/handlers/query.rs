@@ -3,13 +3,15 @@
 //! Body (all optional): `segment_id`, `seq_from`, `seq_to`,
 //! `received_from`, `received_before` (RFC 3339 timestamps as envelopes
 //! carry them), `kind` (`data`/`control`), `type`, `actor`, `cursor`,
-//! `limit`. Answers `{"envelopes": [<envelope>...], "next_cursor": ...}`
-//! with the stored canonical envelopes verbatim.
+//! `limit`. Answers `{"envelopes": [<envelope>...], "next_cursor": ...,
+//! "payloads": [...]}` with the stored canonical envelopes verbatim and,
+//! for each version 2 envelope, its committed payload while it exists (or
+//! the erasure that removed it).
 
 use arxi_format::record::{check_event_type, check_label};
 use arxi_format::{Kind, Timestamp};
-use arxi_recorder::{EnvelopeQuery, QueryError};
-use bytes::{BufMut as _, BytesMut};
+use arxi_recorder::{EnvelopeQuery, QueryError, QueryResult};
+use bytes::{BufMut as _, Bytes, BytesMut};
 use http::StatusCode;
 
 use super::{invalid, object, optional_string, optional_u64, parse_body, run_blocking};
@@ -27,6 +29,31 @@ fn checked(
         rule(text).map_err(|reason| invalid(field, reason))?;
     }
     Ok(text)
+}
+
+/// One version 2 envelope's committed payload as answered.
+fn payload_entry(view: &arxi_recorder::PayloadView) -> crate::contract::PayloadEntry {
+    use arxi_format::payload::Disclosure;
+    let (content, salt, erased_by) = match &view.disclosure {
+        Disclosure::Disclosed { content, salt } => (
+            Some(
+                arxi_format::CanonicalJson::from_canonical(&content.canonical_bytes())
+                    .expect("committed content is written canonical")
+                    .to_value(),
+            ),
+            Some(salt.to_hex()),
+            None,
+        ),
+        Disclosure::Erased { erased_by } => (None, None, Some(*erased_by)),
+        Disclosure::Withheld => (None, None, None),
+    };
+    crate::contract::PayloadEntry {
+        seq: view.seq,
+        state: view.disclosure.state().to_owned(),
+        content,
+        salt,
+        erased_by,
+    }
 }
 
 /// `POST /v1/query/envelopes`.
@@ -74,7 +101,12 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
     };
     let engine = std::sync::Arc::clone(&call.state.engine);
     let result = run_blocking(&call, move || engine.query(&query).map_err(query_problem)).await?;
-    // The stored envelopes are canonical JSON already: splice them in.
+    Ok(Reply::json(StatusCode::OK, page_body(&result)))
+}
+
+/// The answer's body: the stored envelopes are canonical JSON already, so
+/// they are spliced in.
+fn page_body(result: &QueryResult) -> Bytes {
     let size = result.envelopes.iter().map(Vec::len).sum::<usize>() + result.envelopes.len() + 64;
     let mut out = BytesMut::with_capacity(size);
     out.put_slice(b"{\"envelopes\":[");
@@ -89,8 +121,11 @@ pub async fn envelopes(call: Call) -> Result<Reply, Problem> {
         Some(cursor) => out.put_slice(serde_json::to_string(cursor).unwrap_or_default().as_bytes()),
         None => out.put_slice(b"null"),
     }
+    out.put_slice(b",\"payloads\":");
+    let payloads: Vec<_> = result.payloads.iter().map(payload_entry).collect();
+    out.put_slice(crate::contract::to_value(&payloads).to_string().as_bytes());
     out.put_u8(b'}');
-    Ok(Reply::json(StatusCode::OK, out.freeze()))
+    out.freeze()
 }
 
 /// Maps a failed query.

@@ -19,6 +19,8 @@ pub struct Options {
     pub workers: usize,
     pub limits: String,
     pub probes: String,
+    /// More `[recorder]` keys (e.g. `envelope_version = 2`).
+    pub recorder: String,
     pub extra: String,
 }
 
@@ -30,6 +32,7 @@ impl Default for Options {
             workers: 2,
             limits: String::new(),
             probes: String::new(),
+            recorder: String::new(),
             extra: String::new(),
         }
     }
@@ -55,7 +58,7 @@ pub fn config_text(dir: &Path, options: &Options) -> String {
     };
     format!(
         "config_version = 1\n[api]\nmajor_version = 1\n\
-         [recorder]\nid = \"test-recorder\"\ndata_dir = \"data\"\n\
+         [recorder]\nid = \"test-recorder\"\ndata_dir = \"data\"\n{recorder}\n\
          [transport]\nworkers = {workers}\nio_driver = \"{driver}\"\n\
          [transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n\
          [transport.unix]\npath = \"sock/arxi.sock\"\nmode = \"0600\"\n\
@@ -66,6 +69,7 @@ pub fn config_text(dir: &Path, options: &Options) -> String {
         driver = options.io_driver,
         limits = options.limits,
         probes = options.probes,
+        recorder = options.recorder,
         extra = options.extra,
     )
 }

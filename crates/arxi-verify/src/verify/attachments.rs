@@ -51,6 +51,7 @@ impl Verifier<'_> {
     }
 
     pub(super) fn attachment(&mut self, sha256: Hash32, size: u64, at: At) {
+        self.settle_disclosure("an A record");
         self.report.counts.attachments += 1;
         self.body_started = true;
         let owner = self.attachments.owner;

@@ -259,7 +259,7 @@ impl Verifier<'_> {
         let expected_seal = self.seals.last_hash.to_hex();
         let opened = body.event_type == SEGMENT_OPENED;
         let payload = if opened {
-            body.payload.to_value()
+            super::control_payload(body)
         } else {
             serde_json::Value::Null
         };

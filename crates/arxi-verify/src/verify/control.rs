@@ -98,7 +98,7 @@ impl Verifier<'_> {
         let body = &envelope.body;
         let class = match body.event_type.as_str() {
             SEGMENT_OPENED => {
-                let payload = body.payload.to_value();
+                let payload = super::control_payload(body);
                 self.reason(&payload, OPENED_REASONS, at);
                 if payload["reason"] == "append" {
                     Class::OpenedForAppend
@@ -107,7 +107,7 @@ impl Verifier<'_> {
                 }
             }
             SEGMENT_SEALED => {
-                self.reason(&body.payload.to_value(), SEALED_REASONS, at);
+                self.reason(&super::control_payload(body), SEALED_REASONS, at);
                 Class::Other
             }
             RECORDER_STARTED => {
@@ -135,7 +135,7 @@ impl Verifier<'_> {
     }
 
     fn started(&mut self, envelope: &Envelope, at: At) {
-        let payload = envelope.body.payload.to_value();
+        let payload = super::control_payload(&envelope.body);
         if let Some(in_force) = self.keys.in_force.clone()
             && payload["key_id"].as_str() != Some(in_force.as_str())
         {

@@ -4,7 +4,7 @@
 //! Rules (`Docs/format.md` §11.4), for every `E` record:
 //!
 //! - It counts toward the manifest's `envelope_count`, whatever follows.
-//! - It parses under the strict rules of section 6 (`v` 1, every member
+//! - It parses under the strict rules of section 6 (`v` 1 or 2, every member
 //!   and field rule), else `envelope_malformed` and nothing else is checked
 //!   for it (its attachment records are then `attachment_unexpected`).
 //! - It is stored in its canonical form, else `envelope_not_canonical`.
@@ -29,6 +29,7 @@ impl Verifier<'_> {
     pub(super) fn envelope(&mut self, payload: &[u8], at: At) {
         self.report.counts.envelopes += 1;
         self.body_started = true;
+        self.settle_disclosure("an E record");
         self.settle_attachments();
         let Some(envelope) = self.parse_envelope(payload, at) else {
             return;
@@ -40,10 +41,12 @@ impl Verifier<'_> {
         };
         self.envelope_alone(&envelope, payload, at);
         self.expect_attachments(&envelope, at);
+        self.expect_disclosure(&envelope, at);
         if self.take_into_chain(&envelope, at) {
             self.key_in_force(&envelope, at);
             self.join_segment(&envelope, at);
             self.control_semantics(&envelope, at);
+            self.erasure_semantics(&envelope, at);
             let body = &envelope.body;
             self.key_records.chain_envelope(body.seq, &body.key_id);
         }

@@ -274,7 +274,7 @@ impl Verifier<'_> {
 
     fn key_event(&mut self, envelope: &Envelope, at: At) {
         let body = &envelope.body;
-        let payload = body.payload.to_value();
+        let payload = super::control_payload(body);
         if let Some(member) = key_event_fault(envelope, &payload) {
             self.find(
                 Code::KeyEventInvalid,

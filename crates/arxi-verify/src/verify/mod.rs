@@ -10,6 +10,8 @@
 //! - [`chain`]: sequence numbers, links, receive times and segments;
 //! - [`control`]: the payloads of control envelopes;
 //! - [`attachments`]: attachment records against their references;
+//! - [`payload`]: payload disclosure records (`P`) against their version 2
+//!   envelopes, and erasure records against the erasure claims;
 //! - [`seal`]: seal records;
 //! - [`trailer`]: the end of the contents and the signed trailer.
 //!
@@ -24,6 +26,7 @@ mod control;
 mod envelope;
 mod keys;
 mod manifest;
+mod payload;
 mod seal;
 mod trailer;
 
@@ -106,6 +109,7 @@ pub(crate) struct Verifier<'k> {
     key_records: keys::KeyRecords,
     recent: control::Recent,
     attachments: attachments::Pending,
+    payloads: payload::Payloads,
     seals: seal::Seals,
     signatures: Batcher<At>,
 }
@@ -124,6 +128,7 @@ impl<'k> Verifier<'k> {
             key_records: keys::KeyRecords::default(),
             recent: control::Recent::default(),
             attachments: attachments::Pending::default(),
+            payloads: payload::Payloads::default(),
             seals: seal::Seals::default(),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
@@ -201,6 +206,7 @@ impl<'k> Verifier<'k> {
                 Tag::Key => self.key_record(&payload, at),
                 Tag::Envelope => self.envelope(&payload, at),
                 Tag::Seal => self.seal(&payload, at),
+                Tag::Payload => self.disclosure(&payload, at),
                 Tag::Attachment => {
                     unreachable!("the reader returns attachments as Record::Attachment")
                 }
@@ -325,6 +331,16 @@ fn verify_unordered<R: Read>(
     }
     verifier.report.counts.bytes = reader.offset();
     verifier.report
+}
+
+/// The payload of a control envelope. A control envelope that parsed
+/// carries its payload (`EnvelopeBody::validate` refuses one that only
+/// commits), and the control rules run only for control types.
+pub(crate) fn control_payload(body: &arxi_format::EnvelopeBody) -> serde_json::Value {
+    body.payload
+        .inline()
+        .expect("a control envelope that parsed carries its payload (envelope validation)")
+        .to_value()
 }
 
 /// Reads a public key given as 64 hex digits, or as the path of a file

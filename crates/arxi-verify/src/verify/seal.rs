@@ -67,6 +67,7 @@ impl Verifier<'_> {
     pub(super) fn seal(&mut self, payload: &[u8], at: At) {
         self.report.counts.seals += 1;
         self.body_started = true;
+        self.settle_disclosure("an S record");
         self.settle_attachments();
         self.settle_held_key();
         self.take_signature_results(false);

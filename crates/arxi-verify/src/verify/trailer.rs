@@ -42,6 +42,7 @@ use crate::report::Code;
 impl Verifier<'_> {
     /// Checks that hold once the contents end.
     pub(super) fn end_of_contents(&mut self, at: At) {
+        self.payloads_at_end();
         self.settle_attachments();
         self.settle_held_key();
         self.take_signature_results(true);

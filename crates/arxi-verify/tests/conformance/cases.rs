@@ -99,9 +99,10 @@ fn envelope_attacks(suite: &mut Suite) {
             let index = b.envelope_index(4);
             b.edit_record(index, |payload| {
                 let mut envelope = Envelope::parse(payload).expect("envelope");
-                envelope.body.payload =
+                envelope.body.payload = arxi_format::envelope::Payload::Inline(
                     CanonicalJson::from_value(&json!({"invoice": "2026-0042", "amount": 9250.75}))
-                        .expect("json");
+                        .expect("json"),
+                );
                 envelope.hash = envelope.body.compute_hash();
                 *payload = envelope.to_canonical_bytes();
             });
@@ -326,7 +327,7 @@ fn segment_attacks(suite: &mut Suite) {
             body.segment_id += 1;
             body.received_at = super::history::later(seal.body.sealed_at, 1);
             body.event_type = "arxi.segment.opened".into();
-            body.payload = CanonicalJson::from_value(&json!({"prev_seal_hash": seal.hash.to_hex(), "reason": "append", "segment_id": body.segment_id})).expect("json");
+            body.payload = arxi_format::envelope::Payload::Inline(CanonicalJson::from_value(&json!({"prev_seal_hash": seal.hash.to_hex(), "reason": "append", "segment_id": body.segment_id})).expect("json"));
             b.records.push(Rec::new(
                 Tag::Envelope,
                 body.sign(&key("b")).to_canonical_bytes(),
@@ -440,11 +441,11 @@ fn container_attacks(suite: &mut Suite, golden: &[u8]) {
         &["data_after_trailer"],
     );
     let mut version = golden.to_vec();
-    version[12] = b'2';
+    version[12] = b'3';
     suite.bundle(
         "tampered",
         "unknown-format-version",
-        "the preamble says format version 2",
+        "the preamble says container version 3 (this format knows 1 and 2)",
         version,
         &["unsupported_version"],
     );

@@ -61,9 +61,15 @@ pub(crate) fn later(time: Timestamp, seconds: i64) -> Timestamp {
 
 /// Rewrites an envelope's payload through its JSON value.
 pub(crate) fn json_payload(body: &mut EnvelopeBody, edit: impl FnOnce(&mut Value)) {
-    let mut value = body.payload.to_value();
+    let mut value = body
+        .payload
+        .inline()
+        .expect("a payload in the envelope")
+        .to_value();
     edit(&mut value);
-    body.payload = CanonicalJson::from_value(&value).expect("canonical");
+    body.payload = arxi_format::envelope::Payload::Inline(
+        CanonicalJson::from_value(&value).expect("canonical"),
+    );
 }
 
 /// One record of a bundle, before framing.
@@ -153,7 +159,9 @@ impl Sim<'_> {
             event_type: event_type.into(),
             actor: actor.map(Into::into),
             subject: None,
-            payload: CanonicalJson::from_value(payload).expect("canonical"),
+            payload: arxi_format::envelope::Payload::Inline(
+                CanonicalJson::from_value(payload).expect("canonical"),
+            ),
             attachments: Vec::new(),
             prev_hash: self.head.hash,
             key_id: self.key.id().clone(),

@@ -15,6 +15,7 @@
 pub(crate) mod bundle;
 pub(crate) mod cases;
 pub(crate) mod crafted;
+pub(crate) mod disclosures;
 pub(crate) mod history;
 pub(crate) mod proofs;
 pub(crate) mod speccheck;
@@ -167,6 +168,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     crafted::semantics(&mut suite);
     crafted::ranges_and_series(&mut suite);
     crafted::speccheck(&mut suite);
+    disclosures::disclosures(&mut suite);
     proofs::proofs(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({

@@ -289,7 +289,9 @@ pub(crate) fn bundle(case: u8, how: How, signer: &Signer) -> Vec<u8> {
             event_type: event_type.into(),
             actor: None,
             subject: None,
-            payload: CanonicalJson::from_value(&payload).expect("canonical"),
+            payload: arxi_format::envelope::Payload::Inline(
+                CanonicalJson::from_value(&payload).expect("canonical"),
+            ),
             attachments: Vec::new(),
             prev_hash: envelopes.last().map_or(Hash32::ZERO, |e| e.hash),
             key_id: key.id().clone(),
