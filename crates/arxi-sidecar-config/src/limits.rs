@@ -131,6 +131,8 @@ limits! {
         "Largest body of `POST /v1/bundles/verify` and `/inspect` (a bundle as base64 inside JSON).";
     "bundle_timeout_ms" => bundle_timeout_ms: 600_000, (1_000, 3_600_000), Milliseconds, Reload,
         "Time to build, verify, inspect or download a bundle (instead of `request_timeout_ms`).";
+    "verifier_page_bytes_max" => verifier_page_bytes_max: 16 << 20, (1 << 20, 64 << 20), Bytes, Restart,
+        "Largest browser verifier page (`web.verifier_page_file`), read once at start.";
 }
 
 impl Default for Limits {

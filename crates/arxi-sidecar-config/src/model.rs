@@ -38,6 +38,21 @@ pub struct Config {
     /// Shutdown behaviour.
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// Pages served to people (the browser verifier).
+    #[serde(default)]
+    pub web: Web,
+}
+
+/// `[web]`: pages the sidecar serves to people, off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// The browser verifier, one HTML file (`scripts/build-verify-web.sh`
+    /// makes it; release artifacts and the Docker image carry it), served
+    /// at `GET /verify` on the read plane. Read once at start; unset, the
+    /// route answers 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_page_file: Option<PathBuf>,
 }
 
 /// `[api]`
@@ -141,21 +156,34 @@ pub enum Plane {
     Control,
     /// Services writing envelopes.
     Data,
-    /// Queries, inspection, verification, keys, config, metrics.
+    /// Queries, inspection, verification, keys, config (and, since it
+    /// reads everything, the metrics too).
     Read,
+    /// Prometheus metrics only: what a scraper needs, and nothing that
+    /// reads evidence.
+    Metrics,
 }
 
 impl Plane {
     /// Every plane.
-    pub const ALL: [Plane; 3] = [Plane::Control, Plane::Data, Plane::Read];
+    pub const ALL: [Plane; 4] = [Plane::Control, Plane::Data, Plane::Read, Plane::Metrics];
 
-    /// `control`, `data` or `read`.
+    /// `control`, `data`, `read` or `metrics`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Control => "control",
             Self::Data => "data",
             Self::Read => "read",
+            Self::Metrics => "metrics",
         }
+    }
+
+    /// Whether a token (or a plane socket) of this plane reaches a route
+    /// of `route_plane`: its own plane, and the read plane also the
+    /// metrics plane (a reader sees every envelope, so the metrics tell it
+    /// nothing more; a scraper's `metrics` token reaches the metrics only).
+    pub fn reaches(self, route_plane: Plane) -> bool {
+        self == route_plane || (self == Plane::Read && route_plane == Plane::Metrics)
     }
 }
 
@@ -318,6 +346,8 @@ pub struct Limits {
     /// Time to build, verify or inspect a bundle (instead of
     /// `request_timeout_ms`).
     pub bundle_timeout_ms: u64,
+    /// Largest browser verifier page (`web.verifier_page_file`).
+    pub verifier_page_bytes_max: u64,
 }
 
 impl Limits {
@@ -344,6 +374,7 @@ impl Limits {
         idempotency_key_bytes_max: 0,
         bundle_upload_bytes_max: 0,
         bundle_timeout_ms: 0,
+        verifier_page_bytes_max: 0,
     };
 }
 
@@ -539,6 +570,9 @@ impl Config {
                 timeout_ms: defaults::enterprise_timeout_ms(),
             },
             shutdown: Shutdown::default(),
+            web: Web {
+                verifier_page_file: Some("arxi-verify.html".into()),
+            },
         }
     }
 }

@@ -278,6 +278,13 @@ pub struct QueryPage {
     pub next_cursor: Option<String>,
 }
 
+/// `GET /v1/envelopes?seq=N`: one stored canonical envelope, verbatim
+/// (`Docs/format.md` §6).
+pub type StoredEnvelope = serde_json::Map<String, Value>;
+
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document.
+pub type OpenApiDocument = serde_json::Map<String, Value>;
+
 /// A body that must be `{}` (or empty).
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]

@@ -373,7 +373,7 @@ fn authorize(
         credential = Some(index);
     }
     if let Serves::Plane(only) = serves
-        && only != plane
+        && !only.reaches(plane)
     {
         return Err(Problem::new(Code::WrongPlane)
             .detail(format!(

@@ -118,6 +118,8 @@ registry! {
         "A bundle holds sealed segments only; seal the segment first (POST /v1/segments/seal)."),
     BundleNotFound => ("bundle_not_found", 404, "Bundle not found", false, None,
         "No bundle with this id is in the bundle directory."),
+    EnvelopeNotFound => ("envelope_not_found", 404, "Envelope not found", false, None,
+        "No envelope has this sequence number (yet)."),
     LengthRequired => ("length_required", 411, "Length required", false, None,
         "A request body needs Content-Length (or chunked transfer encoding)."),
     PayloadTooLarge => ("payload_too_large", 413, "Payload too large", false, None,

@@ -98,6 +98,7 @@ const RESTART_ONLY: &[&str] = &[
     "transport.io_driver",
     "signer",
     "shutdown",
+    "web",
 ];
 
 /// Reloads the configuration file. Blocks on the recorder: call it from a

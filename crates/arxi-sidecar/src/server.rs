@@ -61,6 +61,8 @@ pub enum StartError {
     Bind(String),
     /// A thread could not be started.
     Thread(std::io::Error),
+    /// The browser verifier page could not be read.
+    Page(String),
 }
 
 impl fmt::Display for StartError {
@@ -75,6 +77,7 @@ impl fmt::Display for StartError {
             ),
             Self::Bind(reason) => write!(f, "listener: {reason}"),
             Self::Thread(error) => write!(f, "starting a thread: {error}"),
+            Self::Page(reason) => write!(f, "web.verifier_page_file: {reason}"),
         }
     }
 }
@@ -381,6 +384,7 @@ fn app_state(
     // threads.
     let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
         .map_err(StartError::Thread)?;
+    let verifier_page = verifier_page(&config)?;
     Ok(AppState {
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),
@@ -401,7 +405,33 @@ fn app_state(
         control_plane: Health::new("the control plane's health not checked yet"),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
         reload_lock: std::sync::Mutex::new(()),
+        verifier_page,
     })
+}
+
+/// The browser verifier page, read whole (within
+/// `limits.verifier_page_bytes_max`) when `web.verifier_page_file` is set.
+fn verifier_page(config: &ValidConfig) -> Result<Option<bytes::Bytes>, StartError> {
+    use std::io::Read as _;
+    let Some(path) = config.verifier_page_path() else {
+        return Ok(None);
+    };
+    let most = config.model().limits.verifier_page_bytes_max;
+    let fail = |error: std::io::Error| StartError::Page(format!("{}: {error}", path.display()));
+    let mut page = Vec::new();
+    std::fs::File::open(&path)
+        .map_err(fail)?
+        .take(most + 1)
+        .read_to_end(&mut page)
+        .map_err(fail)?;
+    if page.len() as u64 > most {
+        return Err(StartError::Page(format!(
+            "{} is larger than limits.verifier_page_bytes_max ({most} bytes)",
+            path.display()
+        )));
+    }
+    tracing::info!(path = %path.display(), bytes = page.len(), "serving the browser verifier at /verify");
+    Ok(Some(page.into()))
 }
 
 /// Threads that run SQLite reads (and other blocking work) for handlers.

@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Serializes configuration reloads.
     pub reload_lock: Mutex<()>,
+    /// The browser verifier page (`web.verifier_page_file`), read at start.
+    pub verifier_page: Option<bytes::Bytes>,
 }
 
 /// A watchdog's last verdict.
