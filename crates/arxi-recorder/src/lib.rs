@@ -36,6 +36,7 @@ mod control;
 pub mod control_types;
 mod cursor;
 mod engine;
+mod histogram;
 mod idempotency;
 mod plan;
 mod recovery;
@@ -53,6 +54,7 @@ use arxi_store::StoreError;
 
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
+pub use histogram::{COUNT_BOUNDS, DURATION_BOUNDS_MICROS, HistogramSnapshot, TimingsSnapshot};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };

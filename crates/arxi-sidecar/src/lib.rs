@@ -7,7 +7,9 @@
 //! route table), `handlers` (one module per route group), `problem` (the
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
-//! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
+//! (the SQLite read pool), `metrics` (HTTP and recorder counters) and
+//! `process_metrics` (build, process, readiness, storage, timings), `logging`
+//! (`ARXI_LOG` per-module filters), `state`, `reload` (configuration reload), `healthcheck` (the
 //! `healthcheck` subcommand's client).
 
 #![forbid(unsafe_code)]
@@ -23,11 +25,13 @@ pub mod framing;
 pub mod handlers;
 pub mod healthcheck;
 pub mod io;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod outbound;
 pub mod pipeline;
 pub mod problem;
+pub mod process_metrics;
 pub mod reload;
 pub mod response_body;
 pub mod routes;
@@ -35,6 +39,17 @@ pub mod server;
 pub mod state;
 
 pub use server::{ServerHandle, StartError, start};
+
+/// `arxi-sidecar --version`: the package version, the commit and the build
+/// profile (from `build.rs`), as `arxi_build_info` labels them too.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ARXI_BUILD_COMMIT"),
+    ", ",
+    env!("ARXI_BUILD_PROFILE"),
+    " build)"
+);
 
 /// The development configuration (`config/dev.toml`), used when neither
 /// `--config` nor `ARXI_SIDECAR_CONFIG` names a file.

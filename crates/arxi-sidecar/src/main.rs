@@ -30,8 +30,9 @@ const USAGE: &str = "usage:
 
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
 embedded development configuration (config/dev.toml: loopback and ./arxi-data).
-Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) and
-ARXI_LOG_FORMAT=json switches to JSON lines.";
+Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) or
+per-module levels (info,arxi_recorder=debug) and ARXI_LOG_FORMAT=json switches
+to JSON lines.";
 
 const EXIT_USAGE: u8 = 64;
 
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("--version" | "-V") => {
-            println!("arxi-sidecar {}", env!("CARGO_PKG_VERSION"));
+            println!("arxi-sidecar {}", arxi_sidecar::VERSION);
             ExitCode::SUCCESS
         }
         Some("healthcheck") => healthcheck_command(&args[1..]),
@@ -95,27 +96,10 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn init_logging() {
-    let level = match std::env::var("ARXI_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if std::env::var("ARXI_LOG_FORMAT").is_ok_and(|format| format == "json") {
-        builder.json().init();
-    } else {
-        builder.with_ansi(false).init();
-    }
+fn init_logging() -> Result<(), ExitCode> {
+    let spec = std::env::var("ARXI_LOG").ok();
+    let json = std::env::var("ARXI_LOG_FORMAT").is_ok_and(|format| format == "json");
+    arxi_sidecar::logging::init(spec.as_deref(), json).map_err(|reason| usage_error(&reason))
 }
 
 /// The configuration from `--config`, `ARXI_SIDECAR_CONFIG` or the embedded
@@ -153,10 +137,12 @@ fn serve(args: &[String]) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    init_logging();
+    if let Err(code) = init_logging() {
+        return code;
+    }
     tracing::info!(
         source = config.source(),
-        version = env!("CARGO_PKG_VERSION"),
+        version = arxi_sidecar::VERSION,
         "starting arxi-sidecar"
     );
     // Signals are caught by a dedicated thread before anything is bound.

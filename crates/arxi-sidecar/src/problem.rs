@@ -266,6 +266,9 @@ pub struct Correlation<'a> {
     pub server: &'a str,
     /// The client's sanitized id, if any.
     pub client: Option<&'a str>,
+    /// The trace id of the caller's valid `traceparent`, if any (logged,
+    /// not put in the body).
+    pub trace: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -380,6 +383,7 @@ mod tests {
             Correlation {
                 server: "s-1",
                 client: None,
+                trace: None,
             },
             "/v1/envelopes",
         );
