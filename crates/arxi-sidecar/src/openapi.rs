@@ -50,15 +50,7 @@ pub fn document() -> Value {
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
             }));
         }
-        if route.operation_id == "downloadBundle" {
-            parameters.push(json!({
-                "name": "id",
-                "in": "query",
-                "required": true,
-                "description": "Bundle id (32 lowercase hex digits).",
-                "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            }));
-        }
+        parameters.extend(query_parameters(route.operation_id));
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }
@@ -105,6 +97,27 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     })
+}
+
+/// The query parameters of an operation.
+fn query_parameters(operation_id: &str) -> Vec<Value> {
+    match operation_id {
+        "downloadBundle" => vec![json!({
+            "name": "id",
+            "in": "query",
+            "required": true,
+            "description": "Bundle id (32 lowercase hex digits).",
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        })],
+        "getEnvelope" => vec![json!({
+            "name": "seq",
+            "in": "query",
+            "required": true,
+            "description": "The envelope's sequence number.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64},
+        })],
+        _ => Vec::new(),
+    }
 }
 
 /// The problem body of every error.
