@@ -33,7 +33,7 @@ step "the browser verifier in headless chromium: conformance verdicts, golden an
 crates/arxi-verify-web/tests/browser/run.sh
 
 step "client examples (Python, TypeScript, Java) against a live sidecar, through 503 and 429"
-system-tests/clients/run.sh
+system-tests/client-examples/run.sh
 
 step "Prometheus alert rules (promtool check rules, promtool test rules)"
 promtool check rules Docs/ops/prometheus/arxi-alerts.yml

@@ -8,7 +8,7 @@
 # TypeScript also record over the Unix socket; a repeated key replays the
 # first receipt. Needs scripts/install-test-deps.sh and the debug binaries.
 #
-#   system-tests/clients/run.sh
+#   system-tests/client-examples/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -63,7 +63,7 @@ TOML
 mkdir -p "$work/data"
 (cd "$work" && exec "$target/debug/arxi-sidecar" serve --config sidecar.toml 2>"$work/sidecar.log") &
 pids+=($!)
-python3 system-tests/clients/flaky_proxy.py "$proxy_port" "$port" "$work/proxy.jsonl" 2>"$work/proxy.log" &
+python3 system-tests/client-examples/flaky_proxy.py "$proxy_port" "$port" "$work/proxy.jsonl" 2>"$work/proxy.log" &
 pids+=($!)
 wait_for "curl -sf http://127.0.0.1:$port/ready" "the sidecar"
 wait_for "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $proxy_port)).close()'" "the proxy"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A loopback proxy that makes the sidecar look overloaded, for the client
-examples' test (system-tests/clients/run.sh).
+examples' test (system-tests/client-examples/run.sh).
 
     flaky_proxy.py LISTEN_PORT UPSTREAM_PORT LOG_FILE
 
