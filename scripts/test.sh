@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk, python3-venv, Java, Node, cargo-deny, the OpenAPI client generators, garage; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv, chromium, node, a JDK, promtool, the wasm32 target; cargo-deny, garage, the OpenAPI client generators, wasm-bindgen-cli, cargo-cyclonedx, playwright-core and the TypeScript example's packages in the tool cache; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"
@@ -32,6 +32,19 @@ cargo build --workspace --bins --locked
 step "cargo test (workspace, with the Garage archive suites)"
 . scripts/tool-pins.sh
 ARXI_GARAGE="$GARAGE" cargo test --workspace --locked
+
+step "the browser verifier in headless chromium: conformance verdicts, golden and tampered reports, the page from disk, throughput beside the CLI"
+crates/arxi-verify-web/tests/browser/run.sh
+
+step "client examples (Python, TypeScript, Java) against a live sidecar, through 503 and 429"
+system-tests/client-examples/run.sh
+
+step "Prometheus alert rules (promtool check rules, promtool test rules)"
+promtool check rules Docs/ops/prometheus/arxi-alerts.yml
+(cd Docs/ops/prometheus && promtool test rules arxi-alerts.test.yml)
+
+step "release artifacts in check mode (completions, man pages, SBOM, the verifier page, checksums)"
+scripts/release-artifacts.sh --check
 
 step "schemathesis against the generated OpenAPI and a live sidecar"
 system-tests/schemathesis/run.sh

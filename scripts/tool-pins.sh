@@ -35,3 +35,24 @@ CLIENTS_ROOT=$ARXI_TOOLS_CACHE/openapi-clients-py$OPENAPI_PYTHON_CLIENT_VERSION-
 GARAGE_VERSION=2.5.0
 GARAGE_ROOT=$ARXI_TOOLS_CACHE/garage-$GARAGE_VERSION
 GARAGE=${ARXI_GARAGE:-$GARAGE_ROOT/bin/garage}
+# wasm-bindgen's command line turns the browser verifier's module
+# (crates/arxi-verify-web) into the module and glue the page loads. It must
+# be exactly the version of the wasm-bindgen crate in Cargo.lock (the crate
+# pins it with `=`); scripts/build-verify-web.sh checks both.
+WASM_BINDGEN_VERSION=0.2.130
+WASM_BINDGEN_ROOT=$ARXI_TOOLS_CACHE/wasm-bindgen-cli-$WASM_BINDGEN_VERSION
+WASM_BINDGEN=$WASM_BINDGEN_ROOT/bin/wasm-bindgen
+# playwright-core drives Debian's chromium for the browser test
+# (crates/arxi-verify-web/tests/browser/); installed with npm from the
+# committed lock file into the cache, never downloading a browser of its own.
+PLAYWRIGHT_CORE_VERSION=1.65.1
+PLAYWRIGHT_ROOT=$ARXI_TOOLS_CACHE/playwright-core-$PLAYWRIGHT_CORE_VERSION
+# cargo-cyclonedx writes the software bill of materials (scripts/sbom.sh).
+CARGO_CYCLONEDX_VERSION=0.5.9
+CARGO_CYCLONEDX_ROOT=$ARXI_TOOLS_CACHE/cargo-cyclonedx-$CARGO_CYCLONEDX_VERSION
+CARGO_CYCLONEDX=$CARGO_CYCLONEDX_ROOT/bin/cargo-cyclonedx
+# The TypeScript client example's packages (typescript, undici, @types/node),
+# from its committed lock file; the cache is named by the lock's digest, so
+# a changed lock is a new install.
+CLIENTS_TS_LOCK_SHA256=$(sha256sum Docs/examples/clients/typescript/package-lock.json | cut -c1-16)
+CLIENTS_TS_ROOT=$ARXI_TOOLS_CACHE/clients-ts-$CLIENTS_TS_LOCK_SHA256

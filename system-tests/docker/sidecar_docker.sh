@@ -19,11 +19,13 @@
 # sidecar by its service name from a second container on the compose
 # network, seals, builds a bundle, verifies it with the CLI from the image
 # (mounting only the bundle and the public key), restarts the container and
-# checks the data survived, `down` (timed). Then runs the image on a data
-# folder it cannot write (the error names the folder, owner and fix) and
-# once under a seccomp profile that refuses io_uring (the sidecar serves on
-# epoll and says so). Prints the image size and the suite's time. Needs root
-# (apt, dockerd, useradd).
+# checks the data survived, `down` (timed). Checks the image's OCI labels
+# and runs the app-over-socket example (an application container recording
+# through the shared Unix socket). Then runs the image on a data folder it
+# cannot write (the error names the folder, owner and fix) and once under a
+# seccomp profile that refuses io_uring (the sidecar serves on epoll and
+# says so). Prints the image size and the suite's time. Needs root (apt,
+# dockerd, useradd).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -53,10 +55,13 @@ if [ ! -e "$junk_dir" ]; then
 fi
 export COMPOSE_BAKE=false
 compose() { docker compose -p "$project" --project-directory "$compose_dir" -f "$compose_dir/docker-compose.yml" --env-file "$work/.env" "$@"; }
+example_dir=$root/docker/examples/app-over-socket
+example() { docker compose -p "$project-example" --project-directory "$example_dir" -f "$example_dir/docker-compose.yml" --env-file "$work/example.env" "$@"; }
 cleanup() {
   set +e
   if [ -f "$work/.env" ]; then compose down --timeout 5 >/dev/null 2>&1; fi
   docker rm -f "$project-epoll" "$project-rootdata" >/dev/null 2>&1
+  example down -v --timeout 5 >/dev/null 2>&1
   engine_stop
   if [ -n "$junk_made" ]; then rm -rf "$junk_dir" "$root/docker/sidecar/suite-junk.arxb"; fi
   id "$operator" >/dev/null 2>&1 && userdel "$operator"
@@ -102,6 +107,9 @@ ARXI_RUN_DIR=$work/run
 ARXI_BACKUP_DIR=$work/backups
 ARXI_LOG=info
 ARXI_ACCEPT_ROLLBACK=
+ARXI_BUILD_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+ARXI_VERSION=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
+ARXI_SOURCE=https://example.invalid/arxi
 ENV
 
 step "static hardening of the resolved compose file"
@@ -141,6 +149,16 @@ size=$(docker image inspect --format '{{.Size}}' "$image")
 healthcheck=$(docker image inspect --format '{{json .Config.Healthcheck.Test}}' "$image")
 # Captured first: with pipefail, `grep -q` closing the pipe early would fail the producer.
 [[ "$healthcheck" == '["CMD",'* ]] || fail "image health check is not exec form: $healthcheck"
+# OCI labels: source, revision, version, licenses; the binaries name the
+# same commit.
+label() { docker image inspect --format "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$image"; }
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+[ "$(label revision)" = "$commit" ] || fail "label revision: $(label revision), expected $commit"
+[ "$(label version)" = "$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)" ] || fail "label version: $(label version)"
+[ "$(label licenses)" = Apache-2.0 ] || fail "label licenses: $(label licenses)"
+[ "$(label source)" = https://example.invalid/arxi ] || fail "label source: $(label source)"
+docker run --rm --entrypoint /usr/local/bin/arxi-sidecar "$image" --version | grep -q "(commit $commit, release build)" \
+  || fail "the image's arxi-sidecar --version does not name commit $commit"
 
 step "signing key with the image's CLI"
 docker run --rm --user "$uid:$uid" -v "$work/data:/var/lib/arxi" --entrypoint /usr/local/bin/arxi "$image" \
@@ -267,6 +285,29 @@ docker rm "$project-rootdata" >/dev/null
 [ "$code" = 1 ] || fail "an unwritable data folder exits 1, got $code: $refusal"
 [[ "$refusal" == *"/var/lib/arxi (owned by uid 0, gid 0, mode 0755) is not writable"*"runs as uid $uid"*"chown -R $uid:$uid"* ]] \
   || fail "the refusal does not name the folder, owner and fix: $refusal"
+
+step "example: an application container records through the shared Unix socket"
+mkdir -p "$work/example-data"
+cp -p "$work/data/signer.key" "$work/example-data/signer.key"
+chown -R "$uid:$uid" "$work/example-data"
+cat >"$work/example.env" <<ENV
+ARXI_IMAGE=arxi/sidecar
+ARXI_TAG=suite
+ARXI_UID=$uid
+ARXI_GID=$uid
+ARXI_TOKEN_FILE=$work/secrets/token
+ARXI_DATA_DIR=$work/example-data
+APP_BASE_IMAGE=local/debian:bookworm
+ENV
+example up --build --exit-code-from app >"$work/example.log" 2>&1 || { cat "$work/example.log"; fail "the example app did not record"; }
+first=$(example logs --no-log-prefix app | grep '"client"' | tail -1)
+[ "$(echo "$first" | jq -r .client)" = python ] || fail "the example app printed no receipt: $first"
+example down --timeout 10 >/dev/null 2>&1
+# Again, with the same idempotency key: the recorded envelope is replayed.
+example up --exit-code-from app >"$work/example.log" 2>&1 || { cat "$work/example.log"; fail "the example app failed the second time"; }
+again=$(example logs --no-log-prefix app | grep '"client"' | tail -1)
+[ "$(echo "$again" | jq .seq)" = "$(echo "$first" | jq .seq)" ] || fail "the replay has another seq: $first / $again"
+example down -v --timeout 10 >/dev/null 2>&1
 
 step "io_uring refused by seccomp: the epoll fallback"
 mkdir -p "$work/data2" "$work/run2"

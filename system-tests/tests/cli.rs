@@ -116,3 +116,81 @@ fn healthcheck_subcommand() {
     assert!(String::from_utf8_lossy(&dead.stdout).starts_with("unhealthy:"));
     assert_eq!(run(&["healthcheck"]).status.code(), Some(64));
 }
+
+/// Both binaries: `--help` on the binary and on every subcommand exits 0
+/// with its usage (a walk over what each help lists); `--version` names the
+/// commit and the build profile; `--option=value` reads as `--option
+/// value`; the completions and man pages are generated from the same
+/// command trees.
+#[test]
+fn every_subcommand_of_both_binaries_has_help() {
+    for (name, expected) in [
+        (
+            "arxi-sidecar",
+            &[
+                "healthcheck",
+                "check-config",
+                "contract",
+                "serve",
+                "man-pages",
+            ][..],
+        ),
+        (
+            "arxi",
+            &["bundle", "key", "keygen", "proof", "envelope"][..],
+        ),
+    ] {
+        let (visited, problems) = arxi_testkit::cli::walk_help(&binary(name));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        for command in expected {
+            assert!(
+                visited
+                    .iter()
+                    .any(|path| path.first().map(String::as_str) == Some(command)),
+                "{name} {command} not reached: {visited:?}"
+            );
+        }
+        let version = Command::new(binary(name))
+            .arg("--version")
+            .output()
+            .expect("run");
+        assert_eq!(version.status.code(), Some(0));
+        let version = String::from_utf8_lossy(&version.stdout).into_owned();
+        assert!(
+            version.starts_with(&format!("{name} 0."))
+                && version.contains("(commit ")
+                && version.contains(" build)"),
+            "{version}"
+        );
+        let completions = Command::new(binary(name))
+            .args(["completions", "bash"])
+            .output()
+            .expect("run");
+        assert_eq!(completions.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&completions.stdout)
+                .contains(&format!("_{}", name.replace('-', "__")))
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pages = Command::new(binary(name))
+            .args(["man-pages", "--out"])
+            .arg(dir.path())
+            .output()
+            .expect("run");
+        assert_eq!(pages.status.code(), Some(0));
+        assert!(dir.path().join(format!("{name}.1")).is_file());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(dir.path(), "", "auto");
+    let equals = Command::new(binary("arxi-sidecar"))
+        .arg("check-config")
+        .arg(format!("--config={}", config.display()))
+        .output()
+        .expect("run");
+    assert_eq!(
+        equals.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&equals.stderr)
+    );
+}

@@ -11,12 +11,22 @@ use arxi_sidecar::call::{Body, Kind};
 use arxi_sidecar::routes::ROUTES;
 use arxi_system_tests::{Response, Sidecar, http, test_config, write_secret};
 
-const TOKENS: [(&str, &str, &str); 4] = [
+const TOKENS: [(&str, &str, &str); 5] = [
     ("default", "default-token-0123456789", ""),
     ("admin", "control-token-0123456789", "control"),
     ("writer", "data-token-0123456789abc", "data"),
     ("auditor", "read-token-0123456789abc", "read"),
+    ("scraper", "metrics-token-0123456789", "metrics"),
 ];
+
+/// Whether a token of `token_plane` ("" for the all-planes token) reaches
+/// a route of `route_plane`: its own plane; the read plane also reaches
+/// the metrics plane.
+fn reaches(token_plane: &str, route_plane: &str) -> bool {
+    token_plane.is_empty()
+        || token_plane == route_plane
+        || (token_plane == "read" && route_plane == "metrics")
+}
 
 fn start(dir: &Path) -> Sidecar {
     let mut extra = String::from("[security]\nmode = \"token\"\ntoken_file = \"default.token\"\n");
@@ -36,6 +46,7 @@ fn start(dir: &Path) -> Sidecar {
         ("control", "control.sock", "0600"),
         ("data", "data.sock", "0660"),
         ("read", "eval.sock", "0666"),
+        ("metrics", "metrics.sock", "0666"),
     ] {
         extra.push_str(&format!(
             "[[transport.plane_sockets]]\nplane = \"{plane}\"\npath = \"sock/{file}\"\nmode = \"{mode}\"\n"
@@ -102,7 +113,7 @@ fn every_route_against_every_token() {
         );
         for (token_name, token, token_plane) in TOKENS {
             let response = send(&sidecar.tcp, route, Some(token));
-            if token_plane.is_empty() || token_plane == plane.name() {
+            if reaches(token_plane, plane.name()) {
                 assert!(
                     ![401, 403].contains(&response.status),
                     "{name} with the {token_name} token: {} {}",
@@ -121,7 +132,7 @@ fn every_route_against_every_token() {
         }
     }
     assert!(
-        checked >= 4 * 14,
+        checked >= 5 * 14,
         "every non-probe route checked ({checked})"
     );
 }
@@ -232,6 +243,28 @@ fn plane_sockets_serve_their_plane_only() {
     assert_eq!(
         http(control, "POST", "/v1/segments/seal", &all, None)
             .expect("seal")
+            .status,
+        200
+    );
+    // The metrics socket serves the metrics, to a scraper's token, and no
+    // evidence; the read socket serves the metrics too.
+    let metrics = socket("metrics.sock");
+    let metrics = metrics.to_str().expect("utf8");
+    let scraper = [("Authorization", "Bearer metrics-token-0123456789")];
+    assert_eq!(
+        http(metrics, "GET", "/metrics", &scraper, None)
+            .expect("scrape")
+            .status,
+        200
+    );
+    let refused = http(metrics, "GET", "/v1/segments", &all, None).expect("list");
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (403, "wrong_plane".to_owned())
+    );
+    assert_eq!(
+        http(eval, "GET", "/metrics", &all, None)
+            .expect("scrape")
             .status,
         200
     );

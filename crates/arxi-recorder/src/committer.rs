@@ -56,7 +56,15 @@ impl Checkpointer {
             .name("arxi-checkpointer".into())
             .spawn(move || {
                 while wake.recv().is_ok() {
-                    match background_pass(&mut store, &shared.metrics.checkpoint_retries_total) {
+                    let started = Instant::now();
+                    let pass =
+                        background_pass(&mut store, &shared.metrics.checkpoint_retries_total);
+                    shared
+                        .metrics
+                        .timings
+                        .checkpoint
+                        .record_duration(started.elapsed());
+                    match pass {
                         Ok(stats) => {
                             thread_backfilled.store(stats.checkpointed_frames, Ordering::Release);
                             shared
@@ -230,10 +238,14 @@ impl Committer {
             return;
         }
         let started = Instant::now();
+        let mut sync = Duration::ZERO;
         let result = (|| {
             let txn = self.store.transaction()?;
             plan.apply(&txn)?;
-            txn.commit()
+            let commit_started = Instant::now();
+            let committed = txn.commit();
+            sync = commit_started.elapsed();
+            committed
         })();
         match result {
             Ok(()) => {
@@ -241,15 +253,7 @@ impl Committer {
                     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 );
                 self.progress.committed.store(plan.epoch, Ordering::Release);
-                let metrics = &self.shared.metrics;
-                metrics.commits_total.fetch_add(1, Ordering::Relaxed);
-                metrics.record_batch(plan.stats.commands);
-                metrics
-                    .envelopes_total
-                    .fetch_add(plan.stats.envelopes, Ordering::Relaxed);
-                metrics
-                    .seals_total
-                    .fetch_add(plan.stats.seals, Ordering::Relaxed);
+                self.count_commit(&plan, started.elapsed(), sync);
                 self.shared.publish(plan.status.clone());
                 let shutdown = plan.shutdown;
                 let sealed = plan.stats.seals > 0;
@@ -293,6 +297,25 @@ impl Committer {
         }
     }
 
+    /// The counters and timings of one committed plan.
+    fn count_commit(&self, plan: &Plan, elapsed: Duration, sync: Duration) {
+        let metrics = &self.shared.metrics;
+        metrics.commits_total.fetch_add(1, Ordering::Relaxed);
+        metrics.record_batch(plan.stats.commands);
+        metrics
+            .envelopes_total
+            .fetch_add(plan.stats.envelopes, Ordering::Relaxed);
+        metrics
+            .seals_total
+            .fetch_add(plan.stats.seals, Ordering::Relaxed);
+        metrics.timings.commit.record_duration(elapsed);
+        metrics.timings.commit_sync.record_duration(sync);
+        metrics
+            .timings
+            .envelopes_per_commit
+            .record(plan.stats.envelopes);
+    }
+
     /// Reopens the write connection; true when it worked.
     fn reopen(&mut self) -> bool {
         match Store::open(self.store.path(), &self.options) {
@@ -333,7 +356,14 @@ impl Committer {
         let Some(kind) = kind else {
             return false;
         };
-        match self.store.checkpoint(kind) {
+        let started = Instant::now();
+        let checkpoint = self.store.checkpoint(kind);
+        self.shared
+            .metrics
+            .timings
+            .checkpoint
+            .record_duration(started.elapsed());
+        match checkpoint {
             Ok(_) => {
                 self.shared
                     .metrics

@@ -634,6 +634,7 @@ impl RecorderEngine {
                 })
                 .collect(),
             batch_commands_sum: load(&m.batch_commands_sum),
+            timings: m.timings.snapshot(),
         }
     }
 

@@ -40,6 +40,7 @@ mod cursor;
 mod engine;
 mod erasure;
 mod head;
+mod histogram;
 mod idempotency;
 mod log_tree;
 mod maintenance;
@@ -65,6 +66,7 @@ pub use commitment::PayloadPolicy;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use erasure::{ErasureReceipt, ErasureRequest, ErasureSelector, PayloadView, Skipped};
 pub use head::{Rollback, head_path};
+pub use histogram::{COUNT_BOUNDS, DURATION_BOUNDS_MICROS, HistogramSnapshot, TimingsSnapshot};
 pub use idempotency::{
     IDEMPOTENCY_KEY_BYTES_MAX, IdempotencyKey, IdempotencyRequest, Render, StoredResponse,
 };

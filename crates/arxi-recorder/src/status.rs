@@ -90,6 +90,9 @@ pub(crate) struct Metrics {
     /// Commands per batch: buckets <=1, <=2, <=4, ... <=256, more.
     pub(crate) batch_buckets: [AtomicU64; BATCH_BUCKETS],
     pub(crate) batch_commands_sum: AtomicU64,
+    /// Commit, COMMIT-statement and checkpoint durations; envelopes per
+    /// commit.
+    pub(crate) timings: crate::histogram::Timings,
 }
 
 pub(crate) const BATCH_BUCKETS: usize = 10;
@@ -138,6 +141,9 @@ pub struct MetricsSnapshot {
     pub batch_buckets: Vec<(u64, u64)>,
     /// Total commands over all batches.
     pub batch_commands_sum: u64,
+    /// Commit, COMMIT-statement and checkpoint durations; envelopes per
+    /// commit.
+    pub timings: crate::histogram::TimingsSnapshot,
 }
 
 /// The shortest retry hint: a retry sooner would meet the same queue.

@@ -95,9 +95,9 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Whether the token reaches `plane`.
+    /// Whether the token reaches `plane` (see [`Plane::reaches`]).
     pub fn allows_plane(&self, plane: Plane) -> bool {
-        self.planes.contains(&plane)
+        self.planes.iter().any(|granted| granted.reaches(plane))
     }
 
     /// Whether the token may write an envelope of `event_type`:
@@ -175,6 +175,15 @@ impl ValidConfig {
             Some(dir) => self.resolve(dir),
             None => self.data_dir().join("bundles"),
         }
+    }
+
+    /// The browser verifier page's file, when `web.verifier_page_file` is set.
+    pub fn verifier_page_path(&self) -> Option<PathBuf> {
+        self.config
+            .web
+            .verifier_page_file
+            .as_deref()
+            .map(|path| self.resolve(path))
     }
 
     /// The database file.
@@ -373,6 +382,7 @@ impl Config {
                         "shutdown" => value.clone().try_into::<model::Shutdown>().map(drop),
                         "archive" => value.clone().try_into::<model::Archive>().map(drop),
                         "retention" => value.clone().try_into::<model::Retention>().map(drop),
+                        "web" => value.clone().try_into::<model::Web>().map(drop),
                         _ => Ok(()),
                     };
                     if let Err(error) = result {

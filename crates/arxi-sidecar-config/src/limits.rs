@@ -143,6 +143,8 @@ limits! {
         "Rows deleted per transaction while a pruning's rows go (bounds the delay a pruning adds to the writes it shares a transaction with).";
     "retention_vacuum_pages_per_batch" => retention_vacuum_pages_max: 4_096, (1, 1 << 20), Count, Restart,
         "Free 4 KiB pages given back to the file system per transaction after a pruning.";
+    "verifier_page_bytes_max" => verifier_page_bytes_max: 16 << 20, (1 << 20, 64 << 20), Bytes, Restart,
+        "Largest browser verifier page (`web.verifier_page_file`), read once at start.";
 }
 
 impl Default for Limits {

@@ -50,6 +50,9 @@ pub struct Config {
     /// Local retention of archived segments (absent: everything is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Pages served to people (the browser verifier).
+    #[serde(default)]
+    pub web: Web,
 }
 
 /// `[archive]`: every sealed segment (or a run of them) becomes a bundle
@@ -147,6 +150,18 @@ pub struct Retention {
     /// How often the policy is applied.
     #[serde(default = "defaults::retention_check_interval_seconds")]
     pub check_interval_seconds: u64,
+}
+
+/// `[web]`: pages the sidecar serves to people, off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// The browser verifier, one HTML file (`scripts/build-verify-web.sh`
+    /// makes it; release artifacts and the Docker image carry it), served
+    /// at `GET /verify` on the read plane. Read once at start; unset, the
+    /// route answers 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_page_file: Option<PathBuf>,
 }
 
 /// `[api]`
@@ -268,21 +283,34 @@ pub enum Plane {
     Control,
     /// Services writing envelopes.
     Data,
-    /// Queries, inspection, verification, keys, config, metrics.
+    /// Queries, inspection, verification, keys, config (and, since it
+    /// reads everything, the metrics too).
     Read,
+    /// Prometheus metrics only: what a scraper needs, and nothing that
+    /// reads evidence.
+    Metrics,
 }
 
 impl Plane {
     /// Every plane.
-    pub const ALL: [Plane; 3] = [Plane::Control, Plane::Data, Plane::Read];
+    pub const ALL: [Plane; 4] = [Plane::Control, Plane::Data, Plane::Read, Plane::Metrics];
 
-    /// `control`, `data` or `read`.
+    /// `control`, `data`, `read` or `metrics`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Control => "control",
             Self::Data => "data",
             Self::Read => "read",
+            Self::Metrics => "metrics",
         }
+    }
+
+    /// Whether a token (or a plane socket) of this plane reaches a route
+    /// of `route_plane`: its own plane, and the read plane also the
+    /// metrics plane (a reader sees every envelope, so the metrics tell it
+    /// nothing more; a scraper's `metrics` token reaches the metrics only).
+    pub fn reaches(self, route_plane: Plane) -> bool {
+        self == route_plane || (self == Plane::Read && route_plane == Plane::Metrics)
     }
 }
 
@@ -460,6 +488,8 @@ pub struct Limits {
     /// Free pages given back per transaction.
     #[serde(rename = "retention_vacuum_pages_per_batch")]
     pub retention_vacuum_pages_max: u64,
+    /// Largest browser verifier page (`web.verifier_page_file`).
+    pub verifier_page_bytes_max: u64,
 }
 
 impl Limits {
@@ -492,6 +522,7 @@ impl Limits {
         archive_retry_max_ms: 0,
         retention_delete_rows_max: 0,
         retention_vacuum_pages_max: 0,
+        verifier_page_bytes_max: 0,
     };
 }
 
@@ -761,6 +792,9 @@ impl Config {
                 keep_days_min: 7,
                 check_interval_seconds: defaults::retention_check_interval_seconds(),
             }),
+            web: Web {
+                verifier_page_file: Some("arxi-verify.html".into()),
+            },
         }
     }
 }

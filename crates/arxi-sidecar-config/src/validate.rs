@@ -55,6 +55,7 @@ pub(crate) fn validate(config: &Config, base: &Path, problems: &mut Problems) ->
     check_probes(config, problems);
     let enterprise_token = check_enterprise(config, base, problems);
     check_shutdown(config, problems);
+    check_web(config, base, problems);
     Loaded {
         credentials,
         enterprise_token,
@@ -547,6 +548,33 @@ fn check_plane_sockets(config: &Config, base: &Path, problems: &mut Problems) {
                 ),
             );
         }
+    }
+}
+
+/// `[web]`: the verifier page is a regular file within its limit. It is
+/// read again at start; this only reports a bad path with every other
+/// problem.
+fn check_web(config: &Config, base: &Path, problems: &mut Problems) {
+    let Some(page) = &config.web.verifier_page_file else {
+        return;
+    };
+    let key = "web.verifier_page_file";
+    let path = resolve(base, page);
+    match std::fs::metadata(&path) {
+        Err(error) => problems.add(key, format!("{}: {error}", path.display())),
+        Ok(metadata) if !metadata.is_file() => {
+            problems.add(key, format!("{} is not a regular file", path.display()));
+        }
+        Ok(metadata) if metadata.len() > config.limits.verifier_page_bytes_max => problems.add(
+            key,
+            format!(
+                "{} has {} bytes, more than limits.verifier_page_bytes_max ({})",
+                path.display(),
+                metadata.len(),
+                config.limits.verifier_page_bytes_max
+            ),
+        ),
+        Ok(_) => {}
     }
 }
 

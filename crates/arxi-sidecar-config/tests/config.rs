@@ -289,6 +289,20 @@ fn each_rule_names_its_key() {
             "shutdown.shutdown_drain_seconds",
         ),
         (
+            format!("{BASE}[web]\nverifier_page_file = \"no-such-page.html\"\n"),
+            "web.verifier_page_file",
+        ),
+        (
+            format!("{BASE}[web]\nverifier_page_file = \".\"\n"),
+            "web.verifier_page_file",
+        ),
+        (
+            format!(
+                "{BASE}[web]\nverifier_page_file = \"token\"\n[limits]\nverifier_page_bytes_max = 1\n"
+            ),
+            "limits.verifier_page_bytes_max",
+        ),
+        (
             BASE.replace("[transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n", "")
                 .replace(
                     "[transport.unix]\npath = \"arxi.sock\"\nmode = \"0660\"\n",

@@ -447,6 +447,9 @@ pub struct ErasureDone {
     pub more: bool,
 }
 
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document.
+pub type OpenApiDocument = serde_json::Map<String, Value>;
+
 /// A body that must be `{}` (or empty).
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]

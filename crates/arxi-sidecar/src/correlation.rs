@@ -1,6 +1,9 @@
 //! Correlation ids: the server's own id for every request (always sent back
 //! as `x-arxi-correlation-id`), and the client's `x-correlation-id` (or the
-//! legacy `x-request-id`), sanitized and echoed.
+//! legacy `x-request-id`), sanitized and echoed; and the caller's W3C
+//! `traceparent` (Trace Context level 1), checked and logged beside them so
+//! a trace in the caller's system finds the sidecar's lines. A malformed
+//! `traceparent` is ignored, as the specification asks (never refused).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,9 +54,111 @@ pub fn sanitize(raw: &[u8]) -> Option<String> {
     (!kept.is_empty()).then_some(kept)
 }
 
+/// A valid `traceparent`: the caller's trace and the span that called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceParent {
+    /// 32 lowercase hex digits, not all zero.
+    pub trace_id: String,
+    /// 16 lowercase hex digits, not all zero.
+    pub parent_id: String,
+    /// The `sampled` flag.
+    pub sampled: bool,
+}
+
+/// Parses `traceparent` as W3C Trace Context level 1 reads it:
+/// `version-traceid-parentid-flags` in lowercase hex; version `ff` is
+/// invalid; version `00` is exactly 55 characters; a later version may be
+/// longer only after a `-`. `None` for anything else.
+pub fn traceparent(raw: &[u8]) -> Option<TraceParent> {
+    let hex = |part: &[u8]| part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let head = raw.get(..55)?;
+    let (version, trace_id, parent_id, flags) =
+        (&head[0..2], &head[3..35], &head[36..52], &head[53..55]);
+    let dashes = head[2] == b'-' && head[35] == b'-' && head[52] == b'-';
+    let valid = dashes
+        && hex(version)
+        && version != b"ff"
+        && hex(trace_id)
+        && trace_id.iter().any(|b| *b != b'0')
+        && hex(parent_id)
+        && parent_id.iter().any(|b| *b != b'0')
+        && hex(flags)
+        && match raw.get(55) {
+            None => true,
+            Some(b'-') => version != b"00",
+            Some(_) => false,
+        };
+    let text = |part: &[u8]| String::from_utf8_lossy(part).into_owned();
+    valid.then(|| TraceParent {
+        trace_id: text(trace_id),
+        parent_id: text(parent_id),
+        // Flags are two hex digits (checked above); bit 0 is `sampled`.
+        sampled: u8::from_str_radix(&text(flags), 16).is_ok_and(|flags| flags & 1 == 1),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traceparents() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        /// (trace id, parent id, sampled)
+        type Parsed<'a> = Option<(&'a str, &'a str, bool)>;
+        let cases: &[(&str, Parsed<'_>)] = &[
+            (
+                good,
+                Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", true)),
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                Some((
+                    "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "00f067aa0ba902b7",
+                    false,
+                )),
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later",
+                Some(("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", true)),
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+                None,
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                None,
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                None,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                None,
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                None,
+            ),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", None),
+            (
+                "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                None,
+            ),
+            ("", None),
+        ];
+        for (raw, expected) in cases {
+            let parsed = traceparent(raw.as_bytes());
+            let parsed = parsed
+                .as_ref()
+                .map(|t| (t.trace_id.as_str(), t.parent_id.as_str(), t.sampled));
+            assert_eq!(parsed, *expected, "{raw}");
+        }
+        assert_eq!(traceparent(&[0xff; 60]), None);
+    }
 
     #[test]
     fn sanitizes() {

@@ -7,7 +7,9 @@
 //! route table), `handlers` (one module per route group), `problem` (the
 //! RFC 9457 error registry), `auth`, `enterprise` (the control-plane bridge) over `outbound` (its HTTP
 //! client), `correlation`, `admission`, `blocking`
-//! (the SQLite read pool), `metrics`, `state`, `reload` (configuration reload), `healthcheck` (the
+//! (the SQLite read pool), `metrics` (HTTP and recorder counters) and
+//! `process_metrics` (build, process, readiness, storage, timings), `logging`
+//! (`ARXI_LOG` per-module filters), `state`, `reload` (configuration reload), `healthcheck` (the
 //! `healthcheck` subcommand's client), `maintenance` (the `backup` and
 //! `verify-data` subcommands), `ownership` (start-up errors that name a
 //! path's owner and mode), `client` (the operator commands `erase` and
@@ -28,6 +30,7 @@ pub mod framing;
 pub mod handlers;
 pub mod healthcheck;
 pub mod io;
+pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
@@ -35,6 +38,7 @@ pub mod outbound;
 pub mod ownership;
 pub mod pipeline;
 pub mod problem;
+pub mod process_metrics;
 pub mod reload;
 pub mod response_body;
 pub mod routes;
@@ -43,6 +47,17 @@ pub mod state;
 pub mod witnessing;
 
 pub use server::{ServerHandle, StartError, StartOptions, start, start_with};
+
+/// `arxi-sidecar --version`: the package version, the commit and the build
+/// profile (from `build.rs`), as `arxi_build_info` labels them too.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ARXI_BUILD_COMMIT"),
+    ", ",
+    env!("ARXI_BUILD_PROFILE"),
+    " build)"
+);
 
 /// The development configuration (`config/dev.toml`), used when neither
 /// `--config` nor `ARXI_SIDECAR_CONFIG` names a file.

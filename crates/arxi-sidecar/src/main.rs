@@ -1,68 +1,53 @@
-//! `arxi-sidecar`: serve, probe, or check a configuration.
+//! `arxi-sidecar`: serve, probe, or check a configuration (clap, derive).
 //!
 //! ```text
 //! arxi-sidecar [serve] [--config FILE] [--accept-rollback SEQ]
 //!                                            serve (default); ARXI_SIDECAR_CONFIG also names the file;
 //!                                            without either, the embedded development configuration
 //! arxi-sidecar check-config [--config FILE]  validate and exit
-//! arxi-sidecar backup [--config FILE] --to FILE        consistent online copy of the database
-//! arxi-sidecar verify-data [--config FILE] [--database FILE]   offline check of a database
+//! arxi-sidecar backup [--config FILE] --to FILE               an online copy of the database
+//! arxi-sidecar verify-data [--config FILE] [--database FILE]  check a database offline
+//! arxi-sidecar erase TARGET (--subject S | --seqs N,...) --reason TEXT   erase payloads (control plane)
+//! arxi-sidecar bundle export TARGET --out FILE [...]          build and download a bundle
 //! arxi-sidecar healthcheck (--url URL | --unix PATH) [--path /ready] [--timeout-ms N]
-//! arxi-sidecar erase TARGET (--subject S | --seqs N,N,..) --reason TEXT [--token-file F] [--idempotency-key K]
-//! arxi-sidecar bundle export TARGET --out FILE [--first-segment A --last-segment B]
-//!              [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F]
 //! arxi-sidecar contract (openapi|errors|enums|examples)   print an API contract document (JSON)
 //! arxi-sidecar contract limits                            print the [limits] reference (Markdown)
+//! arxi-sidecar completions SHELL | man-pages --out DIR     the generated shell completions and man pages
 //! ```
 //!
-//! Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad
-//! usage or configuration; 65 the database is behind its signed head (a
-//! restored backup: see `--accept-rollback`). `verify-data`: 0 valid, 1
-//! invalid, 2 could not check.
+//! Exit codes: 0 success (and `--help`, `--version`); 1 runtime failure (or
+//! an unhealthy probe); 64 bad usage or configuration (clap's own usage
+//! errors included); 65 the database is behind its signed head (a restored
+//! backup: see `--accept-rollback`). `verify-data`: 0 valid, 1 invalid, 2
+//! could not check.
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use arxi_sidecar::healthcheck::{self, Target};
 use arxi_sidecar_config::ValidConfig;
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
-const USAGE: &str = "usage:
-  arxi-sidecar [serve] [--config FILE] [--accept-rollback SEQ]
-  arxi-sidecar check-config [--config FILE]
-  arxi-sidecar backup [--config FILE] --to FILE
-  arxi-sidecar verify-data [--config FILE] [--database FILE]
-  arxi-sidecar healthcheck (--url http://HOST:PORT[/PATH] | --unix PATH) [--path /ready] [--timeout-ms 2000]
-  arxi-sidecar erase TARGET (--subject S | --seqs N,N,...) --reason TEXT [--token-file F] [--idempotency-key K]
-  arxi-sidecar bundle export TARGET --out FILE [--first-segment A] [--last-segment B]
-               [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F] [--idempotency-key K]
-  arxi-sidecar contract (openapi|errors|enums|examples|limits)
-  arxi-sidecar --version | --help
-
-TARGET is --url http://HOST:PORT or --unix PATH: a running sidecar (erase and
-bundle export use its control plane: POST /v1/erasures, POST /v1/bundles/build
-then GET /v1/bundles/download).
-
+const AFTER_HELP: &str = "\
 The configuration file comes from --config, else ARXI_SIDECAR_CONFIG, else the
 embedded development configuration (config/dev.toml: loopback and ./arxi-data).
+Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) or
+per-module levels (info,arxi_recorder=debug) and ARXI_LOG_FORMAT=json switches
+to JSON lines.
 
-backup copies the configured database into a new FILE with SQLite's online
-backup API while the sidecar runs (never the signing key or the signed head).
-verify-data checks every envelope and seal of the configured database (or of
---database FILE, e.g. a backup) read-only, and the configured one against its
-signed head; exit 0 valid, 1 invalid, 2 could not check.
 A database behind its signed head (an older backup restored) refuses to start
 with exit code 65; --accept-rollback SEQ (or ARXI_ACCEPT_ROLLBACK=SEQ), SEQ
 being the signed head seq the refusal names, opens it once and records
 arxi.recorder.rolled_back naming the lost range.
 
-Logs go to stderr; ARXI_LOG sets the level (error|warn|info|debug|trace) and
-ARXI_LOG_FORMAT=json switches to JSON lines.";
+Exit codes: 0 success; 1 runtime failure (or an unhealthy probe); 64 bad usage
+or configuration; 65 the database is behind its signed head.";
 
 const EXIT_USAGE: u8 = 64;
-/// The database is behind its signed head (EX_DATAERR).
+/// The database is behind its signed head (a restored older backup).
 const EXIT_ROLLED_BACK: u8 = 65;
 
 /// mimalloc instead of the C library's allocator: glibc's malloc and free
@@ -73,56 +58,251 @@ const EXIT_ROLLED_BACK: u8 = 65;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The arxi recorder sidecar: HTTP/JSON on a Unix socket and/or loopback TCP.
+#[derive(Debug, Parser)]
+#[command(
+    name = "arxi-sidecar",
+    version = arxi_sidecar::VERSION,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Serve with no subcommand, as `serve` does.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (the default)
+    Serve(ServeArgs),
+    /// Validate the configuration and exit (every problem listed; exit 64 if any)
+    CheckConfig(ConfigArgs),
+    /// Copy the configured database into a new FILE with SQLite's online backup API while the sidecar runs (never the signing key or the signed head)
+    Backup {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The new file (never overwritten)
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Check every envelope and seal of the configured database (or of --database FILE, e.g. a backup) read-only, and the configured one against its signed head: exit 0 valid, 1 invalid, 2 could not check
+    VerifyData {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Check this database file instead (not compared with a signed head)
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+    },
+    /// Erase the committed payloads of version 2 envelopes through a running sidecar's control plane (POST /v1/erasures)
+    #[command(
+        override_usage = "arxi-sidecar erase (--url http://HOST:PORT | --unix PATH) (--subject S | --seqs N,N,...) --reason TEXT [--token-file F] [--idempotency-key K]"
+    )]
+    Erase {
+        /// The options shown in the usage line above
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "OPTIONS"
+        )]
+        args: Vec<String>,
+    },
+    /// Bundles of a running sidecar
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Probe a running sidecar: exit 0 on a 2xx answer, 1 otherwise
+    Healthcheck(HealthcheckArgs),
+    /// Print an API contract document
+    Contract {
+        /// Which document: openapi, errors, enums, examples (JSON) or limits (Markdown)
+        document: Document,
+    },
+    /// Print a shell completion script for `arxi-sidecar`
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages of `arxi-sidecar` and every subcommand (roff) into a directory
+    ManPages {
+        /// Directory to write into (created when missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleCommand {
+    /// Build a bundle through a running sidecar's control plane (POST /v1/bundles/build), download it and check its size
+    #[command(
+        override_usage = "arxi-sidecar bundle export (--url http://HOST:PORT | --unix PATH) --out FILE [--first-segment A] [--last-segment B] [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F] [--idempotency-key K]"
+    )]
+    Export {
+        /// The options shown in the usage line above
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "OPTIONS"
+        )]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Open a database behind its signed head once, recording the loss (SEQ: the signed head's sequence number the refusal names; else ARXI_ACCEPT_ROLLBACK)
+    #[arg(long, value_name = "SEQ")]
+    accept_rollback: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The configuration file (else ARXI_SIDECAR_CONFIG, else the embedded development configuration)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// The sidecar's URL, http://HOST:PORT[/PATH]
+    #[arg(long, value_name = "URL", value_parser = parse_url, required_unless_present = "unix", conflicts_with = "unix")]
+    url: Option<(String, Option<String>)>,
+    /// The sidecar's Unix socket (or its probe socket)
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// The path to probe (default /ready, or the URL's path)
+    #[arg(long, value_name = "PATH", value_parser = parse_probe_path)]
+    path: Option<String>,
+    /// Time allowed for the answer
+    #[arg(long, value_name = "MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Document {
+    Openapi,
+    Errors,
+    Enums,
+    Examples,
+    Limits,
+}
+
+fn parse_url(url: &str) -> Result<(String, Option<String>), String> {
+    healthcheck::parse_url(url)
+}
+
+fn parse_probe_path(path: &str) -> Result<String, String> {
+    if path.starts_with('/') {
+        Ok(path.to_owned())
+    } else {
+        Err("an absolute path like /ready".into())
+    }
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--help" | "-h" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version print to stdout and succeed; every
+            // other clap error is bad usage.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        Some("--version" | "-V") => {
-            println!("arxi-sidecar {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some("healthcheck") => healthcheck_command(&args[1..]),
-        Some("erase") => operator_command(arxi_sidecar::client::erase_command(&args[1..])),
-        Some("bundle") if args.get(1).map(String::as_str) == Some("export") => {
-            operator_command(arxi_sidecar::client::bundle_export_command(&args[2..]))
-        }
-        Some("backup") => backup_command(&args[1..]),
-        Some("verify-data") => verify_data_command(&args[1..]),
-        Some("check-config") => match load_config(&args[1..]) {
+    };
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::CheckConfig(args)) => match load_config(args.config) {
             Ok(config) => {
                 println!("configuration {} is valid", config.source());
                 ExitCode::SUCCESS
             }
             Err(code) => code,
         },
-        Some("contract") if args.get(1).map(String::as_str) == Some("limits") => {
-            print!("{}", arxi_sidecar_config::limits::reference_markdown());
-            ExitCode::SUCCESS
+        Some(Command::Healthcheck(args)) => healthcheck_command(args),
+        Some(Command::Backup { config, to }) => match load_config(config.config) {
+            Ok(config) => ExitCode::from(arxi_sidecar::maintenance::backup(
+                &config.database_path(),
+                &to,
+            )),
+            Err(code) => code,
+        },
+        Some(Command::VerifyData { config, database }) => verify_data(config.config, database),
+        Some(Command::Erase { args }) => {
+            operator_command(arxi_sidecar::client::erase_command(&args))
         }
-        Some("contract") => {
-            let document = match args.get(1).map(String::as_str) {
-                Some("errors") => arxi_sidecar::problem::registry_json(),
-                Some("openapi") => arxi_sidecar::openapi::document(),
-                Some("enums") => arxi_sidecar::openapi::enums(),
-                Some("examples") => arxi_sidecar::openapi::examples(),
-                _ => {
-                    return usage_error(
-                        "contract needs a document name: openapi, errors, enums, examples or limits",
-                    );
-                }
-            };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&document)
-                    .expect("a JSON value built in memory always serializes")
+        Some(Command::Bundle(BundleCommand::Export { args })) => {
+            operator_command(arxi_sidecar::client::bundle_export_command(&args))
+        }
+        Some(Command::Contract { document }) => contract(document),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "arxi-sidecar",
+                &mut std::io::stdout(),
             );
             ExitCode::SUCCESS
         }
-        Some("serve") => serve(&args[1..]),
-        _ => serve(&args),
+        Some(Command::ManPages { out }) => man_pages(&out),
+    }
+}
+
+fn contract(document: Document) -> ExitCode {
+    let document = match document {
+        Document::Limits => {
+            print!("{}", arxi_sidecar_config::limits::reference_markdown());
+            return ExitCode::SUCCESS;
+        }
+        Document::Errors => arxi_sidecar::problem::registry_json(),
+        Document::Openapi => arxi_sidecar::openapi::document(),
+        Document::Enums => arxi_sidecar::openapi::enums(),
+        Document::Examples => arxi_sidecar::openapi::examples(),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&document)
+            .expect("a JSON value built in memory always serializes")
+    );
+    ExitCode::SUCCESS
+}
+
+/// Writes `arxi-sidecar.1` and one page per subcommand into `dir`.
+fn man_pages(dir: &Path) -> ExitCode {
+    let written =
+        std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir));
+    match written {
+        Ok(()) => {
+            eprintln!("wrote the manual pages into {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!(
+                "arxi-sidecar: writing manual pages into {}: {error}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn verify_data(config: Option<PathBuf>, database: Option<PathBuf>) -> ExitCode {
+    if let Some(database) = &database {
+        return ExitCode::from(arxi_sidecar::maintenance::verify_data(database, false));
+    }
+    match load_config(config) {
+        Ok(config) => ExitCode::from(arxi_sidecar::maintenance::verify_data(
+            &config.database_path(),
+            true,
+        )),
+        Err(code) => code,
     }
 }
 
@@ -139,94 +319,65 @@ fn operator_command(outcome: Result<(), arxi_sidecar::client::Failure>) -> ExitC
     }
 }
 
+/// `--accept-rollback`, else `ARXI_ACCEPT_ROLLBACK`.
+fn rollback_acknowledgement(flag: Option<u64>) -> Result<Option<u64>, ExitCode> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var("ARXI_ACCEPT_ROLLBACK") {
+        Ok(value) if !value.is_empty() => value.parse::<u64>().map(Some).map_err(|_| {
+            usage_error(&format!(
+                "ARXI_ACCEPT_ROLLBACK needs the signed head's sequence number, got {value:?}"
+            ))
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Reports a failed start; a database behind its signed head gets its own
+/// exit code and the flag that acknowledges it.
+fn start_failed(error: &arxi_sidecar::StartError) -> ExitCode {
+    use arxi_recorder::OpenError;
+    use arxi_sidecar::StartError;
+    tracing::error!(%error, "start-up failed");
+    eprintln!("arxi-sidecar: {error}");
+    match error {
+        StartError::Recorder(
+            OpenError::BehindSignedHead(rollback)
+            | OpenError::RollbackAcknowledgementMismatch { rollback, .. },
+        ) => {
+            eprintln!(
+                "arxi-sidecar: to accept the loss, start once with --accept-rollback {} \
+                 (or ARXI_ACCEPT_ROLLBACK={}); Docs/reliability.md, \"Restore\"",
+                rollback.signed.seq, rollback.signed.seq
+            );
+            ExitCode::from(EXIT_ROLLED_BACK)
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("arxi-sidecar: {message}\n\n{USAGE}");
+    eprintln!("arxi-sidecar: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
-fn init_logging() {
-    let level = match std::env::var("ARXI_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "error" => tracing::Level::ERROR,
-        "warn" => tracing::Level::WARN,
-        "debug" => tracing::Level::DEBUG,
-        "trace" => tracing::Level::TRACE,
-        _ => tracing::Level::INFO,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    if std::env::var("ARXI_LOG_FORMAT").is_ok_and(|format| format == "json") {
-        builder.json().init();
-    } else {
-        builder.with_ansi(false).init();
-    }
-}
-
-/// The flags the subcommands take; each subcommand says which it allows.
-#[derive(Debug, Default)]
-struct Flags {
-    config: Option<PathBuf>,
-    to: Option<PathBuf>,
-    database: Option<PathBuf>,
-    accept_rollback: Option<u64>,
-}
-
-/// Parses `args`, allowing only the flags in `allowed`.
-fn parse_flags(args: &[String], allowed: &[&str]) -> Result<Flags, ExitCode> {
-    let mut flags = Flags::default();
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let name = match arg.as_str() {
-            "-c" => "--config",
-            other => other,
-        };
-        if !allowed.contains(&name) {
-            return Err(usage_error(&format!("unexpected argument {arg:?}")));
-        }
-        let Some(value) = rest.next() else {
-            return Err(usage_error(&format!("{name} needs a value")));
-        };
-        match name {
-            "--config" => flags.config = Some(PathBuf::from(value)),
-            "--to" => flags.to = Some(PathBuf::from(value)),
-            "--database" => flags.database = Some(PathBuf::from(value)),
-            "--accept-rollback" => flags.accept_rollback = Some(parse_seq(value)?),
-            _ => unreachable!("every allowed flag is matched above"),
-        }
-    }
-    Ok(flags)
-}
-
-fn parse_seq(value: &str) -> Result<u64, ExitCode> {
-    value.parse::<u64>().map_err(|_| {
-        usage_error(&format!(
-            "--accept-rollback needs the signed head's sequence number, got {value:?}"
-        ))
-    })
+fn init_logging() -> Result<(), ExitCode> {
+    let spec = std::env::var("ARXI_LOG").ok();
+    let json = std::env::var("ARXI_LOG_FORMAT").is_ok_and(|format| format == "json");
+    arxi_sidecar::logging::init(spec.as_deref(), json).map_err(|reason| usage_error(&reason))
 }
 
 /// The configuration from `--config`, `ARXI_SIDECAR_CONFIG` or the embedded
 /// development file; on failure every problem is printed and the exit code
 /// is 64.
-fn load_config(args: &[String]) -> Result<ValidConfig, ExitCode> {
-    config_from(&parse_flags(args, &["--config"])?)
-}
-
-fn config_from(flags: &Flags) -> Result<ValidConfig, ExitCode> {
-    let path = flags
-        .config
-        .clone()
-        .or_else(|| std::env::var_os("ARXI_SIDECAR_CONFIG").map(PathBuf::from));
+fn load_config(path: Option<PathBuf>) -> Result<ValidConfig, ExitCode> {
+    let path = path.or_else(|| std::env::var_os("ARXI_SIDECAR_CONFIG").map(PathBuf::from));
     let result = match &path {
         Some(path) => arxi_sidecar_config::load(path),
         None => arxi_sidecar_config::parse(
             arxi_sidecar::EMBEDDED_DEV_CONFIG,
-            std::path::Path::new("."),
+            Path::new("."),
             "embedded development configuration (config/dev.toml)",
         ),
     };
@@ -236,56 +387,10 @@ fn config_from(flags: &Flags) -> Result<ValidConfig, ExitCode> {
     })
 }
 
-fn backup_command(args: &[String]) -> ExitCode {
-    let flags = match parse_flags(args, &["--config", "--to"]) {
-        Ok(flags) => flags,
-        Err(code) => return code,
-    };
-    let Some(destination) = flags.to.clone() else {
-        return usage_error("backup needs --to FILE");
-    };
-    match config_from(&flags) {
-        Ok(config) => ExitCode::from(arxi_sidecar::maintenance::backup(
-            &config.database_path(),
-            &destination,
-        )),
-        Err(code) => code,
-    }
-}
-
-fn verify_data_command(args: &[String]) -> ExitCode {
-    let flags = match parse_flags(args, &["--config", "--database"]) {
-        Ok(flags) => flags,
-        Err(code) => return code,
-    };
-    if let Some(database) = &flags.database {
-        return ExitCode::from(arxi_sidecar::maintenance::verify_data(database, false));
-    }
-    match config_from(&flags) {
-        Ok(config) => ExitCode::from(arxi_sidecar::maintenance::verify_data(
-            &config.database_path(),
-            true,
-        )),
-        Err(code) => code,
-    }
-}
-
-/// `--accept-rollback`, else `ARXI_ACCEPT_ROLLBACK`.
-fn rollback_acknowledgement(flags: &Flags) -> Result<Option<u64>, ExitCode> {
-    if flags.accept_rollback.is_some() {
-        return Ok(flags.accept_rollback);
-    }
-    match std::env::var("ARXI_ACCEPT_ROLLBACK") {
-        Ok(value) if !value.is_empty() => parse_seq(&value).map(Some),
-        _ => Ok(None),
-    }
-}
-
 /// The configuration and start options `serve` runs with.
-fn serve_arguments(args: &[String]) -> Result<(ValidConfig, arxi_sidecar::StartOptions), ExitCode> {
-    let flags = parse_flags(args, &["--config", "--accept-rollback"])?;
-    let rollback_acknowledged_seq = rollback_acknowledgement(&flags)?;
-    let config = config_from(&flags)?;
+fn serve_arguments(args: ServeArgs) -> Result<(ValidConfig, arxi_sidecar::StartOptions), ExitCode> {
+    let rollback_acknowledged_seq = rollback_acknowledgement(args.accept_rollback)?;
+    let config = load_config(args.config.config)?;
     Ok((
         config,
         arxi_sidecar::StartOptions {
@@ -294,15 +399,17 @@ fn serve_arguments(args: &[String]) -> Result<(ValidConfig, arxi_sidecar::StartO
     ))
 }
 
-fn serve(args: &[String]) -> ExitCode {
+fn serve(args: ServeArgs) -> ExitCode {
     let (config, options) = match serve_arguments(args) {
         Ok(arguments) => arguments,
         Err(code) => return code,
     };
-    init_logging();
+    if let Err(code) = init_logging() {
+        return code;
+    }
     tracing::info!(
         source = config.source(),
-        version = env!("CARGO_PKG_VERSION"),
+        version = arxi_sidecar::VERSION,
         "starting arxi-sidecar"
     );
     // Signals are caught by a dedicated thread before anything is bound.
@@ -357,65 +464,14 @@ fn serve(args: &[String]) -> ExitCode {
     }
 }
 
-/// Reports a failed start; a database behind its signed head gets its own
-/// exit code and the flag that acknowledges it.
-fn start_failed(error: &arxi_sidecar::StartError) -> ExitCode {
-    use arxi_recorder::OpenError;
-    use arxi_sidecar::StartError;
-    tracing::error!(%error, "start-up failed");
-    eprintln!("arxi-sidecar: {error}");
-    match error {
-        StartError::Recorder(
-            OpenError::BehindSignedHead(rollback)
-            | OpenError::RollbackAcknowledgementMismatch { rollback, .. },
-        ) => {
-            eprintln!(
-                "arxi-sidecar: to accept the loss, start once with --accept-rollback {} \
-                 (or ARXI_ACCEPT_ROLLBACK={}); Docs/reliability.md, \"Restore\"",
-                rollback.signed.seq, rollback.signed.seq
-            );
-            ExitCode::from(EXIT_ROLLED_BACK)
-        }
-        _ => ExitCode::FAILURE,
-    }
-}
-
-fn healthcheck_command(args: &[String]) -> ExitCode {
-    let mut target = None;
-    let mut path = None;
-    let mut timeout = Duration::from_secs(2);
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || rest.next().cloned();
-        match arg.as_str() {
-            "--url" => match value().map(|url| healthcheck::parse_url(&url)) {
-                Some(Ok((authority, url_path))) => {
-                    target = Some(Target::Tcp(authority));
-                    if path.is_none() {
-                        path = url_path;
-                    }
-                }
-                Some(Err(reason)) => return usage_error(&reason),
-                None => return usage_error("--url needs a value"),
-            },
-            "--unix" => match value() {
-                Some(socket) => target = Some(Target::Unix(PathBuf::from(socket))),
-                None => return usage_error("--unix needs a path"),
-            },
-            "--path" => match value() {
-                Some(value) if value.starts_with('/') => path = Some(value),
-                _ => return usage_error("--path needs an absolute path like /ready"),
-            },
-            "--timeout-ms" => match value().and_then(|v| v.parse::<u64>().ok()) {
-                Some(ms) if (1..=60_000).contains(&ms) => timeout = Duration::from_millis(ms),
-                _ => return usage_error("--timeout-ms needs 1 to 60000"),
-            },
-            other => return usage_error(&format!("unexpected argument {other:?}")),
-        }
-    }
-    let Some(target) = target else {
-        return usage_error("healthcheck needs --url or --unix");
+fn healthcheck_command(args: HealthcheckArgs) -> ExitCode {
+    let (target, url_path) = match (args.url, args.unix) {
+        (Some((authority, url_path)), None) => (Target::Tcp(authority), url_path),
+        (None, Some(socket)) => (Target::Unix(socket), None),
+        _ => unreachable!("clap requires exactly one of --url and --unix"),
     };
+    let path = args.path.or(url_path);
+    let timeout = Duration::from_millis(args.timeout_ms);
     let path = path.unwrap_or_else(|| "/ready".to_owned());
     match healthcheck::probe(&target, &path, timeout) {
         Ok(status) => {

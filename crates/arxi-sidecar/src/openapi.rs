@@ -184,6 +184,11 @@ fn query_parameters(route: &crate::call::Route) -> Vec<Value> {
                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
             }),
         ],
+        "getEnvelope" => vec![json!({
+            "name": "seq", "in": "query", "required": true,
+            "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": contract::SAFE_INTEGER_MAX},
+        })],
         "getEnvelopeProof" => vec![json!({
             "name": "seq", "in": "query", "required": true,
             "description": "The envelope's sequence number (a positive decimal integer, no leading zeros).",
@@ -231,8 +236,10 @@ fn error_statuses(route: &crate::call::Route) -> Vec<u16> {
     ) {
         statuses.push(404);
     }
-    if route.operation_id == "getEnvelopeProof" {
-        statuses.extend([404, 409, 422]);
+    match route.operation_id {
+        "getEnvelopeProof" => statuses.extend([404, 409, 410, 422]),
+        "getEnvelope" => statuses.extend([404, 410, 422]),
+        _ => {}
     }
     statuses.sort_unstable();
     statuses.dedup();

@@ -96,12 +96,7 @@ pub async fn handle(
         Match::Found(route) => routes::index_of(route),
         _ => routes::ROUTES.len(),
     };
-    let span = tracing::debug_span!(
-        "request",
-        method = %parts.method,
-        path = %path,
-        correlation_id = %server_id,
-    );
+    let (span, trace) = request_span(&parts, &path, &server_id);
     let outcome = async {
         if let Some(refusal) = refused {
             return Err(refusal.problem);
@@ -123,6 +118,7 @@ pub async fn handle(
     let correlation = Correlation {
         server: &server_id,
         client: client_id.as_deref(),
+        trace: trace.as_ref().map(|trace| trace.trace_id.as_str()),
     };
     let mut response = match outcome {
         Ok(reply) => reply_response(reply),
@@ -138,11 +134,35 @@ pub async fn handle(
     state.http.record(route_index, status, started.elapsed());
     tracing::debug!(
         correlation_id = %server_id,
+        trace_id = trace.as_ref().map(|trace| trace.trace_id.as_str()),
         status,
         elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request done"
     );
     response
+}
+
+/// The request's span: method, path, the server's correlation id and, when
+/// the caller sent a valid W3C `traceparent`, its trace and parent span
+/// ids, so one search finds the request from either side.
+fn request_span(
+    parts: &http::request::Parts,
+    path: &str,
+    server_id: &str,
+) -> (tracing::Span, Option<correlation::TraceParent>) {
+    let trace = parts
+        .headers
+        .get("traceparent")
+        .and_then(|value| correlation::traceparent(value.as_bytes()));
+    let span = tracing::debug_span!(
+        "request",
+        method = %parts.method,
+        path = %path,
+        correlation_id = %server_id,
+        trace_id = trace.as_ref().map(|trace| trace.trace_id.as_str()),
+        parent_id = trace.as_ref().map(|trace| trace.parent_id.as_str()),
+    );
+    (span, trace)
 }
 
 /// The answer to a request no route of this listener takes.
@@ -187,6 +207,7 @@ fn problem_response(
     if problem.code.info().status >= 500 {
         tracing::error!(
             correlation_id = %correlation.server,
+            trace_id = correlation.trace,
             code = problem.code.info().code,
             detail = problem.detail.as_deref().unwrap_or(""),
             "request failed"
@@ -373,7 +394,7 @@ fn authorize(
         credential = Some(index);
     }
     if let Serves::Plane(only) = serves
-        && only != plane
+        && !only.reaches(plane)
     {
         return Err(Problem::new(Code::WrongPlane)
             .detail(format!(

@@ -127,7 +127,7 @@ registry! {
     BundleNotFound => ("bundle_not_found", 404, "Bundle not found", false, None,
         "No bundle with this id is in the bundle directory."),
     EnvelopeNotFound => ("envelope_not_found", 404, "Envelope not found", false, None,
-        "No envelope with this sequence number has been recorded."),
+        "No envelope has this sequence number (yet)."),
     NotWitnessedYet => ("not_witnessed_yet", 409, "Not covered by a witnessed checkpoint yet", true, Some(1),
         "The envelope is recorded, but no witnessed checkpoint covers it yet (checkpoints are signed every log.checkpoint_interval_ms and then cosigned); retry after Retry-After."),
     LengthRequired => ("length_required", 411, "Length required", false, None,
@@ -307,6 +307,9 @@ pub struct Correlation<'a> {
     pub server: &'a str,
     /// The client's sanitized id, if any.
     pub client: Option<&'a str>,
+    /// The trace id of the caller's valid `traceparent`, if any (logged,
+    /// not put in the body).
+    pub trace: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -425,6 +428,7 @@ mod tests {
             Correlation {
                 server: "s-1",
                 client: None,
+                trace: None,
             },
             "/v1/envelopes",
         );
@@ -455,6 +459,7 @@ mod tests {
                 Correlation {
                     server: "s-1",
                     client: None,
+                    trace: None,
                 },
                 "/v1/envelopes",
             );

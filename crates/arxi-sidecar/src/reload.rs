@@ -102,6 +102,7 @@ const RESTART_ONLY: &[&str] = &[
     "witness",
     "archive",
     "retention",
+    "web",
 ];
 
 /// Reloads the configuration file. Blocks on the recorder: call it from a

@@ -54,6 +54,7 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/segments", "listSegments", "List segments", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => SegmentList, handlers::segments::list),
     route!(GET "/v1/segments/active", "getActiveSegment", "The open segment, if any", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => ActiveSegment, handlers::segments::active),
     route!(POST "/v1/envelopes", "recordEnvelope", "Record an event", Mutation, Some(Plane::Data), Json, Standard, Standard, "application/json", 201, RecordRequest => Receipt, handlers::envelopes::record),
+    route!(GET "/v1/envelopes", "getEnvelope", "One envelope by its sequence number (?seq=N), the stored canonical JSON verbatim", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => StoredEnvelope, handlers::envelopes::get),
     route!(POST "/v1/envelopes/with-attachments", "recordEnvelopeWithAttachments", "Record an event with attachments (JSON, base64 content)", Mutation, Some(Plane::Data), Json, Attachments, Standard, "application/json", 201, RecordWithAttachmentsRequest => Receipt, handlers::envelopes::record_with_attachments),
     route!(POST "/v1/envelopes/batch", "recordEnvelopeBatch", "Record events together: consecutive sequence numbers, one transaction", Mutation, Some(Plane::Data), Json, Batch, Standard, "application/json", 201, BatchRequest => BatchReceipts, handlers::envelopes::record_batch),
     route!(GET "/v1/envelopes/proof", "getEnvelopeProof", "An envelope, its inclusion proof and the witnessed checkpoint it ends at (?seq=)", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => EnvelopeProof, handlers::log::proof),
@@ -68,7 +69,9 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/config", "getConfig", "The effective configuration, secrets redacted", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => EffectiveConfig, handlers::admin::config),
     route!(POST "/v1/config/reload", "reloadConfig", "Reload the configuration file (recorded)", Mutation, Some(Plane::Control), OptionalJson, Standard, Standard, "application/json", 200, Empty => Reloaded, handlers::admin::reload),
     route!(GET "/v1/keys", "listKeys", "Public keys this recorder signs with", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => KeyList, handlers::admin::keys),
-    route!(GET "/metrics", "getMetrics", "Prometheus metrics", Read, Some(Plane::Read), None, Standard, Standard, "text/plain; version=0.0.4", 200, none => none, handlers::admin::metrics),
+    route!(GET "/v1/openapi.json", "getOpenApi", "This API's OpenAPI 3.1 document (as Docs/generated/arxi/apis/sidecar.openapi.json)", Read, Some(Plane::Read), None, Standard, Standard, "application/json", 200, none => OpenApiDocument, handlers::web::openapi),
+    route!(GET "/verify", "getVerifierPage", "The browser verifier: one HTML page that verifies bundles on the auditor's machine (web.verifier_page_file)", Read, Some(Plane::Read), None, Standard, Standard, "text/html; charset=utf-8", 200, none => none, handlers::web::verifier_page),
+    route!(GET "/metrics", "getMetrics", "Prometheus metrics (the metrics plane; read tokens reach it too)", Read, Some(Plane::Metrics), None, Standard, Standard, "text/plain; version=0.0.4", 200, none => none, handlers::admin::metrics),
 ];
 
 /// The outcome of matching a request line.
@@ -133,7 +136,7 @@ mod tests {
             }
         }
         assert!(
-            matches!(find(&Method::GET, "/v1/envelopes"), Match::MethodNotAllowed(m) if m == ["POST"])
+            matches!(find(&Method::PUT, "/v1/envelopes"), Match::MethodNotAllowed(m) if m == ["POST", "GET"])
         );
         assert!(matches!(find(&Method::GET, "/nope"), Match::NotFound));
         assert!(

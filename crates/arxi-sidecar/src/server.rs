@@ -67,6 +67,8 @@ pub enum StartError {
     /// The archive cannot be used as configured (a bad endpoint, or
     /// Object Lock asked of a bucket without it).
     Archive(String),
+    /// The browser verifier page could not be read.
+    Page(String),
 }
 
 impl fmt::Display for StartError {
@@ -82,6 +84,7 @@ impl fmt::Display for StartError {
             Self::Bind(reason) => write!(f, "listener: {reason}"),
             Self::Thread(error) => write!(f, "starting a thread: {error}"),
             Self::Archive(reason) => write!(f, "archive: {reason}"),
+            Self::Page(reason) => write!(f, "web.verifier_page_file: {reason}"),
         }
     }
 }
@@ -517,6 +520,7 @@ fn app_state(
         .archive
         .is_some()
         .then(|| Arc::new(crate::archiver::ArchiveMetrics::default()));
+    let verifier_page = verifier_page(&config)?;
     Ok(AppState {
         log,
         archive,
@@ -539,7 +543,33 @@ fn app_state(
         control_plane: Health::new("the control plane's health not checked yet"),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
         reload_lock: std::sync::Mutex::new(()),
+        verifier_page,
     })
+}
+
+/// The browser verifier page, read whole (within
+/// `limits.verifier_page_bytes_max`) when `web.verifier_page_file` is set.
+fn verifier_page(config: &ValidConfig) -> Result<Option<bytes::Bytes>, StartError> {
+    use std::io::Read as _;
+    let Some(path) = config.verifier_page_path() else {
+        return Ok(None);
+    };
+    let most = config.model().limits.verifier_page_bytes_max;
+    let fail = |error: std::io::Error| StartError::Page(format!("{}: {error}", path.display()));
+    let mut page = Vec::new();
+    std::fs::File::open(&path)
+        .map_err(fail)?
+        .take(most + 1)
+        .read_to_end(&mut page)
+        .map_err(fail)?;
+    if page.len() as u64 > most {
+        return Err(StartError::Page(format!(
+            "{} is larger than limits.verifier_page_bytes_max ({most} bytes)",
+            path.display()
+        )));
+    }
+    tracing::info!(path = %path.display(), bytes = page.len(), "serving the browser verifier at /verify");
+    Ok(Some(page.into()))
 }
 
 /// Threads that run SQLite reads (and other blocking work) for handlers.

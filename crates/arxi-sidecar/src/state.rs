@@ -51,6 +51,8 @@ pub struct AppState {
     pub log: Arc<crate::witnessing::LogState>,
     /// The archiver's figures (with `[archive]`).
     pub archive: Option<Arc<crate::archiver::ArchiveMetrics>>,
+    /// The browser verifier page (`web.verifier_page_file`), read at start.
+    pub verifier_page: Option<bytes::Bytes>,
 }
 
 /// A watchdog's last verdict.

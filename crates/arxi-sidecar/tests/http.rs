@@ -608,7 +608,7 @@ fn bounds_answer_with_problems() {
     let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     assert_problem(&server.get("/v1/config", &many), 431, "headers_too_large");
     assert_problem(&server.get("/nowhere", &[]), 404, "not_found");
-    let wrong_method = server.get("/v1/envelopes", &[]);
+    let wrong_method = server.get("/v1/envelopes/batch", &[]);
     assert_problem(&wrong_method, 405, "method_not_allowed");
     assert_eq!(wrong_method.header("allow"), Some("POST"));
     // Probes answer whatever the Host (orchestrators probe by address).
@@ -1088,5 +1088,79 @@ fn batches_record_together_or_not_at_all() {
         &server.post("/v1/envelopes/batch", &[], r#"{"envelopes":[]}"#),
         422,
         "validation_failed",
+    );
+}
+
+/// The integrator's and the auditor's routes: one envelope by its
+/// sequence number (the stored bytes, as the query returns them), the
+/// OpenAPI document as generated, and the browser verifier page with its
+/// no-network policy (404 naming the key while none is configured).
+#[test]
+fn envelope_by_seq_openapi_and_the_verifier_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let page = b"<!doctype html><title>arxi verifier</title>";
+    std::fs::write(dir.path().join("verify.html"), page).expect("page");
+    let server = Harness::start_in(
+        dir,
+        &Options {
+            extra: "[web]\nverifier_page_file = \"verify.html\"\n".into(),
+            ..Options::default()
+        },
+    );
+    let recorded = server.post(
+        "/v1/envelopes",
+        &[],
+        r#"{"type":"orders.placed","payload":{"n":1}}"#,
+    );
+    assert_eq!(recorded.status, 201);
+    let seq = recorded.json()["seq"].as_u64().expect("seq");
+    let one = server.get(&format!("/v1/envelopes?seq={seq}"), &[]);
+    assert_eq!(one.status, 200);
+    let queried = server.post(
+        "/v1/query/envelopes",
+        &[],
+        &format!(r#"{{"seq_from":{seq},"seq_to":{seq}}}"#),
+    );
+    assert_eq!(one.json(), queried.json()["envelopes"][0]);
+    assert_eq!(one.json()["type"], "orders.placed");
+    let missing = server.get("/v1/envelopes?seq=999999", &[]);
+    assert_problem(&missing, 404, "envelope_not_found");
+    assert_eq!(missing.json()["seq"], 999_999);
+    for bad in [
+        "/v1/envelopes",
+        "/v1/envelopes?seq=0",
+        "/v1/envelopes?seq=x",
+        "/v1/envelopes?seq=1&seq=2",
+        "/v1/envelopes?id=1",
+    ] {
+        let refused = server.get(bad, &[]);
+        assert!(
+            matches!(refused.status, 400 | 422),
+            "{bad}: {}",
+            refused.status
+        );
+    }
+    let openapi = server.get("/v1/openapi.json", &[]);
+    assert_eq!(openapi.status, 200);
+    assert_eq!(openapi.json(), arxi_sidecar::openapi::document());
+    let served = server.get("/verify", &[("Accept", "text/html,*/*;q=0.8")]);
+    assert_eq!(served.status, 200);
+    assert_eq!(served.body, page);
+    assert_eq!(
+        served.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        served
+            .header("content-security-policy")
+            .is_some_and(|policy| policy.contains("connect-src 'none'"))
+    );
+    let plain = Harness::start(Options::default());
+    let absent = plain.get("/verify", &[]);
+    assert_problem(&absent, 404, "not_found");
+    assert!(
+        absent.json()["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("web.verifier_page_file"))
     );
 }

@@ -1,7 +1,8 @@
 //! Helpers the test suites share, so that no suite carries its own copy:
 //! a raw HTTP/1.1 client over TCP or a Unix socket ([`http`]), polling
 //! with a deadline instead of fixed sleeps ([`eventually`], [`wait_for`]),
-//! and secret files written as the configuration requires them.
+//! secret files written as the configuration requires them, and a walk
+//! over a binary's `--help` and every subcommand's ([`cli`]).
 //!
 //! What it does not do: start servers (the sidecar's in-process harness
 //! and the system tests' process runner know their own setups), or
@@ -11,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod http;
 
 use std::os::unix::fs::PermissionsExt as _;

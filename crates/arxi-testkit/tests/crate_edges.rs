@@ -16,6 +16,9 @@ use serde_json::Value;
 const ALLOWED_EDGES: &[(&str, &[&str])] = &[
     ("arxi-format", &[]),
     ("arxi-verify", &["arxi-format"]),
+    // The browser verifier: the verifier compiled to WebAssembly, so it
+    // may reach exactly what the verifier reaches.
+    ("arxi-verify-web", &["arxi-format", "arxi-verify"]),
     ("arxi-store", &[]),
     ("arxi-recorder", &["arxi-format", "arxi-store"]),
     ("arxi-sidecar-config", &["arxi-format"]),

@@ -7,7 +7,7 @@
 //! nothing); attachment payloads are hashed as they stream and never held,
 //! so memory stays flat whatever the bundle's size.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use arxi_format::Hash32;
 use arxi_format::bundle::{self, FrameError, Tag};
@@ -55,7 +55,8 @@ pub enum ReadError {
         /// What is wrong.
         error: FrameError,
     },
-    /// The operating system failed the read.
+    /// The operating system failed the read (or, when copying an
+    /// attachment out, the write).
     Io(std::io::Error),
 }
 
@@ -196,8 +197,13 @@ impl<R: Read> BundleReader<R> {
         }
     }
 
-    /// Streams `length` payload bytes through SHA-256 without keeping them.
-    fn hash_payload(&mut self, length: u64) -> Result<(Hash32, u64), ReadError> {
+    /// Streams `length` payload bytes through SHA-256 without keeping them
+    /// (but handing each chunk to `copy`, when given).
+    fn hash_payload(
+        &mut self,
+        length: u64,
+        mut copy: Option<&mut dyn Write>,
+    ) -> Result<(Hash32, u64), ReadError> {
         let mut hasher = Sha256::new();
         let mut left = length;
         let mut chunk = vec![0_u8; 64 * 1024];
@@ -206,6 +212,9 @@ impl<R: Read> BundleReader<R> {
                 .expect("at most the chunk's length, which is a usize");
             self.read_exact_into(&mut chunk[..take])?;
             hasher.update(&chunk[..take]);
+            if let Some(copy) = copy.as_mut() {
+                copy.write_all(&chunk[..take]).map_err(ReadError::Io)?;
+            }
             left -= take as u64;
         }
         Ok((Hash32(hasher.finalize().into()), length))
@@ -229,6 +238,20 @@ impl<R: Read> BundleReader<R> {
 
     /// The next record, or `None` at a clean end of file.
     pub fn next_record(&mut self) -> Result<Option<Record>, ReadError> {
+        self.read_record(None)
+    }
+
+    /// The next record, like [`Self::next_record`], with an attachment's
+    /// bytes also written to `attachment` as they stream (for exporting;
+    /// a failed write is returned as [`ReadError::Io`]).
+    pub fn next_record_copying(
+        &mut self,
+        attachment: &mut dyn Write,
+    ) -> Result<Option<Record>, ReadError> {
+        self.read_record(Some(attachment))
+    }
+
+    fn read_record(&mut self, copy: Option<&mut dyn Write>) -> Result<Option<Record>, ReadError> {
         self.digest_before_record = Hash32(self.digest.clone().finalize().into());
         self.record_offset = self.offset;
         let header_offset = self.offset;
@@ -241,7 +264,7 @@ impl<R: Read> BundleReader<R> {
                 error,
             })?;
         let record = if tag == Tag::Attachment {
-            let (sha256, size) = self.hash_payload(length)?;
+            let (sha256, size) = self.hash_payload(length, copy)?;
             Record::Attachment { sha256, size }
         } else {
             Record::Json {

@@ -423,6 +423,150 @@ fn depends_on_arxi_format_only() {
     }
 }
 
+/// `--help` on `arxi` and on every subcommand exits 0 with its usage;
+/// `--version` names the commit and the build profile; `--key=VALUE` is
+/// the same as `--key VALUE`.
+#[test]
+fn every_subcommand_has_help_and_the_version_names_the_build() {
+    let (visited, problems) = arxi_testkit::cli::walk_help(Path::new(env!("CARGO_BIN_EXE_arxi")));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    for expected in [
+        &["bundle", "verify"][..],
+        &["bundle", "export"],
+        &["key", "public"],
+        &["envelope", "prove"],
+        &["proof", "verify"],
+        &["man-pages"],
+    ] {
+        assert!(
+            visited.iter().any(|path| path == expected),
+            "{expected:?} not reached: {visited:?}"
+        );
+    }
+    let version = text(&arxi(&["--version"]));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert!(
+        version.starts_with(&format!("arxi {} (commit ", env!("CARGO_PKG_VERSION")))
+            && version.trim_end().ends_with(&format!(", {profile} build)")),
+        "{version}"
+    );
+    let golden = data("bundles/golden.arxb");
+    let equals = arxi(&[
+        "bundle",
+        "verify",
+        path(&golden),
+        &format!("--key={}", path(&data("keys/a.pub"))),
+        &format!("--key={}", path(&data("keys/b.pub"))),
+    ]);
+    assert_eq!(equals.status.code(), Some(0), "{}", text(&equals));
+}
+
+#[test]
+fn key_public_derives_what_keygen_wrote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("signer.key");
+    let public = dir.path().join("signer.pub");
+    let made = arxi(&[
+        "keygen",
+        "--secret",
+        path(&secret),
+        "--public",
+        path(&public),
+    ]);
+    assert_eq!(made.status.code(), Some(0));
+    let derived = arxi(&["key", "public", "--secret", path(&secret)]);
+    assert_eq!(derived.status.code(), Some(0));
+    assert_eq!(
+        text(&derived),
+        std::fs::read_to_string(&public).expect("public key")
+    );
+    assert!(String::from_utf8_lossy(&derived.stderr).contains("key id ed25519:"));
+    for bad in ["not hex at all", ""] {
+        std::fs::write(dir.path().join("bad.key"), bad).expect("write");
+        let refused = arxi(&[
+            "key",
+            "public",
+            "--secret",
+            path(&dir.path().join("bad.key")),
+        ]);
+        assert_eq!(refused.status.code(), Some(2), "{bad:?}");
+    }
+    let missing = arxi(&["key", "public", "--secret", "/nonexistent/key"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn export_writes_verified_envelopes_and_attachments_and_refuses_an_invalid_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (data("keys/a.pub"), data("keys/b.pub"));
+    let keys = ["--key", path(&a), "--key", path(&b)];
+    let export = |bundle: &Path, out: &Path, force: bool| {
+        let mut args = vec!["bundle", "export", path(bundle), "--out", path(out)];
+        args.extend(keys);
+        if force {
+            args.push("--force");
+        }
+        arxi(&args)
+    };
+    let out = dir.path().join("golden");
+    let done = export(&data("bundles/golden.arxb"), &out, false);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    let lines = std::fs::read_to_string(out.join("envelopes.jsonl")).expect("envelopes");
+    let envelopes: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON envelope per line"))
+        .collect();
+    assert_eq!(envelopes.len(), 27);
+    assert_eq!(envelopes[0]["seq"], 1);
+    for envelope in &envelopes {
+        for reference in envelope["attachments"].as_array().expect("attachments") {
+            let sha = reference["sha256"].as_str().expect("sha256");
+            let bytes = std::fs::read(out.join("attachments").join(sha)).expect("attachment");
+            assert_eq!(
+                bytes.len() as u64,
+                reference["size"].as_u64().expect("size")
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("seals.jsonl"))
+            .expect("seals")
+            .lines()
+            .count(),
+        5
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["valid"], true);
+    // Into a directory that is not empty: refused, nothing touched.
+    let again = export(&data("bundles/golden.arxb"), &out, false);
+    assert_eq!(again.status.code(), Some(2));
+    // An invalid bundle: refused (exit 1, nothing written) unless --force.
+    let tampered = data("bundles/tampered/segment-dropped.arxb");
+    let refused_dir = dir.path().join("refused");
+    let refused = export(&tampered, &refused_dir, false);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).starts_with("INVALID:"), "{}", text(&refused));
+    assert!(!refused_dir.exists());
+    let forced = export(&tampered, &refused_dir, true);
+    assert_eq!(forced.status.code(), Some(1), "{}", text(&forced));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(refused_dir.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["valid"], false);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .filter(|name| name.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+}
+
 /// A bundle with version 2 envelopes: the text report says, per run of
 /// envelopes, whether each payload was disclosed and matched, withheld, or
 /// erased (naming the erasure record), and `--json` carries the same.

@@ -102,11 +102,31 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
             .load(std::sync::atomic::Ordering::Relaxed) as u64,
     );
     let status = state.engine.status();
-    metrics::write_recorder(&mut out, &state.engine.metrics(), status.head_seq);
+    let recorder = state.engine.metrics();
+    metrics::write_recorder(&mut out, &recorder, status.head_seq);
     crate::witnessing::write_metrics(&mut out, &state.log, status.head_seq);
     if let Some(archive) = &state.archive {
         metrics::write_archive(&mut out, archive);
     }
+    // The operator's additions (crate::process_metrics): the build, the
+    // process (read from /proc on the read pool), the recorder's timings.
+    let ready = state.storage.get().is_ok()
+        && !state
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Acquire);
+    let database = call.config.database_path();
+    let (process, database_bytes) = run_blocking(&call, move || {
+        Ok((
+            crate::process_metrics::read_process(),
+            crate::process_metrics::database_bytes(&database),
+        ))
+    })
+    .await?;
+    crate::process_metrics::write_build_info(&mut out);
+    crate::process_metrics::write_readiness(&mut out, ready);
+    crate::process_metrics::write_process(&mut out, &process);
+    crate::process_metrics::write_database_bytes(&mut out, &database_bytes);
+    crate::process_metrics::write_timings(&mut out, &recorder.timings);
     Ok(Reply {
         status: StatusCode::OK,
         content_type: "text/plain; version=0.0.4",

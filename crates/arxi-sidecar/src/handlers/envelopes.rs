@@ -1,5 +1,5 @@
 //! `POST /v1/envelopes`, `POST /v1/envelopes/with-attachments` and
-//! `POST /v1/envelopes/batch`.
+//! `POST /v1/envelopes/batch`; and `GET /v1/envelopes?seq=N`, one envelope.
 //!
 //! Body: `{"type": ..., "actor"?: ..., "subject"?: ..., "payload": <any
 //! JSON>}`; with attachments also `"attachments": [{"name", "media_type",
@@ -74,6 +74,49 @@ fn receipt_json(recorder_id: &str, receipt: &Receipt) -> crate::contract::Receip
             .as_ref()
             .expect("the recorder signs an envelope before it answers")
             .to_hex(),
+    }
+}
+
+/// `GET /v1/envelopes?seq=N`: one envelope, the stored canonical JSON
+/// verbatim (as `POST /v1/query/envelopes` returns it); 404
+/// `envelope_not_found` when no envelope has that number.
+pub async fn get(call: Call) -> Result<Reply, Problem> {
+    let mut seq = None;
+    for (name, value) in super::segments::query_pairs(call.query.as_deref()) {
+        match name.as_str() {
+            "seq" if seq.is_none() => {
+                let number = value.parse::<u64>().ok().filter(|number| *number >= 1);
+                seq = Some(number.ok_or_else(|| {
+                    invalid("seq", "must be a sequence number (an integer, 1 or more)")
+                })?);
+            }
+            "seq" => return Err(Problem::new(Code::BadRequest).detail("seq given twice")),
+            other => {
+                return Err(Problem::new(Code::BadRequest)
+                    .detail(format!("unknown query parameter {other:?}")));
+            }
+        }
+    }
+    let seq =
+        seq.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<sequence number>"))?;
+    let engine = Arc::clone(&call.state.engine);
+    fn storage(error: impl std::fmt::Display) -> Problem {
+        Problem::new(Code::StorageUnavailable).detail(error.to_string())
+    }
+    let found = super::run_blocking(&call, move || {
+        match engine.envelope_bytes(seq).map_err(storage)? {
+            Some(bytes) => Ok(Ok(bytes)),
+            // Pruned after it was archived: the answer names the objects.
+            None => Ok(Err(engine.pruned_for_envelope(seq).map_err(storage)?)),
+        }
+    })
+    .await?;
+    match found {
+        Ok(bytes) => Ok(Reply::json(http::StatusCode::OK, bytes)),
+        Err(Some(range)) => Err(super::pruned_problem(&range)),
+        Err(None) => Err(Problem::new(Code::EnvelopeNotFound)
+            .detail(format!("no envelope has seq {seq}"))
+            .with("seq", seq)),
     }
 }
 

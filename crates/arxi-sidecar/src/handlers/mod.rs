@@ -10,6 +10,7 @@ pub mod log;
 pub mod probes;
 pub mod query;
 pub mod segments;
+pub mod web;
 
 use arxi_format::json::JsonErrorKind;
 use arxi_format::{CanonicalJson, Hash32};

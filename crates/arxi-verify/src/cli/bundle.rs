@@ -1,0 +1,193 @@
+//! `arxi bundle verify` (one bundle or a series) and `arxi bundle inspect`:
+//! the report as text for people or JSON for machines.
+
+use arxi_format::PublicKey;
+use arxi_verify::{Counts, Options, Report, SeriesReport};
+
+use super::{CouldNotCheck, ProgressLine, open_input, pretty, trusted_keys};
+
+/// How `bundle verify` runs and prints.
+#[derive(Debug)]
+pub(crate) struct VerifyOutput {
+    pub(crate) json: bool,
+    pub(crate) no_batch: bool,
+    /// Signature threads (`None`: one per CPU).
+    pub(crate) threads: Option<u16>,
+}
+
+/// `arxi bundle verify FILE... --key PUBKEY...`.
+pub(crate) fn verify(
+    files: &[String],
+    keys: &[String],
+    output: &VerifyOutput,
+) -> Result<u8, CouldNotCheck> {
+    if files.iter().filter(|file| *file == "-").count() > 1 {
+        return Err(CouldNotCheck("standard input (-) can be read once".into()));
+    }
+    let trusted = trusted_keys(keys)?;
+    let threads = match output.threads {
+        Some(threads) => usize::from(threads),
+        None => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let options = Options {
+        batch_size: if output.no_batch {
+            1
+        } else {
+            Options::default().batch_size
+        },
+        threads,
+    };
+    let mut reports = Vec::new();
+    for file in files {
+        reports.push(verify_one(file, &trusted, &options)?);
+    }
+    if let [report] = reports.as_slice() {
+        print_report(&files[0], report, output.json);
+        return Ok(report.exit_code());
+    }
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    let series = SeriesReport::new(reports);
+    print_series(&names, &series, output.json);
+    Ok(series.exit_code())
+}
+
+/// Verifies one file with a progress line on a terminal.
+pub(crate) fn verify_one(
+    file: &str,
+    trusted: &[PublicKey],
+    options: &Options,
+) -> Result<Report, CouldNotCheck> {
+    let (input, size) = open_input(file)?;
+    let mut progress = ProgressLine::new(size);
+    let mut update = |counts: &Counts| {
+        if let Some(line) = progress.as_mut() {
+            line.update(counts);
+        }
+    };
+    let report = arxi_verify::verify_bundle(input, trusted, options, Some(&mut update));
+    if let Some(line) = &progress {
+        line.finish();
+    }
+    Ok(report)
+}
+
+pub(crate) fn print_report(file: &str, report: &Report, as_json: bool) {
+    if as_json {
+        println!("{}", pretty(&report.to_json()));
+    } else if report.is_valid() {
+        let range = match report.seq_range {
+            Some((first, last)) => format!("envelopes {first}..={last}"),
+            None => "no envelopes".to_owned(),
+        };
+        println!(
+            "VALID: {file}: recorder {:?}, {range} ({} envelopes, {} seals, {} attachments, {} bytes); \
+             every hash, signature, chain link, seal and the bundle signature verified",
+            report.recorder_id.as_deref().unwrap_or(""),
+            report.counts.envelopes,
+            report.counts.seals,
+            report.counts.attachments,
+            report.counts.bytes
+        );
+    } else {
+        print_findings(file, report);
+    }
+    if !as_json {
+        print_payloads(&report.payloads);
+    }
+}
+
+/// Most payload ranges the text report lists (`--json` has them all).
+const PAYLOAD_RANGES_PRINTED: usize = 50;
+
+/// What the bundle carries of the version 2 envelopes' payloads, when it
+/// holds any: counts per state, then the runs of envelopes in one state.
+fn print_payloads(payloads: &arxi_verify::PayloadStates) {
+    if payloads.ranges.is_empty() {
+        return;
+    }
+    println!(
+        "payloads of version 2 envelopes: {} disclosed and matching their commitments, {} withheld, {} erased, {} unusable",
+        payloads.disclosed, payloads.withheld, payloads.erased, payloads.unusable
+    );
+    for range in payloads.ranges.iter().take(PAYLOAD_RANGES_PRINTED) {
+        let seqs = if range.first_seq == range.last_seq {
+            format!("seq {}", range.first_seq)
+        } else {
+            format!("seq {}..={}", range.first_seq, range.last_seq)
+        };
+        match range.state {
+            arxi_verify::PayloadState::Erased { erased_by } => {
+                println!("  {seqs}: erased (recorded by seq {erased_by})");
+            }
+            state => println!("  {seqs}: {}", state.as_str()),
+        }
+    }
+    let more = payloads.ranges.len().saturating_sub(PAYLOAD_RANGES_PRINTED) as u64
+        + payloads.ranges_dropped;
+    if more > 0 {
+        println!("  ... and {more} more run(s) (--json lists them)");
+    }
+}
+
+fn print_findings(file: &str, report: &Report) {
+    let verdict = if report.could_not_check {
+        "COULD NOT CHECK"
+    } else {
+        "INVALID"
+    };
+    let total = report.findings.len() as u64 + report.findings_dropped;
+    println!("{verdict}: {file}: {total} finding(s)");
+    if let Some(first) = report.first_bad() {
+        println!("first bad record: {first}");
+    }
+    for finding in &report.findings {
+        println!("  {finding}");
+    }
+    if report.findings_dropped > 0 {
+        println!(
+            "  ... and {} more finding(s) not listed",
+            report.findings_dropped
+        );
+    }
+}
+
+fn print_series(files: &[&str], series: &SeriesReport, as_json: bool) {
+    if as_json {
+        println!("{}", pretty(&series.to_json(files)));
+        return;
+    }
+    for (file, report) in files.iter().zip(&series.bundles) {
+        print_report(file, report, false);
+    }
+    if series.findings.is_empty() {
+        println!(
+            "SERIES VALID: {} bundles, each continuing the one before (none proves it is the latest)",
+            files.len()
+        );
+    } else {
+        println!("SERIES INVALID: {} finding(s)", series.findings.len());
+        for finding in &series.findings {
+            println!(
+                "  [{}] bundle {} ({}): {}; expected {}; found {}",
+                finding.code.as_str(),
+                finding.bundle,
+                files[finding.bundle],
+                finding.message,
+                finding.expected,
+                finding.found
+            );
+        }
+    }
+}
+
+/// `arxi bundle inspect FILE`: exit 0 when a manifest was read, else 2.
+pub(crate) fn inspect(file: &str, json: bool) -> Result<u8, CouldNotCheck> {
+    let (input, _) = open_input(file)?;
+    let summary = arxi_verify::inspect_bundle(input);
+    if json {
+        println!("{}", pretty(&summary.to_json()));
+    } else {
+        print!("{}", summary.to_text());
+    }
+    Ok(if summary.manifest.is_some() { 0 } else { 2 })
+}

@@ -1,0 +1,93 @@
+//! `arxi envelope prove` (cut an inclusion proof out of a bundle) and
+//! `arxi proof verify` (check a proof file under trusted keys).
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+
+use arxi_verify::proof_file::PROOF_BYTES_MAX;
+use serde_json::json;
+
+use super::{CouldNotCheck, open_input, pretty, trusted_keys, write_new};
+
+/// `arxi envelope prove BUNDLE --seq N [--out FILE]`.
+pub(crate) fn prove(bundle: &str, seq: u64, out: Option<&Path>) -> Result<u8, CouldNotCheck> {
+    let (input, _) = open_input(bundle)?;
+    let proof =
+        arxi_verify::prove_from_bundle(input, seq).map_err(|e| CouldNotCheck(e.to_string()))?;
+    let mut bytes = proof.to_canonical_bytes();
+    bytes.push(b'\n');
+    match out {
+        Some(path) => {
+            write_new(path, &bytes, 0o644)?;
+            eprintln!(
+                "arxi: wrote the inclusion proof of seq {seq} (segment {}, leaf {} of {}) to {}",
+                proof.seal.body.segment_id,
+                proof.leaf_index,
+                proof.tree_size,
+                path.display()
+            );
+        }
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| CouldNotCheck(format!("writing the proof: {e}")))?,
+    }
+    Ok(0)
+}
+
+/// `arxi proof verify FILE --key PUBKEY...`.
+pub(crate) fn verify(file: &str, keys: &[String], json: bool) -> Result<u8, CouldNotCheck> {
+    let trusted = trusted_keys(keys)?;
+    let (input, _) = open_input(file)?;
+    let mut bytes = Vec::new();
+    input
+        .take(PROOF_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CouldNotCheck(format!("{file}: {e}")))?;
+    if bytes.len() as u64 > PROOF_BYTES_MAX {
+        return Err(CouldNotCheck(format!(
+            "{file}: larger than {PROOF_BYTES_MAX} bytes"
+        )));
+    }
+    let report = arxi_verify::check_proof_file(&bytes, &trusted)
+        .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
+    let proof = &report.proof;
+    let body = &proof.envelope.body;
+    if json {
+        let listed: Vec<serde_json::Value> = report
+            .failures
+            .iter()
+            .map(|(code, message)| json!({"code": code.as_str(), "message": message}))
+            .collect();
+        let value = json!({
+            "valid": report.is_valid(),
+            "recorder_id": body.recorder_id,
+            "segment_id": body.segment_id,
+            "seq": body.seq,
+            "envelope_hash": proof.envelope.hash.to_hex(),
+            "merkle_root": proof.seal.body.merkle_root.to_hex(),
+            "seal_hash": proof.seal.hash.to_hex(),
+            "codes": report.codes().iter().map(|code| code.as_str()).collect::<Vec<_>>(),
+            "failures": listed,
+        });
+        println!("{}", pretty(&value));
+        return Ok(u8::from(!report.is_valid()));
+    }
+    if report.is_valid() {
+        println!(
+            "VALID: envelope seq {} ({}) of recorder {:?} is leaf {} of {} under the signed seal of segment {} (root {})",
+            body.seq,
+            body.event_type,
+            body.recorder_id,
+            proof.leaf_index,
+            proof.tree_size,
+            body.segment_id,
+            proof.seal.body.merkle_root
+        );
+        return Ok(0);
+    }
+    println!("INVALID: {file}: envelope seq {}", body.seq);
+    for (code, message) in &report.failures {
+        println!("  [{}] {message}", code.as_str());
+    }
+    Ok(1)
+}
