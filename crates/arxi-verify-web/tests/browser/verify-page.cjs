@@ -68,9 +68,17 @@ async function golden(page) {
   assert(shown.verdict === 'valid', 'golden is valid');
   assert((await page.textContent('#verdict')) === 'VALID', 'the verdict reads VALID');
   assert((await page.$$('#segments tbody tr')).length === 5, 'five segments and seals in the table');
-  await page.waitForSelector('#records tbody tr[data-kind="envelope"]');
+  // The page lists records as the worker's answer arrives: wait for the
+  // whole first page (a loaded machine renders it in more than one frame).
+  await page
+    .waitForFunction(
+      () => document.querySelectorAll('#records tbody tr[data-kind="envelope"]').length >= 27,
+      null,
+      { timeout: 30000 },
+    )
+    .catch(() => {});
   const envelopes = await page.$$('#records tbody tr[data-kind="envelope"]');
-  assert(envelopes.length === 27, `27 envelopes listed, found ${envelopes.length}`);
+  assert(envelopes.length === 27, `27 envelopes listed, found ${envelopes.length} (${await page.textContent('#page-text')})`);
   const link = await page.$('#records a.attachment');
   assert(link, 'an attachment download link');
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
