@@ -2,9 +2,13 @@
 //! reached; with one witness down it is still reached by the other two; a
 //! restarted witness catches up from the size it persisted; and a
 //! recorder whose database was rewritten under the same key is refused by
-//! every witness, visibly in metrics, logs and the chain.
+//! every witness, visibly in metrics, logs and the chain. `arxi proof
+//! verify` checks a served log proof under a witness policy, and refuses
+//! one the key holder made alone; `arxi receipt verify` checks a receipt
+//! against its request.
 
 use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use arxi_format::SecretKey;
@@ -235,4 +239,136 @@ fn a_rewritten_database_under_the_same_key_is_refused_by_every_witness() {
             .any(|line| line.contains("a witness refused this log's checkpoint")),
         "the sidecar logs the refusal"
     );
+}
+
+/// `arxi ARGS`, its exit code and its standard output.
+fn arxi(args: &[&str]) -> (Option<i32>, String) {
+    let Output { status, stdout, .. } =
+        std::process::Command::new(arxi_system_tests::binary("arxi"))
+            .args(args)
+            .output()
+            .expect("arxi runs");
+    (status.code(), String::from_utf8_lossy(&stdout).into_owned())
+}
+
+fn recorder_public_hex() -> String {
+    SecretKey::from_hex(SEED_HEX)
+        .expect("seed")
+        .public()
+        .to_hex()
+}
+
+#[test]
+fn served_proofs_and_receipts_verify_offline_under_a_witness_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let witnesses = three_witnesses(dir.path());
+    let sidecar = sidecar(&dir.path().join("sidecar"), &witnesses);
+    let request = br#"{"type":"orders.created","actor":"u/1","payload":{"n":7,"items":["a","b"]}}"#;
+    let receipt = http(&sidecar.tcp, "POST", "/v1/envelopes", &[], Some(request)).expect("POST");
+    assert_eq!(receipt.status, 201, "{}", receipt.text());
+    let head = record(&sidecar, 10);
+    witnessed(&sidecar, &witnesses, head);
+    let seq = receipt.json()["seq"].as_u64().expect("seq");
+    let proof = get(&sidecar, &format!("/v1/envelopes/proof?seq={seq}"));
+    assert_eq!(proof.status, 200, "{}", proof.text());
+    assert!(sidecar.terminate().success());
+
+    let files = dir.path().join("auditor");
+    std::fs::create_dir_all(&files).expect("dir");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = files.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path.to_str().expect("utf-8").to_owned()
+    };
+    let key = recorder_public_hex();
+    let proof_file = write("proof.json", &proof.body);
+    let vkeys: Vec<String> = witnesses.iter().map(|w| w.vkey.clone()).collect();
+    let mut policy = vec![
+        "proof",
+        "verify",
+        proof_file.as_str(),
+        "--key",
+        key.as_str(),
+    ];
+    for vkey in &vkeys {
+        policy.extend(["--witness", vkey.as_str()]);
+    }
+    let quorum_two: Vec<&str> = policy.iter().copied().chain(["--quorum", "2"]).collect();
+    let (code, out) = arxi(&quorum_two);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("VALID: envelope seq"), "{out}");
+
+    // A witness the auditor trusts that never saw this log: below quorum.
+    let stranger = WitnessProcess::new(&dir.path().join("w9"), "w9.witness.test", &[])
+        .vkey
+        .clone();
+    let (code, out) = arxi(&[
+        "proof",
+        "verify",
+        &proof_file,
+        "--key",
+        &key,
+        "--witness",
+        &stranger,
+        "--quorum",
+        "1",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+
+    // The same envelope and tree, but only the recorder's own signature on
+    // the checkpoint: what the key holder can make alone. Valid without a
+    // witness policy, refused under one.
+    let mut alone: serde_json::Value = proof.json();
+    let note = Note::parse(alone["checkpoint"].as_str().expect("text").as_bytes()).expect("note");
+    let mut unwitnessed = Note::new(note.text().to_owned()).expect("note");
+    for line in note.signatures() {
+        if line.name() == ORIGIN {
+            unwitnessed.add_signature(line.clone()).expect("line");
+        }
+    }
+    alone["checkpoint"] = serde_json::Value::String(unwitnessed.to_string());
+    let alone_file = write("alone.json", alone.to_string().as_bytes());
+    let (code, out) = arxi(&["proof", "verify", &alone_file, "--key", &key]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("no witness policy given"), "{out}");
+    let mut under_policy: Vec<&str> = quorum_two.clone();
+    under_policy[2] = alone_file.as_str();
+    let (code, out) = arxi(&under_policy);
+    assert_eq!(code, Some(1), "{out}");
+
+    // A proof whose path was altered fails with or without witnesses.
+    let mut altered: serde_json::Value = proof.json();
+    altered["inclusion_proof"][0] = serde_json::Value::String("00".repeat(32));
+    let altered_file = write("altered.json", altered.to_string().as_bytes());
+    let (code, out) = arxi(&["proof", "verify", &altered_file, "--key", &key]);
+    assert_eq!(code, Some(1), "{out}");
+
+    // The receipt with its request: valid; with another payload: refused.
+    let receipt_file = write("receipt.json", &receipt.body);
+    let request_file = write("request.json", request);
+    let (code, out) = arxi(&[
+        "receipt",
+        "verify",
+        &receipt_file,
+        "--request",
+        &request_file,
+        "--key",
+        &key,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("envelope seq {seq}")), "{out}");
+    let other = write(
+        "other.json",
+        br#"{"type":"orders.created","actor":"u/1","payload":{"n":8,"items":["a","b"]}}"#,
+    );
+    let (code, out) = arxi(&[
+        "receipt",
+        "verify",
+        &receipt_file,
+        "--request",
+        &other,
+        "--key",
+        &key,
+    ]);
+    assert_eq!(code, Some(1), "{out}");
 }

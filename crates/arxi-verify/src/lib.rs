@@ -28,7 +28,7 @@ pub use report::{
 };
 pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};
-pub use witnessed::{WitnessPolicy, verify_log_proof, verify_receipt};
+pub use witnessed::{LogProofCheck, ReceiptCheck, WitnessPolicy, verify_log_proof, verify_receipt};
 
 /// The verifier's version line: the package version, the commit and the
 /// build profile it was built from (set by `build.rs`), as `arxi --version`

@@ -39,9 +39,12 @@ enum Command {
     /// Envelopes in a bundle: cut an inclusion proof
     #[command(subcommand)]
     Envelope(EnvelopeCommand),
-    /// Inclusion proof files: verify one
+    /// Inclusion proofs: a proof file cut from a bundle, or a log proof from GET /v1/envelopes/proof
     #[command(subcommand)]
     Proof(ProofCommand),
+    /// Receipts: check one against the request it answers
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
     /// Keys: derive a public key from a secret key file
     #[command(subcommand)]
     Key(KeyCommand),
@@ -139,10 +142,40 @@ enum EnvelopeCommand {
 
 #[derive(Debug, Subcommand)]
 enum ProofCommand {
-    /// Verify an inclusion proof file under trusted keys
+    /// Verify a proof under trusted keys: a proof file of `arxi envelope prove`, or a log proof (the answer of GET /v1/envelopes/proof) under a witness policy
     Verify {
         /// The proof file (- for standard input)
         file: String,
+        #[command(flatten)]
+        trusted: TrustedKeys,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
+        /// JSON output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Who an auditor trusts besides the recorder key (log proofs only).
+#[derive(Debug, Args)]
+struct WitnessArgs {
+    /// A trusted witness: its C2SP verifier key (name+hash+base64) or a file holding it (repeat for several)
+    #[arg(long = "witness", value_name = "VKEY")]
+    witnesses: Vec<String>,
+    /// Cosignatures of trusted witnesses required (default: every --witness)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    quorum: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Check that a receipt (the answer to POST /v1/envelopes) and the request body it answers rebuild an envelope a trusted key signed
+    Verify {
+        /// The stored receipt (JSON; - for standard input)
+        receipt: String,
+        /// The request body that was sent (JSON)
+        #[arg(long, value_name = "FILE")]
+        request: String,
         #[command(flatten)]
         trusted: TrustedKeys,
         /// JSON output
@@ -193,8 +226,21 @@ fn main() -> ExitCode {
         Command::Proof(ProofCommand::Verify {
             file,
             trusted,
+            witnesses,
             json,
-        }) => cli::proof::verify(&file, &trusted.keys, json),
+        }) => cli::proof::verify(
+            &file,
+            &trusted.keys,
+            &witnesses.witnesses,
+            witnesses.quorum.map(usize::from),
+            json,
+        ),
+        Command::Receipt(ReceiptCommand::Verify {
+            receipt,
+            request,
+            trusted,
+            json,
+        }) => cli::witnessed::receipt(&receipt, &request, &trusted.keys, json),
         Command::Key(KeyCommand::Public { secret }) => cli::keys::public(&secret),
         Command::Keygen(args) => cli::keys::keygen(&args.secret, &args.public),
         Command::Findings { markdown } => cli::findings(markdown),

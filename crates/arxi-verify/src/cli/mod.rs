@@ -8,6 +8,7 @@ pub(crate) mod export;
 pub(crate) mod generated;
 pub(crate) mod keys;
 pub(crate) mod proof;
+pub(crate) mod witnessed;
 
 use std::fs::File;
 use std::io::{IsTerminal as _, Read, Write as _};

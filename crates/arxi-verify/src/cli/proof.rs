@@ -1,7 +1,7 @@
 //! `arxi envelope prove` (cut an inclusion proof out of a bundle) and
 //! `arxi proof verify` (check a proof file under trusted keys).
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::Path;
 
 use arxi_verify::proof_file::PROOF_BYTES_MAX;
@@ -34,15 +34,25 @@ pub(crate) fn prove(bundle: &str, seq: u64, out: Option<&Path>) -> Result<u8, Co
     Ok(0)
 }
 
-/// `arxi proof verify FILE --key PUBKEY...`.
-pub(crate) fn verify(file: &str, keys: &[String], json: bool) -> Result<u8, CouldNotCheck> {
+/// `arxi proof verify FILE --key PUBKEY... [--witness VKEY... --quorum N]`.
+pub(crate) fn verify(
+    file: &str,
+    keys: &[String],
+    witnesses: &[String],
+    quorum: Option<usize>,
+    json: bool,
+) -> Result<u8, CouldNotCheck> {
+    let bytes = super::witnessed::read_limited(file)?;
+    if super::witnessed::is_log_proof(&bytes) {
+        let policy = super::witnessed::witness_policy(witnesses, quorum)?;
+        return super::witnessed::log_proof(file, &bytes, keys, &policy, json);
+    }
+    if !witnesses.is_empty() || quorum.is_some() {
+        return Err(CouldNotCheck(format!(
+            "{file}: a witness policy applies to log proofs (GET /v1/envelopes/proof); this is a bundle proof file, vouched for by its seal"
+        )));
+    }
     let trusted = trusted_keys(keys)?;
-    let (input, _) = open_input(file)?;
-    let mut bytes = Vec::new();
-    input
-        .take(PROOF_BYTES_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CouldNotCheck(format!("{file}: {e}")))?;
     if bytes.len() as u64 > PROOF_BYTES_MAX {
         return Err(CouldNotCheck(format!(
             "{file}: larger than {PROOF_BYTES_MAX} bytes"

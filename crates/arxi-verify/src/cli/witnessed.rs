@@ -1,0 +1,207 @@
+//! `arxi proof verify` of a log proof (the JSON of `GET
+//! /v1/envelopes/proof`) under a witness policy, and `arxi receipt verify`
+//! of a stored receipt against the request it answers.
+
+use std::io::Read as _;
+
+use arxi_format::note::VerifierKey;
+use arxi_verify::{WitnessPolicy, verify_log_proof, verify_receipt};
+use serde_json::json;
+
+use super::{CouldNotCheck, open_input, pretty, trusted_keys};
+
+/// Largest log proof, receipt or request file read (a request is at most
+/// the sidecar's body limit; a proof is an envelope, up to 64 hashes and a
+/// checkpoint).
+const FILE_BYTES_MAX: u64 = 16 << 20;
+
+/// Most `--witness` options accepted.
+const WITNESSES_MAX: usize = 64;
+
+/// The whole of a file (`-`: standard input), at most [`FILE_BYTES_MAX`].
+pub(crate) fn read_limited(path: &str) -> Result<Vec<u8>, CouldNotCheck> {
+    let (input, _) = open_input(path)?;
+    let mut bytes = Vec::new();
+    input
+        .take(FILE_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CouldNotCheck(format!("{path}: {e}")))?;
+    if bytes.len() as u64 > FILE_BYTES_MAX {
+        return Err(CouldNotCheck(format!(
+            "{path}: larger than {FILE_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// True when `bytes` are a log proof rather than a bundle proof file: a
+/// JSON object with a `checkpoint` member.
+pub(crate) fn is_log_proof(bytes: &[u8]) -> bool {
+    arxi_format::json::parse(bytes).is_ok_and(|value| value.get("checkpoint").is_some())
+}
+
+/// The policy of `--witness VKEY...` and `--quorum N`. A witness is a C2SP
+/// verifier key (`name+hash+base64`) or a file holding one. Without
+/// `--quorum`, every witness given must have cosigned.
+pub(crate) fn witness_policy(
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> Result<WitnessPolicy, CouldNotCheck> {
+    if witnesses.len() > WITNESSES_MAX {
+        return Err(CouldNotCheck(format!(
+            "at most {WITNESSES_MAX} --witness options"
+        )));
+    }
+    let witnesses = witnesses
+        .iter()
+        .map(|given| {
+            let text = match std::fs::read_to_string(given) {
+                Ok(text) => text.trim().to_owned(),
+                Err(_) => given.clone(),
+            };
+            VerifierKey::parse(&text)
+                .map_err(|e| CouldNotCheck(format!("--witness {given}: not a verifier key: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        return Err(CouldNotCheck(format!(
+            "--quorum {quorum} needs at least {quorum} --witness keys, {} given",
+            witnesses.len()
+        )));
+    }
+    Ok(WitnessPolicy { witnesses, quorum })
+}
+
+/// Verifies a log proof under the first trusted key it names; exit 0
+/// valid, 1 invalid.
+pub(crate) fn log_proof(
+    file: &str,
+    bytes: &[u8],
+    keys: &[String],
+    policy: &WitnessPolicy,
+    as_json: bool,
+) -> Result<u8, CouldNotCheck> {
+    let trusted = trusted_keys(keys)?;
+    let mut outcome = Err("no key given".to_owned());
+    for key in &trusted {
+        outcome = verify_log_proof(bytes, key, policy);
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    match outcome {
+        Ok(check) => {
+            print_log_proof(&check, policy, as_json);
+            Ok(0)
+        }
+        Err(why) => {
+            if as_json {
+                println!(
+                    "{}",
+                    pretty(&json!({"valid": false, "kind": "log_proof", "reason": why}))
+                );
+            } else {
+                println!("INVALID: {file}: {why}");
+            }
+            Ok(1)
+        }
+    }
+}
+
+/// The report of a log proof that holds.
+fn print_log_proof(check: &arxi_verify::LogProofCheck, policy: &WitnessPolicy, as_json: bool) {
+    let body = &check.envelope.body;
+    let cosigners: Vec<_> = check.cosigners.iter().map(|(name, _)| name).collect();
+    if as_json {
+        let value = json!({
+            "valid": true,
+            "kind": "log_proof",
+            "recorder_id": body.recorder_id,
+            "seq": body.seq,
+            "envelope_hash": check.envelope.hash.to_hex(),
+            "origin": check.checkpoint.origin,
+            "tree_size": check.checkpoint.size,
+            "root": check.checkpoint.root.to_hex(),
+            "witnesses": cosigners,
+            "quorum": policy.quorum,
+        });
+        println!("{}", pretty(&value));
+    } else {
+        println!(
+            "VALID: envelope seq {} of recorder {:?} is leaf {} of the log tree of {} envelopes (origin {}, root {}), signed by the recorder key{}",
+            body.seq,
+            body.recorder_id,
+            body.seq - 1,
+            check.checkpoint.size,
+            check.checkpoint.origin,
+            check.checkpoint.root.to_hex(),
+            if policy.quorum == 0 {
+                "; no witness policy given: the key holder alone vouches for this tree".to_owned()
+            } else {
+                format!(
+                    " and cosigned by {} of the trusted witnesses ({} needed): {}",
+                    cosigners.len(),
+                    policy.quorum,
+                    cosigners
+                        .iter()
+                        .map(|name| name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
+}
+
+/// `arxi receipt verify RECEIPT --request FILE --key PUBKEY...`: exit 0
+/// when the receipt and the request rebuild an envelope signed by a
+/// trusted key, 1 otherwise.
+pub(crate) fn receipt(
+    receipt_file: &str,
+    request_file: &str,
+    keys: &[String],
+    as_json: bool,
+) -> Result<u8, CouldNotCheck> {
+    let trusted = trusted_keys(keys)?;
+    let receipt = read_limited(receipt_file)?;
+    let request = read_limited(request_file)?;
+    let mut outcome = Err("no key given".to_owned());
+    for key in &trusted {
+        outcome = verify_receipt(&receipt, &request, key);
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    match outcome {
+        Ok(check) => {
+            let body = &check.envelope.body;
+            if as_json {
+                let value = json!({
+                    "valid": true,
+                    "recorder_id": body.recorder_id,
+                    "segment_id": body.segment_id,
+                    "seq": body.seq,
+                    "received_at": body.received_at.to_string(),
+                    "hash": check.envelope.hash.to_hex(),
+                    "key_id": body.key_id.to_string(),
+                });
+                println!("{}", pretty(&value));
+            } else {
+                println!(
+                    "VALID: recorder {:?} accepted this request as envelope seq {} (segment {}) at {}, signed by {}",
+                    body.recorder_id, body.seq, body.segment_id, body.received_at, body.key_id
+                );
+            }
+            Ok(0)
+        }
+        Err(why) => {
+            if as_json {
+                println!("{}", pretty(&json!({"valid": false, "reason": why})));
+            } else {
+                println!("INVALID: {receipt_file}: {why}");
+            }
+            Ok(1)
+        }
+    }
+}
