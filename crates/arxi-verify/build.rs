@@ -1,4 +1,6 @@
-//! Build script: the commit and build profile that `arxi --version` names.
+//! Build script: the commit and build profile that `arxi --version` names
+//! (and, as the sidecar's build script too, `arxi-sidecar --version` and
+//! the `arxi_build_info` metric).
 //!
 //! The commit comes from `ARXI_BUILD_COMMIT` when set (the Docker build and
 //! release scripts set it, since the image's build context has no `.git`),
