@@ -157,7 +157,10 @@ commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 [ "$(label version)" = "$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)" ] || fail "label version: $(label version)"
 [ "$(label licenses)" = Apache-2.0 ] || fail "label licenses: $(label licenses)"
 [ "$(label source)" = https://example.invalid/arxi ] || fail "label source: $(label source)"
-docker run --rm --entrypoint /usr/local/bin/arxi-sidecar "$image" --version | grep -q "(commit $commit, release build)" \
+# Outputs are captured before they are matched: with pipefail, `grep -q`
+# closing the pipe at its first match can fail the command still writing.
+version_line=$(docker run --rm --entrypoint /usr/local/bin/arxi-sidecar "$image" --version)
+[[ "$version_line" == *"(commit $commit, release build)"* ]] \
   || fail "the image's arxi-sidecar --version does not name commit $commit"
 
 step "signing key with the image's CLI"
@@ -168,7 +171,8 @@ docker run --rm --user "$uid:$uid" -v "$work/data:/var/lib/arxi" --entrypoint /u
 step "compose up --wait"
 compose up -d --wait --wait-timeout 60
 [ "$(docker inspect --format '{{.State.Health.Status}}' "$(compose ps -q arxi-sidecar)")" = healthy ] || fail "not healthy"
-compose logs arxi-sidecar 2>&1 | grep -q 'enterprise mode' || fail "start-up does not log the enterprise mode"
+startup_log=$(compose logs arxi-sidecar 2>&1)
+[[ "$startup_log" == *"enterprise mode"* ]] || fail "start-up does not log the enterprise mode"
 
 api=http://127.0.0.1:$port
 auth=(-H "@$work/root-auth")
@@ -196,8 +200,11 @@ if as_operator cat "$work/secrets/token" >/dev/null 2>&1; then fail "the sidecar
 
 step "an online backup inside the container, as its user"
 compose exec -T arxi-sidecar /usr/local/bin/arxi-sidecar backup --to /var/backups/arxi/suite.db >/dev/null || fail "backup"
-compose exec -T arxi-sidecar /usr/local/bin/arxi-sidecar verify-data --database /var/backups/arxi/suite.db | grep -qx valid || fail "verify-data on the backup"
-compose exec -T arxi-sidecar /usr/local/bin/arxi-sidecar verify-data | grep -q "signed head: reached" || fail "verify-data on the live database"
+checked=$(compose exec -T arxi-sidecar /usr/local/bin/arxi-sidecar verify-data --database /var/backups/arxi/suite.db) \
+  || fail "verify-data on the backup: $checked"
+grep -qx valid <<<"$checked" || fail "verify-data on the backup: $checked"
+checked=$(compose exec -T arxi-sidecar /usr/local/bin/arxi-sidecar verify-data) || fail "verify-data on the live database: $checked"
+grep -q "signed head: reached" <<<"$checked" || fail "verify-data on the live database: $checked"
 as_operator cat "$work/backups/suite.db" >/dev/null || fail "the operator's group reads the backup"
 
 step "file modes on the host"
