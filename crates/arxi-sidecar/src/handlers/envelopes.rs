@@ -100,10 +100,8 @@ pub async fn get(call: Call) -> Result<Reply, Problem> {
     let seq =
         seq.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<sequence number>"))?;
     let engine = Arc::clone(&call.state.engine);
-    fn storage(error: impl std::fmt::Display) -> Problem {
-        Problem::new(Code::StorageUnavailable).detail(error.to_string())
-    }
     let found = super::run_blocking(&call, move || {
+        let storage = |e| super::log::storage(&e);
         match engine.envelope_bytes(seq).map_err(storage)? {
             Some(bytes) => Ok(Ok(bytes)),
             // Pruned after it was archived: the answer names the objects.

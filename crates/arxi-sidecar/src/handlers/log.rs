@@ -122,7 +122,7 @@ pub async fn proof(call: Call) -> Result<Reply, Problem> {
     ))
 }
 
-fn storage(error: &impl std::fmt::Display) -> Problem {
+pub(super) fn storage(error: &impl std::fmt::Display) -> Problem {
     Problem::new(Code::StorageUnavailable).detail(error.to_string())
 }
 
