@@ -239,6 +239,10 @@ fn archive_and_retention_on_one_garage_node() {
             .is_some_and(|key| key.starts_with("suite/system-test/000000000001-")),
         "{problem}"
     );
+    // So does one pruned envelope read by its sequence number.
+    let one = http(&sidecar.tcp, "GET", "/v1/envelopes?seq=1", &[], None).expect("GET");
+    assert_eq!(one.status, 410, "{}", one.text());
+    assert_eq!(one.json()["object_keys"], problem["object_keys"]);
     let sealed = settle(&sidecar);
     let key = public_key(&sidecar);
     let report = verify_from_bucket(&garage, &key);
