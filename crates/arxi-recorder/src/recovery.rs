@@ -391,6 +391,23 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
     Ok((verified, seals))
 }
 
+/// A seal's signature under the key it names, which the database must
+/// hold.
+fn check_seal_signature(
+    seal: &Seal,
+    segment_id: u64,
+    keys: &HashMap<String, PublicKey>,
+) -> Result<(), OpenError> {
+    let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
+        invalid_seal(
+            segment_id,
+            format!("signed by unknown key {}", seal.body.key_id),
+        )
+    })?;
+    seal.verify_signature(key)
+        .map_err(|e| invalid_seal(segment_id, e.to_string()))
+}
+
 /// Verifies the pruned prefix: every pruned segment's seal (hash,
 /// signature, range, the seal chain from the first) and that an archive
 /// record covers it. Returns the chain head after the last pruned envelope
@@ -418,14 +435,7 @@ pub(crate) fn verify_pruned_prefix(
         let seal = Seal::parse(&row.body).map_err(|e| invalid_seal(segment_id, e.to_string()))?;
         seal.check_hash()
             .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
-        let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
-            invalid_seal(
-                segment_id,
-                format!("signed by unknown key {}", seal.body.key_id),
-            )
-        })?;
-        seal.verify_signature(key)
-            .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+        check_seal_signature(&seal, segment_id, keys)?;
         let body = &seal.body;
         if seal.hash.0 != row.hash
             || body.segment_id != segment_id
@@ -491,14 +501,7 @@ pub(crate) fn verify_seal(
             "seal row columns disagree with the seal",
         ));
     }
-    let key = keys.get(seal.body.key_id.as_str()).ok_or_else(|| {
-        invalid_seal(
-            segment_id,
-            format!("signed by unknown key {}", seal.body.key_id),
-        )
-    })?;
-    seal.verify_signature(key)
-        .map_err(|e| invalid_seal(segment_id, e.to_string()))?;
+    check_seal_signature(&seal, segment_id, keys)?;
     if seal.body.first_seq != segment.first_seq || seal.body.last_seq != segment.last_seq {
         return Err(invalid_seal(
             segment_id,
