@@ -388,10 +388,10 @@ impl S3Client {
         Ok(response.into_body().into_reader())
     }
 
-    /// The multipart uploads in progress under `prefix`: (key, upload
-    /// id), at most one page (1,000), oldest first as the server lists them.
-    pub fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
-        let url = rusty_s3::signing::sign(
+    /// A presigned `GET` of the bucket itself with `query`, for the
+    /// requests rusty-s3 has no action for.
+    fn sign_bucket_get(&self, query: &[(&str, &str)]) -> url::Url {
+        rusty_s3::signing::sign(
             &jiff_now(),
             Method::Get,
             self.bucket.base_url().clone(),
@@ -400,9 +400,15 @@ impl S3Client {
             self.credentials.token(),
             self.bucket.region(),
             self.signature_lifetime.as_secs(),
-            [("prefix", prefix), ("uploads", "")].into_iter(),
+            query.iter().copied(),
             std::iter::empty(),
-        );
+        )
+    }
+
+    /// The multipart uploads in progress under `prefix`: (key, upload
+    /// id), at most one page (1,000), oldest first as the server lists them.
+    pub fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let url = self.sign_bucket_get(&[("prefix", prefix), ("uploads", "")]);
         let mut response = check("ListMultipartUploads", self.agent.get(url.as_str()).call())?;
         let xml = read_xml(&mut response)?;
         let mut uploads = Vec::new();
@@ -420,18 +426,7 @@ impl S3Client {
     /// (`GetObjectLockConfiguration`). A server that does not implement
     /// it, or a bucket without it, answers with an error: `false`.
     pub fn object_lock_enabled(&self) -> Result<bool, S3Error> {
-        let url = rusty_s3::signing::sign(
-            &jiff_now(),
-            Method::Get,
-            self.bucket.base_url().clone(),
-            self.credentials.key(),
-            self.credentials.secret(),
-            self.credentials.token(),
-            self.bucket.region(),
-            self.signature_lifetime.as_secs(),
-            std::iter::once(("object-lock", "")),
-            std::iter::empty(),
-        );
+        let url = self.sign_bucket_get(&[("object-lock", "")]);
         let mut response = self
             .agent
             .get(url.as_str())
