@@ -15,6 +15,7 @@
 # Defaults: 10 s per sidecar run (the append bench runs 3 s per stage), 3 rounds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 [ $# -ge 4 ] || { sed -n 2,15p "$0" >&2; exit 64; }
 labels=("$1" "$3")
 targets=("$2" "$4")
@@ -41,28 +42,7 @@ append_bench() { # append_bench TARGET: envelopes/s at 64 appenders
 sidecar_run() { # sidecar_run TARGET: requests/s, p99
   local dir=$work/sidecar
   rm -rf "$dir"; mkdir -p "$dir"
-  cat > "$dir/sidecar.toml" <<TOML
-config_version = 1
-[api]
-major_version = 1
-[recorder]
-id = "bench"
-data_dir = "data"
-startup_verification_depth = 0
-[transport]
-workers = 2
-[transport.tcp]
-host = "127.0.0.1"
-port = $port
-[signer]
-key_file = "signer.key"
-generate_if_missing = true
-[limits]
-max_connections = 4096
-max_concurrent_requests = 1024
-max_queued_requests = 4096
-recorder_queue_capacity = 16384
-TOML
+  bench_sidecar_config "$port" signer.key > "$dir/sidecar.toml"
   "$1/release/arxi-sidecar" --config "$dir/sidecar.toml" 2> "$dir/sidecar.log" &
   sidecar=$!
   for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done

@@ -15,6 +15,7 @@
 # Usage: scripts/bench/postgres-side-by-side.sh [SECONDS] [CLIENTS]   (default 15, 64)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-15}"
 clients="${2:-64}"
 scripts/install-test-deps.sh bench >/dev/null
@@ -43,28 +44,7 @@ bytes=$(wc -c < "$work/body.json")
 
 # 1. arxi over HTTP.
 port=18817
-cat > "$work/sidecar.toml" <<TOML
-config_version = 1
-[api]
-major_version = 1
-[recorder]
-id = "bench"
-data_dir = "data"
-startup_verification_depth = 0
-[transport]
-workers = 2
-[transport.tcp]
-host = "127.0.0.1"
-port = $port
-[signer]
-key_file = "signer.key"
-generate_if_missing = true
-[limits]
-max_connections = 4096
-max_concurrent_requests = 1024
-max_queued_requests = 4096
-recorder_queue_capacity = 16384
-TOML
+bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 ./target/release/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pids+=($!)
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done

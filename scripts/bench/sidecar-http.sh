@@ -8,6 +8,7 @@
 # Usage: scripts/bench/sidecar-http.sh [SECONDS]   (default 10 per run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-10}"
 scripts/install-test-deps.sh bench >/dev/null
 cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar --example hello
@@ -20,28 +21,7 @@ trap cleanup EXIT
 
 port=18787
 hello_port=18788
-cat > "$work/sidecar.toml" <<TOML
-config_version = 1
-[api]
-major_version = 1
-[recorder]
-id = "bench"
-data_dir = "data"
-startup_verification_depth = 0
-[transport]
-workers = 2
-[transport.tcp]
-host = "127.0.0.1"
-port = $port
-[signer]
-key_file = "signer.key"
-generate_if_missing = true
-[limits]
-max_connections = 4096
-max_concurrent_requests = 1024
-max_queued_requests = 4096
-recorder_queue_capacity = 16384
-TOML
+bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 wait_http() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }

@@ -14,6 +14,7 @@
 # Usage: scripts/bench/witnessed.sh [SECONDS] [ROUNDS]   (default 10, 3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-10}"
 rounds="${2:-3}"
 scripts/install-test-deps.sh bench >/dev/null
@@ -32,30 +33,9 @@ wait_http() { for _ in $(seq 1 400); do curl -sf "$1" >/dev/null 2>&1 && return 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/signer.key"
 chmod 600 "$work/signer.key"
 config() { # config DIR EXTRA
-  cat > "$1/sidecar.toml" <<TOML
-config_version = 1
-[api]
-major_version = 1
-[recorder]
-id = "bench"
-data_dir = "data"
-startup_verification_depth = 0
-[transport]
-workers = 2
-[transport.tcp]
-host = "127.0.0.1"
-port = $port
-[signer]
-key_file = "$work/signer.key"
-[limits]
-max_connections = 4096
-max_concurrent_requests = 1024
-max_queued_requests = 4096
-recorder_queue_capacity = 16384
-[log]
+  bench_sidecar_config "$port" "$work/signer.key" "[log]
 checkpoint_interval_ms = 1000
-$2
-TOML
+$2" > "$1/sidecar.toml"
 }
 start_sidecar() { # start_sidecar DIR
   ./target/release/arxi-sidecar --config "$1/sidecar.toml" 2> "$1/sidecar.log" &
