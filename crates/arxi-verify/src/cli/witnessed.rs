@@ -4,6 +4,7 @@
 
 use std::io::Read as _;
 
+use arxi_format::PublicKey;
 use arxi_format::note::VerifierKey;
 use arxi_verify::{WitnessPolicy, verify_log_proof, verify_receipt};
 use serde_json::json;
@@ -73,7 +74,20 @@ pub(crate) fn witness_policy(
     Ok(WitnessPolicy { witnesses, quorum })
 }
 
-/// Verifies a log proof under the first trusted key it names; exit 0
+/// The trusted key with the id a receipt or proof names, else the first
+/// (whose mismatch the check then reports).
+fn named_key<'a>(
+    trusted: &'a [PublicKey],
+    key_id: Option<&str>,
+) -> Result<&'a PublicKey, CouldNotCheck> {
+    trusted
+        .iter()
+        .find(|key| Some(key.id().as_str()) == key_id)
+        .or_else(|| trusted.first())
+        .ok_or_else(|| CouldNotCheck("no --key given".into()))
+}
+
+/// Verifies a log proof under the trusted key its envelope names; exit 0
 /// valid, 1 invalid.
 pub(crate) fn log_proof(
     file: &str,
@@ -83,13 +97,13 @@ pub(crate) fn log_proof(
     as_json: bool,
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;
-    let mut outcome = Err("no key given".to_owned());
-    for key in &trusted {
-        outcome = verify_log_proof(bytes, key, policy);
-        if outcome.is_ok() {
-            break;
-        }
-    }
+    // The envelope names its key; under any other the proof cannot hold.
+    let named = arxi_format::json::parse(bytes)
+        .ok()
+        .and_then(|proof| proof.get("envelope")?.as_str().map(str::to_owned))
+        .and_then(|envelope| arxi_format::json::parse(envelope.as_bytes()).ok())
+        .and_then(|envelope| envelope.get("key_id")?.as_str().map(str::to_owned));
+    let outcome = verify_log_proof(bytes, named_key(&trusted, named.as_deref())?, policy);
     match outcome {
         Ok(check) => {
             print_log_proof(&check, policy, as_json);
@@ -166,13 +180,10 @@ pub(crate) fn receipt(
     let trusted = trusted_keys(keys)?;
     let receipt = read_limited(receipt_file)?;
     let request = read_limited(request_file)?;
-    let mut outcome = Err("no key given".to_owned());
-    for key in &trusted {
-        outcome = verify_receipt(&receipt, &request, key);
-        if outcome.is_ok() {
-            break;
-        }
-    }
+    let named = arxi_format::json::parse(&receipt)
+        .ok()
+        .and_then(|receipt| receipt.get("key_id")?.as_str().map(str::to_owned));
+    let outcome = verify_receipt(&receipt, &request, named_key(&trusted, named.as_deref())?);
     match outcome {
         Ok(check) => {
             let body = &check.envelope.body;
