@@ -21,101 +21,83 @@ use crate::healthcheck::{self, Target};
 /// How long one request may take (a bundle build and download included).
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Why an operator command did not do its work.
+/// Why an operator command did not do its work: the sidecar refused, or
+/// the exchange failed (exit 1). Bad arguments never get here: clap
+/// refuses them first (exit 64).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Bad arguments (exit 64).
-    Usage(String),
-    /// The sidecar refused, or the exchange failed (exit 1).
-    Failed(String),
+pub struct Failure(pub String);
+
+/// `--url` or `--unix`, exactly one.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Endpoint {
+    /// The sidecar's URL, http://HOST:PORT
+    #[arg(long, value_name = "URL", value_parser = url_authority)]
+    url: Option<String>,
+    /// The sidecar's Unix socket
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
 }
 
-/// The arguments of an operator command: `--name value` pairs and flags.
-struct Args {
-    values: Vec<(String, String)>,
-    flags: Vec<String>,
+/// Which sidecar to call, and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// A file holding the bearer token, where the listener asks for one
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Makes a retry safe: the same key answers the stored answer
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
 }
 
-impl Args {
-    fn parse(args: &[String], valued: &[&str], flags: &[&str]) -> Result<Self, Failure> {
-        let mut parsed = Self {
-            values: Vec::new(),
-            flags: Vec::new(),
-        };
-        let mut rest = args.iter();
-        while let Some(arg) = rest.next() {
-            if flags.contains(&arg.as_str()) {
-                parsed.flags.push(arg.clone());
-            } else if valued.contains(&arg.as_str()) {
-                let value = rest
-                    .next()
-                    .ok_or_else(|| Failure::Usage(format!("{arg} needs a value")))?;
-                parsed.values.push((arg.clone(), value.clone()));
-            } else {
-                return Err(Failure::Usage(format!("unexpected argument {arg:?}")));
-            }
-        }
-        Ok(parsed)
-    }
+fn url_authority(url: &str) -> Result<String, String> {
+    healthcheck::parse_url(url).map(|(authority, _)| authority)
+}
 
-    fn value(&self, name: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.flags.iter().any(|flag| flag == name)
-    }
-
-    /// `--url` or `--unix`, exactly one.
-    fn target(&self) -> Result<Target, Failure> {
-        match (self.value("--url"), self.value("--unix")) {
-            (Some(url), None) => healthcheck::parse_url(url)
-                .map(|(authority, _)| Target::Tcp(authority))
-                .map_err(Failure::Usage),
-            (None, Some(path)) => Ok(Target::Unix(PathBuf::from(path))),
-            _ => Err(Failure::Usage("give --url or --unix".into())),
+impl TargetArgs {
+    fn target(&self) -> Target {
+        match (&self.endpoint.url, &self.endpoint.unix) {
+            (Some(authority), _) => Target::Tcp(authority.clone()),
+            (None, Some(path)) => Target::Unix(path.clone()),
+            (None, None) => unreachable!("clap requires one of --url and --unix"),
         }
     }
 
     /// The bearer token from `--token-file`, trimmed.
     fn token(&self) -> Result<Option<String>, Failure> {
-        self.value("--token-file")
+        self.token_file
+            .as_ref()
             .map(|file| {
                 std::fs::read_to_string(file)
                     .map(|text| text.trim().to_owned())
-                    .map_err(|e| Failure::Failed(format!("--token-file {file}: {e}")))
+                    .map_err(|e| Failure(format!("--token-file {}: {e}", file.display())))
             })
             .transpose()
     }
 }
 
-const TARGET_ARGS: [&str; 4] = ["--url", "--unix", "--token-file", "--idempotency-key"];
-
 /// A JSON call: the answer as JSON when it is 2xx, else the problem.
-fn json_call(args: &Args, path: &str, body: &Value) -> Result<Value, Failure> {
-    let target = args.target()?;
+fn json_call(args: &TargetArgs, path: &str, body: &Value) -> Result<Value, Failure> {
     let token = args.token()?;
     let body = body.to_string();
     let mut answer = Vec::new();
     let outcome = call(
-        &target,
+        &args.target(),
         &Request {
             method: "POST",
             path,
             token: token.as_deref(),
-            idempotency_key: args.value("--idempotency-key"),
+            idempotency_key: args.idempotency_key.as_deref(),
             body: Some(body.as_bytes()),
         },
         TIMEOUT,
         &mut answer,
     )
-    .map_err(Failure::Failed)?;
+    .map_err(Failure)?;
     let value: Value = serde_json::from_slice(&answer).map_err(|e| {
-        Failure::Failed(format!(
+        Failure(format!(
             "{path}: answer {} is not JSON: {e}",
             outcome.status
         ))
@@ -123,7 +105,7 @@ fn json_call(args: &Args, path: &str, body: &Value) -> Result<Value, Failure> {
     if (200..300).contains(&outcome.status) {
         Ok(value)
     } else {
-        Err(Failure::Failed(format!(
+        Err(Failure(format!(
             "{path}: {} {}",
             outcome.status,
             serde_json::to_string_pretty(&value).expect("a parsed value serializes")
@@ -131,31 +113,52 @@ fn json_call(args: &Args, path: &str, body: &Value) -> Result<Value, Failure> {
     }
 }
 
+/// `arxi-sidecar erase`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    selection: ErasureSelection,
+    /// Why: recorded for good in the erasure envelope, so never the personal data itself
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+}
+
+/// `--subject` or `--seqs`, exactly one.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ErasureSelection {
+    /// Every version 2 envelope naming this subject
+    #[arg(long, value_name = "SUBJECT")]
+    subject: Option<String>,
+    /// These sequence numbers, comma separated
+    #[arg(long, value_name = "N,N,...", value_parser = sequence_numbers)]
+    seqs: Option<SequenceNumbers>,
+}
+
+/// The numbers of `--seqs`.
+#[derive(Debug, Clone)]
+pub struct SequenceNumbers(Vec<u64>);
+
+fn sequence_numbers(list: &str) -> Result<SequenceNumbers, String> {
+    list.split(',')
+        .map(|seq| seq.trim().parse::<u64>())
+        .collect::<Result<Vec<u64>, _>>()
+        .map(SequenceNumbers)
+        .map_err(|_| format!("{list:?}: numbers, comma separated"))
+}
+
 /// `arxi-sidecar erase`: erases the committed payloads of a subject's
 /// envelopes (`--subject`) or of given ones (`--seqs 4,9`), with a reason;
 /// prints the answer (what was erased, what was left and why).
-pub fn erase_command(args: &[String]) -> Result<(), Failure> {
-    let mut valued = TARGET_ARGS.to_vec();
-    valued.extend(["--subject", "--seqs", "--reason"]);
-    let args = Args::parse(args, &valued, &[])?;
-    let reason = args
-        .value("--reason")
-        .ok_or_else(|| Failure::Usage("erase needs --reason".into()))?;
-    let body = match (args.value("--subject"), args.value("--seqs")) {
-        (Some(subject), None) => json!({"subject": subject, "reason": reason}),
-        (None, Some(list)) => {
-            let seqs = list
-                .split(',')
-                .map(|seq| seq.trim().parse::<u64>())
-                .collect::<Result<Vec<u64>, _>>()
-                .map_err(|_| {
-                    Failure::Usage(format!("--seqs {list:?}: numbers, comma separated"))
-                })?;
-            json!({"seqs": seqs, "reason": reason})
-        }
-        _ => return Err(Failure::Usage("erase needs --subject or --seqs".into())),
+pub fn erase_command(args: &EraseArgs) -> Result<(), Failure> {
+    let body = match (&args.selection.subject, &args.selection.seqs) {
+        (Some(subject), _) => json!({"subject": subject, "reason": args.reason}),
+        (None, Some(SequenceNumbers(seqs))) => json!({"seqs": seqs, "reason": args.reason}),
+        (None, None) => unreachable!("clap requires one of --subject and --seqs"),
     };
-    let answer = json_call(&args, "/v1/erasures", &body)?;
+    let answer = json_call(&args.target, "/v1/erasures", &body)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&answer).expect("a parsed value serializes")
@@ -163,61 +166,70 @@ pub fn erase_command(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `arxi-sidecar bundle export`. The payload selections are not exclusive
+/// here: the sidecar answers two of them with its own refusal.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The bundle file to write (through FILE.partial, renamed once whole)
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// First sealed segment (default: the first)
+    #[arg(long, value_name = "N")]
+    first_segment: Option<u64>,
+    /// Last sealed segment (default: the last)
+    #[arg(long, value_name = "N")]
+    last_segment: Option<u64>,
+    /// Carry no payload of a version 2 envelope
+    #[arg(long)]
+    withhold_payloads: bool,
+    /// Carry only the payloads of envelopes naming this subject
+    #[arg(long, value_name = "SUBJECT")]
+    disclose_subject: Option<String>,
+    /// Carry only the payloads of envelopes of this type
+    #[arg(long, value_name = "TYPE")]
+    disclose_type: Option<String>,
+}
+
 /// The build body of `bundle export`: the segment range and the payload
 /// selection.
-fn build_body(args: &Args) -> Result<Value, Failure> {
+fn build_body(args: &ExportArgs) -> Value {
     let mut body = serde_json::Map::new();
-    for (flag, member) in [
-        ("--first-segment", "first_segment"),
-        ("--last-segment", "last_segment"),
-    ] {
-        if let Some(text) = args.value(flag) {
-            let number: u64 = text
-                .parse()
-                .map_err(|_| Failure::Usage(format!("{flag} {text:?}: a segment number")))?;
-            body.insert(member.into(), json!(number));
-        }
+    if let Some(first) = args.first_segment {
+        body.insert("first_segment".into(), json!(first));
     }
-    if args.flag("--withhold-payloads") {
+    if let Some(last) = args.last_segment {
+        body.insert("last_segment".into(), json!(last));
+    }
+    if args.withhold_payloads {
         body.insert("withhold_payloads".into(), json!(true));
     }
-    if let Some(subject) = args.value("--disclose-subject") {
+    if let Some(subject) = &args.disclose_subject {
         body.insert("disclose_subject".into(), json!(subject));
     }
-    if let Some(event_type) = args.value("--disclose-type") {
+    if let Some(event_type) = &args.disclose_type {
         body.insert("disclose_type".into(), json!(event_type));
     }
-    Ok(Value::Object(body))
+    Value::Object(body)
 }
 
 /// `arxi-sidecar bundle export`: builds a bundle of sealed segments with a
 /// payload selection (recorded as `arxi.bundle.built`), downloads it to
 /// `--out` and prints what was built.
-pub fn bundle_export_command(args: &[String]) -> Result<(), Failure> {
-    let mut valued = TARGET_ARGS.to_vec();
-    valued.extend([
-        "--out",
-        "--first-segment",
-        "--last-segment",
-        "--disclose-subject",
-        "--disclose-type",
-    ]);
-    let args = Args::parse(args, &valued, &["--withhold-payloads"])?;
-    let out = PathBuf::from(
-        args.value("--out")
-            .ok_or_else(|| Failure::Usage("bundle export needs --out FILE".into()))?,
-    );
-    let built = json_call(&args, "/v1/bundles/build", &build_body(&args)?)?;
+pub fn bundle_export_command(args: &ExportArgs) -> Result<(), Failure> {
+    let out = &args.out;
+    let built = json_call(&args.target, "/v1/bundles/build", &build_body(args))?;
     let bundle = &built["bundle"];
     let download = bundle["download"]
         .as_str()
-        .ok_or_else(|| Failure::Failed(format!("the build answered no download path: {built}")))?;
+        .ok_or_else(|| Failure(format!("the build answered no download path: {built}")))?;
     let partial = out.with_extension("partial");
     let mut file = std::fs::File::create(&partial)
-        .map_err(|e| Failure::Failed(format!("{}: {e}", partial.display())))?;
-    let token = args.token()?;
+        .map_err(|e| Failure(format!("{}: {e}", partial.display())))?;
+    let token = args.target.token()?;
     let answer = call(
-        &args.target()?,
+        &args.target.target(),
         &Request {
             method: "GET",
             path: download,
@@ -228,18 +240,17 @@ pub fn bundle_export_command(args: &[String]) -> Result<(), Failure> {
         TIMEOUT,
         &mut file,
     )
-    .map_err(Failure::Failed)?;
+    .map_err(Failure)?;
     file.sync_all()
-        .map_err(|e| Failure::Failed(format!("{}: {e}", partial.display())))?;
+        .map_err(|e| Failure(format!("{}: {e}", partial.display())))?;
     if answer.status != 200 || Some(answer.body_bytes) != bundle["size"].as_u64() {
         let _ = std::fs::remove_file(&partial);
-        return Err(Failure::Failed(format!(
+        return Err(Failure(format!(
             "{download}: status {}, {} bytes (expected {})",
             answer.status, answer.body_bytes, bundle["size"]
         )));
     }
-    std::fs::rename(&partial, &out)
-        .map_err(|e| Failure::Failed(format!("{}: {e}", out.display())))?;
+    std::fs::rename(&partial, out).map_err(|e| Failure(format!("{}: {e}", out.display())))?;
     println!(
         "{}",
         serde_json::to_string_pretty(&built).expect("a parsed value serializes")

@@ -97,18 +97,8 @@ enum Command {
         database: Option<PathBuf>,
     },
     /// Erase the committed payloads of version 2 envelopes through a running sidecar's control plane (POST /v1/erasures)
-    #[command(
-        override_usage = "arxi-sidecar erase (--url http://HOST:PORT | --unix PATH) (--subject S | --seqs N,N,...) --reason TEXT [--token-file F] [--idempotency-key K]"
-    )]
-    Erase {
-        /// The options shown in the usage line above
-        #[arg(
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "OPTIONS"
-        )]
-        args: Vec<String>,
-    },
+    #[command(args_override_self = true)]
+    Erase(arxi_sidecar::client::EraseArgs),
     /// Bundles of a running sidecar
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -135,18 +125,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum BundleCommand {
     /// Build a bundle through a running sidecar's control plane (POST /v1/bundles/build), download it and check its size
-    #[command(
-        override_usage = "arxi-sidecar bundle export (--url http://HOST:PORT | --unix PATH) --out FILE [--first-segment A] [--last-segment B] [--withhold-payloads | --disclose-subject S | --disclose-type T] [--token-file F] [--idempotency-key K]"
-    )]
-    Export {
-        /// The options shown in the usage line above
-        #[arg(
-            trailing_var_arg = true,
-            allow_hyphen_values = true,
-            value_name = "OPTIONS"
-        )]
-        args: Vec<String>,
-    },
+    #[command(args_override_self = true)]
+    Export(arxi_sidecar::client::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -235,10 +215,8 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::VerifyData { config, database }) => verify_data(config.config, database),
-        Some(Command::Erase { args }) => {
-            operator_command(arxi_sidecar::client::erase_command(&args))
-        }
-        Some(Command::Bundle(BundleCommand::Export { args })) => {
+        Some(Command::Erase(args)) => operator_command(arxi_sidecar::client::erase_command(&args)),
+        Some(Command::Bundle(BundleCommand::Export(args))) => {
             operator_command(arxi_sidecar::client::bundle_export_command(&args))
         }
         Some(Command::Contract { document }) => contract(document),
@@ -307,12 +285,11 @@ fn verify_data(config: Option<PathBuf>, database: Option<PathBuf>) -> ExitCode {
 }
 
 /// The exit of an operator command: 0 done, 1 refused or failed (the
-/// reason printed), 64 bad usage.
+/// reason printed); bad usage never gets here (clap exits 64).
 fn operator_command(outcome: Result<(), arxi_sidecar::client::Failure>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(arxi_sidecar::client::Failure::Usage(message)) => usage_error(&message),
-        Err(arxi_sidecar::client::Failure::Failed(message)) => {
+        Err(arxi_sidecar::client::Failure(message)) => {
             eprintln!("arxi-sidecar: {message}");
             ExitCode::FAILURE
         }
