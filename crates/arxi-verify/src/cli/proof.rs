@@ -43,9 +43,9 @@ pub(crate) fn verify(
     json: bool,
 ) -> Result<u8, CouldNotCheck> {
     let bytes = super::witnessed::read_limited(file)?;
-    if super::witnessed::is_log_proof(&bytes) {
+    if let Some(key_id) = super::witnessed::log_proof_key_id(&bytes) {
         let policy = super::witnessed::witness_policy(witnesses, quorum)?;
-        return super::witnessed::log_proof(file, &bytes, keys, &policy, json);
+        return super::witnessed::log_proof(file, &bytes, key_id.as_deref(), keys, &policy, json);
     }
     if !witnesses.is_empty() || quorum.is_some() {
         return Err(CouldNotCheck(format!(

@@ -35,10 +35,19 @@ pub(crate) fn read_limited(path: &str) -> Result<Vec<u8>, CouldNotCheck> {
     Ok(bytes)
 }
 
-/// True when `bytes` are a log proof rather than a bundle proof file: a
-/// JSON object with a `checkpoint` member.
-pub(crate) fn is_log_proof(bytes: &[u8]) -> bool {
-    arxi_format::json::parse(bytes).is_ok_and(|value| value.get("checkpoint").is_some())
+/// A log proof rather than a bundle proof file (a JSON object with a
+/// `checkpoint` member): `Some` with the key id its envelope names, if it
+/// names one.
+pub(crate) fn log_proof_key_id(bytes: &[u8]) -> Option<Option<String>> {
+    let proof = arxi_format::json::parse(bytes).ok()?;
+    proof.get("checkpoint")?;
+    Some(
+        proof
+            .get("envelope")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|envelope| arxi_format::json::parse(envelope.as_bytes()).ok())
+            .and_then(|envelope| envelope.get("key_id")?.as_str().map(str::to_owned)),
+    )
 }
 
 /// The policy of `--witness VKEY...` and `--quorum N`. A witness is a C2SP
@@ -92,18 +101,14 @@ fn named_key<'a>(
 pub(crate) fn log_proof(
     file: &str,
     bytes: &[u8],
+    key_id: Option<&str>,
     keys: &[String],
     policy: &WitnessPolicy,
     as_json: bool,
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;
     // The envelope names its key; under any other the proof cannot hold.
-    let named = arxi_format::json::parse(bytes)
-        .ok()
-        .and_then(|proof| proof.get("envelope")?.as_str().map(str::to_owned))
-        .and_then(|envelope| arxi_format::json::parse(envelope.as_bytes()).ok())
-        .and_then(|envelope| envelope.get("key_id")?.as_str().map(str::to_owned));
-    let outcome = verify_log_proof(bytes, named_key(&trusted, named.as_deref())?, policy);
+    let outcome = verify_log_proof(bytes, named_key(&trusted, key_id)?, policy);
     match outcome {
         Ok(check) => {
             print_log_proof(&check, policy, as_json);
