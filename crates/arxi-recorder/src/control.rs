@@ -145,3 +145,40 @@ pub(crate) fn parse_bundle_built(row: &EnvelopeRow) -> Result<RecordedBundle, St
         sha256,
     })
 }
+
+/// An unsigned integer member of a control payload, or an error naming it.
+fn member_u64(payload: &Value, member: &str) -> Result<u64, String> {
+    payload[member]
+        .as_u64()
+        .ok_or_else(|| format!("payload has no integer {member}"))
+}
+
+/// Reads back what an `arxi.segment.archived` payload records (untrusted:
+/// anything missing or malformed is an error naming it).
+pub(crate) fn parse_segment_archived(payload: &Value) -> Result<crate::ArchiveRecord, String> {
+    let text = |member: &str| {
+        payload[member]
+            .as_str()
+            .ok_or_else(|| format!("payload has no string {member}"))
+    };
+    Ok(crate::ArchiveRecord {
+        first_segment: member_u64(payload, "first_segment")?,
+        last_segment: member_u64(payload, "last_segment")?,
+        first_seq: member_u64(payload, "first_seq")?,
+        last_seq: member_u64(payload, "last_seq")?,
+        object_key: text("object_key")?.to_owned(),
+        sha256: Hash32::from_hex(text("sha256")?).map_err(|error| format!("sha256: {error}"))?,
+        size: member_u64(payload, "size")?,
+    })
+}
+
+/// Reads back the ranges an `arxi.segment.pruned` payload records:
+/// (first segment, last segment, first seq, last seq).
+pub(crate) fn parse_segment_pruned(payload: &Value) -> Result<(u64, u64, u64, u64), String> {
+    Ok((
+        member_u64(payload, "first_segment")?,
+        member_u64(payload, "last_segment")?,
+        member_u64(payload, "first_seq")?,
+        member_u64(payload, "last_seq")?,
+    ))
+}

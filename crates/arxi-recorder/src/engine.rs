@@ -1202,7 +1202,7 @@ fn open_store(path: &Path, config: &RecorderConfig) -> Result<Store, OpenError> 
 /// envelopes from the same head and fork the chain. The lock is the
 /// operating system's (`flock`), so it goes with the process however it
 /// ends.
-fn lock_database(path: &Path) -> Result<std::fs::File, OpenError> {
+pub(crate) fn lock_database(path: &Path) -> Result<std::fs::File, OpenError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");

@@ -47,6 +47,7 @@ mod maintenance;
 mod plan;
 mod pruned;
 mod recovery;
+mod restore;
 mod retention;
 mod sequencer;
 mod signing;
@@ -76,6 +77,7 @@ pub use maintenance::{
 };
 pub use pruned::PrunedRange;
 pub use recovery::{RecoveryReport, verify_database};
+pub use restore::{RestoreError, RestorePoint, RestoreRecord, RestoreReport, Restorer};
 pub use status::{EngineStatus, MetricsSnapshot, RecordedKey, SegmentInfo};
 
 /// A source of wall-clock time in microseconds since the Unix epoch.

@@ -56,6 +56,12 @@ pub(crate) enum Op {
         seq: u64,
         commitment: crate::commitment::Commitment,
     },
+    /// The payload row of version 2 envelope `seq`, erased by envelope
+    /// `erased_by` before it was archived (a restore, `restore.rs`).
+    InsertErasedPayload {
+        seq: u64,
+        erased_by: u64,
+    },
     /// Erases the committed content of `seqs`, as recorded by the
     /// `arxi.payload.erased` envelope `erased_by` of the same plan.
     ErasePayloads {
@@ -278,70 +284,7 @@ impl Plan {
 
     /// Performs every write, in order, inside `txn`.
     pub(crate) fn apply(&self, txn: &WriteTxn<'_>) -> Result<(), StoreError> {
-        for op in &self.ops {
-            match op {
-                Op::InsertSegment(row) => txn.insert_segment(row)?,
-                Op::InsertEnvelope { row, unsigned } => {
-                    assert!(
-                        unsigned.is_none(),
-                        "plans are signed before they are sent to the committer"
-                    );
-                    txn.insert_envelope(row)?;
-                }
-                Op::PutAttachment { sha256, data, seq } => {
-                    txn.put_attachment(sha256, data, *seq)?;
-                }
-                Op::RecordArchived(_)
-                | Op::RecordPruned(_)
-                | Op::DeletePruned { .. }
-                | Op::Vacuum { .. } => apply_retention(txn, op)?,
-                Op::Progress {
-                    segment_id,
-                    last_seq,
-                    envelope_count,
-                    bytes,
-                } => {
-                    txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
-                }
-                Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
-                Op::InsertPayload { seq, commitment } => txn.insert_payload(
-                    *seq,
-                    commitment.subject.as_deref(),
-                    &commitment.salt.0,
-                    &commitment.content,
-                )?,
-                Op::ErasePayloads { seqs, erased_by } => {
-                    txn.erase_payloads(seqs, *erased_by)?;
-                }
-                Op::InsertKey(row) => txn.insert_key(row)?,
-                Op::InsertLogNodes(rows) => txn.insert_log_nodes(rows)?,
-                Op::InsertLogCheckpoint(row) => txn.insert_log_checkpoint(row)?,
-                Op::PruneLogCheckpoints { below } => {
-                    txn.prune_log_checkpoints(*below)?;
-                }
-                Op::InsertCosignatures(rows) => {
-                    for row in rows {
-                        txn.insert_cosignature(row)?;
-                    }
-                }
-                Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
-                Op::MetaPut {
-                    namespace,
-                    key,
-                    value,
-                    created_at_us,
-                } => txn.meta_put(namespace, key, value, *created_at_us)?,
-                Op::MetaEvict {
-                    namespace,
-                    created_before_us,
-                    entries_max,
-                    delete_max,
-                } => {
-                    txn.meta_evict(namespace, *created_before_us, *entries_max, *delete_max)?;
-                }
-            }
-        }
-        Ok(())
+        apply_ops(&self.ops, txn)
     }
 
     /// Answers every reply (`None`: the plan is durable).
@@ -350,6 +293,77 @@ impl Plan {
             reply.deliver(failure);
         }
     }
+}
+
+/// Performs `ops`, in order, inside `txn` (a plan's, or a restore's).
+pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            Op::InsertSegment(row) => txn.insert_segment(row)?,
+            Op::InsertEnvelope { row, unsigned } => {
+                assert!(
+                    unsigned.is_none(),
+                    "plans are signed before they are sent to the committer"
+                );
+                txn.insert_envelope(row)?;
+            }
+            Op::PutAttachment { sha256, data, seq } => {
+                txn.put_attachment(sha256, data, *seq)?;
+            }
+            Op::RecordArchived(_)
+            | Op::RecordPruned(_)
+            | Op::DeletePruned { .. }
+            | Op::Vacuum { .. } => apply_retention(txn, op)?,
+            Op::Progress {
+                segment_id,
+                last_seq,
+                envelope_count,
+                bytes,
+            } => {
+                txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
+            }
+            Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
+            Op::InsertPayload { seq, commitment } => txn.insert_payload(
+                *seq,
+                commitment.subject.as_deref(),
+                &commitment.salt.0,
+                &commitment.content,
+            )?,
+            Op::ErasePayloads { seqs, erased_by } => {
+                txn.erase_payloads(seqs, *erased_by)?;
+            }
+            Op::InsertErasedPayload { seq, erased_by } => {
+                txn.insert_erased_payload(*seq, *erased_by)?;
+            }
+            Op::InsertKey(row) => txn.insert_key(row)?,
+            Op::InsertLogNodes(rows) => txn.insert_log_nodes(rows)?,
+            Op::InsertLogCheckpoint(row) => txn.insert_log_checkpoint(row)?,
+            Op::PruneLogCheckpoints { below } => {
+                txn.prune_log_checkpoints(*below)?;
+            }
+            Op::InsertCosignatures(rows) => {
+                for row in rows {
+                    txn.insert_cosignature(row)?;
+                }
+            }
+            Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
+            Op::MetaPut {
+                namespace,
+                key,
+                value,
+                created_at_us,
+            } => txn.meta_put(namespace, key, value, *created_at_us)?,
+            Op::MetaEvict {
+                namespace,
+                created_before_us,
+                entries_max,
+                delete_max,
+            } => {
+                txn.meta_evict(namespace, *created_before_us, *entries_max, *delete_max)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How far the committer has got, as the sequencer sees it: the one

@@ -393,7 +393,7 @@ pub(crate) fn verify_tail(reader: &Reader<'_>, depth: u64) -> Result<(u64, u64),
 
 /// A seal's signature under the key it names, which the database must
 /// hold.
-fn check_seal_signature(
+pub(crate) fn check_seal_signature(
     seal: &Seal,
     segment_id: u64,
     keys: &HashMap<String, PublicKey>,

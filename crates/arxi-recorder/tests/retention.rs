@@ -8,15 +8,19 @@
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arxi_format::Hash32;
+use arxi_format::bundle::Tag;
 use arxi_recorder::bundle::BundleError;
 use arxi_recorder::{
-    ArchiveRecord, AttachmentInput, EnvelopeQuery, Outcome, QueryError, RecorderConfig,
-    RecorderEngine, RetentionPolicy, control_types, verify_data, verify_database,
+    ArchiveRecord, AttachmentInput, EnvelopeQuery, ErasureRequest, ErasureSelector, OpenError,
+    Outcome, QueryError, RecorderConfig, RecorderEngine, RestoreError, RestoreRecord,
+    RestoreReport, Restorer, RetentionPolicy, control_types, verify_data, verify_database,
 };
+use arxi_verify::reader::{BundleReader, Record};
 use arxi_verify::{Options, verify_bundle};
 use serde_json::json;
 use support::*;
@@ -54,6 +58,15 @@ fn append_with_attachment(engine: &RecorderEngine, index: u64) {
 /// Archives every sealed segment not archived yet, one run of up to
 /// `run` segments at a time, as the archiver does (without the bucket).
 fn archive_all(engine: &RecorderEngine, run: u64) -> Vec<ArchiveRecord> {
+    archive_all_keeping(engine, run, &mut Vec::new())
+}
+
+/// [`archive_all`], keeping each uploaded bundle's bytes in `bucket`.
+fn archive_all_keeping(
+    engine: &RecorderEngine,
+    run: u64,
+    bucket: &mut Vec<(ArchiveRecord, Vec<u8>)>,
+) -> Vec<ArchiveRecord> {
     let mut records = Vec::new();
     loop {
         let position = engine.archive_position().expect("position");
@@ -95,6 +108,7 @@ fn archive_all(engine: &RecorderEngine, run: u64) -> Vec<ArchiveRecord> {
             .expect("queued")
             .wait();
         assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+        bucket.push((record.clone(), bytes));
         records.push(record);
     }
 }
@@ -276,4 +290,268 @@ fn check_pruned_reads(
             .expect("read"),
         None
     );
+}
+
+/// An event about a person (version 2: its subject committed), with an
+/// attachment.
+fn person_event(engine: &RecorderEngine, index: u64) {
+    let mut request = request("customers.updated", json!({"n": index}));
+    request.subject = Some(format!("person-{}", index % 4));
+    request.attachments = vec![AttachmentInput {
+        name: "scan.bin".into(),
+        media_type: "application/octet-stream".into(),
+        bytes: Arc::from(vec![u8::try_from(index % 251).expect("small"); 300]),
+    }];
+    let outcome = engine.append(request).expect("queued").wait();
+    assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+}
+
+/// The records of an archived bundle, as the sidecar's restore reads
+/// them (manifest and trailer left out: the bundle was verified).
+fn restore_records(bundle: &[u8]) -> Vec<Result<RestoreRecord, String>> {
+    let mut reader = BundleReader::open(bundle).expect("a bundle");
+    let mut records = Vec::new();
+    loop {
+        let mut attachment = Vec::new();
+        let Some(record) = reader.next_record_copying(&mut attachment).expect("reads") else {
+            return records;
+        };
+        records.push(Ok(match record {
+            Record::Attachment { .. } => RestoreRecord::Attachment(attachment),
+            Record::Json { tag, payload } => match tag {
+                Tag::Key => RestoreRecord::Key(payload),
+                Tag::Envelope => RestoreRecord::Envelope(payload),
+                Tag::Payload => RestoreRecord::Payload(payload),
+                Tag::Seal => RestoreRecord::Seal(payload),
+                _ => continue,
+            },
+        }));
+    }
+}
+
+/// Brings the database at `path` forward with the archived bundles after
+/// its last seal, in order.
+fn restore_from(
+    path: &Path,
+    bucket: &[(ArchiveRecord, Vec<u8>)],
+) -> Result<RestoreReport, RestoreError> {
+    let mut restorer = Restorer::open(path, &[])?;
+    let sealed = restorer.point().sealed_through;
+    for (_, bytes) in bucket.iter().filter(|(run, _)| run.last_segment > sealed) {
+        restorer.restore_bundle(restore_records(bytes))?;
+    }
+    restorer.finish()
+}
+
+/// Puts `backup` in the database's place (the WAL and shared memory of
+/// the newer database removed, the signed head left where it is).
+fn put_back(backup: &Path, database: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
+    std::fs::copy(backup, database).expect("put the backup back");
+}
+
+/// What a database holds of envelopes `from..=to`: hashes, and per
+/// version 2 envelope whether its payload is erased (and by which).
+fn holdings(engine: &RecorderEngine, from: u64, to: u64) -> Vec<(u64, [u8; 32], Option<u64>)> {
+    engine
+        .with_reader(|reader| {
+            reader
+                .envelope_hashes(from, to)?
+                .into_iter()
+                .map(|(seq, hash)| {
+                    let erased = reader.payload(seq)?.and_then(|row| row.erased_by);
+                    Ok((seq, hash, erased))
+                })
+                .collect()
+        })
+        .expect("read")
+}
+
+#[test]
+fn a_restored_backup_is_brought_forward_from_the_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let backup = dir.path().join("backup.db");
+    let clock = ManualClock::new(START_US);
+    let engine =
+        RecorderEngine::open(&path, retention_config(), key(1), clock.clone()).expect("opens");
+    let mut bucket = Vec::new();
+    for index in 0..25 {
+        person_event(&engine, index);
+    }
+    archive_all_keeping(&engine, 2, &mut bucket);
+    // The backup ends inside a segment the archive later holds whole.
+    arxi_recorder::backup_database(&path, &backup).expect("backup");
+    for index in 25..70 {
+        person_event(&engine, index);
+    }
+    // One erasure names envelopes from before and after the backup.
+    let erased = engine
+        .erase(ErasureRequest {
+            selector: ErasureSelector::Subject("person-1".into()),
+            reason: "GDPR Art. 17 request 4".into(),
+            idempotency: None,
+        })
+        .expect("queued")
+        .wait()
+        .expect("erased");
+    let Outcome::Done { value: erased, .. } = erased else {
+        panic!("not erased: {erased:?}");
+    };
+    archive_all_keeping(&engine, 2, &mut bucket);
+    arxi_testkit::eventually("retention prunes", Duration::from_secs(20), || {
+        clock.advance(Duration::from_secs(2));
+        append(&engine, "tick", json!({}));
+        engine
+            .retention_status()
+            .expect("status")
+            .pruned_through_segment
+            > 0
+    });
+    // The pruning and the erasure reach the archive too.
+    for index in 70..95 {
+        person_event(&engine, index);
+    }
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    archive_all_keeping(&engine, 2, &mut bucket);
+    let retention = engine.retention_status().expect("status");
+    let last_archived_seq = bucket.last().expect("archived").0.last_seq;
+    // What the restored chain says is archived: the runs whose
+    // `arxi.segment.archived` is in an archived segment itself (the
+    // archiver uploads the others again, to the same object keys).
+    let archived = engine
+        .with_reader(|reader| reader.archived_covering(1, u64::MAX >> 1, 1_000))
+        .expect("read")
+        .iter()
+        .filter(|row| row.seq <= last_archived_seq)
+        .map(|row| row.last_segment)
+        .max()
+        .expect("archived runs");
+    let original = holdings(&engine, retention.pruned_through_seq + 1, last_archived_seq);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+
+    put_back(&backup, &path);
+    let report = restore_from(&path, &bucket).expect("restores");
+    assert!(report.segments >= 5 && report.envelopes > 50, "{report:?}");
+    assert!(
+        report.already_held > 0,
+        "the backup's open segment: {report:?}"
+    );
+    assert!(report.prunings >= 1 && report.erasures == 1, "{report:?}");
+    let again = restore_from(&path, &bucket).expect("restores again");
+    assert_eq!((again.segments, again.envelopes), (0, 0), "{again:?}");
+    let data = verify_data(&path, false).expect("checks");
+    assert!(data.is_valid(), "{:?}", data.findings);
+    assert_eq!(data.pruned_through_seq, Some(retention.pruned_through_seq));
+
+    // The envelopes after the last archived seal were never archived: the
+    // signed head still names them, and the acknowledgement opens it.
+    let rollback = match RecorderEngine::open(&path, retention_config(), key(1), clock.clone()) {
+        Err(OpenError::BehindSignedHead(rollback)) => rollback,
+        other => panic!("expected a refusal naming the unarchived tail, got {other:?}"),
+    };
+    assert_eq!(rollback.database_seq, last_archived_seq);
+    let mut config = retention_config();
+    config.rollback_acknowledged_seq = Some(rollback.signed.seq);
+    let engine = RecorderEngine::open(&path, config, key(1), clock.clone()).expect("opens");
+    assert_eq!(
+        holdings(&engine, retention.pruned_through_seq + 1, last_archived_seq),
+        original
+    );
+    for seq in &erased.erased {
+        let row = engine
+            .with_reader(|reader| reader.payload(*seq))
+            .expect("read");
+        assert!(
+            row.as_ref().is_none_or(|row| row.content.is_none()),
+            "payload {seq} came back: {row:?}"
+        );
+    }
+    let position = engine.archive_position().expect("position");
+    assert_eq!(position.archived_through, archived);
+    engine.shutdown().expect("shutdown");
+}
+
+#[test]
+fn a_restore_refuses_what_does_not_continue_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path_a, path_b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let clock = ManualClock::new(START_US);
+    let engine =
+        RecorderEngine::open(&path_a, retention_config(), key(1), clock.clone()).expect("opens");
+    let backup = dir.path().join("a-backup.db");
+    person_event(&engine, 0);
+    arxi_recorder::backup_database(&path_a, &backup).expect("backup");
+    let mut bucket = Vec::new();
+    for index in 1..25 {
+        person_event(&engine, index);
+    }
+    archive_all_keeping(&engine, 1, &mut bucket);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+
+    // The same recorder id and key, another history: a fork.
+    let other =
+        RecorderEngine::open(&path_b, retention_config(), key(1), clock.clone()).expect("opens");
+    for index in 100..104 {
+        person_event(&other, index);
+    }
+    other.shutdown().expect("shutdown");
+    drop(other);
+    let head = Restorer::open(&path_b, &[])
+        .expect("opens")
+        .point()
+        .head_seq;
+    match restore_from(&path_b, &bucket) {
+        Err(RestoreError::Refused(reason)) => assert!(reason.contains("differs"), "{reason}"),
+        other => panic!("a fork must be refused, got {other:?}"),
+    }
+    let restorer = Restorer::open(&path_b, &[]).expect("opens");
+    assert_eq!(restorer.point().head_seq, head, "nothing written");
+    drop(restorer);
+
+    // Records that do not follow each other are refused before the
+    // segment is written: one envelope left out, a payload altered.
+    put_back(&backup, &path_a);
+    let mut gap = restore_records(&bucket[0].1);
+    let fifth = gap
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| matches!(record, Ok(RestoreRecord::Envelope(_))))
+        .nth(4)
+        .map(|(index, _)| index)
+        .expect("five envelopes");
+    let _ = gap.remove(fifth);
+    let mut restorer = Restorer::open(&path_a, &[]).expect("opens");
+    let before = restorer.point();
+    let refusal = restorer.restore_bundle(gap).expect_err("a gap is refused");
+    assert!(matches!(refusal, RestoreError::Refused(_)), "{refusal}");
+    assert_eq!(restorer.point(), before);
+    let altered: Vec<_> = restore_records(&bucket[0].1)
+        .into_iter()
+        .map(|record| match record {
+            Ok(RestoreRecord::Payload(bytes)) => Ok(RestoreRecord::Payload(
+                String::from_utf8(bytes)
+                    .expect("utf-8")
+                    .replace("\"n\":3}", "\"n\":4}")
+                    .into_bytes(),
+            )),
+            other => other,
+        })
+        .collect();
+    let refusal = restorer
+        .restore_bundle(altered)
+        .expect_err("an altered payload is refused");
+    assert!(refusal.to_string().contains("commitment"), "{refusal}");
+    assert_eq!(restorer.point(), before);
+    // The intact bundle goes through after the refusals.
+    restorer
+        .restore_bundle(restore_records(&bucket[0].1))
+        .expect("restores");
+    assert_eq!(restorer.point().sealed_through, bucket[0].0.last_segment);
 }

@@ -77,6 +77,19 @@ impl<'c> WriteTxn<'c> {
         Ok(())
     }
 
+    /// Inserts the payload row of envelope `seq` as already erased by
+    /// envelope `erased_by` (a restore from an archived bundle that says
+    /// so: the content never comes back).
+    pub fn insert_erased_payload(&self, seq: u64, erased_by: u64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, NULL, NULL, NULL, ?2)",
+            )?
+            .execute(params![to_i64(seq), to_i64(erased_by)])?;
+        Ok(())
+    }
+
     /// Erases the committed content of envelopes `seqs` (subject, salt and
     /// content emptied; with `secure_delete` on, the old bytes are
     /// overwritten in the database file), recording `erased_by`. A row
