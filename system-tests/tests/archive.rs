@@ -13,6 +13,11 @@
 //! - `a_garage_node_lost_during_uploads`: three nodes, replication factor
 //!   3; one is killed while uploads run; uploads continue and every object
 //!   verifies after.
+//! - `a_restored_backup_is_brought_forward_from_the_archive`: the restore
+//!   drill with the archive: an old backup put back, `arxi-sidecar
+//!   restore-archive` brings it to the last archived seal, only the
+//!   unarchived tail is acknowledged as lost, and the archive stays one
+//!   object per segment.
 
 use std::path::Path;
 use std::process::Command;
@@ -254,6 +259,111 @@ fn archive_and_retention_on_one_garage_node() {
         "the large segment went up as a multipart upload"
     );
     assert_eq!(sidecar.terminate().code(), Some(0));
+}
+
+fn sidecar_command(config: &Path, arguments: &[&str]) -> std::process::Output {
+    Command::new(binary("arxi-sidecar"))
+        .args(arguments)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run arxi-sidecar")
+}
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The restore drill with the archive (`Docs/reliability.md`, "Backup
+/// and restore"): a backup taken while the sidecar records, much more
+/// recorded, archived and pruned after it, the backup put back, and
+/// `restore-archive` bringing it forward to the last archived seal; only
+/// what was never archived (the stop record) is then acknowledged as lost,
+/// and the archiver goes on without a second object for any segment.
+#[test]
+fn a_restored_backup_is_brought_forward_from_the_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garage = Garage::single_node(dir.path());
+    let config = sidecar_config(dir.path(), &garage, true);
+    let data = dir.path().join("data");
+    let backup = dir.path().join("arxi-backup.db");
+    let sidecar = Sidecar::start(&config, None);
+    for n in 0..30 {
+        append(&sidecar, n);
+    }
+    let online = sidecar_command(&config, &["backup", "--to", backup.to_str().expect("utf8")]);
+    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
+    for n in 30..100 {
+        append(&sidecar, n);
+    }
+    seal(&sidecar);
+    eventually(
+        "retention prunes archived segments",
+        Duration::from_secs(30),
+        || metric(&sidecar, "arxi_retention_pruned_through_segment").is_some_and(|n| n > 0),
+    );
+    settle(&sidecar);
+    let key = public_key(&sidecar);
+    let archived = verify_from_bucket(&garage, &key);
+    let archived_seq = archived["last_seq"].as_u64().expect("a last seq");
+    let running = sidecar_command(&config, &["restore-archive"]);
+    assert_eq!(running.status.code(), Some(2), "{}", text(&running));
+    assert_eq!(sidecar.terminate().code(), Some(0));
+
+    for name in ["arxi.db-wal", "arxi.db-shm"] {
+        let _ = std::fs::remove_file(data.join(name));
+    }
+    std::fs::copy(&backup, data.join("arxi.db")).expect("restore");
+    let restored = sidecar_command(&config, &["restore-archive"]);
+    let log = text(&restored);
+    assert_eq!(restored.status.code(), Some(0), "{log}");
+    assert!(log.contains("prunings"), "{log}");
+    let signed_seq: u64 = log
+        .split("--accept-rollback ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("names what was never archived: {log}"));
+    let again = sidecar_command(&config, &["restore-archive"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("restored 0 segments, 0 envelopes"),
+        "{}",
+        text(&again)
+    );
+
+    let sidecar = Sidecar::try_start_with(
+        &config,
+        None,
+        &["--accept-rollback", &signed_seq.to_string()],
+    )
+    .unwrap_or_else(|(status, log)| panic!("{status:?}\n{}", log.join("\n")));
+    let rolled_back = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/query/envelopes",
+        &[("content-type", "application/json")],
+        Some(br#"{"type":"arxi.recorder.rolled_back"}"#),
+    )
+    .expect("query")
+    .json();
+    let payload = &rolled_back["envelopes"][0]["payload"];
+    assert_eq!(
+        payload["database_head_seq"].as_u64(),
+        Some(archived_seq),
+        "only what followed the last archived seal is lost: {rolled_back:#}"
+    );
+    let sealed = settle(&sidecar);
+    let report = verify_from_bucket(&garage, &key);
+    assert_eq!(report["valid"], true, "{report:#}");
+    check_exactly_once(&report, sealed);
+    assert_eq!(sidecar.terminate().code(), Some(0));
+    let checked = sidecar_command(&config, &["verify-data"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
 }
 
 /// Watches the spool directory from another thread and kills `pid` (the

@@ -245,6 +245,69 @@ pub fn verify_archive(
     Ok(report)
 }
 
+/// One archived bundle of a recorder, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBundle {
+    /// Its key.
+    pub key: String,
+    /// What its name says.
+    pub name: crate::keys::ObjectName,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// The archived bundles of `recorder_id` under `key_prefix`, in segment
+/// order (objects whose names are not bundle names left out).
+pub fn list_bundles(
+    client: &S3Client,
+    key_prefix: &str,
+    recorder_id: &str,
+) -> Result<Vec<ListedBundle>, S3Error> {
+    let prefix = recorder_prefix(key_prefix, recorder_id);
+    let mut bundles: Vec<ListedBundle> = client
+        .list_all(&prefix)?
+        .into_iter()
+        .filter_map(|object| {
+            let name = parse_object_name(&object.key[prefix.len()..])?;
+            Some(ListedBundle {
+                key: object.key,
+                name,
+                size: object.size,
+            })
+        })
+        .collect();
+    bundles.sort_by_key(|bundle| (bundle.name.first_segment, bundle.name.last_segment));
+    Ok(bundles)
+}
+
+/// Downloads one archived bundle to a temporary file (memory stays
+/// flat), checks its SHA-256 against its name and verifies it under
+/// `trusted`; returns the file, at its start, or why not.
+pub fn fetch_verified(
+    client: &S3Client,
+    bundle: &ListedBundle,
+    trusted: &[PublicKey],
+) -> Result<std::fs::File, String> {
+    let (mut file, sha256) = download(client, &bundle.key)?;
+    if sha256 != bundle.name.sha256 {
+        return Err(format!(
+            "{}: its SHA-256 is {sha256}, its name says {}",
+            bundle.key, bundle.name.sha256
+        ));
+    }
+    let verified = verify_bundle(&mut file, trusted, &Options::default(), None);
+    if !verified.is_valid() {
+        return Err(format!(
+            "{} does not verify: codes {:?}",
+            bundle.key,
+            verified.codes()
+        ));
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|error| format!("temporary file: {error}"))?;
+    Ok(file)
+}
+
 /// Downloads, hashes and verifies one object.
 fn check_object(
     client: &S3Client,

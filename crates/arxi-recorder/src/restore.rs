@@ -163,23 +163,76 @@ pub struct Restorer {
 
 impl Restorer {
     /// Opens the stopped recorder's database at `database` (refused while
-    /// a recorder has it open). `trusted`: keys beyond those the database
-    /// knows that may have signed what follows (a key rotated after the
-    /// backup).
-    pub fn open(database: &Path, trusted: &[PublicKey]) -> Result<Self, RestoreError> {
+    /// a recorder has it open, or when it is another recorder's).
+    /// `trusted`: keys beyond those the database knows that may have
+    /// signed what follows (a key rotated in after the backup).
+    pub fn open(
+        database: &Path,
+        recorder_id: &str,
+        trusted: &[PublicKey],
+    ) -> Result<Self, RestoreError> {
         if !database.exists() {
             return Err(refused(format!(
-                "no database at {}: restore a backup there first",
+                "no database at {}: put a backup there first, or make a new one from the \
+                 archive alone",
                 database.display()
             )));
         }
         let lock = crate::engine::lock_database(database)?;
         let store = Store::open(database, &StoreOptions::default())?;
-        let reader = store.reader();
-        let recorder_id = reader
+        let stored = store
+            .reader()
             .meta_get(namespace::RECORDER, "recorder_id")?
-            .map(|entry| String::from_utf8_lossy(&entry.value).into_owned())
-            .ok_or_else(|| refused("the database holds no recorder id (never started)"))?;
+            .map(|entry| String::from_utf8_lossy(&entry.value).into_owned());
+        match stored {
+            Some(stored) if stored == recorder_id => Self::start(store, lock, stored, trusted),
+            Some(stored) => Err(refused(format!(
+                "the database is recorder {stored:?}'s, not {recorder_id:?}'s"
+            ))),
+            None => Err(refused(
+                "the database holds no recorder id (it never started)",
+            )),
+        }
+    }
+
+    /// Makes a new database at `database` for `recorder_id`, to be filled
+    /// from the archive alone (the database and every backup lost).
+    pub fn create(
+        database: &Path,
+        recorder_id: &str,
+        trusted: &[PublicKey],
+    ) -> Result<Self, RestoreError> {
+        if database.exists() {
+            return Err(refused(format!(
+                "{} exists: a new database is only made where there is none",
+                database.display()
+            )));
+        }
+        let lock = crate::engine::lock_database(database)?;
+        let mut store = Store::open(database, &StoreOptions::default())?;
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+            });
+        let txn = store.transaction()?;
+        txn.meta_put(
+            namespace::RECORDER,
+            "recorder_id",
+            recorder_id.as_bytes(),
+            now_us,
+        )?;
+        txn.commit()?;
+        Self::start(store, lock, recorder_id.to_owned(), trusted)
+    }
+
+    fn start(
+        store: Store,
+        lock: std::fs::File,
+        recorder_id: String,
+        trusted: &[PublicKey],
+    ) -> Result<Self, RestoreError> {
+        let reader = store.reader();
         let keys = load_keys(&reader)?;
         let state = load_state(reader)?;
         Ok(Self {
@@ -217,6 +270,33 @@ impl Restorer {
     /// What was written so far.
     pub fn report(&self) -> RestoreReport {
         self.report
+    }
+
+    /// The keys a bundle to restore may be signed by: those the database
+    /// knows and those the caller trusts.
+    pub fn keys(&self) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = self.keys.values().cloned().collect();
+        keys.extend(
+            self.trusted
+                .iter()
+                .filter(|(id, _)| !self.keys.contains_key(*id))
+                .map(|(_, key)| key.clone()),
+        );
+        keys
+    }
+
+    /// How the database compares with the signed head beside it: `None`
+    /// when there is none or the database reaches it; else what is still
+    /// missing (never archived), which the recorder refuses to start
+    /// without an acknowledgement.
+    pub fn behind_head(&self) -> Result<Option<crate::Rollback>, RestoreError> {
+        let path = crate::head_path(self.store.path());
+        Ok(crate::head::check(
+            &self.store.reader(),
+            &path,
+            Some(&self.recorder_id),
+            None,
+        )?)
     }
 
     /// Writes one bundle's records. A bundle that ends inside a segment

@@ -335,7 +335,7 @@ fn restore_from(
     path: &Path,
     bucket: &[(ArchiveRecord, Vec<u8>)],
 ) -> Result<RestoreReport, RestoreError> {
-    let mut restorer = Restorer::open(path, &[])?;
+    let mut restorer = Restorer::open(path, "test-recorder", &[])?;
     let sealed = restorer.point().sealed_through;
     for (_, bytes) in bucket.iter().filter(|(run, _)| run.last_segment > sealed) {
         restorer.restore_bundle(restore_records(bytes))?;
@@ -449,6 +449,41 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     assert!(data.is_valid(), "{:?}", data.findings);
     assert_eq!(data.pruned_through_seq, Some(retention.pruned_through_seq));
 
+    // With every backup lost too, a new database is made from the archive
+    // alone (its keys trusted explicitly: there is no database to know them).
+    let rebuilt = dir.path().join("rebuilt.db");
+    assert!(
+        Restorer::create(&rebuilt, "test-recorder", &[]).is_ok_and(|restorer| {
+            let mut restorer = restorer;
+            restorer
+                .restore_bundle(restore_records(&bucket[0].1))
+                .is_err()
+        })
+    );
+    std::fs::remove_file(&rebuilt).expect("remove");
+    let mut restorer =
+        Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()]).expect("creates");
+    for (_, bytes) in &bucket {
+        restorer
+            .restore_bundle(restore_records(bytes))
+            .expect("restores");
+    }
+    restorer.finish().expect("finishes");
+    let data = verify_data(&rebuilt, false).expect("checks");
+    assert!(data.is_valid(), "{:?}", data.findings);
+    assert_eq!(data.pruned_through_seq, Some(retention.pruned_through_seq));
+    let restorer = Restorer::open(&rebuilt, "test-recorder", &[]).expect("opens");
+    assert_eq!(restorer.point().head_seq, last_archived_seq);
+    drop(restorer);
+    assert!(matches!(
+        Restorer::open(&rebuilt, "another-recorder", &[]),
+        Err(RestoreError::Refused(_))
+    ));
+    assert!(matches!(
+        Restorer::create(&rebuilt, "test-recorder", &[]),
+        Err(RestoreError::Refused(_))
+    ));
+
     // The envelopes after the last archived seal were never archived: the
     // signed head still names them, and the acknowledgement opens it.
     let rollback = match RecorderEngine::open(&path, retention_config(), key(1), clock.clone()) {
@@ -503,7 +538,7 @@ fn a_restore_refuses_what_does_not_continue_the_database() {
     }
     other.shutdown().expect("shutdown");
     drop(other);
-    let head = Restorer::open(&path_b, &[])
+    let head = Restorer::open(&path_b, "test-recorder", &[])
         .expect("opens")
         .point()
         .head_seq;
@@ -511,7 +546,7 @@ fn a_restore_refuses_what_does_not_continue_the_database() {
         Err(RestoreError::Refused(reason)) => assert!(reason.contains("differs"), "{reason}"),
         other => panic!("a fork must be refused, got {other:?}"),
     }
-    let restorer = Restorer::open(&path_b, &[]).expect("opens");
+    let restorer = Restorer::open(&path_b, "test-recorder", &[]).expect("opens");
     assert_eq!(restorer.point().head_seq, head, "nothing written");
     drop(restorer);
 
@@ -527,7 +562,7 @@ fn a_restore_refuses_what_does_not_continue_the_database() {
         .map(|(index, _)| index)
         .expect("five envelopes");
     let _ = gap.remove(fifth);
-    let mut restorer = Restorer::open(&path_a, &[]).expect("opens");
+    let mut restorer = Restorer::open(&path_a, "test-recorder", &[]).expect("opens");
     let before = restorer.point();
     let refusal = restorer.restore_bundle(gap).expect_err("a gap is refused");
     assert!(matches!(refusal, RestoreError::Refused(_)), "{refusal}");

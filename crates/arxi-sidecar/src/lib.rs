@@ -41,6 +41,7 @@ pub mod problem;
 pub mod process_metrics;
 pub mod reload;
 pub mod response_body;
+pub mod restore;
 pub mod routes;
 pub mod server;
 pub mod state;

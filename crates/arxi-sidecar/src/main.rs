@@ -96,6 +96,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         database: Option<PathBuf>,
     },
+    /// With the sidecar stopped, bring a database restored from an older backup forward with the sealed segments the configured [archive] holds after it, each verified first: exit 0 restored (or nothing newer), 1 refused (a gap, an object that does not verify, or an archive that does not continue this database), 2 could not run
+    RestoreArchive {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Also trust this public key (hex, or a file holding it) for segments signed by a key the database does not know (one rotated in after the backup)
+        #[arg(long = "key", value_name = "PUBKEY")]
+        keys: Vec<String>,
+        /// Make the database, which must not exist, from the archive alone (the database and every backup lost); the signing key's file must be in place, or its public key given with --key
+        #[arg(long)]
+        new_database: bool,
+    },
     /// Erase the committed payloads of version 2 envelopes through a running sidecar's control plane (POST /v1/erasures)
     #[command(args_override_self = true)]
     Erase(arxi_sidecar::client::EraseArgs),
@@ -215,6 +226,11 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Some(Command::VerifyData { config, database }) => verify_data(config.config, database),
+        Some(Command::RestoreArchive {
+            config,
+            keys,
+            new_database,
+        }) => restore_archive(config.config, &keys, new_database),
         Some(Command::Erase(args)) => operator_command(arxi_sidecar::client::erase_command(&args)),
         Some(Command::Bundle(BundleCommand::Export(args))) => {
             operator_command(arxi_sidecar::client::bundle_export_command(&args))
@@ -279,6 +295,24 @@ fn verify_data(config: Option<PathBuf>, database: Option<PathBuf>) -> ExitCode {
         Ok(config) => ExitCode::from(arxi_sidecar::maintenance::verify_data(
             &config.database_path(),
             true,
+        )),
+        Err(code) => code,
+    }
+}
+
+fn restore_archive(config: Option<PathBuf>, keys: &[String], new_database: bool) -> ExitCode {
+    let mut trusted = Vec::with_capacity(keys.len());
+    for key in keys {
+        match arxi_verify::load_public_key(key) {
+            Ok(key) => trusted.push(key),
+            Err(reason) => return usage_error(&format!("--key {key}: {reason}")),
+        }
+    }
+    match load_config(config) {
+        Ok(config) => ExitCode::from(arxi_sidecar::restore::restore_archive(
+            &config,
+            &trusted,
+            new_database,
         )),
         Err(code) => code,
     }
