@@ -18,12 +18,24 @@
 # Figures to stdout and target/bench/archive.txt. Not in CI (minutes of
 # load on both cores).
 #
-# Usage: scripts/bench/archive.sh [SECONDS] [ENVELOPES]   (default 30, 3000000;
-#        ENVELOPES 0 leaves the retention run out)
+# With BATCH > 0 the load of runs 1 to 3 is POST /v1/envelopes/batch with
+# BATCH envelopes per request (scripts/bench/post-batch.lua), which offers
+# more envelopes per second than single requests can on two cores; every
+# run then also reports envelopes per second (the head sequence number's
+# growth over the run).
+#
+# RATE > 0 (with BATCH) paces the load to about RATE envelopes per second
+# instead of as fast as the sidecar answers: whether archiving keeps up
+# with a given ingest rate, and at what latency, archive on and off.
+#
+# Usage: scripts/bench/archive.sh [SECONDS] [ENVELOPES] [BATCH] [RATE]
+#        (default 30, 3000000, 0, 0; ENVELOPES 0 leaves the retention run out)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds="${1:-30}"
 envelopes="${2:-3000000}"
+batch="${3:-0}"
+rate="${4:-0}"
 scripts/install-test-deps.sh bench >/dev/null
 command -v gnuplot >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnuplot-nox >/dev/null
@@ -103,9 +115,20 @@ run() {
   local lag_max=0
   ( while kill -0 "$pid" 2>/dev/null; do metric "$port" arxi_archive_lag_segments; sleep 1; done ) > "$dir/lag" &
   local sampler=$!
-  wrk -t2 -c64 -d"${seconds}s" -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" > "$dir/wrk"
-  local rate
-  rate=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk")
+  local head_before wrk_started
+  head_before=$(metric "$port" arxi_recorder_head_seq)
+  wrk_started=$(date +%s.%N)
+  if [ "$batch" -gt 0 ]; then
+    BATCH=$batch RATE=$rate CONNECTIONS=64 wrk -t2 -c64 -d"${seconds}s" --latency -s scripts/bench/post-batch.lua \
+      "http://127.0.0.1:$port/v1/envelopes/batch" > "$dir/wrk"
+  else
+    wrk -t2 -c64 -d"${seconds}s" -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" > "$dir/wrk"
+  fi
+  local requests envelope_rate
+  requests=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk")
+  envelope_rate=$(awk -v a="$(metric "$port" arxi_recorder_head_seq)" -v b="$head_before" \
+    -v t="$(awk -v now="$(date +%s.%N)" -v then="$wrk_started" 'BEGIN { print now - then }')" \
+    'BEGIN { printf "%.0f", (a - b) / t }')
   local start catch_up=0
   start=$(date +%s.%N)
   if [ "$archive" = 1 ]; then
@@ -118,11 +141,11 @@ run() {
     lag_max=$(sort -n "$dir/lag" | tail -1)
   fi
   kill "$sampler" 2>/dev/null || true
-  say "$name: $rate requests/s; non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
+  say "$name: $requests requests/s, $envelope_rate envelopes/s, latency p50 $(awk '$1 == "50%" { print $2 }' "$dir/wrk") p99 $(awk '$1 == "99%" { print $2 }' "$dir/wrk"); non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-say "== archive.sh $(date -u +%FT%TZ), ${seconds} s per run, $(nproc) cores, garage $GARAGE_VERSION"
+say "== archive.sh $(date -u +%FT%TZ), ${seconds} s per run, batch ${batch}, rate ${rate}, $(nproc) cores, garage $GARAGE_VERSION"
 run off 18810 0 10000
 run on-10k 18811 1 10000
 run off-2 18812 0 10000

@@ -5,7 +5,10 @@
 //! 64-appender load and at half the 20,000/s target, and resident memory
 //! over a long run.
 //!
-//! Run: `cargo bench -p arxi-recorder --bench append [-- --seconds N --long-envelopes N]`.
+//! Run: `cargo bench -p arxi-recorder --bench append [-- --seconds N --long-envelopes N]`;
+//! `-- --bytes N`: bytes on disk per envelope over N envelopes, for the
+//! benchmark body and a small one, each with and without an idempotency
+//! key per request.
 //! Results and method: `Docs/benchmarks.md`.
 
 #![allow(
@@ -22,7 +25,8 @@ use std::time::{Duration, Instant};
 use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_format::{CanonicalJson, Hash32, SecretKey, Timestamp};
 use arxi_recorder::{
-    AppendRequest, Outcome, PayloadPolicy, RecorderConfig, RecorderEngine, SubmitError, SystemClock,
+    AppendRequest, IdempotencyKey, IdempotencyRequest, Outcome, PayloadPolicy, Receipt,
+    RecorderConfig, RecorderEngine, StoredResponse, SubmitError, SystemClock,
 };
 use arxi_store::{EnvelopeRow, Store, StoreOptions};
 use serde_json::json;
@@ -292,6 +296,11 @@ fn main() {
     let long_envelopes = value("--long-envelopes", 1_000_000);
     let version_rounds = value("--versions", 0);
     let only_version = value("--only-version", 0);
+    let bytes_envelopes = value("--bytes", 0);
+    if bytes_envelopes > 0 {
+        bytes_on_disk(bytes_envelopes);
+        return;
+    }
     if only_version > 0 {
         // One version alone at 64 appenders, for a profiler.
         let dir = tempfile::tempdir().expect("tempdir");
@@ -532,4 +541,120 @@ fn summarize(what: &str, values: &[(usize, u64, f64)], digits: usize) {
             spread(&ratios, 3)
         );
     }
+}
+
+/// A small payload: a canonical envelope of about 530 bytes.
+fn small_payload() -> CanonicalJson {
+    let value = json!({"order": "ord-7f3a2c91", "amount": 1250.75, "currency": "EUR", "status": "approved"});
+    CanonicalJson::from_value(&value).expect("canonical")
+}
+
+/// Bytes on disk per envelope after `count` envelopes of each body, with
+/// and without an idempotency key per request (16 appenders; the
+/// database measured after a clean stop, its WAL copied in).
+fn bytes_on_disk(count: u64) {
+    println!(
+        "\n| body | keyed | envelopes | canonical bytes per envelope | database bytes per envelope | ratio | compact idempotency records |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, body) in [("benchmark (~1 KB)", payload()), ("small", small_payload())] {
+        let mut without_key = 0.0;
+        for keyed in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let engine = Arc::new(engine(dir.path()));
+            fill(&engine, &body, count, keyed);
+            engine.shutdown().expect("shutdown");
+            drop(engine);
+            let (envelopes, canonical, database, records) = measure(&dir.path().join("arxi.db"));
+            let per_envelope = database as f64 / envelopes as f64;
+            if keyed {
+                println!(
+                    "| {name} | yes (+{:.0} B per key) | {envelopes} | {:.0} | {per_envelope:.0} | {:.2} | {records} |",
+                    per_envelope - without_key,
+                    canonical as f64 / envelopes as f64,
+                    per_envelope / (canonical as f64 / envelopes as f64)
+                );
+            } else {
+                without_key = per_envelope;
+                println!(
+                    "| {name} | no | {envelopes} | {:.0} | {per_envelope:.0} | {:.2} | {records} |",
+                    canonical as f64 / envelopes as f64,
+                    per_envelope / (canonical as f64 / envelopes as f64)
+                );
+            }
+        }
+    }
+}
+
+/// Appends `count` envelopes of `body` from 16 threads, each with its own
+/// idempotency key when `keyed`.
+fn fill(engine: &Arc<RecorderEngine>, body: &CanonicalJson, count: u64, keyed: bool) {
+    let next = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (engine, next, body) = (Arc::clone(engine), Arc::clone(&next), body.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        return;
+                    }
+                    let mut request = AppendRequest {
+                        event_type: "orders.approved".into(),
+                        actor: Some("alice@example.com".into()),
+                        subject: Some("order/7f3a2c91".into()),
+                        payload: body.clone(),
+                        attachments: vec![],
+                        idempotency: None,
+                    };
+                    if keyed {
+                        request.idempotency = Some(keyed_request(index));
+                    }
+                    let outcome = engine.append(request).expect("queued").wait();
+                    assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("appender");
+    }
+}
+
+/// An idempotency key of the length clients use (a UUID).
+fn keyed_request(index: u64) -> IdempotencyRequest<Receipt> {
+    IdempotencyRequest {
+        key: IdempotencyKey {
+            method: "POST".into(),
+            path: "/v1/envelopes".into(),
+            key: format!("7f3a2c91-4b8e-4d1a-9c6f-{index:012}"),
+        },
+        request_hash: Hash32::of(&index.to_le_bytes()),
+        render: Box::new(|receipt: &Receipt| StoredResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: format!("{{\"seq\":{}}}", receipt.seq),
+        }),
+    }
+}
+
+/// (envelopes, their canonical bytes, the database file's bytes, compact
+/// idempotency records) of a stopped recorder's database.
+fn measure(path: &Path) -> (u64, u64, u64, u64) {
+    let store = Store::open(path, &StoreOptions::default()).expect("open");
+    let reader = store.reader();
+    let head = reader
+        .last_envelope()
+        .expect("read")
+        .map_or(0, |row| row.seq);
+    let mut canonical = 0_u64;
+    reader
+        .for_each_envelope(1, head, |row| {
+            canonical += row.body.len() as u64;
+            Ok(true)
+        })
+        .expect("read");
+    let space = reader.space().expect("space");
+    let records = reader.idempotency_count().expect("count");
+    (head, canonical, space.page_count * space.page_size, records)
 }

@@ -674,11 +674,29 @@ impl RecorderEngine {
         request_hash: &Hash32,
     ) -> Result<IdempotencyLookup, CommandError> {
         let now_us = self.clock.0.now_micros();
+        let ttl = i64::try_from(self.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
         let storage_key = key.storage_key(&self.config.recorder_id);
+        let unavailable = |e: StoreError| CommandError::IdempotencyUnavailable(e.to_string());
+        // An append's compact record: a conflict is told here; a replay is
+        // left to the writer, which rebuilds the result and renders it with
+        // the retry's renderer (this path has none).
+        let compact = self
+            .readers
+            .with(|reader| reader.idempotency(&idempotency::scope(&storage_key)))
+            .map_err(unavailable)?;
+        if let Some(row) = compact
+            && row.created_at_us >= now_us.saturating_sub(ttl)
+        {
+            return Ok(if row.request_hash == idempotency::prefix(request_hash) {
+                IdempotencyLookup::Fresh
+            } else {
+                IdempotencyLookup::Conflict
+            });
+        }
         let entry = self
             .readers
             .with(|reader| reader.meta_get(namespace::IDEMPOTENCY, &storage_key))
-            .map_err(|e| CommandError::IdempotencyUnavailable(e.to_string()))?;
+            .map_err(unavailable)?;
         let found = match entry {
             None => None,
             Some(entry) => Some((
@@ -687,7 +705,6 @@ impl RecorderEngine {
                 entry.created_at_us,
             )),
         };
-        let ttl = i64::try_from(self.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
         Ok(
             match idempotency::check(found, request_hash, now_us.saturating_sub(ttl)) {
                 Check::Fresh => IdempotencyLookup::Fresh,
@@ -1105,7 +1122,8 @@ impl Drop for RecorderEngine {
 /// The result of [`RecorderEngine::idempotency_check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdempotencyLookup {
-    /// No live record.
+    /// No live record, or an append's compact record for the same request
+    /// (submit: the writer replays it).
     Fresh,
     /// Same key and request: replay this.
     Replay(crate::StoredResponse),

@@ -1,6 +1,6 @@
 //! Persistent idempotency (R-IDEM), storage side.
 //!
-//! A record lives in `store_meta` namespace `idempotency`, keyed by the
+//! A whole record lives in `store_meta` namespace `idempotency`, keyed by the
 //! canonical JSON array `[recorder_id, method, path, key]`, and holds the
 //! request hash and the response to replay. The writer checks and writes it
 //! inside the same transaction as the mutation it protects, so a mutation
@@ -10,11 +10,23 @@
 //!
 //! What a response looks like is the caller's business: the request carries a
 //! `render` function the writer calls with the mutation's result.
+//!
+//! Appends (one envelope or a batch) keep a compact record instead
+//! (`arxi_store::IdempotencyRow`, schema version 6): the hashes, the
+//! envelopes recorded and the committed labels; a replay rebuilds the
+//! result from the envelopes ([`receipt_from_store`]) and renders it with
+//! the retry's own `render`, which gives the same answer. A record that is
+//! planned but not durable yet is held whole in memory by the sequencer.
 
 use std::fmt;
 
+use arxi_format::envelope::Envelope;
+use arxi_format::payload::Salt;
 use arxi_format::{CanonicalJson, Hash32};
+use arxi_store::{IDEMPOTENCY_HASH_BYTES, IdempotencyRow, Reader, StoreError};
 use serde_json::json;
+
+use crate::{PayloadOpening, Receipt};
 
 /// Longest idempotency key accepted, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 255;
@@ -125,6 +137,140 @@ impl IdempotencyRecord {
             },
         })
     }
+}
+
+/// What the writer found for a key.
+pub(crate) enum Lookup<T> {
+    /// No live record: perform the mutation.
+    Fresh,
+    /// A whole answer stored: replay it.
+    Stored(StoredResponse),
+    /// A compact record: the result rebuilt, to render and replay.
+    Rebuilt(T),
+    /// Same key, another request.
+    Conflict,
+}
+
+impl<T> Lookup<T> {
+    /// Judges a whole record found (or none).
+    pub(crate) fn judge(
+        found: Option<(IdempotencyRecord, i64)>,
+        request_hash: &Hash32,
+        expired_before_us: i64,
+    ) -> Self {
+        match check(found, request_hash, expired_before_us) {
+            Check::Replay(response) => Self::Stored(response),
+            Check::Conflict => Self::Conflict,
+            Check::Fresh => Self::Fresh,
+        }
+    }
+}
+
+/// How an append's record is kept compact (`arxi_store::IdempotencyRow`)
+/// and its answer rebuilt from the envelopes it recorded.
+pub(crate) struct Compact<T> {
+    /// The envelopes a result recorded: first sequence number and count.
+    pub(crate) span: fn(&T) -> (u64, u64),
+    /// The result again, from its envelopes.
+    pub(crate) rebuild: fn(&Reader<'_>, &IdempotencyRow) -> Result<T, StoreError>,
+}
+
+impl Compact<Receipt> {
+    /// One envelope.
+    pub(crate) const RECEIPT: Self = Self {
+        span: |receipt| (receipt.seq, 1),
+        rebuild: |reader, row| receipt_from_store(reader, row.first_seq, row.labels),
+    };
+}
+
+impl Compact<Vec<Receipt>> {
+    /// A batch: consecutive envelopes.
+    pub(crate) const RECEIPTS: Self = Self {
+        span: |receipts| {
+            (
+                receipts.first().map_or(0, |receipt| receipt.seq),
+                receipts.len() as u64,
+            )
+        },
+        rebuild: |reader, row| {
+            (row.first_seq..row.first_seq + row.count)
+                .map(|seq| receipt_from_store(reader, seq, row.labels))
+                .collect()
+        },
+    };
+}
+
+/// The compact record's scope: the first 16 bytes of SHA-256 over the
+/// storage key (`[recorder_id, method, path, key]`).
+pub(crate) fn scope(storage_key: &str) -> [u8; IDEMPOTENCY_HASH_BYTES] {
+    prefix(&Hash32::of(storage_key.as_bytes()))
+}
+
+/// The first 16 bytes of a hash.
+pub(crate) fn prefix(hash: &Hash32) -> [u8; IDEMPOTENCY_HASH_BYTES] {
+    let mut out = [0_u8; IDEMPOTENCY_HASH_BYTES];
+    out.copy_from_slice(&hash.0[..IDEMPOTENCY_HASH_BYTES]);
+    out
+}
+
+/// The bits of committed labels (`actor` 1, `subject` 2).
+pub(crate) fn label_bits(labels: &[&str]) -> u8 {
+    labels.iter().fold(0, |bits, label| match *label {
+        "actor" => bits | 1,
+        "subject" => bits | 2,
+        _ => bits,
+    })
+}
+
+/// The committed labels of [`label_bits`], as the policy names them.
+fn labels_of(bits: u8) -> &'static [&'static str] {
+    crate::PayloadPolicy {
+        version: 2,
+        commit_actor: bits & 1 != 0,
+        commit_subject: bits & 2 != 0,
+    }
+    .committed_labels()
+}
+
+/// The receipt of stored envelope `seq`, as the append answered it: the
+/// signature from the envelope, a version 2 envelope's salt from its
+/// payload row (gone once erased: the rebuilt receipt then has no opening).
+pub(crate) fn receipt_from_store(
+    reader: &Reader<'_>,
+    seq: u64,
+    labels: u8,
+) -> Result<Receipt, StoreError> {
+    let row = reader.envelope(seq)?.ok_or_else(|| {
+        StoreError::BadRow(format!(
+            "envelope {seq}, which the idempotency record names, is no longer stored here \
+             (pruned after archiving)"
+        ))
+    })?;
+    let envelope = Envelope::parse(&row.body)
+        .map_err(|error| StoreError::BadRow(format!("envelope {seq}: {error}")))?;
+    let body = envelope.body;
+    let payload_commitment = body.payload.commitment().copied();
+    let payload_opening = match payload_commitment {
+        None => None,
+        Some(_) => reader
+            .payload(seq)?
+            .and_then(|payload| payload.content)
+            .map(|(salt, _)| PayloadOpening {
+                salt: Salt(salt),
+                committed_labels: labels_of(labels),
+            }),
+    };
+    Ok(Receipt {
+        seq,
+        segment_id: body.segment_id,
+        hash: envelope.hash,
+        prev_hash: body.prev_hash,
+        received_at: body.received_at,
+        key_id: body.key_id,
+        payload_commitment,
+        payload_opening,
+        signature: Some(envelope.signature),
+    })
 }
 
 /// The outcome of checking a key before a mutation.

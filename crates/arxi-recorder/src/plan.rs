@@ -14,8 +14,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use arxi_format::envelope::{EnvelopeBody, Kind};
 use arxi_format::{Hash32, Signature};
 use arxi_store::{
-    ArchivedRow, CosignatureRow, EnvelopeRow, KeyRow, LogCheckpointRow, LogNodeRow, PrunedRow,
-    SealRow, SegmentRow, StoreError, WriteTxn,
+    ArchivedRow, CosignatureRow, EnvelopeRow, IdempotencyRow, KeyRow, LogCheckpointRow, LogNodeRow,
+    PrunedRow, SealRow, SegmentRow, StoreError, WriteTxn,
 };
 
 use crate::log_tree::LogCheckpoint;
@@ -102,6 +102,14 @@ pub(crate) enum Op {
     },
     MetaEvict {
         namespace: &'static str,
+        created_before_us: i64,
+        entries_max: u64,
+        delete_max: u64,
+    },
+    /// A compact idempotency record (an append's).
+    PutIdempotency(IdempotencyRow),
+    /// Expired compact idempotency records go (bounded).
+    EvictIdempotency {
         created_before_us: i64,
         entries_max: u64,
         delete_max: u64,
@@ -347,20 +355,10 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                 }
             }
             Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
-            Op::MetaPut {
-                namespace,
-                key,
-                value,
-                created_at_us,
-            } => txn.meta_put(namespace, key, value, *created_at_us)?,
-            Op::MetaEvict {
-                namespace,
-                created_before_us,
-                entries_max,
-                delete_max,
-            } => {
-                txn.meta_evict(namespace, *created_before_us, *entries_max, *delete_max)?;
-            }
+            Op::MetaPut { .. }
+            | Op::MetaEvict { .. }
+            | Op::PutIdempotency(_)
+            | Op::EvictIdempotency { .. } => apply_meta(txn, op)?,
         }
     }
     Ok(())
@@ -380,7 +378,37 @@ pub(crate) struct CommitProgress {
     pub(crate) committed: std::sync::atomic::AtomicU64,
 }
 
-/// The archive and retention operations of [`Plan::apply`].
+/// The `store_meta` and idempotency operations of [`apply_ops`].
+fn apply_meta(txn: &WriteTxn<'_>, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::MetaPut {
+            namespace,
+            key,
+            value,
+            created_at_us,
+        } => txn.meta_put(namespace, key, value, *created_at_us)?,
+        Op::MetaEvict {
+            namespace,
+            created_before_us,
+            entries_max,
+            delete_max,
+        } => {
+            txn.meta_evict(namespace, *created_before_us, *entries_max, *delete_max)?;
+        }
+        Op::PutIdempotency(row) => txn.insert_idempotency(row)?,
+        Op::EvictIdempotency {
+            created_before_us,
+            entries_max,
+            delete_max,
+        } => {
+            txn.evict_idempotency(*created_before_us, *entries_max, *delete_max)?;
+        }
+        _ => unreachable!("only store_meta and idempotency operations come here"),
+    }
+    Ok(())
+}
+
+/// The archive and retention operations of [`apply_ops`].
 fn apply_retention(txn: &WriteTxn<'_>, op: &Op) -> Result<(), StoreError> {
     match op {
         Op::RecordArchived(row) => txn.record_archived(row),

@@ -19,13 +19,13 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
-use arxi_format::CanonicalJson;
-use arxi_store::{MetaEntry, ReaderPool, StoreError, namespace};
+use arxi_format::{CanonicalJson, Hash32};
+use arxi_store::{IdempotencyRow, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
 use crate::control::{self, Reason};
 use crate::control_types;
-use crate::idempotency::{self, Check, IdempotencyRecord, IdempotencyRequest};
+use crate::idempotency::{self, Compact, IdempotencyRecord, IdempotencyRequest, Lookup};
 use crate::log_tree::{Cosignature, LogCheckpoint};
 use crate::plan::{CommitProgress, Op, Plan, Reply, Signed};
 use crate::retention::Retention;
@@ -358,6 +358,11 @@ impl Sequencer {
             entries_max: self.chain.config.idempotency_entries_max,
             delete_max: EVICTION_ROWS_MAX,
         });
+        plan.ops.push(Op::EvictIdempotency {
+            created_before_us: now.saturating_sub(ttl),
+            entries_max: self.chain.config.idempotency_entries_max,
+            delete_max: EVICTION_ROWS_MAX,
+        });
         self.last_eviction_us = now;
     }
 
@@ -479,24 +484,54 @@ impl Sequencer {
         }
     }
 
-    /// Finds an idempotency record: planned (not yet durable) or stored.
-    fn find_record(&self, storage_key: &str) -> Result<Option<MetaEntry>, StoreError> {
+    /// Looks a key up: planned (not yet durable, held whole), compact
+    /// (an append's: its result rebuilt from the envelopes), or stored
+    /// whole. Expired records count as absent.
+    fn lookup<T>(
+        &self,
+        storage_key: &str,
+        request_hash: &Hash32,
+        compact: Option<&Compact<T>>,
+    ) -> Result<Lookup<T>, StoreError> {
+        let ttl = i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
+        let expired_before = self.chain.now_us().saturating_sub(ttl);
         if let Some(record) = self.inflight.get(storage_key) {
-            return Ok(Some(MetaEntry {
-                value: record.value.clone(),
-                created_at_us: record.created_at_us,
-            }));
+            let found = IdempotencyRecord::decode(&record.value).map_err(StoreError::BadRow)?;
+            return Ok(Lookup::judge(
+                Some((found, record.created_at_us)),
+                request_hash,
+                expired_before,
+            ));
         }
-        self.readers
-            .with(|reader| reader.meta_get(namespace::IDEMPOTENCY, storage_key))
+        self.readers.with(|reader| {
+            if let Some(compact) = compact
+                && let Some(row) = reader.idempotency(&idempotency::scope(storage_key))?
+                && row.created_at_us >= expired_before
+            {
+                return Ok(if row.request_hash == idempotency::prefix(request_hash) {
+                    Lookup::Rebuilt((compact.rebuild)(&reader, &row)?)
+                } else {
+                    Lookup::Conflict
+                });
+            }
+            let found = match reader.meta_get(namespace::IDEMPOTENCY, storage_key)? {
+                None => None,
+                Some(entry) => Some((
+                    IdempotencyRecord::decode(&entry.value).map_err(StoreError::BadRow)?,
+                    entry.created_at_us,
+                )),
+            };
+            Ok(Lookup::judge(found, request_hash, expired_before))
+        })
     }
 
     /// Runs a possibly idempotent mutation: replay, conflict, or perform and
-    /// plan the record in the same transaction.
+    /// plan the record in the same transaction (compact for appends).
     fn idempotent<T: Signed>(
         &mut self,
         plan: &mut Plan,
         idempotency: Option<IdempotencyRequest<T>>,
+        compact: Option<Compact<T>>,
         perform: impl FnOnce(&mut Chain, &mut Plan) -> Result<T, CommandError>,
     ) -> Result<Outcome<T>, CommandError> {
         let Some(request) = idempotency else {
@@ -506,32 +541,23 @@ impl Sequencer {
             });
         };
         let storage_key = request.key.storage_key(&self.chain.config.recorder_id);
-        let found = match self.find_record(&storage_key) {
-            Ok(None) => None,
-            Ok(Some(entry)) => match IdempotencyRecord::decode(&entry.value) {
-                Ok(record) => Some((record, entry.created_at_us)),
-                Err(reason) => return Err(CommandError::IdempotencyUnavailable(reason)),
-            },
-            Err(error) => return Err(CommandError::IdempotencyUnavailable(error.to_string())),
+        let replay = |response| {
+            self.shared
+                .metrics
+                .replays_total
+                .fetch_add(1, Ordering::Relaxed);
+            Ok(Outcome::Replayed(response))
         };
-        let ttl = i64::try_from(self.chain.config.idempotency_ttl.as_micros()).unwrap_or(i64::MAX);
-        match idempotency::check(
-            found,
-            &request.request_hash,
-            self.chain.now_us().saturating_sub(ttl),
-        ) {
-            Check::Replay(response) => {
-                self.shared
-                    .metrics
-                    .replays_total
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(Outcome::Replayed(response));
-            }
-            Check::Conflict => return Err(CommandError::IdempotencyConflict),
-            Check::Fresh => {}
+        match self.lookup(&storage_key, &request.request_hash, compact.as_ref()) {
+            Ok(Lookup::Fresh) => {}
+            Ok(Lookup::Stored(response)) => return replay(response),
+            Ok(Lookup::Rebuilt(value)) => return replay((request.render)(&value)),
+            Ok(Lookup::Conflict) => return Err(CommandError::IdempotencyConflict),
+            Err(error) => return Err(CommandError::IdempotencyUnavailable(error.to_string())),
         }
-        // The stored answer carries the signatures, so this command's
-        // envelopes are signed here rather than with the rest of the plan.
+        // The answer held for a retry before this plan is durable carries
+        // the signatures, so this command's envelopes are signed here
+        // rather than with the rest of the plan.
         let first_op = plan.ops.len();
         let mut value = perform(&mut self.chain, plan)?;
         value.attach(&crate::signing::sign_ops(
@@ -539,29 +565,57 @@ impl Sequencer {
             &self.chain.key,
         ));
         let response = (request.render)(&value);
-        let record = IdempotencyRecord {
-            request_hash: request.request_hash,
-            response: response.clone(),
-        }
-        .encode();
-        plan.ops.push(Op::MetaPut {
-            namespace: namespace::IDEMPOTENCY,
-            key: storage_key.clone(),
-            value: record.clone(),
-            created_at_us: self.chain.now_us(),
-        });
-        self.inflight.insert(
+        self.plan_record(
+            plan,
             storage_key,
-            InFlight {
-                value: record,
-                created_at_us: self.chain.now_us(),
-                epoch: plan.epoch,
+            IdempotencyRecord {
+                request_hash: request.request_hash,
+                response: response.clone(),
             },
+            compact.map(|compact| (compact.span)(&value)),
         );
         Ok(Outcome::Done {
             value,
             response: Some(response),
         })
+    }
+
+    /// Plans the record of a performed mutation: compact (`span`: the
+    /// envelopes an append recorded) or whole; and holds it whole in
+    /// memory until the plan is durable, for a retry that comes first.
+    fn plan_record(
+        &mut self,
+        plan: &mut Plan,
+        storage_key: String,
+        record: IdempotencyRecord,
+        span: Option<(u64, u64)>,
+    ) {
+        let now_us = self.chain.now_us();
+        let encoded = record.encode();
+        plan.ops.push(match span {
+            Some((first_seq, count)) => Op::PutIdempotency(IdempotencyRow {
+                scope: idempotency::scope(&storage_key),
+                request_hash: idempotency::prefix(&record.request_hash),
+                first_seq,
+                count,
+                labels: idempotency::label_bits(self.chain.config.payloads.committed_labels()),
+                created_at_us: now_us,
+            }),
+            None => Op::MetaPut {
+                namespace: namespace::IDEMPOTENCY,
+                key: storage_key.clone(),
+                value: encoded.clone(),
+                created_at_us: now_us,
+            },
+        });
+        self.inflight.insert(
+            storage_key,
+            InFlight {
+                value: encoded,
+                created_at_us: now_us,
+                epoch: plan.epoch,
+            },
+        );
     }
 
     /// Plans a control envelope and the state row it carries.
@@ -579,7 +633,7 @@ impl Sequencer {
             return;
         }
         let idempotent = idempotency.is_some();
-        let result = self.idempotent(plan, idempotency, |chain, plan| {
+        let result = self.idempotent(plan, idempotency, None, |chain, plan| {
             let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
             index.plan(plan, receipt.seq, chain.now_us());
             if let Some(reason) = chain.auto_seal_due() {
@@ -604,17 +658,25 @@ impl Sequencer {
                 idempotency,
                 answer,
                 ..
-            } => self.answer(plan, idempotency, answer, |chain, plan| {
-                Ok(chain.append_data(plan, append))
-            }),
+            } => self.answer_compact(
+                plan,
+                idempotency,
+                Compact::RECEIPT,
+                answer,
+                |chain, plan| Ok(chain.append_data(plan, append)),
+            ),
             Command::AppendBatch {
                 appends,
                 idempotency,
                 answer,
                 ..
-            } => self.answer(plan, idempotency, answer, |chain, plan| {
-                Ok(chain.append_batch(plan, appends))
-            }),
+            } => self.answer_compact(
+                plan,
+                idempotency,
+                Compact::RECEIPTS,
+                answer,
+                |chain, plan| Ok(chain.append_batch(plan, appends)),
+            ),
             Command::Control {
                 event_type,
                 payload,
@@ -755,7 +817,21 @@ impl Sequencer {
         work: impl FnOnce(&mut Chain, &mut Plan) -> Result<T, CommandError>,
     ) {
         let idempotent = idempotency.is_some();
-        let result = self.idempotent(plan, idempotency, work);
+        let result = self.idempotent(plan, idempotency, None, work);
+        plan.replies.push(reply(answer, result, idempotent));
+    }
+
+    /// [`Self::answer`] for appends: the record is compact.
+    fn answer_compact<T: Send + Clone + Signed + 'static>(
+        &mut self,
+        plan: &mut Plan,
+        idempotency: Option<IdempotencyRequest<T>>,
+        compact: Compact<T>,
+        answer: Answer<Outcome<T>>,
+        work: impl FnOnce(&mut Chain, &mut Plan) -> Result<T, CommandError>,
+    ) {
+        let idempotent = idempotency.is_some();
+        let result = self.idempotent(plan, idempotency, Some(compact), work);
         plan.replies.push(reply(answer, result, idempotent));
     }
 }

@@ -327,7 +327,7 @@ fn bundles_built_before_the_index_stay_recorded() {
     // state, the log tree nor the payloads.
     arxi_store::fault::execute(
         &path,
-        "DROP TABLE payloads; DROP TABLE bundles; DROP TABLE archived; DROP TABLE pruned;
+        "DROP TABLE idempotency; DROP TABLE payloads; DROP TABLE bundles; DROP TABLE archived; DROP TABLE pruned;
          DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
          DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 1;",
     )

@@ -400,3 +400,57 @@ fn operator_commands() {
         "the sidecar refuses two selections"
     );
 }
+
+/// A version 2 batch recorded under an idempotency key: the record is
+/// compact (its answer is rebuilt from the envelopes and their salts), and
+/// the retry gets the same answer byte for byte; once a payload is erased,
+/// the rebuilt answer no longer carries its salt (it is gone).
+#[test]
+fn a_batch_under_a_key_replays_its_answer_from_the_envelopes() {
+    let server = v2_server();
+    let batch = json!({"envelopes": [
+        {"type": "customers.updated", "actor": "clerk", "subject": "person/1", "payload": {"n": 1}},
+        {"type": "customers.updated", "subject": "person/2", "payload": {"n": 2}},
+        {"type": "orders.placed", "payload": {"n": 3}}
+    ]})
+    .to_string();
+    let key = [("Idempotency-Key", "import-0001")];
+    let first = server.post("/v1/envelopes/batch", &key, &batch);
+    assert_eq!(first.status, 201, "{}", first.text());
+    assert!(
+        first.text().contains("\"payload_salt\""),
+        "{}",
+        first.text()
+    );
+    let again = server.post("/v1/envelopes/batch", &key, &batch);
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the same answer, byte for byte");
+    let other = server.post(
+        "/v1/envelopes/batch",
+        &key,
+        &batch.replace("\"n\":3", "\"n\":4"),
+    );
+    assert_eq!(other.status, 409, "{}", other.text());
+    let recorded = query_all(&server)["envelopes"]
+        .as_array()
+        .expect("envelopes")
+        .iter()
+        .filter(|envelope| envelope["type"] != "arxi.segment.opened" && envelope["kind"] == "data")
+        .count();
+    assert_eq!(recorded, 3, "the replay and the conflict recorded nothing");
+    let erased = erase(
+        &server,
+        &[],
+        &json!({"subject": "person/1", "reason": "request 5"}),
+    );
+    assert_eq!(erased.status, 201, "{}", erased.text());
+    let after = server.post("/v1/envelopes/batch", &key, &batch);
+    assert_eq!(after.status, 201, "{}", after.text());
+    let receipts = after.json()["receipts"].clone();
+    let before = first.json()["receipts"].clone();
+    assert!(receipts[0].get("payload_salt").is_none(), "{receipts}");
+    assert!(receipts[1].get("payload_salt").is_some(), "{receipts}");
+    assert_eq!(receipts[1], before[1], "the others unchanged");
+    assert_eq!(receipts[0]["signature"], before[0]["signature"]);
+}

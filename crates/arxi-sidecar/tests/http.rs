@@ -721,8 +721,9 @@ fn idempotency_replays_conflicts_and_validates_keys() {
 #[test]
 fn idempotency_fails_closed_when_its_store_fails() {
     let server = Harness::start(Options::default());
-    // Break idempotency records on purpose: a stored record that does not
-    // decode means the store cannot be trusted for this key.
+    // Break idempotency records on purpose: a stored record that names
+    // envelopes the database does not hold means the store cannot be
+    // trusted for this key.
     let database = server.dir.path().join("data/arxi.db");
     assert_eq!(
         server
@@ -734,11 +735,8 @@ fn idempotency_fails_closed_when_its_store_fails() {
             .status,
         201
     );
-    arxi_store::fault::execute(
-        &database,
-        "UPDATE store_meta SET value = X'00' WHERE namespace = 'idempotency'",
-    )
-    .expect("damage");
+    arxi_store::fault::execute(&database, "UPDATE idempotency SET first_seq = 999999")
+        .expect("damage");
     let response = server.post(
         "/v1/envelopes",
         &[("Idempotency-Key", "broken")],

@@ -18,6 +18,7 @@
 
 mod backup;
 mod error;
+mod idempotency;
 mod log;
 mod read;
 mod schema;
@@ -32,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use backup::{BackupStats, ReadOnlyStore, backup};
 pub use error::StoreError;
+pub use idempotency::{IDEMPOTENCY_HASH_BYTES, IdempotencyRow};
 pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
 pub use schema::SCHEMA_VERSION;

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -160,6 +160,19 @@ const MIGRATIONS: &[&str] = &[
          CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
      );
      CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;",
+    // Version 6: compact idempotency records for appends
+    // (`idempotency.rs`): the answer is rebuilt from the envelopes, so a
+    // record keeps only the hashes, the envelopes and the time. Records
+    // written before stay in `store_meta` until they expire.
+    "CREATE TABLE idempotency (
+         id            INTEGER PRIMARY KEY,
+         scope         BLOB    NOT NULL UNIQUE CHECK (length(scope) = 16),
+         request_hash  BLOB    NOT NULL CHECK (length(request_hash) = 16),
+         first_seq     INTEGER NOT NULL,
+         count         INTEGER NOT NULL CHECK (count > 0),
+         labels        INTEGER NOT NULL,
+         created_at_us INTEGER NOT NULL
+     );",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

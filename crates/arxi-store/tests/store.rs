@@ -619,7 +619,7 @@ fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
     }
     arxi_store::fault::execute(
         &path,
-        "DROP TABLE payloads; DROP TABLE archived; DROP TABLE pruned;
+        "DROP TABLE idempotency; DROP TABLE payloads; DROP TABLE archived; DROP TABLE pruned;
          DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
          DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 2;",
     )
@@ -703,5 +703,48 @@ fn payload_rows_and_their_erasure() {
             .erased_by,
         None,
         "rolled back"
+    );
+}
+
+#[test]
+fn compact_idempotency_records_expire_oldest_first_and_stay_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir);
+    let row = |index: u8, created_at_us: i64| arxi_store::IdempotencyRow {
+        scope: [index; 16],
+        request_hash: [index ^ 0xff; 16],
+        first_seq: u64::from(index) * 10 + 1,
+        count: u64::from(index % 3) + 1,
+        labels: index % 4,
+        created_at_us,
+    };
+    let txn = store.transaction().expect("txn");
+    for index in 0..20_u8 {
+        txn.insert_idempotency(&row(index, i64::from(index / 2)))
+            .expect("insert");
+    }
+    // Expired (created before 3): 6 records, at most 4 per call.
+    assert_eq!(txn.evict_idempotency(3, 100, 4).expect("evict"), 4);
+    assert_eq!(txn.evict_idempotency(3, 100, 4).expect("evict"), 2);
+    assert_eq!(txn.evict_idempotency(3, 100, 4).expect("evict"), 0);
+    // Keep at most 10 of the remaining 14: the 4 oldest go.
+    assert_eq!(txn.evict_idempotency(3, 10, 100).expect("evict"), 4);
+    // A record written again for a scope whose record expired replaces it.
+    txn.insert_idempotency(&row(19, 50)).expect("replace");
+    txn.commit().expect("commit");
+    let reader = store.reader();
+    assert_eq!(reader.idempotency_count().expect("count"), 10);
+    assert_eq!(reader.idempotency(&[9; 16]).expect("read"), None);
+    assert_eq!(
+        reader.idempotency(&[10; 16]).expect("read"),
+        Some(row(10, 5)),
+        "read back whole"
+    );
+    assert_eq!(
+        reader
+            .idempotency(&[19; 16])
+            .expect("read")
+            .map(|found| found.created_at_us),
+        Some(50)
     );
 }
