@@ -5,7 +5,10 @@
 //! every witness, visibly in metrics, logs and the chain. `arxi proof
 //! verify` checks a served log proof under a witness policy, and refuses
 //! one the key holder made alone; `arxi receipt verify` checks a receipt
-//! against its request.
+//! against its request. `arxi bundle verify --witness ... --quorum N`
+//! accepts the honest recorder's bundle, anchored to a witnessed
+//! checkpoint, and refuses the rewritten recorder's bundle, which passes
+//! under the recorder key alone.
 
 use std::path::Path;
 use std::process::Output;
@@ -173,6 +176,7 @@ fn a_rewritten_database_under_the_same_key_is_refused_by_every_witness() {
             })
             .then_some(())
     });
+    let honest = seal_and_bundle(&first, &dir.path().join("honest.arxb"));
     assert!(first.terminate().success());
 
     // Another history under the same key and recorder id: first shorter
@@ -238,6 +242,89 @@ fn a_rewritten_database_under_the_same_key_is_refused_by_every_witness() {
         log.iter()
             .any(|line| line.contains("a witness refused this log's checkpoint")),
         "the sidecar logs the refusal"
+    );
+    let rewritten = seal_and_bundle(&forged, &dir.path().join("rewritten.arxb"));
+    assert!(forged.terminate().success());
+    bundles_under_a_witness_policy(&honest, &rewritten, &witnesses);
+}
+
+/// Seals the open segment, waits (when witnessed) for a witnessed
+/// checkpoint covering it, builds the bundle of every sealed segment and
+/// downloads it to `path`.
+fn seal_and_bundle(sidecar: &Sidecar, path: &Path) -> String {
+    let sealed = http(&sidecar.tcp, "POST", "/v1/segments/seal", &[], None).expect("seal");
+    assert_eq!(sealed.status, 200, "{}", sealed.text());
+    let last_seq = sealed.json()["seal"]["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    let state = get(sidecar, "/v1/log").json();
+    if state["witnessed_size"].as_u64().unwrap_or(0) > 0 {
+        wait_for("a witnessed checkpoint covering the seal", WAIT, || {
+            let state = get(sidecar, "/v1/log").json();
+            (state["witnessed_size"].as_u64()? >= last_seq).then_some(())
+        });
+    }
+    let built = http(&sidecar.tcp, "POST", "/v1/bundles/build", &[], Some(b"{}")).expect("build");
+    assert_eq!(built.status, 201, "{}", built.text());
+    let id = built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let download = get(sidecar, &format!("/v1/bundles/download?id={id}"));
+    assert_eq!(download.status, 200);
+    std::fs::write(path, &download.body).expect("write bundle");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+/// The honest recorder's bundle carries a witnessed anchor and verifies
+/// with and without a witness policy; the rewritten recorder's bundle,
+/// re-signed with the same key, verifies under the key alone and fails
+/// under the policy.
+fn bundles_under_a_witness_policy(honest: &str, rewritten: &str, witnesses: &[WitnessProcess]) {
+    let key = recorder_public_hex();
+    let verify = |file: &str, policy: bool| {
+        let mut args = vec!["bundle", "verify", file, "--key", key.as_str()];
+        if policy {
+            for witness in witnesses {
+                args.extend(["--witness", witness.vkey.as_str()]);
+            }
+            args.extend(["--quorum", "2"]);
+        }
+        let (code, text) = arxi(&args);
+        args.push("--json");
+        let (_, json) = arxi(&args);
+        let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
+        (code, text, report)
+    };
+    assert!(
+        std::fs::read(honest)
+            .expect("honest")
+            .starts_with(b"ARXI-BUNDLE 3\n")
+    );
+    let (code, text, report) = verify(honest, false);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("anchored: envelope seq"), "{text}");
+    assert_eq!(report["anchored"], true, "{report}");
+    let (code, text, report) = verify(honest, true);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        report["anchor"]["trusted_cosignatures"]
+            .as_u64()
+            .expect("count")
+            >= 2,
+        "{report}"
+    );
+
+    let (code, text, report) = verify(rewritten, false);
+    assert_eq!(code, Some(0), "the key holder's word alone: {text}");
+    assert!(text.contains("anchor: none"), "{text}");
+    assert_eq!(report["anchored"], false, "{report}");
+    let (code, text, report) = verify(rewritten, true);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        report["codes"],
+        serde_json::json!(["anchor_missing"]),
+        "{report}"
     );
 }
 

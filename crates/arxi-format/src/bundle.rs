@@ -12,6 +12,9 @@
 //!   bundle discloses of its committed payload, [`crate::payload`]), then
 //!   by one `A` record per attachment it references (the raw bytes), then
 //!   `S` the segment's seal;
+//! - `W` the witnessed anchor ([`crate::anchor`], container version 3
+//!   only), at most once, right before the trailer: a checkpoint of the
+//!   log tree and the inclusion proof of the bundle's last envelope in it;
 //! - `Z` the trailer (canonical JSON), exactly once, last: the manifest's
 //!   hash, SHA-256 over every byte before the `Z` record, and the bundle
 //!   signature.
@@ -37,6 +40,10 @@ pub const BUNDLE_VERSION: u64 = 1;
 /// version 1 container plus the `P` record.
 pub const CONTAINER_VERSION_DISCLOSURES: u64 = 2;
 
+/// The container version of a bundle that carries a witnessed anchor (`W`):
+/// the version 2 container plus the `W` record.
+pub const CONTAINER_VERSION_ANCHOR: u64 = 3;
+
 /// The first bytes of every bundle, before the version number.
 pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
 
@@ -45,6 +52,9 @@ pub const PREAMBLE: &[u8] = b"ARXI-BUNDLE 1\n";
 
 /// The preamble of a version 2 bundle.
 pub const PREAMBLE_DISCLOSURES: &[u8] = b"ARXI-BUNDLE 2\n";
+
+/// The preamble of a version 3 bundle.
+pub const PREAMBLE_ANCHOR: &[u8] = b"ARXI-BUNDLE 3\n";
 
 /// Largest record payload, for every tag (the one record size limit of the
 /// format: a verifier reads a JSON record of this size into memory, and
@@ -70,8 +80,10 @@ pub enum Tag {
     Attachment,
     /// `S`: seal.
     Seal,
-    /// `P`: a payload disclosure (container version 2 only).
+    /// `P`: a payload disclosure (container versions 2 and 3).
     Payload,
+    /// `W`: the witnessed anchor (container version 3 only).
+    Anchor,
     /// `Z`: trailer.
     Trailer,
 }
@@ -86,6 +98,7 @@ impl Tag {
             Self::Attachment => b'A',
             Self::Seal => b'S',
             Self::Payload => b'P',
+            Self::Anchor => b'W',
             Self::Trailer => b'Z',
         }
     }
@@ -99,6 +112,7 @@ impl Tag {
             b'A' => Some(Self::Attachment),
             b'S' => Some(Self::Seal),
             b'P' => Some(Self::Payload),
+            b'W' => Some(Self::Anchor),
             b'Z' => Some(Self::Trailer),
             _ => None,
         }
@@ -137,7 +151,7 @@ impl fmt::Display for FrameError {
             Self::UnsupportedVersion(version) => {
                 write!(
                     f,
-                    "bundle format version {version:?} is not supported (this build reads 1 and 2)"
+                    "bundle format version {version:?} is not supported (this build reads 1, 2 and 3)"
                 )
             }
             Self::BadHeader(header) => write!(f, "bad record header {header:?}"),
@@ -151,14 +165,16 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1` or
-/// `ARXI-BUNDLE 2`; returns the container version.
+/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1`, `2` or `3`;
+/// returns the container version.
 pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
     let version = line.strip_prefix(MAGIC).ok_or(FrameError::NotABundle)?;
     if version == b"1" {
         Ok(BUNDLE_VERSION)
     } else if version == b"2" {
         Ok(CONTAINER_VERSION_DISCLOSURES)
+    } else if version == b"3" {
+        Ok(CONTAINER_VERSION_ANCHOR)
     } else {
         Err(FrameError::UnsupportedVersion(
             String::from_utf8_lossy(version).chars().take(32).collect(),
@@ -167,12 +183,17 @@ pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
 }
 
 /// Parses a header line (without its LF) of a container of version
-/// `container` into tag and length (`P` is a tag of version 2 only).
+/// `container` into tag and length (`P` is a tag of versions 2 and 3, `W`
+/// of version 3 only).
 pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameError> {
     let bad = || FrameError::BadHeader(String::from_utf8_lossy(line).chars().take(40).collect());
     let (&tag, rest) = line.split_first().ok_or_else(bad)?;
     let tag = Tag::from_byte(tag)
-        .filter(|tag| *tag != Tag::Payload || container >= CONTAINER_VERSION_DISCLOSURES)
+        .filter(|tag| match tag {
+            Tag::Payload => container >= CONTAINER_VERSION_DISCLOSURES,
+            Tag::Anchor => container >= CONTAINER_VERSION_ANCHOR,
+            _ => true,
+        })
         .ok_or_else(bad)?;
     let digits = rest.strip_prefix(b" ").ok_or_else(bad)?;
     let canonical_digits = !digits.is_empty()
@@ -207,13 +228,14 @@ impl Encoder {
         Self::start_version(BUNDLE_VERSION)
     }
 
-    /// Starts a bundle of container version `container` (1, or 2 when it
-    /// holds `P` records).
+    /// Starts a bundle of container version `container` (1; 2 when it
+    /// holds `P` records; 3 when it holds a `W` record).
     pub fn start_version(container: u64) -> (Self, &'static [u8]) {
         let preamble = match container {
             BUNDLE_VERSION => PREAMBLE,
             CONTAINER_VERSION_DISCLOSURES => PREAMBLE_DISCLOSURES,
-            other => panic!("no container version {other}: the builder picks 1 or 2"),
+            CONTAINER_VERSION_ANCHOR => PREAMBLE_ANCHOR,
+            other => panic!("no container version {other}: the builder picks 1, 2 or 3"),
         };
         let mut digest = Sha256::new();
         digest.update(preamble);
@@ -596,6 +618,10 @@ mod tests {
         assert_eq!(parse_header(b"A 0", 1), Ok((Tag::Attachment, 0)));
         assert_eq!(parse_header(b"P 12", 2), Ok((Tag::Payload, 12)));
         assert!(parse_header(b"P 12", 1).is_err(), "P is a version 2 tag");
+        assert_eq!(parse_header(b"P 12", 3), Ok((Tag::Payload, 12)));
+        assert_eq!(parse_header(b"W 7", 3), Ok((Tag::Anchor, 7)));
+        assert!(parse_header(b"W 7", 2).is_err(), "W is a version 3 tag");
+        assert!(parse_header(b"W 7", 1).is_err(), "W is a version 3 tag");
         for bad in [
             &b"E 01"[..],
             b"E",
@@ -618,9 +644,10 @@ mod tests {
         );
         assert_eq!(check_preamble(b"ARXI-BUNDLE 1"), Ok(1));
         assert_eq!(check_preamble(b"ARXI-BUNDLE 2"), Ok(2));
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 3"), Ok(3));
         assert_eq!(
-            check_preamble(b"ARXI-BUNDLE 3"),
-            Err(FrameError::UnsupportedVersion("3".into()))
+            check_preamble(b"ARXI-BUNDLE 4"),
+            Err(FrameError::UnsupportedVersion("4".into()))
         );
         assert_eq!(check_preamble(b"PK\x03\x04"), Err(FrameError::NotABundle));
     }

@@ -26,6 +26,7 @@
     )
 )]
 
+pub mod anchor;
 pub mod bundle;
 pub mod canonical;
 mod canonical_check;

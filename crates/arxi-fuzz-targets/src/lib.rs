@@ -174,6 +174,7 @@ pub fn bundle_reader(data: &[u8]) {
         &arxi_verify::Options {
             batch_size: 1,
             threads: 1,
+            ..arxi_verify::Options::default()
         },
         None,
     );

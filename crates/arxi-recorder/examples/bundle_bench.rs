@@ -167,6 +167,7 @@ fn verify(file: &Path, key_file: &Path, batch_size: usize, threads: usize) {
         &arxi_verify::Options {
             batch_size,
             threads,
+            ..arxi_verify::Options::default()
         },
         None,
     );

@@ -154,11 +154,17 @@ pub(crate) fn write_archive_bundle(
         .map_err(|e| BundleError::Inconsistent(format!("seal of segment {last_segment}: {e}")))?;
     let created_at: Timestamp = seal.body.sealed_at;
     // Every payload not erased: the archive is where the envelopes live
-    // once pruned (Docs/format.md 10.1 says what an erasure reaches).
+    // once pruned (Docs/format.md 10.1 says what an erasure reaches). No
+    // witnessed anchor: an archive bundle is a function of the stored
+    // envelope and seal rows alone (its object key is its SHA-256, and it
+    // is rebuilt byte for byte), while which checkpoint is witnessed and
+    // which cosignatures it carries change as witnesses answer
+    // (Docs/format.md 11.7).
     write_bundle(
         reader,
         first_segment..=last_segment,
         &PayloadSelection::All,
+        None,
         key,
         created_at,
         out,

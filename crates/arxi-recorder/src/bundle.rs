@@ -5,16 +5,26 @@
 //! snapshot (a single read transaction), so a bundle never mixes states.
 //! Where the file is written, when it becomes downloadable and what a
 //! restart does with the leftovers of a crash is `bundle_dir.rs`.
+//!
+//! A bundle given a witnessed checkpoint that covers its last envelope
+//! carries it as its anchor (`W`, container version 3): the checkpoint
+//! note with its cosignatures and the inclusion proof of the last envelope
+//! in its tree, read from the stored log tree in the same snapshot. A
+//! checkpoint smaller than the bundle anchors nothing (it cannot include
+//! the last envelope), so such a bundle is written without an anchor and
+//! [`BuiltBundle::anchor`] says so.
 
 use std::io::Write;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
+use arxi_format::anchor::Anchor;
 use arxi_format::bundle::{
-    BUNDLE_VERSION, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, ManifestSegment,
-    SEGMENTS_MAX, Tag,
+    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord,
+    Manifest, ManifestSegment, SEGMENTS_MAX, Tag,
 };
 use arxi_format::envelope::Envelope;
+use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::payload::{Committed, Disclosure, Salt};
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, KeyId, PublicKey, SecretKey, Timestamp};
@@ -155,6 +165,9 @@ pub struct BuiltBundle {
     pub sha256: Hash32,
     /// The manifest's hash.
     pub manifest_hash: Hash32,
+    /// The tree size of the checkpoint the bundle is anchored to (`None`:
+    /// no anchor).
+    pub anchor: Option<u64>,
 }
 
 /// Resolves a selection to a segment range, all sealed.
@@ -478,14 +491,86 @@ fn write_envelope<W: Write>(
     Ok(())
 }
 
+/// The `W` record tying envelope `last_seq` (stored hash `last_hash`) to
+/// the checkpoint `note` (a signed note with its cosignatures), or `None`
+/// when the checkpoint does not cover it. The proof is checked before it
+/// is written: the recorder never writes an anchor the verifier refuses.
+fn anchor_record(
+    reader: &Reader<'_>,
+    note: &str,
+    last_seq: u64,
+    last_hash: &Hash32,
+) -> Result<Option<Anchor>, BundleError> {
+    let mut anchor = Anchor {
+        checkpoint: note.to_owned(),
+        leaf_index: last_seq - 1,
+        tree_size: 0,
+        inclusion_proof: Vec::new(),
+    };
+    let read = anchor
+        .read_checkpoint()
+        .map_err(|e| BundleError::Inconsistent(format!("the witnessed checkpoint: {e}")))?;
+    if read.checkpoint.size < last_seq {
+        return Ok(None);
+    }
+    // The proof's lowest levels are computed from the 16 leaves of the
+    // last envelope's tile; when some were pruned (a bundle right after
+    // the archived prefix) the proof cannot be made here.
+    let tile_first_seq = ((last_seq - 1) >> TILE_HEIGHT << TILE_HEIGHT) + 1;
+    if crate::pruned::pruned_from_seq(reader, tile_first_seq)?.is_some() {
+        return Ok(None);
+    }
+    anchor.tree_size = read.checkpoint.size;
+    anchor.inclusion_proof =
+        crate::log_tree::inclusion_proof(*reader, last_seq - 1, read.checkpoint.size)?;
+    anchor
+        .check_inclusion(last_hash, &read.checkpoint.root)
+        .map_err(|e| {
+            BundleError::Inconsistent(format!(
+                "envelope {last_seq} is not in the stored log tree of checkpoint {}: {e}",
+                read.checkpoint.size
+            ))
+        })?;
+    Ok(Some(anchor))
+}
+
+/// The anchor of the bundle of envelopes `first_seq` to the last of
+/// `last_seal` (when `note` covers that envelope) and the container version its
+/// records need: version 2 envelopes bring `P` records, which container
+/// versions 2 and 3 have, an anchor the `W` record of version 3; a bundle
+/// without either keeps version 1's bytes.
+fn anchor_and_container(
+    reader: &Reader<'_>,
+    note: Option<&str>,
+    first_seq: u64,
+    last_seal: &Seal,
+) -> Result<(Option<Anchor>, u64), BundleError> {
+    let (last_seq, last_hash) = (last_seal.body.last_seq, &last_seal.body.last_envelope_hash);
+    let anchor = match note {
+        Some(note) => anchor_record(reader, note, last_seq, last_hash)?,
+        None => None,
+    };
+    let container = if anchor.is_some() {
+        CONTAINER_VERSION_ANCHOR
+    } else if reader.has_payloads(first_seq, last_seq)? {
+        CONTAINER_VERSION_DISCLOSURES
+    } else {
+        BUNDLE_VERSION
+    };
+    Ok((anchor, container))
+}
+
 /// Writes the bundle of `segments` (all sealed) to `out`, signed by `key`,
-/// disclosing the committed payloads `payloads` selects.
+/// disclosing the committed payloads `payloads` selects, anchored to the
+/// witnessed checkpoint `anchor` (a signed note, as `GET
+/// /v1/log/checkpoint` serves it) when it covers the last envelope.
 /// `progress` is called with the envelopes written so far, every 4096.
 #[allow(clippy::too_many_arguments)]
 pub fn write_bundle<W: Write>(
     reader: &Reader<'_>,
     segments: RangeInclusive<u64>,
     payloads: &PayloadSelection,
+    anchor: Option<&str>,
     key: &SecretKey,
     created_at: Timestamp,
     out: W,
@@ -528,13 +613,7 @@ pub fn write_bundle<W: Write>(
         digest: Sha256::new(),
         bytes: 0,
     };
-    // Version 2 envelopes bring `P` records, which only container
-    // version 2 has; a bundle without them keeps version 1's bytes.
-    let container = if reader.has_payloads(first_seq, last_seq)? {
-        CONTAINER_VERSION_DISCLOSURES
-    } else {
-        BUNDLE_VERSION
-    };
+    let (anchor, container) = anchor_and_container(reader, anchor, first_seq, &last_seal)?;
     let (mut encoder, preamble) = Encoder::start_version(container);
     out.put(preamble)?;
     let manifest_bytes = manifest.to_canonical_bytes();
@@ -587,6 +666,9 @@ pub fn write_bundle<W: Write>(
         out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
     }
     signers.check_signer(key, &last_seal.body.key_id)?;
+    if let Some(anchor) = &anchor {
+        out.record(&mut encoder, Tag::Anchor, &anchor.to_canonical_bytes())?;
+    }
     let (trailer, _) = encoder.finish(manifest.hash(), key);
     out.put(&trailer)?;
     out.inner.flush().map_err(BundleError::Write)?;
@@ -600,6 +682,7 @@ pub fn write_bundle<W: Write>(
         bytes: out.bytes,
         sha256: Hash32(out.digest.finalize().into()),
         manifest_hash: manifest.hash(),
+        anchor: anchor.map(|anchor| anchor.tree_size),
     })
 }
 

@@ -109,7 +109,9 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
 
 /// Builds a bundle into `dir` (created if missing) and stages it: written
 /// under a temporary name, synced, renamed to its staged name, the
-/// directory synced. A failed build leaves no file.
+/// directory synced. A failed build leaves no file. `anchor`: the
+/// witnessed checkpoint to anchor it to, when it covers the bundle.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build_staged(
     readers: &ReaderPool,
     key: &SecretKey,
@@ -117,6 +119,7 @@ pub(crate) fn build_staged(
     dir: &Path,
     selection: BundleSelection,
     payloads: &PayloadSelection,
+    anchor: Option<&str>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<StagedBundle, BundleError> {
     std::fs::DirBuilder::new()
@@ -142,7 +145,7 @@ pub(crate) fn build_staged(
         let built = readers.with(|reader| {
             Ok(resolve_selection(&reader, selection).and_then(|segments| {
                 write_bundle(
-                    &reader, segments, payloads, key, created_at, &file, progress,
+                    &reader, segments, payloads, anchor, key, created_at, &file, progress,
                 )
             }))
         })??;

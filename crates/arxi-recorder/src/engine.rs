@@ -957,6 +957,21 @@ impl RecorderEngine {
         payloads: &PayloadSelection,
         progress: &mut dyn FnMut(u64),
     ) -> Result<StagedBundle, BundleError> {
+        self.build_bundle_anchored(selection, payloads, None, progress)
+    }
+
+    /// As [`Self::build_bundle_with`], anchored to the witnessed
+    /// checkpoint `anchor` (a signed note with its cosignatures, as `GET
+    /// /v1/log/checkpoint` serves it) when it covers the bundle's last
+    /// envelope (`Docs/format.md` §11.7); otherwise without an anchor
+    /// ([`crate::bundle::BuiltBundle::anchor`] says which).
+    pub fn build_bundle_anchored(
+        &self,
+        selection: BundleSelection,
+        payloads: &PayloadSelection,
+        anchor: Option<&str>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<StagedBundle, BundleError> {
         let dir = self
             .config
             .bundle_dir
@@ -972,6 +987,7 @@ impl RecorderEngine {
             dir,
             selection,
             payloads,
+            anchor,
             progress,
         )
     }

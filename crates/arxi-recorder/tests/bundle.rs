@@ -8,9 +8,11 @@ mod support;
 use std::sync::Arc;
 
 use arxi_format::SecretKey;
-use arxi_recorder::bundle::{BundleError, BundleFile, BundleSelection, is_bundle_id};
+use arxi_recorder::bundle::{
+    BundleError, BundleFile, BundleSelection, PayloadSelection, is_bundle_id,
+};
 use arxi_recorder::{AttachmentInput, Outcome, RecorderEngine};
-use arxi_verify::{Options, verify_bundle};
+use arxi_verify::{Options, WitnessPolicy, verify_bundle};
 use serde_json::json;
 use support::*;
 
@@ -354,5 +356,93 @@ fn bundles_built_before_the_index_stay_recorded() {
     engine.shutdown().expect("shutdown");
     let engine = reopen(&path, key(1), &clock);
     assert!(!engine.recovery().bundle_index_rebuilt, "once is enough");
+    engine.shutdown().expect("shutdown");
+}
+
+/// A bundle built with a witnessed checkpoint that covers its last
+/// envelope carries it as its anchor (`W`, container version 3): the
+/// independent verifier finds the anchor holding, under the witness that
+/// cosigned it and without a policy. A checkpoint smaller than the bundle
+/// anchors nothing, and a bundle built without one keeps its old bytes.
+#[test]
+fn a_bundle_carries_the_witnessed_checkpoint_that_covers_it() {
+    use arxi_format::note::{Note, NoteSigner, SignatureType};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let engine = reopen(&path, key(1), &clock);
+    append(&engine, "a.b", json!(1));
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let small = engine
+        .checkpoint(0)
+        .expect("queued")
+        .wait()
+        .expect("signed")
+        .expect("a checkpoint");
+    append(&engine, "a.b", json!(2));
+    append(&engine, "a.b", json!(3));
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    append(&engine, "a.b", json!(4));
+    let large = engine
+        .checkpoint(0)
+        .expect("queued")
+        .wait()
+        .expect("signed")
+        .expect("a checkpoint");
+    let witness = NoteSigner::new(
+        "w1.example",
+        SignatureType::Cosignature,
+        SecretKey::from_seed(&[77; 32]).expect("seed"),
+    )
+    .expect("name");
+    let mut note = Note::parse(large.note.to_string().as_bytes()).expect("note");
+    note.sign(&witness, 1_800_000_000).expect("cosigns");
+    let note = note.to_string();
+    let selection = BundleSelection::Segments { first: 1, last: 2 };
+    let staged = engine
+        .build_bundle_anchored(selection, &PayloadSelection::All, Some(&note), &mut |_| {})
+        .expect("builds");
+    let built = &staged.file().built;
+    assert_eq!(built.anchor, Some(large.size));
+    assert!(
+        large.size > *built.seqs.end(),
+        "the log grew past the bundle"
+    );
+    let bytes = std::fs::read(staged.staged_path()).expect("bundle file");
+    assert!(bytes.starts_with(b"ARXI-BUNDLE 3\n"));
+    let trusted = [key(1).public().clone()];
+    let report = verify_bundle(&bytes[..], &trusted, &Options::default(), None);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    let anchor = report.anchor.expect("anchored");
+    assert!(anchor.holds);
+    assert_eq!(
+        (anchor.tree_size, anchor.leaf_index),
+        (large.size, *built.seqs.end() - 1)
+    );
+    let policy = Options {
+        witness: WitnessPolicy {
+            witnesses: vec![witness.verifier().clone()],
+            quorum: 1,
+        },
+        ..Options::default()
+    };
+    let report = verify_bundle(&bytes[..], &trusted, &policy, None);
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    assert_eq!(report.anchor.expect("anchored").witnesses.len(), 1);
+    // The checkpoint signed after segment 1 does not cover segment 2.
+    let staged = engine
+        .build_bundle_anchored(
+            selection,
+            &PayloadSelection::All,
+            Some(&small.note.to_string()),
+            &mut |_| {},
+        )
+        .expect("builds");
+    assert_eq!(staged.file().built.anchor, None);
+    let unanchored = std::fs::read(staged.staged_path()).expect("bundle file");
+    assert!(unanchored.starts_with(b"ARXI-BUNDLE 1\n"));
+    let report = verify_bundle(&unanchored[..], &trusted, &policy, None);
+    let codes: Vec<&str> = report.codes().iter().map(|code| code.as_str()).collect();
+    assert_eq!(codes, ["anchor_missing"]);
     engine.shutdown().expect("shutdown");
 }

@@ -211,6 +211,7 @@ fn tag_name(tag: Tag) -> &'static str {
         Tag::Envelope => "envelope",
         Tag::Attachment => "attachment",
         Tag::Payload => "payload",
+        Tag::Anchor => "anchor",
         Tag::Seal => "seal",
         Tag::Trailer => "trailer",
     }

@@ -78,7 +78,7 @@ pub fn inspect_bundle<R: Read>(source: R) -> Summary {
                     Ok(trailer) => summary.trailer = Some(trailer),
                     Err(error) => summary.problems.push(format!("trailer: {error}")),
                 },
-                Tag::Attachment | Tag::Payload => {}
+                Tag::Attachment | Tag::Payload | Tag::Anchor => {}
             },
         }
     }

@@ -24,11 +24,14 @@ pub use inspect::{Summary, inspect_bundle};
 pub use proof_file::{ProofReport, check_proof_file};
 pub use prove::{ProveError, prove_from_bundle};
 pub use report::{
-    Code, CodeInfo, Counts, Finding, PayloadRange, PayloadState, PayloadStates, Report, Verdict,
+    AnchorReport, Code, CodeInfo, Counts, Finding, PayloadRange, PayloadState, PayloadStates,
+    Report, Verdict,
 };
 pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};
-pub use witnessed::{LogProofCheck, ReceiptCheck, WitnessPolicy, verify_log_proof, verify_receipt};
+pub use witnessed::{
+    LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof, verify_receipt,
+};
 
 /// The verifier's version line: the package version, the commit and the
 /// build profile it was built from (set by `build.rs`), as `arxi --version`

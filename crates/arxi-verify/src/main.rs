@@ -109,6 +109,8 @@ struct VerifyArgs {
     /// Signature worker threads (default: one per CPU)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
+    #[command(flatten)]
+    witnesses: WitnessArgs,
 }
 
 #[derive(Debug, Args)]
@@ -156,7 +158,8 @@ enum ProofCommand {
     },
 }
 
-/// Who an auditor trusts besides the recorder key (log proofs only).
+/// Who an auditor trusts besides the recorder key (log proofs, and the
+/// witnessed anchor of bundles).
 #[derive(Debug, Args)]
 struct WitnessArgs {
     /// A trusted witness: its C2SP verifier key (name+hash+base64) or a file holding it (repeat for several)
@@ -214,6 +217,8 @@ fn main() -> ExitCode {
                 json: args.json,
                 no_batch: args.no_batch,
                 threads: args.threads,
+                witnesses: args.witnesses.witnesses,
+                quorum: args.witnesses.quorum.map(usize::from),
             },
         ),
         Command::Bundle(BundleCommand::Inspect { file, json }) => cli::bundle::inspect(&file, json),

@@ -42,7 +42,7 @@ impl Verdict {
 pub struct CodeInfo {
     /// The stable snake_case code.
     pub code: &'static str,
-    /// The records it applies to: `file`, `M`, `K`, `E`, `P`, `A`, `S`, `Z`,
+    /// The records it applies to: `file`, `M`, `K`, `E`, `P`, `A`, `S`, `W`, `Z`,
     /// `proof` (an inclusion proof) or `series` (consecutive bundles).
     pub applies_to: &'static [&'static str],
     /// What it means for the verdict.
@@ -93,13 +93,13 @@ registry! {
         "The file has no preamble line starting with `ARXI-BUNDLE ` (an LF within its first 33 bytes).",
         "", ""),
     UnsupportedVersion => ("unsupported_version", ["file"], CouldNotCheck,
-        "The preamble names a container version other than `1` or `2`.",
+        "The preamble names a container version other than `1`, `2` or `3`.",
         "", "the version text"),
     Truncated => ("truncated", ["file"], Invalid,
         "The file ends inside a record, or at a record boundary before the trailer.",
         "", ""),
     BadRecord => ("bad_record", ["file"], Invalid,
-        "A record header is not `TAG SP LENGTH LF` with a tag of the container's version (`P` only in version 2) and a canonical length of at most 268435456, or a payload is not followed by LF; reading stops there.",
+        "A record header is not `TAG SP LENGTH LF` with a tag of the container's version (`P` only in versions 2 and 3, `W` only in version 3) and a canonical length of at most 268435456, or a payload is not followed by LF; reading stops there.",
         "", ""),
     ManifestMissing => ("manifest_missing", ["M"], CouldNotCheck,
         "The first record is not a manifest; nothing else is checked.",
@@ -293,6 +293,27 @@ registry! {
     DataAfterTrailer => ("data_after_trailer", ["file"], Invalid,
         "Bytes follow the trailer record.",
         "", ""),
+    AnchorOutOfPlace => ("anchor_out_of_place", ["W"], Invalid,
+        "A witnessed anchor record is followed by another record than the trailer (a second `W` included); it is not used.",
+        "the trailer", "the record that follows"),
+    AnchorMalformed => ("anchor_malformed", ["W"], Invalid,
+        "The witnessed anchor does not parse (strict record rules, section 11.7), is not canonical, or its `checkpoint` is not a signed note whose text is a checkpoint without extension lines and whose origin is a valid key name; nothing else is checked for it.",
+        "", ""),
+    AnchorSignatureInvalid => ("anchor_signature_invalid", ["W"], Invalid,
+        "No trusted recorder key signed the anchor's checkpoint under its origin (section 14.2), or a signature line of a trusted key on it does not verify.",
+        "", "the checkpoint's origin"),
+    AnchorPositionMismatch => ("anchor_position_mismatch", ["W"], Invalid,
+        "The anchor's `tree_size` is not its checkpoint's size, or its `leaf_index` is not the `seq` - 1 of the last envelope taken into the chain, or not below `tree_size`.",
+        "the last envelope's leaf index and the checkpoint's size", "the record's leaf_index and tree_size"),
+    AnchorRootMismatch => ("anchor_root_mismatch", ["W"], Invalid,
+        "The anchor's inclusion proof (RFC 9162 §2.1.3.2) from the last envelope's leaf `SHA-256(0x00 || stored hash)` does not lead to the checkpoint's root, or has the wrong length.",
+        "the checkpoint's root", ""),
+    AnchorNotWitnessed => ("anchor_not_witnessed", ["W"], Invalid,
+        "Under a witness policy (`--witness ... --quorum q`): fewer than `q` distinct trusted witnesses' cosignatures verify on the anchor's checkpoint, or a trusted witness's cosignature line on it does not verify.",
+        "the quorum", "trusted cosignatures that verified"),
+    AnchorMissing => ("anchor_missing", ["Z"], Invalid,
+        "Under a witness policy, the bundle carries no witnessed anchor record.",
+        "a W record cosigned by the quorum", "none"),
     ProofPositionMismatch => ("proof_position_mismatch", ["proof"], Invalid,
         "The proof's envelope and seal name other recorders or segments, `tree_size` is not the seal's `count`, or the envelope's `seq` is not `first_seq + leaf_index` within the sealed range.",
         "", ""),
@@ -469,6 +490,51 @@ pub struct Anchors {
     pub end: Option<(u64, Hash32, Hash32)>,
 }
 
+/// The witnessed anchor of a bundle, as read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorReport {
+    /// The checkpoint's origin (the log's name).
+    pub origin: String,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// The checkpoint's root.
+    pub root: Hash32,
+    /// The anchored leaf (the last envelope's `seq` - 1).
+    pub leaf_index: u64,
+    /// Signature lines on the checkpoint (the recorder's and every
+    /// cosignature, trusted or not).
+    pub signature_lines: usize,
+    /// The trusted witnesses whose cosignatures verified, with the times
+    /// they state (empty without a witness policy).
+    pub witnesses: Vec<(String, u64)>,
+    /// The policy's quorum (0: none given).
+    pub quorum: usize,
+    /// Every anchor rule held (and the quorum was met).
+    pub holds: bool,
+}
+
+impl AnchorReport {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        let witnesses: Vec<Value> = self
+            .witnesses
+            .iter()
+            .map(|(name, time)| json!({"name": name, "time": time}))
+            .collect();
+        json!({
+            "holds": self.holds,
+            "origin": self.origin,
+            "tree_size": self.tree_size,
+            "root": self.root.to_hex(),
+            "leaf_index": self.leaf_index,
+            "signature_lines": self.signature_lines,
+            "quorum": self.quorum,
+            "trusted_cosignatures": self.witnesses.len(),
+            "witnesses": witnesses,
+        })
+    }
+}
+
 /// What a bundle shows of one version 2 envelope's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadState {
@@ -610,6 +676,9 @@ pub struct Report {
     pub anchors: Anchors,
     /// The payload state of every version 2 envelope.
     pub payloads: PayloadStates,
+    /// The witnessed anchor, when the bundle carries one that could be
+    /// read (`W`, section 11.7).
+    pub anchor: Option<AnchorReport>,
 }
 
 impl Report {
@@ -666,6 +735,8 @@ impl Report {
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
             "findings_dropped": self.findings_dropped,
             "payloads": self.payloads.to_json(),
+            "anchored": self.anchor.as_ref().is_some_and(|anchor| anchor.holds),
+            "anchor": self.anchor.as_ref().map(AnchorReport::to_json),
         })
     }
 }

@@ -323,6 +323,14 @@ fn the_conformance_suite_through_the_cli() {
             args.push("--key".into());
             args.push(path(&data(&key)).to_owned());
         }
+        if let Some(quorum) = case.get("quorum") {
+            for witness in strings("witnesses") {
+                args.push("--witness".into());
+                args.push(path(&data(&witness)).to_owned());
+            }
+            args.push("--quorum".into());
+            args.push(quorum.to_string());
+        }
         args.push("--json".into());
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = arxi(&words);

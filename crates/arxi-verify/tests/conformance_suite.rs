@@ -17,8 +17,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use arxi_format::PublicKey;
+use arxi_format::note::VerifierKey;
 use arxi_verify::{
-    Code, Options, Report, SeriesReport, check_proof_file, load_public_key, verify_bundle,
+    Code, Options, Report, SeriesReport, WitnessPolicy, check_proof_file, load_public_key,
+    verify_bundle,
 };
 
 fn dir() -> PathBuf {
@@ -80,10 +82,30 @@ fn keys(case: &conformance::Case) -> Option<Vec<PublicKey>> {
         .collect()
 }
 
+/// The witness policy of a case (none: quorum 0).
+fn policy(case: &conformance::Case) -> WitnessPolicy {
+    let witnesses = case
+        .witnesses
+        .iter()
+        .map(|file| {
+            let text = String::from_utf8(committed(file)).expect("utf-8");
+            VerifierKey::parse(text.trim()).expect("a verifier key")
+        })
+        .collect();
+    WitnessPolicy {
+        witnesses,
+        quorum: case.quorum.unwrap_or(0),
+    }
+}
+
 /// The exit code and code set the library gives for a case.
 fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static str>) {
     let Some(trusted) = keys(case) else {
         return (2, BTreeSet::new());
+    };
+    let options = &Options {
+        witness: policy(case),
+        ..options.clone()
     };
     if case.command == "proof verify" {
         return match check_proof_file(&committed(&case.files[0]), &trusted) {
@@ -117,6 +139,7 @@ fn every_case_reports_exactly_its_verdict_and_codes() {
             let options = Options {
                 batch_size,
                 threads,
+                ..Options::default()
             };
             let (exit, codes) = run(case, &options);
             if exit != case.exit || codes != expected {
@@ -149,6 +172,7 @@ fn speccheck_bundles_get_one_verdict_whatever_the_batching() {
                 let options = Options {
                     batch_size,
                     threads,
+                    ..Options::default()
                 };
                 assert_eq!(
                     run(case, &options),

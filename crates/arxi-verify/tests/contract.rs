@@ -75,7 +75,10 @@ fn codes_are_unique_and_well_formed() {
         assert!(info.when.ends_with('.'), "{}: a sentence", info.code);
         for kind in info.applies_to {
             assert!(
-                ["file", "M", "K", "E", "P", "A", "S", "Z", "proof", "series"].contains(kind),
+                [
+                    "file", "M", "K", "E", "P", "A", "S", "W", "Z", "proof", "series"
+                ]
+                .contains(kind),
                 "{}: {kind}",
                 info.code
             );

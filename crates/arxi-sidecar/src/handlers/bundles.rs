@@ -176,7 +176,9 @@ fn payload_selection(members: &mut Map<String, Value>) -> Result<PayloadSelectio
 /// sealed segment), `{"first_segment": a, "last_segment": b}` or
 /// `{"first_seq": a, "last_seq": b}` (the sealed segments holding them),
 /// with at most one payload selection (`withhold_payloads`,
-/// `disclose_subject`, `disclose_type`).
+/// `disclose_subject`, `disclose_type`). With witnesses configured, the
+/// bundle carries the newest witnessed checkpoint as its anchor when that
+/// checkpoint covers its last envelope.
 pub async fn build(call: Call) -> Result<Reply, Problem> {
     let body = parse_body(&call, true)?;
     let key = idempotency_key(&call, &body)?;
@@ -188,11 +190,20 @@ pub async fn build(call: Call) -> Result<Reply, Problem> {
     let selection = selection(&mut members)?;
     let payloads = payload_selection(&mut members)?;
     let engine = Arc::clone(&call.state.engine);
+    // With witnesses configured, the newest witnessed checkpoint anchors
+    // the bundle when it covers its last envelope (Docs/format.md 11.7).
+    // Without, nothing: a checkpoint only the recorder key signed adds
+    // nothing to a bundle the same key signs.
+    let anchor = if call.state.log.witnesses.is_empty() {
+        None
+    } else {
+        call.state.log.witnessed().map(|(_, note)| note)
+    };
     let (response, replayed) = on_bundle_pool(&call, move || {
         // Whatever fails before the publication, `staged` is dropped and
         // its file removed: a build that was not recorded leaves no file.
         let staged = engine
-            .build_bundle_with(selection, &payloads, &mut |_| {})
+            .build_bundle_anchored(selection, &payloads, anchor.as_deref(), &mut |_| {})
             .map_err(bundle_problem)?;
         let answer = bundle_json(staged.file());
         let idempotency = key.map(|(key, request_hash)| IdempotencyRequest {

@@ -13,9 +13,13 @@ pub(crate) struct VerifyOutput {
     pub(crate) no_batch: bool,
     /// Signature threads (`None`: one per CPU).
     pub(crate) threads: Option<u16>,
+    /// `--witness`: the trusted witnesses' verifier keys (or files).
+    pub(crate) witnesses: Vec<String>,
+    /// `--quorum` (default: every `--witness`).
+    pub(crate) quorum: Option<usize>,
 }
 
-/// `arxi bundle verify FILE... --key PUBKEY...`.
+/// `arxi bundle verify FILE... --key PUBKEY... [--witness VKEY... --quorum N]`.
 pub(crate) fn verify(
     files: &[String],
     keys: &[String],
@@ -25,6 +29,7 @@ pub(crate) fn verify(
         return Err(CouldNotCheck("standard input (-) can be read once".into()));
     }
     let trusted = trusted_keys(keys)?;
+    let witness = super::witnessed::witness_policy(&output.witnesses, output.quorum)?;
     let threads = match output.threads {
         Some(threads) => usize::from(threads),
         None => std::thread::available_parallelism().map_or(1, usize::from),
@@ -36,6 +41,7 @@ pub(crate) fn verify(
             Options::default().batch_size
         },
         threads,
+        witness,
     };
     let mut reports = Vec::new();
     for file in files {
@@ -93,7 +99,51 @@ pub(crate) fn print_report(file: &str, report: &Report, as_json: bool) {
     }
     if !as_json {
         print_payloads(&report.payloads);
+        print_anchor(report);
     }
+}
+
+/// Whether the bundle is anchored, to which checkpoint, and by whom
+/// cosigned (`Docs/format.md` §11.7, §14.6).
+fn print_anchor(report: &Report) {
+    let Some(anchor) = &report.anchor else {
+        println!(
+            "anchor: none (the bundle carries no witnessed checkpoint; the key holder alone vouches for it)"
+        );
+        return;
+    };
+    let state = if anchor.holds {
+        "anchored"
+    } else {
+        "anchor does not hold"
+    };
+    let witnesses = if anchor.quorum == 0 {
+        format!(
+            "no witness policy given: the key holder alone vouches for this tree ({} signature line(s) on the checkpoint, cosignatures not checked)",
+            anchor.signature_lines
+        )
+    } else {
+        let names: Vec<String> = anchor
+            .witnesses
+            .iter()
+            .map(|(name, time)| format!("{name} at {time}"))
+            .collect();
+        format!(
+            "cosigned by {} of the trusted witnesses ({} needed){}{}",
+            anchor.witnesses.len(),
+            anchor.quorum,
+            if names.is_empty() { "" } else { ": " },
+            names.join(", ")
+        )
+    };
+    println!(
+        "{state}: envelope seq {} is leaf {} of the log tree of {} envelopes (origin {}, root {}); {witnesses}",
+        anchor.leaf_index + 1,
+        anchor.leaf_index,
+        anchor.tree_size,
+        anchor.origin,
+        anchor.root.to_hex()
+    );
 }
 
 /// Most payload ranges the text report lists (`--json` has them all).

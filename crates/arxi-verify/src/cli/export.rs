@@ -250,7 +250,7 @@ impl Outputs {
                     .and_then(|()| file.flush())
                     .map_err(|e| CouldNotCheck(format!("{}: {e}", path.display())));
             }
-            Tag::Key | Tag::Trailer | Tag::Attachment => return Ok(()),
+            Tag::Key | Tag::Trailer | Tag::Attachment | Tag::Anchor => return Ok(()),
         };
         if payload.contains(&b'\n') {
             self.written.skipped += 1;

@@ -13,6 +13,9 @@
 //! - [`payload`]: payload disclosure records (`P`) against their version 2
 //!   envelopes, and erasure records against the erasure claims;
 //! - [`seal`]: seal records;
+//! - [`anchor`]: the witnessed anchor (`W`): a checkpoint of the log tree
+//!   and the inclusion proof of the last envelope in it, under the witness
+//!   policy;
 //! - [`trailer`]: the end of the contents and the signed trailer.
 //!
 //! Memory is bounded by one record, one batch of signatures per worker,
@@ -20,6 +23,7 @@
 //! records, whatever the bundle's size. It does not judge a series of
 //! bundles (see [`crate::series`]).
 
+mod anchor;
 mod attachments;
 mod chain;
 mod control;
@@ -42,6 +46,7 @@ use arxi_format::{Hash32, KeyId, PublicKey};
 use crate::reader::{BundleReader, ReadError, Record};
 use crate::report::{Code, Counts, Finding, Report};
 use crate::signatures::Batcher;
+use crate::witnessed::WitnessPolicy;
 
 /// Findings kept in a report; more are only counted (their codes still
 /// count toward the verdict and the code set).
@@ -54,6 +59,10 @@ pub struct Options {
     pub batch_size: usize,
     /// Signature worker threads (0 or 1: all work on the caller's thread).
     pub threads: usize,
+    /// The witnesses the auditor trusts and how many must have cosigned
+    /// the bundle's anchor (quorum 0: no policy; the anchor is checked
+    /// against the recorder key alone and a bundle without one is valid).
+    pub witness: WitnessPolicy,
 }
 
 impl Default for Options {
@@ -61,6 +70,7 @@ impl Default for Options {
         Self {
             batch_size: 4_096,
             threads: 1,
+            witness: WitnessPolicy::default(),
         }
     }
 }
@@ -111,6 +121,8 @@ pub(crate) struct Verifier<'k> {
     attachments: attachments::Pending,
     payloads: payload::Payloads,
     seals: seal::Seals,
+    anchor: anchor::AnchorState,
+    policy: WitnessPolicy,
     signatures: Batcher<At>,
 }
 
@@ -130,6 +142,8 @@ impl<'k> Verifier<'k> {
             attachments: attachments::Pending::default(),
             payloads: payload::Payloads::default(),
             seals: seal::Seals::default(),
+            anchor: anchor::AnchorState::default(),
+            policy: options.witness.clone(),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
     }
@@ -199,6 +213,7 @@ impl<'k> Verifier<'k> {
             self.report.could_not_check = true;
             return Flow::Stop;
         }
+        self.anchor_followed_by(tag);
         match record {
             Record::Attachment { sha256, size } => self.attachment(sha256, size, at),
             Record::Json { tag, payload } => match tag {
@@ -207,6 +222,7 @@ impl<'k> Verifier<'k> {
                 Tag::Envelope => self.envelope(&payload, at),
                 Tag::Seal => self.seal(&payload, at),
                 Tag::Payload => self.disclosure(&payload, at),
+                Tag::Anchor => self.anchor_record(payload, at),
                 Tag::Attachment => {
                     unreachable!("the reader returns attachments as Record::Attachment")
                 }

@@ -14,10 +14,12 @@ mod conformance;
 
 use arxi_format::PublicKey;
 
+pub(crate) use conformance::anchor::{anchored, anchored_by};
 pub(crate) use conformance::bundle::Bundle;
 pub(crate) use conformance::history::{earlier, json_payload, key};
 
 use super::{Options, verify_bundle};
+use crate::witnessed::WitnessPolicy;
 
 /// The golden bundle, ready to be edited.
 pub(crate) fn story() -> Bundle {
@@ -32,12 +34,30 @@ fn trusted() -> Vec<PublicKey> {
 /// threads, and asserts that each reports exactly `expected` (as a set).
 #[track_caller]
 pub(crate) fn check(bytes: &[u8], expected: &[&str]) {
+    check_with_policy(bytes, &WitnessPolicy::default(), expected);
+}
+
+/// The policy of test witnesses `names` with `quorum`.
+pub(crate) fn witness_policy(names: &[&str], quorum: usize) -> WitnessPolicy {
+    WitnessPolicy {
+        witnesses: names
+            .iter()
+            .map(|name| conformance::anchor::witness_key(name))
+            .collect(),
+        quorum,
+    }
+}
+
+/// As [`check`], under the witness policy `policy`.
+#[track_caller]
+pub(crate) fn check_with_policy(bytes: &[u8], policy: &WitnessPolicy, expected: &[&str]) {
     let mut expected: Vec<&str> = expected.to_vec();
     expected.sort_unstable();
     for (batch_size, threads) in [(1, 1), (4_096, 1), (3, 2)] {
         let options = Options {
             batch_size,
             threads,
+            witness: policy.clone(),
         };
         let report = verify_bundle(bytes, &trusted(), &options, None);
         let mut found: Vec<&str> = report.codes().iter().map(|code| code.as_str()).collect();

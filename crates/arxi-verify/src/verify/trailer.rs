@@ -6,7 +6,8 @@
 //! in a batch is verified; an open segment is `unsealed_envelopes` (at the
 //! place the contents end, naming the segment and its first `seq`); the
 //! manifest is compared with the contents (see `manifest`); key records
-//! contradicted by the chain are `key_record_first_seq_mismatch`.
+//! contradicted by the chain are `key_record_first_seq_mismatch`; the
+//! witnessed anchor is checked against the chain (see `anchor`).
 //!
 //! Then, only when the trailer was reached (`Docs/format.md` §11.3):
 //!
@@ -61,6 +62,7 @@ impl Verifier<'_> {
         }
         self.manifest_against_contents(at);
         self.key_records_at_end();
+        self.anchor_at_end(at);
     }
 
     pub(super) fn trailer(&mut self, payload: &[u8], at: At, digest_before: Hash32) {

@@ -7,7 +7,10 @@
 
 use std::rc::Rc;
 
-use arxi_format::bundle::{Encoder, KeyRecord, Manifest, Tag, record_header};
+use arxi_format::bundle::{
+    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord,
+    Manifest, Tag, record_header,
+};
 use arxi_format::envelope::EnvelopeBody;
 use arxi_format::keys::SecretKey;
 use arxi_format::seal::SealBody;
@@ -231,7 +234,17 @@ impl Bundle {
 
     /// Frames the records and appends a trailer signed by the signer.
     pub(crate) fn bytes(&self) -> Vec<u8> {
-        let (mut encoder, preamble) = Encoder::start();
+        // The container version of what the records need: 3 with a `W`
+        // record, 2 with a `P` record, else 1.
+        let has = |tag: Tag| self.records.iter().any(|record| record.tag == tag);
+        let container = if has(Tag::Anchor) {
+            CONTAINER_VERSION_ANCHOR
+        } else if has(Tag::Payload) {
+            CONTAINER_VERSION_DISCLOSURES
+        } else {
+            BUNDLE_VERSION
+        };
+        let (mut encoder, preamble) = Encoder::start_version(container);
         let mut out = preamble.to_vec();
         for record in &self.records {
             encoder.encode(record.tag, &record.payload, &mut out);

@@ -12,6 +12,7 @@
 //! The expected codes are written by hand, from the rules of
 //! `Docs/format.md`; the tests check the verifier against them.
 
+pub(crate) mod anchor;
 pub(crate) mod bundle;
 pub(crate) mod cases;
 pub(crate) mod crafted;
@@ -43,6 +44,10 @@ pub(crate) struct Case {
     /// The codes about consecutive bundles (a subset of `codes`).
     pub(crate) series_codes: Vec<&'static str>,
     pub(crate) exit: u8,
+    /// Paths of the trusted witnesses' verifier keys (`--witness`).
+    pub(crate) witnesses: Vec<String>,
+    /// The witness policy's quorum (`--quorum`), with `witnesses`.
+    pub(crate) quorum: Option<usize>,
 }
 
 impl Case {
@@ -65,6 +70,10 @@ impl Case {
             "exit": self.exit,
             "codes": codes,
         });
+        if let Some(quorum) = self.quorum {
+            value["witnesses"] = json!(self.witnesses);
+            value["quorum"] = json!(quorum);
+        }
         if self.files.len() > 1 {
             let mut series = self.series_codes.clone();
             series.sort_unstable();
@@ -131,7 +140,30 @@ impl Suite {
             codes: codes.to_vec(),
             series_codes: Vec::new(),
             exit,
+            witnesses: Vec::new(),
+            quorum: None,
         });
+    }
+
+    /// A case verifying a file already written under keys A and B and the
+    /// policy of witnesses `witnesses` (test witnesses by name) with
+    /// `quorum`.
+    pub(crate) fn verify_witnessed(
+        &mut self,
+        name: &str,
+        description: &str,
+        file: &str,
+        witnesses: &[&str],
+        quorum: usize,
+        codes: &[&'static str],
+    ) {
+        self.verify(name, description, &[file], &["a", "b"], codes);
+        let case = self.cases.last_mut().expect("just added");
+        case.witnesses = witnesses
+            .iter()
+            .map(|name| format!("keys/witness-{name}.vkey"))
+            .collect();
+        case.quorum = Some(quorum);
     }
 
     /// A series of files already written, verified together under keys A
@@ -169,6 +201,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     crafted::ranges_and_series(&mut suite);
     crafted::speccheck(&mut suite);
     disclosures::disclosures(&mut suite);
+    anchor::anchors(&mut suite);
     proofs::proofs(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({

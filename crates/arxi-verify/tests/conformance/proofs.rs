@@ -56,6 +56,8 @@ fn proof_case(
         codes: codes.to_vec(),
         series_codes: Vec::new(),
         exit,
+        witnesses: Vec::new(),
+        quorum: None,
     });
 }
 
