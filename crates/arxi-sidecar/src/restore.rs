@@ -190,8 +190,9 @@ fn next_step(restorer: Restorer) -> u8 {
     }
 }
 
-/// A bundle's records as the restorer takes them (the manifest and the
-/// trailer are left out: the bundle was verified whole).
+/// A bundle's records as the restorer takes them (the manifest, the
+/// trailer and a witnessed anchor are left out: the bundle was verified
+/// whole).
 struct Records<R: Read> {
     reader: BundleReader<R>,
 }
@@ -214,7 +215,9 @@ impl<R: Read> Iterator for Records<R> {
                     Tag::Envelope => RestoreRecord::Envelope(payload),
                     Tag::Payload => RestoreRecord::Payload(payload),
                     Tag::Seal => RestoreRecord::Seal(payload),
-                    Tag::Manifest | Tag::Trailer | Tag::Attachment => continue,
+                    // The witnessed anchor says what witnesses saw, not
+                    // what the recorder stored (archive bundles carry none).
+                    Tag::Manifest | Tag::Trailer | Tag::Attachment | Tag::Anchor => continue,
                 },
             };
             return Some(Ok(record));
