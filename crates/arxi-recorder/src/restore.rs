@@ -336,13 +336,15 @@ impl Restorer {
         Ok(self.report)
     }
 
-    /// Forgets the unwritten segment: the state is read back from the
+    /// Forgets the unwritten segment: the state and the known keys (a key
+    /// row planned with it was not written) are read back from the
     /// database.
     fn discard_segment(&mut self) -> Result<(), RestoreError> {
         self.ops.clear();
         self.erased.clear();
         self.current = None;
         self.prune_through = None;
+        self.keys = load_keys(&self.store.reader())?;
         self.state = load_state(self.store.reader())?;
         Ok(())
     }

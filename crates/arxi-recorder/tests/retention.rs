@@ -463,6 +463,19 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     std::fs::remove_file(&rebuilt).expect("remove");
     let mut restorer =
         Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()]).expect("creates");
+    // A refused segment leaves nothing behind, not even the key row it
+    // would have written (the next one writes it).
+    let mut cut = restore_records(&bucket[0].1);
+    let fifth = cut
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| matches!(record, Ok(RestoreRecord::Envelope(_))))
+        .nth(4)
+        .map(|(index, _)| index)
+        .expect("five envelopes");
+    let _ = cut.remove(fifth);
+    assert!(restorer.restore_bundle(cut).is_err());
+    assert_eq!(restorer.point().head_seq, 0);
     for (_, bytes) in &bucket {
         restorer
             .restore_bundle(restore_records(bytes))
