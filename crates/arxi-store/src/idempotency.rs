@@ -3,7 +3,7 @@
 //! answer to replay is rebuilt from those envelopes by the recorder, so a
 //! record holds the key's scope and the request's hash (each the first 16
 //! bytes of a SHA-256), the envelopes (first sequence number and count),
-//! which labels a version 2 envelope committed, and its time: about 90
+//! which labels a version 2 envelope committed, and its time: about 85
 //! bytes on disk with its index, where the stored answer took about 700.
 //!
 //! Rows are numbered in the order they are written, which is the order of
