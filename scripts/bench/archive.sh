@@ -26,7 +26,10 @@
 #
 # RATE > 0 (with BATCH) paces the load to about RATE envelopes per second
 # instead of as fast as the sidecar answers: whether archiving keeps up
-# with a given ingest rate, and at what latency, archive on and off.
+# with a given ingest rate, and at what latency, archive on and off. Each
+# connection pauses RATE-derived milliseconds after each answer, so the
+# rate reached is a little lower, the more so the slower the answers; few
+# connections (CONNECTIONS=8) keep answers fast.
 #
 # Usage: scripts/bench/archive.sh [SECONDS] [ENVELOPES] [BATCH] [RATE]
 #        (default 30, 3000000, 0, 0; ENVELOPES 0 leaves the retention run out)
@@ -36,6 +39,8 @@ seconds="${1:-30}"
 envelopes="${2:-3000000}"
 batch="${3:-0}"
 rate="${4:-0}"
+# Connections of the batch load (CONNECTIONS; single requests always use 64).
+connections="${CONNECTIONS:-64}"
 scripts/install-test-deps.sh bench >/dev/null
 command -v gnuplot >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnuplot-nox >/dev/null
@@ -75,7 +80,8 @@ TOML
 GARAGE_DEFAULT_ACCESS_KEY=$key_id GARAGE_DEFAULT_SECRET_KEY=$secret GARAGE_DEFAULT_BUCKET=arxi-bench \
   RUST_LOG=garage=warn "$GARAGE" -c "$work/garage/garage.toml" server --single-node --default-bucket \
   > "$work/garage/log" 2>&1 &
-pids+=($!)
+garage_pid=$!
+pids+=("$garage_pid")
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18900/ && break; sleep 0.2; done
 
 # sidecar_config DIR PORT ARCHIVE(0/1) SEGMENT_ENVELOPES RETENTION(0/1)
@@ -102,6 +108,8 @@ sidecar_config() {
 }
 
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }'; }
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 rss_peak() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
 
 # run NAME PORT ARCHIVE SEGMENT: wrk for SECONDS, then the catch-up time.
@@ -115,11 +123,12 @@ run() {
   local lag_max=0
   ( while kill -0 "$pid" 2>/dev/null; do metric "$port" arxi_archive_lag_segments; sleep 1; done ) > "$dir/lag" &
   local sampler=$!
-  local head_before wrk_started
+  local head_before wrk_started garage_before
   head_before=$(metric "$port" arxi_recorder_head_seq)
+  garage_before=$(cpu_seconds "$garage_pid")
   wrk_started=$(date +%s.%N)
   if [ "$batch" -gt 0 ]; then
-    BATCH=$batch RATE=$rate CONNECTIONS=64 wrk -t2 -c64 -d"${seconds}s" --latency -s scripts/bench/post-batch.lua \
+    BATCH=$batch RATE=$rate CONNECTIONS=$connections wrk -t2 -c"$connections" -d"${seconds}s" --latency -s scripts/bench/post-batch.lua \
       "http://127.0.0.1:$port/v1/envelopes/batch" > "$dir/wrk"
   else
     wrk -t2 -c64 -d"${seconds}s" -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" > "$dir/wrk"
@@ -141,11 +150,13 @@ run() {
     lag_max=$(sort -n "$dir/lag" | tail -1)
   fi
   kill "$sampler" 2>/dev/null || true
-  say "$name: $requests requests/s, $envelope_rate envelopes/s, latency p50 $(awk '$1 == "50%" { print $2 }' "$dir/wrk") p99 $(awk '$1 == "99%" { print $2 }' "$dir/wrk"); non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
+  local cpu_note
+  cpu_note="CPU seconds: sidecar $(cpu_seconds "$pid"), garage $(awk -v a="$(cpu_seconds "$garage_pid")" -v b="$garage_before" 'BEGIN { printf "%.1f", a - b }')"
+  say "$name: $cpu_note; $requests requests/s, $envelope_rate envelopes/s, latency p50 $(awk '$1 == "50%" { print $2 }' "$dir/wrk") p99 $(awk '$1 == "99%" { print $2 }' "$dir/wrk"); non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-say "== archive.sh $(date -u +%FT%TZ), ${seconds} s per run, batch ${batch}, rate ${rate}, $(nproc) cores, garage $GARAGE_VERSION"
+say "== archive.sh $(date -u +%FT%TZ), ${seconds} s per run, batch ${batch}, rate ${rate}, ${connections} connections, $(nproc) cores, garage $GARAGE_VERSION"
 run off 18810 0 10000
 run on-10k 18811 1 10000
 run off-2 18812 0 10000
