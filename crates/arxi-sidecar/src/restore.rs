@@ -53,6 +53,13 @@ pub fn restore_archive(config: &ValidConfig, trusted: &[PublicKey], new_database
     };
     let database = config.database_path();
     let recorder_id = &config.model().recorder.id;
+    if !new_database && !database.exists() {
+        return failed(format!(
+            "no database at {}: put a backup there, or pass --new-database to make it from \
+             the archive alone",
+            database.display()
+        ));
+    }
     let opened = if new_database {
         println!(
             "making a new database at {} from the archive alone",
@@ -97,7 +104,9 @@ pub fn restore_archive(config: &ValidConfig, trusted: &[PublicKey], new_database
     );
     if let Err(reason) = outcome {
         eprintln!(
-            "arxi-sidecar: restore-archive stopped: {reason}; the segments restored before it stay"
+            "arxi-sidecar: restore-archive stopped: {reason}; the segments restored before it \
+             stay, and a second run (without --new-database) goes on from them; do not start the \
+             sidecar before the archive is restored as far as it can be"
         );
         return EXIT_REFUSED;
     }
