@@ -429,6 +429,18 @@ fn failing_fsync_answers_503_and_corrupts_nothing() {
         assert!(killed.success());
     }
     sidecar.kill();
+    // A killed process lets go of the database's lock only once the
+    // kernel has torn it down (for a traced one, after its tracer went).
+    for child in children.split_whitespace() {
+        arxi_system_tests::eventually(
+            "the killed sidecar has exited",
+            Duration::from_secs(20),
+            || {
+                std::fs::read_to_string(format!("/proc/{child}/stat"))
+                    .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+            },
+        );
+    }
     let log_has = |sidecar: &Sidecar, text: &str| {
         sidecar
             .log
