@@ -51,31 +51,11 @@ pub fn restore_archive(config: &ValidConfig, trusted: &[PublicKey], new_database
     let Some(archive) = &config.model().archive else {
         unreachable!("connect answers None without [archive]");
     };
-    let database = config.database_path();
-    let recorder_id = &config.model().recorder.id;
-    if !new_database && !database.exists() {
-        return failed(format!(
-            "no database at {}: put a backup there, or pass --new-database to make it from \
-             the archive alone",
-            database.display()
-        ));
-    }
-    let opened = if new_database {
-        println!(
-            "making a new database at {} from the archive alone",
-            database.display()
-        );
-        Restorer::create(&database, recorder_id, &trusted)
-    } else {
-        Restorer::open(&database, recorder_id, &trusted)
-    };
-    let mut restorer = match opened {
+    let mut restorer = match open_restorer(config, &trusted, new_database) {
         Ok(restorer) => restorer,
-        Err(RestoreError::Refused(reason)) => return failed(reason),
-        Err(RestoreError::Open(error)) => {
-            return failed(format!("{}: {error}", database.display()));
-        }
+        Err(message) => return failed(message),
     };
+    let database = config.database_path();
     let point = restorer.point();
     println!(
         "database {}: recorder {}, sealed through segment {}, last envelope {}",
@@ -111,6 +91,37 @@ pub fn restore_archive(config: &ValidConfig, trusted: &[PublicKey], new_database
         return EXIT_REFUSED;
     }
     next_step(restorer)
+}
+
+/// The restorer over the configured database: opened, or made new from
+/// the archive alone (`new_database`).
+fn open_restorer(
+    config: &ValidConfig,
+    trusted: &[PublicKey],
+    new_database: bool,
+) -> Result<Restorer, String> {
+    let database = config.database_path();
+    let recorder_id = &config.model().recorder.id;
+    if !new_database && !database.exists() {
+        return Err(format!(
+            "no database at {}: put a backup there, or pass --new-database to make it from \
+             the archive alone",
+            database.display()
+        ));
+    }
+    let opened = if new_database {
+        println!(
+            "making a new database at {} from the archive alone",
+            database.display()
+        );
+        Restorer::create(&database, recorder_id, trusted)
+    } else {
+        Restorer::open(&database, recorder_id, trusted)
+    };
+    opened.map_err(|error| match error {
+        RestoreError::Refused(reason) => reason,
+        RestoreError::Open(error) => format!("{}: {error}", database.display()),
+    })
 }
 
 /// The public key of the configured signing key, when its file can be
