@@ -85,6 +85,26 @@ pub fn test_config(dir: &Path, extra_sections: &str, io_driver: &str) -> PathBuf
     path
 }
 
+/// Runs `arxi-sidecar ARGUMENTS --config CONFIG` to the end (the operator
+/// commands: backup, verify-data, restore-archive, a start that refuses).
+pub fn run_sidecar(config: &Path, arguments: &[&str]) -> std::process::Output {
+    sidecar_command(None)
+        .args(arguments)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run arxi-sidecar")
+}
+
+/// A finished command's stdout and stderr, as one text.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// `arxi-sidecar`, run through `wrapper` when given.
 fn sidecar_command(wrapper: Option<&Path>) -> std::process::Command {
     let sidecar = binary("arxi-sidecar");

@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use arxi_system_tests::garage::Garage;
-use arxi_system_tests::{Sidecar, binary, eventually, http, test_config};
+use arxi_system_tests::{Sidecar, binary, eventually, http, output_text, run_sidecar, test_config};
 use serde_json::Value;
 
 /// The sidecar's settings for these suites: small segments, fast retries,
@@ -261,23 +261,6 @@ fn archive_and_retention_on_one_garage_node() {
     assert_eq!(sidecar.terminate().code(), Some(0));
 }
 
-fn sidecar_command(config: &Path, arguments: &[&str]) -> std::process::Output {
-    Command::new(binary("arxi-sidecar"))
-        .args(arguments)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run arxi-sidecar")
-}
-
-fn text(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The restore drill with the archive (`Docs/reliability.md`, "Backup
 /// and restore"): a backup taken while the sidecar records, much more
 /// recorded, archived and pruned after it, the backup put back, and
@@ -295,8 +278,8 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     for n in 0..30 {
         append(&sidecar, n);
     }
-    let online = sidecar_command(&config, &["backup", "--to", backup.to_str().expect("utf8")]);
-    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
+    let online = run_sidecar(&config, &["backup", "--to", backup.to_str().expect("utf8")]);
+    assert_eq!(online.status.code(), Some(0), "{}", output_text(&online));
     for n in 30..100 {
         append(&sidecar, n);
     }
@@ -308,8 +291,8 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     );
     settle(&sidecar);
     let key = public_key(&sidecar);
-    let running = sidecar_command(&config, &["restore-archive"]);
-    assert_eq!(running.status.code(), Some(2), "{}", text(&running));
+    let running = run_sidecar(&config, &["restore-archive"]);
+    assert_eq!(running.status.code(), Some(2), "{}", output_text(&running));
     assert_eq!(sidecar.terminate().code(), Some(0));
     // Read once the sidecar is stopped: its archiver may have uploaded one
     // more run (sealed by its own archive and pruning records) until then.
@@ -320,8 +303,8 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
         let _ = std::fs::remove_file(data.join(name));
     }
     std::fs::copy(&backup, data.join("arxi.db")).expect("restore");
-    let restored = sidecar_command(&config, &["restore-archive"]);
-    let log = text(&restored);
+    let restored = run_sidecar(&config, &["restore-archive"]);
+    let log = output_text(&restored);
     assert_eq!(restored.status.code(), Some(0), "{log}");
     assert!(log.contains("prunings"), "{log}");
     let signed_seq: u64 = log
@@ -330,12 +313,12 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|seq| seq.parse().ok())
         .unwrap_or_else(|| panic!("names what was never archived: {log}"));
-    let again = sidecar_command(&config, &["restore-archive"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let again = run_sidecar(&config, &["restore-archive"]);
+    assert_eq!(again.status.code(), Some(0), "{}", output_text(&again));
     assert!(
-        text(&again).contains("restored 0 segments, 0 envelopes"),
+        output_text(&again).contains("restored 0 segments, 0 envelopes"),
         "{}",
-        text(&again)
+        output_text(&again)
     );
 
     let sidecar = Sidecar::try_start_with(
@@ -369,8 +352,8 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     assert_eq!(report["valid"], true, "{report:#}");
     check_exactly_once(&report, sealed);
     assert_eq!(sidecar.terminate().code(), Some(0));
-    let checked = sidecar_command(&config, &["verify-data"]);
-    assert_eq!(checked.status.code(), Some(0), "{}", text(&checked));
+    let checked = run_sidecar(&config, &["verify-data"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", output_text(&checked));
 }
 
 /// Watches the spool directory from another thread and kills `pid` (the

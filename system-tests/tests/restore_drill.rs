@@ -6,28 +6,10 @@
 //! range and the flag), the start with `--accept-rollback SEQ` recording
 //! `arxi.recorder.rolled_back`, and a clean check at the end.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use arxi_system_tests::{Sidecar, binary, http, test_config};
+use arxi_system_tests::{Sidecar, binary, http, output_text, run_sidecar, test_config};
 use serde_json::{Value, json};
-
-fn sidecar_command(arguments: &[&str], config: &Path) -> Output {
-    Command::new(binary("arxi-sidecar"))
-        .args(arguments)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run arxi-sidecar")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn record(sidecar: &Sidecar, count: u32) {
     for index in 0..count {
@@ -88,26 +70,26 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
     let sidecar = Sidecar::start(&config, None);
     record(&sidecar, 5);
     // A second sidecar on the same data is refused before it writes.
-    let second = sidecar_command(&[], &config);
-    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let second = run_sidecar(&config, &[]);
+    assert_eq!(second.status.code(), Some(1), "{}", output_text(&second));
     assert!(
-        text(&second).contains("database in use"),
+        output_text(&second).contains("database in use"),
         "{}",
-        text(&second)
+        output_text(&second)
     );
-    let online = sidecar_command(&["backup", "--to", backup.to_str().expect("utf8")], &config);
-    assert_eq!(online.status.code(), Some(0), "{}", text(&online));
-    let again = sidecar_command(&["backup", "--to", backup.to_str().expect("utf8")], &config);
+    let online = run_sidecar(&config, &["backup", "--to", backup.to_str().expect("utf8")]);
+    assert_eq!(online.status.code(), Some(0), "{}", output_text(&online));
+    let again = run_sidecar(&config, &["backup", "--to", backup.to_str().expect("utf8")]);
     assert_eq!(
         again.status.code(),
         Some(1),
         "never overwrites: {}",
-        text(&again)
+        output_text(&again)
     );
     assert!(
-        text(&again).contains("arxi-backup.db"),
+        output_text(&again).contains("arxi-backup.db"),
         "names the path: {}",
-        text(&again)
+        output_text(&again)
     );
     record(&sidecar, 5);
     assert_eq!(sidecar.terminate().code(), Some(0));
@@ -118,18 +100,18 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
         .arg(&backup)
         .output()
         .expect("verify-data");
-    assert_eq!(copy.status.code(), Some(0), "{}", text(&copy));
+    assert_eq!(copy.status.code(), Some(0), "{}", output_text(&copy));
     assert!(
-        text(&copy).contains("checked: the log tree over every envelope"),
+        output_text(&copy).contains("checked: the log tree over every envelope"),
         "{}",
-        text(&copy)
+        output_text(&copy)
     );
-    let live = sidecar_command(&["verify-data"], &config);
-    assert_eq!(live.status.code(), Some(0), "{}", text(&live));
+    let live = run_sidecar(&config, &["verify-data"]);
+    assert_eq!(live.status.code(), Some(0), "{}", output_text(&live));
     assert!(
-        text(&live).contains("signed head: reached"),
+        output_text(&live).contains("signed head: reached"),
         "{}",
-        text(&live)
+        output_text(&live)
     );
 
     // The restore: stopped, WAL files of the newer database removed, the
@@ -138,11 +120,11 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
         let _ = std::fs::remove_file(data.join(name));
     }
     std::fs::copy(&backup, data.join("arxi.db")).expect("restore");
-    let behind = sidecar_command(&["verify-data"], &config);
-    assert_eq!(behind.status.code(), Some(1), "{}", text(&behind));
+    let behind = run_sidecar(&config, &["verify-data"]);
+    assert_eq!(behind.status.code(), Some(1), "{}", output_text(&behind));
 
-    let refused = sidecar_command(&[], &config);
-    let log = text(&refused);
+    let refused = run_sidecar(&config, &[]);
+    let log = output_text(&refused);
     assert_eq!(refused.status.code(), Some(65), "{log}");
     let flag = log
         .split("--accept-rollback ")
@@ -153,9 +135,14 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
     assert!(log.contains("are not in this database"), "{log}");
 
     let wrong = (signed_seq + 1).to_string();
-    let mismatch = sidecar_command(&["--accept-rollback", &wrong], &config);
-    assert_eq!(mismatch.status.code(), Some(65), "{}", text(&mismatch));
-    assert!(text(&mismatch).contains("acknowledged is for signed head seq"));
+    let mismatch = run_sidecar(&config, &["--accept-rollback", &wrong]);
+    assert_eq!(
+        mismatch.status.code(),
+        Some(65),
+        "{}",
+        output_text(&mismatch)
+    );
+    assert!(output_text(&mismatch).contains("acknowledged is for signed head seq"));
 
     let acknowledged = signed_seq.to_string();
     let sidecar = Sidecar::try_start_with(&config, None, &["--accept-rollback", &acknowledged])
@@ -172,8 +159,8 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
     assert!(head_seq(&sidecar) > restored_seq);
     assert_eq!(sidecar.terminate().code(), Some(0));
 
-    let after = sidecar_command(&["verify-data"], &config);
-    assert_eq!(after.status.code(), Some(0), "{}", text(&after));
+    let after = run_sidecar(&config, &["verify-data"]);
+    assert_eq!(after.status.code(), Some(0), "{}", output_text(&after));
     let sidecar = Sidecar::start(&config, None);
     assert_eq!(
         sidecar.terminate().code(),

@@ -36,20 +36,6 @@ fn write_events(engine: &RecorderEngine, count: u32) {
     engine.seal(None).expect("queued").wait().expect("sealed");
 }
 
-/// Puts `backup` in the database's place as an operator would: the
-/// recorder stopped (its engine dropped: its pooled read connections would
-/// otherwise still lock the file, as no stopped process does), the WAL and
-/// shared-memory files of the newer database removed, the signed head left
-/// where it is.
-fn restore(backup: &Path, database: &Path) {
-    for suffix in ["-wal", "-shm"] {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
-    }
-    std::fs::copy(backup, database).expect("restore the backup");
-}
-
 fn control_payloads(engine: &RecorderEngine, event_type: &str) -> Vec<Value> {
     let page = engine
         .query(&EnvelopeQuery {
@@ -109,7 +95,7 @@ fn an_older_backup_refuses_to_start_until_the_rollback_is_acknowledged() {
         "{refused}"
     );
 
-    restore(&backup, &path);
+    restore_backup(&backup, &path);
     let report = arxi_recorder::verify_data(&path, true).expect("the chain itself is valid");
     let HeadFinding::Behind(rollback) = report.head else {
         panic!("verify-data must see the rollback: {:?}", report.head);
@@ -178,7 +164,7 @@ fn a_database_that_continued_from_an_older_state_is_diverged() {
 
     // The restored database runs on without its head (moved away) past
     // the old head's sequence number, then the head comes back.
-    restore(&backup, &path);
+    restore_backup(&backup, &path);
     std::fs::remove_file(&head).expect("move the head away");
     let engine = engine_with(&path, None).expect("no head, no check");
     write_events(&engine, 8);

@@ -329,6 +329,21 @@ fn restore_records(bundle: &[u8]) -> Vec<Result<RestoreRecord, String>> {
     }
 }
 
+/// The records of a bundle with its fifth envelope left out (its payload
+/// and attachment records stay: they then follow the wrong envelope).
+fn without_fifth_envelope(bundle: &[u8]) -> Vec<Result<RestoreRecord, String>> {
+    let mut records = restore_records(bundle);
+    let fifth = records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| matches!(record, Ok(RestoreRecord::Envelope(_))))
+        .nth(4)
+        .map(|(index, _)| index)
+        .expect("five envelopes");
+    let _ = records.remove(fifth);
+    records
+}
+
 /// Brings the database at `path` forward with the archived bundles after
 /// its last seal, in order.
 fn restore_from(
@@ -341,17 +356,6 @@ fn restore_from(
         restorer.restore_bundle(restore_records(bytes))?;
     }
     restorer.finish()
-}
-
-/// Puts `backup` in the database's place (the WAL and shared memory of
-/// the newer database removed, the signed head left where it is).
-fn put_back(backup: &Path, database: &Path) {
-    for suffix in ["-wal", "-shm"] {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
-    }
-    std::fs::copy(backup, database).expect("put the backup back");
 }
 
 /// What a database holds of envelopes `from..=to`: hashes, and per
@@ -435,7 +439,7 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     engine.shutdown().expect("shutdown");
     drop(engine);
 
-    put_back(&backup, &path);
+    restore_backup(&backup, &path);
     let report = restore_from(&path, &bucket).expect("restores");
     assert!(report.segments >= 5 && report.envelopes > 50, "{report:?}");
     assert!(
@@ -465,15 +469,7 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
         Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()]).expect("creates");
     // A refused segment leaves nothing behind, not even the key row it
     // would have written (the next one writes it).
-    let mut cut = restore_records(&bucket[0].1);
-    let fifth = cut
-        .iter()
-        .enumerate()
-        .filter(|(_, record)| matches!(record, Ok(RestoreRecord::Envelope(_))))
-        .nth(4)
-        .map(|(index, _)| index)
-        .expect("five envelopes");
-    let _ = cut.remove(fifth);
+    let cut = without_fifth_envelope(&bucket[0].1);
     assert!(restorer.restore_bundle(cut).is_err());
     assert_eq!(restorer.point().head_seq, 0);
     for (_, bytes) in &bucket {
@@ -565,16 +561,8 @@ fn a_restore_refuses_what_does_not_continue_the_database() {
 
     // Records that do not follow each other are refused before the
     // segment is written: one envelope left out, a payload altered.
-    put_back(&backup, &path_a);
-    let mut gap = restore_records(&bucket[0].1);
-    let fifth = gap
-        .iter()
-        .enumerate()
-        .filter(|(_, record)| matches!(record, Ok(RestoreRecord::Envelope(_))))
-        .nth(4)
-        .map(|(index, _)| index)
-        .expect("five envelopes");
-    let _ = gap.remove(fifth);
+    restore_backup(&backup, &path_a);
+    let gap = without_fifth_envelope(&bucket[0].1);
     let mut restorer = Restorer::open(&path_a, "test-recorder", &[]).expect("opens");
     let before = restorer.point();
     let refusal = restorer.restore_bundle(gap).expect_err("a gap is refused");

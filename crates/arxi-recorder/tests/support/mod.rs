@@ -1,5 +1,5 @@
-//! Shared helpers for the recorder tests: a manual clock, keys, configs and
-//! requests.
+//! Shared helpers for the recorder tests: a manual clock, keys, configs,
+//! requests, and putting a backup back.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -99,4 +99,18 @@ pub fn idempotent(key: &str, request_hash: &[u8]) -> IdempotencyRequest<Receipt>
 /// Full verification of the database: every envelope, every seal.
 pub fn verify_all(path: &Path) -> (u64, u64) {
     arxi_recorder::verify_database(path, None).unwrap_or_else(|e| panic!("verification: {e}"))
+}
+
+/// Puts `backup` in the database's place as an operator would: the
+/// recorder stopped (its engine dropped: its pooled read connections would
+/// otherwise still lock the file, as no stopped process does), the WAL and
+/// shared-memory files of the newer database removed, the signed head left
+/// where it is.
+pub fn restore_backup(backup: &Path, database: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(name));
+    }
+    std::fs::copy(backup, database).expect("restore the backup");
 }
