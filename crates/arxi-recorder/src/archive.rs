@@ -153,8 +153,10 @@ pub(crate) fn write_archive_bundle(
     let seal = Seal::parse(&seal_row.body)
         .map_err(|e| BundleError::Inconsistent(format!("seal of segment {last_segment}: {e}")))?;
     let created_at: Timestamp = seal.body.sealed_at;
-    // Every payload not erased: the archive is where the envelopes live
-    // once pruned (Docs/format.md 10.1 says what an erasure reaches). No
+    // Every payload not erased and not sealed under a subject key: the
+    // archive is where the envelopes live once pruned (Docs/format.md 10.1
+    // says what an erasure reaches), and a payload that crypto-shredding
+    // must be able to erase never goes there (10.2). No
     // witnessed anchor: an archive bundle is a function of the stored
     // envelope and seal rows alone (its object key is its SHA-256, and it
     // is rebuilt byte for byte), while which checkpoint is witnessed and
@@ -163,7 +165,7 @@ pub(crate) fn write_archive_bundle(
     write_bundle(
         reader,
         first_segment..=last_segment,
-        &PayloadSelection::All,
+        &PayloadSelection::Unsealed,
         None,
         key,
         created_at,

@@ -71,12 +71,17 @@ pub enum PayloadSelection {
     Subject(String),
     /// Only those of envelopes of this type.
     Type(String),
+    /// Every payload not erased and not sealed under a subject key (an
+    /// archive bundle of a recorder with subject keys: a payload that
+    /// crypto-shredding must be able to erase never leaves the database).
+    Unsealed,
 }
 
 impl PayloadSelection {
-    fn discloses(&self, event_type: &str, subject: Option<&str>) -> bool {
+    fn discloses(&self, event_type: &str, subject: Option<&str>, sealed: bool) -> bool {
         match self {
             Self::All => true,
+            Self::Unsealed => !sealed,
             Self::None => false,
             Self::Subject(wanted) => subject == Some(wanted.as_str()),
             Self::Type(wanted) => event_type == wanted,
@@ -302,12 +307,18 @@ fn disclosure(
     let stored = reader
         .payload(row.seq)?
         .ok_or_else(|| inconsistent("a version 2 envelope without its payload row".into()))?;
+    if stored.withheld {
+        // Sealed under a subject key that is gone, or never held here
+        // (restored from an archive that withheld it): this recorder
+        // cannot disclose it, and holds no erasure record for it.
+        return Ok(Disclosure::Withheld);
+    }
     let (salt, content) = match (stored.content, stored.erased_by) {
         (None, Some(erased_by)) => return Ok(Disclosure::Erased { erased_by }),
         (Some(held), None) => held,
         _ => return Err(inconsistent("a payload row neither held nor erased".into())),
     };
-    if !selection.discloses(&row.event_type, stored.subject.as_deref()) {
+    if !selection.discloses(&row.event_type, stored.subject.as_deref(), stored.sealed) {
         return Ok(Disclosure::Withheld);
     }
     let salt = Salt(salt);

@@ -258,10 +258,15 @@ impl Committer {
                 let shutdown = plan.shutdown;
                 let sealed = plan.stats.seals > 0;
                 let status = plan.status.clone();
-                // An erasure: its callers hear of it once the erased bytes
-                // are out of the WAL file too (a reader holding an older
-                // snapshot can make this fail: logged, and the next
-                // checkpoint overwrites them).
+                // An erasure: its callers hear of it once the subject key
+                // it marked is destroyed and the erased bytes are out of
+                // the WAL file too (a reader holding an older snapshot can
+                // make the truncation fail: logged, and the next checkpoint
+                // overwrites them; a key left is destroyed at the next
+                // erasure or open).
+                if plan.truncate_wal {
+                    self.destroy_marked_keys();
+                }
                 let erased = plan.truncate_wal && self.manage_wal(true);
                 plan.deliver(None);
                 let checkpointed = self.manage_wal(shutdown) || erased;
@@ -330,6 +335,18 @@ impl Committer {
                 self.broken = Some(reason);
                 false
             }
+        }
+    }
+
+    /// Destroys the subject keys the committed erasure marked.
+    fn destroy_marked_keys(&mut self) {
+        match self.store.destroy_marked_keys() {
+            Ok(0) => {}
+            Ok(keys) => tracing::info!(keys, "subject keys destroyed"),
+            Err(error) => tracing::error!(
+                %error,
+                "could not destroy a subject key an erasure marked; retried at the next erasure and at open"
+            ),
         }
     }
 

@@ -186,8 +186,12 @@ impl RecorderEngine {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, OpenError> {
         validate_config(&config)?;
-        let config = Arc::new(config);
+        let mut config = config;
         let lock = lock_database(path)?;
+        if let Some(keys) = &config.subject_keys {
+            config.store.subject_keys = Some(Arc::new(arxi_store::SubjectKeys::open(keys)?));
+        }
+        let config = Arc::new(config);
         let mut store = open_store(path, &config)?;
         let stored_id = stored_recorder_id(&store, &config)?;
         let head_file = head::head_path(path);

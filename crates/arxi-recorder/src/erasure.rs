@@ -79,7 +79,9 @@ pub struct ErasureReceipt {
 pub struct PayloadView {
     /// The envelope.
     pub seq: u64,
-    /// Disclosed (content and salt) or erased; never withheld.
+    /// Disclosed (content and salt) or erased; withheld only when it is
+    /// sealed under a subject key that is gone (a database restored from a
+    /// copy made before an erasure by subject, `Docs/format.md` §10.2).
     pub disclosure: Disclosure,
 }
 
@@ -175,6 +177,12 @@ pub(crate) fn view(reader: &Reader<'_>, seq: u64) -> Result<Option<PayloadView>,
     let Some(row) = reader.payload(seq)? else {
         return Ok(None);
     };
+    if row.withheld {
+        return Ok(Some(PayloadView {
+            seq,
+            disclosure: Disclosure::Withheld,
+        }));
+    }
     let disclosure = match (row.content, row.erased_by) {
         (Some((salt, content)), None) => Disclosure::Disclosed {
             content: Committed::parse(&content).map_err(|error| {

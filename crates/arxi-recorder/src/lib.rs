@@ -214,6 +214,12 @@ pub struct RecorderConfig {
     pub rollback_acknowledged_seq: Option<u64>,
     /// Local retention of archived segments (`None`: everything is kept).
     pub retention: Option<RetentionPolicy>,
+    /// The subject key file (crypto-shredding, `Docs/format.md` §10.2):
+    /// version 2 payloads that name a subject are stored encrypted under
+    /// that subject's key, and an erasure by subject destroys the key.
+    /// Kept apart from the database, so a copy of the database made before
+    /// an erasure cannot be read for that subject once the key is gone.
+    pub subject_keys: Option<PathBuf>,
 }
 
 impl RecorderConfig {
@@ -244,6 +250,7 @@ impl RecorderConfig {
             log_origin: String::new(),
             rollback_acknowledged_seq: None,
             retention: None,
+            subject_keys: None,
         }
         .with_default_origin()
     }

@@ -62,11 +62,19 @@ pub(crate) enum Op {
         seq: u64,
         erased_by: u64,
     },
+    /// The payload row of version 2 envelope `seq`, withheld by the
+    /// archived bundle it is restored from (`restore.rs`).
+    InsertWithheldPayload {
+        seq: u64,
+    },
     /// Erases the committed content of `seqs`, as recorded by the
-    /// `arxi.payload.erased` envelope `erased_by` of the same plan.
+    /// `arxi.payload.erased` envelope `erased_by` of the same plan, and
+    /// marks the key of subject `destroy_key_of` (the last of whose
+    /// payloads this erases) for destruction once the plan commits.
     ErasePayloads {
         seqs: Vec<u64>,
         erased_by: u64,
+        destroy_key_of: Option<String>,
     },
     /// Log tree nodes the plan's envelopes completed.
     InsertLogNodes(Vec<LogNodeRow>),
@@ -337,12 +345,20 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                 &commitment.salt.0,
                 &commitment.content,
             )?,
-            Op::ErasePayloads { seqs, erased_by } => {
+            Op::ErasePayloads {
+                seqs,
+                erased_by,
+                destroy_key_of,
+            } => {
                 txn.erase_payloads(seqs, *erased_by)?;
+                if let Some(subject) = destroy_key_of {
+                    txn.mark_subject_key_destroyed(subject)?;
+                }
             }
             Op::InsertErasedPayload { seq, erased_by } => {
                 txn.insert_erased_payload(*seq, *erased_by)?;
             }
+            Op::InsertWithheldPayload { seq } => txn.insert_withheld_payload(*seq)?,
             Op::InsertKey(row) => txn.insert_key(row)?,
             Op::InsertLogNodes(rows) => txn.insert_log_nodes(rows)?,
             Op::InsertLogCheckpoint(row) => txn.insert_log_checkpoint(row)?,

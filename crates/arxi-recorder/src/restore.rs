@@ -195,6 +195,17 @@ impl Restorer {
         }
     }
 
+    /// Stores the restored payloads under the subject key file at `keys`
+    /// (the recorder's `subject_keys`), as the recorder would.
+    pub fn with_subject_keys(mut self, keys: &Path) -> Result<Self, RestoreError> {
+        let options = StoreOptions {
+            subject_keys: Some(Arc::new(arxi_store::SubjectKeys::open(keys)?)),
+            ..StoreOptions::default()
+        };
+        self.store = Store::open(self.store.path(), &options)?;
+        Ok(self)
+    }
+
     /// Makes a new database at `database` for `recorder_id`, to be filled
     /// from the archive alone (the database and every backup lost).
     pub fn create(
@@ -609,6 +620,7 @@ impl Restorer {
             vec![Op::ErasePayloads {
                 seqs,
                 erased_by: seq,
+                destroy_key_of: None,
             }]
         })
     }
@@ -663,12 +675,9 @@ impl Restorer {
                 self.erased.insert(seq, erased_by);
                 Op::InsertErasedPayload { seq, erased_by }
             }
-            Disclosure::Withheld => {
-                return Err(refused(format!(
-                    "the bundle withholds the payload of envelope {seq} \
-                     (an archive bundle discloses every payload not erased)"
-                )));
-            }
+            // A recorder with subject keys archives no payload sealed
+            // under one: the row comes back held by nobody.
+            Disclosure::Withheld => Op::InsertWithheldPayload { seq },
         };
         self.ops.push(op);
         Ok(())

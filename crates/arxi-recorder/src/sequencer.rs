@@ -774,6 +774,11 @@ impl Sequencer {
             }
         };
         let by = crate::erasure::erased_by(&request.selector);
+        // The subject's key goes with the last of its payloads.
+        let destroy_key_of = match &request.selector {
+            crate::ErasureSelector::Subject(subject) if !selection.more => Some(subject.clone()),
+            _ => None,
+        };
         let reason = request.reason;
         self.answer(plan, request.idempotency, answer, move |chain, plan| {
             if selection.seqs.is_empty() {
@@ -793,6 +798,7 @@ impl Sequencer {
             plan.ops.push(Op::ErasePayloads {
                 seqs: record.seqs.clone(),
                 erased_by: receipt.seq,
+                destroy_key_of,
             });
             plan.truncate_wal = true;
             if let Some(reason) = chain.auto_seal_due() {

@@ -651,3 +651,78 @@ fn erasure_then_kill() {
     assert!(report.is_valid(), "seed {seed}: {:#?}", report.findings);
     engine.shutdown().expect("shutdown");
 }
+
+/// Crypto-shredding: with a subject key file, a subject's payloads are
+/// encrypted at rest, so a backup taken before an erasure holds no clear
+/// copy; the erasure by subject destroys the key, after which the backup,
+/// opened as a recorder, withholds that subject's payloads (and still
+/// discloses another subject's), and bundles of both verify.
+#[test]
+fn shredding_reaches_a_backup_made_before_the_erasure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let keys_dir = dir.path().join("keys");
+    std::fs::create_dir(&keys_dir).expect("keys dir");
+    let keys = keys_dir.join("subject-keys.db");
+    let mut config = v2_config(dir.path());
+    config.subject_keys = Some(keys.clone());
+    let engine = RecorderEngine::open(&path, config.clone(), key(1), ManualClock::new(START_US))
+        .expect("opens");
+    let marker = format!("SHRED-ME-{}", Hash32::of(b"shred").to_hex());
+    let kept = format!("KEEP-ME-{}", Hash32::of(b"kept").to_hex());
+    let erased_seq = record(&engine, person("person/7", json!({"secret": marker}))).seq;
+    let kept_seq = record(&engine, person("person/8", json!({"secret": kept}))).seq;
+    let (_, payloads) = everything(&engine);
+    assert!(
+        payloads
+            .iter()
+            .all(|view| matches!(view.disclosure, Disclosure::Disclosed { .. })),
+        "the live recorder opens what it sealed"
+    );
+    let backup = dir.path().join("backup.db");
+    arxi_recorder::backup_database(&path, &backup).expect("backup");
+    assert!(
+        !on_disk(&backup, &marker),
+        "the backup holds ciphertext only"
+    );
+    assert!(!on_disk(&backup, &kept));
+    let receipt = erase(&engine, ErasureSelector::Subject("person/7".into())).expect("erased");
+    assert_eq!(receipt.erased, vec![erased_seq]);
+    assert!(
+        !on_disk(&keys, "person/7"),
+        "the subject's key row is gone from the key file and its WAL"
+    );
+    assert_eq!(
+        verify_bundle(&engine, &PayloadSelection::default()).findings,
+        vec![]
+    );
+    engine.shutdown().expect("shutdown");
+    // The backup, put back in another place, with the same key file.
+    let restored_dir = dir.path().join("restored");
+    std::fs::create_dir(&restored_dir).expect("dir");
+    let restored = restored_dir.join("arxi.db");
+    std::fs::rename(&backup, &restored).expect("move");
+    let mut restored_config = v2_config(&restored_dir);
+    restored_config.subject_keys = Some(keys);
+    let engine = RecorderEngine::open(
+        &restored,
+        restored_config,
+        key(1),
+        ManualClock::new(START_US + 1_000_000),
+    )
+    .expect("the backup opens");
+    let (_, payloads) = everything(&engine);
+    let state = |seq| {
+        payloads
+            .iter()
+            .find(|view| view.seq == seq)
+            .map(|view| view.disclosure.state())
+    };
+    assert_eq!(state(erased_seq), Some("withheld"), "its key is gone");
+    assert_eq!(state(kept_seq), Some("disclosed"));
+    assert_eq!(
+        verify_bundle(&engine, &PayloadSelection::default()).findings,
+        vec![]
+    );
+    engine.shutdown().expect("shutdown");
+}

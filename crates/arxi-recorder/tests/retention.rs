@@ -591,3 +591,84 @@ fn a_restore_refuses_what_does_not_continue_the_database() {
         .expect("restores");
     assert_eq!(restorer.point().sealed_through, bucket[0].0.last_segment);
 }
+
+/// A recorder with subject keys archives no payload sealed under one (so
+/// crypto-shredding never has a copy in the archive to miss): its archive
+/// bundles withhold them, disclose the payloads of envelopes without a
+/// subject, verify, and rebuild a database whose withheld rows say so.
+#[test]
+fn with_subject_keys_the_archive_holds_no_sealed_payload() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let keys = dir.path().join("subject-keys.db");
+    let mut config = retention_config();
+    config.retention = None;
+    config.subject_keys = Some(keys.clone());
+    let engine =
+        RecorderEngine::open(&path, config, key(1), ManualClock::new(START_US)).expect("opens");
+    let secret = |index: u64| format!("PERSONAL-{index}-{}", Hash32::of(b"shred").to_hex());
+    let open_text = |index: u64| format!("PUBLIC-{index}-{}", Hash32::of(b"open").to_hex());
+    for index in 0..25_u64 {
+        let mut personal = request("customers.updated", json!({"secret": secret(index)}));
+        personal.subject = Some(format!("person-{}", index % 3));
+        let outcome = engine.append(personal).expect("queued").wait();
+        assert!(matches!(outcome, Ok(Outcome::Done { .. })), "{outcome:?}");
+        append(&engine, "stock.counted", json!({"note": open_text(index)}));
+    }
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let mut bucket = Vec::new();
+    archive_all_keeping(&engine, 2, &mut bucket);
+    assert!(bucket.len() >= 2, "{} runs", bucket.len());
+    let holds = |text: &str| {
+        bucket.iter().any(|(_, bytes)| {
+            bytes
+                .windows(text.len())
+                .any(|window| window == text.as_bytes())
+        })
+    };
+    assert!(
+        (0..25).all(|index| !holds(&secret(index))),
+        "no sealed payload archived"
+    );
+    assert!(
+        (0..25).all(|index| holds(&open_text(index))),
+        "the others are"
+    );
+    engine.shutdown().expect("shutdown");
+
+    let rebuilt = dir.path().join("rebuilt.db");
+    let mut restorer = Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()])
+        .expect("creates")
+        .with_subject_keys(&keys)
+        .expect("keys");
+    for (_, bytes) in &bucket {
+        restorer
+            .restore_bundle(restore_records(bytes))
+            .expect("restores");
+    }
+    restorer.finish().expect("finishes");
+    let data = verify_data(&rebuilt, false).expect("checks");
+    assert!(data.is_valid(), "{:?}", data.findings);
+    let engine = RecorderEngine::open(
+        &rebuilt,
+        retention_config(),
+        key(1),
+        ManualClock::new(START_US + 1_000_000),
+    )
+    .expect("the rebuilt database opens");
+    let (withheld, disclosed) = engine
+        .with_reader(|reader| {
+            let mut counts = (0, 0);
+            for seq in 1..=reader.last_envelope()?.map_or(0, |row| row.seq) {
+                match reader.payload(seq)? {
+                    Some(row) if row.withheld => counts.0 += 1,
+                    Some(row) if row.content.is_some() => counts.1 += 1,
+                    _ => {}
+                }
+            }
+            Ok(counts)
+        })
+        .expect("read");
+    assert_eq!((withheld, disclosed), (25, 25));
+    engine.shutdown().expect("shutdown");
+}

@@ -191,6 +191,15 @@ impl ValidConfig {
         self.data_dir().join("arxi.db")
     }
 
+    /// The subject key file (crypto-shredding), when configured.
+    pub fn subject_keys_path(&self) -> Option<PathBuf> {
+        self.config
+            .recorder
+            .subject_keys_file
+            .as_deref()
+            .map(|path| self.resolve(path))
+    }
+
     /// The signer key file.
     pub fn signer_key_path(&self) -> PathBuf {
         self.resolve(&self.config.signer.key_file)

@@ -207,6 +207,15 @@ pub struct Recorder {
     /// (then erasable with the payload).
     #[serde(default)]
     pub commit_subject: bool,
+    /// Crypto-shredding: a key file (created mode 0600; keep it off the
+    /// database's volume and out of its backups) holding one key per
+    /// subject. Version 2 payloads that name a subject are stored
+    /// encrypted under that subject's key, and an erasure by subject
+    /// destroys the key, which also makes that subject's payloads
+    /// unreadable in copies of the database made before
+    /// (`Docs/format.md` §10.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_keys_file: Option<PathBuf>,
 }
 
 /// `[recorder.auto_seal]`
@@ -754,6 +763,7 @@ impl Config {
                 envelope_version: defaults::envelope_version(),
                 commit_actor: false,
                 commit_subject: false,
+                subject_keys_file: None,
             },
             transport: Transport::reference(),
             security: Security {

@@ -112,6 +112,14 @@ fn check_recorder(config: &Config, problems: &mut Problems) {
         1 | 2 => {}
         _ => problems.add("recorder.envelope_version", "must be 1 or 2"),
     }
+    if config
+        .recorder
+        .subject_keys_file
+        .as_ref()
+        .is_some_and(|file| file.as_os_str().is_empty())
+    {
+        problems.add("recorder.subject_keys_file", "must not be empty when set");
+    }
     if config.recorder.startup_verification_depth > 10_000_000 {
         problems.add(
             "recorder.startup_verification_depth",

@@ -386,7 +386,9 @@ pub struct QueryPage {
 pub struct PayloadEntry {
     /// The envelope.
     pub seq: u64,
-    /// `disclosed` or `erased`.
+    /// `disclosed` or `erased`; `withheld` when the payload is sealed under
+    /// a subject key that is gone (a database restored from a copy made
+    /// before an erasure by subject).
     pub state: String,
     /// Disclosed: `{"payload": ..}` with `actor`/`subject` when committed.
     #[serde(skip_serializing_if = "Option::is_none")]

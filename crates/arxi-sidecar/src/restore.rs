@@ -118,6 +118,10 @@ fn open_restorer(
     } else {
         Restorer::open(&database, recorder_id, trusted)
     };
+    let opened = match config.subject_keys_path() {
+        Some(keys) => opened.and_then(|restorer| restorer.with_subject_keys(&keys)),
+        None => opened,
+    };
     opened.map_err(|error| match error {
         RestoreError::Refused(reason) => reason,
         RestoreError::Open(error) => format!("{}: {error}", database.display()),

@@ -237,6 +237,7 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
         commit_actor: model.recorder.commit_actor,
         commit_subject: model.recorder.commit_subject,
     };
+    recorder.subject_keys = config.subject_keys_path();
     recorder.log_origin = config.log_origin();
     recorder.retention = model
         .retention

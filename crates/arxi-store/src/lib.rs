@@ -22,6 +22,7 @@ mod idempotency;
 mod log;
 mod read;
 mod schema;
+mod subject_keys;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use idempotency::{IDEMPOTENCY_HASH_BYTES, IdempotencyRow};
 pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
 pub use schema::SCHEMA_VERSION;
+pub use subject_keys::{SUBJECT_KEY_ID_BYTES, SubjectKeyId, SubjectKeys};
 pub use write::ErasureCount;
 pub use write::WriteTxn;
 
@@ -73,6 +75,14 @@ pub struct PayloadRow {
     pub content: Option<([u8; 32], Vec<u8>)>,
     /// The `arxi.payload.erased` envelope that erased it.
     pub erased_by: Option<u64>,
+    /// Stored sealed under a subject key (crypto-shredding).
+    pub sealed: bool,
+    /// Not readable here and not erased: sealed under a subject key this
+    /// store cannot open (the key was destroyed: this is a copy of the
+    /// database made before an erasure by subject; or no key file was
+    /// given), or restored from an archive bundle that withheld it.
+    /// `subject` and `content` are `None`.
+    pub withheld: bool,
 }
 
 /// A segment row.
@@ -199,6 +209,9 @@ pub mod namespace {
     pub const IDEMPOTENCY: &str = "idempotency";
     /// The writer's health probe (one row, overwritten).
     pub const HEALTH: &str = "health";
+    /// Subject keys an erasure destroys (hex key id), written with the
+    /// erasure and deleted once the key is gone from the key file.
+    pub const SUBJECT_KEY_DESTROY: &str = "subject_key_destroy";
 }
 
 /// Outcome of a checkpoint.
@@ -231,6 +244,10 @@ pub struct StoreOptions {
     /// pages can be given back (retention). Off, a file keeps no pointer
     /// map and pays nothing for it.
     pub incremental_vacuum: bool,
+    /// Encrypt the payloads of version 2 envelopes that name a subject
+    /// under that subject's key in this key file (crypto-shredding;
+    /// `subject_keys`). Shared by the writer and its readers.
+    pub subject_keys: Option<Arc<SubjectKeys>>,
 }
 
 impl Default for StoreOptions {
@@ -239,6 +256,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             max_page_count: None,
             incremental_vacuum: false,
+            subject_keys: None,
         }
     }
 }
@@ -250,6 +268,7 @@ pub struct Store {
     path: PathBuf,
     /// Pages in the WAL after the last commit, set by SQLite's WAL hook.
     wal_pages: Arc<AtomicI64>,
+    subject_keys: Option<Arc<SubjectKeys>>,
 }
 
 impl Store {
@@ -303,11 +322,32 @@ impl Store {
             Ok(())
         }))?;
         schema::migrate(&mut conn)?;
-        Ok(Self {
+        let mut store = Self {
             conn,
             path: path.to_path_buf(),
             wal_pages,
-        })
+            subject_keys: options.subject_keys.clone(),
+        };
+        store.destroy_marked_keys()?;
+        Ok(store)
+    }
+
+    /// Destroys the subject keys that committed erasures marked
+    /// ([`WriteTxn::mark_subject_key_destroyed`]) and removes the marks.
+    /// Run after every commit that marked one, and at open (a crash
+    /// between the erasure's commit and the destruction). Without a key
+    /// file the marks wait for one.
+    pub fn destroy_marked_keys(&mut self) -> Result<usize, StoreError> {
+        let Some(keys) = &self.subject_keys else {
+            return Ok(0);
+        };
+        let marked = write::marked_key_ids(&self.conn)?;
+        if marked.is_empty() {
+            return Ok(0);
+        }
+        keys.destroy(&marked)?;
+        write::unmark_key_ids(&self.conn, &marked)?;
+        Ok(marked.len())
     }
 
     /// The database path.
@@ -317,13 +357,13 @@ impl Store {
 
     /// Starts the write transaction (`BEGIN IMMEDIATE`).
     pub fn transaction(&mut self) -> Result<WriteTxn<'_>, StoreError> {
-        WriteTxn::begin(&mut self.conn)
+        WriteTxn::begin(&mut self.conn, self.subject_keys.as_deref())
     }
 
     /// A read view on the write connection, for the owner's own lookups
     /// (recovery) outside a transaction.
     pub fn reader(&self) -> Reader<'_> {
-        Reader::new(&self.conn)
+        Reader::with_keys(&self.conn, self.subject_keys.as_deref())
     }
 
     /// Pages in the WAL after the last commit.
@@ -370,7 +410,7 @@ impl Store {
 
     /// Opens a pool of read-only connections to the same database.
     pub fn reader_pool(&self, connections_max: usize) -> Result<ReaderPool, StoreError> {
-        ReaderPool::open(&self.path, connections_max)
+        ReaderPool::open(&self.path, connections_max, self.subject_keys.clone())
     }
 }
 

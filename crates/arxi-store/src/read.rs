@@ -3,14 +3,15 @@
 //! connections so queries never wait behind the writer (WAL snapshots).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Row, params};
 
+use crate::subject_keys::SealedPayload;
 use crate::write::optional;
 use crate::{
     ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PayloadRow, PrunedRow, SealRow, SegmentRow,
-    SpaceStats, StoreError, open_read_only,
+    SpaceStats, StoreError, SubjectKeyId, SubjectKeys, open_read_only,
 };
 
 pub(crate) fn to_i64(value: u64) -> i64 {
@@ -115,6 +116,15 @@ fn pruned_row(row: &Row<'_>) -> rusqlite::Result<PrunedRow> {
     })
 }
 
+/// A payload row as stored, before a sealed one is opened.
+struct StoredPayload {
+    subject: Option<String>,
+    salt: Option<Vec<u8>>,
+    content: Option<Vec<u8>>,
+    erased_by: Option<u64>,
+    key_id: Option<Vec<u8>>,
+}
+
 /// Filters for [`Reader::query`]. All given filters must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryFilter {
@@ -153,11 +163,17 @@ pub struct QueryPage {
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'c> {
     pub(crate) conn: &'c Connection,
+    keys: Option<&'c SubjectKeys>,
 }
 
 impl<'c> Reader<'c> {
     pub(crate) fn new(conn: &'c Connection) -> Self {
-        Self { conn }
+        Self { conn, keys: None }
+    }
+
+    /// A reader that opens payloads sealed under subject keys in `keys`.
+    pub(crate) fn with_keys(conn: &'c Connection, keys: Option<&'c SubjectKeys>) -> Self {
+        Self { conn, keys }
     }
 
     /// The last envelope, if any.
@@ -224,46 +240,68 @@ impl<'c> Reader<'c> {
     }
 
     /// The committed content of version 2 envelope `seq` (erased or not);
-    /// `None` for an envelope without one (version 1, or missing).
+    /// `None` for an envelope without one (version 1, or missing). A
+    /// payload sealed under a subject key is opened here; without its key
+    /// it comes back `locked`.
     pub fn payload(&self, seq: u64) -> Result<Option<PayloadRow>, StoreError> {
         let found = optional(
             self.conn
                 .prepare_cached(
-                    "SELECT seq, subject, salt, content, erased_by FROM payloads WHERE seq = ?1",
+                    "SELECT subject, salt, content, erased_by, key_id FROM payloads WHERE seq = ?1",
                 )?
                 .query_row(params![to_i64(seq)], |row| {
-                    let salt: Option<Vec<u8>> = row.get(2)?;
-                    let content: Option<Vec<u8>> = row.get(3)?;
-                    let erased_by: Option<i64> = row.get(4)?;
-                    Ok((
-                        to_u64(row.get(0)?),
-                        row.get::<_, Option<String>>(1)?,
-                        salt,
-                        content,
-                        erased_by,
-                    ))
+                    Ok(StoredPayload {
+                        subject: row.get(0)?,
+                        salt: row.get(1)?,
+                        content: row.get(2)?,
+                        erased_by: row.get::<_, Option<i64>>(3)?.map(to_u64),
+                        key_id: row.get(4)?,
+                    })
                 }),
         )?;
-        let Some((seq, subject, salt, content, erased_by)) = found else {
-            return Ok(None);
-        };
-        let content = match (salt, content) {
-            (Some(salt), Some(content)) => {
-                Some((hash32(salt, &format!("payload {seq} salt"))?, content))
-            }
-            (None, None) => None,
-            _ => {
-                return Err(StoreError::BadRow(format!(
-                    "payload {seq} has a salt without content or content without a salt"
-                )));
-            }
-        };
-        Ok(Some(PayloadRow {
+        found
+            .map(|stored| self.open_payload(seq, stored))
+            .transpose()
+    }
+
+    fn open_payload(&self, seq: u64, stored: StoredPayload) -> Result<PayloadRow, StoreError> {
+        let bad = |why: &str| StoreError::BadRow(format!("payload {seq}: {why}"));
+        let mut row = PayloadRow {
             seq,
-            subject,
-            content,
-            erased_by: erased_by.map(to_u64),
-        }))
+            subject: stored.subject,
+            content: None,
+            erased_by: stored.erased_by,
+            sealed: stored.key_id.is_some(),
+            withheld: false,
+        };
+        match (stored.salt, stored.content, stored.key_id) {
+            (Some(salt), Some(content), None) => {
+                row.content = Some((hash32(salt, &format!("payload {seq} salt"))?, content));
+            }
+            (None, Some(bytes), Some(key_id)) => {
+                let key_id: SubjectKeyId = key_id
+                    .try_into()
+                    .map_err(|_| bad("a subject key id of the wrong length"))?;
+                let sealed = SealedPayload { key_id, bytes };
+                let opened = match self.keys {
+                    Some(keys) => keys
+                        .open_sealed(seq, &sealed)?
+                        .map(|held| Ok::<_, StoreError>((held, keys.subject_of(&key_id)?)))
+                        .transpose()?,
+                    None => None,
+                };
+                match opened {
+                    Some((held, subject)) => {
+                        row.content = Some(held);
+                        row.subject = subject;
+                    }
+                    None => row.withheld = true,
+                }
+            }
+            (None, None, None) => row.withheld = row.erased_by.is_none(),
+            _ => return Err(bad("a salt without content or content without a salt")),
+        }
+        Ok(row)
     }
 
     /// True when an envelope `from <= seq <= to` has a payload row (is a
@@ -277,13 +315,25 @@ impl<'c> Reader<'c> {
     }
 
     /// Up to `limit` envelopes naming `subject` whose committed content is
-    /// not erased, ascending (served by the `payloads_subject` index).
+    /// not erased, ascending: rows that keep the subject (served by the
+    /// `payloads_subject` index) and rows sealed under its key
+    /// (`payloads_key`).
     pub fn unerased_of_subject(&self, subject: &str, limit: u32) -> Result<Vec<u64>, StoreError> {
+        let key_id = match self.keys {
+            Some(keys) => keys.key_id_of(subject)?,
+            None => None,
+        };
         let mut statement = self.conn.prepare_cached(
             "SELECT seq FROM payloads INDEXED BY payloads_subject
-             WHERE subject = ?1 AND erased_by IS NULL ORDER BY seq LIMIT ?2",
+             WHERE subject = ?1 AND erased_by IS NULL
+             UNION
+             SELECT seq FROM payloads INDEXED BY payloads_key
+             WHERE key_id = ?2 AND erased_by IS NULL
+             ORDER BY seq LIMIT ?3",
         )?;
-        let rows = statement.query_map(params![subject, limit], |row| row.get::<_, i64>(0))?;
+        let key_id = key_id.map(|id| id.to_vec());
+        let rows =
+            statement.query_map(params![subject, key_id, limit], |row| row.get::<_, i64>(0))?;
         rows.map(|seq| seq.map(to_u64).map_err(StoreError::from))
             .collect()
     }
@@ -703,16 +753,22 @@ pub struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     connections_max: usize,
+    keys: Option<Arc<SubjectKeys>>,
 }
 
 impl ReaderPool {
-    pub(crate) fn open(path: &Path, connections_max: usize) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        connections_max: usize,
+        keys: Option<Arc<SubjectKeys>>,
+    ) -> Result<Self, StoreError> {
         // Open one now so a bad path fails at start-up, not on first query.
         let first = open_read_only(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![first]),
             connections_max: connections_max.max(1),
+            keys,
         })
     }
 
@@ -726,7 +782,7 @@ impl ReaderPool {
             Some(conn) => conn,
             None => open_read_only(&self.path)?,
         };
-        let result = read(Reader::new(&conn));
+        let result = read(Reader::with_keys(&conn, self.keys.as_deref()));
         // A connection that hit an IO or corruption error is not reused.
         let reusable = !matches!(&result, Err(error) if error.needs_reopen());
         if reusable {

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -173,6 +173,31 @@ const MIGRATIONS: &[&str] = &[
          labels        INTEGER NOT NULL,
          created_at_us INTEGER NOT NULL
      );",
+    // Version 7: payloads encrypted at rest under per-subject keys
+    // (`subject_keys.rs`). A sealed row has `key_id` and the nonce and
+    // ciphertext (of salt and content) in `content`; it keeps neither the
+    // subject nor the salt in clear. A withheld row holds nothing and is
+    // not erased: restored from an archive bundle that withheld the
+    // payload. The table is rebuilt (its CHECKs change); rows written
+    // before keep their form.
+    "CREATE TABLE payloads_v7 (
+         seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+         subject   TEXT,
+         salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+         content   BLOB,
+         erased_by INTEGER,
+         key_id    BLOB    CHECK (key_id IS NULL OR length(key_id) = 16),
+         CHECK (erased_by IS NULL OR content IS NULL),
+         CHECK (content IS NOT NULL OR (subject IS NULL AND salt IS NULL AND key_id IS NULL)),
+         CHECK (content IS NULL OR (key_id IS NULL) = (salt IS NOT NULL)),
+         CHECK (key_id IS NULL OR subject IS NULL)
+     );
+     INSERT INTO payloads_v7 (seq, subject, salt, content, erased_by)
+         SELECT seq, subject, salt, content, erased_by FROM payloads;
+     DROP TABLE payloads;
+     ALTER TABLE payloads_v7 RENAME TO payloads;
+     CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
+     CREATE INDEX payloads_key ON payloads (key_id, seq) WHERE key_id IS NOT NULL;",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

@@ -7,7 +7,8 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{
-    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, Reader, SealRow, SegmentRow, StoreError,
+    ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, Reader, SUBJECT_KEY_ID_BYTES, SealRow,
+    SegmentRow, StoreError, SubjectKeyId, SubjectKeys, namespace,
 };
 
 /// What [`WriteTxn::erase_payloads`] did.
@@ -21,6 +22,7 @@ pub struct ErasureCount {
 #[derive(Debug)]
 pub struct WriteTxn<'c> {
     pub(crate) tx: Transaction<'c>,
+    keys: Option<&'c SubjectKeys>,
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -29,14 +31,17 @@ fn to_i64(value: u64) -> i64 {
 }
 
 impl<'c> WriteTxn<'c> {
-    pub(crate) fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
+    pub(crate) fn begin(
+        conn: &'c mut Connection,
+        keys: Option<&'c SubjectKeys>,
+    ) -> Result<Self, StoreError> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Ok(Self { tx })
+        Ok(Self { tx, keys })
     }
 
     /// Reads through this transaction (sees its own uncommitted writes).
     pub fn reader(&self) -> Reader<'_> {
-        Reader::new(&self.tx)
+        Reader::with_keys(&self.tx, self.keys)
     }
 
     /// Inserts one envelope row.
@@ -60,7 +65,8 @@ impl<'c> WriteTxn<'c> {
 
     /// Stores the committed content of version 2 envelope `seq`: its
     /// salt, the content's canonical bytes, and its subject (for erasure
-    /// by subject).
+    /// by subject). With a key file and a subject, salt and content are
+    /// sealed under the subject's key and the subject is not stored.
     pub fn insert_payload(
         &self,
         seq: u64,
@@ -68,6 +74,16 @@ impl<'c> WriteTxn<'c> {
         salt: &[u8; 32],
         content: &[u8],
     ) -> Result<(), StoreError> {
+        if let (Some(keys), Some(subject)) = (self.keys, subject) {
+            let sealed = keys.seal(subject, seq, salt, content)?;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO payloads (seq, subject, salt, content, erased_by, key_id)
+                     VALUES (?1, NULL, NULL, ?2, NULL, ?3)",
+                )?
+                .execute(params![to_i64(seq), sealed.bytes, &sealed.key_id[..]])?;
+            return Ok(());
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO payloads (seq, subject, salt, content, erased_by)
@@ -90,6 +106,19 @@ impl<'c> WriteTxn<'c> {
         Ok(())
     }
 
+    /// Inserts the payload row of envelope `seq` as withheld: a restore
+    /// from an archived bundle that did not carry it (a recorder with
+    /// subject keys archives no sealed payload).
+    pub fn insert_withheld_payload(&self, seq: u64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, NULL, NULL, NULL, NULL)",
+            )?
+            .execute(params![to_i64(seq)])?;
+        Ok(())
+    }
+
     /// Erases the committed content of envelopes `seqs` (subject, salt and
     /// content emptied; with `secure_delete` on, the old bytes are
     /// overwritten in the database file), recording `erased_by`. A row
@@ -97,7 +126,8 @@ impl<'c> WriteTxn<'c> {
     /// erase from the rows it read, so a difference means damage.
     pub fn erase_payloads(&self, seqs: &[u64], erased_by: u64) -> Result<ErasureCount, StoreError> {
         let mut statement = self.tx.prepare_cached(
-            "UPDATE payloads SET subject = NULL, salt = NULL, content = NULL, erased_by = ?2
+            "UPDATE payloads
+             SET subject = NULL, salt = NULL, content = NULL, key_id = NULL, erased_by = ?2
              WHERE seq = ?1 AND erased_by IS NULL",
         )?;
         for seq in seqs {
@@ -110,6 +140,23 @@ impl<'c> WriteTxn<'c> {
         Ok(ErasureCount {
             erased: seqs.len() as u64,
         })
+    }
+
+    /// Marks `subject`'s key (if it has one) for destruction once this
+    /// transaction commits ([`crate::Store::destroy_marked_keys`]); the
+    /// erasure that erased the last of its payloads calls this. Returns
+    /// whether there was a key.
+    pub fn mark_subject_key_destroyed(&self, subject: &str) -> Result<bool, StoreError> {
+        let Some(id) = self
+            .keys
+            .map(|keys| keys.key_id_of(subject))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(false);
+        };
+        self.meta_put(namespace::SUBJECT_KEY_DESTROY, &hex(&id), &[], 0)?;
+        Ok(true)
     }
 
     /// Inserts a new (open) segment row.
@@ -448,11 +495,61 @@ impl<'c> WriteTxn<'c> {
         Ok(())
     }
 
-    /// Commits (durable when it returns: WAL + `synchronous=FULL`).
+    /// Commits (durable when it returns: WAL + `synchronous=FULL`). Subject
+    /// keys made for this transaction are made durable first.
     pub fn commit(self) -> Result<(), StoreError> {
+        if let Some(keys) = self.keys {
+            keys.make_durable()?;
+        }
         self.tx.commit()?;
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// The subject key ids that committed erasures marked for destruction.
+pub(crate) fn marked_key_ids(conn: &Connection) -> Result<Vec<SubjectKeyId>, StoreError> {
+    let mut statement =
+        conn.prepare_cached("SELECT key FROM store_meta WHERE namespace = ?1 ORDER BY key")?;
+    let rows = statement.query_map(params![namespace::SUBJECT_KEY_DESTROY], |row| {
+        row.get::<_, String>(0)
+    })?;
+    let mut ids = Vec::new();
+    for text in rows {
+        let text = text?;
+        ids.push(parse_key_id(&text).ok_or_else(|| {
+            StoreError::BadRow(format!("store_meta: a subject key mark {text:?}"))
+        })?);
+    }
+    Ok(ids)
+}
+
+fn parse_key_id(text: &str) -> Option<SubjectKeyId> {
+    if text.len() != SUBJECT_KEY_ID_BYTES * 2 {
+        return None;
+    }
+    let mut id = [0_u8; SUBJECT_KEY_ID_BYTES];
+    for (index, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(id)
+}
+
+/// Removes the marks of keys now destroyed.
+pub(crate) fn unmark_key_ids(conn: &Connection, ids: &[SubjectKeyId]) -> Result<(), StoreError> {
+    let mut statement =
+        conn.prepare_cached("DELETE FROM store_meta WHERE namespace = ?1 AND key = ?2")?;
+    for id in ids {
+        statement.execute(params![namespace::SUBJECT_KEY_DESTROY, hex(id)])?;
+    }
+    Ok(())
 }
 
 /// Reads one optional row with `map`.

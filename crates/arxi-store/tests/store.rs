@@ -11,7 +11,7 @@
 
 use arxi_store::{
     EnvelopeRow, KeyRow, QueryFilter, SealRow, SegmentRow, Store, StoreError, StoreOptions,
-    namespace,
+    SubjectKeys, namespace,
 };
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -746,5 +746,234 @@ fn compact_idempotency_records_expire_oldest_first_and_stay_bounded() {
             .expect("read")
             .map(|found| found.created_at_us),
         Some(50)
+    );
+}
+
+fn open_with_keys(dir: &tempfile::TempDir, keys: &std::sync::Arc<SubjectKeys>) -> Store {
+    let options = StoreOptions {
+        subject_keys: Some(std::sync::Arc::clone(keys)),
+        ..StoreOptions::default()
+    };
+    Store::open(&dir.path().join("arxi.db"), &options).expect("open")
+}
+
+fn file_holds(path: &std::path::Path, needle: &[u8]) -> bool {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    bytes.windows(needle.len()).any(|window| window == needle)
+}
+
+/// With a subject key file, a subject's payloads are stored sealed (no
+/// salt, content or subject in clear in the database file), read back
+/// opened, found by subject; destroying the key after an erasure leaves a
+/// copy of the database made before it unreadable (locked), and the key
+/// itself is gone from the key file.
+#[test]
+fn sealed_payloads_and_their_shredding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_path = dir.path().join("subject-keys.db");
+    let keys = std::sync::Arc::new(SubjectKeys::open(&keys_path).expect("keys"));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&keys_path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+    let mut store = open_with_keys(&dir, &keys);
+    fill(&mut store);
+    let txn = store.transaction().expect("txn");
+    for (seq, subject) in [
+        (5_u64, Some("person/7")),
+        (6, Some("person/8")),
+        (7, Some("person/7")),
+        (9, None),
+    ] {
+        let content = format!("{{\"marker\":\"SECRET-{seq}-MARKER\"}}");
+        txn.insert_payload(seq, subject, &[seq as u8; 32], content.as_bytes())
+            .expect("payload");
+    }
+    txn.commit().expect("commit");
+    assert_eq!(
+        keys.len().expect("len"),
+        2,
+        "one key per subject, made durable"
+    );
+    store
+        .checkpoint(arxi_store::CheckpointKind::Truncate)
+        .expect("checkpoint");
+    let db = dir.path().join("arxi.db");
+    assert!(!file_holds(&db, b"SECRET-5-MARKER"), "sealed at rest");
+    assert!(
+        !file_holds(&db, b"person/7"),
+        "the subject is not kept in clear"
+    );
+    assert!(
+        file_holds(&db, b"SECRET-9-MARKER"),
+        "no subject: stored as before"
+    );
+    let reader = store.reader();
+    let held = reader.payload(7).expect("read").expect("row");
+    assert_eq!(
+        held.content,
+        Some(([7; 32], b"{\"marker\":\"SECRET-7-MARKER\"}".to_vec()))
+    );
+    assert_eq!(
+        (held.subject.as_deref(), held.withheld),
+        (Some("person/7"), false)
+    );
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![5, 7]
+    );
+    // A copy made before the erasure.
+    let copy = dir.path().join("copy.db");
+    arxi_store::backup(&dir.path().join("arxi.db"), &copy).expect("backup");
+    let key_bytes: Vec<u8> = rusqlite::Connection::open(&keys_path)
+        .expect("open key file")
+        .query_row(
+            "SELECT key FROM subject_keys WHERE subject = 'person/7'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the key");
+    let txn = store.transaction().expect("txn");
+    txn.erase_payloads(&[5, 7], 100).expect("erase");
+    assert!(txn.mark_subject_key_destroyed("person/7").expect("mark"));
+    assert!(
+        !txn.mark_subject_key_destroyed("person/none")
+            .expect("no key")
+    );
+    txn.commit().expect("commit");
+    assert_eq!(store.destroy_marked_keys().expect("destroy"), 1);
+    assert_eq!(store.destroy_marked_keys().expect("again"), 0);
+    assert_eq!(keys.key_id_of("person/7").expect("read"), None);
+    assert_eq!(keys.len().expect("len"), 1);
+    let wal = dir.path().join("subject-keys.db-wal");
+    assert!(
+        !file_holds(&keys_path, &key_bytes),
+        "zeroed in the key file"
+    );
+    assert!(!file_holds(&wal, &key_bytes), "and not left in its WAL");
+    assert!(!file_holds(&keys_path, b"person/7"));
+    let reader = store.reader();
+    assert!(
+        reader
+            .unerased_of_subject("person/7", 10)
+            .expect("read")
+            .is_empty()
+    );
+    assert!(!reader.payload(6).expect("read").expect("row").withheld);
+    // The copy still holds rows 5 and 7 sealed, under a key that is gone.
+    let copy_store = Store::open(
+        &copy,
+        &StoreOptions {
+            subject_keys: Some(std::sync::Arc::clone(&keys)),
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open copy");
+    let locked = copy_store.reader().payload(5).expect("read").expect("row");
+    assert!(locked.withheld && locked.sealed);
+    assert_eq!(
+        (locked.content, locked.subject, locked.erased_by),
+        (None, None, None)
+    );
+    let other = copy_store.reader().payload(6).expect("read").expect("row");
+    assert!(
+        other.content.is_some(),
+        "another subject's key still opens it"
+    );
+    assert!(!file_holds(&copy, b"SECRET-5-MARKER"));
+    // A new payload of the same subject gets a new key.
+    let txn = store.transaction().expect("txn");
+    txn.insert_payload(10, Some("person/7"), &[10; 32], b"{}")
+        .expect("payload");
+    txn.commit().expect("commit");
+    assert!(keys.key_id_of("person/7").expect("read").is_some());
+    assert_eq!(
+        store
+            .reader()
+            .unerased_of_subject("person/7", 10)
+            .expect("read"),
+        vec![10]
+    );
+}
+
+/// A mark written with an erasure is carried out at the next open when
+/// the process stopped before destroying the key.
+#[test]
+fn a_marked_key_is_destroyed_at_the_next_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys_path = dir.path().join("subject-keys.db");
+    {
+        let keys = std::sync::Arc::new(SubjectKeys::open(&keys_path).expect("keys"));
+        let mut store = open_with_keys(&dir, &keys);
+        fill(&mut store);
+        let txn = store.transaction().expect("txn");
+        txn.insert_payload(5, Some("person/7"), &[5; 32], b"{\"a\":1}")
+            .expect("payload");
+        txn.commit().expect("commit");
+        let txn = store.transaction().expect("txn");
+        txn.erase_payloads(&[5], 100).expect("erase");
+        assert!(txn.mark_subject_key_destroyed("person/7").expect("mark"));
+        txn.commit().expect("commit");
+        // Stops here, before destroy_marked_keys.
+    }
+    let keys = std::sync::Arc::new(SubjectKeys::open(&keys_path).expect("keys"));
+    assert_eq!(keys.len().expect("len"), 1, "still there before the open");
+    let _store = open_with_keys(&dir, &keys);
+    assert_eq!(keys.len().expect("len"), 0, "destroyed by the open");
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("keys.db");
+    std::fs::write(&path, b"").expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let error = SubjectKeys::open(&path).expect_err("refused");
+    assert!(error.to_string().contains("chmod 600"), "{error}");
+}
+
+/// A version 6 database's payload rows survive the rebuild of the
+/// payloads table (version 7), held and erased alike.
+#[test]
+fn version_6_payload_rows_are_kept_by_the_migration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    {
+        let mut store = open(&dir);
+        fill(&mut store);
+    }
+    arxi_store::fault::execute(
+        &path,
+        "DROP TABLE payloads;
+         CREATE TABLE payloads (
+             seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+             subject   TEXT,
+             salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+             content   BLOB,
+             erased_by INTEGER,
+             CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
+         );
+         CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
+         INSERT INTO payloads VALUES (5, 'person/7', zeroblob(32), CAST('{}' AS BLOB), NULL);
+         INSERT INTO payloads VALUES (6, NULL, NULL, NULL, 9);
+         PRAGMA user_version = 6;",
+    )
+    .expect("downgrade");
+    let store = open(&dir);
+    let reader = store.reader();
+    let held = reader.payload(5).expect("read").expect("row");
+    assert_eq!(held.content, Some(([0; 32], b"{}".to_vec())));
+    assert_eq!(
+        reader.payload(6).expect("read").expect("row").erased_by,
+        Some(9)
+    );
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![5]
     );
 }
