@@ -406,6 +406,8 @@ fn known_keys_cover_every_section() {
         "config_version",
         "api.major_version",
         "recorder.auto_seal.age_seconds",
+        "recorder.bundle_dir",
+        "recorder.subject_keys_file",
         "transport.unix.mode",
         "security.token_file",
         "security.tokens[].name",

@@ -454,3 +454,71 @@ fn a_batch_under_a_key_replays_its_answer_from_the_envelopes() {
     assert_eq!(receipts[1], before[1], "the others unchanged");
     assert_eq!(receipts[0]["signature"], before[0]["signature"]);
 }
+
+/// `recorder.subject_keys_file` over HTTP: the key file is made private in
+/// a directory of its own, the database holds no payload or subject of a
+/// subject in clear, queries disclose while the key exists, and an
+/// erasure by subject destroys the key before it answers.
+#[test]
+fn subject_keys_keep_payloads_sealed_and_erasure_destroys_the_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut server = Harness::start(Options {
+        recorder: "envelope_version = 2\ncommit_subject = true\n\
+                   subject_keys_file = \"keys/subject-keys.db\""
+            .into(),
+        ..Options::default()
+    });
+    let marker = "SEALED-AT-REST-4f1c9e";
+    let body = json!({"type": "customers.updated", "subject": "person/77",
+                      "payload": {"secret": marker}});
+    let response = server.post("/v1/envelopes", &[], &body.to_string());
+    assert_eq!(response.status, 201, "{}", response.text());
+    record(&server, "person/8", 2);
+    let keys = server.dir.path().join("keys/subject-keys.db");
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&keys), 0o600);
+    assert_eq!(mode(keys.parent().expect("dir")), 0o700);
+    let answer = query_all(&server);
+    assert!(
+        answer["payloads"]
+            .as_array()
+            .expect("payloads")
+            .iter()
+            .all(|entry| entry["state"] == "disclosed"),
+        "{answer}"
+    );
+    let holds = |path: &std::path::Path, text: &str| {
+        let mut files = vec![path.to_path_buf()];
+        files.push(path.with_extension("db-wal"));
+        files.iter().any(|file| {
+            std::fs::read(file).is_ok_and(|bytes| {
+                bytes
+                    .windows(text.len())
+                    .any(|window| window == text.as_bytes())
+            })
+        })
+    };
+    let database = server.dir.path().join("data/arxi.db");
+    assert!(!holds(&database, marker), "sealed at rest");
+    assert!(!holds(&database, "person/77"));
+    assert!(holds(&keys, "person/77"), "the key file names the subject");
+    let response = erase(
+        &server,
+        &[],
+        &json!({"subject": "person/77", "reason": "request 77"}),
+    );
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert_eq!(response.json()["more"], false);
+    assert!(
+        !holds(&keys, "person/77"),
+        "its key is gone when it answers"
+    );
+    assert!(holds(&keys, "person/8"), "another subject's key stays");
+    server.shutdown();
+}

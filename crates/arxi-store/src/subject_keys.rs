@@ -386,15 +386,26 @@ fn random(bytes: &mut [u8]) -> Result<(), StoreError> {
         .map_err(|error| StoreError::Other(format!("random source unavailable: {error}")))
 }
 
-/// Creates `path` with mode 0600 when it does not exist, so SQLite (which
-/// gives its WAL and index files the database's mode) never makes a key
-/// file others can read; refuses an existing file others can read.
+/// Creates `path` with mode 0600 (and its directory, 0700) when it does
+/// not exist, so SQLite (which gives its WAL and index files the
+/// database's mode) never makes a key file others can read; refuses an
+/// existing file others can read.
 fn create_private(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
     let cant = |reason: String| StoreError::CantOpen {
         path: path.display().to_string(),
         reason,
     };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| cant(format!("making its directory: {e}")))?;
+    }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
