@@ -4,7 +4,8 @@
 //! clear) and the commitment made for one append.
 //!
 //! The commitment is made on the caller's thread when an append is
-//! prepared (a salt from the operating system's random source, the
+//! prepared (a salt from the operating system's random source, taken from
+//! a per-thread buffer refilled one system call per 64 salts, the
 //! committed content's canonical bytes and its hash), so the sequencer only
 //! places it. A leaf: the plan, the chain and erasure use it; it uses none
 //! of them.
@@ -12,7 +13,7 @@
 //! Not here: which envelopes an erasure selects (`erasure`), the bytes of
 //! the commitment (`arxi_format::payload`).
 
-use arxi_format::payload::{Committed, Salt};
+use arxi_format::payload::{Committed, SALT_BYTES, Salt};
 use arxi_format::{CanonicalJson, Hash32};
 use serde_json::json;
 
@@ -89,9 +90,7 @@ pub(crate) fn commit(
     subject: Option<String>,
     payload: CanonicalJson,
 ) -> Result<(Commitment, Option<String>, Option<String>), getrandom::Error> {
-    let mut salt = [0_u8; arxi_format::payload::SALT_BYTES];
-    getrandom::fill(&mut salt)?;
-    let salt = Salt(salt);
+    let salt = Salt(fresh_salt()?);
     let index_subject = subject.clone();
     let (committed_actor, clear_actor) = split(policy.commit_actor, actor);
     let (committed_subject, clear_subject) = split(policy.commit_subject, subject);
@@ -113,6 +112,44 @@ pub(crate) fn commit(
         clear_actor,
         clear_subject,
     ))
+}
+
+/// Salts taken from one buffer per thread, refilled from the operating
+/// system's random source once per [`SALTS_PER_FILL`] salts (one system
+/// call instead of one per append). Each salt is used once: the buffer is
+/// zeroed where a salt was taken.
+const SALTS_PER_FILL: usize = 64;
+
+struct SaltBuffer {
+    bytes: [u8; SALT_BYTES * SALTS_PER_FILL],
+    /// Salts left, taken from the end.
+    left: usize,
+}
+
+thread_local! {
+    static SALTS: std::cell::RefCell<SaltBuffer> = const {
+        std::cell::RefCell::new(SaltBuffer {
+            bytes: [0; SALT_BYTES * SALTS_PER_FILL],
+            left: 0,
+        })
+    };
+}
+
+/// A new salt from the operating system's random source.
+fn fresh_salt() -> Result<[u8; SALT_BYTES], getrandom::Error> {
+    SALTS.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        if buffer.left == 0 {
+            getrandom::fill(&mut buffer.bytes)?;
+            buffer.left = SALTS_PER_FILL;
+        }
+        buffer.left -= 1;
+        let at = buffer.left * SALT_BYTES;
+        let mut salt = [0_u8; SALT_BYTES];
+        salt.copy_from_slice(&buffer.bytes[at..at + SALT_BYTES]);
+        buffer.bytes[at..at + SALT_BYTES].fill(0);
+        Ok(salt)
+    })
 }
 
 /// (committed, in clear).
