@@ -65,9 +65,18 @@ fn engine(dir: &Path) -> RecorderEngine {
 
 /// An engine writing data envelopes under `payloads` (version 1 or 2).
 fn engine_with(dir: &Path, payloads: PayloadPolicy) -> RecorderEngine {
+    engine_with_keys(dir, payloads, false)
+}
+
+/// With `subject_keys`, version 2 payloads are stored encrypted under
+/// their subject's key (one subject here: its key is made once).
+fn engine_with_keys(dir: &Path, payloads: PayloadPolicy, subject_keys: bool) -> RecorderEngine {
     let mut config = RecorderConfig::new("bench-recorder");
     config.payloads = payloads;
     config.startup_verification_depth = 0;
+    if subject_keys {
+        config.subject_keys = Some(dir.join("keys/subject-keys.db"));
+    }
     RecorderEngine::open(&dir.join("arxi.db"), config, key(), Arc::new(SystemClock)).expect("open")
 }
 
@@ -84,6 +93,8 @@ struct Run {
     seconds: f64,
     latencies_us: Vec<u32>,
     batches: f64,
+    /// CPU seconds the appending threads used.
+    appender_cpu: f64,
 }
 
 /// `appenders` threads append for `duration`; each waits for its ack before
@@ -106,6 +117,7 @@ fn drive(
             let stop = Arc::clone(&stop);
             let count = Arc::clone(&count);
             std::thread::spawn(move || {
+                let cpu_before = cpu_seconds("/proc/thread-self/stat");
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let interval = rate_per_appender.map(|rate| Duration::from_secs_f64(1.0 / rate));
                 let mut next = Instant::now();
@@ -140,16 +152,22 @@ fn drive(
                         Err(error) => panic!("{error}"),
                     }
                 }
-                latencies
+                (
+                    latencies,
+                    cpu_seconds("/proc/thread-self/stat") - cpu_before,
+                )
             })
         })
         .collect();
     std::thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
-    let mut latencies_us: Vec<u32> = threads
-        .into_iter()
-        .flat_map(|t| t.join().expect("appender"))
-        .collect();
+    let mut latencies_us = Vec::new();
+    let mut appender_cpu = 0.0;
+    for thread in threads {
+        let (latencies, cpu) = thread.join().expect("appender");
+        latencies_us.extend(latencies);
+        appender_cpu += cpu;
+    }
     let seconds = started.elapsed().as_secs_f64();
     latencies_us.sort_unstable();
     let commits = engine.metrics().commits_total - commits_before;
@@ -159,6 +177,7 @@ fn drive(
         seconds,
         latencies_us,
         batches: envelopes as f64 / commits.max(1) as f64,
+        appender_cpu,
     }
 }
 
@@ -295,6 +314,9 @@ fn main() {
     let seconds = Duration::from_secs(value("--seconds", 8));
     let long_envelopes = value("--long-envelopes", 1_000_000);
     let version_rounds = value("--versions", 0);
+    // `--versions N --subject-keys 1`: version 2 runs store payloads
+    // encrypted under subject keys.
+    let subject_keys = value("--subject-keys", 0) == 1;
     let only_version = value("--only-version", 0);
     let bytes_envelopes = value("--bytes", 0);
     if bytes_envelopes > 0 {
@@ -318,7 +340,11 @@ fn main() {
         return;
     }
     if version_rounds > 0 {
-        compare_versions(version_rounds, seconds);
+        compare_versions(version_rounds, seconds, subject_keys);
+        return;
+    }
+    if value("--stages", 0) == 1 {
+        stages(seconds);
         return;
     }
 
@@ -450,7 +476,15 @@ fn main() {
 /// CPU seconds this process has used, all threads (`/proc/self/stat`
 /// utime + stime, in clock ticks of 1/100 s, the Linux `USER_HZ`).
 fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    cpu_seconds("/proc/self/stat")
+}
+
+/// CPU seconds of the process or thread whose `stat` file is `path`.
+fn cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    if stat.is_empty() {
+        return 0.0;
+    }
     // The fields after the command name, which is in parentheses: utime
     // and stime are fields 14 and 15 of the line, 12 and 13 of these.
     let after = &stat[stat.rfind(')').expect("comm") + 2..];
@@ -460,11 +494,71 @@ fn process_cpu_seconds() -> f64 {
     ticks as f64 / 100.0
 }
 
+/// CPU seconds of this process's long-lived threads, by name
+/// (`/proc/self/task/*/comm`); the scoped signing threads are gone when
+/// this is read, so their share is what the total has beyond these.
+fn thread_cpu_by_name() -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let cpu = cpu_seconds(&path.join("stat").to_string_lossy());
+        *by_name.entry(name.trim().to_owned()).or_insert(0.0) += cpu;
+    }
+    by_name
+}
+
+/// The engine at 64 appenders on the cores this process may use, with the
+/// CPU time per envelope of each stage: the appending threads (preparing
+/// a request and waiting for its answer), the sequencer (numbering,
+/// chaining, hashing, and its share of signing), the extra signing
+/// threads, the committer (SQLite) and the checkpointer. Run it under
+/// `taskset` (`scripts/bench/scaling.sh`): the signing threads follow the
+/// cores allowed.
+fn stages(seconds: Duration) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Arc::new(engine(dir.path()));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    drive(&engine, 64, Duration::from_secs(1), None); // warm-up
+    let (total_before, threads_before) = (process_cpu_seconds(), thread_cpu_by_name());
+    let run = drive(&engine, 64, seconds, None);
+    let (total_after, threads_after) = (process_cpu_seconds(), thread_cpu_by_name());
+    engine.shutdown().expect("shutdown");
+    let per_envelope = |cpu: f64| cpu * 1e6 / run.envelopes as f64;
+    let named = |name: &str| {
+        threads_after.get(name).copied().unwrap_or(0.0)
+            - threads_before.get(name).copied().unwrap_or(0.0)
+    };
+    let sequencer = named("arxi-sequencer");
+    let committer = named("arxi-committer");
+    let checkpointer = named("arxi-checkpointer");
+    let total = total_after - total_before;
+    let signers = (total - sequencer - committer - checkpointer - run.appender_cpu).max(0.0);
+    println!(
+        "| cores | envelopes/s | total | appenders | sequencer | signers | committer | checkpointer |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {cores} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        run.envelopes as f64 / run.seconds,
+        per_envelope(total),
+        per_envelope(run.appender_cpu),
+        per_envelope(sequencer),
+        per_envelope(signers),
+        per_envelope(committer),
+        per_envelope(checkpointer),
+    );
+}
+
 /// Version 1 against version 2 envelopes (a salt and one more SHA-256 per
 /// envelope, the payload stored in a row beside the envelope), interleaved:
 /// `rounds` rounds of one run each at 1 and 64 appenders, the order
-/// alternating between rounds, a fresh database per run.
-fn compare_versions(rounds: u64, seconds: Duration) {
+/// alternating between rounds, a fresh database per run; with
+/// `subject_keys`, version 2 payloads are encrypted under subject keys.
+fn compare_versions(rounds: u64, seconds: Duration, subject_keys: bool) {
     let v2 = PayloadPolicy {
         version: 2,
         commit_actor: false,
@@ -487,7 +581,11 @@ fn compare_versions(rounds: u64, seconds: Duration) {
                 } else {
                     v2
                 };
-                let engine = Arc::new(engine_with(dir.path(), policy));
+                let engine = Arc::new(engine_with_keys(
+                    dir.path(),
+                    policy,
+                    subject_keys && version == 2,
+                ));
                 drive(&engine, appenders, Duration::from_secs(1), None); // warm-up
                 let cpu_before = process_cpu_seconds();
                 let run = drive(&engine, appenders, seconds, None);

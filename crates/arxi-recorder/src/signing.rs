@@ -57,7 +57,12 @@ pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) -> Sig
         let mut chunks = plan.ops.chunks_mut(chunk);
         let own = chunks.next().expect("a plan with envelopes has ops");
         let others: Vec<_> = chunks
-            .map(|other| scope.spawn(move || sign_ops(other, key)))
+            .map(|other| {
+                std::thread::Builder::new()
+                    .name("arxi-signer".into())
+                    .spawn_scoped(scope, move || sign_ops(other, key))
+                    .expect("a signing thread starts")
+            })
             .collect();
         let mut made = sign_ops(own, key).0;
         for other in others {
