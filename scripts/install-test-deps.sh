@@ -27,7 +27,8 @@ need javac openjdk-17-jdk-headless
 need promtool prometheus
 for group in "${want[@]}"; do
   case "$group" in
-    bench) ;;
+    # scripts/bench/plots.sh draws its figures with gnuplot.
+    bench) need gnuplot gnuplot-nox ;;
     *) echo "install-test-deps: unknown group $group" >&2; exit 64 ;;
   esac
 done

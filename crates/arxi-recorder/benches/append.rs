@@ -117,7 +117,7 @@ fn drive(
             let stop = Arc::clone(&stop);
             let count = Arc::clone(&count);
             std::thread::spawn(move || {
-                let cpu_before = cpu_seconds("/proc/thread-self/stat");
+                let cpu_before = run_seconds("/proc/thread-self/schedstat");
                 let mut latencies = Vec::with_capacity(1 << 16);
                 let interval = rate_per_appender.map(|rate| Duration::from_secs_f64(1.0 / rate));
                 let mut next = Instant::now();
@@ -154,7 +154,7 @@ fn drive(
                 }
                 (
                     latencies,
-                    cpu_seconds("/proc/thread-self/stat") - cpu_before,
+                    run_seconds("/proc/thread-self/schedstat") - cpu_before,
                 )
             })
         })
@@ -479,6 +479,16 @@ fn process_cpu_seconds() -> f64 {
     cpu_seconds("/proc/self/stat")
 }
 
+/// Seconds a thread has run on a CPU, from its `schedstat` file (the
+/// scheduler's nanoseconds; a thread's `stat` counts 10 ms ticks, too
+/// coarse for 64 threads of a few seconds each).
+fn run_seconds(path: &str) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |nanos| nanos as f64 / 1e9)
+}
+
 /// CPU seconds of the process or thread whose `stat` file is `path`.
 fn cpu_seconds(path: &str) -> f64 {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
@@ -494,9 +504,10 @@ fn cpu_seconds(path: &str) -> f64 {
     ticks as f64 / 100.0
 }
 
-/// CPU seconds of this process's long-lived threads, by name
-/// (`/proc/self/task/*/comm`); the scoped signing threads are gone when
-/// this is read, so their share is what the total has beyond these.
+/// Seconds this process's long-lived threads have run, by name
+/// (`/proc/self/task/*/comm` and `schedstat`); the scoped signing threads
+/// are gone when this is read, so their share is what the total has
+/// beyond these.
 fn thread_cpu_by_name() -> std::collections::BTreeMap<String, f64> {
     let mut by_name = std::collections::BTreeMap::new();
     for task in std::fs::read_dir("/proc/self/task")
@@ -505,7 +516,7 @@ fn thread_cpu_by_name() -> std::collections::BTreeMap<String, f64> {
     {
         let path = task.path();
         let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let cpu = cpu_seconds(&path.join("stat").to_string_lossy());
+        let cpu = run_seconds(&path.join("schedstat").to_string_lossy());
         *by_name.entry(name.trim().to_owned()).or_insert(0.0) += cpu;
     }
     by_name
@@ -534,7 +545,9 @@ fn stages(seconds: Duration) {
     };
     let sequencer = named("arxi-sequencer");
     let committer = named("arxi-committer");
-    let checkpointer = named("arxi-checkpointer");
+    // Linux keeps 15 bytes of a thread's name: "arxi-checkpointer" reads
+    // back as "arxi-checkpoint".
+    let checkpointer = named("arxi-checkpoint");
     let total = total_after - total_before;
     let signers = (total - sequencer - committer - checkpointer - run.appender_cpu).max(0.0);
     println!(

@@ -223,8 +223,13 @@ fn main() {
         opens.push(started.elapsed());
         engine.shutdown().expect("shutdown");
     }
+    let each: Vec<String> = opens
+        .iter()
+        .map(|open| format!("{:.0}", open.as_secs_f64() * 1e3))
+        .collect();
     println!(
-        "| restart to ready ({restarts} restarts) | {} |",
+        "| restart to ready ({restarts} restarts: {} ms) | {} |",
+        each.join(", "),
         spread(&mut opens)
     );
     let engine = open(&dir);
