@@ -44,7 +44,7 @@ port=18818
 start_sidecar() {
   rm -rf "$work/arxi" && mkdir -p "$work/arxi"
   bench_sidecar_config "$port" signer.key > "$work/arxi/sidecar.toml"
-  ./target/release/arxi-sidecar --config "$work/arxi/sidecar.toml" 2> "$work/arxi/sidecar.log" &
+  "${CARGO_TARGET_DIR:-target}/release/arxi-sidecar" --config "$work/arxi/sidecar.toml" 2> "$work/arxi/sidecar.log" &
   sidecar=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return; sleep 0.05; done
   echo "plots: the sidecar did not become ready" >&2; exit 1
@@ -55,7 +55,7 @@ stop_sidecar() { kill "$sidecar"; wait "$sidecar" 2>/dev/null || true; sidecar="
 # latency distribution in $2 (lines "P MICROSECONDS").
 arxi_wrk() {
   local connections=$1 latency_file=$2 script=$3 path=$4
-  BASE_SCRIPT="$script" wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s \
+  BASE_SCRIPT="$script" wrk -t"$((connections < 2 ? 1 : 2))" -c"$connections" -d"${seconds}s" --timeout 30s \
     -s scripts/bench/latency-dump.lua "http://127.0.0.1:$port$path" > "$work/wrk.txt" 2>&1
   if grep -q "^non-2xx responses: [1-9]" "$work/wrk.txt"; then
     echo "plots: refused answers at $connections connections" >&2; cat "$work/wrk.txt" >&2; exit 1

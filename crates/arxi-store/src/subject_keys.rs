@@ -69,6 +69,8 @@ struct Inner {
     conn: Connection,
     by_subject: HashMap<String, SubjectKeyId>,
     by_id: HashMap<SubjectKeyId, Entry>,
+    /// Keys made and not yet written to the file.
+    pending: Vec<SubjectKeyId>,
 }
 
 /// The key file of a store whose payloads are encrypted per subject.
@@ -119,6 +121,7 @@ impl SubjectKeys {
                 conn,
                 by_subject: HashMap::new(),
                 by_id: HashMap::new(),
+                pending: Vec::new(),
             }),
         })
     }
@@ -240,15 +243,14 @@ impl SubjectKeys {
     /// commits.
     pub(crate) fn make_durable(&self) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let pending: Vec<Entry> = inner
-            .by_id
-            .values()
-            .filter(|entry| !entry.durable)
-            .cloned()
-            .collect();
-        if pending.is_empty() {
+        if inner.pending.is_empty() {
             return Ok(());
         }
+        let pending: Vec<Entry> = inner
+            .pending
+            .iter()
+            .filter_map(|id| inner.by_id.get(id).cloned())
+            .collect();
         let tx = inner.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -264,6 +266,7 @@ impl SubjectKeys {
                 cached.durable = true;
             }
         }
+        inner.pending.clear();
         inner.trim();
         Ok(())
     }
@@ -285,6 +288,7 @@ impl SubjectKeys {
         }
         tx.commit()?;
         for id in ids {
+            inner.pending.retain(|pending| pending != id);
             if let Some(entry) = inner.by_id.remove(id) {
                 inner.by_subject.remove(&entry.subject);
             }
@@ -355,6 +359,7 @@ impl Inner {
         };
         self.by_subject.insert(entry.subject.clone(), id);
         self.by_id.insert(id, entry.clone());
+        self.pending.push(id);
         Ok(entry)
     }
 
