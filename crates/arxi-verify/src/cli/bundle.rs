@@ -42,10 +42,11 @@ pub(crate) fn verify(
         },
         threads,
         witness,
+        windows: trusted.windows,
     };
     let mut reports = Vec::new();
     for file in files {
-        reports.push(verify_one(file, &trusted, &options)?);
+        reports.push(verify_one(file, &trusted.keys, &options)?);
     }
     if let [report] = reports.as_slice() {
         print_report(&files[0], report, output.json);

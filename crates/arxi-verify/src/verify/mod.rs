@@ -16,7 +16,9 @@
 //! - [`anchor`]: the witnessed anchor (`W`): a checkpoint of the log tree
 //!   and the inclusion proof of the last envelope in it, under the witness
 //!   policy;
-//! - [`trailer`]: the end of the contents and the signed trailer.
+//! - [`trailer`]: the end of the contents and the signed trailer;
+//! - [`window`]: the trusted keys' validity windows against the records
+//!   they sign.
 //!
 //! Memory is bounded by one record, one batch of signatures per worker,
 //! the manifest and at most [`arxi_format::bundle::KEY_RECORDS_MAX`] key
@@ -33,6 +35,7 @@ mod manifest;
 mod payload;
 mod seal;
 mod trailer;
+mod window;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -46,6 +49,7 @@ use arxi_format::{Hash32, KeyId, PublicKey};
 use crate::reader::{BundleReader, ReadError, Record};
 use crate::report::{Code, Counts, Finding, Report};
 use crate::signatures::Batcher;
+use crate::window::KeyWindows;
 use crate::witnessed::WitnessPolicy;
 
 /// Findings kept in a report; more are only counted (their codes still
@@ -63,6 +67,10 @@ pub struct Options {
     /// the bundle's anchor (quorum 0: no policy; the anchor is checked
     /// against the recorder key alone and a bundle without one is valid).
     pub witness: WitnessPolicy,
+    /// The sequence numbers each trusted key is trusted for (a trusted key
+    /// without an entry: every one; an entry for a key that is not
+    /// trusted: no effect). See `Docs/format.md` §11.8.
+    pub windows: KeyWindows,
 }
 
 impl Default for Options {
@@ -71,6 +79,7 @@ impl Default for Options {
             batch_size: 4_096,
             threads: 1,
             witness: WitnessPolicy::default(),
+            windows: KeyWindows::new(),
         }
     }
 }
@@ -123,6 +132,7 @@ pub(crate) struct Verifier<'k> {
     seals: seal::Seals,
     anchor: anchor::AnchorState,
     policy: WitnessPolicy,
+    windows: KeyWindows,
     signatures: Batcher<At>,
 }
 
@@ -144,6 +154,7 @@ impl<'k> Verifier<'k> {
             seals: seal::Seals::default(),
             anchor: anchor::AnchorState::default(),
             policy: options.witness.clone(),
+            windows: options.windows.clone(),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
     }

@@ -28,6 +28,15 @@ use serde_json::{Value, json};
 /// The codes that mean the input could not be checked (exit 2).
 const COULD_NOT_CHECK: &[&str] = &["not_a_bundle", "unsupported_version", "manifest_missing"];
 
+/// The path of test key `key` (`a`, `b`, ...), with the window it may
+/// carry (`a@..17` is `keys/a.pub@..17`, Docs/format.md §11.8).
+pub(crate) fn key_path(key: &str) -> String {
+    match key.split_once('@') {
+        Some((name, window)) => format!("keys/{name}.pub@{window}"),
+        None => format!("keys/{key}.pub"),
+    }
+}
+
 /// One case of the suite.
 #[derive(Debug, Clone)]
 pub(crate) struct Case {
@@ -136,7 +145,7 @@ impl Suite {
             description: description.to_owned(),
             command: "bundle verify",
             files: files.iter().map(|file| (*file).to_owned()).collect(),
-            keys: keys.iter().map(|key| format!("keys/{key}.pub")).collect(),
+            keys: keys.iter().map(|key| key_path(key)).collect(),
             codes: codes.to_vec(),
             series_codes: Vec::new(),
             exit,
