@@ -1,7 +1,10 @@
 //! Keys an auditor trusts for part of the chain only, on a real recorder
 //! history: a bundle verified with validity windows (`--key
 //! KEY@FIRST..LAST`, `Docs/format.md` §11.8) passes when every record lies
-//! in its key's window and names each record outside it otherwise.
+//! in its key's window and names each record outside it otherwise; a key
+//! revoked through the recorder (`arxi.key.revoked`, rule C5) is reported
+//! for what it signed from its `from_seq` on, and the key the recorder
+//! signs with cannot be revoked.
 
 mod support;
 
@@ -9,8 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arxi_format::SecretKey;
+use arxi_format::revocation::KeyRevocation;
 use arxi_recorder::bundle::{BundleFile, BundleSelection};
-use arxi_recorder::{Outcome, RecorderEngine};
+use arxi_recorder::{Outcome, RecorderEngine, SubmitError};
 use arxi_verify::{KeyWindows, Options, Report, SeqWindow, verify_bundle};
 use serde_json::json;
 use support::*;
@@ -130,4 +134,78 @@ fn a_key_trusted_up_to_a_seq_covers_what_it_signed_and_nothing_after() {
             .is_some_and(|found| found.starts_with("last seq")),
         "{trailer:?}"
     );
+}
+
+fn revocation(seed: u8, from_seq: u64) -> KeyRevocation {
+    KeyRevocation {
+        key_id: key(seed).id().clone(),
+        from_seq,
+        reason: "the key file was copied off the host".into(),
+    }
+}
+
+/// Key 1 records, the recorder restarts with key 2 and revokes key 1 from
+/// `from_seq`; the bundle of every sealed segment.
+fn revoked_history(dir: &Path, from_seq: impl Fn(u64) -> u64) -> Vec<u8> {
+    let path = dir.join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let engine = reopen(&path, key(1), &clock);
+    for n in 0..4 {
+        append(&engine, "orders.placed", json!({"n": n}));
+    }
+    engine.shutdown().expect("shutdown");
+    let engine = reopen(&path, key(2), &clock);
+    // The signing key cannot revoke itself.
+    assert_eq!(
+        engine.revoke_key(&revocation(2, 1), None).err(),
+        Some(SubmitError::RevokesSigningKey {
+            key_id: key(2).id().clone()
+        })
+    );
+    let mut empty_reason = revocation(1, 1);
+    empty_reason.reason.clear();
+    assert!(matches!(
+        engine.revoke_key(&empty_reason, None),
+        Err(SubmitError::Invalid {
+            field: "reason",
+            ..
+        })
+    ));
+    let keys = engine.keys().expect("keys");
+    let first_of_key_2 = keys
+        .iter()
+        .find(|recorded| recorded.public_key == *key(2).public())
+        .expect("key 2 recorded")
+        .first_seq;
+    let revoked = engine
+        .revoke_key(&revocation(1, from_seq(first_of_key_2)), None)
+        .expect("queued")
+        .wait()
+        .expect("recorded");
+    assert!(matches!(revoked, Outcome::Done { .. }), "{revoked:?}");
+    append(&engine, "orders.placed", json!({"n": 4}));
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let bundle = build_all(&engine);
+    engine.shutdown().expect("shutdown");
+    std::fs::read(&bundle.path).expect("bundle file")
+}
+
+#[test]
+fn a_revoked_key_is_reported_for_what_it_signed_from_its_end() {
+    let trusted = [key(1).public().clone(), key(2).public().clone()];
+    let check = |bytes: &[u8]| verify_bundle(bytes, &trusted, &Options::default(), None);
+    // Revoked from the first envelope key 2 signed: key 1 signed nothing
+    // after, the bundle is valid and the report names the revocation.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = check(&revoked_history(dir.path(), |first| first));
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    assert!(report.revoked.contains_key(key(1).id()), "{report:?}");
+    // Revoked from its third envelope: what it signed from there on,
+    // before the record, is one finding at the revocation.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = check(&revoked_history(dir.path(), |_| 3));
+    let (codes, _) = outside(&report);
+    assert_eq!(codes, ["key_revoked_signature"], "{:#?}", report.findings);
+    assert_eq!(report.findings.len(), 1, "{:#?}", report.findings);
+    assert_eq!(report.revoked.get(key(1).id()), Some(&3));
 }

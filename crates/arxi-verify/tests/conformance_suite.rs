@@ -126,11 +126,14 @@ fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static st
             ),
         };
     }
-    let reports: Vec<Report> = case
-        .files
-        .iter()
-        .map(|file| verify_bundle(&committed(file)[..], &trusted, options, None))
-        .collect();
+    let mut options = options.clone();
+    let mut reports: Vec<Report> = Vec::new();
+    for file in &case.files {
+        let report = verify_bundle(&committed(file)[..], &trusted, &options, None);
+        // Revocations carry on to the next bundle, as the CLI does.
+        options.revoked.clone_from(&report.revoked);
+        reports.push(report);
+    }
     let series = SeriesReport::new(reports);
     (
         series.exit_code(),

@@ -49,6 +49,7 @@ impl Verifier<'_> {
             self.key_in_force(&envelope, at);
             self.join_segment(&envelope, at);
             self.control_semantics(&envelope, at);
+            self.revocation_envelope(&envelope, at);
             self.erasure_semantics(&envelope, at);
             let body = &envelope.body;
             self.key_records.chain_envelope(body.seq, &body.key_id);

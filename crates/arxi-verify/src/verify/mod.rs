@@ -9,6 +9,7 @@
 //! - [`envelope`]: one envelope (parse, hash, signature, recorder);
 //! - [`chain`]: sequence numbers, links, receive times and segments;
 //! - [`control`]: the payloads of control envelopes;
+//! - [`revocation`]: key revocations and what a revoked key signed;
 //! - [`attachments`]: attachment records against their references;
 //! - [`payload`]: payload disclosure records (`P`) against their version 2
 //!   envelopes, and erasure records against the erasure claims;
@@ -33,6 +34,7 @@ mod envelope;
 mod keys;
 mod manifest;
 mod payload;
+mod revocation;
 mod seal;
 mod trailer;
 mod window;
@@ -40,7 +42,7 @@ mod window;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use arxi_format::bundle::{FrameError, Manifest, Tag};
@@ -71,6 +73,10 @@ pub struct Options {
     /// without an entry: every one; an entry for a key that is not
     /// trusted: no effect). See `Docs/format.md` §11.8.
     pub windows: KeyWindows,
+    /// Keys revoked by `arxi.key.revoked` envelopes of earlier bundles of
+    /// a series, with the first `seq` each is no longer valid for (the
+    /// previous bundle's [`Report::revoked`]; empty for one bundle).
+    pub revoked: BTreeMap<KeyId, u64>,
 }
 
 impl Default for Options {
@@ -80,6 +86,7 @@ impl Default for Options {
             threads: 1,
             witness: WitnessPolicy::default(),
             windows: KeyWindows::new(),
+            revoked: BTreeMap::new(),
         }
     }
 }
@@ -133,6 +140,7 @@ pub(crate) struct Verifier<'k> {
     anchor: anchor::AnchorState,
     policy: WitnessPolicy,
     windows: KeyWindows,
+    revocations: revocation::Revocations,
     signatures: Batcher<At>,
 }
 
@@ -155,6 +163,7 @@ impl<'k> Verifier<'k> {
             anchor: anchor::AnchorState::default(),
             policy: options.witness.clone(),
             windows: options.windows.clone(),
+            revocations: revocation::Revocations::carried(options.revoked.clone()),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
     }
@@ -357,6 +366,7 @@ fn verify_unordered<R: Read>(
         }
     }
     verifier.report.counts.bytes = reader.offset();
+    verifier.report.revoked = std::mem::take(&mut verifier.revocations.revoked);
     verifier.report
 }
 

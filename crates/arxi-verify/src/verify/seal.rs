@@ -14,7 +14,8 @@
 //!   (`seal_signature_invalid`), and a window given with the key holds
 //!   its `last_seq` (`key_outside_window`); a key record names its key
 //!   (`key_record_missing`); its key is the key in force
-//!   (`key_not_in_force`, trusted or not).
+//!   (`key_not_in_force`, trusted or not); a revoked key's seal reaching
+//!   its `from_seq` is `key_revoked_signature` (see `revocation`).
 //! - Its `prev_seal_hash` is the stored hash of the seal before it that
 //!   parsed (the first: the manifest's `prev_seal_hash`), else
 //!   `seal_chain_broken`.
@@ -134,6 +135,7 @@ impl Verifier<'_> {
             }
         }
         self.signed_by(&body.key_id, at);
+        self.revocation_seal(&body.key_id, body.last_seq, at);
         if let Some(in_force) = self.keys.in_force.clone()
             && in_force != body.key_id
         {

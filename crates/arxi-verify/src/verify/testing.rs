@@ -79,6 +79,7 @@ fn check_with(bytes: &[u8], policy: &WitnessPolicy, windows: &KeyWindows, expect
             threads,
             witness: policy.clone(),
             windows: windows.clone(),
+            ..Options::default()
         };
         let report = verify_bundle(bytes, &trusted(), &options, None);
         let mut found: Vec<&str> = report.codes().iter().map(|code| code.as_str()).collect();

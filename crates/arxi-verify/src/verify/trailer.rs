@@ -31,6 +31,8 @@
 //!   key in force at the end of the chain or signed no envelope or seal of
 //!   the bundle (a recorder that has changed keys since signs bundles of
 //!   older segments with its new key), else `bundle_key_not_in_force`.
+//! - Its key is not revoked from the last envelope of the chain or
+//!   before, else `key_revoked_signature` (see `revocation`).
 //! - Any byte after the trailer record: `data_after_trailer`.
 
 use std::io::Read;
@@ -116,6 +118,9 @@ impl Verifier<'_> {
         }
         self.trailer_signature(&trailer, at);
         self.trailer_key(&trailer, at);
+        if let Some(head) = self.chain.head {
+            self.revocation_trailer(&trailer.body.key_id, head.seq, at);
+        }
         if self.report.counts.envelopes == 0 {
             self.find(
                 Code::BundleEmpty,

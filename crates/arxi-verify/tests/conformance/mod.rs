@@ -19,6 +19,7 @@ pub(crate) mod crafted;
 pub(crate) mod disclosures;
 pub(crate) mod history;
 pub(crate) mod proofs;
+pub(crate) mod revocations;
 pub(crate) mod speccheck;
 
 use std::collections::BTreeMap;
@@ -212,6 +213,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     disclosures::disclosures(&mut suite);
     anchor::anchors(&mut suite);
     proofs::proofs(&mut suite);
+    revocations::revocations(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({
         "format": "arxi.conformance",
