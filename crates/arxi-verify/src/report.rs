@@ -164,8 +164,8 @@ registry! {
     KeyRevocationInvalid => ("key_revocation_invalid", ["E"], Invalid,
         "An `arxi.key.revoked` envelope's payload breaks rule C5 (exactly `key_id`, `from_seq` at least 1, `reason` 1 to 512 characters without control characters), it is signed by the key it revokes, or it revokes a 1,025th key.",
         "", "the signing key, when it is the revoked one"),
-    KeyRevokedSignature => ("key_revoked_signature", ["E", "S", "Z"], Invalid,
-        "A key revoked by an `arxi.key.revoked` envelope (of the bundle or an earlier bundle of the series) signed an envelope whose `seq`, or a seal whose `last_seq`, is at or after its `from_seq`, or the trailer of a bundle whose last envelope is; one finding per record after the revocation, one at the revocation for what came before it.",
+    KeyRevokedSignature => ("key_revoked_signature", ["E", "S", "Z", "series"], Invalid,
+        "A key revoked by an `arxi.key.revoked` envelope (of the bundle or an earlier bundle of the series) signed an envelope whose `seq`, or a seal whose `last_seq`, is at or after its `from_seq`, or the trailer of a bundle whose last envelope is; one finding per record after the revocation, one at the revocation for what came before it in its bundle, and one per earlier bundle of a series for what the key signed there.",
         "the key and the seq it is revoked from", "what the key signed"),
     KeyEventInvalid => ("key_event_invalid", ["E"], Invalid,
         "A key event's payload lacks `key_id`, `public_key` (or, for `arxi.key.changed`, `previous_key_id`), its `key_id` is not the envelope's `key_id`, or its `public_key` is not a loadable key with that key id.",
@@ -693,6 +693,11 @@ pub struct Report {
     /// envelopes), with the first `seq` it is no longer valid for: the
     /// next bundle of a series starts from these.
     pub revoked: std::collections::BTreeMap<arxi_format::KeyId, u64>,
+    /// For each key a key record of the bundle names, the highest `seq` it
+    /// signed in the bundle (envelopes of the chain: `seq`; seals:
+    /// `last_seq`): a revocation in a later bundle of a series is checked
+    /// against it.
+    pub signed_up_to: std::collections::BTreeMap<arxi_format::KeyId, u64>,
 }
 
 impl Report {

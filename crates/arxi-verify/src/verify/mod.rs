@@ -367,6 +367,7 @@ fn verify_unordered<R: Read>(
     }
     verifier.report.counts.bytes = reader.offset();
     verifier.report.revoked = std::mem::take(&mut verifier.revocations.revoked);
+    verifier.report.signed_up_to = verifier.revocations.signed_up_to();
     verifier.report
 }
 

@@ -28,7 +28,8 @@
 //!   report returns every revocation known at its end
 //!   ([`crate::Report::revoked`]) for the next bundle. What a key signed
 //!   in an earlier bundle, before the one holding its revocation, is not
-//!   judged again (a validity window covers that, §11.8).
+//!   judged again here: the series check does it, from each report's
+//!   [`crate::Report::signed_up_to`] (see [`crate::series`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -56,6 +57,14 @@ impl Revocations {
             revoked,
             highest_signed: HashMap::new(),
         }
+    }
+
+    /// The highest `seq` each key signed, for the report.
+    pub(super) fn signed_up_to(&self) -> BTreeMap<KeyId, u64> {
+        self.highest_signed
+            .iter()
+            .map(|(key_id, seq)| (key_id.clone(), *seq))
+            .collect()
     }
 }
 

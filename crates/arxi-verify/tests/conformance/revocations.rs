@@ -101,4 +101,23 @@ fn series(suite: &mut Suite) {
         &["a", "b"],
         &["key_revoked_signature"],
     );
+    let history = revoking(25, revocation("a", 10));
+    let first = "bundles/revocations/series-late-segments-1-3.arxb";
+    let second = "bundles/revocations/series-late-segments-4-5.arxb";
+    suite.file(first.into(), history.segments(1, 3).bytes());
+    suite.file(second.into(), history.segments(4, 5).bytes());
+    suite.verify(
+        "revocation-series-late-second-alone",
+        "segments 4 and 5, where envelope 25 (signed by B) revokes A from seq 10: A signed nothing in them",
+        &[second],
+        &["a", "b"],
+        &[],
+    );
+    suite.series(
+        "revocation-series-late",
+        "segments 1 to 3 then 4 and 5: the revocation of A from seq 10 in the second bundle reaches what A signed in the first (envelopes 10 to 17, the seals of segments 2 and 3), one series finding",
+        &[first, second],
+        &[],
+        &["key_revoked_signature"],
+    );
 }
