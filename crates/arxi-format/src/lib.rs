@@ -42,6 +42,7 @@ pub mod note;
 pub mod payload;
 pub mod proof;
 pub mod record;
+pub mod revocation;
 mod rfc8785;
 pub mod seal;
 pub mod time;

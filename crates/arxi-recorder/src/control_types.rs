@@ -42,6 +42,10 @@ pub const PAYLOAD_ERASED: &str = "arxi.payload.erased";
 /// labels, from here on.
 pub const ENVELOPE_VERSION_CHANGED: &str = "arxi.envelope.version_changed";
 
+/// A key is no longer valid from a sequence number on (`Docs/format.md`
+/// §10, rule C5), recorded on the operator's request.
+pub const KEY_REVOKED: &str = arxi_format::revocation::KEY_REVOKED;
+
 /// Every control type, in the order above.
 pub const ALL: &[&str] = &[
     SEGMENT_OPENED,
@@ -60,4 +64,5 @@ pub const ALL: &[&str] = &[
     WITNESS_REFUSED,
     PAYLOAD_ERASED,
     ENVELOPE_VERSION_CHANGED,
+    KEY_REVOKED,
 ];

@@ -518,6 +518,42 @@ impl RecorderEngine {
         Ok(Pending { receiver })
     }
 
+    /// Records `arxi.key.revoked`: `revocation.key_id` is not valid from
+    /// `revocation.from_seq` on (`Docs/format.md` §10, rule C5). The
+    /// envelope is signed by the recorder's current key, so that key
+    /// cannot be the revoked one ([`SubmitError::RevokesSigningKey`]: a
+    /// compromised signing key is rotated out first, by a restart with a
+    /// new key).
+    pub fn revoke_key(
+        &self,
+        revocation: &arxi_format::revocation::KeyRevocation,
+        idempotency: Option<IdempotencyRequest<Receipt>>,
+    ) -> Result<Pending<Outcome<Receipt>>, SubmitError> {
+        let invalid = |field: &'static str, reason: String| SubmitError::Invalid { field, reason };
+        arxi_format::payload::check_reason(&revocation.reason)
+            .map_err(|reason| invalid("reason", reason))?;
+        if !(1..=arxi_format::json::MAX_SAFE_INTEGER).contains(&revocation.from_seq) {
+            return Err(invalid("from_seq", "must be from 1 to 2^53-1".into()));
+        }
+        if revocation.key_id == self.key_id {
+            return Err(SubmitError::RevokesSigningKey {
+                key_id: revocation.key_id.clone(),
+            });
+        }
+        let (reply, receiver) = oneshot::channel();
+        self.submit(
+            Command::Control {
+                event_type: control_types::KEY_REVOKED,
+                payload: revocation.to_canonical(),
+                index: ControlIndex::None,
+                idempotency,
+                answer: reply,
+            },
+            0,
+        )?;
+        Ok(Pending { receiver })
+    }
+
     /// Erases the committed payloads (and committed labels) of the
     /// version 2 envelopes `request` selects, recording
     /// `arxi.payload.erased` in the same transaction; envelopes, hashes,

@@ -401,6 +401,12 @@ pub enum SubmitError {
     /// The operating system's random source failed (no salt for a
     /// version 2 envelope); nothing was queued.
     RandomUnavailable(String),
+    /// A revocation names the key the recorder signs with: it would sign
+    /// its own revocation (rotate to another key first).
+    RevokesSigningKey {
+        /// The recorder's current key.
+        key_id: KeyId,
+    },
     /// An envelope of a batch was refused; nothing of the batch was queued.
     InBatch {
         /// Its position in the batch, from 0.
@@ -434,6 +440,10 @@ impl fmt::Display for SubmitError {
             Self::RandomUnavailable(reason) => {
                 write!(f, "the random source failed: {reason}")
             }
+            Self::RevokesSigningKey { key_id } => write!(
+                f,
+                "{key_id} is the recorder's signing key: rotate to another key, then revoke it"
+            ),
             Self::InBatch { index, error } => write!(f, "envelope {index} of the batch: {error}"),
         }
     }

@@ -1,5 +1,5 @@
-//! The operator commands that call a running sidecar (`arxi-sidecar erase`
-//! and `arxi-sidecar bundle export`): their arguments, and one HTTP/1.1
+//! The operator commands that call a running sidecar (`arxi-sidecar erase`,
+//! `arxi-sidecar revoke-key` and `arxi-sidecar bundle export`): their arguments, and one HTTP/1.1
 //! request at a time over TCP or the Unix socket, `Connection: close`, the
 //! answer's body streamed into a sink (a bundle goes straight to its file,
 //! never whole into memory).
@@ -159,6 +159,34 @@ pub fn erase_command(args: &EraseArgs) -> Result<(), Failure> {
         (None, None) => unreachable!("clap requires one of --subject and --seqs"),
     };
     let answer = json_call(&args.target, "/v1/erasures", &body)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).expect("a parsed value serializes")
+    );
+    Ok(())
+}
+
+/// `arxi-sidecar revoke-key`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RevokeKeyArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The revoked key's id (ed25519:...); not the key the sidecar signs with (restart with a new key first)
+    #[arg(long, value_name = "KEY_ID")]
+    key_id: String,
+    /// The first sequence number the key is no longer valid for
+    #[arg(long, value_name = "N")]
+    from_seq: u64,
+    /// Why: recorded for good in the revocation envelope
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+}
+
+/// `arxi-sidecar revoke-key`: records that a key is no longer valid from
+/// `--from-seq` on (`POST /v1/keys/revoke`); prints the answer.
+pub fn revoke_key_command(args: &RevokeKeyArgs) -> Result<(), Failure> {
+    let body = json!({"key_id": args.key_id, "from_seq": args.from_seq, "reason": args.reason});
+    let answer = json_call(&args.target, "/v1/keys/revoke", &body)?;
     println!(
         "{}",
         serde_json::to_string_pretty(&answer).expect("a parsed value serializes")

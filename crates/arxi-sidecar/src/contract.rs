@@ -423,6 +423,33 @@ fn subject_or_seqs(schema: &mut Schema) {
     schema.insert("x-arxi-exactly-one".into(), json!(["subject", "seqs"]));
 }
 
+/// `POST /v1/keys/revoke` body: the key no longer valid from `from_seq`
+/// on, and why (`Docs/format.md` §10, rule C5).
+#[derive(Debug, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct KeyRevocationRequest {
+    /// The revoked key's id. Not the key the recorder signs with now
+    /// (restart with a new key first; 409 `key_in_use`).
+    pub key_id: KeyIdText,
+    /// The first sequence number the key is no longer valid for: a
+    /// verifier reports every envelope or seal the key signed from here
+    /// on (`key_revoked_signature`).
+    pub from_seq: SeqNumber,
+    /// Why: recorded in the `arxi.key.revoked` envelope for good.
+    pub reason: ErasureReason,
+}
+
+/// `POST /v1/keys/revoke`: the envelope recording the revocation.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KeyRevoked {
+    /// The `arxi.key.revoked` envelope.
+    pub recorded: Recorded,
+    /// The revoked key.
+    pub key_id: String,
+    /// The first sequence number it is no longer valid for.
+    pub from_seq: u64,
+}
+
 /// A named envelope an erasure left.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ErasureSkipped {
@@ -956,6 +983,14 @@ rule! {
         "minLength": 1,
         "maxLength": 512,
         "pattern": r"^[^\u0000-\u001f\u007f-\u009f]*$",
+    }
+}
+
+rule! {
+    /// A key id: `ed25519:` and 32 lowercase hex digits.
+    KeyIdText {
+        "type": "string",
+        "pattern": "^ed25519:[0-9a-f]{32}$",
     }
 }
 

@@ -110,6 +110,9 @@ enum Command {
     /// Erase the committed payloads of version 2 envelopes through a running sidecar's control plane (POST /v1/erasures)
     #[command(args_override_self = true)]
     Erase(arxi_sidecar::client::EraseArgs),
+    /// Revoke a key from a sequence number on through a running sidecar's control plane (POST /v1/keys/revoke)
+    #[command(args_override_self = true)]
+    RevokeKey(arxi_sidecar::client::RevokeKeyArgs),
     /// Bundles of a running sidecar
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -232,6 +235,9 @@ fn main() -> ExitCode {
             new_database,
         }) => restore_archive(config.config, &keys, new_database),
         Some(Command::Erase(args)) => operator_command(arxi_sidecar::client::erase_command(&args)),
+        Some(Command::RevokeKey(args)) => {
+            operator_command(arxi_sidecar::client::revoke_key_command(&args))
+        }
         Some(Command::Bundle(BundleCommand::Export(args))) => {
             operator_command(arxi_sidecar::client::bundle_export_command(&args))
         }

@@ -337,6 +337,7 @@ fn problem_schema() -> Value {
             "coding": text("unsupported_transfer_coding: the transfer coding refused."),
             "reasons": {"type": "array", "items": {"type": "string"}, "description": "config_reload_refused: every problem, by key."},
             "recorded_seq": count("config_reload_refused: the sequence number of the arxi.config.reload_refused envelope."),
+            "key_id": text("key_in_use: the key named, which the recorder signs with."),
         },
     })
 }
@@ -384,7 +385,7 @@ pub fn examples() -> Value {
         committed_labels: Some(vec!["subject".into()]),
         signature: "5d0e".repeat(32),
     };
-    json!({
+    let mut examples = json!({
         "recordEnvelope": {
             "request": {"type": "orders.placed", "actor": "svc-orders", "subject": "order/7f3a", "payload": {"order": "7f3a", "amount": 1250.75}},
             "response": to_value(&receipt),
@@ -426,5 +427,19 @@ pub fn examples() -> Value {
                 last_error: None,
             }),
         })},
+    });
+    examples["revokeKey"] = revoke_key_example();
+    examples
+}
+
+/// The example of `POST /v1/keys/revoke`.
+fn revoke_key_example() -> Value {
+    json!({
+        "request": {"key_id": "ed25519:7cc94dfce6410dece2fda6e5a37d8363", "from_seq": 1804, "reason": "signing key file found on a decommissioned host (incident 2026-31)"},
+        "response": to_value(&contract::KeyRevoked {
+            recorded: contract::Recorded { seq: 2210, segment_id: 41, hash: "7e70".repeat(16) },
+            key_id: "ed25519:7cc94dfce6410dece2fda6e5a37d8363".into(),
+            from_seq: 1804,
+        }),
     })
 }

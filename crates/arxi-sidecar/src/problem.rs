@@ -120,6 +120,8 @@ registry! {
         "There is no open segment to seal."),
     NothingToErase => ("nothing_to_erase", 409, "Nothing to erase", false, None,
         "No envelope named has a committed payload left to erase: each is a version 1 envelope (its payload is in the signed envelope), already erased, or not found; `skipped` says which. Nothing was recorded."),
+    KeyInUse => ("key_in_use", 409, "Key in use", false, None,
+        "The key named is the one the recorder signs with: its revocation would be signed by the revoked key. Restart with a new signing key (a rotation), then revoke the old one. Nothing was recorded."),
     SegmentNotSealed => ("segment_not_sealed", 409, "Segment not sealed", false, None,
         "A bundle holds sealed segments only; seal the segment first (POST /v1/segments/seal)."),
     RangePruned => ("range_pruned", 410, "Pruned locally, archived", false, None,

@@ -18,6 +18,7 @@ pub mod report;
 pub mod series;
 pub mod signatures;
 pub mod verify;
+pub mod window;
 pub mod witnessed;
 
 pub use inspect::{Summary, inspect_bundle};
@@ -29,6 +30,7 @@ pub use report::{
 };
 pub use series::{SeriesFinding, SeriesReport, check_series};
 pub use verify::{Options, load_public_key, verify_bundle};
+pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{
     LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof, verify_receipt,
 };

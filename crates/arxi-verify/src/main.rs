@@ -88,8 +88,8 @@ enum BundleCommand {
 /// The public keys an auditor trusts.
 #[derive(Debug, Args)]
 struct TrustedKeys {
-    /// A trusted Ed25519 public key: a file holding 64 hex digits, or the hex itself (repeat to trust several)
-    #[arg(long = "key", value_name = "PUBKEY", required = true)]
+    /// A trusted Ed25519 public key: a file holding 64 hex digits, or the hex itself (repeat to trust several); `PUBKEY@FIRST..LAST`, `@FIRST..` or `@..LAST` trusts it only for those sequence numbers (inclusive; Docs/format.md §11.8)
+    #[arg(long = "key", value_name = "PUBKEY[@FIRST..LAST]", required = true)]
     keys: Vec<String>,
 }
 

@@ -10,6 +10,7 @@ use arxi_format::PublicKey;
 use arxi_format::proof::InclusionProof;
 
 use crate::report::Code;
+use crate::window::KeyWindows;
 
 /// Largest proof file read: one envelope record at the format's limit, its
 /// seal and a full audit path.
@@ -39,9 +40,15 @@ impl ProofReport {
     }
 }
 
-/// Checks a proof file's bytes against the trusted keys. `Err` when the
+/// Checks a proof file's bytes against the trusted keys and their
+/// windows (the envelope's `seq` and the seal's `last_seq` lie in the
+/// window of the key that signed each, else `key_outside_window`). `Err` when the
 /// bytes are not an inclusion proof at all (it could not be checked).
-pub fn check_proof_file(bytes: &[u8], trusted: &[PublicKey]) -> Result<ProofReport, String> {
+pub fn check_proof_file(
+    bytes: &[u8],
+    trusted: &[PublicKey],
+    windows: &KeyWindows,
+) -> Result<ProofReport, String> {
     let proof_bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let proof = InclusionProof::parse(proof_bytes)
         .map_err(|e| format!("not an arxi inclusion proof: {e}"))?;
@@ -60,5 +67,34 @@ pub fn check_proof_file(bytes: &[u8], trusted: &[PublicKey]) -> Result<ProofRepo
             "the proof is not in its canonical form".into(),
         ));
     }
+    failures.extend(outside_windows(&proof, trusted, windows));
     Ok(ProofReport { proof, failures })
+}
+
+/// The proof's envelope and seal against the windows of their trusted
+/// keys (`Docs/format.md` §11.8).
+fn outside_windows(
+    proof: &InclusionProof,
+    trusted: &[PublicKey],
+    windows: &KeyWindows,
+) -> Vec<(Code, String)> {
+    let envelope = &proof.envelope.body;
+    let seal = &proof.seal.body;
+    let signed = [
+        ("envelope", &envelope.key_id, envelope.seq),
+        ("seal", &seal.key_id, seal.last_seq),
+    ];
+    signed
+        .into_iter()
+        .filter(|(_, key_id, _)| trusted.iter().any(|key| key.id() == *key_id))
+        .filter_map(|(what, key_id, seq)| {
+            let window = windows.get(key_id)?;
+            (!window.contains(seq)).then(|| {
+                let message = format!(
+                    "the {what} (reaching seq {seq}) is signed by {key_id}, which is trusted only for seq {window}"
+                );
+                (Code::KeyOutsideWindow, message)
+            })
+        })
+        .collect()
 }

@@ -158,6 +158,15 @@ registry! {
     KeyNotInForce => ("key_not_in_force", ["E", "S"], Invalid,
         "A record is signed by a key id other than the key in force at that point of the chain (trusted or not), an `arxi.key.changed` names another `previous_key_id` than the key in force, or an `arxi.key.loaded` comes while another key is in force.",
         "the key in force", "the record's key_id or previous_key_id"),
+    KeyOutsideWindow => ("key_outside_window", ["E", "S", "W", "Z", "proof"], Invalid,
+        "A record is signed by a trusted key given with a validity window (section 11.8) and lies outside it: an envelope whose `seq`, a seal whose `last_seq`, a checkpoint whose tree size is not in the window, or a trailer whose bundle's last envelope is past the window's end.",
+        "the key and its window (KEY_ID@FIRST..LAST)", "the record's seq, range or tree size"),
+    KeyRevocationInvalid => ("key_revocation_invalid", ["E"], Invalid,
+        "An `arxi.key.revoked` envelope's payload breaks rule C5 (exactly `key_id`, `from_seq` at least 1, `reason` 1 to 512 characters without control characters), it is signed by the key it revokes, or it revokes a 1,025th key.",
+        "", "the signing key, when it is the revoked one"),
+    KeyRevokedSignature => ("key_revoked_signature", ["E", "S", "Z", "series"], Invalid,
+        "A key revoked by an `arxi.key.revoked` envelope (of the bundle or an earlier bundle of the series) signed an envelope whose `seq`, or a seal whose `last_seq`, is at or after its `from_seq`, or the trailer of a bundle whose last envelope is; one finding per record after the revocation, one at the revocation for what came before it in its bundle, and one per earlier bundle of a series for what the key signed there.",
+        "the key and the seq it is revoked from", "what the key signed"),
     KeyEventInvalid => ("key_event_invalid", ["E"], Invalid,
         "A key event's payload lacks `key_id`, `public_key` (or, for `arxi.key.changed`, `previous_key_id`), its `key_id` is not the envelope's `key_id`, or its `public_key` is not a loadable key with that key id.",
         "", "the offending member"),
@@ -679,6 +688,16 @@ pub struct Report {
     /// The witnessed anchor, when the bundle carries one that could be
     /// read (`W`, section 11.7).
     pub anchor: Option<AnchorReport>,
+    /// Every key known revoked at the end (given in
+    /// [`crate::Options::revoked`] or met in `arxi.key.revoked`
+    /// envelopes), with the first `seq` it is no longer valid for: the
+    /// next bundle of a series starts from these.
+    pub revoked: std::collections::BTreeMap<arxi_format::KeyId, u64>,
+    /// For each key a key record of the bundle names, the highest `seq` it
+    /// signed in the bundle (envelopes of the chain: `seq`; seals:
+    /// `last_seq`): a revocation in a later bundle of a series is checked
+    /// against it.
+    pub signed_up_to: std::collections::BTreeMap<arxi_format::KeyId, u64>,
 }
 
 impl Report {

@@ -17,11 +17,22 @@
 //!   `prev_seal_hash` that seal's stored hash, else
 //!   `bundle_anchor_mismatch`.
 //!
+//! And for every key revoked in a bundle of the series (`arxi.key.revoked`,
+//! `Docs/format.md` §11.4 rule R; the lowest `from_seq`), every bundle at
+//! whose end the key was not revoked from that `from_seq` or before, and
+//! in which the key signed a `seq` at or after it (its report's
+//! `signed_up_to`), is `key_revoked_signature`, once per bundle and key:
+//! the bundles before the revocation (those after it were verified
+//! knowing it, see [`crate::Options::revoked`]).
+//!
 //! What this cannot show: that the last bundle is the latest evidence of
 //! its recorder, or that no bundle follows; no bundle proves that about
 //! itself. That needs the recorder's head published elsewhere (external
 //! anchoring).
 
+use std::collections::BTreeMap;
+
+use arxi_format::KeyId;
 use serde_json::{Value, json};
 
 use crate::report::{Code, Report};
@@ -31,7 +42,8 @@ use crate::report::{Code, Report};
 pub struct SeriesFinding {
     /// What kind.
     pub code: Code,
-    /// Index (from 0) of the later bundle of the pair.
+    /// Index (from 0) of the bundle it is about: for a pair, the later
+    /// one; for a revoked key, the bundle holding its signatures.
     pub bundle: usize,
     /// What is wrong, in words.
     pub message: String,
@@ -60,6 +72,43 @@ pub fn check_series(reports: &[Report]) -> Vec<SeriesFinding> {
     for (index, pair) in reports.windows(2).enumerate() {
         if let Some(finding) = check_pair(&pair[0], &pair[1], index + 1) {
             findings.push(finding);
+        }
+    }
+    findings.extend(revoked_earlier(reports));
+    findings
+}
+
+/// What a key revoked in a bundle signed, from its `from_seq` on, in the
+/// bundles that did not know the revocation (those before the one that
+/// revoked it, and any verified without it).
+fn revoked_earlier(reports: &[Report]) -> Vec<SeriesFinding> {
+    let mut revoked: BTreeMap<&KeyId, u64> = BTreeMap::new();
+    for (key_id, &from_seq) in reports.iter().flat_map(|report| &report.revoked) {
+        let lowest = revoked.entry(key_id).or_insert(from_seq);
+        *lowest = (*lowest).min(from_seq);
+    }
+    let mut findings = Vec::new();
+    for (key_id, from_seq) in revoked {
+        for (index, report) in reports.iter().enumerate() {
+            let known = report
+                .revoked
+                .get(key_id)
+                .is_some_and(|known| *known <= from_seq);
+            let Some(&highest) = report.signed_up_to.get(key_id) else {
+                continue;
+            };
+            if known || highest < from_seq {
+                continue;
+            }
+            findings.push(SeriesFinding {
+                code: Code::KeyRevokedSignature,
+                bundle: index,
+                message: format!(
+                    "{key_id}, revoked from seq {from_seq} by a later bundle, signed in this one up to seq {highest}"
+                ),
+                expected: format!("{key_id} revoked from seq {from_seq}"),
+                found: format!("signed up to seq {highest}"),
+            });
         }
     }
     findings

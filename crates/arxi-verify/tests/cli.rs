@@ -144,6 +144,81 @@ fn verify_exit_codes_and_output() {
     assert_eq!(hex.status.code(), Some(0), "{}", text(&hex));
 }
 
+/// `--key KEY@FIRST..LAST`: a window trusts the key for those sequence
+/// numbers only; a window that does not read is bad usage (exit 2) that
+/// names the argument, in every command that takes `--key`.
+#[test]
+fn key_windows_on_the_command_line() {
+    let (a, b) = (data("keys/a.pub"), data("keys/b.pub"));
+    let golden = data("bundles/golden.arxb");
+    let hex_a = std::fs::read_to_string(&a).expect("key");
+    let verify = |key_a: &str, key_b: &str| {
+        arxi(&[
+            "bundle",
+            "verify",
+            path(&golden),
+            "--key",
+            key_a,
+            "--key",
+            key_b,
+        ])
+    };
+    let b = path(&b).to_owned();
+    let within = verify(&format!("{}@..17", hex_a.trim()), &format!("{b}@18.."));
+    assert_eq!(within.status.code(), Some(0), "{}", text(&within));
+    let past = verify(&format!("{}@1..16", path(&a)), &b);
+    assert_eq!(past.status.code(), Some(1), "{}", text(&past));
+    let out = text(&past);
+    assert!(out.contains("[key_outside_window]"), "{out}");
+    assert!(out.contains("trusted only for seq 1..16"), "{out}");
+    for window in ["17", "..", "0..3", "9..3", "x.."] {
+        let argument = format!("{}@{window}", hex_a.trim());
+        let bad = verify(&argument, &b);
+        assert_eq!(bad.status.code(), Some(2), "{window}: {}", text(&bad));
+        let error = String::from_utf8_lossy(&bad.stderr);
+        assert!(error.contains("key window"), "{window}: {error}");
+    }
+    let twice = verify(&format!("{}@..17", path(&a)), &format!("{}@..16", path(&a)));
+    assert_eq!(twice.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&twice.stderr);
+    assert!(error.contains("different windows"), "{error}");
+    // The same syntax in the other commands that take --key.
+    let proof = data("proofs/golden-proof-seq-10.json");
+    let proof_out = arxi(&[
+        "proof",
+        "verify",
+        path(&proof),
+        "--key",
+        &format!("{}@..9", path(&a)),
+    ]);
+    assert_eq!(proof_out.status.code(), Some(1), "{}", text(&proof_out));
+    assert!(text(&proof_out).contains("key_outside_window"));
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let target = out_dir.path().join("export");
+    let export = arxi(&[
+        "bundle",
+        "export",
+        path(&golden),
+        "--out",
+        path(&target),
+        "--key",
+        &format!("{}@..10", path(&a)),
+        "--key",
+        &b,
+    ]);
+    assert_eq!(export.status.code(), Some(1), "{}", text(&export));
+    let bad_export = arxi(&[
+        "bundle",
+        "export",
+        path(&golden),
+        "--out",
+        path(&target),
+        "--key",
+        &format!("{}@..", path(&a)),
+    ]);
+    assert_eq!(bad_export.status.code(), Some(2));
+}
+
 #[test]
 fn inspect_reads_without_keys() {
     let out = arxi(&[

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use arxi_format::PublicKey;
 use arxi_format::note::VerifierKey;
 use arxi_verify::{
-    Code, Options, Report, SeriesReport, WitnessPolicy, check_proof_file, load_public_key,
-    verify_bundle,
+    Code, KeyWindows, Options, Report, SeriesReport, WitnessPolicy, check_proof_file,
+    load_public_key, split_key_argument, verify_bundle,
 };
 
 fn dir() -> PathBuf {
@@ -75,11 +75,20 @@ fn the_golden_bundle_is_the_published_one() {
     );
 }
 
-fn keys(case: &conformance::Case) -> Option<Vec<PublicKey>> {
-    case.keys
-        .iter()
-        .map(|key| load_public_key(dir().join(key).to_str().expect("utf8")).ok())
-        .collect()
+/// The trusted keys of a case and the windows given with them (`None`:
+/// a key is refused at load).
+fn keys(case: &conformance::Case) -> Option<(Vec<PublicKey>, KeyWindows)> {
+    let mut windows = KeyWindows::new();
+    let mut keys = Vec::new();
+    for key in &case.keys {
+        let (path, window) = split_key_argument(key).expect("a valid key window");
+        let key = load_public_key(dir().join(path).to_str().expect("utf8")).ok()?;
+        if let Some(window) = window {
+            windows.insert(key.id().clone(), window);
+        }
+        keys.push(key);
+    }
+    Some((keys, windows))
 }
 
 /// The witness policy of a case (none: quorum 0).
@@ -100,15 +109,16 @@ fn policy(case: &conformance::Case) -> WitnessPolicy {
 
 /// The exit code and code set the library gives for a case.
 fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static str>) {
-    let Some(trusted) = keys(case) else {
+    let Some((trusted, windows)) = keys(case) else {
         return (2, BTreeSet::new());
     };
     let options = &Options {
         witness: policy(case),
+        windows: windows.clone(),
         ..options.clone()
     };
     if case.command == "proof verify" {
-        return match check_proof_file(&committed(&case.files[0]), &trusted) {
+        return match check_proof_file(&committed(&case.files[0]), &trusted, &windows) {
             Err(_) => (2, BTreeSet::new()),
             Ok(report) => (
                 u8::from(!report.is_valid()),
@@ -116,11 +126,14 @@ fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static st
             ),
         };
     }
-    let reports: Vec<Report> = case
-        .files
-        .iter()
-        .map(|file| verify_bundle(&committed(file)[..], &trusted, options, None))
-        .collect();
+    let mut options = options.clone();
+    let mut reports: Vec<Report> = Vec::new();
+    for file in &case.files {
+        let report = verify_bundle(&committed(file)[..], &trusted, &options, None);
+        // Revocations carry on to the next bundle, as the CLI does.
+        options.revoked.clone_from(&report.revoked);
+        reports.push(report);
+    }
     let series = SeriesReport::new(reports);
     (
         series.exit_code(),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod bundles;
 pub mod envelopes;
 pub mod erasures;
+pub mod keys;
 pub mod log;
 pub mod probes;
 pub mod query;
@@ -251,6 +252,11 @@ pub fn submit_problem(error: SubmitError) -> Problem {
             format!("the envelope would be {bytes} bytes; the limit is {limit}"),
         ),
         SubmitError::RandomUnavailable(reason) => Problem::new(Code::InternalError).detail(reason),
+        SubmitError::RevokesSigningKey { key_id } => Problem::new(Code::KeyInUse)
+            .detail(format!(
+                "{key_id} is the recorder's signing key: restart with a new key, then revoke it"
+            ))
+            .with("key_id", key_id.to_string()),
         SubmitError::InBatch { index, error } => at_index(submit_problem(*error), index),
     }
 }

@@ -34,7 +34,7 @@ pub(crate) fn verify(
         Some(threads) => usize::from(threads),
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let options = Options {
+    let mut options = Options {
         batch_size: if output.no_batch {
             1
         } else {
@@ -42,10 +42,15 @@ pub(crate) fn verify(
         },
         threads,
         witness,
+        windows: trusted.windows,
+        revoked: std::collections::BTreeMap::new(),
     };
     let mut reports = Vec::new();
     for file in files {
-        reports.push(verify_one(file, &trusted, &options)?);
+        let report = verify_one(file, &trusted.keys, &options)?;
+        // Revocations carry on to the next bundle of the series.
+        options.revoked.clone_from(&report.revoked);
+        reports.push(report);
     }
     if let [report] = reports.as_slice() {
         print_report(&files[0], report, output.json);

@@ -74,9 +74,10 @@ pub(crate) fn export(
     };
     let options = Options {
         threads: std::thread::available_parallelism().map_or(1, usize::from),
+        windows: trusted.windows,
         ..Options::default()
     };
-    let report = arxi_verify::verify_bundle(&mut hashing, &trusted, &options, None);
+    let report = arxi_verify::verify_bundle(&mut hashing, &trusted.keys, &options, None);
     // The verifier may stop early (a framing error): the rest still counts.
     std::io::copy(&mut hashing, &mut std::io::sink())
         .map_err(|e| CouldNotCheck(format!("{}: {e}", file.display())))?;

@@ -58,7 +58,7 @@ pub(crate) fn verify(
             "{file}: larger than {PROOF_BYTES_MAX} bytes"
         )));
     }
-    let report = arxi_verify::check_proof_file(&bytes, &trusted)
+    let report = arxi_verify::check_proof_file(&bytes, &trusted.keys, &trusted.windows)
         .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
     let proof = &report.proof;
     let body = &proof.envelope.body;

@@ -108,7 +108,15 @@ pub(crate) fn log_proof(
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;
     // The envelope names its key; under any other the proof cannot hold.
-    let outcome = verify_log_proof(bytes, named_key(&trusted, key_id)?, policy);
+    let outcome =
+        verify_log_proof(bytes, named_key(&trusted.keys, key_id)?, policy).and_then(|check| {
+            // The envelope and the checkpoint (signed at its tree size).
+            let body = &check.envelope.body;
+            match trusted.outside_window(&body.key_id, body.seq, check.checkpoint.size) {
+                Some(why) => Err(format!("key_outside_window: {why}")),
+                None => Ok(check),
+            }
+        });
     match outcome {
         Ok(check) => {
             print_log_proof(&check, policy, as_json);
@@ -188,7 +196,14 @@ pub(crate) fn receipt(
     let named = arxi_format::json::parse(&receipt)
         .ok()
         .and_then(|receipt| receipt.get("key_id")?.as_str().map(str::to_owned));
-    let outcome = verify_receipt(&receipt, &request, named_key(&trusted, named.as_deref())?);
+    let key = named_key(&trusted.keys, named.as_deref())?;
+    let outcome = verify_receipt(&receipt, &request, key).and_then(|check| {
+        let body = &check.envelope.body;
+        match trusted.outside_window(&body.key_id, body.seq, body.seq) {
+            Some(why) => Err(format!("key_outside_window: {why}")),
+            None => Ok(check),
+        }
+    });
     match outcome {
         Ok(check) => {
             let body = &check.envelope.body;

@@ -13,7 +13,9 @@
 //!   else is checked.
 //! - A trusted recorder key signed the checkpoint under the origin's name
 //!   (§14.2), and no trusted key's line on it fails, else
-//!   `anchor_signature_invalid`.
+//!   `anchor_signature_invalid`; a window given with a trusted key whose
+//!   line verifies holds the checkpoint's size, else `key_outside_window`
+//!   (see `window`).
 //! - `tree_size` is the checkpoint's size and `leaf_index` the `seq` - 1 of
 //!   the last envelope taken into the chain, below `tree_size`, else
 //!   `anchor_position_mismatch`; then the inclusion proof leads from that
@@ -29,10 +31,12 @@
 //! ([`crate::report::AnchorReport`]). Cosignature checks are
 //! [`crate::witnessed`]'s, the same as for log proofs.
 
+use arxi_format::KeyId;
 use arxi_format::anchor::{Anchor, AnchorCheckpoint};
 use arxi_format::bundle::Tag;
-use arxi_format::note::VerifierKey;
+use arxi_format::note::{Verified, VerifierKey};
 
+use super::window::Covered;
 use super::{At, Verifier};
 use crate::report::{AnchorReport, Code};
 
@@ -132,7 +136,10 @@ impl Verifier<'_> {
         let log_keys: Vec<VerifierKey> =
             self.trusted.values().map(|key| read.log_key(key)).collect();
         match read.note.verify(&log_keys) {
-            Ok(_) => true,
+            Ok(verified) => {
+                self.anchor_windows(read, &verified, at);
+                true
+            }
             Err(error) => {
                 self.find(
                     Code::AnchorSignatureInvalid,
@@ -145,6 +152,24 @@ impl Verifier<'_> {
                 );
                 false
             }
+        }
+    }
+
+    /// Each trusted key that signed the checkpoint, against its window.
+    fn anchor_windows(&mut self, read: &AnchorCheckpoint, verified: &[Verified], at: At) {
+        let mut signers: Vec<KeyId> = self
+            .trusted
+            .iter()
+            .filter(|(_, key)| {
+                let log_key = read.log_key(key);
+                verified.iter().any(|line| line.key == log_key)
+            })
+            .map(|(key_id, _)| key_id.clone())
+            .collect();
+        signers.sort();
+        for key_id in signers {
+            let covered = Covered::Checkpoint(read.checkpoint.size);
+            self.within_window(&key_id, covered, at);
         }
     }
 

@@ -20,7 +20,8 @@
 //!   `clean` when that is `arxi.recorder.stopped` and `unclean` otherwise;
 //!   else (that envelope is outside the bundle or missing) `clean` or
 //!   `unclean`.
-//! - Key events: see `keys`. Every other control type (`arxi.recorder
+//! - Key events: see `keys`; `arxi.key.revoked`: see `revocation`. Every
+//!   other control type (`arxi.recorder
 //!   .stopped`, `arxi.config.reloaded`, `arxi.config.reload_refused`,
 //!   `arxi.bundle.built`, and types a later recorder may add) gets the
 //!   rules of every envelope and nothing more.

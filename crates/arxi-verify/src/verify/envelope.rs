@@ -15,13 +15,16 @@
 //! - Its key is trusted, else `envelope_untrusted_key`; a trusted key's
 //!   signature over the stored hash verifies (section 3), else
 //!   `envelope_signature_invalid` (checked in batches; reported at the
-//!   envelope).
+//!   envelope); a trusted key given with a window is trusted only for the
+//!   envelopes whose `seq` lies in it, else `key_outside_window` (see
+//!   `window`).
 //! - Its `key_id` is named by a key record before it, else
 //!   `key_record_missing`.
 
 use arxi_format::Domain;
 use arxi_format::envelope::Envelope;
 
+use super::window::Covered;
 use super::{At, Verifier};
 use crate::report::Code;
 
@@ -46,6 +49,7 @@ impl Verifier<'_> {
             self.key_in_force(&envelope, at);
             self.join_segment(&envelope, at);
             self.control_semantics(&envelope, at);
+            self.revocation_envelope(&envelope, at);
             self.erasure_semantics(&envelope, at);
             let body = &envelope.body;
             self.key_records.chain_envelope(body.seq, &body.key_id);
@@ -106,6 +110,7 @@ impl Verifier<'_> {
                     &key,
                     at,
                 );
+                self.within_window(&body.key_id, Covered::Envelope(body.seq), at);
             }
             None => self.find(
                 Code::EnvelopeUntrustedKey,

@@ -9,6 +9,7 @@
 //! - [`envelope`]: one envelope (parse, hash, signature, recorder);
 //! - [`chain`]: sequence numbers, links, receive times and segments;
 //! - [`control`]: the payloads of control envelopes;
+//! - [`revocation`]: key revocations and what a revoked key signed;
 //! - [`attachments`]: attachment records against their references;
 //! - [`payload`]: payload disclosure records (`P`) against their version 2
 //!   envelopes, and erasure records against the erasure claims;
@@ -16,7 +17,9 @@
 //! - [`anchor`]: the witnessed anchor (`W`): a checkpoint of the log tree
 //!   and the inclusion proof of the last envelope in it, under the witness
 //!   policy;
-//! - [`trailer`]: the end of the contents and the signed trailer.
+//! - [`trailer`]: the end of the contents and the signed trailer;
+//! - [`window`]: the trusted keys' validity windows against the records
+//!   they sign.
 //!
 //! Memory is bounded by one record, one batch of signatures per worker,
 //! the manifest and at most [`arxi_format::bundle::KEY_RECORDS_MAX`] key
@@ -31,13 +34,15 @@ mod envelope;
 mod keys;
 mod manifest;
 mod payload;
+mod revocation;
 mod seal;
 mod trailer;
+mod window;
 
 #[cfg(test)]
 pub(crate) mod testing;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use arxi_format::bundle::{FrameError, Manifest, Tag};
@@ -46,6 +51,7 @@ use arxi_format::{Hash32, KeyId, PublicKey};
 use crate::reader::{BundleReader, ReadError, Record};
 use crate::report::{Code, Counts, Finding, Report};
 use crate::signatures::Batcher;
+use crate::window::KeyWindows;
 use crate::witnessed::WitnessPolicy;
 
 /// Findings kept in a report; more are only counted (their codes still
@@ -63,6 +69,14 @@ pub struct Options {
     /// the bundle's anchor (quorum 0: no policy; the anchor is checked
     /// against the recorder key alone and a bundle without one is valid).
     pub witness: WitnessPolicy,
+    /// The sequence numbers each trusted key is trusted for (a trusted key
+    /// without an entry: every one; an entry for a key that is not
+    /// trusted: no effect). See `Docs/format.md` §11.8.
+    pub windows: KeyWindows,
+    /// Keys revoked by `arxi.key.revoked` envelopes of earlier bundles of
+    /// a series, with the first `seq` each is no longer valid for (the
+    /// previous bundle's [`Report::revoked`]; empty for one bundle).
+    pub revoked: BTreeMap<KeyId, u64>,
 }
 
 impl Default for Options {
@@ -71,6 +85,8 @@ impl Default for Options {
             batch_size: 4_096,
             threads: 1,
             witness: WitnessPolicy::default(),
+            windows: KeyWindows::new(),
+            revoked: BTreeMap::new(),
         }
     }
 }
@@ -123,6 +139,8 @@ pub(crate) struct Verifier<'k> {
     seals: seal::Seals,
     anchor: anchor::AnchorState,
     policy: WitnessPolicy,
+    windows: KeyWindows,
+    revocations: revocation::Revocations,
     signatures: Batcher<At>,
 }
 
@@ -144,6 +162,8 @@ impl<'k> Verifier<'k> {
             seals: seal::Seals::default(),
             anchor: anchor::AnchorState::default(),
             policy: options.witness.clone(),
+            windows: options.windows.clone(),
+            revocations: revocation::Revocations::carried(options.revoked.clone()),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
     }
@@ -346,6 +366,8 @@ fn verify_unordered<R: Read>(
         }
     }
     verifier.report.counts.bytes = reader.offset();
+    verifier.report.revoked = std::mem::take(&mut verifier.revocations.revoked);
+    verifier.report.signed_up_to = verifier.revocations.signed_up_to();
     verifier.report
 }
 

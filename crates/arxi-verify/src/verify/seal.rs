@@ -11,9 +11,11 @@
 //!   `hash` (`seal_hash_mismatch`; everything else uses the stored hash).
 //! - Its `recorder_id` is the manifest's (`recorder_id_mismatch`); its key
 //!   is trusted (`seal_untrusted_key`) and then its signature verifies
-//!   (`seal_signature_invalid`); a key record names its key
+//!   (`seal_signature_invalid`), and a window given with the key holds
+//!   its `last_seq` (`key_outside_window`); a key record names its key
 //!   (`key_record_missing`); its key is the key in force
-//!   (`key_not_in_force`, trusted or not).
+//!   (`key_not_in_force`, trusted or not); a revoked key's seal reaching
+//!   its `from_seq` is `key_revoked_signature` (see `revocation`).
 //! - Its `prev_seal_hash` is the stored hash of the seal before it that
 //!   parsed (the first: the manifest's `prev_seal_hash`), else
 //!   `seal_chain_broken`.
@@ -34,6 +36,7 @@ use arxi_format::{Hash32, Timestamp};
 
 use super::chain::OpenSegment;
 use super::control::SEGMENT_SEALED;
+use super::window::Covered;
 use super::{At, Verifier};
 use crate::report::Code;
 
@@ -122,13 +125,17 @@ impl Verifier<'_> {
                 None,
                 Some(body.key_id.to_string()),
             ),
-            Some(key) if seal.verify_signature(&key).is_err() => {
-                let message = "the seal's signature does not verify";
-                self.find(Code::SealSignatureInvalid, at, message, None, None);
+            Some(key) => {
+                if seal.verify_signature(&key).is_err() {
+                    let message = "the seal's signature does not verify";
+                    self.find(Code::SealSignatureInvalid, at, message, None, None);
+                }
+                let covered = Covered::Seal(body.first_seq, body.last_seq);
+                self.within_window(&body.key_id, covered, at);
             }
-            Some(_) => {}
         }
         self.signed_by(&body.key_id, at);
+        self.revocation_seal(&body.key_id, body.last_seq, at);
         if let Some(in_force) = self.keys.in_force.clone()
             && in_force != body.key_id
         {

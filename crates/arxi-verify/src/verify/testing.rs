@@ -19,6 +19,7 @@ pub(crate) use conformance::bundle::Bundle;
 pub(crate) use conformance::history::{earlier, json_payload, key};
 
 use super::{Options, verify_bundle};
+use crate::window::{KeyWindows, SeqWindow};
 use crate::witnessed::WitnessPolicy;
 
 /// The golden bundle, ready to be edited.
@@ -51,6 +52,25 @@ pub(crate) fn witness_policy(names: &[&str], quorum: usize) -> WitnessPolicy {
 /// As [`check`], under the witness policy `policy`.
 #[track_caller]
 pub(crate) fn check_with_policy(bytes: &[u8], policy: &WitnessPolicy, expected: &[&str]) {
+    check_with(bytes, policy, &KeyWindows::new(), expected);
+}
+
+/// As [`check`], with keys A and B trusted within `windows` (test key
+/// name and window text, e.g. `("b", "18..25")`).
+#[track_caller]
+pub(crate) fn check_with_windows(bytes: &[u8], windows: &[(&str, &str)], expected: &[&str]) {
+    let windows: KeyWindows = windows
+        .iter()
+        .map(|(name, window)| {
+            let window = SeqWindow::parse(window).expect("a valid window");
+            (key(name).id().clone(), window)
+        })
+        .collect();
+    check_with(bytes, &WitnessPolicy::default(), &windows, expected);
+}
+
+#[track_caller]
+fn check_with(bytes: &[u8], policy: &WitnessPolicy, windows: &KeyWindows, expected: &[&str]) {
     let mut expected: Vec<&str> = expected.to_vec();
     expected.sort_unstable();
     for (batch_size, threads) in [(1, 1), (4_096, 1), (3, 2)] {
@@ -58,6 +78,8 @@ pub(crate) fn check_with_policy(bytes: &[u8], policy: &WitnessPolicy, expected: 
             batch_size,
             threads,
             witness: policy.clone(),
+            windows: windows.clone(),
+            ..Options::default()
         };
         let report = verify_bundle(bytes, &trusted(), &options, None);
         let mut found: Vec<&str> = report.codes().iter().map(|code| code.as_str()).collect();

@@ -23,12 +23,16 @@
 //!   `manifest_hash_mismatch`.
 //! - Its key is trusted, else `bundle_untrusted_key`; then its content
 //!   hashes to `hash` and the signature verifies, else
-//!   `bundle_signature_invalid`.
+//!   `bundle_signature_invalid`; a window given with its key does not end
+//!   before the last envelope taken into the chain, else
+//!   `key_outside_window` (see `window`).
 //! - With a manifest that parsed: the trailer's `key_id` is the manifest's
 //!   `key_id`, else `manifest_key_mismatch`; the manifest's `key_id` is the
 //!   key in force at the end of the chain or signed no envelope or seal of
 //!   the bundle (a recorder that has changed keys since signs bundles of
 //!   older segments with its new key), else `bundle_key_not_in_force`.
+//! - Its key is not revoked from the last envelope of the chain or
+//!   before, else `key_revoked_signature` (see `revocation`).
 //! - Any byte after the trailer record: `data_after_trailer`.
 
 use std::io::Read;
@@ -36,6 +40,7 @@ use std::io::Read;
 use arxi_format::Hash32;
 use arxi_format::bundle::Trailer;
 
+use super::window::Covered;
 use super::{At, Verifier};
 use crate::reader::BundleReader;
 use crate::report::Code;
@@ -113,6 +118,9 @@ impl Verifier<'_> {
         }
         self.trailer_signature(&trailer, at);
         self.trailer_key(&trailer, at);
+        if let Some(head) = self.chain.head {
+            self.revocation_trailer(&trailer.body.key_id, head.seq, at);
+        }
         if self.report.counts.envelopes == 0 {
             self.find(
                 Code::BundleEmpty,
@@ -133,11 +141,16 @@ impl Verifier<'_> {
                 None,
                 Some(trailer.body.key_id.to_string()),
             ),
-            Some(key) if trailer.verify(&key).is_err() => {
-                let message = "the bundle signature does not verify";
-                self.find(Code::BundleSignatureInvalid, at, message, None, None);
+            Some(key) => {
+                if trailer.verify(&key).is_err() {
+                    let message = "the bundle signature does not verify";
+                    self.find(Code::BundleSignatureInvalid, at, message, None, None);
+                }
+                if let Some(head) = self.chain.head {
+                    let covered = Covered::Trailer(head.seq);
+                    self.within_window(&trailer.body.key_id, covered, at);
+                }
             }
-            Some(_) => {}
         }
     }
 

@@ -52,10 +52,46 @@ pub(crate) fn tampered(suite: &mut Suite) {
             "bundle_untrusted_key",
         ],
     );
+    key_windows(suite);
     envelope_attacks(suite);
     order_attacks(suite);
     segment_attacks(suite);
     container_attacks(suite, &golden);
+}
+
+/// The golden bundle under keys given with validity windows (format
+/// section 11.8): A signs envelopes 1 to 17 and the seals of segments 1 to
+/// 3, B envelopes 18 to 27, the seals of segments 4 and 5 and the trailer.
+fn key_windows(suite: &mut Suite) {
+    let golden = ["bundles/golden.arxb"];
+    suite.verify(
+        "golden-key-windows-exact",
+        "the golden bundle with A trusted up to seq 17 and B from seq 18: everything each signed lies in its window",
+        &golden,
+        &["a@..17", "b@18.."],
+        &[],
+    );
+    suite.verify(
+        "golden-key-a-until-10",
+        "the golden bundle with A trusted up to seq 10 only: envelopes 11 to 17 and the seals of segments 2 and 3, which end past 10, are outside A's window",
+        &golden,
+        &["a@..10", "b"],
+        &["key_outside_window"],
+    );
+    suite.verify(
+        "golden-key-b-from-20",
+        "the golden bundle with B trusted from seq 20: envelopes 18 and 19 are outside B's window (the seal of segment 4, reaching 23, is inside)",
+        &golden,
+        &["a", "b@20.."],
+        &["key_outside_window"],
+    );
+    suite.verify(
+        "golden-key-b-until-25",
+        "the golden bundle with B trusted for seq 18 to 25: envelopes 26 and 27, the seal of segment 5 and the trailer (the bundle ends at 27) are outside B's window",
+        &golden,
+        &["a@..17", "b@18..25"],
+        &["key_outside_window"],
+    );
 }
 
 fn envelope_attacks(suite: &mut Suite) {

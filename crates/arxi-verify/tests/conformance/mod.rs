@@ -19,6 +19,7 @@ pub(crate) mod crafted;
 pub(crate) mod disclosures;
 pub(crate) mod history;
 pub(crate) mod proofs;
+pub(crate) mod revocations;
 pub(crate) mod speccheck;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,15 @@ use serde_json::{Value, json};
 
 /// The codes that mean the input could not be checked (exit 2).
 const COULD_NOT_CHECK: &[&str] = &["not_a_bundle", "unsupported_version", "manifest_missing"];
+
+/// The path of test key `key` (`a`, `b`, ...), with the window it may
+/// carry (`a@..17` is `keys/a.pub@..17`, Docs/format.md §11.8).
+pub(crate) fn key_path(key: &str) -> String {
+    match key.split_once('@') {
+        Some((name, window)) => format!("keys/{name}.pub@{window}"),
+        None => format!("keys/{key}.pub"),
+    }
+}
 
 /// One case of the suite.
 #[derive(Debug, Clone)]
@@ -136,7 +146,7 @@ impl Suite {
             description: description.to_owned(),
             command: "bundle verify",
             files: files.iter().map(|file| (*file).to_owned()).collect(),
-            keys: keys.iter().map(|key| format!("keys/{key}.pub")).collect(),
+            keys: keys.iter().map(|key| key_path(key)).collect(),
             codes: codes.to_vec(),
             series_codes: Vec::new(),
             exit,
@@ -203,6 +213,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     disclosures::disclosures(&mut suite);
     anchor::anchors(&mut suite);
     proofs::proofs(&mut suite);
+    revocations::revocations(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({
         "format": "arxi.conformance",

@@ -52,7 +52,7 @@ fn proof_case(
         description: description.to_owned(),
         command: "proof verify",
         files: vec![path],
-        keys: keys.iter().map(|key| format!("keys/{key}.pub")).collect(),
+        keys: keys.iter().map(|key| super::key_path(key)).collect(),
         codes: codes.to_vec(),
         series_codes: Vec::new(),
         exit,
@@ -79,6 +79,18 @@ pub(crate) fn proofs(suite: &mut Suite) {
         &[],
         0,
     );
+    suite.cases.push(Case {
+        name: format!("proof-{name}-key-a-until-9"),
+        description: "the same proof with A trusted up to seq 9: envelope 10 and the seal of its segment (ending at 12) are outside A's window".into(),
+        command: "proof verify",
+        files: vec![format!("proofs/{name}.json")],
+        keys: vec![super::key_path("a@..9")],
+        codes: vec!["key_outside_window"],
+        series_codes: Vec::new(),
+        exit: 1,
+        witnesses: Vec::new(),
+        quorum: None,
+    });
     proof_case(
         suite,
         "no-newline",

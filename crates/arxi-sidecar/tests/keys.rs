@@ -1,0 +1,175 @@
+//! Key revocation over real HTTP: `POST /v1/keys/revoke` records
+//! `arxi.key.revoked` (control plane, idempotent), refuses the key the
+//! recorder signs with (409 `key_in_use`) and bodies that break rule C5
+//! (422), a bundle built after it carries the revocation, which the
+//! offline verifier applies, and `arxi-sidecar revoke-key` calls it.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn revoke(server: &Harness, headers: &[(&str, &str)], body: &Value) -> Response {
+    server.post("/v1/keys/revoke", headers, &body.to_string())
+}
+
+fn current_key_id(server: &Harness) -> String {
+    let keys = server.get("/v1/keys", &[]).json();
+    keys["current_key_id"]
+        .as_str()
+        .expect("current_key_id")
+        .to_owned()
+}
+
+const OTHER_KEY: &str = "ed25519:00112233445566778899aabbccddeeff";
+
+#[test]
+fn a_revocation_is_recorded_once_and_never_for_the_signing_key() {
+    let server = Harness::start(Options::default());
+    let current = current_key_id(&server);
+    let refused = assert_problem(
+        &revoke(
+            &server,
+            &[],
+            &json!({"key_id": current, "from_seq": 1, "reason": "compromised"}),
+        ),
+        409,
+        "key_in_use",
+    );
+    assert_eq!(refused["key_id"], current.as_str(), "{refused}");
+
+    let key = [("idempotency-key", "revoke-old-key")];
+    let request =
+        json!({"key_id": OTHER_KEY, "from_seq": 3, "reason": "key file copied off the host"});
+    let revoked = revoke(&server, &key, &request);
+    assert_eq!(revoked.status, 201, "{}", revoked.text());
+    let body = revoked.json();
+    assert_eq!(body["key_id"], OTHER_KEY);
+    assert_eq!(body["from_seq"], 3);
+    let seq = body["recorded"]["seq"].as_u64().expect("seq");
+    let replay = revoke(&server, &key, &request);
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json(), body);
+
+    // The envelope is in the chain, signed by the current key.
+    let stored = server.get(&format!("/v1/envelopes?seq={seq}"), &[]);
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    let envelope = stored.json();
+    assert_eq!(envelope["type"], "arxi.key.revoked");
+    assert_eq!(envelope["kind"], "control");
+    assert_eq!(envelope["key_id"], current.as_str());
+    assert_eq!(
+        envelope["payload"],
+        json!({"from_seq": 3, "key_id": OTHER_KEY, "reason": "key file copied off the host"})
+    );
+}
+
+#[test]
+fn revocation_bodies_follow_rule_c5() {
+    let server = Harness::start(Options::default());
+    let ok = json!({"key_id": OTHER_KEY, "from_seq": 3, "reason": "r"});
+    let with = |member: &str, value: Value| {
+        let mut body = ok.clone();
+        body[member] = value;
+        body
+    };
+    let mut missing = ok.clone();
+    missing.as_object_mut().expect("object").remove("reason");
+    for (body, field) in [
+        (with("from_seq", json!(0)), "from_seq"),
+        (with("from_seq", json!("3")), "from_seq"),
+        (with("reason", json!("")), "reason"),
+        (with("reason", json!("a\u{7}b")), "reason"),
+        (with("reason", json!("x".repeat(513))), "reason"),
+        (with("key_id", json!("ed25519:0011")), "key_id"),
+        (
+            with("key_id", json!("ed25519:00112233445566778899AABBCCDDEEFF")),
+            "key_id",
+        ),
+        (missing, "reason"),
+    ] {
+        let problem = assert_problem(&revoke(&server, &[], &body), 422, "validation_failed");
+        assert_eq!(problem["field"], field, "{body}: {problem}");
+    }
+    let extra = revoke(&server, &[], &with("extra", json!(1)));
+    assert_eq!(extra.status, 422, "{}", extra.text());
+    // Nothing of these was recorded: the next revocation is accepted.
+    assert_eq!(revoke(&server, &[], &ok).status, 201);
+}
+
+/// A bundle that holds a revocation of a key that signed nothing after
+/// `from_seq` verifies; the revocation is there for the bundles after it.
+#[test]
+fn a_bundle_carries_the_revocation() {
+    let server = Harness::start(Options::default());
+    let record = json!({"type": "orders.placed", "payload": {"n": 1}}).to_string();
+    assert_eq!(server.post("/v1/envelopes", &[], &record).status, 201);
+    let revoked = revoke(
+        &server,
+        &[],
+        &json!({"key_id": OTHER_KEY, "from_seq": 2, "reason": "incident 7"}),
+    );
+    assert_eq!(revoked.status, 201, "{}", revoked.text());
+    assert_eq!(server.post("/v1/segments/seal", &[], "").status, 200);
+    let built = server.post("/v1/bundles/build", &[], "{}");
+    assert_eq!(built.status, 201, "{}", built.text());
+    let id = built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let download = server.get(&format!("/v1/bundles/download?id={id}"), &[]);
+    assert_eq!(download.status, 200);
+    let key = arxi_format::PublicKey::from_hex(
+        server.get("/v1/keys", &[]).json()["keys"][0]["public_key"]
+            .as_str()
+            .expect("hex"),
+    )
+    .expect("key");
+    let report = arxi_verify::verify_bundle(
+        &download.body[..],
+        &[key],
+        &arxi_verify::Options::default(),
+        None,
+    );
+    assert!(report.is_valid(), "{:#?}", report.findings);
+    let other = arxi_format::KeyId::parse(OTHER_KEY).expect("key id");
+    assert_eq!(report.revoked.get(&other), Some(&2));
+}
+
+/// `arxi-sidecar revoke-key` against a running sidecar: over the Unix
+/// socket it records the revocation; the signing key is refused (exit 1,
+/// the problem on standard error); bad usage exits 64.
+#[test]
+fn the_operator_command() {
+    let server = Harness::start(Options::default());
+    let bin = env!("CARGO_BIN_EXE_arxi-sidecar");
+    let socket = server.socket.to_str().expect("utf8").to_owned();
+    let run = |key_id: &str, from_seq: &str| {
+        std::process::Command::new(bin)
+            .args([
+                "revoke-key",
+                "--unix",
+                &socket,
+                "--key-id",
+                key_id,
+                "--from-seq",
+                from_seq,
+                "--reason",
+                "incident 7",
+            ])
+            .output()
+            .expect("runs")
+    };
+    let revoked = run(OTHER_KEY, "5");
+    assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
+    let answer: Value = serde_json::from_slice(&revoked.stdout).expect("json");
+    assert_eq!(
+        (answer["key_id"].as_str(), answer["from_seq"].as_u64()),
+        (Some(OTHER_KEY), Some(5))
+    );
+    let refused = run(&current_key_id(&server), "5");
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("key_in_use"));
+    assert_eq!(run(OTHER_KEY, "five").status.code(), Some(64));
+}
