@@ -92,9 +92,9 @@ load=$!
 started=$(date +%s.%N)
 while kill -0 "$load" 2>/dev/null; do
   now=$(date +%s.%N)
-  bytes=$(stat -c %s "$work/arxi/data/arxi.db" "$work/arxi/data/arxi.db-wal" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+  bytes=$(stat -c %s "$work/arxi/data/arxi.db" "$work/arxi/data/arxi.db-wal" 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}')
   head=$(curl -sf "http://127.0.0.1:$port/v1/log" | jq -r '.tree_size // 0' 2>/dev/null || echo 0)
-  awk -v t="$now" -v s="$started" -v b="$bytes" -v h="$head" 'BEGIN {printf "%.1f %d %d\n", t - s, b, h}' >> "$data/dbsize.dat"
+  awk -v t="$now" -v s="$started" -v b="$bytes" -v h="$head" 'BEGIN {printf "%.1f %.0f %.0f\n", t - s, b, h}' >> "$data/dbsize.dat"
   sleep 1
 done
 wait "$load" || true
@@ -145,7 +145,7 @@ for c in $levels; do
   echo "$c $rate" >> "$data/pg-batch.dat"
   echo "postgres 100-row INSERT, $c clients: $rate rows/s"
 done
-pg_version=$("$pgbin/postgres" --version | awk '{print $NF}')
+pg_version=$("$pgbin/postgres" --version | awk '{print $3}')
 
 # 4. The pictures.
 when="$(date -u +%Y-%m-%d), $(nproc) cores, ${seconds} s per point"

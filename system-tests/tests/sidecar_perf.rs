@@ -176,7 +176,6 @@ fn sidecar_perf() {
         settle["statuses"]["201"].as_u64().unwrap_or(0) > 0,
         "the load after the burst was recorded: {settle}"
     );
-    std::thread::sleep(Duration::from_secs(1));
     let rss_end = rss_mib(pid);
     let count = |status: &str| overload["statuses"][status].as_u64().unwrap_or(0);
     let answered: u64 = overload["statuses"]
