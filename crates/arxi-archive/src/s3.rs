@@ -350,16 +350,26 @@ impl S3Client {
         // rusty-s3 asks for `encoding-type=url`, so keys come
         // percent-encoded; a key that does not decode to UTF-8 is not one
         // the archive wrote, and is kept as listed.
+        // An object without its size is an answer the archive cannot
+        // judge: refused, not read as empty.
         let objects = parsed
             .contents
             .into_iter()
-            .map(|object| ListedObject {
-                key: percent_encoding::percent_decode_str(&object.key)
-                    .decode_utf8()
-                    .map_or_else(|_| object.key.clone(), |key| key.into_owned()),
-                size: object.size,
+            .map(|object| {
+                let size = object.size.ok_or_else(|| {
+                    S3Error::Protocol(format!(
+                        "ListObjectsV2 answer: object {:?} without a Size",
+                        object.key
+                    ))
+                })?;
+                Ok(ListedObject {
+                    key: percent_encoding::percent_decode_str(&object.key)
+                        .decode_utf8()
+                        .map_or_else(|_| object.key.clone(), |key| key.into_owned()),
+                    size,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, S3Error>>()?;
         Ok((objects, parsed.next_continuation_token))
     }
 

@@ -98,7 +98,9 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
             }
         }
         "GET" if param("list-type") => {
-            let mut xml = String::from("<ListBucketResult>");
+            let mut xml = String::from(
+                "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+            );
             let query = request.target.split_once('?').map_or("", |(_, q)| q);
             let prefix = query
                 .split('&')
@@ -121,7 +123,9 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
             (200, vec![], xml)
         }
         "GET" if param("uploads") => {
-            let mut xml = String::from("<ListMultipartUploadsResult>");
+            let mut xml = String::from(
+                "<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+            );
             for key in &bucket.open_uploads {
                 xml.push_str(&format!(
                     "<Upload><Key>{key}</Key><UploadId>up-1</UploadId></Upload>"
@@ -137,7 +141,7 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
         "POST" if param("uploads") => {
             bucket.parts.clear();
             bucket.open_uploads.push(key.clone());
-            (200, vec![], "<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>up-1</UploadId></InitiateMultipartUploadResult>".into())
+            (200, vec![], "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>bucket</Bucket><Key>k</Key><UploadId>up-1</UploadId></InitiateMultipartUploadResult>".into())
         }
         "PUT" if param("partNumber") => {
             bucket.parts.push(request.body.clone());
@@ -153,7 +157,7 @@ fn answer(bucket: &mut Bucket, request: &Seen) -> (u16, Vec<(String, String)>, S
             (
                 200,
                 vec![],
-                "<CompleteMultipartUploadResult></CompleteMultipartUploadResult>".into(),
+                "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></CompleteMultipartUploadResult>".into(),
             )
         }
         "PUT" => {
