@@ -196,6 +196,7 @@ impl RecorderEngine {
         let stored_id = stored_recorder_id(&store, &config)?;
         let head_file = head::head_path(path);
         let rollback = acknowledged_rollback(&store, &config, &key, &head_file)?;
+        warn_without_subject_keys(&store, &config)?;
         let (state, report) = recovery::recover(&mut store, &config, &key)?;
         let public_key = key.public().clone();
         let key_id = key.id().clone();
@@ -1251,6 +1252,18 @@ fn checkpoint_at_open(store: &mut Store) {
             "checkpoint at open failed; the background checkpointer will copy the WAL"
         ),
     }
+}
+
+/// Says so when the database holds payloads sealed under subject keys
+/// and no key file is configured: they read as withheld until it is.
+fn warn_without_subject_keys(store: &Store, config: &RecorderConfig) -> Result<(), OpenError> {
+    if config.subject_keys.is_none() && store.reader().has_sealed_payloads()? {
+        tracing::warn!(
+            "the database holds payloads encrypted under subject keys and no subject key file \
+             is configured (recorder.subject_keys_file): they read as withheld"
+        );
+    }
+    Ok(())
 }
 
 /// Opens the store; with retention, a database made without incremental

@@ -304,6 +304,19 @@ impl<'c> Reader<'c> {
         Ok(row)
     }
 
+    /// True when a payload is stored sealed under a subject key (served
+    /// by the `payloads_key` index).
+    pub fn has_sealed_payloads(&self) -> Result<bool, StoreError> {
+        let found: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM payloads INDEXED BY payloads_key
+                 WHERE key_id IS NOT NULL)",
+            )?
+            .query_row([], |row| row.get(0))?;
+        Ok(found != 0)
+    }
+
     /// True when an envelope `from <= seq <= to` has a payload row (is a
     /// version 2 envelope).
     pub fn has_payloads(&self, from_seq: u64, to_seq: u64) -> Result<bool, StoreError> {

@@ -782,6 +782,7 @@ fn sealed_payloads_and_their_shredding() {
     }
     let mut store = open_with_keys(&dir, &keys);
     fill(&mut store);
+    assert!(!store.reader().has_sealed_payloads().expect("read"));
     let txn = store.transaction().expect("txn");
     for (seq, subject) in [
         (5_u64, Some("person/7")),
@@ -799,6 +800,7 @@ fn sealed_payloads_and_their_shredding() {
         2,
         "one key per subject, made durable"
     );
+    assert!(store.reader().has_sealed_payloads().expect("read"));
     store
         .checkpoint(arxi_store::CheckpointKind::Truncate)
         .expect("checkpoint");
