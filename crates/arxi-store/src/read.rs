@@ -242,7 +242,7 @@ impl<'c> Reader<'c> {
     /// The committed content of version 2 envelope `seq` (erased or not);
     /// `None` for an envelope without one (version 1, or missing). A
     /// payload sealed under a subject key is opened here; without its key
-    /// it comes back `locked`.
+    /// it comes back `withheld`.
     pub fn payload(&self, seq: u64) -> Result<Option<PayloadRow>, StoreError> {
         let found = optional(
             self.conn

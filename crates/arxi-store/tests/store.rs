@@ -765,7 +765,7 @@ fn file_holds(path: &std::path::Path, needle: &[u8]) -> bool {
 /// With a subject key file, a subject's payloads are stored sealed (no
 /// salt, content or subject in clear in the database file), read back
 /// opened, found by subject; destroying the key after an erasure leaves a
-/// copy of the database made before it unreadable (locked), and the key
+/// copy of the database made before it unreadable (withheld), and the key
 /// itself is gone from the key file.
 #[test]
 fn sealed_payloads_and_their_shredding() {
