@@ -18,15 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/sidecar-config.sh
+. scripts/bench/postgres.sh
 seconds="${1:-5}"
 size_seconds="${2:-60}"
 levels="1 2 4 8 16 32 64 128 256"
 scripts/install-test-deps.sh bench >/dev/null
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "installing postgresql (Debian package)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null
-fi
-pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+pg_install
 cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar
 data=target/bench/plots
 mkdir -p "$data" Docs/benchmarks
@@ -35,7 +32,7 @@ chmod 755 "$work"
 sidecar=""
 cleanup() {
   [ -n "$sidecar" ] && kill "$sidecar" 2>/dev/null || true
-  [ -d "$work/pg" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  pg_stop "$work/pg"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -103,20 +100,7 @@ stop_sidecar
 # 3. PostgreSQL, the same JSON: one row per transaction, and 100 rows per
 #    INSERT statement.
 pgport=15433
-mkdir -p "$work/pg" && chown postgres "$work/pg"
-runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
-cat >> "$work/pg/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $pgport
-unix_socket_directories = '$work/pg'
-max_connections = 300
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-shared_buffers = 256MB
-CONF
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w start >/dev/null
-psql -h 127.0.0.1 -p $pgport -U postgres -q -c "CREATE TABLE events (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+pg_start "$work/pg" "$pgport" 300
 body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/post-envelope.lua | tr -d '\n' | sed "s/'/''/g")
 printf "INSERT INTO events (body) VALUES ('%s');\n" "$body" > "$work/insert-1.sql"
 {

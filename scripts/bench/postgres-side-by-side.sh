@@ -16,14 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/bench/sidecar-config.sh
+. scripts/bench/postgres.sh
 seconds="${1:-15}"
 clients="${2:-64}"
 scripts/install-test-deps.sh bench >/dev/null
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "installing postgresql (Debian package)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null
-fi
-pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+pg_install
 cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar
 out=target/bench
 mkdir -p "$out"
@@ -32,7 +29,7 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -d "$work/pg" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  pg_stop "$work/pg"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,20 +61,7 @@ cpu=$(awk -F'|' '/CPU pipeline only/ {gsub(/[ ,]/, "", $3); print $3}' "$work/en
 
 # 3. PostgreSQL.
 pgport=15432
-mkdir -p "$work/pg" && chown postgres "$work/pg"
-runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres >/dev/null
-cat >> "$work/pg/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $pgport
-unix_socket_directories = '$work/pg'
-max_connections = $((clients + 20))
-fsync = on
-synchronous_commit = on
-full_page_writes = on
-shared_buffers = 256MB
-CONF
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/server.log" -w start >/dev/null
-psql -h 127.0.0.1 -p $pgport -U postgres -q -c "CREATE TABLE events (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+pg_start "$work/pg" "$pgport" $((clients + 20))
 sql_body=$(sed "s/'/''/g" "$work/body.json")
 printf "INSERT INTO events (body) VALUES ('%s');\n" "$sql_body" > "$work/insert.sql"
 pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T "$seconds" -r \

@@ -358,6 +358,24 @@ fn restore_from(
     restorer.finish()
 }
 
+/// Restores every bundle of `bucket` in order with `restorer`, finishes,
+/// and checks the database at `path` offline; answers the check.
+fn restore_all_and_check(
+    mut restorer: Restorer,
+    bucket: &[(ArchiveRecord, Vec<u8>)],
+    path: &Path,
+) -> arxi_recorder::DataReport {
+    for (_, bytes) in bucket {
+        restorer
+            .restore_bundle(restore_records(bytes))
+            .expect("restores");
+    }
+    restorer.finish().expect("finishes");
+    let data = verify_data(path, false).expect("checks");
+    assert!(data.is_valid(), "{:?}", data.findings);
+    data
+}
+
 /// What a database holds of envelopes `from..=to`: hashes, and per
 /// version 2 envelope whether its payload is erased (and by which).
 fn holdings(engine: &RecorderEngine, from: u64, to: u64) -> Vec<(u64, [u8; 32], Option<u64>)> {
@@ -472,14 +490,7 @@ fn a_restored_backup_is_brought_forward_from_the_archive() {
     let cut = without_fifth_envelope(&bucket[0].1);
     assert!(restorer.restore_bundle(cut).is_err());
     assert_eq!(restorer.point().head_seq, 0);
-    for (_, bytes) in &bucket {
-        restorer
-            .restore_bundle(restore_records(bytes))
-            .expect("restores");
-    }
-    restorer.finish().expect("finishes");
-    let data = verify_data(&rebuilt, false).expect("checks");
-    assert!(data.is_valid(), "{:?}", data.findings);
+    let data = restore_all_and_check(restorer, &bucket, &rebuilt);
     assert_eq!(data.pruned_through_seq, Some(retention.pruned_through_seq));
     let restorer = Restorer::open(&rebuilt, "test-recorder", &[]).expect("opens");
     assert_eq!(restorer.point().head_seq, last_archived_seq);
@@ -637,18 +648,11 @@ fn with_subject_keys_the_archive_holds_no_sealed_payload() {
     engine.shutdown().expect("shutdown");
 
     let rebuilt = dir.path().join("rebuilt.db");
-    let mut restorer = Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()])
+    let restorer = Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()])
         .expect("creates")
         .with_subject_keys(&keys)
         .expect("keys");
-    for (_, bytes) in &bucket {
-        restorer
-            .restore_bundle(restore_records(bytes))
-            .expect("restores");
-    }
-    restorer.finish().expect("finishes");
-    let data = verify_data(&rebuilt, false).expect("checks");
-    assert!(data.is_valid(), "{:?}", data.findings);
+    restore_all_and_check(restorer, &bucket, &rebuilt);
     let engine = RecorderEngine::open(
         &rebuilt,
         retention_config(),

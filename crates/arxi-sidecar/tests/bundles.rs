@@ -316,12 +316,7 @@ fn built_bundle(server: &Harness) -> (String, std::path::PathBuf) {
         record(server, n);
     }
     seal(server);
-    let built = server.post("/v1/bundles/build", &[], "{}");
-    assert_eq!(built.status, 201, "{}", built.text());
-    let id = built.json()["bundle"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = build_all_sealed(server);
     let path = bundle_dir(server).join(format!("{id}.arxb"));
     assert!(path.is_file(), "{} is built", path.display());
     (id, path)

@@ -112,12 +112,7 @@ fn a_bundle_carries_the_revocation() {
     );
     assert_eq!(revoked.status, 201, "{}", revoked.text());
     assert_eq!(server.post("/v1/segments/seal", &[], "").status, 200);
-    let built = server.post("/v1/bundles/build", &[], "{}");
-    assert_eq!(built.status, 201, "{}", built.text());
-    let id = built.json()["bundle"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = build_all_sealed(&server);
     let download = server.get(&format!("/v1/bundles/download?id={id}"), &[]);
     assert_eq!(download.status, 200);
     let key = arxi_format::PublicKey::from_hex(

@@ -261,6 +261,17 @@ fn is_uri_reference(text: &str) -> bool {
 
 /// Checks a problem response: media type, the RFC 9457 schema, our
 /// members, the correlation id, and returns the body.
+/// Builds a bundle of every sealed segment (`POST /v1/bundles/build`
+/// with an empty body) and answers its id.
+pub fn build_all_sealed(server: &Harness) -> String {
+    let built = server.post("/v1/bundles/build", &[], "{}");
+    assert_eq!(built.status, 201, "{}", built.text());
+    built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
 pub fn assert_problem(response: &Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status, status, "status; body {}", response.text());
     assert_eq!(
