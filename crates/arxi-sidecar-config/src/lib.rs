@@ -280,6 +280,7 @@ impl ValidConfig {
             ("enterprise", "token_file"),
             ("signer", "key_file"),
             ("archive", "credentials_file"),
+            ("recorder", "subject_keys_file"),
         ] {
             if let Some(slot) = value
                 .get_mut(section)

@@ -390,6 +390,27 @@ fn secrets_are_loaded_and_redacted() {
     assert_eq!(json["signer"]["key_file"], "[redacted]");
     assert_eq!(json["recorder"]["id"], "rec-1");
     assert!(
+        json["recorder"].get("subject_keys_file").is_none(),
+        "not set, not shown"
+    );
+    let keyed = parse(
+        &BASE.replace(
+            "[recorder]\n",
+            "[recorder]\nsubject_keys_file = \"keys/subject-keys.db\"\n",
+        ),
+        files.path(),
+        "test",
+    )
+    .expect("valid");
+    assert_eq!(
+        keyed.subject_keys_path(),
+        Some(files.path().join("keys/subject-keys.db"))
+    );
+    assert_eq!(
+        keyed.redacted_json()["recorder"]["subject_keys_file"],
+        "[redacted]"
+    );
+    assert!(
         !json.to_string().contains("0123456789abcdef"),
         "the token never appears"
     );
