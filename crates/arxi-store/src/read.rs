@@ -284,16 +284,13 @@ impl<'c> Reader<'c> {
                     .map_err(|_| bad("a subject key id of the wrong length"))?;
                 let sealed = SealedPayload { key_id, bytes };
                 let opened = match self.keys {
-                    Some(keys) => keys
-                        .open_sealed(seq, &sealed)?
-                        .map(|held| Ok::<_, StoreError>((held, keys.subject_of(&key_id)?)))
-                        .transpose()?,
+                    Some(keys) => keys.open_sealed(seq, &sealed)?,
                     None => None,
                 };
                 match opened {
                     Some((held, subject)) => {
                         row.content = Some(held);
-                        row.subject = subject;
+                        row.subject = Some(subject);
                     }
                     None => row.withheld = true,
                 }

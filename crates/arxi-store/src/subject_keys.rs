@@ -61,8 +61,6 @@ struct Entry {
     id: SubjectKeyId,
     subject: String,
     key: [u8; KEY_BYTES],
-    /// Written to the key file.
-    durable: bool,
 }
 
 struct Inner {
@@ -155,12 +153,6 @@ impl SubjectKeys {
         Ok(inner.entry_of_subject(subject)?.map(|entry| entry.id))
     }
 
-    /// The subject a key belongs to, `None` once the key is destroyed.
-    pub(crate) fn subject_of(&self, id: &SubjectKeyId) -> Result<Option<String>, StoreError> {
-        let mut inner = self.lock();
-        Ok(inner.entry_of_id(id)?.map(|entry| entry.subject))
-    }
-
     /// Seals `salt` and `content` of envelope `seq` under `subject`'s key,
     /// making the key (not yet durable: see [`Self::make_durable`]) when
     /// the subject has none.
@@ -203,14 +195,15 @@ impl SubjectKeys {
         })
     }
 
-    /// Opens the sealed payload of envelope `seq`: its salt and content,
-    /// or `None` when its key is gone (destroyed by an erasure). A key that
-    /// exists but does not open it is a damaged row.
+    /// Opens the sealed payload of envelope `seq`: its salt and content
+    /// and the subject its key belongs to, or `None` when its key is gone
+    /// (destroyed by an erasure). A key that exists but does not open it is
+    /// a damaged row.
     pub(crate) fn open_sealed(
         &self,
         seq: u64,
         sealed: &SealedPayload,
-    ) -> Result<Option<Opened>, StoreError> {
+    ) -> Result<Option<(Opened, String)>, StoreError> {
         let Some(entry) = self.lock().entry_of_id(&sealed.key_id)? else {
             return Ok(None);
         };
@@ -235,7 +228,7 @@ impl SubjectKeys {
         }
         let mut salt = [0_u8; SALT_BYTES];
         salt.copy_from_slice(&plain[..SALT_BYTES]);
-        Ok(Some((salt, plain[SALT_BYTES..].to_vec())))
+        Ok(Some(((salt, plain[SALT_BYTES..].to_vec()), entry.subject)))
     }
 
     /// Writes every key made and not yet written to the key file, in one
@@ -261,11 +254,6 @@ impl SubjectKeys {
             }
         }
         tx.commit()?;
-        for entry in &pending {
-            if let Some(cached) = inner.by_id.get_mut(&entry.id) {
-                cached.durable = true;
-            }
-        }
         inner.pending.clear();
         inner.trim();
         Ok(())
@@ -338,7 +326,6 @@ impl Inner {
             id: id.try_into().map_err(|_| bad())?,
             subject,
             key: key.try_into().map_err(|_| bad())?,
-            durable: true,
         };
         self.trim();
         self.by_subject.insert(entry.subject.clone(), entry.id);
@@ -355,7 +342,6 @@ impl Inner {
             id,
             subject: subject.to_owned(),
             key,
-            durable: false,
         };
         self.by_subject.insert(entry.subject.clone(), id);
         self.by_id.insert(id, entry.clone());
@@ -368,7 +354,8 @@ impl Inner {
         if self.by_id.len() < CACHE_MAX {
             return;
         }
-        self.by_id.retain(|_, entry| !entry.durable);
+        let pending = &self.pending;
+        self.by_id.retain(|id, _| pending.contains(id));
         let by_id = &self.by_id;
         self.by_subject.retain(|_, id| by_id.contains_key(id));
     }
