@@ -86,20 +86,12 @@ impl Verifier<'_> {
 
     /// The trailer, signed by `key_id`, when the chain ends at `last_seq`.
     pub(super) fn revocation_trailer(&mut self, key_id: &KeyId, last_seq: u64, at: At) {
-        if let Some(&from_seq) = self.revocations.revoked.get(key_id)
-            && last_seq >= from_seq
-        {
-            self.revoked_finding(key_id, from_seq, format!("last seq {last_seq}"), at);
-        }
+        self.revoked_at(key_id, last_seq, "last", at);
     }
 
     /// A record signed by `key_id` reaching `seq`.
     fn revoked_signer(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
-        if let Some(&from_seq) = self.revocations.revoked.get(key_id)
-            && seq >= from_seq
-        {
-            self.revoked_finding(key_id, from_seq, format!("{what} seq {seq}"), at);
-        }
+        self.revoked_at(key_id, seq, what, at);
         if self.key_records.covers(key_id) {
             let highest = self
                 .revocations
@@ -107,6 +99,16 @@ impl Verifier<'_> {
                 .entry(key_id.clone())
                 .or_insert(seq);
             *highest = (*highest).max(seq);
+        }
+    }
+
+    /// The finding for what `key_id` signed reaching `seq`, when that is
+    /// at or after the key's revocation.
+    fn revoked_at(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
+        if let Some(&from_seq) = self.revocations.revoked.get(key_id)
+            && seq >= from_seq
+        {
+            self.revoked_finding(key_id, from_seq, format!("{what} seq {seq}"), at);
         }
     }
 
