@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! arxi-archive verify s3://BUCKET/PREFIX --recorder ID --endpoint URL
-//!     --key PUBKEY [--key PUBKEY ...] [--region REGION] [--path-style]
+//!     --key PUBKEY[@FIRST..LAST] [--key ...] [--region REGION] [--path-style]
 //! ```
 //!
 //! It lists the recorder's archived bundles under `PREFIX`, verifies each
-//! against the trusted keys, checks that they chain from segment 1 to the
+//! against the trusted keys (a key given with a window, as `arxi bundle
+//! verify --key`, only for those sequence numbers), carries the key
+//! revocations it meets from one bundle to the next, checks that they chain from segment 1 to the
 //! last with no gap or overlap, draws a progress bar on a terminal
 //! (stderr), and prints the JSON report on stdout. Credentials come from
 //! the standard AWS environment variables (`AWS_ACCESS_KEY_ID`,
@@ -28,8 +30,9 @@ use std::time::Duration;
 use arxi_archive::s3::{S3Client, S3Settings};
 use arxi_archive::verify::verify_archive;
 use arxi_format::PublicKey;
+use arxi_verify::{KeyWindows, split_key_argument};
 
-const USAGE: &str = "usage: arxi-archive verify s3://BUCKET/PREFIX --recorder ID --endpoint URL --key PUBKEY [--key PUBKEY ...] [--region REGION] [--path-style]";
+const USAGE: &str = "usage: arxi-archive verify s3://BUCKET/PREFIX --recorder ID --endpoint URL --key PUBKEY[@FIRST..LAST] [--key ...] [--region REGION] [--path-style]";
 
 /// What `verify` was asked.
 struct VerifyArgs {
@@ -40,6 +43,7 @@ struct VerifyArgs {
     region: String,
     path_style: bool,
     keys: Vec<PublicKey>,
+    windows: KeyWindows,
 }
 
 fn main() -> ExitCode {
@@ -60,7 +64,7 @@ fn main() -> ExitCode {
 fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
     let mut location = None;
     let (mut recorder, mut endpoint, mut region) = (None, None, std::env::var("AWS_REGION").ok());
-    let mut keys = Vec::new();
+    let (mut keys, mut windows) = (Vec::new(), KeyWindows::new());
     let mut path_style = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -69,7 +73,21 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
             "--recorder" => recorder = Some(value()?),
             "--endpoint" => endpoint = Some(value()?),
             "--region" => region = Some(value()?),
-            "--key" => keys.push(arxi_verify::load_public_key(&value()?)?),
+            "--key" => {
+                let argument = value()?;
+                let (text, window) = split_key_argument(&argument)
+                    .map_err(|error| format!("--key {argument}: {error}"))?;
+                let key = arxi_verify::load_public_key(text)?;
+                if let Some(window) = window
+                    && windows.insert(key.id().clone(), window).is_some()
+                {
+                    return Err(format!(
+                        "--key {argument}: key {} is given a window more than once",
+                        key.id()
+                    ));
+                }
+                keys.push(key);
+            }
             "--path-style" => path_style = true,
             other if other.starts_with("s3://") && location.is_none() => {
                 location = Some(other.to_owned());
@@ -92,6 +110,7 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
         region: region.ok_or(format!("--region (or AWS_REGION) is needed\n{USAGE}"))?,
         path_style,
         keys,
+        windows,
     })
 }
 
@@ -141,6 +160,7 @@ fn run_verify(args: &VerifyArgs) -> ExitCode {
         &args.prefix,
         &args.recorder,
         &args.keys,
+        &args.windows,
         &mut progress,
     );
     if terminal {

@@ -16,7 +16,7 @@ use arxi_format::bundle::{Manifest, Tag};
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, PublicKey};
 use arxi_verify::reader::{BundleReader, Record};
-use arxi_verify::{Options, verify_bundle};
+use arxi_verify::{KeyWindows, Options, Report, verify_bundle};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -46,7 +46,7 @@ pub struct Finding {
     /// A stable code: `foreign_object`, `sha256_mismatch`,
     /// `bundle_invalid`, `range_mismatch`, `gap`, `overlap`,
     /// `chain_broken`, `seal_chain_broken`, `archive_starts_late`,
-    /// `unreadable`, `empty_archive`.
+    /// `unreadable`, `empty_archive`, `key_revoked_signature`.
     pub code: &'static str,
     /// The object concerned, if one.
     pub object_key: Option<String>,
@@ -183,20 +183,34 @@ pub fn check_consecutive(previous: &BundleLink, next: &BundleLink, key: &str) ->
     findings
 }
 
-/// Verifies every archived bundle of `recorder_id` under `key_prefix`.
-/// `progress(done, total)` is called after each object. An error means
-/// the bucket could not be listed at all; everything else is a finding.
+/// Verifies every archived bundle of `recorder_id` under `key_prefix`,
+/// in segment order, trusting each key of `trusted` only within its
+/// entry of `windows` (`key_outside_window`, `Docs/format.md` §11.8).
+/// Revocations carry forward as in a series of bundles: each object is
+/// verified knowing the keys revoked in the objects before it, and what a
+/// key signed past its `from_seq` in an object before its revocation is
+/// `key_revoked_signature`. `progress(done, total)` is called after each
+/// object. An error means the bucket could not be listed at all;
+/// everything else is a finding.
 pub fn verify_archive(
     client: &S3Client,
     key_prefix: &str,
     recorder_id: &str,
     trusted: &[PublicKey],
+    windows: &KeyWindows,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ArchiveReport, S3Error> {
     let prefix = recorder_prefix(key_prefix, recorder_id);
     let listed = client.list_all(&prefix)?;
     let mut report = ArchiveReport::default();
     let mut previous: Option<BundleLink> = None;
+    let mut options = Options {
+        windows: windows.clone(),
+        ..Options::default()
+    };
+    // What each verified object says about keys (revocations met, the
+    // highest seq each key signed), for the revocations of later objects.
+    let mut key_reports: Vec<(String, Report)> = Vec::new();
     for (index, object) in listed.iter().enumerate() {
         let file_name = &object.key[prefix.len()..];
         let Some(name) = parse_object_name(file_name) else {
@@ -208,9 +222,13 @@ pub fn verify_archive(
             progress(index + 1, listed.len());
             continue;
         };
-        let (object_report, findings) =
-            check_object(client, &object.key, object.size, &name, trusted);
+        let (object_report, findings, keys) =
+            check_object(client, &object.key, object.size, &name, trusted, &options);
         report.findings.extend(findings);
+        if let Some(keys) = keys {
+            options.revoked.clone_from(&keys.revoked);
+            key_reports.push((object.key.clone(), keys));
+        }
         if let Some(link) = &object_report.link {
             match &previous {
                 None if link.segments.0 != 1 => report.findings.push(Finding::new(
@@ -242,7 +260,27 @@ pub fn verify_archive(
             format!("no object under {prefix}"),
         ));
     }
+    report
+        .findings
+        .extend(revoked_in_later_objects(&key_reports));
     Ok(report)
+}
+
+/// `key_revoked_signature` for what a key signed, from its `from_seq` on,
+/// in objects verified before the object that revoked it (the objects
+/// after it were verified knowing the revocation).
+fn revoked_in_later_objects(key_reports: &[(String, Report)]) -> Vec<Finding> {
+    let reports: Vec<Report> = key_reports.iter().map(|(_, keys)| keys.clone()).collect();
+    arxi_verify::revoked_earlier(&reports)
+        .into_iter()
+        .map(|finding| {
+            Finding::new(
+                finding.code.as_str(),
+                Some(&key_reports[finding.bundle].0),
+                finding.message,
+            )
+        })
+        .collect()
 }
 
 /// One archived bundle of a recorder, as listed.
@@ -308,14 +346,17 @@ pub fn fetch_verified(
     Ok(file)
 }
 
-/// Downloads, hashes and verifies one object.
+/// Downloads, hashes and verifies one object under `options`; with the
+/// report, what the bundle said about keys (revocations, the highest seq
+/// each key signed) when it could be verified.
 fn check_object(
     client: &S3Client,
     key: &str,
     size: u64,
     name: &crate::keys::ObjectName,
     trusted: &[PublicKey],
-) -> (ObjectReport, Vec<Finding>) {
+    options: &Options,
+) -> (ObjectReport, Vec<Finding>, Option<Report>) {
     let mut report = ObjectReport {
         key: key.to_owned(),
         size,
@@ -334,14 +375,19 @@ fn check_object(
                     name.sha256
                 ),
             ));
-            return (report, findings);
+            return (report, findings, None);
         }
         Err(error) => {
             findings.push(Finding::new("unreadable", Some(key), error));
-            return (report, findings);
+            return (report, findings, None);
         }
     };
-    let verified = verify_bundle(&mut file, trusted, &Options::default(), None);
+    let verified = verify_bundle(&mut file, trusted, options, None);
+    let keys = (!verified.could_not_check).then(|| Report {
+        revoked: verified.revoked.clone(),
+        signed_up_to: verified.signed_up_to.clone(),
+        ..Report::default()
+    });
     if !verified.is_valid() {
         findings.push(Finding::new(
             "bundle_invalid",
@@ -370,7 +416,7 @@ fn check_object(
         }
         Err(error) => findings.push(Finding::new("unreadable", Some(key), error)),
     }
-    (report, findings)
+    (report, findings, keys)
 }
 
 /// Copies an object to a temporary file, hashing it on the way.

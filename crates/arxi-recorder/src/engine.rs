@@ -63,6 +63,10 @@ pub struct RecorderEngine {
     config: Arc<RecorderConfig>,
     key_id: KeyId,
     public_key: PublicKey,
+    /// Every key this recorder has signed with (its `keys` table, which
+    /// changes only while no engine runs: at open and by a restore): the
+    /// keys a revocation may name.
+    recorded_keys: Vec<KeyId>,
     /// Signs bundle trailers (the same key the sequencer signs with).
     signer: SecretKey,
     /// The database file (for the readiness probe).
@@ -211,6 +215,15 @@ impl RecorderEngine {
             rollback.as_ref(),
         )?;
         checkpoint_at_open(&mut store);
+        let recorded_keys = store
+            .reader()
+            .keys()?
+            .into_iter()
+            .map(|row| {
+                KeyId::parse(&row.key_id)
+                    .map_err(|e| StoreError::BadRow(format!("key {}: {e}", row.key_id)))
+            })
+            .collect::<Result<_, _>>()?;
         let head = HeadWriter {
             path: head_file,
             key: signer.clone(),
@@ -236,6 +249,7 @@ impl RecorderEngine {
             config,
             key_id,
             public_key,
+            recorded_keys,
             cursors: CursorKey::derive(&signer),
             database: path.to_path_buf(),
             signer,
@@ -524,7 +538,9 @@ impl RecorderEngine {
     /// envelope is signed by the recorder's current key, so that key
     /// cannot be the revoked one ([`SubmitError::RevokesSigningKey`]: a
     /// compromised signing key is rotated out first, by a restart with a
-    /// new key).
+    /// new key), and must be a key this recorder has signed with (a key
+    /// id it never used is refused as invalid: most likely a typing
+    /// error, and it would protect nothing).
     pub fn revoke_key(
         &self,
         revocation: &arxi_format::revocation::KeyRevocation,
@@ -540,6 +556,15 @@ impl RecorderEngine {
             return Err(SubmitError::RevokesSigningKey {
                 key_id: revocation.key_id.clone(),
             });
+        }
+        if !self.recorded_keys.contains(&revocation.key_id) {
+            return Err(invalid(
+                "key_id",
+                format!(
+                    "{} is not a key this recorder has signed with (GET /v1/keys lists them)",
+                    revocation.key_id
+                ),
+            ));
         }
         let (reply, receiver) = oneshot::channel();
         self.submit(

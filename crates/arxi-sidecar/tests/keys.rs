@@ -1,8 +1,10 @@
 //! Key revocation over real HTTP: `POST /v1/keys/revoke` records
 //! `arxi.key.revoked` (control plane, idempotent), refuses the key the
-//! recorder signs with (409 `key_in_use`) and bodies that break rule C5
-//! (422), a bundle built after it carries the revocation, which the
-//! offline verifier applies, and `arxi-sidecar revoke-key` calls it.
+//! recorder signs with (409 `key_in_use`), a key it never signed with and
+//! bodies that break rule C5 (422), a bundle built after it carries the
+//! revocation, which the offline verifier applies, and `arxi-sidecar
+//! revoke-key` calls it. Each test revokes the key of a sidecar restarted
+//! with a new one.
 
 mod support;
 
@@ -21,11 +23,25 @@ fn current_key_id(server: &Harness) -> String {
         .to_owned()
 }
 
-const OTHER_KEY: &str = "ed25519:00112233445566778899aabbccddeeff";
+/// A well-formed key id no recorder here signs with.
+const UNKNOWN_KEY: &str = "ed25519:00112233445566778899aabbccddeeff";
+
+/// A sidecar restarted with a new signing key, and the id of the key it
+/// signed with before.
+fn restarted_with_a_new_key() -> (Harness, String) {
+    let mut first = Harness::start(Options::default());
+    let old = current_key_id(&first);
+    first.shutdown();
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().expect("tempdir"));
+    std::fs::remove_file(dir.path().join("signer.key")).expect("the old key file goes");
+    let server = Harness::start_in(dir, &Options::default());
+    assert_ne!(current_key_id(&server), old, "a new key");
+    (server, old)
+}
 
 #[test]
 fn a_revocation_is_recorded_once_and_never_for_the_signing_key() {
-    let server = Harness::start(Options::default());
+    let (server, old) = restarted_with_a_new_key();
     let current = current_key_id(&server);
     let refused = assert_problem(
         &revoke(
@@ -37,14 +53,23 @@ fn a_revocation_is_recorded_once_and_never_for_the_signing_key() {
         "key_in_use",
     );
     assert_eq!(refused["key_id"], current.as_str(), "{refused}");
+    let unknown = assert_problem(
+        &revoke(
+            &server,
+            &[],
+            &json!({"key_id": UNKNOWN_KEY, "from_seq": 1, "reason": "typo"}),
+        ),
+        422,
+        "validation_failed",
+    );
+    assert_eq!(unknown["field"], "key_id", "{unknown}");
 
     let key = [("idempotency-key", "revoke-old-key")];
-    let request =
-        json!({"key_id": OTHER_KEY, "from_seq": 3, "reason": "key file copied off the host"});
+    let request = json!({"key_id": old, "from_seq": 3, "reason": "key file copied off the host"});
     let revoked = revoke(&server, &key, &request);
     assert_eq!(revoked.status, 201, "{}", revoked.text());
     let body = revoked.json();
-    assert_eq!(body["key_id"], OTHER_KEY);
+    assert_eq!(body["key_id"], old.as_str());
     assert_eq!(body["from_seq"], 3);
     let seq = body["recorded"]["seq"].as_u64().expect("seq");
     let replay = revoke(&server, &key, &request);
@@ -61,14 +86,14 @@ fn a_revocation_is_recorded_once_and_never_for_the_signing_key() {
     assert_eq!(envelope["key_id"], current.as_str());
     assert_eq!(
         envelope["payload"],
-        json!({"from_seq": 3, "key_id": OTHER_KEY, "reason": "key file copied off the host"})
+        json!({"from_seq": 3, "key_id": old, "reason": "key file copied off the host"})
     );
 }
 
 #[test]
 fn revocation_bodies_follow_rule_c5() {
-    let server = Harness::start(Options::default());
-    let ok = json!({"key_id": OTHER_KEY, "from_seq": 3, "reason": "r"});
+    let (server, old) = restarted_with_a_new_key();
+    let ok = json!({"key_id": old, "from_seq": 3, "reason": "r"});
     let with = |member: &str, value: Value| {
         let mut body = ok.clone();
         body[member] = value;
@@ -98,38 +123,45 @@ fn revocation_bodies_follow_rule_c5() {
     assert_eq!(revoke(&server, &[], &ok).status, 201);
 }
 
-/// A bundle that holds a revocation of a key that signed nothing after
-/// `from_seq` verifies; the revocation is there for the bundles after it.
+/// A bundle that holds a revocation of a key from after its last
+/// signature verifies; the revocation is there for the bundles after it.
 #[test]
 fn a_bundle_carries_the_revocation() {
-    let server = Harness::start(Options::default());
+    let (server, old) = restarted_with_a_new_key();
     let record = json!({"type": "orders.placed", "payload": {"n": 1}}).to_string();
     assert_eq!(server.post("/v1/envelopes", &[], &record).status, 201);
+    let keys = server.get("/v1/keys", &[]).json();
+    let listed = keys["keys"].as_array().expect("keys");
+    let first_of_new = listed
+        .iter()
+        .find(|key| key["key_id"] == keys["current_key_id"])
+        .and_then(|key| key["first_seq"].as_u64())
+        .expect("the current key's first_seq");
     let revoked = revoke(
         &server,
         &[],
-        &json!({"key_id": OTHER_KEY, "from_seq": 2, "reason": "incident 7"}),
+        &json!({"key_id": old, "from_seq": first_of_new, "reason": "incident 7"}),
     );
     assert_eq!(revoked.status, 201, "{}", revoked.text());
     assert_eq!(server.post("/v1/segments/seal", &[], "").status, 200);
     let id = build_all_sealed(&server);
     let download = server.get(&format!("/v1/bundles/download?id={id}"), &[]);
     assert_eq!(download.status, 200);
-    let key = arxi_format::PublicKey::from_hex(
-        server.get("/v1/keys", &[]).json()["keys"][0]["public_key"]
-            .as_str()
-            .expect("hex"),
-    )
-    .expect("key");
+    let trusted: Vec<arxi_format::PublicKey> = listed
+        .iter()
+        .map(|key| {
+            arxi_format::PublicKey::from_hex(key["public_key"].as_str().expect("hex")).expect("key")
+        })
+        .collect();
     let report = arxi_verify::verify_bundle(
         &download.body[..],
-        &[key],
+        &trusted,
         &arxi_verify::Options::default(),
         None,
     );
     assert!(report.is_valid(), "{:#?}", report.findings);
-    let other = arxi_format::KeyId::parse(OTHER_KEY).expect("key id");
-    assert_eq!(report.revoked.get(&other), Some(&2));
+    let old = arxi_format::KeyId::parse(&old).expect("key id");
+    assert_eq!(report.revoked.get(&old), Some(&first_of_new));
 }
 
 /// `arxi-sidecar revoke-key` against a running sidecar: over the Unix
@@ -137,7 +169,7 @@ fn a_bundle_carries_the_revocation() {
 /// the problem on standard error); bad usage exits 64.
 #[test]
 fn the_operator_command() {
-    let server = Harness::start(Options::default());
+    let (server, old) = restarted_with_a_new_key();
     let bin = env!("CARGO_BIN_EXE_arxi-sidecar");
     let socket = server.socket.to_str().expect("utf8").to_owned();
     let run = |key_id: &str, from_seq: &str| {
@@ -156,15 +188,15 @@ fn the_operator_command() {
             .output()
             .expect("runs")
     };
-    let revoked = run(OTHER_KEY, "5");
+    let revoked = run(&old, "5");
     assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
     let answer: Value = serde_json::from_slice(&revoked.stdout).expect("json");
     assert_eq!(
         (answer["key_id"].as_str(), answer["from_seq"].as_u64()),
-        (Some(OTHER_KEY), Some(5))
+        (Some(old.as_str()), Some(5))
     );
     let refused = run(&current_key_id(&server), "5");
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("key_in_use"));
-    assert_eq!(run(OTHER_KEY, "five").status.code(), Some(64));
+    assert_eq!(run(&old, "five").status.code(), Some(64));
 }

@@ -28,7 +28,7 @@ pub use report::{
     AnchorReport, Code, CodeInfo, Counts, Finding, PayloadRange, PayloadState, PayloadStates,
     Report, Verdict,
 };
-pub use series::{SeriesFinding, SeriesReport, check_series};
+pub use series::{SeriesFinding, SeriesReport, check_series, revoked_earlier};
 pub use verify::{Options, load_public_key, verify_bundle};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{

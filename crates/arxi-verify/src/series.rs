@@ -80,8 +80,11 @@ pub fn check_series(reports: &[Report]) -> Vec<SeriesFinding> {
 
 /// What a key revoked in a bundle signed, from its `from_seq` on, in the
 /// bundles that did not know the revocation (those before the one that
-/// revoked it, and any verified without it).
-fn revoked_earlier(reports: &[Report]) -> Vec<SeriesFinding> {
+/// revoked it, and any verified without it): the revocation half of
+/// [`check_series`], for callers that check continuity their own way
+/// (the archive verifier). Reads only [`Report::revoked`] and
+/// [`Report::signed_up_to`].
+pub fn revoked_earlier(reports: &[Report]) -> Vec<SeriesFinding> {
     let mut revoked: BTreeMap<&KeyId, u64> = BTreeMap::new();
     for (key_id, &from_seq) in reports.iter().flat_map(|report| &report.revoked) {
         let lowest = revoked.entry(key_id).or_insert(from_seq);
