@@ -15,7 +15,9 @@
 //!   (§14.2), and no trusted key's line on it fails, else
 //!   `anchor_signature_invalid`; a window given with a trusted key whose
 //!   line verifies holds the checkpoint's size, else `key_outside_window`
-//!   (see `window`).
+//!   (see `window`); a trusted key whose line verifies and that is revoked
+//!   from the checkpoint's size or earlier (rule R) is
+//!   `key_revoked_signature`.
 //! - `tree_size` is the checkpoint's size and `leaf_index` the `seq` - 1 of
 //!   the last envelope taken into the chain, below `tree_size`, else
 //!   `anchor_position_mismatch`; then the inclusion proof leads from that
@@ -155,7 +157,8 @@ impl Verifier<'_> {
         }
     }
 
-    /// Each trusted key that signed the checkpoint, against its window.
+    /// Each trusted key that signed the checkpoint, against its window
+    /// and its revocation.
     fn anchor_windows(&mut self, read: &AnchorCheckpoint, verified: &[Verified], at: At) {
         let mut signers: Vec<KeyId> = self
             .trusted
@@ -170,6 +173,7 @@ impl Verifier<'_> {
         for key_id in signers {
             let covered = Covered::Checkpoint(read.checkpoint.size);
             self.within_window(&key_id, covered, at);
+            self.revocation_checkpoint(&key_id, read.checkpoint.size, at);
         }
     }
 

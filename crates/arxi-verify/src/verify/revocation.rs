@@ -89,6 +89,12 @@ impl Verifier<'_> {
         self.revoked_at(key_id, last_seq, "last", at);
     }
 
+    /// The witnessed anchor's checkpoint of `size` leaves, signed by
+    /// `key_id` (its last leaf is the envelope of `seq` = `size`).
+    pub(super) fn revocation_checkpoint(&mut self, key_id: &KeyId, size: u64, at: At) {
+        self.revoked_at(key_id, size, "checkpoint tree size", at);
+    }
+
     /// A record signed by `key_id` reaching `seq`.
     fn revoked_signer(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
         self.revoked_at(key_id, seq, what, at);

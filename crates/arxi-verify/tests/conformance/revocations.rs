@@ -13,6 +13,7 @@ use arxi_format::envelope::{Kind, Payload};
 use serde_json::{Value, json};
 
 use super::Suite;
+use super::anchor::anchored_by;
 use super::bundle::Bundle;
 use super::history::key;
 
@@ -70,7 +71,35 @@ pub(crate) fn revocations(suite: &mut Suite) {
         revoking(25, empty_reason).bytes(),
         &["key_revocation_invalid"],
     );
+    anchors(suite);
     series(suite);
+}
+
+/// Rule R.4: the witnessed anchor's checkpoint against the revocations of
+/// the bundle's chain.
+fn anchors(suite: &mut Suite) {
+    let mut bundle = |name: &str, description: &str, bytes: Vec<u8>, codes: &[&'static str]| {
+        suite.bundle("revocations", name, description, bytes, codes);
+    };
+    let revoked_from = |from_seq| revoking(25, revocation("a", from_seq));
+    bundle(
+        "anchor-signed-by-a-revoked-key",
+        "envelope 25 revokes A from seq 18, and the anchor's checkpoint of tree size 30 is signed by A: A vouched for leaves past its end",
+        anchored_by(revoked_from(18), 30, &[], &key("a")).bytes(),
+        &["key_revoked_signature"],
+    );
+    bundle(
+        "anchor-signed-before-the-revocation",
+        "envelope 25 revokes A from seq 31, and the anchor's checkpoint of tree size 30, signed by A, ends before it",
+        anchored_by(revoked_from(31), 30, &[], &key("a")).bytes(),
+        &[],
+    );
+    bundle(
+        "anchor-signed-by-the-current-key",
+        "envelope 25 revokes A from seq 18, and the anchor's checkpoint of tree size 30 is signed by B",
+        anchored_by(revoked_from(18), 30, &[], &key("b")).bytes(),
+        &[],
+    );
 }
 
 /// A revocation in one bundle applies to the next bundles of a series.
