@@ -5,10 +5,5 @@ wrk.headers["x-tenant-id"] = "tenant-7"
 wrk.headers["x-principal-id"] = "bench@example.test"
 wrk.headers["x-authn-method"] = "oidc"
 
-local errors = 0
-response = function(status, headers, body)
-  if status < 200 or status >= 300 then errors = errors + 1 end
-end
-done = function(summary, latency, requests)
-  io.write(string.format("non-2xx responses: %d\n", errors))
-end
+-- Count non-2xx answers (every thread's) so a run that failed is visible.
+dofile("scripts/bench/count-non2xx.lua")

@@ -12,11 +12,5 @@ wrk.body = '{"type":"orders.approved","actor":"alice@example.com","subject":"ord
   '"tags":["priority","b2b","eu","quarter-end","audited"],' ..
   '"description":"Approved under the four-eyes policy after the second reviewer confirmed the delivery address, the tax identification number and the credit limit of the customer account; the warehouse reserved both lines and the carrier pickup is booked for the next business day before noon."}}'
 
--- Count non-2xx answers so a run that failed is visible.
-local errors = 0
-response = function(status, headers, body)
-  if status < 200 or status >= 300 then errors = errors + 1 end
-end
-done = function(summary, latency, requests)
-  io.write(string.format("non-2xx responses: %d\n", errors))
-end
+-- Count non-2xx answers (every thread's) so a run that failed is visible.
+dofile("scripts/bench/count-non2xx.lua")
