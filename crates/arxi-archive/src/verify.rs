@@ -230,25 +230,9 @@ pub fn verify_archive(
             key_reports.push((object.key.clone(), keys));
         }
         if let Some(link) = &object_report.link {
-            match &previous {
-                None if link.segments.0 != 1 => report.findings.push(Finding::new(
-                    "archive_starts_late",
-                    Some(&object.key),
-                    format!("the first object starts at segment {}", link.segments.0),
-                )),
-                None => {}
-                Some(before) => {
-                    report
-                        .findings
-                        .extend(check_consecutive(before, link, &object.key));
-                }
-            }
-            if previous
-                .as_ref()
-                .is_none_or(|before| link.segments.1 > before.segments.1)
-            {
-                previous = Some(link.clone());
-            }
+            report
+                .findings
+                .extend(check_link(&mut previous, link, &object.key));
         }
         report.objects.push(object_report);
         progress(index + 1, listed.len());
@@ -264,6 +248,27 @@ pub fn verify_archive(
         .findings
         .extend(revoked_in_later_objects(&key_reports));
     Ok(report)
+}
+
+/// The object of `link` against the one before it (`previous`, which
+/// becomes this one when it reaches further).
+fn check_link(previous: &mut Option<BundleLink>, link: &BundleLink, key: &str) -> Vec<Finding> {
+    let findings = match previous.as_ref() {
+        None if link.segments.0 != 1 => vec![Finding::new(
+            "archive_starts_late",
+            Some(key),
+            format!("the first object starts at segment {}", link.segments.0),
+        )],
+        None => Vec::new(),
+        Some(before) => check_consecutive(before, link, key),
+    };
+    if previous
+        .as_ref()
+        .is_none_or(|before| link.segments.1 > before.segments.1)
+    {
+        *previous = Some(link.clone());
+    }
+    findings
 }
 
 /// `key_revoked_signature` for what a key signed, from its `from_seq` on,

@@ -215,15 +215,7 @@ impl RecorderEngine {
             rollback.as_ref(),
         )?;
         checkpoint_at_open(&mut store);
-        let recorded_keys = store
-            .reader()
-            .keys()?
-            .into_iter()
-            .map(|row| {
-                KeyId::parse(&row.key_id)
-                    .map_err(|e| StoreError::BadRow(format!("key {}: {e}", row.key_id)))
-            })
-            .collect::<Result<_, _>>()?;
+        let recorded_keys = recorded_key_ids(&store)?;
         let head = HeadWriter {
             path: head_file,
             key: signer.clone(),
@@ -1511,6 +1503,19 @@ fn record_start(
     plan.apply(&txn)?;
     txn.commit()?;
     Ok(())
+}
+
+/// Every key id in the store's `keys` table.
+fn recorded_key_ids(store: &Store) -> Result<Vec<KeyId>, StoreError> {
+    store
+        .reader()
+        .keys()?
+        .into_iter()
+        .map(|row| {
+            KeyId::parse(&row.key_id)
+                .map_err(|e| StoreError::BadRow(format!("key {}: {e}", row.key_id)))
+        })
+        .collect()
 }
 
 /// The signing key's part of the start records: its key row the first
