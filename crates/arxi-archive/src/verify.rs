@@ -341,9 +341,9 @@ pub fn fetch_verified(
     let verified = verify_bundle(&mut file, trusted, &Options::default(), None);
     if !verified.is_valid() {
         return Err(format!(
-            "{} does not verify: codes {:?}",
+            "{} does not verify: codes {}",
             bundle.key,
-            verified.codes()
+            code_list(&verified)
         ));
     }
     file.seek(SeekFrom::Start(0))
@@ -397,7 +397,7 @@ fn check_object(
         findings.push(Finding::new(
             "bundle_invalid",
             Some(key),
-            format!("codes {:?}", verified.codes()),
+            format!("codes {}", code_list(&verified)),
         ));
     }
     report.bundle = Some(verified.to_json());
@@ -422,6 +422,12 @@ fn check_object(
         Err(error) => findings.push(Finding::new("unreadable", Some(key), error)),
     }
     (report, findings, keys)
+}
+
+/// A bundle report's codes as the format names them, comma-separated.
+fn code_list(report: &Report) -> String {
+    let codes: Vec<&str> = report.codes().iter().map(|code| code.as_str()).collect();
+    codes.join(", ")
 }
 
 /// Copies an object to a temporary file, hashing it on the way.

@@ -53,10 +53,10 @@ impl Covered {
 
     fn describe(self) -> (&'static str, String) {
         match self {
-            Self::Envelope(seq) => ("envelope", format!("seq {seq}")),
-            Self::Seal(first, last) => ("seal", format!("seq {first}..{last}")),
-            Self::Checkpoint(size) => ("checkpoint", format!("tree size {size}")),
-            Self::Trailer(seq) => ("bundle trailer", format!("last seq {seq}")),
+            Self::Envelope(seq) => ("an envelope", format!("seq {seq}")),
+            Self::Seal(first, last) => ("a seal", format!("seq {first}..{last}")),
+            Self::Checkpoint(size) => ("a checkpoint", format!("tree size {size}")),
+            Self::Trailer(seq) => ("a bundle trailer", format!("last seq {seq}")),
         }
     }
 }
@@ -75,7 +75,7 @@ impl Verifier<'_> {
         self.find(
             Code::KeyOutsideWindow,
             at,
-            format!("a {what} signed by {key_id}, which is trusted only for seq {window}"),
+            format!("{what} signed by {key_id}, which is trusted only for seq {window}"),
             Some(format!("{key_id}@{window}")),
             Some(found),
         );
