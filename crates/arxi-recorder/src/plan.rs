@@ -311,30 +311,9 @@ impl Plan {
     }
 }
 
-/// Inserts envelope `row`, with its committed content when `payload` is
-/// its `Op::InsertPayload`.
-fn insert_envelope(
-    txn: &WriteTxn<'_>,
-    row: &EnvelopeRow,
-    payload: Option<&Op>,
-) -> Result<(), StoreError> {
-    match payload {
-        Some(Op::InsertPayload { commitment, .. }) => txn.insert_envelope_with_payload(
-            row,
-            commitment.subject.as_deref(),
-            &commitment.salt.0,
-            &commitment.content,
-        ),
-        _ => txn.insert_envelope(row),
-    }
-}
-
-/// Performs `ops`, in order, inside `txn` (a plan's, or a restore's). An
-/// envelope followed by its own committed content is one row, written by
-/// one statement.
+/// Performs `ops`, in order, inside `txn` (a plan's, or a restore's).
 pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError> {
-    let mut ops = ops.iter().peekable();
-    while let Some(op) = ops.next() {
+    for op in ops {
         match op {
             Op::InsertSegment(row) => txn.insert_segment(row)?,
             Op::InsertEnvelope { row, unsigned } => {
@@ -342,9 +321,7 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                     unsigned.is_none(),
                     "plans are signed before they are sent to the committer"
                 );
-                let own_payload =
-                    |next: &&Op| matches!(next, Op::InsertPayload { seq, .. } if *seq == row.seq);
-                insert_envelope(txn, row, ops.next_if(own_payload))?;
+                txn.insert_envelope(row)?;
             }
             Op::PutAttachment { sha256, data, seq } => {
                 txn.put_attachment(sha256, data, *seq)?;

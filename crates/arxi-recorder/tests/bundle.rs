@@ -329,12 +329,9 @@ fn bundles_built_before_the_index_stay_recorded() {
     // state, the log tree nor the payloads.
     arxi_store::fault::execute(
         &path,
-        &format!(
-            "{} DROP TABLE idempotency; DROP TABLE bundles; DROP TABLE archived;
-             DROP TABLE pruned; DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
-             DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 1;",
-            arxi_store::fault::UNDO_SCHEMA_VERSION_8
-        ),
+        "DROP TABLE idempotency; DROP TABLE payloads; DROP TABLE bundles; DROP TABLE archived; DROP TABLE pruned;
+         DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
+         DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
 

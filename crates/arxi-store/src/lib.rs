@@ -435,19 +435,6 @@ pub mod fault {
 
     use crate::StoreError;
 
-    /// SQL that takes a database back from schema version 8 to version
-    /// 7's `envelopes` table (the committed content's columns and indexes
-    /// gone; no `payloads` table made): the first step of the tests that
-    /// build an older database to migrate.
-    pub const UNDO_SCHEMA_VERSION_8: &str = "DROP INDEX envelopes_payload_subject;
-         DROP INDEX envelopes_payload_key;
-         ALTER TABLE envelopes DROP COLUMN payload_key_id;
-         ALTER TABLE envelopes DROP COLUMN payload_erased_by;
-         ALTER TABLE envelopes DROP COLUMN payload_content;
-         ALTER TABLE envelopes DROP COLUMN payload_salt;
-         ALTER TABLE envelopes DROP COLUMN payload_subject;
-         ALTER TABLE envelopes DROP COLUMN payload;";
-
     /// Runs arbitrary SQL on the database at `path`, bypassing every rule.
     pub fn execute(path: &Path, sql: &str) -> Result<(), StoreError> {
         let conn = rusqlite::Connection::open(path)?;

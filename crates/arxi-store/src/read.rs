@@ -247,9 +247,7 @@ impl<'c> Reader<'c> {
         let found = optional(
             self.conn
                 .prepare_cached(
-                    "SELECT payload_subject, payload_salt, payload_content, payload_erased_by,
-                            payload_key_id
-                     FROM envelopes WHERE seq = ?1 AND payload IS NOT NULL",
+                    "SELECT subject, salt, content, erased_by, key_id FROM payloads WHERE seq = ?1",
                 )?
                 .query_row(params![to_i64(seq)], |row| {
                     Ok(StoredPayload {
@@ -304,46 +302,43 @@ impl<'c> Reader<'c> {
     }
 
     /// True when a payload is stored sealed under a subject key (served
-    /// by the `envelopes_payload_key` index).
+    /// by the `payloads_key` index).
     pub fn has_sealed_payloads(&self) -> Result<bool, StoreError> {
         let found: i64 = self
             .conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM envelopes INDEXED BY envelopes_payload_key
-                 WHERE payload_key_id IS NOT NULL)",
+                "SELECT EXISTS (SELECT 1 FROM payloads INDEXED BY payloads_key
+                 WHERE key_id IS NOT NULL)",
             )?
             .query_row([], |row| row.get(0))?;
         Ok(found != 0)
     }
 
-    /// True when an envelope `from <= seq <= to` has committed content
-    /// (is a version 2 envelope).
+    /// True when an envelope `from <= seq <= to` has a payload row (is a
+    /// version 2 envelope).
     pub fn has_payloads(&self, from_seq: u64, to_seq: u64) -> Result<bool, StoreError> {
         let found: i64 = self
             .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM envelopes
-                 WHERE seq BETWEEN ?1 AND ?2 AND payload IS NOT NULL)",
-            )?
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM payloads WHERE seq BETWEEN ?1 AND ?2)")?
             .query_row(params![to_i64(from_seq), to_i64(to_seq)], |row| row.get(0))?;
         Ok(found != 0)
     }
 
     /// Up to `limit` envelopes naming `subject` whose committed content is
     /// not erased, ascending: rows that keep the subject (served by the
-    /// `envelopes_payload_subject` index) and rows sealed under its key
-    /// (`envelopes_payload_key`).
+    /// `payloads_subject` index) and rows sealed under its key
+    /// (`payloads_key`).
     pub fn unerased_of_subject(&self, subject: &str, limit: u32) -> Result<Vec<u64>, StoreError> {
         let key_id = match self.keys {
             Some(keys) => keys.key_id_of(subject)?,
             None => None,
         };
         let mut statement = self.conn.prepare_cached(
-            "SELECT seq FROM envelopes INDEXED BY envelopes_payload_subject
-             WHERE payload_subject = ?1 AND payload_erased_by IS NULL
+            "SELECT seq FROM payloads INDEXED BY payloads_subject
+             WHERE subject = ?1 AND erased_by IS NULL
              UNION
-             SELECT seq FROM envelopes INDEXED BY envelopes_payload_key
-             WHERE payload_key_id = ?2 AND payload_erased_by IS NULL
+             SELECT seq FROM payloads INDEXED BY payloads_key
+             WHERE key_id = ?2 AND erased_by IS NULL
              ORDER BY seq LIMIT ?3",
         )?;
         let key_id = key_id.map(|id| id.to_vec());

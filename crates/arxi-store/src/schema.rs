@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -198,39 +198,6 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE payloads_v7 RENAME TO payloads;
      CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
      CREATE INDEX payloads_key ON payloads (key_id, seq) WHERE key_id IS NOT NULL;",
-    // Version 8: the committed content of a version 2 envelope lives in
-    // the envelope's own row (`payload` = 1 marks a version 2 envelope;
-    // the `payload_*` columns are the version 7 `payloads` columns, with
-    // their rules), so an append writes one row of one table instead of
-    // two (Docs/benchmarks.md, "Version 2 envelopes beside version 1").
-    // Added columns cost a row written before nothing; the rows of
-    // `payloads` move over and the table goes.
-    "ALTER TABLE envelopes ADD COLUMN payload INTEGER CHECK (payload IS NULL OR payload = 1);
-     ALTER TABLE envelopes ADD COLUMN payload_subject TEXT;
-     ALTER TABLE envelopes ADD COLUMN payload_salt BLOB
-         CHECK (payload_salt IS NULL OR length(payload_salt) = 32);
-     ALTER TABLE envelopes ADD COLUMN payload_content BLOB;
-     ALTER TABLE envelopes ADD COLUMN payload_erased_by INTEGER;
-     ALTER TABLE envelopes ADD COLUMN payload_key_id BLOB CHECK (
-         (payload_key_id IS NULL OR length(payload_key_id) = 16)
-         AND (payload IS NOT NULL OR (payload_subject IS NULL AND payload_salt IS NULL
-              AND payload_content IS NULL AND payload_erased_by IS NULL AND payload_key_id IS NULL))
-         AND (payload_erased_by IS NULL OR payload_content IS NULL)
-         AND (payload_content IS NOT NULL
-              OR (payload_subject IS NULL AND payload_salt IS NULL AND payload_key_id IS NULL))
-         AND (payload_content IS NULL OR (payload_key_id IS NULL) = (payload_salt IS NOT NULL))
-         AND (payload_key_id IS NULL OR payload_subject IS NULL));
-     UPDATE envelopes
-         SET (payload, payload_subject, payload_salt, payload_content, payload_erased_by,
-              payload_key_id) =
-             (SELECT 1, subject, salt, content, erased_by, key_id FROM payloads
-              WHERE payloads.seq = envelopes.seq)
-         WHERE seq IN (SELECT seq FROM payloads);
-     DROP TABLE payloads;
-     CREATE INDEX envelopes_payload_subject ON envelopes (payload_subject, seq)
-         WHERE payload_subject IS NOT NULL;
-     CREATE INDEX envelopes_payload_key ON envelopes (payload_key_id, seq)
-         WHERE payload_key_id IS NOT NULL;",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

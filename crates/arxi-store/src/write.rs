@@ -11,14 +11,6 @@ use crate::{
     SegmentRow, StoreError, SubjectKeyId, SubjectKeys, namespace,
 };
 
-/// The payload columns of a version 2 envelope row, as stored.
-struct PayloadColumns<'a> {
-    subject: Option<&'a str>,
-    salt: Option<&'a [u8]>,
-    content: std::borrow::Cow<'a, [u8]>,
-    key_id: Option<Vec<u8>>,
-}
-
 /// What [`WriteTxn::erase_payloads`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErasureCount {
@@ -71,45 +63,10 @@ impl<'c> WriteTxn<'c> {
         Ok(())
     }
 
-    /// Inserts one version 2 envelope row with its committed content in
-    /// the same row: `subject`, `salt`, `content` as for
-    /// [`Self::insert_payload`], one statement (the append path).
-    pub fn insert_envelope_with_payload(
-        &self,
-        row: &EnvelopeRow,
-        subject: Option<&str>,
-        salt: &[u8; 32],
-        content: &[u8],
-    ) -> Result<(), StoreError> {
-        let stored = self.stored_payload(row.seq, subject, salt, content)?;
-        let mut statement = self.tx.prepare_cached(
-            "INSERT INTO envelopes (seq, segment_id, received_at_us, kind, type, actor, hash, body,
-                                    payload, payload_subject, payload_salt, payload_content,
-                                    payload_key_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?11, ?12)",
-        )?;
-        statement.execute(params![
-            to_i64(row.seq),
-            to_i64(row.segment_id),
-            row.received_at_us,
-            row.kind,
-            row.event_type,
-            row.actor,
-            &row.hash[..],
-            row.body,
-            stored.subject,
-            stored.salt,
-            stored.content.as_ref(),
-            stored.key_id,
-        ])?;
-        Ok(())
-    }
-
-    /// Stores the committed content of version 2 envelope `seq`, whose
-    /// row is already inserted: its salt, the content's canonical bytes,
-    /// and its subject (for erasure by subject). With a key file and a
-    /// subject, salt and content are sealed under the subject's key and
-    /// the subject is not stored.
+    /// Stores the committed content of version 2 envelope `seq`: its
+    /// salt, the content's canonical bytes, and its subject (for erasure
+    /// by subject). With a key file and a subject, salt and content are
+    /// sealed under the subject's key and the subject is not stored.
     pub fn insert_payload(
         &self,
         seq: u64,
@@ -117,63 +74,22 @@ impl<'c> WriteTxn<'c> {
         salt: &[u8; 32],
         content: &[u8],
     ) -> Result<(), StoreError> {
-        let stored = self.stored_payload(seq, subject, salt, content)?;
-        self.set_payload(
-            seq,
-            "payload_subject = ?2, payload_salt = ?3, payload_content = ?4, payload_key_id = ?5",
-            params![
-                to_i64(seq),
-                stored.subject,
-                stored.salt,
-                stored.content.as_ref(),
-                stored.key_id
-            ],
-        )
-    }
-
-    /// The columns `subject`, `salt` and `content` are stored as: in
-    /// clear, or sealed under the subject's key.
-    fn stored_payload<'a>(
-        &self,
-        seq: u64,
-        subject: Option<&'a str>,
-        salt: &'a [u8; 32],
-        content: &'a [u8],
-    ) -> Result<PayloadColumns<'a>, StoreError> {
         if let (Some(keys), Some(subject)) = (self.keys, subject) {
             let sealed = keys.seal(subject, seq, salt, content)?;
-            return Ok(PayloadColumns {
-                subject: None,
-                salt: None,
-                content: std::borrow::Cow::Owned(sealed.bytes),
-                key_id: Some(sealed.key_id.to_vec()),
-            });
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO payloads (seq, subject, salt, content, erased_by, key_id)
+                     VALUES (?1, NULL, NULL, ?2, NULL, ?3)",
+                )?
+                .execute(params![to_i64(seq), sealed.bytes, &sealed.key_id[..]])?;
+            return Ok(());
         }
-        Ok(PayloadColumns {
-            subject,
-            salt: Some(&salt[..]),
-            content: std::borrow::Cow::Borrowed(content),
-            key_id: None,
-        })
-    }
-
-    /// Marks envelope `seq` as version 2 and sets its payload columns
-    /// (`assignments`, with the seq as `?1`). Refused when the row is
-    /// missing or already has committed content.
-    fn set_payload(
-        &self,
-        seq: u64,
-        assignments: &str,
-        parameters: &[&dyn rusqlite::ToSql],
-    ) -> Result<(), StoreError> {
-        let sql = format!(
-            "UPDATE envelopes SET payload = 1, {assignments} WHERE seq = ?1 AND payload IS NULL"
-        );
-        if self.tx.prepare_cached(&sql)?.execute(parameters)? != 1 {
-            return Err(StoreError::BadRow(format!(
-                "envelope {seq}: no row without committed content to give it"
-            )));
-        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
+            )?
+            .execute(params![to_i64(seq), subject, &salt[..], content])?;
         Ok(())
     }
 
@@ -181,18 +97,26 @@ impl<'c> WriteTxn<'c> {
     /// envelope `erased_by` (a restore from an archived bundle that says
     /// so: the content never comes back).
     pub fn insert_erased_payload(&self, seq: u64, erased_by: u64) -> Result<(), StoreError> {
-        self.set_payload(
-            seq,
-            "payload_erased_by = ?2",
-            params![to_i64(seq), to_i64(erased_by)],
-        )
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, NULL, NULL, NULL, ?2)",
+            )?
+            .execute(params![to_i64(seq), to_i64(erased_by)])?;
+        Ok(())
     }
 
     /// Inserts the payload row of envelope `seq` as withheld: a restore
     /// from an archived bundle that did not carry it (a recorder with
     /// subject keys archives no sealed payload).
     pub fn insert_withheld_payload(&self, seq: u64) -> Result<(), StoreError> {
-        self.set_payload(seq, "payload_erased_by = NULL", params![to_i64(seq)])
+        self.tx
+            .prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, NULL, NULL, NULL, NULL)",
+            )?
+            .execute(params![to_i64(seq)])?;
+        Ok(())
     }
 
     /// Erases the committed content of envelopes `seqs` (subject, salt and
@@ -202,10 +126,9 @@ impl<'c> WriteTxn<'c> {
     /// erase from the rows it read, so a difference means damage.
     pub fn erase_payloads(&self, seqs: &[u64], erased_by: u64) -> Result<ErasureCount, StoreError> {
         let mut statement = self.tx.prepare_cached(
-            "UPDATE envelopes
-             SET payload_subject = NULL, payload_salt = NULL, payload_content = NULL,
-                 payload_key_id = NULL, payload_erased_by = ?2
-             WHERE seq = ?1 AND payload IS NOT NULL AND payload_erased_by IS NULL",
+            "UPDATE payloads
+             SET subject = NULL, salt = NULL, content = NULL, key_id = NULL, erased_by = ?2
+             WHERE seq = ?1 AND erased_by IS NULL",
         )?;
         for seq in seqs {
             if statement.execute(params![to_i64(*seq), to_i64(erased_by)])? != 1 {
@@ -416,7 +339,14 @@ impl<'c> WriteTxn<'c> {
                      SELECT seq FROM bundles WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
             )?
             .execute(params![through, limit])?;
-        // Version 2 envelopes' committed content goes with their rows.
+        // Version 2 envelopes' payloads go with their rows (before them:
+        // a payload row references its envelope).
+        self.tx
+            .prepare_cached(
+                "DELETE FROM payloads WHERE seq IN (
+                     SELECT seq FROM envelopes WHERE seq <= ?1 ORDER BY seq LIMIT ?2)",
+            )?
+            .execute(params![through, limit])?;
         let envelopes = self
             .tx
             .prepare_cached(
