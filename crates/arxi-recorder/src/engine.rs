@@ -531,8 +531,8 @@ impl RecorderEngine {
     /// cannot be the revoked one ([`SubmitError::RevokesSigningKey`]: a
     /// compromised signing key is rotated out first, by a restart with a
     /// new key), and must be a key this recorder has signed with (a key
-    /// id it never used is refused as invalid: most likely a typing
-    /// error, and it would protect nothing).
+    /// id it never used is [`SubmitError::UnknownKey`]: most likely a
+    /// typing error, and it would protect nothing).
     pub fn revoke_key(
         &self,
         revocation: &arxi_format::revocation::KeyRevocation,
@@ -550,13 +550,9 @@ impl RecorderEngine {
             });
         }
         if !self.recorded_keys.contains(&revocation.key_id) {
-            return Err(invalid(
-                "key_id",
-                format!(
-                    "{} is not a key this recorder has signed with (GET /v1/keys lists them)",
-                    revocation.key_id
-                ),
-            ));
+            return Err(SubmitError::UnknownKey {
+                key_id: revocation.key_id.clone(),
+            });
         }
         let (reply, receiver) = oneshot::channel();
         self.submit(

@@ -407,6 +407,12 @@ pub enum SubmitError {
         /// The recorder's current key.
         key_id: KeyId,
     },
+    /// A revocation names a key this recorder has never signed with
+    /// (most likely a typing error); nothing was queued.
+    UnknownKey {
+        /// The key named.
+        key_id: KeyId,
+    },
     /// An envelope of a batch was refused; nothing of the batch was queued.
     InBatch {
         /// Its position in the batch, from 0.
@@ -444,6 +450,9 @@ impl fmt::Display for SubmitError {
                 f,
                 "{key_id} is the recorder's signing key: rotate to another key, then revoke it"
             ),
+            Self::UnknownKey { key_id } => {
+                write!(f, "{key_id} is not a key this recorder has signed with")
+            }
             Self::InBatch { index, error } => write!(f, "envelope {index} of the batch: {error}"),
         }
     }

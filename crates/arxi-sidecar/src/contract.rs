@@ -428,8 +428,9 @@ fn subject_or_seqs(schema: &mut Schema) {
 #[derive(Debug, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct KeyRevocationRequest {
-    /// The revoked key's id. Not the key the recorder signs with now
-    /// (restart with a new key first; 409 `key_in_use`).
+    /// The revoked key's id: a key this recorder has signed with (else 404
+    /// `key_not_found`), not the one it signs with now (restart with a new
+    /// key first; 409 `key_in_use`).
     pub key_id: KeyIdText,
     /// The first sequence number the key is no longer valid for: a
     /// verifier reports every envelope or seal the key signed from here

@@ -239,6 +239,7 @@ fn error_statuses(route: &crate::call::Route) -> Vec<u16> {
     match route.operation_id {
         "getEnvelopeProof" => statuses.extend([404, 409, 410, 422]),
         "getEnvelope" => statuses.extend([404, 410, 422]),
+        "revokeKey" => statuses.push(404),
         _ => {}
     }
     statuses.sort_unstable();
@@ -337,7 +338,7 @@ fn problem_schema() -> Value {
             "coding": text("unsupported_transfer_coding: the transfer coding refused."),
             "reasons": {"type": "array", "items": {"type": "string"}, "description": "config_reload_refused: every problem, by key."},
             "recorded_seq": count("config_reload_refused: the sequence number of the arxi.config.reload_refused envelope."),
-            "key_id": text("key_in_use: the key named, which the recorder signs with."),
+            "key_id": text("key_in_use: the key named, which the recorder signs with; key_not_found: the key named, which it never signed with."),
         },
     })
 }

@@ -126,6 +126,8 @@ registry! {
         "A bundle holds sealed segments only; seal the segment first (POST /v1/segments/seal)."),
     RangePruned => ("range_pruned", 410, "Pruned locally, archived", false, None,
         "The envelopes asked for (or the neighbouring envelopes an inclusion proof is computed from) were pruned locally after they were archived: `object_keys` names the archive objects that hold them (verify them with `arxi-archive verify`), `pruned_through_seq` the last pruned sequence number (a query from the next one answers locally)."),
+    KeyNotFound => ("key_not_found", 404, "Key not found", false, None,
+        "The key named is not one this recorder has signed with (`GET /v1/keys` lists them): a revocation names only this recorder's own keys. Nothing was recorded."),
     BundleNotFound => ("bundle_not_found", 404, "Bundle not found", false, None,
         "No bundle with this id is in the bundle directory."),
     EnvelopeNotFound => ("envelope_not_found", 404, "Envelope not found", false, None,

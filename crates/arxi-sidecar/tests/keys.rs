@@ -1,7 +1,7 @@
 //! Key revocation over real HTTP: `POST /v1/keys/revoke` records
 //! `arxi.key.revoked` (control plane, idempotent), refuses the key the
-//! recorder signs with (409 `key_in_use`), a key it never signed with and
-//! bodies that break rule C5 (422), a bundle built after it carries the
+//! recorder signs with (409 `key_in_use`), a key it never signed with (404
+//! `key_not_found`) and bodies that break rule C5 (422), a bundle built after it carries the
 //! revocation, which the offline verifier applies, and `arxi-sidecar
 //! revoke-key` calls it. Each test revokes the key of a sidecar restarted
 //! with a new one.
@@ -59,10 +59,10 @@ fn a_revocation_is_recorded_once_and_never_for_the_signing_key() {
             &[],
             &json!({"key_id": UNKNOWN_KEY, "from_seq": 1, "reason": "typo"}),
         ),
-        422,
-        "validation_failed",
+        404,
+        "key_not_found",
     );
-    assert_eq!(unknown["field"], "key_id", "{unknown}");
+    assert_eq!(unknown["key_id"], UNKNOWN_KEY, "{unknown}");
 
     let key = [("idempotency-key", "revoke-old-key")];
     let request = json!({"key_id": old, "from_seq": 3, "reason": "key file copied off the host"});

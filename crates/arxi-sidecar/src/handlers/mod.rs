@@ -257,6 +257,11 @@ pub fn submit_problem(error: SubmitError) -> Problem {
                 "{key_id} is the recorder's signing key: restart with a new key, then revoke it"
             ))
             .with("key_id", key_id.to_string()),
+        SubmitError::UnknownKey { key_id } => Problem::new(Code::KeyNotFound)
+            .detail(format!(
+                "{key_id} is not a key this recorder has signed with"
+            ))
+            .with("key_id", key_id.to_string()),
         SubmitError::InBatch { index, error } => at_index(submit_problem(*error), index),
     }
 }
