@@ -29,8 +29,7 @@ use std::time::Duration;
 
 use arxi_archive::s3::{S3Client, S3Settings};
 use arxi_archive::verify::verify_archive;
-use arxi_format::PublicKey;
-use arxi_verify::{KeyWindows, split_key_argument};
+use arxi_verify::TrustedKeys;
 
 const USAGE: &str = "usage: arxi-archive verify s3://BUCKET/PREFIX --recorder ID --endpoint URL --key PUBKEY[@FIRST..LAST] [--key ...] [--region REGION] [--path-style]";
 
@@ -42,8 +41,7 @@ struct VerifyArgs {
     endpoint: String,
     region: String,
     path_style: bool,
-    keys: Vec<PublicKey>,
-    windows: KeyWindows,
+    trusted: TrustedKeys,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +62,7 @@ fn main() -> ExitCode {
 fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
     let mut location = None;
     let (mut recorder, mut endpoint, mut region) = (None, None, std::env::var("AWS_REGION").ok());
-    let (mut keys, mut windows) = (Vec::new(), KeyWindows::new());
+    let mut key_arguments = Vec::new();
     let mut path_style = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -73,21 +71,7 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
             "--recorder" => recorder = Some(value()?),
             "--endpoint" => endpoint = Some(value()?),
             "--region" => region = Some(value()?),
-            "--key" => {
-                let argument = value()?;
-                let (text, window) = split_key_argument(&argument)
-                    .map_err(|error| format!("--key {argument}: {error}"))?;
-                let key = arxi_verify::load_public_key(text)?;
-                if let Some(window) = window
-                    && windows.insert(key.id().clone(), window).is_some()
-                {
-                    return Err(format!(
-                        "--key {argument}: key {} is given a window more than once",
-                        key.id()
-                    ));
-                }
-                keys.push(key);
-            }
+            "--key" => key_arguments.push(value()?),
             "--path-style" => path_style = true,
             other if other.starts_with("s3://") && location.is_none() => {
                 location = Some(other.to_owned());
@@ -99,9 +83,10 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
     let (bucket, prefix) = location["s3://".len()..]
         .split_once('/')
         .unwrap_or((&location["s3://".len()..], ""));
-    if keys.is_empty() {
+    if key_arguments.is_empty() {
         return Err(format!("at least one --key is needed\n{USAGE}"));
     }
+    let trusted = arxi_verify::trusted_keys(&key_arguments)?;
     Ok(VerifyArgs {
         bucket: bucket.to_owned(),
         prefix: prefix.to_owned(),
@@ -109,8 +94,7 @@ fn parse_verify(args: &[String]) -> Result<VerifyArgs, String> {
         endpoint: endpoint.ok_or(format!("--endpoint is needed\n{USAGE}"))?,
         region: region.ok_or(format!("--region (or AWS_REGION) is needed\n{USAGE}"))?,
         path_style,
-        keys,
-        windows,
+        trusted,
     })
 }
 
@@ -159,8 +143,7 @@ fn run_verify(args: &VerifyArgs) -> ExitCode {
         &client,
         &args.prefix,
         &args.recorder,
-        &args.keys,
-        &args.windows,
+        &args.trusted,
         &mut progress,
     );
     if terminal {

@@ -16,7 +16,7 @@ use arxi_format::bundle::{Manifest, Tag};
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, PublicKey};
 use arxi_verify::reader::{BundleReader, Record};
-use arxi_verify::{KeyWindows, Options, Report, verify_bundle};
+use arxi_verify::{Options, Report, TrustedKeys, verify_bundle};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -185,7 +185,7 @@ pub fn check_consecutive(previous: &BundleLink, next: &BundleLink, key: &str) ->
 
 /// Verifies every archived bundle of `recorder_id` under `key_prefix`,
 /// in segment order, trusting each key of `trusted` only within its
-/// entry of `windows` (`key_outside_window`, `Docs/format.md` §11.8).
+/// window, if it has one (`key_outside_window`, `Docs/format.md` §11.8).
 /// Revocations carry forward as in a series of bundles: each object is
 /// verified knowing the keys revoked in the objects before it, and what a
 /// key signed past its `from_seq` in an object before its revocation is
@@ -196,8 +196,7 @@ pub fn verify_archive(
     client: &S3Client,
     key_prefix: &str,
     recorder_id: &str,
-    trusted: &[PublicKey],
-    windows: &KeyWindows,
+    trusted: &TrustedKeys,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ArchiveReport, S3Error> {
     let prefix = recorder_prefix(key_prefix, recorder_id);
@@ -205,12 +204,13 @@ pub fn verify_archive(
     let mut report = ArchiveReport::default();
     let mut previous: Option<BundleLink> = None;
     let mut options = Options {
-        windows: windows.clone(),
+        windows: trusted.windows.clone(),
         ..Options::default()
     };
     // What each verified object says about keys (revocations met, the
-    // highest seq each key signed), for the revocations of later objects.
-    let mut key_reports: Vec<(String, Report)> = Vec::new();
+    // highest seq each key signed), for the revocations of later objects,
+    // and the object each is of.
+    let (mut key_reports, mut key_objects) = (Vec::new(), Vec::new());
     for (index, object) in listed.iter().enumerate() {
         let file_name = &object.key[prefix.len()..];
         let Some(name) = parse_object_name(file_name) else {
@@ -222,12 +222,19 @@ pub fn verify_archive(
             progress(index + 1, listed.len());
             continue;
         };
-        let (object_report, findings, keys) =
-            check_object(client, &object.key, object.size, &name, trusted, &options);
+        let (object_report, findings, keys) = check_object(
+            client,
+            &object.key,
+            object.size,
+            &name,
+            &trusted.keys,
+            &options,
+        );
         report.findings.extend(findings);
         if let Some(keys) = keys {
             options.revoked.clone_from(&keys.revoked);
-            key_reports.push((object.key.clone(), keys));
+            key_reports.push(keys);
+            key_objects.push(object.key.as_str());
         }
         if let Some(link) = &object_report.link {
             report
@@ -246,7 +253,7 @@ pub fn verify_archive(
     }
     report
         .findings
-        .extend(revoked_in_later_objects(&key_reports));
+        .extend(revoked_in_later_objects(&key_reports, &key_objects));
     Ok(report)
 }
 
@@ -274,14 +281,13 @@ fn check_link(previous: &mut Option<BundleLink>, link: &BundleLink, key: &str) -
 /// `key_revoked_signature` for what a key signed, from its `from_seq` on,
 /// in objects verified before the object that revoked it (the objects
 /// after it were verified knowing the revocation).
-fn revoked_in_later_objects(key_reports: &[(String, Report)]) -> Vec<Finding> {
-    let reports: Vec<Report> = key_reports.iter().map(|(_, keys)| keys.clone()).collect();
-    arxi_verify::revoked_earlier(&reports)
+fn revoked_in_later_objects(key_reports: &[Report], objects: &[&str]) -> Vec<Finding> {
+    arxi_verify::revoked_earlier(key_reports)
         .into_iter()
         .map(|finding| {
             Finding::new(
                 finding.code.as_str(),
-                Some(&key_reports[finding.bundle].0),
+                Some(objects[finding.bundle]),
                 finding.message,
             )
         })

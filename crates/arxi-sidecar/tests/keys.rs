@@ -1,10 +1,10 @@
 //! Key revocation over real HTTP: `POST /v1/keys/revoke` records
 //! `arxi.key.revoked` (control plane, idempotent), refuses the key the
 //! recorder signs with (409 `key_in_use`), a key it never signed with (404
-//! `key_not_found`) and bodies that break rule C5 (422), a bundle built after it carries the
-//! revocation, which the offline verifier applies, and `arxi-sidecar
-//! revoke-key` calls it. Each test revokes the key of a sidecar restarted
-//! with a new one.
+//! `key_not_found`) and bodies that break rule C5 (422), a bundle built
+//! after it carries the revocation, which the offline verifier applies,
+//! and `arxi-sidecar revoke-key` calls it. Each test revokes the key of a
+//! sidecar restarted with a new one.
 
 mod support;
 

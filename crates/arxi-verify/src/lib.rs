@@ -17,6 +17,7 @@ pub mod reader;
 pub mod report;
 pub mod series;
 pub mod signatures;
+pub mod trusted;
 pub mod verify;
 pub mod window;
 pub mod witnessed;
@@ -29,6 +30,7 @@ pub use report::{
     Report, Verdict,
 };
 pub use series::{SeriesFinding, SeriesReport, check_series, revoked_earlier};
+pub use trusted::{TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys};
 pub use verify::{Options, load_public_key, verify_bundle};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{

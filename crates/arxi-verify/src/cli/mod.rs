@@ -15,75 +15,16 @@ use std::io::{IsTerminal as _, Read, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use std::collections::BTreeMap;
-
-use arxi_format::{KeyId, PublicKey};
-use arxi_verify::{Code, Counts, KeyWindows, SeqWindow, load_public_key, split_key_argument};
+use arxi_verify::{Code, Counts, TrustedKeys};
 
 /// The input could not be checked (exit code 2), and why.
 #[derive(Debug)]
 pub(crate) struct CouldNotCheck(pub(crate) String);
 
-/// Most `--key` options accepted.
-const TRUSTED_KEYS_MAX: usize = 256;
-
-/// The keys of `--key` options, loaded, with the windows given with them.
-#[derive(Debug)]
-pub(crate) struct Trusted {
-    pub(crate) keys: Vec<PublicKey>,
-    pub(crate) windows: KeyWindows,
-}
-
-impl Trusted {
-    /// Why a record signed by `key_id` and covering `first..=last` is not
-    /// trusted under its key's window, if it is outside it.
-    pub(crate) fn outside_window(&self, key_id: &KeyId, first: u64, last: u64) -> Option<String> {
-        let window = self.windows.get(key_id)?;
-        (!window.covers(first, last)).then(|| {
-            let found = if first == last {
-                format!("seq {first}")
-            } else {
-                format!("seq {first}..{last}")
-            };
-            format!("{found} signed by {key_id}, which is trusted only for seq {window}")
-        })
-    }
-}
-
-/// The keys of `--key` options (`PUBKEY` or `PUBKEY@FIRST..LAST`), loaded.
-/// A key given twice must be given with one window (or none) each time.
-pub(crate) fn trusted_keys(arguments: &[String]) -> Result<Trusted, CouldNotCheck> {
-    if arguments.len() > TRUSTED_KEYS_MAX {
-        return Err(CouldNotCheck(format!(
-            "at most {TRUSTED_KEYS_MAX} --key options"
-        )));
-    }
-    let mut trusted = Trusted {
-        keys: Vec::with_capacity(arguments.len()),
-        windows: KeyWindows::new(),
-    };
-    let mut seen: BTreeMap<KeyId, Option<SeqWindow>> = BTreeMap::new();
-    for argument in arguments {
-        let (text, window) = split_key_argument(argument)
-            .map_err(|e| CouldNotCheck(format!("--key {argument}: {e}")))?;
-        let key = load_public_key(text).map_err(|e| CouldNotCheck(format!("--key {e}")))?;
-        let key_id = key.id().clone();
-        match seen.get(&key_id) {
-            Some(before) if *before != window => {
-                return Err(CouldNotCheck(format!(
-                    "--key {argument}: key {key_id} is given more than once with different windows"
-                )));
-            }
-            Some(_) => continue,
-            None => {}
-        }
-        seen.insert(key_id.clone(), window);
-        if let Some(window) = window {
-            trusted.windows.insert(key_id, window);
-        }
-        trusted.keys.push(key);
-    }
-    Ok(trusted)
+/// The keys of `--key` options (`PUBKEY` or `PUBKEY@FIRST..LAST`), loaded
+/// ([`arxi_verify::trusted_keys`]).
+pub(crate) fn trusted_keys(arguments: &[String]) -> Result<TrustedKeys, CouldNotCheck> {
+    arxi_verify::trusted_keys(arguments).map_err(CouldNotCheck)
 }
 
 /// The input (`-` is standard input) and its size when known, for progress.
