@@ -25,6 +25,10 @@ need npm npm
 need javac openjdk-17-jdk-headless
 # promtool checks the Prometheus alert rules (Docs/ops/).
 need promtool prometheus
+# The PKCS#11 signer's tests: SoftHSM2 (the token) and OpenSC's
+# pkcs11-tool (makes the Ed25519 key pair in it).
+need softhsm2-util softhsm2
+need pkcs11-tool opensc
 for group in "${want[@]}"; do
   case "$group" in
     # scripts/bench/plots.sh draws its figures with gnuplot.

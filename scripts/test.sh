@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
 
-step "test dependencies (curl, jq, strace, wrk, python3-venv, chromium, node, a JDK, promtool, the wasm32 target; cargo-deny, garage, the OpenAPI client generators, wasm-bindgen-cli, cargo-cyclonedx, playwright-core and the TypeScript example's packages in the tool cache; installed when missing)"
+step "test dependencies (curl, jq, strace, wrk, python3-venv, chromium, node, a JDK, promtool, softhsm2 and opensc, the wasm32 target; cargo-deny, garage, the OpenAPI client generators, wasm-bindgen-cli, cargo-cyclonedx, playwright-core and the TypeScript example's packages in the tool cache; installed when missing)"
 scripts/install-test-deps.sh
 
 step "cargo fmt --check"

@@ -146,8 +146,20 @@ impl Sidecar {
         wrapper: Option<&Path>,
         arguments: &[&str],
     ) -> Result<Self, (Option<std::process::ExitStatus>, Vec<String>)> {
+        Self::try_start_env(config, wrapper, arguments, &[])
+    }
+
+    /// As [`Self::try_start_with`], with more environment variables for
+    /// the sidecar (e.g. `SOFTHSM2_CONF`).
+    pub fn try_start_env(
+        config: &Path,
+        wrapper: Option<&Path>,
+        arguments: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Result<Self, (Option<std::process::ExitStatus>, Vec<String>)> {
         use std::io::BufRead as _;
         let mut child = sidecar_command(wrapper)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .args(arguments)

@@ -28,7 +28,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Hash32;
-use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Sign, Signature, SignatureInvalid};
 use crate::record::{Fields, ObjectWriter, RecordError, check_recorder_id, invalid};
 use crate::time::Timestamp;
 
@@ -281,19 +281,29 @@ impl Encoder {
     /// Signs the trailer over everything framed and returns the `Z` record
     /// bytes (header, payload, LF) and the trailer.
     pub fn finish(self, manifest_hash: Hash32, key: &SecretKey) -> (Vec<u8>, Trailer) {
+        let Ok(finished) = self.try_finish(manifest_hash, key);
+        finished
+    }
+
+    /// [`Self::finish`] with any [`Sign`]er, which may refuse.
+    pub fn try_finish<K: Sign + ?Sized>(
+        self,
+        manifest_hash: Hash32,
+        key: &K,
+    ) -> Result<(Vec<u8>, Trailer), K::Error> {
         let content_sha256 = Hash32(self.digest.finalize().into());
         let trailer = TrailerBody {
             manifest_hash,
             content_sha256,
             records: self.records,
-            key_id: key.id().clone(),
+            key_id: key.public().id().clone(),
         }
-        .sign(key);
+        .try_sign(key)?;
         let payload = trailer.to_canonical_bytes();
         let mut out = record_header(Tag::Trailer, payload.len());
         out.extend_from_slice(&payload);
         out.push(b'\n');
-        (out, trailer)
+        Ok((out, trailer))
     }
 }
 
@@ -554,14 +564,20 @@ impl TrailerBody {
 
     /// Hashes and signs with the key `key_id` names.
     pub fn sign(self, key: &SecretKey) -> Trailer {
-        assert_eq!(&self.key_id, key.id(), "trailer names another key");
+        let Ok(signed) = self.try_sign(key);
+        signed
+    }
+
+    /// [`Self::sign`] with any [`Sign`]er, which may refuse.
+    pub fn try_sign<K: Sign + ?Sized>(self, key: &K) -> Result<Trailer, K::Error> {
+        assert_eq!(&self.key_id, key.public().id(), "trailer names another key");
         let hash = self.compute_hash();
-        let signature = key.sign(Domain::Bundle, &hash);
-        Trailer {
+        let signature = key.sign_hash(Domain::Bundle, &hash)?;
+        Ok(Trailer {
             body: self,
             hash,
             signature,
-        }
+        })
     }
 }
 

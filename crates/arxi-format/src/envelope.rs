@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::canonical::{self, CanonicalJson};
 use crate::digest::Hash32;
-use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Sign, Signature, SignatureInvalid};
 use crate::record::{
     Fields, ObjectWriter, RecordError, check_event_type, check_label, check_media_type,
     check_recorder_id, invalid,
@@ -377,20 +377,26 @@ impl EnvelopeBody {
 
     /// Hashes and signs. The key must be the one `key_id` names.
     pub fn sign(self, key: &SecretKey) -> Envelope {
+        let Ok(signed) = self.try_sign(key);
+        signed
+    }
+
+    /// [`Self::sign`] with any [`Sign`]er, which may refuse.
+    pub fn try_sign<K: Sign + ?Sized>(self, key: &K) -> Result<Envelope, K::Error> {
         assert_eq!(
             &self.key_id,
-            key.id(),
+            key.public().id(),
             "envelope names key {} but is signed with {}",
             self.key_id,
-            key.id()
+            key.public().id()
         );
         let hash = self.compute_hash();
-        let signature = key.sign(Domain::Envelope, &hash);
-        Envelope {
+        let signature = key.sign_hash(Domain::Envelope, &hash)?;
+        Ok(Envelope {
             body: self,
             hash,
             signature,
-        }
+        })
     }
 
     /// Writes the canonical object; with `auth`, including `hash` and

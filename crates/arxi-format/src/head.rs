@@ -17,7 +17,7 @@
 use serde_json::Value;
 
 use crate::digest::Hash32;
-use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Sign, Signature, SignatureInvalid};
 use crate::record::{Fields, ObjectWriter, RecordError, check_recorder_id, invalid};
 use crate::time::Timestamp;
 
@@ -72,14 +72,20 @@ impl HeadBody {
 
     /// Hashes and signs with the key `key_id` names.
     pub fn sign(self, key: &SecretKey) -> SignedHead {
-        assert_eq!(&self.key_id, key.id(), "head names another key");
+        let Ok(signed) = self.try_sign(key);
+        signed
+    }
+
+    /// [`Self::sign`] with any [`Sign`]er, which may refuse.
+    pub fn try_sign<K: Sign + ?Sized>(self, key: &K) -> Result<SignedHead, K::Error> {
+        assert_eq!(&self.key_id, key.public().id(), "head names another key");
         let hash = Hash32::of(&self.canonical_bytes());
-        let signature = key.sign(Domain::Head, &hash);
-        SignedHead {
+        let signature = key.sign_hash(Domain::Head, &hash)?;
+        Ok(SignedHead {
             body: self,
             hash,
             signature,
-        }
+        })
     }
 
     fn write(&self, out: &mut Vec<u8>, auth: Option<(&Hash32, &Signature)>) {

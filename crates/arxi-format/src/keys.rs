@@ -15,6 +15,7 @@
 //! `ed25519:` followed by the first 16 bytes of SHA-256(public key), in hex.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
@@ -259,12 +260,6 @@ impl SecretKey {
         Signature(self.key.sign(&domain.message(hash)).to_bytes())
     }
 
-    /// Signs any message. Only [`crate::note`] uses this: its messages are
-    /// note texts, which never contain the 0x00 every [`Domain`] message has.
-    pub(crate) fn sign_message(&self, message: &[u8]) -> Signature {
-        Signature(self.key.sign(message).to_bytes())
-    }
-
     /// The 32-byte seed (handle with care).
     pub(crate) fn seed(&self) -> [u8; 32] {
         self.key.to_bytes()
@@ -274,6 +269,168 @@ impl SecretKey {
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretKey({}, secret redacted)", self.public.id)
+    }
+}
+
+/// The exact bytes one signature is made over: a [`Domain`] message, or a
+/// note text (built only by [`crate::note`]: note texts never contain the
+/// 0x00 every [`Domain`] message has). No other message can be made, so
+/// whatever signs for arxi signs only domain-separated messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message(Vec<u8>);
+
+impl Message {
+    /// `hash` in `domain` (see [`Domain::message`]).
+    pub fn of(domain: Domain, hash: &Hash32) -> Self {
+        Self(domain.message(hash))
+    }
+
+    /// A note text or a cosignature message (`crate::note`).
+    pub(crate) fn note(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to sign.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Message({} bytes)", self.0.len())
+    }
+}
+
+/// What makes the Ed25519 signatures of one key: a key in memory
+/// ([`SecretKey`], which cannot fail) or a [`Signer`] that may be held
+/// outside the process and may refuse.
+pub trait Sign {
+    /// Why a signature could not be made.
+    type Error: fmt::Display;
+
+    /// The public half of the signing key.
+    fn public(&self) -> &PublicKey;
+
+    /// Signs `message`.
+    fn sign_message(&self, message: &Message) -> Result<Signature, Self::Error>;
+
+    /// Signs `hash` in `domain`.
+    fn sign_hash(&self, domain: Domain, hash: &Hash32) -> Result<Signature, Self::Error> {
+        self.sign_message(&Message::of(domain, hash))
+    }
+}
+
+impl Sign for SecretKey {
+    type Error = std::convert::Infallible;
+
+    fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn sign_message(&self, message: &Message) -> Result<Signature, Self::Error> {
+        Ok(Signature(self.key.sign(message.as_bytes()).to_bytes()))
+    }
+}
+
+/// A signing key held outside this process (for example in a PKCS#11
+/// token): it signs on request and may refuse or be gone.
+pub trait ExternalKey: Send + Sync {
+    /// The public half, as read from where the key is held.
+    fn public(&self) -> &PublicKey;
+
+    /// Signs `message` (pure Ed25519) and answers the 64 signature bytes.
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError>;
+}
+
+/// Why a signer made no signature: the message says what refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerError(pub String);
+
+impl fmt::Display for SignerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "signer unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for SignerError {}
+
+/// The key a recorder signs with: in memory (a key file) or external (a
+/// token). An external key's every signature is verified against its
+/// public key before it is used, so a token that answers with another
+/// key, or garbage, makes an error and never a bad signature.
+#[derive(Clone)]
+pub enum Signer {
+    /// A key whose seed is in this process.
+    Memory(Box<SecretKey>),
+    /// A key held elsewhere.
+    External(Arc<dyn ExternalKey>),
+}
+
+impl Signer {
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        Sign::public(self)
+    }
+
+    /// The key id of the public half.
+    pub fn id(&self) -> &KeyId {
+        self.public().id()
+    }
+
+    /// The key in memory, if it is one.
+    pub fn secret(&self) -> Option<&SecretKey> {
+        match self {
+            Self::Memory(secret) => Some(secret),
+            Self::External(_) => None,
+        }
+    }
+}
+
+impl From<SecretKey> for Signer {
+    fn from(secret: SecretKey) -> Self {
+        Self::Memory(Box::new(secret))
+    }
+}
+
+impl Sign for Signer {
+    type Error = SignerError;
+
+    fn public(&self) -> &PublicKey {
+        match self {
+            Self::Memory(secret) => &secret.public,
+            Self::External(key) => key.public(),
+        }
+    }
+
+    fn sign_message(&self, message: &Message) -> Result<Signature, SignerError> {
+        match self {
+            Self::Memory(secret) => {
+                let Ok(signature) = secret.sign_message(message);
+                Ok(signature)
+            }
+            Self::External(key) => {
+                let signature = Signature(key.sign(message.as_bytes())?);
+                key.public()
+                    .verify_message(&[message.as_bytes()], &signature)
+                    .map_err(|_| {
+                        SignerError(format!(
+                            "the signature made does not verify under key {}",
+                            key.public().id()
+                        ))
+                    })?;
+                Ok(signature)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory(secret) => write!(f, "Signer::Memory({secret:?})"),
+            Self::External(key) => write!(f, "Signer::External({})", key.public().id()),
+        }
     }
 }
 

@@ -54,7 +54,10 @@ pub use envelope::{
 };
 pub use head::{HeadBody, SignedHead};
 pub use json::{JsonError, JsonErrorKind};
-pub use keys::{Domain, KeyError, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+pub use keys::{
+    Domain, ExternalKey, KeyError, KeyId, Message, PublicKey, SecretKey, Sign, Signature,
+    SignatureInvalid, Signer, SignerError,
+};
 pub use record::RecordError;
 pub use seal::{Seal, SealBody, SealMismatch};
 pub use time::Timestamp;

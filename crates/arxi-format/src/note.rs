@@ -28,7 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Hash32;
-use crate::keys::{PublicKey, SecretKey, Signature};
+use crate::keys::{Message, PublicKey, SecretKey, Sign, Signature, Signer};
 
 /// The most signature lines a note may carry (the Go implementation's limit;
 /// the specification asks for at least 16).
@@ -99,6 +99,9 @@ pub enum NoteError {
     },
     /// No signature from a known key is on the note.
     NoKnownSignature,
+    /// The signer made no signature (a key held in a token refused or is
+    /// gone).
+    Signer(String),
 }
 
 impl fmt::Display for NoteError {
@@ -111,6 +114,7 @@ impl fmt::Display for NoteError {
             Self::BadCheckpoint(why) => write!(f, "malformed checkpoint: {why}"),
             Self::InvalidSignature { name } => write!(f, "signature by {name} does not verify"),
             Self::NoKnownSignature => f.write_str("no signature from a known key"),
+            Self::Signer(why) => write!(f, "signer unavailable: {why}"),
         }
     }
 }
@@ -270,14 +274,20 @@ fn cosignature_header(time: u64) -> String {
 #[derive(Clone)]
 pub struct NoteSigner {
     verifier: VerifierKey,
-    secret: SecretKey,
+    signer: Signer,
 }
 
 impl NoteSigner {
     /// A signer under `name` of `kind` with `secret`.
     pub fn new(name: &str, kind: SignatureType, secret: SecretKey) -> Result<Self, NoteError> {
-        let verifier = VerifierKey::new(name, kind, secret.public().clone())?;
-        Ok(Self { verifier, secret })
+        Self::with_signer(name, kind, Signer::from(secret))
+    }
+
+    /// A signer under `name` of `kind` with any [`Signer`] (a key held in
+    /// a token included).
+    pub fn with_signer(name: &str, kind: SignatureType, signer: Signer) -> Result<Self, NoteError> {
+        let verifier = VerifierKey::new(name, kind, Sign::public(&signer).clone())?;
+        Ok(Self { verifier, signer })
     }
 
     /// Parses the signer key text form of the Go implementation and
@@ -309,17 +319,19 @@ impl NoteSigner {
         Ok(signer)
     }
 
-    /// The signer key text form (handle with care).
-    pub fn to_private_text(&self) -> String {
+    /// The signer key text form (handle with care); none for a key held
+    /// outside this process.
+    pub fn to_private_text(&self) -> Option<String> {
+        let secret = self.signer.secret()?;
         let mut material = Vec::with_capacity(33);
         material.push(self.verifier.kind.byte());
-        material.extend_from_slice(&self.secret.seed());
-        format!(
+        material.extend_from_slice(&secret.seed());
+        Some(format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
             self.verifier.name,
             self.verifier.id,
             BASE64.encode(material)
-        )
+        ))
     }
 
     /// The matching verifier key.
@@ -336,18 +348,27 @@ impl NoteSigner {
         signature.extend_from_slice(&self.verifier.id.to_be_bytes());
         match self.verifier.kind {
             SignatureType::Ed25519 => {
-                signature.extend_from_slice(&self.secret.sign_message(text.as_bytes()).0);
+                let message = Message::note(text.as_bytes().to_vec());
+                signature.extend_from_slice(&self.sign_message(&message)?.0);
             }
             SignatureType::Cosignature => {
                 let message = [cosignature_header(time).as_bytes(), text.as_bytes()].concat();
                 signature.extend_from_slice(&time.to_be_bytes());
-                signature.extend_from_slice(&self.secret.sign_message(&message).0);
+                signature.extend_from_slice(&self.sign_message(&Message::note(message))?.0);
             }
         }
         Ok(SignatureLine {
             name: self.verifier.name.clone(),
             signature,
         })
+    }
+}
+
+impl NoteSigner {
+    fn sign_message(&self, message: &Message) -> Result<Signature, NoteError> {
+        self.signer
+            .sign_message(message)
+            .map_err(|error| NoteError::Signer(error.0))
     }
 }
 
@@ -759,7 +780,7 @@ mod tests {
         let log = signer("example.org/log", SignatureType::Ed25519, 3);
         let vkey = log.verifier().to_string();
         assert_eq!(&VerifierKey::parse(&vkey).unwrap(), log.verifier());
-        let private = log.to_private_text();
+        let private = log.to_private_text().expect("a key in memory");
         assert_eq!(
             NoteSigner::parse(&private).unwrap().verifier(),
             log.verifier()

@@ -12,7 +12,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::digest::Hash32;
-use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Signature, SignatureInvalid};
+use crate::keys::{Domain, KeyId, PublicKey, SecretKey, Sign, Signature, SignatureInvalid};
 use crate::merkle;
 use crate::record::{Fields, ObjectWriter, RecordError, check_recorder_id, invalid};
 use crate::time::Timestamp;
@@ -136,14 +136,20 @@ impl SealBody {
 
     /// Hashes and signs with the key `key_id` names.
     pub fn sign(self, key: &SecretKey) -> Seal {
-        assert_eq!(&self.key_id, key.id(), "seal names another key");
+        let Ok(signed) = self.try_sign(key);
+        signed
+    }
+
+    /// [`Self::sign`] with any [`Sign`]er, which may refuse.
+    pub fn try_sign<K: Sign + ?Sized>(self, key: &K) -> Result<Seal, K::Error> {
+        assert_eq!(&self.key_id, key.public().id(), "seal names another key");
         let hash = self.compute_hash();
-        let signature = key.sign(Domain::Seal, &hash);
-        Seal {
+        let signature = key.sign_hash(Domain::Seal, &hash)?;
+        Ok(Seal {
             body: self,
             hash,
             signature,
-        }
+        })
     }
 
     /// Checks the seal against the hashes of the envelopes it covers, in

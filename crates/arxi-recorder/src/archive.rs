@@ -11,7 +11,7 @@
 use std::io::Write;
 
 use arxi_format::seal::Seal;
-use arxi_format::{Hash32, SecretKey, Timestamp};
+use arxi_format::{Hash32, Signer, Timestamp};
 use arxi_store::{ArchivedRow, Reader, StoreError};
 
 use crate::bundle::{BuiltBundle, BundleError, PayloadSelection, write_bundle};
@@ -136,7 +136,7 @@ pub(crate) fn write_archive_bundle(
     reader: &Reader<'_>,
     first_segment: u64,
     last_segment: u64,
-    key: &SecretKey,
+    key: &Signer,
     out: impl Write,
 ) -> Result<BuiltBundle, BundleError> {
     if first_segment == 0 || first_segment > last_segment {

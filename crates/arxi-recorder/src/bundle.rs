@@ -27,7 +27,7 @@ use arxi_format::envelope::Envelope;
 use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::payload::{Committed, Disclosure, Salt};
 use arxi_format::seal::Seal;
-use arxi_format::{Hash32, KeyId, PublicKey, SecretKey, Timestamp};
+use arxi_format::{Hash32, KeyId, PublicKey, Signer, Timestamp};
 use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError};
 
 use crate::control_types;
@@ -118,6 +118,15 @@ pub enum BundleError {
         /// What the clock said, in microseconds since the Unix epoch.
         micros: i64,
     },
+    /// The signing key made no signature (a key in a token refused or is
+    /// gone); nothing was written as a bundle.
+    Signer(arxi_format::SignerError),
+}
+
+impl From<arxi_format::SignerError> for BundleError {
+    fn from(error: arxi_format::SignerError) -> Self {
+        Self::Signer(error)
+    }
 }
 
 impl std::fmt::Display for BundleError {
@@ -130,6 +139,7 @@ impl std::fmt::Display for BundleError {
             }
             Self::TooLarge(why) => write!(f, "{why}"),
             Self::Inconsistent(why) => write!(f, "stored evidence is inconsistent: {why}"),
+            Self::Signer(error) => write!(f, "{error}"),
             Self::ClockOutOfRange { micros } => write!(
                 f,
                 "the clock reads {micros} µs since 1970, outside what a manifest can carry"
@@ -362,7 +372,7 @@ impl Signers {
     /// (`bundle_key_not_in_force`). That happens only when the recorder
     /// went back to a key it used before; build the segments before or
     /// after the change instead.
-    fn check_signer(&self, key: &SecretKey, in_force_at_end: &KeyId) -> Result<(), BundleError> {
+    fn check_signer(&self, key: &Signer, in_force_at_end: &KeyId) -> Result<(), BundleError> {
         if key.id() == in_force_at_end || !self.keys.contains(key.id()) {
             return Ok(());
         }
@@ -582,7 +592,7 @@ pub fn write_bundle<W: Write>(
     segments: RangeInclusive<u64>,
     payloads: &PayloadSelection,
     anchor: Option<&str>,
-    key: &SecretKey,
+    key: &Signer,
     created_at: Timestamp,
     out: W,
     progress: &mut dyn FnMut(u64),
@@ -680,7 +690,7 @@ pub fn write_bundle<W: Write>(
     if let Some(anchor) = &anchor {
         out.record(&mut encoder, Tag::Anchor, &anchor.to_canonical_bytes())?;
     }
-    let (trailer, _) = encoder.finish(manifest.hash(), key);
+    let (trailer, _) = encoder.try_finish(manifest.hash(), key)?;
     out.put(&trailer)?;
     out.inner.flush().map_err(BundleError::Write)?;
     progress(envelopes);

@@ -28,7 +28,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arxi_format::{SecretKey, Timestamp};
+use arxi_format::{Signer, Timestamp};
 use arxi_store::{Reader, ReaderPool, StoreError};
 
 use crate::OpenError;
@@ -114,7 +114,7 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_staged(
     readers: &ReaderPool,
-    key: &SecretKey,
+    key: &Signer,
     created_at: Timestamp,
     dir: &Path,
     selection: BundleSelection,

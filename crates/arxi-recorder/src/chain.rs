@@ -10,8 +10,10 @@ use arxi_format::envelope::{AttachmentRef, EnvelopeBody, Kind, Payload};
 use arxi_format::log_tree::Frontier;
 use arxi_format::merkle::RootBuilder;
 use arxi_format::note::NoteSigner;
-use arxi_format::seal::{SealBody, envelope_leaf};
-use arxi_format::{CanonicalJson, ChainHead, Hash32, SecretKey, Timestamp};
+use arxi_format::seal::{Seal, SealBody, envelope_leaf};
+use arxi_format::{
+    CanonicalJson, ChainHead, Domain, Hash32, Sign as _, Signature, Signer, Timestamp,
+};
 use arxi_store::{SealRow, SegmentRow};
 
 use crate::commitment::Commitment;
@@ -100,7 +102,7 @@ impl<'a> Draft<'a> {
 /// The evidence-making state: chain, key, clock, config.
 pub(crate) struct Chain {
     pub(crate) state: ChainState,
-    pub(crate) key: SecretKey,
+    pub(crate) key: Signer,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Arc<RecorderConfig>,
     /// Signs checkpoints: the recorder key under the log origin's name.
@@ -128,7 +130,7 @@ impl From<ClockOutOfRange> for crate::OpenError {
 impl Chain {
     pub(crate) fn new(
         state: ChainState,
-        key: SecretKey,
+        key: Signer,
         clock: Arc<dyn Clock>,
         config: Arc<RecorderConfig>,
     ) -> Self {
@@ -408,7 +410,21 @@ impl Chain {
             key_id: self.key.id().clone(),
         };
         assert_eq!(seal.validate(), Ok(()), "sequencer built an invalid seal");
-        let seal = seal.sign(&self.key);
+        let hash = seal.compute_hash();
+        // A signer that refuses fails the whole plan (it is never written:
+        // `Plan::fail_signing`), so the seal is carried on unsigned.
+        let signature = self
+            .key
+            .sign_hash(Domain::Seal, &hash)
+            .unwrap_or_else(|error| {
+                plan.fail_signing(error);
+                Signature([0; 64])
+            });
+        let seal = Seal {
+            body: seal,
+            hash,
+            signature,
+        };
         plan.ops.push(Op::Seal {
             sealed_at_us: sealed_at.unix_micros(),
             row: SealRow {
@@ -516,9 +532,13 @@ impl Chain {
                 .tree
                 .root()
                 .unwrap_or_else(|| unreachable!("a tree of {size} leaves has a root"));
-            let checkpoint = LogCheckpoint::sign(&self.note_signer, size, root, self.now);
-            plan.ops.push(Op::InsertLogCheckpoint(checkpoint.row()));
-            self.state.last_checkpoint = Some(checkpoint);
+            match LogCheckpoint::sign(&self.note_signer, size, root, self.now) {
+                Ok(checkpoint) => {
+                    plan.ops.push(Op::InsertLogCheckpoint(checkpoint.row()));
+                    self.state.last_checkpoint = Some(checkpoint);
+                }
+                Err(error) => plan.fail_signing(error),
+            }
         }
         if keep_from > 0 {
             plan.ops.push(Op::PruneLogCheckpoints {

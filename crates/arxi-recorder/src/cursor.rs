@@ -17,7 +17,7 @@
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 
-use arxi_format::SecretKey;
+use arxi_format::Signer;
 
 use crate::QueryError;
 
@@ -39,12 +39,21 @@ impl std::fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
-    /// Derives the key from the signing key (domain-separated, one way).
-    pub(crate) fn derive(signer: &SecretKey) -> Self {
+    /// Derives the key from a signing key in memory (domain-separated,
+    /// one way), so cursors survive a restart. A key held in a token has
+    /// no seed to derive from: its cursor key is random, made at open, and
+    /// cursors issued before a restart are refused after it (the query is
+    /// started again).
+    pub(crate) fn derive(signer: &Signer) -> Result<Self, getrandom::Error> {
+        let Some(secret) = signer.secret() else {
+            let mut key = [0_u8; 32];
+            getrandom::fill(&mut key)?;
+            return Ok(Self(key));
+        };
         let mut hasher = Sha256::new();
         hasher.update(b"arxi query cursor key v1\0");
-        hasher.update(signer.to_hex().as_bytes());
-        Self(hasher.finalize().into())
+        hasher.update(secret.to_hex().as_bytes());
+        Ok(Self(hasher.finalize().into()))
     }
 
     /// A cursor that continues a query after sequence number `after_seq`.
@@ -109,7 +118,8 @@ mod tests {
     use super::*;
 
     fn key(seed: u8) -> CursorKey {
-        CursorKey::derive(&SecretKey::from_seed(&[seed; 32]).expect("seed"))
+        let secret = arxi_format::SecretKey::from_seed(&[seed; 32]).expect("seed");
+        CursorKey::derive(&Signer::from(secret)).expect("a key in memory derives")
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use arxi_format::envelope::{AttachmentRef, CONTROL_TYPE_PREFIX, ENVELOPE_VERSION_COMMITTED, Kind};
 use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::record::{check_event_type, check_label, check_media_type};
-use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, SecretKey, Timestamp};
+use arxi_format::{CanonicalJson, Hash32, KeyId, PublicKey, Signer, Timestamp};
 use arxi_store::{CheckpointKind, KeyRow, QueryFilter, ReaderPool, Store, StoreError, namespace};
 use serde_json::json;
 
@@ -68,7 +68,7 @@ pub struct RecorderEngine {
     /// keys a revocation may name.
     recorded_keys: Vec<KeyId>,
     /// Signs bundle trailers (the same key the sequencer signs with).
-    signer: SecretKey,
+    signer: Signer,
     /// The database file (for the readiness probe).
     database: std::path::PathBuf,
     /// Tags query cursors (derived from the signing key at open).
@@ -186,9 +186,10 @@ impl RecorderEngine {
     pub fn open(
         path: &Path,
         config: RecorderConfig,
-        key: SecretKey,
+        key: impl Into<Signer>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, OpenError> {
+        let key: Signer = key.into();
         validate_config(&config)?;
         let mut config = config;
         let lock = lock_database(path)?;
@@ -242,7 +243,8 @@ impl RecorderEngine {
             key_id,
             public_key,
             recorded_keys,
-            cursors: CursorKey::derive(&signer),
+            cursors: CursorKey::derive(&signer)
+                .map_err(|error| OpenError::InvalidConfig(format!("random source: {error}")))?,
             database: path.to_path_buf(),
             signer,
             clock: BundleClock(clock),
@@ -666,6 +668,7 @@ impl RecorderEngine {
             envelopes_total: load(&m.envelopes_total),
             commits_total: load(&m.commits_total),
             commit_failures_total: load(&m.commit_failures_total),
+            signer_failures_total: load(&m.signer_failures_total),
             seals_total: load(&m.seals_total),
             overloaded_total: load(&m.overloaded_total),
             checkpoints_total: load(&m.checkpoints_total),
@@ -1347,7 +1350,7 @@ fn stored_recorder_id(store: &Store, config: &RecorderConfig) -> Result<Option<S
 fn acknowledged_rollback(
     store: &Store,
     config: &RecorderConfig,
-    key: &SecretKey,
+    key: &Signer,
     head_file: &Path,
 ) -> Result<Option<Rollback>, OpenError> {
     let found = head::check(
@@ -1494,7 +1497,11 @@ fn record_start(
         chain.seal_segment(&mut plan, reason);
     }
     chain.flush_progress(&mut plan);
-    crate::signing::sign_plan(&mut plan, &chain.key, 1);
+    if let Some(error) = plan.signer_failure.take() {
+        return Err(OpenError::Signer(error.0));
+    }
+    crate::signing::sign_plan(&mut plan, &chain.key, 1)
+        .map_err(|error| OpenError::Signer(error.0))?;
     let txn = store.transaction()?;
     plan.apply(&txn)?;
     txn.commit()?;

@@ -26,7 +26,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use arxi_format::{Hash32, HeadBody, PublicKey, SecretKey, SignedHead, Timestamp};
+use arxi_format::{Hash32, HeadBody, PublicKey, SignedHead, Signer, Timestamp};
 use arxi_store::Reader;
 use serde_json::{Value, json};
 
@@ -168,25 +168,26 @@ pub(crate) fn write(path: &Path, head: &SignedHead) -> std::io::Result<()> {
     std::fs::File::open(parent)?.sync_all()
 }
 
-/// Signs the head `(seq, head_hash, seal_hash)` as of `now_us`.
+/// Signs the head `(seq, head_hash, seal_hash)` as of `now_us`; fails
+/// when the clock reads a time no head can carry or the signer refuses.
 pub(crate) fn sign(
-    key: &SecretKey,
+    key: &Signer,
     recorder_id: &str,
     (seq, head_hash, seal_hash): (u64, Hash32, Hash32),
     now_us: i64,
-) -> Option<SignedHead> {
-    let written_at = Timestamp::from_unix_micros(now_us)?;
-    Some(
-        HeadBody {
-            recorder_id: recorder_id.to_owned(),
-            seq,
-            head_hash,
-            seal_hash,
-            written_at,
-            key_id: key.id().clone(),
-        }
-        .sign(key),
-    )
+) -> Result<SignedHead, String> {
+    let written_at = Timestamp::from_unix_micros(now_us)
+        .ok_or_else(|| format!("the clock reads {now_us} µs since 1970, outside 1970..=9999"))?;
+    HeadBody {
+        recorder_id: recorder_id.to_owned(),
+        seq,
+        head_hash,
+        seal_hash,
+        written_at,
+        key_id: key.id().clone(),
+    }
+    .try_sign(key)
+    .map_err(|error| error.to_string())
 }
 
 /// Compares the database with the signed head at `path`: `Ok(None)` when
@@ -255,7 +256,7 @@ pub(crate) fn check(
 /// Keeps the head file current; owned by the committer after open.
 pub(crate) struct HeadWriter {
     pub(crate) path: PathBuf,
-    pub(crate) key: SecretKey,
+    pub(crate) key: Signer,
     pub(crate) recorder_id: String,
     pub(crate) clock: std::sync::Arc<dyn crate::Clock>,
 }
@@ -263,14 +264,12 @@ pub(crate) struct HeadWriter {
 impl HeadWriter {
     /// Signs and writes the head of a committed state.
     pub(crate) fn write(&self, status: &crate::EngineStatus) -> Result<(), String> {
-        let micros = self.clock.now_micros();
         let head = sign(
             &self.key,
             &self.recorder_id,
             (status.head_seq, status.head_hash, status.last_seal_hash),
-            micros,
-        )
-        .ok_or_else(|| format!("the clock reads {micros} µs since 1970, outside 1970..=9999"))?;
+            self.clock.now_micros(),
+        )?;
         write(&self.path, &head).map_err(|error| format!("{}: {error}", self.path.display()))
     }
 }

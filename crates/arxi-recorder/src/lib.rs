@@ -468,6 +468,9 @@ pub enum CommandError {
     /// The writer is not healthy (a previous IO failure it could not
     /// recover from yet).
     Unavailable(String),
+    /// The signing key made no signature (a key held in a token refused
+    /// or is gone); nothing of the batch was recorded.
+    SignerUnavailable(String),
     /// The idempotency key was used before with a different request.
     IdempotencyConflict,
     /// The idempotency store could not be read or written (fail closed).
@@ -499,6 +502,7 @@ impl fmt::Display for CommandError {
         match self {
             Self::Storage(error) => write!(f, "{error}"),
             Self::Unavailable(reason) => write!(f, "recorder unavailable: {reason}"),
+            Self::SignerUnavailable(reason) => write!(f, "signer unavailable: {reason}"),
             Self::IdempotencyConflict => {
                 write!(f, "idempotency key reused with a different request")
             }
@@ -605,6 +609,9 @@ pub enum OpenError {
     /// Another recorder holds the database's lock (or the lock file could
     /// not be made); names the lock file.
     InUse(String),
+    /// The signing key made no signature (a key in a token refused or is
+    /// gone) where opening needed one.
+    Signer(String),
 }
 
 impl fmt::Display for OpenError {
@@ -645,6 +652,7 @@ impl fmt::Display for OpenError {
             ),
             Self::SignedHead(problem) => write!(f, "signed head: {problem}"),
             Self::InUse(problem) => write!(f, "database in use: {problem}"),
+            Self::Signer(problem) => write!(f, "signer unavailable: {problem}"),
         }
     }
 }

@@ -14,9 +14,9 @@ use std::ops::Range;
 
 use arxi_format::log_tree::{self, Frontier, HashSource, StoredNode, TILE_HEIGHT, TreeError};
 use arxi_format::merkle::node_hash;
-use arxi_format::note::{Checkpoint, Note, NoteSigner, SignatureType, VerifierKey};
+use arxi_format::note::{Checkpoint, Note, NoteError, NoteSigner, SignatureType, VerifierKey};
 use arxi_format::seal::envelope_leaf;
-use arxi_format::{Hash32, PublicKey, SecretKey, Timestamp};
+use arxi_format::{Hash32, PublicKey, Signer, SignerError, Timestamp};
 use arxi_store::{CosignatureRow, LogCheckpointRow, LogNodeRow, Reader, Store, StoreError};
 
 use crate::OpenError;
@@ -202,8 +202,8 @@ fn rebuild(store: &mut Store, size: u64) -> Result<(), OpenError> {
 
 /// The C2SP signer of the log's checkpoints: the recorder key under the
 /// origin's name.
-pub(crate) fn note_signer(origin: &str, key: &SecretKey) -> Result<NoteSigner, String> {
-    NoteSigner::new(origin, SignatureType::Ed25519, key.clone())
+pub(crate) fn note_signer(origin: &str, key: &Signer) -> Result<NoteSigner, String> {
+    NoteSigner::with_signer(origin, SignatureType::Ed25519, key.clone())
         .map_err(|error| format!("log origin {origin:?}: {error}"))
 }
 
@@ -226,22 +226,27 @@ pub struct LogCheckpoint {
 }
 
 impl LogCheckpoint {
-    /// Signs the checkpoint of the tree `(size, root)`.
+    /// Signs the checkpoint of the tree `(size, root)`; fails only when
+    /// the signer makes no signature.
     pub(crate) fn sign(
         signer: &NoteSigner,
         size: u64,
         root: Hash32,
         created_at: Timestamp,
-    ) -> Self {
+    ) -> Result<Self, SignerError> {
         let text = Checkpoint::new(signer.verifier().name(), size, root).text();
         let mut note = Note::new(text).expect("a checkpoint text is a valid note text");
-        note.sign(signer, 0).expect("one signature fits a new note");
-        Self {
+        match note.sign(signer, 0) {
+            Ok(()) => {}
+            Err(NoteError::Signer(why)) => return Err(SignerError(why)),
+            Err(error) => unreachable!("one signature fits a new checkpoint note: {error}"),
+        }
+        Ok(Self {
             size,
             root,
             note,
             created_at,
-        }
+        })
     }
 
     /// The store row.

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 
 use arxi_format::envelope::{EnvelopeBody, Kind};
-use arxi_format::{Hash32, Signature};
+use arxi_format::{Hash32, Signature, SignerError};
 use arxi_store::{
     ArchivedRow, CosignatureRow, EnvelopeRow, IdempotencyRow, KeyRow, LogCheckpointRow, LogNodeRow,
     PrunedRow, SealRow, SegmentRow, StoreError, WriteTxn,
@@ -220,6 +220,9 @@ pub(crate) enum Failure {
     /// An earlier plan failed and this one was built on top of it, or the
     /// committer cannot write.
     Unavailable(String),
+    /// The signing key made no signature for this plan (a key in a token
+    /// refused or is gone); nothing of it was written.
+    Signer(String),
 }
 
 pub(crate) struct Reply<T> {
@@ -245,6 +248,7 @@ impl<T: Send + Signed> Deliver for Reply<T> {
             }
             Some(Failure::Storage(error)) => Err(CommandError::Storage(error.clone())),
             Some(Failure::Unavailable(reason)) => Err(CommandError::Unavailable(reason.clone())),
+            Some(Failure::Signer(reason)) => Err(CommandError::SignerUnavailable(reason.clone())),
         };
         // A caller that stopped waiting is not an error.
         let _ = self.sender.send(result);
@@ -277,6 +281,10 @@ pub(crate) struct Plan {
     /// what it erased is gone from the WAL file too (before its callers
     /// are answered).
     pub(crate) truncate_wal: bool,
+    /// A signature of this plan could not be made: the plan is not
+    /// written, its callers get the error, and the sequencer reloads its
+    /// state (as after a failed write).
+    pub(crate) signer_failure: Option<SignerError>,
 }
 
 impl Plan {
@@ -290,7 +298,14 @@ impl Plan {
             stats: PlanStats::default(),
             shutdown: false,
             truncate_wal: false,
+            signer_failure: None,
         }
+    }
+
+    /// Records that a signature of this plan could not be made (the first
+    /// reason is kept).
+    pub(crate) fn fail_signing(&mut self, error: SignerError) {
+        self.signer_failure.get_or_insert(error);
     }
 
     /// True when there is nothing to write and nobody to answer.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use arxi_format::envelope::{Envelope, Kind};
 use arxi_format::merkle::RootBuilder;
 use arxi_format::seal::{Seal, SealBody, envelope_leaf};
-use arxi_format::{ChainHead, Hash32, PublicKey, SecretKey, Timestamp};
+use arxi_format::{ChainHead, Hash32, PublicKey, Signer, Timestamp};
 use arxi_store::{EnvelopeRow, QueryFilter, Reader, SealRow, SegmentRow, Store, StoreError};
 
 use crate::bundle_dir::BundleDirReport;
@@ -178,7 +178,7 @@ fn last_checkpoint(reader: Reader<'_>, size: u64) -> Result<Option<LogCheckpoint
 pub(crate) fn complete_half_seal(
     store: &mut Store,
     config: &RecorderConfig,
-    key: &SecretKey,
+    key: &Signer,
 ) -> Result<Option<u64>, OpenError> {
     let state = load_state(store.reader())?;
     let Some(open) = &state.open else {
@@ -202,7 +202,8 @@ pub(crate) fn complete_half_seal(
         sealed_at: row_time("envelopes.received_at_us", last.seq, last.received_at_us)?,
         key_id: key.id().clone(),
     }
-    .sign(key);
+    .try_sign(key)
+    .map_err(|error| OpenError::Signer(error.0))?;
     let txn = store.transaction()?;
     txn.seal_segment(
         last.received_at_us,
@@ -542,7 +543,7 @@ pub(crate) fn verify_seal(
 pub(crate) fn recover(
     store: &mut Store,
     config: &RecorderConfig,
-    key: &SecretKey,
+    key: &Signer,
 ) -> Result<(ChainState, RecoveryReport), OpenError> {
     let head = store.reader().last_envelope()?.map_or(0, |row| row.seq);
     let log_tree = log_tree::ensure(store, head)?;

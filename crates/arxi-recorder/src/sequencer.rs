@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
-use arxi_format::{CanonicalJson, Hash32};
+use arxi_format::{CanonicalJson, Hash32, SignerError};
 use arxi_store::{IdempotencyRow, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
@@ -370,11 +370,18 @@ impl Sequencer {
     /// committer. Returns false when the committer is gone (its callers are
     /// answered).
     fn sign_and_send(&mut self, mut plan: Plan) -> bool {
-        let signatures = crate::signing::sign_plan(
-            &mut plan,
-            &self.chain.key,
-            self.chain.config.signing_threads,
-        );
+        let signed = match plan.signer_failure.take() {
+            Some(error) => Err(error),
+            None => crate::signing::sign_plan(
+                &mut plan,
+                &self.chain.key,
+                self.chain.config.signing_threads,
+            ),
+        };
+        let signatures = match signed {
+            Ok(signatures) => signatures,
+            Err(error) => return self.refuse_unsigned(plan, &error),
+        };
         for reply in &mut plan.replies {
             reply.attach(&signatures);
         }
@@ -386,6 +393,33 @@ impl Sequencer {
             return false;
         }
         self.epoch = epoch;
+        true
+    }
+
+    /// A signature of `plan` could not be made: nothing of it is written,
+    /// its callers get the error, and the next batch starts from the state
+    /// reloaded from the database (the sequence numbers and chain this plan
+    /// took are given out again). A shutdown still stops the committer.
+    /// Returns false when the committer is gone.
+    fn refuse_unsigned(&mut self, plan: Plan, error: &SignerError) -> bool {
+        tracing::error!(%error, "signer made no signature; nothing of the batch was recorded");
+        self.shared
+            .metrics
+            .signer_failures_total
+            .fetch_add(1, Ordering::Relaxed);
+        let shutdown = plan.shutdown;
+        let (generation, status) = (plan.generation, plan.status.clone());
+        plan.deliver(Some(&crate::plan::Failure::Signer(error.0.clone())));
+        self.failure = Some(format!("signer: {}", error.0));
+        if !shutdown {
+            return true;
+        }
+        let mut stop = Plan::new(generation, self.epoch + 1, status);
+        stop.shutdown = true;
+        if self.plans.send(stop).is_err() {
+            return false;
+        }
+        self.epoch += 1;
         true
     }
 
@@ -560,10 +594,14 @@ impl Sequencer {
         // rather than with the rest of the plan.
         let first_op = plan.ops.len();
         let mut value = perform(&mut self.chain, plan)?;
-        value.attach(&crate::signing::sign_ops(
-            &mut plan.ops[first_op..],
-            &self.chain.key,
-        ));
+        match crate::signing::sign_ops(&mut plan.ops[first_op..], &self.chain.key) {
+            Ok(signatures) => value.attach(&signatures),
+            Err(error) => {
+                let reason = error.0.clone();
+                plan.fail_signing(error);
+                return Err(CommandError::SignerUnavailable(reason));
+            }
+        }
         let response = (request.render)(&value);
         self.plan_record(
             plan,

@@ -18,7 +18,7 @@
 
 use crate::plan::{Op, Plan, Signatures};
 use arxi_format::envelope::{Envelope, EnvelopeBody};
-use arxi_format::{Domain, Hash32, SecretKey, Signature};
+use arxi_format::{Domain, Hash32, Sign as _, Signature, Signer, SignerError};
 
 /// What the `hash` and `signature` members add to an envelope's canonical
 /// bytes: two members of fixed length (`"hash":"<64 hex>"`,
@@ -32,8 +32,13 @@ pub(crate) const SPLIT_ENVELOPES_MIN: usize = 16;
 
 /// Signs every envelope of `plan` in place (each unsigned
 /// `Op::InsertEnvelope` gets its signed bytes), on up to `threads` threads;
-/// answers the signatures made.
-pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) -> Signatures {
+/// answers the signatures made, or why one could not be made (the plan
+/// must then not be written: some envelopes stay unsigned).
+pub(crate) fn sign_plan(
+    plan: &mut Plan,
+    key: &Signer,
+    threads: usize,
+) -> Result<Signatures, SignerError> {
     let waiting = plan
         .ops
         .iter()
@@ -53,7 +58,7 @@ pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) -> Sig
     }
     // Chunks of about equal envelope counts (other ops are cheap).
     let chunk = plan.ops.len().div_ceil(threads);
-    let mut made = std::thread::scope(|scope| {
+    let results = std::thread::scope(|scope| {
         let mut chunks = plan.ops.chunks_mut(chunk);
         let own = chunks.next().expect("a plan with envelopes has ops");
         let others: Vec<_> = chunks
@@ -64,41 +69,50 @@ pub(crate) fn sign_plan(plan: &mut Plan, key: &SecretKey, threads: usize) -> Sig
                     .expect("a signing thread starts")
             })
             .collect();
-        let mut made = sign_ops(own, key).0;
+        let mut results = vec![sign_ops(own, key)];
         for other in others {
-            made.extend(other.join().expect("a signing thread does not panic").0);
+            results.push(other.join().expect("a signing thread does not panic"));
         }
-        made
+        results
     });
+    let mut made = Vec::new();
+    for result in results {
+        made.extend(result?.0);
+    }
     made.sort_unstable_by_key(|(seq, _)| *seq);
-    Signatures(made)
+    Ok(Signatures(made))
 }
 
-/// Signs the unsigned envelopes among `ops`, in order.
-pub(crate) fn sign_ops(ops: &mut [Op], key: &SecretKey) -> Signatures {
+/// Signs the unsigned envelopes among `ops`, in order. After an error the
+/// ops are partly signed and must not be written (the plan fails whole).
+pub(crate) fn sign_ops(ops: &mut [Op], key: &Signer) -> Result<Signatures, SignerError> {
     let mut made = Vec::new();
     for op in ops {
         if let Op::InsertEnvelope { row, unsigned } = op
             && let Some(pending) = unsigned.take()
         {
-            let (bytes, signature) = sign(pending.body, pending.hash, key);
+            let (bytes, signature) = sign(pending.body, pending.hash, key)?;
             row.body = bytes;
             made.push((row.seq, signature));
         }
     }
-    Signatures(made)
+    Ok(Signatures(made))
 }
 
 /// The signed canonical bytes of `body`, whose hash is `hash`, and the
 /// signature.
-fn sign(body: EnvelopeBody, hash: Hash32, key: &SecretKey) -> (Vec<u8>, Signature) {
+fn sign(
+    body: EnvelopeBody,
+    hash: Hash32,
+    key: &Signer,
+) -> Result<(Vec<u8>, Signature), SignerError> {
     assert_eq!(
         &body.key_id,
         key.id(),
         "the chain names the key it signs with, so the ids agree"
     );
     let unsigned_length = body.canonical_bytes().len() as u64;
-    let signature = key.sign(Domain::Envelope, &hash);
+    let signature = key.sign_hash(Domain::Envelope, &hash)?;
     let envelope = Envelope {
         body,
         hash,
@@ -110,7 +124,7 @@ fn sign(body: EnvelopeBody, hash: Hash32, key: &SecretKey) -> (Vec<u8>, Signatur
         unsigned_length + AUTH_MEMBERS_BYTES,
         "the hash and signature members have a fixed length, so segment byte counts hold"
     );
-    (bytes, envelope.signature)
+    Ok((bytes, envelope.signature))
 }
 
 #[cfg(test)]
@@ -125,7 +139,7 @@ mod tests {
     use crate::status::EngineStatus;
 
     /// A plan of `count` chained envelopes with mixed other ops, unsigned.
-    fn plan(count: u64, key: &SecretKey) -> Plan {
+    fn plan(count: u64, key: &Signer) -> Plan {
         let status = EngineStatus {
             head_seq: 0,
             head_hash: Hash32::ZERO,
@@ -202,15 +216,15 @@ mod tests {
     /// its hash is the one the chain linked.
     #[test]
     fn threads_change_nothing_but_the_time() {
-        let key = SecretKey::from_seed(&[7; 32]).expect("seed");
+        let key = Signer::from(arxi_format::SecretKey::from_seed(&[7; 32]).expect("seed"));
         for count in [1, 15, 16, 33, 200] {
             let mut alone = plan(count, &key);
-            sign_plan(&mut alone, &key, 1);
+            sign_plan(&mut alone, &key, 1).expect("a key in memory signs");
             let expected = signed_rows(&alone);
             assert_eq!(expected.len() as u64, count);
             for threads in [2, 3, 8] {
                 let mut split = plan(count, &key);
-                sign_plan(&mut split, &key, threads);
+                sign_plan(&mut split, &key, threads).expect("a key in memory signs");
                 assert_eq!(
                     signed_rows(&split),
                     expected,
@@ -225,6 +239,34 @@ mod tests {
                 assert_eq!(envelope.body.prev_hash, previous);
                 previous = envelope.hash;
             }
+        }
+    }
+
+    /// A key held elsewhere that refuses every signature.
+    struct Gone(arxi_format::PublicKey);
+
+    impl arxi_format::ExternalKey for Gone {
+        fn public(&self) -> &arxi_format::PublicKey {
+            &self.0
+        }
+
+        fn sign(&self, _message: &[u8]) -> Result<[u8; 64], SignerError> {
+            Err(SignerError("token gone".into()))
+        }
+    }
+
+    /// A signer that refuses fails the plan however many threads sign.
+    #[test]
+    fn a_refusing_signer_fails_the_plan_on_any_number_of_threads() {
+        let secret = arxi_format::SecretKey::from_seed(&[7; 32]).expect("seed");
+        let gone = Signer::External(std::sync::Arc::new(Gone(secret.public().clone())));
+        for threads in [1, 3] {
+            let mut plan = plan(200, &gone);
+            assert_eq!(
+                sign_plan(&mut plan, &gone, threads).map(|signatures| signatures.0.len()),
+                Err(SignerError("token gone".into())),
+                "{threads} threads"
+            );
         }
     }
 }

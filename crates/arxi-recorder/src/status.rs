@@ -81,6 +81,7 @@ pub(crate) struct Metrics {
     pub(crate) envelopes_total: AtomicU64,
     pub(crate) commits_total: AtomicU64,
     pub(crate) commit_failures_total: AtomicU64,
+    pub(crate) signer_failures_total: AtomicU64,
     pub(crate) seals_total: AtomicU64,
     pub(crate) overloaded_total: AtomicU64,
     pub(crate) checkpoints_total: AtomicU64,
@@ -119,6 +120,8 @@ pub struct MetricsSnapshot {
     pub commits_total: u64,
     /// Transactions that failed.
     pub commit_failures_total: u64,
+    /// Batches refused because the signing key made no signature.
+    pub signer_failures_total: u64,
     /// Seals written (batches with at least one seal).
     pub seals_total: u64,
     /// Submissions refused as overloaded.

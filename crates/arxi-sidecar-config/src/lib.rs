@@ -200,9 +200,22 @@ impl ValidConfig {
             .map(|path| self.resolve(path))
     }
 
-    /// The signer key file.
-    pub fn signer_key_path(&self) -> PathBuf {
-        self.resolve(&self.config.signer.key_file)
+    /// The signer key file (none when the key is in a PKCS#11 token).
+    pub fn signer_key_path(&self) -> Option<PathBuf> {
+        self.config
+            .signer
+            .key_file
+            .as_deref()
+            .map(|path| self.resolve(path))
+    }
+
+    /// The PKCS#11 token's PIN file, if the key is in a token.
+    pub fn signer_pin_path(&self) -> Option<PathBuf> {
+        self.config
+            .signer
+            .pkcs11
+            .as_ref()
+            .map(|token| self.resolve(&token.pin_file))
     }
 
     /// The Unix socket path, if configured.
@@ -289,6 +302,13 @@ impl ValidConfig {
             {
                 *slot = serde_json::Value::String("[redacted]".into());
             }
+        }
+        if let Some(slot) = value
+            .get_mut("signer")
+            .and_then(|s| s.get_mut("pkcs11"))
+            .and_then(|s| s.get_mut("pin_file"))
+        {
+            *slot = serde_json::Value::String("[redacted]".into());
         }
         if let Some(tokens) = value
             .get_mut("security")

@@ -412,15 +412,39 @@ pub enum SecurityMode {
     Token,
 }
 
-/// `[signer]`
+/// `[signer]`: exactly one of `key_file` and `[signer.pkcs11]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signer {
     /// File with the Ed25519 secret seed (64 hex digits).
-    pub key_file: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
     /// Create a new key when the file is missing (development only).
     #[serde(default)]
     pub generate_if_missing: bool,
+    /// An Ed25519 key held in a PKCS#11 token instead of a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Signer>,
+}
+
+/// `[signer.pkcs11]`: the token and the key in it. The token is found by
+/// `token_label` or by `slot` (exactly one); the private key by
+/// `key_label` (its public key object carries the same label).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Signer {
+    /// The PKCS#11 module (a shared library), an absolute path.
+    pub module: PathBuf,
+    /// The token's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_label: Option<String>,
+    /// The slot id holding the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
+    /// The label of the Ed25519 key pair.
+    pub key_label: String,
+    /// File with the user PIN (a hardened file, mode 0600 or stricter).
+    pub pin_file: PathBuf,
 }
 
 /// `[limits]`: every bound. Defaults, bounds and when a change applies are
@@ -778,8 +802,15 @@ impl Config {
                 }],
             },
             signer: Signer {
-                key_file: "signer.key".into(),
+                key_file: Some("signer.key".into()),
                 generate_if_missing: false,
+                pkcs11: Some(Pkcs11Signer {
+                    module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+                    token_label: Some("arxi".into()),
+                    slot: Some(0),
+                    key_label: "signer".into(),
+                    pin_file: "token.pin".into(),
+                }),
             },
             limits: Limits::default(),
             probes: Probes::default(),

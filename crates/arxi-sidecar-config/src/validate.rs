@@ -689,8 +689,74 @@ pub fn check_hardened_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest token label (PKCS#11 pads labels to 32 bytes) and key label.
+const TOKEN_LABEL_BYTES_MAX: usize = 32;
+const KEY_LABEL_BYTES_MAX: usize = 256;
+
 fn check_signer(config: &Config, base: &Path, problems: &mut Problems) {
-    let path = resolve(base, &config.signer.key_file);
+    match (&config.signer.key_file, &config.signer.pkcs11) {
+        (Some(key_file), None) => check_key_file(config, &resolve(base, key_file), problems),
+        (None, Some(token)) => {
+            if config.signer.generate_if_missing {
+                problems.add(
+                    "signer.generate_if_missing",
+                    "applies to a key_file only; a key in a token is made with the token's tools",
+                );
+            }
+            check_pkcs11(token, base, problems);
+        }
+        (Some(_), Some(_)) => problems.add(
+            "signer",
+            "set key_file or [signer.pkcs11], not both: the recorder signs with one key",
+        ),
+        (None, None) => problems.add(
+            "signer",
+            "set key_file (a key file) or [signer.pkcs11] (a key in a PKCS#11 token)",
+        ),
+    }
+}
+
+fn check_pkcs11(token: &crate::model::Pkcs11Signer, base: &Path, problems: &mut Problems) {
+    if !token.module.is_absolute() {
+        problems.add(
+            "signer.pkcs11.module",
+            "give the module's absolute path (a relative one would be searched for by the loader)",
+        );
+    } else if !token.module.is_file() {
+        problems.add(
+            "signer.pkcs11.module",
+            format!("{} is not a file", token.module.display()),
+        );
+    }
+    match (&token.token_label, token.slot) {
+        (Some(label), None) => {
+            if label.is_empty() || label.len() > TOKEN_LABEL_BYTES_MAX {
+                problems.add(
+                    "signer.pkcs11.token_label",
+                    format!("a token label is 1 to {TOKEN_LABEL_BYTES_MAX} bytes"),
+                );
+            }
+        }
+        (None, Some(_)) => {}
+        _ => problems.add(
+            "signer.pkcs11",
+            "name the token by token_label or by slot (exactly one)",
+        ),
+    }
+    if token.key_label.is_empty() || token.key_label.len() > KEY_LABEL_BYTES_MAX {
+        problems.add(
+            "signer.pkcs11.key_label",
+            format!("a key label is 1 to {KEY_LABEL_BYTES_MAX} bytes"),
+        );
+    }
+    let pin = resolve(base, &token.pin_file);
+    if let Err(reason) = check_hardened_file(&pin) {
+        problems.add("signer.pkcs11.pin_file", reason);
+    }
+}
+
+fn check_key_file(config: &Config, path: &Path, problems: &mut Problems) {
+    let path = path.to_path_buf();
     match std::fs::symlink_metadata(&path) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             if !config.signer.generate_if_missing {

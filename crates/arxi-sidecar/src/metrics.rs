@@ -194,66 +194,6 @@ pub fn write_recorder(out: &mut String, metrics: &arxi_recorder::MetricsSnapshot
         "Payload and attachment bytes waiting.",
         metrics.queued_bytes,
     );
-    counter(
-        out,
-        "arxi_recorder_appends_total",
-        "Data envelopes submitted.",
-        metrics.appends_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_envelopes_total",
-        "Envelopes written (data and control).",
-        metrics.envelopes_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_commits_total",
-        "Transactions committed.",
-        metrics.commits_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_commit_failures_total",
-        "Transactions that failed.",
-        metrics.commit_failures_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_seals_total",
-        "Segments sealed.",
-        metrics.seals_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_replays_total",
-        "Idempotent replays answered.",
-        metrics.replays_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_overloaded_total",
-        "Submissions refused because the queue was full.",
-        metrics.overloaded_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_checkpoints_total",
-        "WAL checkpoints run.",
-        metrics.checkpoints_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_checkpoint_failures_total",
-        "WAL checkpoints that failed.",
-        metrics.checkpoint_failures_total,
-    );
-    counter(
-        out,
-        "arxi_recorder_checkpoint_retries_total",
-        "Background checkpoint attempts that met a commit in flight and were tried again.",
-        metrics.checkpoint_retries_total,
-    );
     gauge(
         out,
         "arxi_recorder_wal_pages",
@@ -266,6 +206,71 @@ pub fn write_recorder(out: &mut String, metrics: &arxi_recorder::MetricsSnapshot
         "Sequence number of the last envelope.",
         head_seq,
     );
+    let counters = [
+        (
+            "arxi_recorder_appends_total",
+            "Data envelopes submitted.",
+            metrics.appends_total,
+        ),
+        (
+            "arxi_recorder_envelopes_total",
+            "Envelopes written (data and control).",
+            metrics.envelopes_total,
+        ),
+        (
+            "arxi_recorder_commits_total",
+            "Transactions committed.",
+            metrics.commits_total,
+        ),
+        (
+            "arxi_recorder_commit_failures_total",
+            "Transactions that failed.",
+            metrics.commit_failures_total,
+        ),
+        (
+            "arxi_recorder_signer_failures_total",
+            "Batches refused because the signing key made no signature (nothing of them was recorded).",
+            metrics.signer_failures_total,
+        ),
+        (
+            "arxi_recorder_seals_total",
+            "Segments sealed.",
+            metrics.seals_total,
+        ),
+        (
+            "arxi_recorder_replays_total",
+            "Idempotent replays answered.",
+            metrics.replays_total,
+        ),
+        (
+            "arxi_recorder_overloaded_total",
+            "Submissions refused because the queue was full.",
+            metrics.overloaded_total,
+        ),
+        (
+            "arxi_recorder_checkpoints_total",
+            "WAL checkpoints run.",
+            metrics.checkpoints_total,
+        ),
+        (
+            "arxi_recorder_checkpoint_failures_total",
+            "WAL checkpoints that failed.",
+            metrics.checkpoint_failures_total,
+        ),
+        (
+            "arxi_recorder_checkpoint_retries_total",
+            "Background checkpoint attempts that met a commit in flight and were tried again.",
+            metrics.checkpoint_retries_total,
+        ),
+    ];
+    for (name, help, value) in counters {
+        counter(out, name, help, value);
+    }
+    write_batch_histogram(out, metrics);
+}
+
+/// `arxi_recorder_batch_commands`: commands per committed transaction.
+fn write_batch_histogram(out: &mut String, metrics: &arxi_recorder::MetricsSnapshot) {
     out.push_str(
         "# HELP arxi_recorder_batch_commands Commands per committed transaction (group commit).\n",
     );

@@ -158,6 +158,8 @@ registry! {
         "The operation succeeded but its audit hook could not be exported; retry with the same Idempotency-Key."),
     StorageUnavailable => ("storage_unavailable", 503, "Storage unavailable", true, Some(1),
         "The store could not read or write; nothing of the request was recorded."),
+    SignerUnavailable => ("signer_unavailable", 503, "Signer unavailable", true, Some(1),
+        "The signing key (held in a PKCS#11 token) made no signature: the token refused, is gone or answered a signature that does not verify. Nothing of the request was recorded; the recorder tries the token again with the next request."),
     IdempotencyUnavailable => ("idempotency_unavailable", 503, "Idempotency store unavailable", true, Some(1),
         "The idempotency record could not be read or written, so the request was not performed (fail closed)."),
     ClockUnavailable => ("clock_unavailable", 503, "Clock out of range", true, Some(1),

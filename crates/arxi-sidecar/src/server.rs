@@ -32,7 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use arxi_format::SecretKey;
+use arxi_format::{SecretKey, Signer};
 use arxi_recorder::{AutoSeal, RecorderConfig, RecorderEngine, SystemClock};
 use arxi_sidecar_config::ValidConfig;
 use arxi_sidecar_config::model::IoDriver;
@@ -255,10 +255,30 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
 /// attachment references.
 const ENVELOPE_FIXED_BYTES_MAX: usize = 64 * 1024;
 
-/// Loads the signing key, or creates one when allowed (development).
-fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
-    let path = config.signer_key_path();
-    match std::fs::read_to_string(&path) {
+/// The signing key: in a PKCS#11 token, or loaded from its file (or
+/// created when allowed, for development).
+pub fn signing_key(config: &ValidConfig) -> Result<Signer, StartError> {
+    if let (Some(token), Some(pin_file)) = (&config.model().signer.pkcs11, config.signer_pin_path())
+    {
+        let key = crate::token::TokenKey::open(token, &pin_file).map_err(|error| {
+            StartError::Key(format!("{}: {error}", crate::token::describe(token)))
+        })?;
+        tracing::info!(
+            key_id = %arxi_format::ExternalKey::public(&key).id(),
+            token = %crate::token::describe(token),
+            "signing through a PKCS#11 token"
+        );
+        return Ok(Signer::External(Arc::new(key)));
+    }
+    let path = config
+        .signer_key_path()
+        .ok_or_else(|| StartError::Key("no signer configured".into()))?;
+    key_file(config, &path).map(Signer::from)
+}
+
+/// Loads the signing key file, or creates it when allowed (development).
+fn key_file(config: &ValidConfig, path: &Path) -> Result<SecretKey, StartError> {
+    match std::fs::read_to_string(path) {
         Ok(text) => SecretKey::from_hex(&text)
             .map_err(|e| StartError::Key(format!("{}: {e}", path.display()))),
         Err(error)
@@ -280,7 +300,7 @@ fn signing_key(config: &ValidConfig) -> Result<SecretKey, StartError> {
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
+                .open(path)
                 .map_err(|e| StartError::Key(format!("{}: {e}", path.display())))?;
             std::io::Write::write_all(&mut file, format!("{}\n", key.to_hex()).as_bytes())
                 .and_then(|()| file.sync_all())

@@ -18,7 +18,7 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// length now). Shorten one, then lower or drop its entry.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("crates/arxi-recorder/src/bundle.rs", "write_bundle", 119),
-    ("crates/arxi-sidecar/src/metrics.rs", "write_recorder", 113),
+    ("crates/arxi-sidecar/src/metrics.rs", "write_recorder", 87),
     ("system-tests/src/bin/control_plane_stub.rs", "answer", 79),
     ("crates/arxi-sidecar/src/reload.rs", "reload", 91),
     ("crates/arxi-sidecar/src/pipeline.rs", "process", 83),

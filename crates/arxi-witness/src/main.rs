@@ -116,7 +116,10 @@ fn keygen(options: &Options) -> Result<(), String> {
     let secret = SecretKey::from_seed(&seed).map_err(|e| e.to_string())?;
     let signer = NoteSigner::new(options.one("name")?, SignatureType::Cosignature, secret)
         .map_err(|e| e.to_string())?;
-    write_secret(&path, &signer.to_private_text())?;
+    let text = signer
+        .to_private_text()
+        .ok_or("a key made here is in memory")?;
+    write_secret(&path, &text)?;
     println!("{}", signer.verifier());
     Ok(())
 }

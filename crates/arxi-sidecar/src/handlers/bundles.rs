@@ -61,6 +61,7 @@ fn bundle_problem(error: BundleError) -> Problem {
             .with("segment_id", segment),
         BundleError::TooLarge(why) => invalid("(selection)", why),
         BundleError::Inconsistent(why) => Problem::new(Code::StorageUnavailable).detail(why),
+        BundleError::Signer(error) => Problem::new(Code::SignerUnavailable).detail(error.0),
         BundleError::Store(error) => {
             Problem::new(Code::StorageUnavailable).detail(error.to_string())
         }

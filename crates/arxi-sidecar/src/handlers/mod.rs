@@ -287,6 +287,9 @@ pub fn command_problem(error: CommandError) -> Problem {
             Problem::new(Code::StorageUnavailable).detail(error.to_string())
         }
         CommandError::Unavailable(reason) => Problem::new(Code::StorageUnavailable).detail(reason),
+        CommandError::SignerUnavailable(reason) => {
+            Problem::new(Code::SignerUnavailable).detail(reason)
+        }
         CommandError::IdempotencyConflict => Problem::new(Code::IdempotencyConflict)
             .detail("this Idempotency-Key was used with a different request"),
         CommandError::IdempotencyUnavailable(reason) => {
