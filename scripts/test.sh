@@ -33,6 +33,14 @@ step "cargo test (workspace, with the Garage archive suites)"
 . scripts/tool-pins.sh
 ARXI_GARAGE="$GARAGE" cargo test --workspace --locked
 
+# The same sidecars signing through a PKCS#11 token (SoftHSM2) instead of
+# a key file: the auditor's round trip, the faults (kill -9 under load, a
+# full disk, failing fsync, kills during bundle builds), idempotency across
+# a restart and the backup-restore drill (system-tests/src/token.rs).
+step "system suites again, signing through a SoftHSM2 token"
+ARXI_TEST_SIGNER=pkcs11 cargo test --locked -p arxi-system-tests \
+  --test sidecar --test faults --test idempotency_restart --test restore_drill
+
 step "the browser verifier in headless chromium: conformance verdicts, golden and tampered reports, the page from disk, throughput beside the CLI"
 crates/arxi-verify-web/tests/browser/run.sh
 

@@ -14,6 +14,7 @@ seconds="${1:-10}"
 rounds="${2:-3}"
 scripts/install-test-deps.sh bench >/dev/null
 cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar
+sidecar="$(realpath "${CARGO_TARGET_DIR:-target}")/release/arxi-sidecar"
 module=/usr/lib/softhsm/libsofthsm2.so
 out=target/bench
 mkdir -p "$out"
@@ -44,7 +45,7 @@ run() {
   if [ "$signer" = token ]; then
     sed -i "s|^key_file = .*|[signer.pkcs11]\nmodule = \"$module\"\ntoken_label = \"arxi\"\nkey_label = \"recorder\"\npin_file = \"$work/token.pin\"|; /^generate_if_missing/d" "$dir/sidecar.toml"
   fi
-  (cd "$dir" && exec "$OLDPWD/target/release/arxi-sidecar" --config sidecar.toml 2> sidecar.log) &
+  (cd "$dir" && exec "$sidecar" --config sidecar.toml 2> sidecar.log) &
   pid=$!
   wait_http "http://127.0.0.1:$port/ready"
   wrk -t2 -c64 -d2s -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" >/dev/null 2>&1
@@ -70,6 +71,6 @@ run() {
 } | tee "$out/token.txt"
 echo
 echo "token / file requests/s per round:"
-awk -F'|' '$3 ~ /file|token/ { gsub(/ /, "", $3); rate[$2, $3] = $4 }
+awk -F'|' '$3 ~ /file|token/ { gsub(/ /, "", $2); gsub(/ /, "", $3); rate[$2, $3] = $4 }
   END { for (k in rate) { split(k, p, SUBSEP); if (p[2] == "file") printf "round %s: %.3f\n", p[1], rate[p[1], "token"] / rate[p[1], "file"] } }' \
   "$out/token.txt" | sort

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod garage;
+pub mod token;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,15 +70,31 @@ pub struct Sidecar {
 }
 
 /// A development-style configuration for a test sidecar in `dir` (port 0,
-/// `sock/arxi.sock`, generated key); `extra` is appended verbatim.
+/// `sock/arxi.sock`, a generated key file, or the shared token with
+/// `ARXI_TEST_SIGNER=pkcs11`: [`token::shared`]); `extra` is appended
+/// verbatim.
 pub fn test_config(dir: &Path, extra_sections: &str, io_driver: &str) -> PathBuf {
+    let signer = match token::shared() {
+        Some(token) => token.signer_section(token::KEY_LABEL),
+        None => "[signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n".to_owned(),
+    };
+    test_config_with_signer(dir, &signer, extra_sections, io_driver)
+}
+
+/// As [`test_config`], with `signer` as the signer table(s).
+pub fn test_config_with_signer(
+    dir: &Path,
+    signer: &str,
+    extra_sections: &str,
+    io_driver: &str,
+) -> PathBuf {
     let text = format!(
         "config_version = 1\n[api]\nmajor_version = 1\n\
          [recorder]\nid = \"system-test\"\ndata_dir = \"data\"\n\
          [transport]\nworkers = 2\nio_driver = \"{io_driver}\"\n\
          [transport.tcp]\nhost = \"127.0.0.1\"\nport = 0\n\
          [transport.unix]\npath = \"sock/arxi.sock\"\nmode = \"0600\"\n\
-         [signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n\
+         {signer}\
          [shutdown]\nshutdown_drain_seconds = 5\n{extra_sections}"
     );
     let path = dir.join("sidecar.toml");
@@ -105,17 +122,22 @@ pub fn output_text(output: &std::process::Output) -> String {
     )
 }
 
-/// `arxi-sidecar`, run through `wrapper` when given.
+/// `arxi-sidecar`, run through `wrapper` when given (with the shared
+/// token's `SOFTHSM2_CONF` when the suites sign through one).
 fn sidecar_command(wrapper: Option<&Path>) -> std::process::Command {
     let sidecar = binary("arxi-sidecar");
-    match wrapper {
+    let mut command = match wrapper {
         Some(wrapper) => {
             let mut command = std::process::Command::new(wrapper);
             command.arg(&sidecar);
             command
         }
         None => std::process::Command::new(&sidecar),
+    };
+    if let Some(token) = token::shared() {
+        command.env("SOFTHSM2_CONF", &token.conf);
     }
+    command
 }
 
 impl Sidecar {

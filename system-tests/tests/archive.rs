@@ -134,11 +134,46 @@ fn sealed_through(sidecar: &Sidecar) -> u64 {
 }
 
 /// Waits until every sealed segment is archived.
+/// Waits until every segment sealed when the wait starts is recorded as
+/// archived (the lag gauge alone is not enough: the archiver updates it
+/// on its next look, so right after a seal it may still read 0).
 fn wait_archived(sidecar: &Sidecar, timeout: Duration) {
+    let sealed = sealed_through(sidecar);
     eventually("every sealed segment is archived", timeout, || {
-        metric(sidecar, "arxi_archive_lag_segments") == Some(0)
+        archived_through(sidecar) >= sealed
+            && metric(sidecar, "arxi_archive_lag_segments") == Some(0)
             && ready_archive(sidecar)["state"] == "ok"
     });
+}
+
+/// The last segment the recorder has recorded as archived: the highest
+/// `last_segment` of its `arxi.segment.archived` envelopes (0 when none).
+fn archived_through(sidecar: &Sidecar) -> u64 {
+    let mut through = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = serde_json::json!({"type": "arxi.segment.archived", "limit": 1000});
+        if let Some(cursor) = cursor.take() {
+            query["cursor"] = Value::String(cursor);
+        }
+        let page = http(
+            &sidecar.tcp,
+            "POST",
+            "/v1/query/envelopes",
+            &[],
+            Some(query.to_string().as_bytes()),
+        )
+        .expect("query")
+        .json();
+        for envelope in page["envelopes"].as_array().expect("envelopes") {
+            let last = envelope["payload"]["last_segment"].as_u64();
+            through = through.max(last.expect("an archive record names its last segment"));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return through,
+        }
+    }
 }
 
 /// Waits until the archive has caught up with a sealed count that holds

@@ -13,102 +13,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use arxi_system_tests::{Response, Sidecar, binary, http, test_config, wait_for, write_secret};
+use arxi_system_tests::token::{KEY_LABEL, SoftHsm};
+use arxi_system_tests::{
+    Response, Sidecar, binary, http, test_config_with_signer, wait_for, write_secret,
+};
 
-/// Debian's SoftHSM2 module (package `softhsm2`, installed by
-/// `scripts/ci/install-test-deps.sh`).
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const PIN: &str = "2718";
-
-/// A SoftHSM2 token in `dir`: its configuration file, the directory that
-/// holds its files, and the public key of the Ed25519 pair made in it.
-struct Token {
-    conf: PathBuf,
-    files: PathBuf,
-    public_hex: String,
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|e| {
-        panic!(
-            "{command:?}: {e} (softhsm2 and opensc are installed by the test dependencies script)"
-        )
-    });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{command:?}:\n{text}");
-    text
-}
-
-fn softhsm(dir: &Path) -> Token {
-    assert!(
-        Path::new(MODULE).is_file(),
-        "{MODULE} is missing: install softhsm2 (scripts/ci/install-test-deps.sh does)"
-    );
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).expect("token directory");
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .expect("softhsm2.conf");
-    run(Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--init-token", "--free", "--label", "arxi"])
-        .args(["--so-pin", "31415", "--pin", PIN]));
-    let made = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", &conf)
-        .args(["--module", MODULE, "--token-label", "arxi", "--login"])
-        .args([
-            "--pin",
-            PIN,
-            "--keypairgen",
-            "--key-type",
-            "EC:edwards25519",
-        ])
-        .args(["--label", "recorder"]));
-    // `EC_POINT:   0420<32 bytes>`: a DER OCTET STRING around the key.
-    let public_hex = made
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("EC_POINT:"))
-        .and_then(|point| point.trim().strip_prefix("0420"))
-        .unwrap_or_else(|| panic!("no EC_POINT in:\n{made}"))
-        .to_owned();
-    assert_eq!(public_hex.len(), 64, "{made}");
-    let files = std::fs::read_dir(&tokens)
-        .expect("tokens")
-        .map(|entry| entry.expect("entry").path())
-        .find(|path| path.is_dir())
-        .expect("the token's directory");
-    write_secret(dir, "token.pin", &format!("{PIN}\n"));
-    Token {
-        conf,
-        files,
-        public_hex,
-    }
-}
-
-/// A sidecar in `dir` whose key is the token's.
-fn start(dir: &Path, token: &Token) -> Sidecar {
-    let config = test_config(dir, "", "auto");
-    let text = std::fs::read_to_string(&config).expect("config");
-    let text = text.replace(
-        "[signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n",
-        &format!(
-            "[signer.pkcs11]\nmodule = \"{MODULE}\"\ntoken_label = \"arxi\"\n\
-             key_label = \"recorder\"\npin_file = \"token.pin\"\n"
-        ),
-    );
-    assert!(text.contains("[signer.pkcs11]"), "{text}");
-    std::fs::write(&config, text).expect("config");
+/// Starts a sidecar in `dir` signing with the pair labelled `key_label` in
+/// `token`.
+fn try_start(
+    dir: &Path,
+    token: &SoftHsm,
+    key_label: &str,
+) -> Result<Sidecar, (Option<std::process::ExitStatus>, Vec<String>)> {
+    let config = test_config_with_signer(dir, &token.signer_section(key_label), "", "auto");
     Sidecar::try_start_env(&config, None, &[], &[("SOFTHSM2_CONF", &token.conf)])
+}
+
+fn start(dir: &Path, token: &SoftHsm) -> Sidecar {
+    try_start(dir, token, KEY_LABEL)
         .unwrap_or_else(|(status, log)| panic!("not started ({status:?}):\n{}", log.join("\n")))
 }
 
@@ -157,7 +79,7 @@ fn bundle(sidecar: &Sidecar, dir: &Path) -> PathBuf {
 #[test]
 fn a_token_signs_everything_and_an_outage_records_nothing_and_ends_by_itself() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = softhsm(dir.path());
+    let token = SoftHsm::make(dir.path());
     let sidecar = start(dir.path(), &token);
     assert!(
         !dir.path().join("signer.key").exists(),
@@ -231,29 +153,14 @@ fn a_token_signs_everything_and_an_outage_records_nothing_and_ends_by_itself() {
 #[test]
 fn a_token_that_does_not_hold_the_key_stops_the_start_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let token = softhsm(dir.path());
-    let config = test_config(dir.path(), "", "auto");
-    let text = std::fs::read_to_string(&config).expect("config").replace(
-        "[signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n",
-        &format!(
-            "[signer.pkcs11]\nmodule = \"{MODULE}\"\ntoken_label = \"arxi\"\n\
-             key_label = \"no-such-key\"\npin_file = \"token.pin\"\n"
-        ),
-    );
-    std::fs::write(&config, text).expect("config");
-    let (_, log) = Sidecar::try_start_env(&config, None, &[], &[("SOFTHSM2_CONF", &token.conf)])
-        .expect_err("no key, no start");
+    let token = SoftHsm::make(dir.path());
+    let (_, log) = try_start(dir.path(), &token, "no-such-key").expect_err("no key, no start");
     let log = log.join("\n");
     assert!(
         log.contains("no Ed25519") && log.contains("no-such-key"),
         "{log}"
     );
     write_secret(dir.path(), "token.pin", "0000\n");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("no-such-key", "recorder");
-    std::fs::write(&config, text).expect("config");
-    let (_, log) = Sidecar::try_start_env(&config, None, &[], &[("SOFTHSM2_CONF", &token.conf)])
-        .expect_err("a wrong PIN, no start");
+    let (_, log) = try_start(dir.path(), &token, KEY_LABEL).expect_err("a wrong PIN, no start");
     assert!(log.join("\n").contains("logging in"), "{}", log.join("\n"));
 }

@@ -420,6 +420,107 @@ fn secrets_are_loaded_and_redacted() {
     );
 }
 
+/// `[signer.pkcs11]`: exactly one signer, the module an absolute path to a
+/// file, the token named one way, labels bounded, the PIN file hardened;
+/// the PIN file's path is redacted like the key file's.
+#[test]
+fn a_key_in_a_token_is_configured_exactly_and_redacted() {
+    let files = Files::new();
+    files.write("token.pin", "2718\n", 0o600);
+    files.write("open.pin", "2718\n", 0o644);
+    let module = files.path().join("module.so");
+    files.write("module.so", "", 0o644);
+    let token = |body: &str| {
+        base_with(
+            "[signer]\nkey_file = \"signer.key\"\n",
+            &format!("[signer.pkcs11]\n{body}"),
+        )
+    };
+    let good = format!(
+        "module = \"{}\"\ntoken_label = \"arxi\"\nkey_label = \"recorder\"\npin_file = \"token.pin\"\n",
+        module.display()
+    );
+    let config = parse(&token(&good), files.path(), "test").expect("valid");
+    assert_eq!(config.signer_key_path(), None);
+    assert_eq!(
+        config.signer_pin_path(),
+        Some(files.path().join("token.pin"))
+    );
+    let json = config.redacted_json();
+    assert_eq!(json["signer"]["pkcs11"]["pin_file"], "[redacted]");
+    assert_eq!(json["signer"]["pkcs11"]["key_label"], "recorder");
+    let by_slot = good.replace("token_label = \"arxi\"", "slot = 7");
+    parse(&token(&by_slot), files.path(), "test").expect("a slot names the token too");
+
+    let cases = [
+        (
+            good.replace("token.pin", "open.pin"),
+            "signer.pkcs11.pin_file",
+        ),
+        (
+            good.replace("token.pin", "missing.pin"),
+            "signer.pkcs11.pin_file",
+        ),
+        (
+            good.replace(&module.display().to_string(), "module.so"),
+            "signer.pkcs11.module",
+        ),
+        (
+            good.replace(&module.display().to_string(), "/nonexistent/module.so"),
+            "signer.pkcs11.module",
+        ),
+        (
+            good.replace("token_label = \"arxi\"", "token_label = \"arxi\"\nslot = 1"),
+            "signer.pkcs11",
+        ),
+        (
+            good.replace("token_label = \"arxi\"\n", ""),
+            "signer.pkcs11",
+        ),
+        (
+            good.replace("\"arxi\"", &format!("\"{}\"", "t".repeat(33))),
+            "signer.pkcs11.token_label",
+        ),
+        (
+            good.replace("\"recorder\"", "\"\""),
+            "signer.pkcs11.key_label",
+        ),
+    ];
+    for (body, key) in cases {
+        let problems = check(&files, &token(&body)).expect_err(key);
+        assert!(
+            problems.iter().any(|p| p.starts_with(key)),
+            "{key}: {problems:?}"
+        );
+    }
+    let both = base_with(
+        "[signer]\nkey_file = \"signer.key\"\n",
+        &format!("[signer]\nkey_file = \"signer.key\"\n[signer.pkcs11]\n{good}"),
+    );
+    let problems = check(&files, &both).expect_err("two signers");
+    assert!(
+        problems.iter().any(|p| p.starts_with("signer")),
+        "{problems:?}"
+    );
+    let neither = base_with("[signer]\nkey_file = \"signer.key\"\n", "[signer]\n");
+    let problems = check(&files, &neither).expect_err("no signer");
+    assert!(
+        problems.iter().any(|p| p.starts_with("signer")),
+        "{problems:?}"
+    );
+    let generated = token(&good).replace(
+        "[signer.pkcs11]",
+        "[signer]\ngenerate_if_missing = true\n[signer.pkcs11]",
+    );
+    let problems = check(&files, &generated).expect_err("nothing to generate");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("signer.generate_if_missing")),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn known_keys_cover_every_section() {
     let keys = arxi_sidecar_config::known_keys();
