@@ -148,29 +148,33 @@ fn wait_archived(sidecar: &Sidecar, timeout: Duration) {
 
 /// The last segment the recorder has recorded as archived: the highest
 /// `last_segment` of its `arxi.segment.archived` envelopes (0 when none).
+/// Pruned envelopes are skipped (a query reaching them answers `410
+/// range_pruned` with the last pruned seq).
 fn archived_through(sidecar: &Sidecar) -> u64 {
     let mut through = 0;
-    let mut cursor: Option<String> = None;
+    let mut query = serde_json::json!({"type": "arxi.segment.archived", "limit": 1000});
     loop {
-        let mut query = serde_json::json!({"type": "arxi.segment.archived", "limit": 1000});
-        if let Some(cursor) = cursor.take() {
-            query["cursor"] = Value::String(cursor);
-        }
-        let page = http(
+        let response = http(
             &sidecar.tcp,
             "POST",
             "/v1/query/envelopes",
             &[],
             Some(query.to_string().as_bytes()),
         )
-        .expect("query")
-        .json();
+        .expect("query");
+        let page = response.json();
+        if response.status == 410 {
+            let pruned = page["pruned_through_seq"].as_u64().expect("pruned through");
+            query["seq_from"] = (pruned + 1).into();
+            continue;
+        }
+        assert_eq!(response.status, 200, "{page}");
         for envelope in page["envelopes"].as_array().expect("envelopes") {
             let last = envelope["payload"]["last_segment"].as_u64();
             through = through.max(last.expect("an archive record names its last segment"));
         }
         match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
+            Some(next) => query["cursor"] = next.into(),
             None => return through,
         }
     }
