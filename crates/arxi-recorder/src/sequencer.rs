@@ -399,27 +399,18 @@ impl Sequencer {
     /// A signature of `plan` could not be made: nothing of it is written,
     /// its callers get the error, and the next batch starts from the state
     /// reloaded from the database (the sequence numbers and chain this plan
-    /// took are given out again). A shutdown still stops the committer.
-    /// Returns false when the committer is gone.
+    /// took are given out again). A stop still stops: the sequencer ends,
+    /// and the committer ends when the plan channel closes, after the plans
+    /// sent before (no plan carries the refused state to it, so neither the
+    /// published status nor the signed head ever names it).
     fn refuse_unsigned(&mut self, plan: Plan, error: &SignerError) -> bool {
         tracing::error!(%error, "signer made no signature; nothing of the batch was recorded");
         self.shared
             .metrics
             .signer_failures_total
             .fetch_add(1, Ordering::Relaxed);
-        let shutdown = plan.shutdown;
-        let (generation, status) = (plan.generation, plan.status.clone());
         plan.deliver(Some(&crate::plan::Failure::Signer(error.0.clone())));
         self.failure = Some(format!("signer: {}", error.0));
-        if !shutdown {
-            return true;
-        }
-        let mut stop = Plan::new(generation, self.epoch + 1, status);
-        stop.shutdown = true;
-        if self.plans.send(stop).is_err() {
-            return false;
-        }
-        self.epoch += 1;
         true
     }
 
@@ -506,7 +497,7 @@ impl Sequencer {
                 self.shared.publish(self.chain.status(None));
                 tracing::warn!(
                     head_seq = self.chain.state.head.seq,
-                    "sequencer reloaded its state after a failed write"
+                    "sequencer reloaded its state after a failed write or signature"
                 );
             }
             Err(error) => {

@@ -22,6 +22,8 @@ use support::*;
 const ANSWERS: u8 = 0;
 const REFUSES: u8 = 1;
 const ANSWERS_GARBAGE: u8 = 2;
+/// Refuses the next signature, then answers.
+const REFUSES_ONCE: u8 = 3;
 
 struct TestToken {
     key: ed25519_dalek::SigningKey,
@@ -50,6 +52,13 @@ impl ExternalKey for TestToken {
     }
 
     fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
+        let refused_once = self
+            .mode
+            .compare_exchange(REFUSES_ONCE, ANSWERS, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        if refused_once {
+            return Err(SignerError("token busy".into()));
+        }
         match self.mode.load(Ordering::SeqCst) {
             ANSWERS => Ok(self.key.sign(message).to_bytes()),
             ANSWERS_GARBAGE => Ok([7; 64]),
@@ -156,6 +165,29 @@ fn a_stop_while_the_key_is_gone_stops_and_the_next_start_signs() {
     let engine = open_with(&path, &token);
     let next = append(&engine, "orders.placed", json!({"n": 2}));
     assert!(next.seq > last);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+    verify_all(&path);
+}
+
+/// The stop's own signature is refused, the signatures after it are made:
+/// the engine stops without its stop record, and nothing it writes on the
+/// way out (the signed head above all) names the refused state, so the
+/// next start opens (a head beyond the database would refuse it).
+#[test]
+fn a_stop_refused_once_leaves_a_head_the_database_reaches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let token = TestToken::new(12);
+    let engine = open_with(&path, &token);
+    for n in 0..5 {
+        append(&engine, "orders.placed", json!({"n": n}));
+    }
+    token.set(REFUSES_ONCE);
+    refused(engine.shutdown());
+    drop(engine);
+    let engine = open_with(&path, &token);
+    append(&engine, "orders.placed", json!({"n": 5}));
     engine.shutdown().expect("shutdown");
     drop(engine);
     verify_all(&path);
