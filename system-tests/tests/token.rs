@@ -106,6 +106,16 @@ fn a_token_signs_everything_and_an_outage_records_nothing_and_ends_by_itself() {
         assert_signer_unavailable(&record(&sidecar, n));
     }
     assert_signer_unavailable(&post(&sidecar, "/v1/segments/seal", None));
+    let ready = |sidecar: &Sidecar| http(&sidecar.tcp, "GET", "/ready", &[], None).expect("ready");
+    let unready = wait_for(
+        "/ready to say the signer is gone",
+        Duration::from_secs(30),
+        || {
+            let response = ready(&sidecar);
+            (response.status == 503).then(|| response.json())
+        },
+    );
+    assert_eq!(unready["reason"], "signer_unavailable", "{unready}");
     let metrics = http(&sidecar.tcp, "GET", "/metrics", &[], None).expect("metrics");
     assert!(
         metrics.text().lines().any(
@@ -121,6 +131,9 @@ fn a_token_signs_everything_and_an_outage_records_nothing_and_ends_by_itself() {
     let recorded = wait_for("the token to sign again", Duration::from_secs(30), || {
         let response = record(&sidecar, 200);
         (response.status == 201).then_some(response)
+    });
+    wait_for("/ready to pass again", Duration::from_secs(30), || {
+        (ready(&sidecar).status == 200).then_some(())
     });
     assert_eq!(
         recorded.json()["seq"].as_u64(),

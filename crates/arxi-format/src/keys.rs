@@ -341,6 +341,10 @@ pub trait ExternalKey: Send + Sync {
 
     /// Signs `message` (pure Ed25519) and answers the 64 signature bytes.
     fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError>;
+
+    /// Whether the key can be reached now, without signing (a cheap look,
+    /// for readiness).
+    fn check(&self) -> Result<(), SignerError>;
 }
 
 /// Why a signer made no signature: the message says what refused.
@@ -376,6 +380,14 @@ impl Signer {
     /// The key id of the public half.
     pub fn id(&self) -> &KeyId {
         self.public().id()
+    }
+
+    /// Whether the key can be reached now (a key in memory always can).
+    pub fn check(&self) -> Result<(), SignerError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::External(key) => key.check(),
+        }
     }
 
     /// The key in memory, if it is one.

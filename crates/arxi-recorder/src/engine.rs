@@ -653,6 +653,12 @@ impl RecorderEngine {
             .clone()
     }
 
+    /// Whether the signing key can be reached now (a key held in a token
+    /// may be gone; a key from a file always can).
+    pub fn check_signer(&self) -> Result<(), arxi_format::SignerError> {
+        self.signer.check()
+    }
+
     /// True until shutdown.
     pub fn is_running(&self) -> bool {
         !self.shared.stopped.load(Ordering::Acquire)

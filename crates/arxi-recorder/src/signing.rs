@@ -253,6 +253,10 @@ mod tests {
         fn sign(&self, _message: &[u8]) -> Result<[u8; 64], SignerError> {
             Err(SignerError("token gone".into()))
         }
+
+        fn check(&self) -> Result<(), SignerError> {
+            Err(SignerError("token gone".into()))
+        }
     }
 
     /// A signer that refuses fails the plan however many threads sign.

@@ -65,6 +65,13 @@ impl ExternalKey for TestToken {
             _ => Err(SignerError("token removed".into())),
         }
     }
+
+    fn check(&self) -> Result<(), SignerError> {
+        match self.mode.load(Ordering::SeqCst) {
+            REFUSES => Err(SignerError("token removed".into())),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn open_with(path: &std::path::Path, token: &Arc<TestToken>) -> RecorderEngine {

@@ -167,7 +167,7 @@ registry! {
     RequestTimeout => ("request_timeout", 503, "Request timed out", true, Some(1),
         "The request did not finish within request_timeout_ms; a mutation may still complete, so retry with the same Idempotency-Key."),
     NotReady => ("not_ready", 503, "Not ready", true, Some(1),
-        "Readiness failed; `reason` is storage_unavailable, request_capacity_exhausted, enterprise_control_unavailable, witness_lag or shutting_down."),
+        "Readiness failed; `reason` is storage_unavailable, signer_unavailable, request_capacity_exhausted, enterprise_control_unavailable, witness_lag or shutting_down."),
     CheckpointUnavailable => ("checkpoint_unavailable", 503, "No witnessed checkpoint", true, Some(1),
         "No checkpoint has reached witness.quorum cosignatures yet (or nothing is recorded yet); `GET /v1/log` shows each witness's state."),
     ShuttingDown => ("shutting_down", 503, "Shutting down", true, Some(5),

@@ -561,6 +561,7 @@ fn app_state(
         io_uring_refusal: refusal.map(|e| e.to_string()),
         started_at: Instant::now(),
         storage: Health::new("storage not checked yet"),
+        signer: Health::new("signer not checked yet"),
         control_plane: Health::new("the control plane's health not checked yet"),
         shutting_down: std::sync::atomic::AtomicBool::new(false),
         reload_lock: std::sync::Mutex::new(()),

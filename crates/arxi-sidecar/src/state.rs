@@ -40,6 +40,9 @@ pub struct AppState {
     pub started_at: Instant,
     /// The storage watchdog's last verdict.
     pub storage: Health,
+    /// The same watchdog's last look at the signing key (a key in a
+    /// PKCS#11 token may be gone).
+    pub signer: Health,
     /// The control plane's last health verdict (readiness mode
     /// `storage_and_enterprise`).
     pub control_plane: Health,
@@ -147,6 +150,15 @@ pub fn start_storage_watchdog(
             tracing::info!("storage check passed");
         }
         state.storage.set(verdict);
+        let signer = state.engine.check_signer().map_err(|error| error.0);
+        match (&signer, state.signer.get()) {
+            (Err(reason), Ok(())) => {
+                tracing::error!(%reason, "signer check failed; /ready answers 503");
+            }
+            (Ok(()), Err(_)) => tracing::info!("signer check passed"),
+            _ => {}
+        }
+        state.signer.set(signer);
     };
     check(state);
     let state = Arc::clone(state);

@@ -294,6 +294,21 @@ impl ExternalKey for TokenKey {
         tracing::warn!(%error, "the PKCS#11 token made no signature");
         Err(SignerError(format!("PKCS#11 token: {error}")))
     }
+
+    fn check(&self) -> Result<(), SignerError> {
+        let present = || self.token.read().unwrap_or_else(|e| e.into_inner()).slot();
+        present()
+            .or_else(|error| {
+                // A returned token is listed only after an initialization.
+                if self.reinitialize() {
+                    present()
+                } else {
+                    Err(error)
+                }
+            })
+            .map(drop)
+            .map_err(|error| SignerError(format!("PKCS#11 token: {error}")))
+    }
 }
 
 /// The 32 key bytes of a `CKA_EC_POINT`: a DER OCTET STRING around them

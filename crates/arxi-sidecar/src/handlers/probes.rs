@@ -53,7 +53,8 @@ pub async fn startup(call: Call) -> Result<Reply, Problem> {
 }
 
 /// `GET /ready`: `{"ready": true}`, or 503 `not_ready` whose `reason` is
-/// `storage_unavailable` (the store failed its check), 503
+/// `storage_unavailable` (the store failed its check), `signer_unavailable`
+/// (the signing key's PKCS#11 token is not reachable), 503
 /// `enterprise_control_unavailable` (readiness mode
 /// `storage_and_enterprise` and the control plane's health failed),
 /// `request_capacity_exhausted` (saturated, when configured to say so),
@@ -66,6 +67,9 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
     }
     if let Err(reason) = state.storage.get() {
         return Err(not_ready("storage_unavailable").detail(reason));
+    }
+    if let Err(reason) = state.signer.get() {
+        return Err(not_ready("signer_unavailable").detail(reason));
     }
     let config = state.config.load();
     let probes = &config.model().probes;
