@@ -98,6 +98,20 @@ impl Health {
     }
 }
 
+/// Looks at the signing key (a key in a PKCS#11 token may be gone) and
+/// records the verdict for readiness.
+fn check_signer(state: &AppState) {
+    let signer = state.engine.check_signer().map_err(|error| error.0);
+    match (&signer, state.signer.get()) {
+        (Err(reason), Ok(())) => {
+            tracing::error!(%reason, "signer check failed; /ready answers 503");
+        }
+        (Ok(()), Err(_)) => tracing::info!("signer check passed"),
+        _ => {}
+    }
+    state.signer.set(signer);
+}
+
 /// Checks the database on a fresh connection every `interval` until
 /// `stop` is raised; the first check runs before this returns.
 ///
@@ -150,15 +164,7 @@ pub fn start_storage_watchdog(
             tracing::info!("storage check passed");
         }
         state.storage.set(verdict);
-        let signer = state.engine.check_signer().map_err(|error| error.0);
-        match (&signer, state.signer.get()) {
-            (Err(reason), Ok(())) => {
-                tracing::error!(%reason, "signer check failed; /ready answers 503");
-            }
-            (Ok(()), Err(_)) => tracing::info!("signer check passed"),
-            _ => {}
-        }
-        state.signer.set(signer);
+        check_signer(state);
     };
     check(state);
     let state = Arc::clone(state);
