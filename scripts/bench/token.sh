@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Durable POST /v1/envelopes (wrk, 2 threads, 64 connections, the ~1 KB body
 # of post-envelope.lua) with the signing key in a file and with the key in
-# a SoftHSM2 token ([signer.pkcs11]), in the same run: ROUNDS rounds, both
+# a SoftHSM2 token ([signer] pkcs11_module ...), in the same run: ROUNDS rounds, both
 # signers in every round (the order alternating), each on a fresh database.
 # Prints one line per run and the token/file ratio of each round; the table
 # goes to target/bench/token.txt as well.
@@ -43,7 +43,7 @@ run() {
   mkdir -p "$dir"
   bench_sidecar_config "$port" signer.key > "$dir/sidecar.toml"
   if [ "$signer" = token ]; then
-    sed -i "s|^key_file = .*|[signer.pkcs11]\nmodule = \"$module\"\ntoken_label = \"arxi\"\nkey_label = \"recorder\"\npin_file = \"$work/token.pin\"|; /^generate_if_missing/d" "$dir/sidecar.toml"
+    sed -i "s|^key_file = .*|pkcs11_module = \"$module\"\npkcs11_token_label = \"arxi\"\npkcs11_key_label = \"recorder\"\npkcs11_pin_file = \"$work/token.pin\"|; /^generate_if_missing/d" "$dir/sidecar.toml"
   fi
   (cd "$dir" && exec "$sidecar" --config sidecar.toml 2> sidecar.log) &
   pid=$!

@@ -4,8 +4,8 @@
 //! Ed25519 key pair labelled [`KEY_LABEL`] (`pkcs11-tool`). With
 //! `ARXI_TEST_SIGNER=pkcs11` in the environment, every sidecar the suites
 //! start signs through one such token made once per test process
-//! ([`shared`]): [`crate::test_config`] writes `[signer.pkcs11]` instead of
-//! a key file, and the sidecar gets `SOFTHSM2_CONF` (`scripts/test.sh` runs
+//! ([`shared`]): [`crate::test_config`] writes the `pkcs11_` signer keys
+//! instead of a key file, and the sidecar gets `SOFTHSM2_CONF` (`scripts/test.sh` runs
 //! the main suites once more that way).
 
 use std::path::{Path, PathBuf};
@@ -100,12 +100,11 @@ impl SoftHsm {
         }
     }
 
-    /// The `[signer.pkcs11]` table naming this token's pair labelled
-    /// `key_label`.
+    /// The `[signer]` table naming this token's pair labelled `key_label`.
     pub fn signer_section(&self, key_label: &str) -> String {
         format!(
-            "[signer.pkcs11]\nmodule = \"{MODULE}\"\ntoken_label = \"arxi\"\n\
-             key_label = \"{key_label}\"\npin_file = \"{}\"\n",
+            "[signer]\npkcs11_module = \"{MODULE}\"\npkcs11_token_label = \"arxi\"\n\
+             pkcs11_key_label = \"{key_label}\"\npkcs11_pin_file = \"{}\"\n",
             self.pin_file.display()
         )
     }

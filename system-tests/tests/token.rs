@@ -1,4 +1,5 @@
-//! Signing through a PKCS#11 token (`[signer.pkcs11]`), against SoftHSM2.
+//! Signing through a PKCS#11 token (`[signer]` `pkcs11_module` and the other
+//! `pkcs11_` keys), against SoftHSM2.
 //!
 //! A token is made in a test directory (`softhsm2-util`), an Ed25519 key
 //! pair generated in it (`pkcs11-tool`), and the sidecar started with the

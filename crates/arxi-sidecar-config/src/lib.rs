@@ -209,13 +209,12 @@ impl ValidConfig {
             .map(|path| self.resolve(path))
     }
 
-    /// The PKCS#11 token's PIN file, if the key is in a token.
-    pub fn signer_pin_path(&self) -> Option<PathBuf> {
-        self.config
-            .signer
-            .pkcs11
-            .as_ref()
-            .map(|token| self.resolve(&token.pin_file))
+    /// The key in a PKCS#11 token, when the configuration names one (its
+    /// PIN file resolved).
+    pub fn pkcs11_signer(&self) -> Option<model::Pkcs11Signer> {
+        let mut token = self.config.signer.pkcs11()?;
+        token.pin_file = self.resolve(&token.pin_file);
+        Some(token)
     }
 
     /// The Unix socket path, if configured.
@@ -292,6 +291,7 @@ impl ValidConfig {
             ("security", "token_file"),
             ("enterprise", "token_file"),
             ("signer", "key_file"),
+            ("signer", "pkcs11_pin_file"),
             ("archive", "credentials_file"),
             ("recorder", "subject_keys_file"),
         ] {
@@ -302,13 +302,6 @@ impl ValidConfig {
             {
                 *slot = serde_json::Value::String("[redacted]".into());
             }
-        }
-        if let Some(slot) = value
-            .get_mut("signer")
-            .and_then(|s| s.get_mut("pkcs11"))
-            .and_then(|s| s.get_mut("pin_file"))
-        {
-            *slot = serde_json::Value::String("[redacted]".into());
         }
         if let Some(tokens) = value
             .get_mut("security")

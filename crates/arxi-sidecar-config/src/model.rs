@@ -412,7 +412,8 @@ pub enum SecurityMode {
     Token,
 }
 
-/// `[signer]`: exactly one of `key_file` and `[signer.pkcs11]`.
+/// `[signer]`: the key in a file (`key_file`) or in a PKCS#11 token
+/// (`pkcs11_module` and the other `pkcs11_` keys), exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signer {
@@ -422,28 +423,53 @@ pub struct Signer {
     /// Create a new key when the file is missing (development only).
     #[serde(default)]
     pub generate_if_missing: bool,
-    /// An Ed25519 key held in a PKCS#11 token instead of a file.
+    /// The PKCS#11 module (a shared library, absolute path) of the token
+    /// that holds the key, instead of `key_file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkcs11: Option<Pkcs11Signer>,
+    pub pkcs11_module: Option<PathBuf>,
+    /// The token's label (or `pkcs11_slot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_token_label: Option<String>,
+    /// The slot id holding the token (or `pkcs11_token_label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_slot: Option<u64>,
+    /// The label of the Ed25519 key pair in the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_key_label: Option<String>,
+    /// File with the token's user PIN (hardened: mode 0600 or stricter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11_pin_file: Option<PathBuf>,
 }
 
-/// `[signer.pkcs11]`: the token and the key in it. The token is found by
-/// `token_label` or by `slot` (exactly one); the private key by
-/// `key_label` (its public key object carries the same label).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Signer {
+    /// The token and key the `pkcs11_` keys name, once `pkcs11_module`,
+    /// `pkcs11_key_label` and `pkcs11_pin_file` are set (validation says
+    /// which is missing).
+    pub fn pkcs11(&self) -> Option<Pkcs11Signer> {
+        Some(Pkcs11Signer {
+            module: self.pkcs11_module.clone()?,
+            token_label: self.pkcs11_token_label.clone(),
+            slot: self.pkcs11_slot,
+            key_label: self.pkcs11_key_label.clone()?,
+            pin_file: self.pkcs11_pin_file.clone()?,
+        })
+    }
+}
+
+/// A key in a PKCS#11 token: the module, the token (by label or by slot:
+/// exactly one), the key pair's label (its public key object carries the
+/// same label) and the PIN file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pkcs11Signer {
     /// The PKCS#11 module (a shared library), an absolute path.
     pub module: PathBuf,
     /// The token's label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_label: Option<String>,
     /// The slot id holding the token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<u64>,
     /// The label of the Ed25519 key pair.
     pub key_label: String,
-    /// File with the user PIN (a hardened file, mode 0600 or stricter).
+    /// File with the user PIN.
     pub pin_file: PathBuf,
 }
 
@@ -804,13 +830,11 @@ impl Config {
             signer: Signer {
                 key_file: Some("signer.key".into()),
                 generate_if_missing: false,
-                pkcs11: Some(Pkcs11Signer {
-                    module: "/usr/lib/softhsm/libsofthsm2.so".into(),
-                    token_label: Some("arxi".into()),
-                    slot: Some(0),
-                    key_label: "signer".into(),
-                    pin_file: "token.pin".into(),
-                }),
+                pkcs11_module: Some("/usr/lib/softhsm/libsofthsm2.so".into()),
+                pkcs11_token_label: Some("arxi".into()),
+                pkcs11_slot: Some(0),
+                pkcs11_key_label: Some("recorder".into()),
+                pkcs11_pin_file: Some("token.pin".into()),
             },
             limits: Limits::default(),
             probes: Probes::default(),

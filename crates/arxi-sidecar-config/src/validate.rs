@@ -694,64 +694,85 @@ const TOKEN_LABEL_BYTES_MAX: usize = 32;
 const KEY_LABEL_BYTES_MAX: usize = 256;
 
 fn check_signer(config: &Config, base: &Path, problems: &mut Problems) {
-    match (&config.signer.key_file, &config.signer.pkcs11) {
-        (Some(key_file), None) => check_key_file(config, &resolve(base, key_file), problems),
-        (None, Some(token)) => {
-            if config.signer.generate_if_missing {
+    let signer = &config.signer;
+    let token_keys = [
+        signer.pkcs11_module.is_some(),
+        signer.pkcs11_token_label.is_some(),
+        signer.pkcs11_slot.is_some(),
+        signer.pkcs11_key_label.is_some(),
+        signer.pkcs11_pin_file.is_some(),
+    ];
+    let in_token = token_keys.contains(&true);
+    match (&signer.key_file, in_token) {
+        (Some(key_file), false) => check_key_file(config, &resolve(base, key_file), problems),
+        (None, true) => {
+            if signer.generate_if_missing {
                 problems.add(
                     "signer.generate_if_missing",
                     "applies to a key_file only; a key in a token is made with the token's tools",
                 );
             }
-            check_pkcs11(token, base, problems);
+            check_pkcs11(signer, base, problems);
         }
-        (Some(_), Some(_)) => problems.add(
+        (Some(_), true) => problems.add(
             "signer",
-            "set key_file or [signer.pkcs11], not both: the recorder signs with one key",
+            "set key_file or the pkcs11_ keys, not both: the recorder signs with one key",
         ),
-        (None, None) => problems.add(
+        (None, false) => problems.add(
             "signer",
-            "set key_file (a key file) or [signer.pkcs11] (a key in a PKCS#11 token)",
+            "set key_file (a key file) or pkcs11_module and the other pkcs11_ keys (a key in a PKCS#11 token)",
         ),
     }
 }
 
-fn check_pkcs11(token: &crate::model::Pkcs11Signer, base: &Path, problems: &mut Problems) {
-    if !token.module.is_absolute() {
-        problems.add(
-            "signer.pkcs11.module",
+fn check_pkcs11(signer: &crate::model::Signer, base: &Path, problems: &mut Problems) {
+    match &signer.pkcs11_module {
+        None => problems.add(
+            "signer.pkcs11_module",
+            "is required with the other pkcs11_ keys: the token's PKCS#11 library",
+        ),
+        Some(module) if !module.is_absolute() => problems.add(
+            "signer.pkcs11_module",
             "give the module's absolute path (a relative one would be searched for by the loader)",
-        );
-    } else if !token.module.is_file() {
-        problems.add(
-            "signer.pkcs11.module",
-            format!("{} is not a file", token.module.display()),
-        );
+        ),
+        Some(module) if !module.is_file() => problems.add(
+            "signer.pkcs11_module",
+            format!("{} is not a file", module.display()),
+        ),
+        Some(_) => {}
     }
-    match (&token.token_label, token.slot) {
+    match (&signer.pkcs11_token_label, signer.pkcs11_slot) {
         (Some(label), None) => {
             if label.is_empty() || label.len() > TOKEN_LABEL_BYTES_MAX {
                 problems.add(
-                    "signer.pkcs11.token_label",
+                    "signer.pkcs11_token_label",
                     format!("a token label is 1 to {TOKEN_LABEL_BYTES_MAX} bytes"),
                 );
             }
         }
         (None, Some(_)) => {}
         _ => problems.add(
-            "signer.pkcs11",
-            "name the token by token_label or by slot (exactly one)",
+            "signer.pkcs11_token_label",
+            "name the token by pkcs11_token_label or by pkcs11_slot (exactly one)",
         ),
     }
-    if token.key_label.is_empty() || token.key_label.len() > KEY_LABEL_BYTES_MAX {
+    let label_bytes = signer.pkcs11_key_label.as_ref().map_or(0, String::len);
+    if label_bytes == 0 || label_bytes > KEY_LABEL_BYTES_MAX {
         problems.add(
-            "signer.pkcs11.key_label",
-            format!("a key label is 1 to {KEY_LABEL_BYTES_MAX} bytes"),
+            "signer.pkcs11_key_label",
+            format!("is required: the key pair's label, 1 to {KEY_LABEL_BYTES_MAX} bytes"),
         );
     }
-    let pin = resolve(base, &token.pin_file);
-    if let Err(reason) = check_hardened_file(&pin) {
-        problems.add("signer.pkcs11.pin_file", reason);
+    match &signer.pkcs11_pin_file {
+        None => problems.add(
+            "signer.pkcs11_pin_file",
+            "is required: the file with the user PIN",
+        ),
+        Some(pin) => {
+            if let Err(reason) = check_hardened_file(&resolve(base, pin)) {
+                problems.add("signer.pkcs11_pin_file", reason);
+            }
+        }
     }
 }
 

@@ -420,9 +420,10 @@ fn secrets_are_loaded_and_redacted() {
     );
 }
 
-/// `[signer.pkcs11]`: exactly one signer, the module an absolute path to a
-/// file, the token named one way, labels bounded, the PIN file hardened;
-/// the PIN file's path is redacted like the key file's.
+/// A key in a token (`[signer]` `pkcs11_` keys): exactly one signer, the
+/// module an absolute path to a file, the token named one way, the key
+/// label and the PIN file required, labels bounded, the PIN file
+/// hardened; the PIN file's path is redacted like the key file's.
 #[test]
 fn a_key_in_a_token_is_configured_exactly_and_redacted() {
     let files = Files::new();
@@ -430,60 +431,73 @@ fn a_key_in_a_token_is_configured_exactly_and_redacted() {
     files.write("open.pin", "2718\n", 0o644);
     let module = files.path().join("module.so");
     files.write("module.so", "", 0o644);
-    let token = |body: &str| {
-        base_with(
-            "[signer]\nkey_file = \"signer.key\"\n",
-            &format!("[signer.pkcs11]\n{body}"),
-        )
-    };
+    let token = |body: &str| base_with("key_file = \"signer.key\"\n", body);
     let good = format!(
-        "module = \"{}\"\ntoken_label = \"arxi\"\nkey_label = \"recorder\"\npin_file = \"token.pin\"\n",
+        "pkcs11_module = \"{}\"\npkcs11_token_label = \"arxi\"\n\
+         pkcs11_key_label = \"recorder\"\npkcs11_pin_file = \"token.pin\"\n",
         module.display()
     );
     let config = parse(&token(&good), files.path(), "test").expect("valid");
     assert_eq!(config.signer_key_path(), None);
-    assert_eq!(
-        config.signer_pin_path(),
-        Some(files.path().join("token.pin"))
-    );
+    let signer = config.pkcs11_signer().expect("a token");
+    assert_eq!(signer.pin_file, files.path().join("token.pin"));
+    assert_eq!(signer.key_label, "recorder");
+    assert_eq!(signer.token_label.as_deref(), Some("arxi"));
     let json = config.redacted_json();
-    assert_eq!(json["signer"]["pkcs11"]["pin_file"], "[redacted]");
-    assert_eq!(json["signer"]["pkcs11"]["key_label"], "recorder");
-    let by_slot = good.replace("token_label = \"arxi\"", "slot = 7");
-    parse(&token(&by_slot), files.path(), "test").expect("a slot names the token too");
+    assert_eq!(json["signer"]["pkcs11_pin_file"], "[redacted]");
+    assert_eq!(json["signer"]["pkcs11_key_label"], "recorder");
+    let by_slot = good.replace("pkcs11_token_label = \"arxi\"", "pkcs11_slot = 7");
+    let config = parse(&token(&by_slot), files.path(), "test").expect("a slot names the token");
+    assert_eq!(config.pkcs11_signer().expect("a token").slot, Some(7));
 
+    let module_path = module.display().to_string();
     let cases = [
         (
             good.replace("token.pin", "open.pin"),
-            "signer.pkcs11.pin_file",
+            "signer.pkcs11_pin_file",
         ),
         (
             good.replace("token.pin", "missing.pin"),
-            "signer.pkcs11.pin_file",
+            "signer.pkcs11_pin_file",
         ),
         (
-            good.replace(&module.display().to_string(), "module.so"),
-            "signer.pkcs11.module",
+            good.replace("pkcs11_pin_file = \"token.pin\"\n", ""),
+            "signer.pkcs11_pin_file",
         ),
         (
-            good.replace(&module.display().to_string(), "/nonexistent/module.so"),
-            "signer.pkcs11.module",
+            good.replace(&module_path, "module.so"),
+            "signer.pkcs11_module",
         ),
         (
-            good.replace("token_label = \"arxi\"", "token_label = \"arxi\"\nslot = 1"),
-            "signer.pkcs11",
+            good.replace(&module_path, "/nonexistent/module.so"),
+            "signer.pkcs11_module",
         ),
         (
-            good.replace("token_label = \"arxi\"\n", ""),
-            "signer.pkcs11",
+            good.replace(&format!("pkcs11_module = \"{module_path}\"\n"), ""),
+            "signer.pkcs11_module",
+        ),
+        (
+            good.replace(
+                "pkcs11_token_label = \"arxi\"",
+                "pkcs11_token_label = \"arxi\"\npkcs11_slot = 1",
+            ),
+            "signer.pkcs11_token_label",
+        ),
+        (
+            good.replace("pkcs11_token_label = \"arxi\"\n", ""),
+            "signer.pkcs11_token_label",
         ),
         (
             good.replace("\"arxi\"", &format!("\"{}\"", "t".repeat(33))),
-            "signer.pkcs11.token_label",
+            "signer.pkcs11_token_label",
         ),
         (
             good.replace("\"recorder\"", "\"\""),
-            "signer.pkcs11.key_label",
+            "signer.pkcs11_key_label",
+        ),
+        (
+            good.replace("pkcs11_key_label = \"recorder\"\n", ""),
+            "signer.pkcs11_key_label",
         ),
     ];
     for (body, key) in cases {
@@ -494,24 +508,21 @@ fn a_key_in_a_token_is_configured_exactly_and_redacted() {
         );
     }
     let both = base_with(
-        "[signer]\nkey_file = \"signer.key\"\n",
-        &format!("[signer]\nkey_file = \"signer.key\"\n[signer.pkcs11]\n{good}"),
+        "key_file = \"signer.key\"\n",
+        &format!("key_file = \"signer.key\"\n{good}"),
     );
     let problems = check(&files, &both).expect_err("two signers");
     assert!(
-        problems.iter().any(|p| p.starts_with("signer")),
+        problems.iter().any(|p| p.starts_with("signer:")),
         "{problems:?}"
     );
-    let neither = base_with("[signer]\nkey_file = \"signer.key\"\n", "[signer]\n");
+    let neither = base_with("key_file = \"signer.key\"\n", "");
     let problems = check(&files, &neither).expect_err("no signer");
     assert!(
-        problems.iter().any(|p| p.starts_with("signer")),
+        problems.iter().any(|p| p.starts_with("signer:")),
         "{problems:?}"
     );
-    let generated = token(&good).replace(
-        "[signer.pkcs11]",
-        "[signer]\ngenerate_if_missing = true\n[signer.pkcs11]",
-    );
+    let generated = token(&format!("generate_if_missing = true\n{good}"));
     let problems = check(&files, &generated).expect_err("nothing to generate");
     assert!(
         problems

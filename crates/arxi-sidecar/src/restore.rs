@@ -131,9 +131,8 @@ fn open_restorer(
 /// The public key of the configured signing key, when its file or token
 /// can be read (it is usually the key that signed the newest segments).
 fn configured_public_key(config: &ValidConfig) -> Option<PublicKey> {
-    if let (Some(token), Some(pin_file)) = (&config.model().signer.pkcs11, config.signer_pin_path())
-    {
-        let key = crate::token::TokenKey::open(token, &pin_file).ok()?;
+    if let Some(token) = config.pkcs11_signer() {
+        let key = crate::token::TokenKey::open(&token).ok()?;
         return Some(arxi_format::ExternalKey::public(&key).clone());
     }
     let text = std::fs::read_to_string(config.signer_key_path()?).ok()?;

@@ -258,14 +258,13 @@ const ENVELOPE_FIXED_BYTES_MAX: usize = 64 * 1024;
 /// The signing key: in a PKCS#11 token, or loaded from its file (or
 /// created when allowed, for development).
 pub fn signing_key(config: &ValidConfig) -> Result<Signer, StartError> {
-    if let (Some(token), Some(pin_file)) = (&config.model().signer.pkcs11, config.signer_pin_path())
-    {
-        let key = crate::token::TokenKey::open(token, &pin_file).map_err(|error| {
-            StartError::Key(format!("{}: {error}", crate::token::describe(token)))
+    if let Some(token) = config.pkcs11_signer() {
+        let key = crate::token::TokenKey::open(&token).map_err(|error| {
+            StartError::Key(format!("{}: {error}", crate::token::describe(&token)))
         })?;
         tracing::info!(
             key_id = %arxi_format::ExternalKey::public(&key).id(),
-            token = %crate::token::describe(token),
+            token = %crate::token::describe(&token),
             "signing through a PKCS#11 token"
         );
         return Ok(Signer::External(Arc::new(key)));

@@ -1,4 +1,5 @@
-//! The recorder's signing key held in a PKCS#11 token (`[signer.pkcs11]`).
+//! The recorder's signing key held in a PKCS#11 token (`[signer]`
+//! `pkcs11_module` and the other `pkcs11_` keys).
 //!
 //! The key never leaves the token: the sidecar loads the token's module,
 //! logs in with the PIN from a hardened file, finds the Ed25519 key pair by
@@ -85,15 +86,15 @@ impl std::fmt::Debug for TokenKey {
 }
 
 impl TokenKey {
-    /// Loads the module, logs in and finds the key pair; `pin_file` is the
-    /// resolved path of `config.pin_file`.
-    pub fn open(config: &Pkcs11Signer, pin_file: &Path) -> Result<Self, String> {
+    /// Loads the module, logs in and finds the key pair (`config.pin_file`
+    /// resolved already).
+    pub fn open(config: &Pkcs11Signer) -> Result<Self, String> {
         let id = match (&config.token_label, config.slot) {
             (Some(label), None) => TokenId::Label(label.clone()),
             (None, Some(slot)) => TokenId::Slot(slot),
             _ => return Err("name the token by token_label or by slot".into()),
         };
-        let pin = read_pin(pin_file)?;
+        let pin = read_pin(&config.pin_file)?;
         let module = config.module.display();
         let context = Pkcs11::new(&config.module).map_err(|e| format!("loading {module}: {e}"))?;
         match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
