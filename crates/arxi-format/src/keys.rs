@@ -543,4 +543,66 @@ mod tests {
         assert_eq!(message[12], 0);
         assert_eq!(&message[13..], &[0xab; 32]);
     }
+
+    /// An external key that signs with `signer` while claiming `public`.
+    struct Held {
+        public: PublicKey,
+        signer: SecretKey,
+        present: bool,
+    }
+
+    impl ExternalKey for Held {
+        fn public(&self) -> &PublicKey {
+            &self.public
+        }
+
+        fn sign(&self, message: &[u8]) -> Result<[u8; 64], SignerError> {
+            if !self.present {
+                return Err(SignerError("gone".into()));
+            }
+            Ok(self.signer.key.sign(message).to_bytes())
+        }
+
+        fn check(&self) -> Result<(), SignerError> {
+            if self.present {
+                Ok(())
+            } else {
+                Err(SignerError("gone".into()))
+            }
+        }
+    }
+
+    /// An external key's signature is used only when it verifies under the
+    /// key's public half: a token answering with another key's signature
+    /// is an error, like one that refuses.
+    #[test]
+    fn an_external_signature_is_checked_before_use() {
+        let hash = Hash32::of(b"evidence");
+        let held = |signer: u8, present: bool| {
+            Signer::External(Arc::new(Held {
+                public: key(7).public().clone(),
+                signer: key(signer),
+                present,
+            }))
+        };
+        let good = held(7, true);
+        let signature = good.sign_hash(Domain::Seal, &hash).expect("signs");
+        assert_eq!(signature, key(7).sign(Domain::Seal, &hash));
+        assert_eq!(good.check(), Ok(()));
+        assert_eq!(good.id(), key(7).id());
+        assert!(good.secret().is_none());
+        let other = held(8, true).sign_hash(Domain::Seal, &hash);
+        assert!(
+            other.is_err_and(|error| error.0.contains("does not verify")),
+            "another key's signature is refused"
+        );
+        assert_eq!(
+            held(7, false).sign_hash(Domain::Seal, &hash),
+            Err(SignerError("gone".into()))
+        );
+        assert_eq!(held(7, false).check(), Err(SignerError("gone".into())));
+        let memory = Signer::from(key(7));
+        assert_eq!(memory.check(), Ok(()));
+        assert_eq!(memory.sign_hash(Domain::Seal, &hash), Ok(signature));
+    }
 }
