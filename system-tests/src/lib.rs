@@ -113,6 +113,60 @@ pub fn run_sidecar(config: &Path, arguments: &[&str]) -> std::process::Output {
         .expect("run arxi-sidecar")
 }
 
+/// Builds the bundle of segments `first..=last` over HTTP and downloads it
+/// into `dir`.
+pub fn build_bundle(sidecar: &Sidecar, dir: &Path, first: u64, last: u64) -> PathBuf {
+    let body = format!(r#"{{"first_segment":{first},"last_segment":{last}}}"#);
+    let built = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/bundles/build",
+        &[],
+        Some(body.as_bytes()),
+    )
+    .expect("build");
+    assert_eq!(
+        built.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&built.body)
+    );
+    let id = built.json()["bundle"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let download = http(
+        &sidecar.tcp,
+        "GET",
+        &format!("/v1/bundles/download?id={id}"),
+        &[],
+        None,
+    )
+    .expect("download");
+    assert_eq!(download.status, 200);
+    let path = dir.join(format!("segments-{first}-{last}.arxb"));
+    std::fs::write(&path, &download.body).expect("write bundle");
+    path
+}
+
+/// `arxi bundle verify BUNDLE --key KEY_FILE`; panics with the CLI's
+/// output unless the bundle verifies.
+pub fn assert_bundle_verifies(bundle: &Path, key_file: &Path) {
+    let verified = std::process::Command::new(binary("arxi"))
+        .args(["bundle", "verify"])
+        .arg(bundle)
+        .arg("--key")
+        .arg(key_file)
+        .output()
+        .expect("arxi runs");
+    assert!(
+        verified.status.success(),
+        "{} does not verify: {}",
+        bundle.display(),
+        output_text(&verified)
+    );
+}
+
 /// A finished command's stdout and stderr, as one text.
 pub fn output_text(output: &std::process::Output) -> String {
     format!(

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arxi_system_tests::{Sidecar, binary, http, test_config};
+use arxi_system_tests::{Sidecar, binary, build_bundle, http, test_config};
 
 fn record(sidecar: &Sidecar, count: u64) {
     for n in 0..count {
@@ -41,42 +41,6 @@ fn seal(sidecar: &Sidecar) {
         "{}",
         String::from_utf8_lossy(&sealed.body)
     );
-}
-
-/// Builds the bundle of segments `first..=last` over HTTP and downloads it
-/// into `dir`.
-fn bundle(sidecar: &Sidecar, dir: &Path, first: u64, last: u64) -> PathBuf {
-    let body = format!(r#"{{"first_segment":{first},"last_segment":{last}}}"#);
-    let built = http(
-        &sidecar.tcp,
-        "POST",
-        "/v1/bundles/build",
-        &[],
-        Some(body.as_bytes()),
-    )
-    .expect("build");
-    assert_eq!(
-        built.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&built.body)
-    );
-    let id = built.json()["bundle"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let download = http(
-        &sidecar.tcp,
-        "GET",
-        &format!("/v1/bundles/download?id={id}"),
-        &[],
-        None,
-    )
-    .expect("download");
-    assert_eq!(download.status, 200);
-    let path = dir.join(format!("segments-{first}-{last}.arxb"));
-    std::fs::write(&path, &download.body).expect("write bundle");
-    path
 }
 
 /// Every key the recorder has used, as key files in `dir`.
@@ -163,11 +127,11 @@ fn consecutive_bundles_over_http_verify_as_a_series() {
     let keys = key_files(&sidecar, &out);
     assert_eq!(keys.len(), 3, "keys A, B and C");
     let [one_two, three_four, five] =
-        [(1, 2), (3, 4), (5, 5)].map(|(first, last)| bundle(&sidecar, &out, first, last));
+        [(1, 2), (3, 4), (5, 5)].map(|(first, last)| build_bundle(&sidecar, &out, first, last));
     let (one_three, three_five, four_five) = (
-        bundle(&sidecar, &out, 1, 3),
-        bundle(&sidecar, &out, 3, 5),
-        bundle(&sidecar, &out, 4, 5),
+        build_bundle(&sidecar, &out, 1, 3),
+        build_bundle(&sidecar, &out, 3, 5),
+        build_bundle(&sidecar, &out, 4, 5),
     );
     assert_eq!(sidecar.terminate().code(), Some(0));
 

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arxi_system_tests::{Sidecar, binary, http, test_config};
+use arxi_system_tests::{Sidecar, assert_bundle_verifies, http, test_config};
 
 const TYPE: &str = "fault.test";
 
@@ -164,19 +164,7 @@ fn verify_chain(sidecar: &Sidecar, data_dir: &Path, work: &Path) {
     let key = keys["keys"][0]["public_key"].as_str().expect("key");
     std::fs::write(&key_file, format!("{key}\n")).expect("key file");
     let bundle = data_dir.join("bundles").join(format!("{id}.arxb"));
-    let verified = Command::new(binary("arxi"))
-        .args(["bundle", "verify"])
-        .arg(&bundle)
-        .arg("--key")
-        .arg(&key_file)
-        .output()
-        .expect("arxi");
-    assert!(
-        verified.status.success(),
-        "the chain does not verify: {}{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_bundle_verifies(&bundle, &key_file);
 }
 
 /// A small deterministic generator (xorshift64*).

@@ -10,13 +10,13 @@
 //! comes back the sidecar signs again without a restart, and the chain it
 //! recorded across the outage verifies offline with no gap.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use arxi_system_tests::token::{KEY_LABEL, SoftHsm};
 use arxi_system_tests::{
-    Response, Sidecar, binary, http, test_config_with_signer, wait_for, write_secret,
+    Response, Sidecar, assert_bundle_verifies, build_bundle, http, test_config_with_signer,
+    wait_for, write_secret,
 };
 
 /// Starts a sidecar in `dir` signing with the pair labelled `key_label` in
@@ -49,32 +49,6 @@ fn assert_signer_unavailable(response: &Response) {
     let problem = response.json();
     assert_eq!(problem["code"], "signer_unavailable", "{problem}");
     assert_eq!(problem["retryable"], true, "{problem}");
-}
-
-/// Builds and downloads the bundle of segment 1.
-fn bundle(sidecar: &Sidecar, dir: &Path) -> PathBuf {
-    let built = post(
-        sidecar,
-        "/v1/bundles/build",
-        Some(r#"{"first_segment":1,"last_segment":1}"#),
-    );
-    assert_eq!(built.status, 201, "{}", built.text());
-    let id = built.json()["bundle"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let download = http(
-        &sidecar.tcp,
-        "GET",
-        &format!("/v1/bundles/download?id={id}"),
-        &[],
-        None,
-    )
-    .expect("download");
-    assert_eq!(download.status, 200);
-    let path = dir.join("segment-1.arxb");
-    std::fs::write(&path, &download.body).expect("bundle");
-    path
 }
 
 #[test]
@@ -145,22 +119,10 @@ fn a_token_signs_everything_and_an_outage_records_nothing_and_ends_by_itself() {
     assert_eq!(sealed.status, 200, "{}", sealed.text());
 
     // The whole history verifies offline under the token's public key.
-    let bundle = bundle(&sidecar, dir.path());
+    let bundle = build_bundle(&sidecar, dir.path(), 1, 1);
     let key = dir.path().join("recorder.pub");
     std::fs::write(&key, format!("{}\n", token.public_hex)).expect("key");
-    let verified = Command::new(binary("arxi"))
-        .args(["bundle", "verify"])
-        .arg(&bundle)
-        .arg("--key")
-        .arg(&key)
-        .output()
-        .expect("arxi runs");
-    assert!(
-        verified.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verified.stdout),
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_bundle_verifies(&bundle, &key);
     sidecar.terminate();
 }
 
