@@ -75,7 +75,12 @@ pub struct Sidecar {
 /// verbatim.
 pub fn test_config(dir: &Path, extra_sections: &str, io_driver: &str) -> PathBuf {
     let signer = match token::shared() {
-        Some(token) => token.signer_section(token::KEY_LABEL),
+        // The token holds the root; delegated keys (rotated every 500
+        // envelopes, so the load tests rotate) sign envelopes and seals.
+        Some(token) => format!(
+            "{}delegate = true\ndelegate_rotate_envelopes = 500\n",
+            token.signer_section(token::KEY_LABEL)
+        ),
         None => "[signer]\nkey_file = \"signer.key\"\ngenerate_if_missing = true\n".to_owned(),
     };
     test_config_with_signer(dir, &signer, extra_sections, io_driver)

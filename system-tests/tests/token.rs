@@ -140,3 +140,59 @@ fn a_token_that_does_not_hold_the_key_stops_the_start_with_the_reason() {
     let (_, log) = try_start(dir.path(), &token, KEY_LABEL).expect_err("a wrong PIN, no start");
     assert!(log.join("\n").contains("logging in"), "{}", log.join("\n"));
 }
+
+#[test]
+fn delegated_keys_from_a_token_root_keep_ingest_going_while_the_token_is_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = SoftHsm::make(dir.path());
+    let signer = format!("{}delegate = true\n", token.signer_section(KEY_LABEL));
+    let config = test_config_with_signer(dir.path(), &signer, "", "auto");
+    let sidecar = Sidecar::try_start_env(&config, None, &[], &[("SOFTHSM2_CONF", &token.conf)])
+        .unwrap_or_else(|(status, log)| panic!("not started ({status:?}):\n{}", log.join("\n")));
+    let keys = http(&sidecar.tcp, "GET", "/v1/keys", &[], None)
+        .expect("keys")
+        .json();
+    let listed: Vec<&str> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["public_key"].as_str())
+        .collect();
+    assert!(
+        !listed.contains(&token.public_hex.as_str()),
+        "the root signs no envelope, so it is no key of the chain: {keys}"
+    );
+    assert_eq!(listed.len(), 1, "one delegated key: {keys}");
+    for n in 0..5 {
+        assert_eq!(record(&sidecar, n).status, 201);
+    }
+
+    // The token goes away: the delegated key, in memory, signs on; what
+    // the root signs (the seal's checkpoint) is refused.
+    let away = dir.path().join("away");
+    std::fs::rename(&token.files, &away).expect("unplug");
+    for n in 100..103 {
+        let recorded = record(&sidecar, n);
+        assert_eq!(recorded.status, 201, "{}", recorded.text());
+    }
+    assert_signer_unavailable(&post(&sidecar, "/v1/segments/seal", None));
+
+    std::fs::rename(&away, &token.files).expect("plug back");
+    let sealed = wait_for("the root to sign again", Duration::from_secs(30), || {
+        let response = post(&sidecar, "/v1/segments/seal", None);
+        (response.status == 200).then_some(response)
+    });
+    assert_eq!(sealed.json()["seal"]["segment_id"], 1, "{}", sealed.text());
+
+    // The bundle verifies under the token's public key alone.
+    let bundle = build_bundle(&sidecar, dir.path(), 1, 1);
+    let bytes = std::fs::read(&bundle).expect("bundle");
+    assert!(
+        bytes.starts_with(b"ARXI-BUNDLE 4\n"),
+        "it carries its delegation"
+    );
+    let key = dir.path().join("root.pub");
+    std::fs::write(&key, format!("{}\n", token.public_hex)).expect("key");
+    assert_bundle_verifies(&bundle, &key);
+    sidecar.terminate();
+}

@@ -7,6 +7,8 @@
 //!
 //! - `M` the manifest (canonical JSON), exactly once, first;
 //! - `K` a public key record (canonical JSON), once per key;
+//! - `D` a key delegation ([`crate::delegation`], container version 4
+//!   only), once per delegated key, before the first envelope;
 //! - per segment: `E` envelopes (their stored canonical bytes), each
 //!   followed, when it is a version 2 envelope, by one `P` record (what the
 //!   bundle discloses of its committed payload, [`crate::payload`]), then
@@ -44,6 +46,10 @@ pub const CONTAINER_VERSION_DISCLOSURES: u64 = 2;
 /// the version 2 container plus the `W` record.
 pub const CONTAINER_VERSION_ANCHOR: u64 = 3;
 
+/// The container version of a bundle that carries key delegations (`D`):
+/// the version 3 container plus the `D` record.
+pub const CONTAINER_VERSION_DELEGATIONS: u64 = 4;
+
 /// The first bytes of every bundle, before the version number.
 pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
 
@@ -56,6 +62,9 @@ pub const PREAMBLE_DISCLOSURES: &[u8] = b"ARXI-BUNDLE 2\n";
 /// The preamble of a version 3 bundle.
 pub const PREAMBLE_ANCHOR: &[u8] = b"ARXI-BUNDLE 3\n";
 
+/// The preamble of a version 4 bundle.
+pub const PREAMBLE_DELEGATIONS: &[u8] = b"ARXI-BUNDLE 4\n";
+
 /// Largest record payload, for every tag (the one record size limit of the
 /// format: a verifier reads a JSON record of this size into memory, and
 /// streams an attachment).
@@ -63,6 +72,10 @@ pub const RECORD_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 /// Most key records a bundle may hold (bounds what a verifier keeps).
 pub const KEY_RECORDS_MAX: usize = 1_024;
+
+/// Most delegation records a bundle may hold (bounds what a verifier
+/// keeps).
+pub const DELEGATION_RECORDS_MAX: usize = 1_024;
 
 /// Most segments one bundle may hold (bounds the manifest).
 pub const SEGMENTS_MAX: usize = 100_000;
@@ -82,8 +95,10 @@ pub enum Tag {
     Seal,
     /// `P`: a payload disclosure (container versions 2 and 3).
     Payload,
-    /// `W`: the witnessed anchor (container version 3 only).
+    /// `W`: the witnessed anchor (container versions 3 and 4).
     Anchor,
+    /// `D`: a key delegation (container version 4 only).
+    Delegation,
     /// `Z`: trailer.
     Trailer,
 }
@@ -99,6 +114,7 @@ impl Tag {
             Self::Seal => b'S',
             Self::Payload => b'P',
             Self::Anchor => b'W',
+            Self::Delegation => b'D',
             Self::Trailer => b'Z',
         }
     }
@@ -113,6 +129,7 @@ impl Tag {
             b'S' => Some(Self::Seal),
             b'P' => Some(Self::Payload),
             b'W' => Some(Self::Anchor),
+            b'D' => Some(Self::Delegation),
             b'Z' => Some(Self::Trailer),
             _ => None,
         }
@@ -151,7 +168,7 @@ impl fmt::Display for FrameError {
             Self::UnsupportedVersion(version) => {
                 write!(
                     f,
-                    "bundle format version {version:?} is not supported (this build reads 1, 2 and 3)"
+                    "bundle format version {version:?} is not supported (this build reads 1 to 4)"
                 )
             }
             Self::BadHeader(header) => write!(f, "bad record header {header:?}"),
@@ -165,7 +182,7 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1`, `2` or `3`;
+/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1` to `4`;
 /// returns the container version.
 pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
     let version = line.strip_prefix(MAGIC).ok_or(FrameError::NotABundle)?;
@@ -175,6 +192,8 @@ pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
         Ok(CONTAINER_VERSION_DISCLOSURES)
     } else if version == b"3" {
         Ok(CONTAINER_VERSION_ANCHOR)
+    } else if version == b"4" {
+        Ok(CONTAINER_VERSION_DELEGATIONS)
     } else {
         Err(FrameError::UnsupportedVersion(
             String::from_utf8_lossy(version).chars().take(32).collect(),
@@ -183,8 +202,8 @@ pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
 }
 
 /// Parses a header line (without its LF) of a container of version
-/// `container` into tag and length (`P` is a tag of versions 2 and 3, `W`
-/// of version 3 only).
+/// `container` into tag and length (`P` is a tag of versions 2 and later,
+/// `W` of 3 and later, `D` of 4).
 pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameError> {
     let bad = || FrameError::BadHeader(String::from_utf8_lossy(line).chars().take(40).collect());
     let (&tag, rest) = line.split_first().ok_or_else(bad)?;
@@ -192,6 +211,7 @@ pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameErro
         .filter(|tag| match tag {
             Tag::Payload => container >= CONTAINER_VERSION_DISCLOSURES,
             Tag::Anchor => container >= CONTAINER_VERSION_ANCHOR,
+            Tag::Delegation => container >= CONTAINER_VERSION_DELEGATIONS,
             _ => true,
         })
         .ok_or_else(bad)?;
@@ -229,13 +249,15 @@ impl Encoder {
     }
 
     /// Starts a bundle of container version `container` (1; 2 when it
-    /// holds `P` records; 3 when it holds a `W` record).
+    /// holds `P` records; 3 when it holds a `W` record; 4 when it holds
+    /// `D` records).
     pub fn start_version(container: u64) -> (Self, &'static [u8]) {
         let preamble = match container {
             BUNDLE_VERSION => PREAMBLE,
             CONTAINER_VERSION_DISCLOSURES => PREAMBLE_DISCLOSURES,
             CONTAINER_VERSION_ANCHOR => PREAMBLE_ANCHOR,
-            other => panic!("no container version {other}: the builder picks 1, 2 or 3"),
+            CONTAINER_VERSION_DELEGATIONS => PREAMBLE_DELEGATIONS,
+            other => panic!("no container version {other}: the builder picks 1 to 4"),
         };
         let mut digest = Sha256::new();
         digest.update(preamble);
@@ -661,10 +683,13 @@ mod tests {
         assert_eq!(check_preamble(b"ARXI-BUNDLE 1"), Ok(1));
         assert_eq!(check_preamble(b"ARXI-BUNDLE 2"), Ok(2));
         assert_eq!(check_preamble(b"ARXI-BUNDLE 3"), Ok(3));
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 4"), Ok(4));
         assert_eq!(
-            check_preamble(b"ARXI-BUNDLE 4"),
-            Err(FrameError::UnsupportedVersion("4".into()))
+            check_preamble(b"ARXI-BUNDLE 5"),
+            Err(FrameError::UnsupportedVersion("5".into()))
         );
+        assert_eq!(parse_header(b"D 10", 4), Ok((Tag::Delegation, 10)));
+        assert!(parse_header(b"D 10", 3).is_err(), "D is a tag of version 4");
         assert_eq!(check_preamble(b"PK\x03\x04"), Err(FrameError::NotABundle));
     }
 

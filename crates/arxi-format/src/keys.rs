@@ -33,6 +33,8 @@ pub enum Domain {
     /// A signed head (the recorder's latest durable chain head, kept
     /// outside its database).
     Head,
+    /// A key delegation: a root key certifying an envelope-signing key.
+    Delegation,
 }
 
 impl Domain {
@@ -43,6 +45,7 @@ impl Domain {
             Self::Seal => "arxi.seal.v1",
             Self::Bundle => "arxi.bundle.v1",
             Self::Head => "arxi.head.v1",
+            Self::Delegation => "arxi.delegation.v1",
         }
     }
 

@@ -20,15 +20,17 @@ use std::path::PathBuf;
 
 use arxi_format::anchor::Anchor;
 use arxi_format::bundle::{
-    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord,
-    Manifest, ManifestSegment, SEGMENTS_MAX, Tag,
+    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DELEGATIONS,
+    CONTAINER_VERSION_DISCLOSURES, DELEGATION_RECORDS_MAX, Encoder, KeyRecord, Manifest,
+    ManifestSegment, SEGMENTS_MAX, Tag,
 };
+use arxi_format::delegation::Delegation;
 use arxi_format::envelope::Envelope;
 use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::payload::{Committed, Disclosure, Salt};
 use arxi_format::seal::Seal;
 use arxi_format::{Hash32, KeyId, PublicKey, Signer, Timestamp};
-use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError};
+use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError, namespace};
 
 use crate::control_types;
 use sha2::{Digest as _, Sha256};
@@ -259,6 +261,22 @@ struct Counting<W> {
 }
 
 impl<W: Write> Counting<W> {
+    /// The `K` records, then the `D` records.
+    fn key_records(
+        &mut self,
+        encoder: &mut Encoder,
+        keys: &[KeyRecord],
+        delegations: &[Delegation],
+    ) -> Result<(), BundleError> {
+        for key in keys {
+            self.record(encoder, Tag::Key, &key.to_canonical_bytes())?;
+        }
+        for delegation in delegations {
+            self.record(encoder, Tag::Delegation, &delegation.to_canonical_bytes())?;
+        }
+        Ok(())
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
         self.inner.write_all(bytes).map_err(BundleError::Write)?;
         self.digest.update(bytes);
@@ -354,7 +372,8 @@ struct Signers {
 impl Signers {
     fn see(&mut self, row: &EnvelopeRow) -> Result<(), BundleError> {
         let key_event = row.event_type == control_types::KEY_LOADED
-            || row.event_type == control_types::KEY_CHANGED;
+            || row.event_type == control_types::KEY_CHANGED
+            || row.event_type == control_types::KEY_DELEGATED;
         if !self.keys.is_empty() && !key_event {
             return Ok(());
         }
@@ -367,13 +386,22 @@ impl Signers {
     }
 
     /// The bundle's signer must be the key in force at its end (its last
-    /// seal's key) or a key that signed none of it: a verifier refuses a
+    /// seal's key), the root that delegated that key, or a key that signed
+    /// none of it: a verifier refuses a
     /// bundle signed by a key the recorder had given up before its end
     /// (`bundle_key_not_in_force`). That happens only when the recorder
     /// went back to a key it used before; build the segments before or
     /// after the change instead.
-    fn check_signer(&self, key: &Signer, in_force_at_end: &KeyId) -> Result<(), BundleError> {
-        if key.id() == in_force_at_end || !self.keys.contains(key.id()) {
+    fn check_signer(
+        &self,
+        key: &Signer,
+        in_force_at_end: &KeyId,
+        delegations: &[Delegation],
+    ) -> Result<(), BundleError> {
+        let root_of_end = delegations.iter().any(|delegation| {
+            delegation.body.key_id() == in_force_at_end && delegation.body.root_key_id == *key.id()
+        });
+        if key.id() == in_force_at_end || root_of_end || !self.keys.contains(key.id()) {
             return Ok(());
         }
         Err(BundleError::InvalidSelection(format!(
@@ -449,12 +477,42 @@ fn anchors(
     Ok((seal.body.last_envelope_hash, Hash32(previous.hash)))
 }
 
-/// The key records of every key used up to `last_seq`.
-fn key_records(reader: &Reader<'_>, last_seq: u64) -> Result<Vec<KeyRecord>, BundleError> {
-    reader
-        .keys()?
+/// The key records of every key used up to `last_seq` that no delegation
+/// vouches for, and the delegations (`D` records) of the delegated keys
+/// whose window meets `first_seq..=last_seq` (a verifier needs only the
+/// root for those; the bundle carries no record of a delegated key that
+/// could not have signed any of it).
+fn key_records(
+    reader: &Reader<'_>,
+    first_seq: u64,
+    last_seq: u64,
+) -> Result<(Vec<KeyRecord>, Vec<Delegation>), BundleError> {
+    let mut plain = Vec::new();
+    let mut delegations = Vec::new();
+    for row in reader.keys()? {
+        if row.first_seq > last_seq {
+            continue;
+        }
+        match reader.meta_get(namespace::DELEGATION, &row.key_id)? {
+            Some(entry) => {
+                let delegation = Delegation::parse(&entry.value).map_err(|e| {
+                    BundleError::Inconsistent(format!("delegation of {}: {e}", row.key_id))
+                })?;
+                if delegation.body.last_seq >= first_seq {
+                    delegations.push(delegation);
+                }
+            }
+            None => plain.push(row),
+        }
+    }
+    if delegations.len() > DELEGATION_RECORDS_MAX {
+        return Err(BundleError::InvalidSelection(format!(
+            "these segments were signed by {} delegated keys, more than a bundle holds ({DELEGATION_RECORDS_MAX}): select fewer segments",
+            delegations.len()
+        )));
+    }
+    let plain = plain
         .into_iter()
-        .filter(|row| row.first_seq <= last_seq)
         .map(|row| {
             let public_key = PublicKey::from_bytes(&row.public_key)
                 .map_err(|e| BundleError::Inconsistent(format!("key {}: {e}", row.key_id)))?;
@@ -463,7 +521,18 @@ fn key_records(reader: &Reader<'_>, last_seq: u64) -> Result<Vec<KeyRecord>, Bun
                 first_seq: row.first_seq,
             })
         })
-        .collect()
+        .collect::<Result<_, BundleError>>()?;
+    Ok((plain, delegations))
+}
+
+/// The container version a bundle with `delegations` needs: version 4,
+/// which holds `D` records, when it carries any, else `container`.
+fn container_with(container: u64, delegations: &[Delegation]) -> u64 {
+    if delegations.is_empty() {
+        container
+    } else {
+        CONTAINER_VERSION_DELEGATIONS
+    }
 }
 
 /// What the records written so far hold.
@@ -604,7 +673,7 @@ pub fn write_bundle<W: Write>(
     };
     let first_segment = *segments.start();
     let (prev_hash, prev_seal_hash) = anchors(reader, first_seq, first_segment)?;
-    let keys = key_records(reader, last_seq)?;
+    let (keys, delegations) = key_records(reader, first_seq, last_seq)?;
     let last_seal = Seal::parse(&rows[rows.len() - 1].1.body)
         .map_err(|e| BundleError::Inconsistent(format!("last seal: {e}")))?;
     // A bundle is never dated before its last seal, even when the clock
@@ -635,13 +704,12 @@ pub fn write_bundle<W: Write>(
         bytes: 0,
     };
     let (anchor, container) = anchor_and_container(reader, anchor, first_seq, &last_seal)?;
+    let container = container_with(container, &delegations);
     let (mut encoder, preamble) = Encoder::start_version(container);
     out.put(preamble)?;
     let manifest_bytes = manifest.to_canonical_bytes();
     out.record(&mut encoder, Tag::Manifest, &manifest_bytes)?;
-    for record in &keys {
-        out.record(&mut encoder, Tag::Key, &record.to_canonical_bytes())?;
-    }
+    out.key_records(&mut encoder, &keys, &delegations)?;
     let mut envelopes = 0_u64;
     let mut counts = Counts::default();
     let mut signers = Signers::default();
@@ -686,7 +754,7 @@ pub fn write_bundle<W: Write>(
         }
         out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
     }
-    signers.check_signer(key, &last_seal.body.key_id)?;
+    signers.check_signer(key, &last_seal.body.key_id, &delegations)?;
     if let Some(anchor) = &anchor {
         out.record(&mut encoder, Tag::Anchor, &anchor.to_canonical_bytes())?;
     }

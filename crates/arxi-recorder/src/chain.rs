@@ -19,6 +19,7 @@ use arxi_store::{SealRow, SegmentRow};
 use crate::commitment::Commitment;
 use crate::control::{self, Reason};
 use crate::control_types;
+use crate::delegation::Delegator;
 use crate::log_tree::{self, LogCheckpoint};
 use crate::plan::{Op, Plan};
 use crate::signing;
@@ -102,10 +103,17 @@ impl<'a> Draft<'a> {
 /// The evidence-making state: chain, key, clock, config.
 pub(crate) struct Chain {
     pub(crate) state: ChainState,
+    /// Signs envelopes and seals: the configured key, or with delegation
+    /// the delegated key in force (`delegation.rs`).
     pub(crate) key: Signer,
+    /// The configured key: signs checkpoints and, with delegation, the
+    /// delegations.
+    pub(crate) root: Signer,
+    /// Makes and tracks the delegated keys (`delegation.rs`).
+    delegator: Delegator,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Arc<RecorderConfig>,
-    /// Signs checkpoints: the recorder key under the log origin's name.
+    /// Signs checkpoints: the root under the log origin's name.
     note_signer: NoteSigner,
     /// The time used for the command being applied: a valid timestamp,
     /// never behind the last recorded receive time.
@@ -128,6 +136,8 @@ impl From<ClockOutOfRange> for crate::OpenError {
 }
 
 impl Chain {
+    /// A chain signing with `key` (the root, with delegation: the first
+    /// delegation replaces it before anything is signed).
     pub(crate) fn new(
         state: ChainState,
         key: Signer,
@@ -139,12 +149,54 @@ impl Chain {
             .unwrap_or_else(|error| unreachable!("origin checked by validate_config: {error}"));
         Self {
             state,
+            root: key.clone(),
             key,
+            delegator: Delegator::new(&config),
             clock,
             config,
             note_signer,
             now: state_time,
         }
+    }
+
+    /// Whether a new delegated key is due before the next envelope
+    /// (`delegation.rs`).
+    pub(crate) fn delegation_due(&self) -> bool {
+        self.delegator
+            .due(self.key.id(), self.state.head.seq, self.now_us())
+    }
+
+    /// Whether the delegated key in force may still sign one more plan.
+    pub(crate) fn delegated_key_lasts(&self) -> bool {
+        self.delegator
+            .lasts(self.key.id(), self.state.head.seq, self.now_us())
+    }
+
+    /// Makes a new delegated key, has the root sign its delegation, and
+    /// plans its key row, stored delegation and key event (signed by the
+    /// new key, which signs from here on; the key it replaces still signs
+    /// what this plan appended before). When the root refuses, nothing
+    /// changes.
+    pub(crate) fn delegate(&mut self, plan: &mut Plan) -> Result<(), arxi_format::SignerError> {
+        let made = self
+            .delegator
+            .delegate(&self.root, self.state.head.seq + 1, self.now())?;
+        let retired = std::mem::replace(&mut self.key, Signer::from(made.key));
+        plan.retire(retired);
+        plan.ops.extend(made.ops);
+        self.append_envelope(
+            plan,
+            Draft::control(control_types::KEY_DELEGATED, made.event),
+        );
+        Ok(())
+    }
+
+    /// The key the last key event durably recorded names (at open, and
+    /// after the state was reloaded: a refused plan may have delegated to
+    /// a key the database never heard of, and the next plan delegates
+    /// again).
+    pub(crate) fn reloaded(&mut self, recorded: Option<arxi_format::KeyId>) {
+        self.delegator.reloaded(recorded);
     }
 
     /// Reads the clock, never going back behind the last recorded time. A

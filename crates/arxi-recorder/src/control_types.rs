@@ -46,6 +46,10 @@ pub const ENVELOPE_VERSION_CHANGED: &str = "arxi.envelope.version_changed";
 /// §10, rule C5), recorded on the operator's request.
 pub const KEY_REVOKED: &str = arxi_format::revocation::KEY_REVOKED;
 
+/// A delegated key, certified by the root, signs from here on
+/// (`Docs/format.md` §3.1); signed by that key.
+pub const KEY_DELEGATED: &str = arxi_format::delegation::KEY_DELEGATED;
+
 /// Every control type, in the order above.
 pub const ALL: &[&str] = &[
     SEGMENT_OPENED,
@@ -65,4 +69,5 @@ pub const ALL: &[&str] = &[
     PAYLOAD_ERASED,
     ENVELOPE_VERSION_CHANGED,
     KEY_REVOKED,
+    KEY_DELEGATED,
 ];

@@ -168,6 +168,9 @@ fn validate_config(config: &RecorderConfig) -> Result<(), OpenError> {
     if config.batch_envelopes_max == 0 {
         return fail("batch_envelopes_max must be positive".into());
     }
+    if let Some(policy) = &config.delegation {
+        policy.validate().map_err(OpenError::InvalidConfig)?;
+    }
     if !(1..=SIGNING_THREADS_MAX).contains(&config.signing_threads) {
         return fail(format!(
             "signing_threads must be 1 to {SIGNING_THREADS_MAX}"
@@ -203,10 +206,9 @@ impl RecorderEngine {
         let rollback = acknowledged_rollback(&store, &config, &key, &head_file)?;
         warn_without_subject_keys(&store, &config)?;
         let (state, report) = recovery::recover(&mut store, &config, &key)?;
-        let public_key = key.public().clone();
-        let key_id = key.id().clone();
         let signer = key.clone();
         let mut chain = Chain::new(state, key, Arc::clone(&clock), Arc::clone(&config));
+        chain.reloaded(recorded_signer_key(&store)?);
         let first_open = stored_id.is_none();
         record_start(
             &mut store,
@@ -240,8 +242,8 @@ impl RecorderEngine {
             shared,
             readers,
             config,
-            key_id,
-            public_key,
+            key_id: signer.id().clone(),
+            public_key: signer.public().clone(),
             recorded_keys,
             cursors: CursorKey::derive(&signer)
                 .map_err(|error| OpenError::InvalidConfig(format!("random source: {error}")))?,
@@ -551,7 +553,14 @@ impl RecorderEngine {
                 key_id: revocation.key_id.clone(),
             });
         }
-        if !self.recorded_keys.contains(&revocation.key_id) {
+        // A delegated key made since the open is in the store only.
+        let known = self.recorded_keys.contains(&revocation.key_id)
+            || self
+                .keys()
+                .map_err(|error| SubmitError::Storage(error.to_string()))?
+                .iter()
+                .any(|key| key.public_key.id() == &revocation.key_id);
+        if !known {
             return Err(SubmitError::UnknownKey {
                 key_id: revocation.key_id.clone(),
             });
@@ -1514,6 +1523,20 @@ fn record_start(
     Ok(())
 }
 
+/// The key the last key event named (`None` before the first start).
+fn recorded_signer_key(store: &Store) -> Result<Option<KeyId>, OpenError> {
+    let Some(entry) = store
+        .reader()
+        .meta_get(namespace::RECORDER, "signer_key_id")?
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&entry.value);
+    KeyId::parse(&text)
+        .map(Some)
+        .map_err(|error| OpenError::Inconsistent(format!("recorded signer key {text:?}: {error}")))
+}
+
 /// Every key id in the store's `keys` table.
 fn recorded_key_ids(store: &Store) -> Result<Vec<KeyId>, StoreError> {
     store
@@ -1536,6 +1559,13 @@ fn record_key(
     plan: &mut Plan,
     now: i64,
 ) -> Result<(), OpenError> {
+    if chain.config.delegation.is_some() {
+        // A new delegated key at every start: its secret never outlived
+        // the process that made it.
+        return chain
+            .delegate(plan)
+            .map_err(|error| OpenError::Signer(error.0));
+    }
     let known_keys = store.reader().keys()?;
     let previous_key = store
         .reader()

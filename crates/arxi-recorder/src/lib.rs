@@ -37,6 +37,7 @@ mod committer;
 mod control;
 pub mod control_types;
 mod cursor;
+mod delegation;
 mod engine;
 mod erasure;
 mod head;
@@ -64,6 +65,7 @@ use arxi_store::StoreError;
 pub use archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use commitment::PayloadPolicy;
+pub use delegation::DelegationPolicy;
 pub use engine::{IdempotencyLookup, QUERY_PAGE_DEFAULT, QueryResult, RecorderEngine};
 pub use erasure::{ErasureReceipt, ErasureRequest, ErasureSelector, PayloadView, Skipped};
 pub use head::{Rollback, head_path};
@@ -220,6 +222,11 @@ pub struct RecorderConfig {
     /// Kept apart from the database, so a copy of the database made before
     /// an erasure cannot be read for that subject once the key is gone.
     pub subject_keys: Option<PathBuf>,
+    /// Delegated envelope keys (`None`: the configured key signs
+    /// everything): the configured key becomes the root, which signs
+    /// delegations, checkpoints, bundles and the signed head; a delegated
+    /// key made in memory signs envelopes and seals.
+    pub delegation: Option<DelegationPolicy>,
 }
 
 impl RecorderConfig {
@@ -251,6 +258,7 @@ impl RecorderConfig {
             rollback_acknowledged_seq: None,
             retention: None,
             subject_keys: None,
+            delegation: None,
         }
         .with_default_origin()
     }
@@ -401,6 +409,9 @@ pub enum SubmitError {
     /// The operating system's random source failed (no salt for a
     /// version 2 envelope); nothing was queued.
     RandomUnavailable(String),
+    /// The store could not be read to check the request; nothing was
+    /// queued.
+    Storage(String),
     /// A revocation names the key the recorder signs with: it would sign
     /// its own revocation (rotate to another key first).
     RevokesSigningKey {
@@ -446,6 +457,7 @@ impl fmt::Display for SubmitError {
             Self::RandomUnavailable(reason) => {
                 write!(f, "the random source failed: {reason}")
             }
+            Self::Storage(reason) => write!(f, "the store could not be read: {reason}"),
             Self::RevokesSigningKey { key_id } => write!(
                 f,
                 "{key_id} is the recorder's signing key: rotate to another key, then revoke it"

@@ -285,6 +285,10 @@ pub(crate) struct Plan {
     /// written, its callers get the error, and the sequencer reloads its
     /// state (as after a failed write).
     pub(crate) signer_failure: Option<SignerError>,
+    /// Keys the chain signed with earlier in this plan and gave up in it
+    /// (a delegated key replaced mid-plan): its envelopes are signed by
+    /// the key each names.
+    pub(crate) retired: Vec<arxi_format::Signer>,
 }
 
 impl Plan {
@@ -299,7 +303,14 @@ impl Plan {
             shutdown: false,
             truncate_wal: false,
             signer_failure: None,
+            retired: Vec::new(),
         }
+    }
+
+    /// Keeps a key the chain gave up during this plan, for the envelopes
+    /// it signed before.
+    pub(crate) fn retire(&mut self, key: arxi_format::Signer) {
+        self.retired.push(key);
     }
 
     /// Records that a signature of this plan could not be made (the first

@@ -55,6 +55,8 @@ const PRUNE_ROWS_PER_TRANSACTION: u64 = 10_000;
 pub enum RestoreRecord {
     /// `K`: a key record.
     Key(Vec<u8>),
+    /// `D`: a key delegation.
+    Delegation(Vec<u8>),
     /// `E`: an envelope's stored bytes.
     Envelope(Vec<u8>),
     /// `P`: the payload disclosure of the version 2 envelope before it.
@@ -319,6 +321,7 @@ impl Restorer {
         let outcome = records.into_iter().try_for_each(|record| {
             match record.map_err(|reason| refused(format!("reading the bundle: {reason}")))? {
                 RestoreRecord::Key(bytes) => self.key(&bytes),
+                RestoreRecord::Delegation(bytes) => self.delegation(&bytes),
                 RestoreRecord::Envelope(bytes) => self.envelope(&bytes),
                 RestoreRecord::Payload(bytes) => self.payload(&bytes),
                 RestoreRecord::Attachment(bytes) => self.attachment(bytes),
@@ -367,6 +370,37 @@ impl Restorer {
             .map_err(|error| refused(format!("key record: {error}")))?;
         self.key_first_seq
             .insert(record.public_key.id().as_str().to_owned(), record.first_seq);
+        Ok(())
+    }
+
+    /// A delegation record: its key becomes known for what it signs when
+    /// a key this database or the operator trusts delegated it, and the
+    /// delegation verifies under that key.
+    fn delegation(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
+        let delegation = arxi_format::delegation::Delegation::parse(bytes)
+            .map_err(|error| refused(format!("delegation record: {error}")))?;
+        let body = &delegation.body;
+        let root = self
+            .keys
+            .get(body.root_key_id.as_str())
+            .or_else(|| self.trusted.get(body.root_key_id.as_str()))
+            .ok_or_else(|| {
+                refused(format!(
+                    "delegation of {} by {}, a key the database does not know: trust it with --key if it is this recorder's",
+                    body.key_id(),
+                    body.root_key_id
+                ))
+            })?;
+        delegation.verify(root).map_err(|_| {
+            refused(format!(
+                "the delegation of {} does not verify under {}",
+                body.key_id(),
+                body.root_key_id
+            ))
+        })?;
+        let key_id = body.key_id().as_str().to_owned();
+        self.key_first_seq.insert(key_id.clone(), body.first_seq);
+        self.trusted.insert(key_id, body.public_key.clone());
         Ok(())
     }
 
@@ -560,6 +594,20 @@ impl Restorer {
             ),
             control_types::SEGMENT_PRUNED => self.pruning(&payload, seq, at).map_err(bad)?,
             control_types::PAYLOAD_ERASED => return self.erasure(&payload, seq).map_err(bad),
+            control_types::KEY_DELEGATED => {
+                let event = arxi_format::delegation::KeyDelegated::from_payload(&payload)
+                    .map_err(|error| bad(error.to_string()))?;
+                let key_id = event.delegation.body.key_id().as_str().to_owned();
+                return Ok(vec![
+                    meta("signer_key_id", key_id.as_bytes().to_vec()),
+                    Op::MetaPut {
+                        namespace: namespace::DELEGATION,
+                        key: key_id,
+                        value: event.delegation.to_canonical_bytes(),
+                        created_at_us: at,
+                    },
+                ]);
+            }
             control_types::KEY_LOADED | control_types::KEY_CHANGED => {
                 match payload["key_id"].as_str() {
                     Some(key_id) => meta("signer_key_id", key_id.as_bytes().to_vec()),

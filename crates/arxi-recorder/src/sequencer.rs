@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::Duration;
 
-use arxi_format::{CanonicalJson, Hash32, SignerError};
+use arxi_format::{CanonicalJson, Hash32, KeyId, SignerError};
 use arxi_store::{IdempotencyRow, ReaderPool, StoreError, namespace};
 
 use crate::chain::{Chain, Draft, PreparedAppend};
@@ -317,6 +317,7 @@ impl Sequencer {
         // The epoch is taken only when the plan is sent, so the committer
         // processes every epoch the sequencer counts.
         let mut plan = Plan::new(self.generation, self.epoch + 1, self.chain.status(None));
+        self.plan_delegation(&mut plan);
         let mut stop = false;
         for command in batch.drain(..) {
             if stop {
@@ -347,6 +348,27 @@ impl Sequencer {
             return false;
         }
         !self.sign_and_send(plan) || stop
+    }
+
+    /// A new delegated key when one is due (`delegation.rs`). When the
+    /// root makes no delegation, the current key signs on while its window
+    /// lasts; past that the plan is refused (`signer_unavailable`).
+    fn plan_delegation(&mut self, plan: &mut Plan) {
+        if !self.chain.delegation_due() {
+            return;
+        }
+        let Err(error) = self.chain.delegate(plan) else {
+            return;
+        };
+        self.shared
+            .metrics
+            .signer_failures_total
+            .fetch_add(1, Ordering::Relaxed);
+        if self.chain.delegated_key_lasts() {
+            tracing::warn!(%error, "the root made no delegation; the delegated key in force signs on");
+        } else {
+            plan.fail_signing(error);
+        }
     }
 
     /// Evicts expired idempotency records (a bounded number per plan).
@@ -486,10 +508,16 @@ impl Sequencer {
     fn reset(&mut self) {
         self.wait_processed();
         match self.readers.with(|reader| {
-            recovery::load_state(reader).map_err(|e| StoreError::Other(e.to_string()))
+            let state =
+                recovery::load_state(reader).map_err(|e| StoreError::Other(e.to_string()))?;
+            let recorded = reader
+                .meta_get(namespace::RECORDER, "signer_key_id")?
+                .and_then(|entry| KeyId::parse(&String::from_utf8_lossy(&entry.value)).ok());
+            Ok((state, recorded))
         }) {
-            Ok(state) => {
+            Ok((state, recorded_key)) => {
                 self.chain.state = state;
+                self.chain.reloaded(recorded_key);
                 self.inflight.clear();
                 self.generation += 1;
                 self.failure = None;
@@ -663,6 +691,15 @@ impl Sequencer {
         }
         let idempotent = idempotency.is_some();
         let result = self.idempotent(plan, idempotency, None, |chain, plan| {
+            // A revocation of the delegated key in force is signed by the
+            // next one: the revoked key never signs its own revocation.
+            let revokes_current = event_type == control_types::KEY_REVOKED
+                && payload.to_value()["key_id"].as_str() == Some(chain.key.id().as_str());
+            if revokes_current && chain.config.delegation.is_some() {
+                chain
+                    .delegate(plan)
+                    .map_err(|error| CommandError::SignerUnavailable(error.0))?;
+            }
             let receipt = chain.append_envelope(plan, Draft::control(event_type, payload));
             index.plan(plan, receipt.seq, chain.now_us());
             if let Some(reason) = chain.auto_seal_due() {

@@ -53,8 +53,11 @@ pub(crate) fn sign_plan(
         })
         .count();
     let threads = threads.clamp(1, (waiting / SPLIT_ENVELOPES_MIN).max(1));
+    let retired = std::mem::take(&mut plan.retired);
+    let keys: Vec<&Signer> = std::iter::once(key).chain(&retired).collect();
+    let keys = keys.as_slice();
     if threads == 1 {
-        return sign_ops(&mut plan.ops, key);
+        return sign_ops_with(&mut plan.ops, keys);
     }
     // Chunks of about equal envelope counts (other ops are cheap).
     let chunk = plan.ops.len().div_ceil(threads);
@@ -65,11 +68,11 @@ pub(crate) fn sign_plan(
             .map(|other| {
                 std::thread::Builder::new()
                     .name("arxi-signer".into())
-                    .spawn_scoped(scope, move || sign_ops(other, key))
+                    .spawn_scoped(scope, move || sign_ops_with(other, keys))
                     .expect("a signing thread starts")
             })
             .collect();
-        let mut results = vec![sign_ops(own, key)];
+        let mut results = vec![sign_ops_with(own, keys)];
         for other in others {
             results.push(other.join().expect("a signing thread does not panic"));
         }
@@ -86,11 +89,21 @@ pub(crate) fn sign_plan(
 /// Signs the unsigned envelopes among `ops`, in order. After an error the
 /// ops are partly signed and must not be written (the plan fails whole).
 pub(crate) fn sign_ops(ops: &mut [Op], key: &Signer) -> Result<Signatures, SignerError> {
+    sign_ops_with(ops, &[key])
+}
+
+/// [`sign_ops`], each envelope signed by the one of `keys` it names (the
+/// current key first, then any the plan gave up).
+fn sign_ops_with(ops: &mut [Op], keys: &[&Signer]) -> Result<Signatures, SignerError> {
     let mut made = Vec::new();
     for op in ops {
         if let Op::InsertEnvelope { row, unsigned } = op
             && let Some(pending) = unsigned.take()
         {
+            let key = keys
+                .iter()
+                .find(|key| key.id() == &pending.body.key_id)
+                .unwrap_or(&keys[0]);
             let (bytes, signature) = sign(pending.body, pending.hash, key)?;
             row.body = bytes;
             made.push((row.seq, signature));

@@ -439,6 +439,18 @@ pub struct Signer {
     /// File with the token's user PIN (hardened: mode 0600 or stricter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pkcs11_pin_file: Option<PathBuf>,
+    /// Delegated envelope keys: the configured key becomes the root, which
+    /// certifies a short-lived key made in memory at every start and
+    /// rotation; that key signs envelopes and seals, the root only
+    /// delegations, checkpoints, bundles and the signed head.
+    #[serde(default)]
+    pub delegate: bool,
+    /// With `delegate`: a new delegated key after this many envelopes.
+    #[serde(default = "defaults::delegate_rotate_envelopes")]
+    pub delegate_rotate_envelopes: u64,
+    /// With `delegate`: a new delegated key after this many seconds.
+    #[serde(default = "defaults::delegate_rotate_seconds")]
+    pub delegate_rotate_seconds: u64,
 }
 
 impl Signer {
@@ -779,6 +791,12 @@ pub(crate) mod defaults {
     pub(crate) fn enterprise_health_path() -> String {
         "/health".into()
     }
+    pub(crate) fn delegate_rotate_envelopes() -> u64 {
+        1_000_000
+    }
+    pub(crate) fn delegate_rotate_seconds() -> u64 {
+        3_600
+    }
     pub(crate) fn enterprise_timeout_ms() -> u64 {
         2_000
     }
@@ -835,6 +853,9 @@ impl Config {
                 pkcs11_slot: Some(0),
                 pkcs11_key_label: Some("recorder".into()),
                 pkcs11_pin_file: Some("token.pin".into()),
+                delegate: true,
+                delegate_rotate_envelopes: defaults::delegate_rotate_envelopes(),
+                delegate_rotate_seconds: defaults::delegate_rotate_seconds(),
             },
             limits: Limits::default(),
             probes: Probes::default(),

@@ -723,6 +723,15 @@ fn check_signer(config: &Config, base: &Path, problems: &mut Problems) {
             "set key_file (a key file) or pkcs11_module and the other pkcs11_ keys (a key in a PKCS#11 token)",
         ),
     }
+    if !(1..=1 << 40).contains(&signer.delegate_rotate_envelopes) {
+        problems.add("signer.delegate_rotate_envelopes", "must be 1 to 2^40");
+    }
+    if !(1..=366 * 86_400).contains(&signer.delegate_rotate_seconds) {
+        problems.add(
+            "signer.delegate_rotate_seconds",
+            "must be 1 to 31622400 (366 days)",
+        );
+    }
 }
 
 fn check_pkcs11(signer: &crate::model::Signer, base: &Path, problems: &mut Problems) {

@@ -240,6 +240,7 @@ impl<R: Read> Iterator for Records<R> {
                 Record::Attachment { .. } => RestoreRecord::Attachment(attachment),
                 Record::Json { tag, payload } => match tag {
                     Tag::Key => RestoreRecord::Key(payload),
+                    Tag::Delegation => RestoreRecord::Delegation(payload),
                     Tag::Envelope => RestoreRecord::Envelope(payload),
                     Tag::Payload => RestoreRecord::Payload(payload),
                     Tag::Seal => RestoreRecord::Seal(payload),

@@ -238,6 +238,11 @@ pub fn recorder_config(config: &ValidConfig) -> RecorderConfig {
         commit_subject: model.recorder.commit_subject,
     };
     recorder.subject_keys = config.subject_keys_path();
+    let signer = &model.signer;
+    recorder.delegation = signer.delegate.then(|| arxi_recorder::DelegationPolicy {
+        rotate_envelopes: signer.delegate_rotate_envelopes,
+        rotate_after: Duration::from_secs(signer.delegate_rotate_seconds),
+    });
     recorder.log_origin = config.log_origin();
     recorder.retention = model
         .retention

@@ -212,6 +212,9 @@ pub mod namespace {
     /// Subject keys an erasure destroys (hex key id), written with the
     /// erasure and deleted once the key is gone from the key file.
     pub const SUBJECT_KEY_DESTROY: &str = "subject_key_destroy";
+    /// Key delegations the root signed (`Docs/format.md` §3.1), keyed by
+    /// the delegated key id, for the bundles of what those keys signed.
+    pub const DELEGATION: &str = "delegation";
 }
 
 /// Outcome of a checkpoint.

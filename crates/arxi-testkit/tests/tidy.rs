@@ -17,7 +17,7 @@ const FUNCTION_LINES_MAX: usize = 70;
 /// Functions over [`FUNCTION_LINES_MAX`] lines today: (file, function, its
 /// length now). Shorten one, then lower or drop its entry.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
-    ("crates/arxi-recorder/src/bundle.rs", "write_bundle", 119),
+    ("crates/arxi-recorder/src/bundle.rs", "write_bundle", 118),
     ("crates/arxi-sidecar/src/metrics.rs", "write_recorder", 87),
     ("system-tests/src/bin/control_plane_stub.rs", "answer", 79),
     ("crates/arxi-sidecar/src/reload.rs", "reload", 91),

@@ -208,6 +208,7 @@ fn tag_name(tag: Tag) -> &'static str {
     match tag {
         Tag::Manifest => "manifest",
         Tag::Key => "key",
+        Tag::Delegation => "delegation",
         Tag::Envelope => "envelope",
         Tag::Attachment => "attachment",
         Tag::Payload => "payload",

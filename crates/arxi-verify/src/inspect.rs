@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use arxi_format::bundle::{KeyRecord, Manifest, Tag, Trailer};
+use arxi_format::delegation::Delegation;
 use serde_json::{Value, json};
 
 use crate::reader::{BundleReader, Record};
@@ -15,6 +16,8 @@ pub struct Summary {
     pub manifest: Option<Manifest>,
     /// Key records.
     pub keys: Vec<KeyRecord>,
+    /// Delegation records.
+    pub delegations: Vec<Delegation>,
     /// Envelope records.
     pub envelopes: u64,
     /// Envelopes by kind: (data, control).
@@ -73,6 +76,10 @@ pub fn inspect_bundle<R: Read>(source: R) -> Summary {
                             .push(format!("envelope record {}: {error}", summary.envelopes)),
                     }
                 }
+                Tag::Delegation => match Delegation::parse(&payload) {
+                    Ok(delegation) => summary.delegations.push(delegation),
+                    Err(error) => summary.problems.push(format!("delegation record: {error}")),
+                },
                 Tag::Seal => summary.seals += 1,
                 Tag::Trailer => match Trailer::parse(&payload) {
                     Ok(trailer) => summary.trailer = Some(trailer),
@@ -120,6 +127,15 @@ impl Summary {
                 "key_id": k.public_key.id().as_str(),
                 "public_key": k.public_key.to_hex(),
                 "first_seq": k.first_seq,
+            })).collect::<Vec<_>>(),
+            "delegations": self.delegations.iter().map(|d| json!({
+                "key_id": d.body.key_id().as_str(),
+                "public_key": d.body.public_key.to_hex(),
+                "root_key_id": d.body.root_key_id.as_str(),
+                "first_seq": d.body.first_seq,
+                "last_seq": d.body.last_seq,
+                "not_before": d.body.not_before.to_string(),
+                "not_after": d.body.not_after.to_string(),
             })).collect::<Vec<_>>(),
             "records": {
                 "envelopes": self.envelopes,
@@ -173,6 +189,18 @@ impl Summary {
                 "  key            {} from seq {}\n",
                 key.public_key.id(),
                 key.first_seq
+            ));
+        }
+        for delegation in &self.delegations {
+            let body = &delegation.body;
+            out.push_str(&format!(
+                "  delegated key  {} by {} for seq {}..={}, {} to {}\n",
+                body.key_id(),
+                body.root_key_id,
+                body.first_seq,
+                body.last_seq,
+                body.not_before,
+                body.not_after
             ));
         }
         if let Some(trailer) = &self.trailer {

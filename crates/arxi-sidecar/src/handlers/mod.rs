@@ -252,6 +252,7 @@ pub fn submit_problem(error: SubmitError) -> Problem {
             format!("the envelope would be {bytes} bytes; the limit is {limit}"),
         ),
         SubmitError::RandomUnavailable(reason) => Problem::new(Code::InternalError).detail(reason),
+        SubmitError::Storage(reason) => Problem::new(Code::StorageUnavailable).detail(reason),
         SubmitError::RevokesSigningKey { key_id } => Problem::new(Code::KeyInUse)
             .detail(format!(
                 "{key_id} is the recorder's signing key: restart with a new key, then revoke it"

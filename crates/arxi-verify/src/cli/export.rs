@@ -251,7 +251,9 @@ impl Outputs {
                     .and_then(|()| file.flush())
                     .map_err(|e| CouldNotCheck(format!("{}: {e}", path.display())));
             }
-            Tag::Key | Tag::Trailer | Tag::Attachment | Tag::Anchor => return Ok(()),
+            Tag::Key | Tag::Delegation | Tag::Trailer | Tag::Attachment | Tag::Anchor => {
+                return Ok(());
+            }
         };
         if payload.contains(&b'\n') {
             self.written.skipped += 1;

@@ -116,7 +116,7 @@ impl Verifier<'_> {
                 Class::Other
             }
             RECORDER_STOPPED => Class::Stopped,
-            KEY_LOADED | KEY_CHANGED => Class::KeyEvent,
+            KEY_LOADED | KEY_CHANGED | arxi_format::delegation::KEY_DELEGATED => Class::KeyEvent,
             _ => Class::Other,
         };
         self.recent.push(body.seq, class);

@@ -111,6 +111,7 @@ impl Verifier<'_> {
                     at,
                 );
                 self.within_window(&body.key_id, Covered::Envelope(body.seq), at);
+                self.within_time_window(envelope, at);
             }
             None => self.find(
                 Code::EnvelopeUntrustedKey,

@@ -49,6 +49,7 @@
 use std::collections::HashMap;
 
 use arxi_format::bundle::{KEY_RECORDS_MAX, KeyRecord};
+use arxi_format::delegation::KEY_DELEGATED;
 use arxi_format::envelope::Envelope;
 use arxi_format::{KeyId, PublicKey};
 use serde_json::Value;
@@ -125,7 +126,7 @@ impl KeyRecords {
 }
 
 fn is_key_event(event_type: &str) -> bool {
-    event_type == KEY_LOADED || event_type == KEY_CHANGED
+    event_type == KEY_LOADED || event_type == KEY_CHANGED || event_type == KEY_DELEGATED
 }
 
 impl Verifier<'_> {
@@ -187,11 +188,11 @@ impl Verifier<'_> {
 
     /// An envelope or seal that parsed, signed by `key_id`.
     pub(super) fn signed_by(&mut self, key_id: &KeyId, at: At) {
-        if !self.key_records.covers(key_id) {
+        if !self.key_records.covers(key_id) && !self.delegations.covers(key_id) {
             self.find(
                 Code::KeyRecordMissing,
                 at,
-                "signed by a key that no key record names",
+                "signed by a key that no key record or delegation record names",
                 None,
                 Some(key_id.to_string()),
             );
@@ -275,7 +276,11 @@ impl Verifier<'_> {
     fn key_event(&mut self, envelope: &Envelope, at: At) {
         let body = &envelope.body;
         let payload = super::control_payload(body);
-        if let Some(member) = key_event_fault(envelope, &payload) {
+        let mut fault = key_event_fault(envelope, &payload);
+        if fault.is_none() && body.event_type == KEY_DELEGATED {
+            fault = self.delegated_event(envelope, at);
+        }
+        if let Some(member) = fault {
             self.find(
                 Code::KeyEventInvalid,
                 at,
@@ -303,14 +308,16 @@ impl Verifier<'_> {
             );
             return;
         }
-        if body.event_type == KEY_CHANGED {
+        let names_previous = body.event_type == KEY_CHANGED
+            || (body.event_type == KEY_DELEGATED && payload.get("previous_key_id").is_some());
+        if names_previous {
             if let Some(previous) = payload["previous_key_id"].as_str()
                 && previous != before.as_str()
             {
                 self.find(
                     Code::KeyNotInForce,
                     at,
-                    "arxi.key.changed names another previous key than the one in force",
+                    "the key event names another previous key than the one in force",
                     Some(before.to_string()),
                     Some(previous.to_owned()),
                 );
@@ -319,7 +326,7 @@ impl Verifier<'_> {
             self.find(
                 Code::KeyNotInForce,
                 at,
-                "arxi.key.loaded while another key is in force (a key change must say so)",
+                "a key event without previous_key_id while another key is in force (a key change must say so)",
                 Some(before.to_string()),
                 Some(body.key_id.to_string()),
             );

@@ -6,6 +6,8 @@
 //!
 //! - [`manifest`]: the manifest, and the manifest against the contents;
 //! - [`keys`]: key records, the key in force and key events;
+//! - [`delegation`]: key delegations (`D` records) and the keys they make
+//!   trusted;
 //! - [`envelope`]: one envelope (parse, hash, signature, recorder);
 //! - [`chain`]: sequence numbers, links, receive times and segments;
 //! - [`control`]: the payloads of control envelopes;
@@ -30,6 +32,7 @@ mod anchor;
 mod attachments;
 mod chain;
 mod control;
+mod delegation;
 mod envelope;
 mod keys;
 mod manifest;
@@ -133,6 +136,7 @@ pub(crate) struct Verifier<'k> {
     chain: chain::Chain,
     keys: keys::KeyState,
     key_records: keys::KeyRecords,
+    delegations: delegation::Delegations,
     recent: control::Recent,
     attachments: attachments::Pending,
     payloads: payload::Payloads,
@@ -156,6 +160,7 @@ impl<'k> Verifier<'k> {
             chain: chain::Chain::default(),
             keys: keys::KeyState::default(),
             key_records: keys::KeyRecords::default(),
+            delegations: delegation::Delegations::default(),
             recent: control::Recent::default(),
             attachments: attachments::Pending::default(),
             payloads: payload::Payloads::default(),
@@ -194,8 +199,12 @@ impl<'k> Verifier<'k> {
         });
     }
 
+    /// A key given as trusted, or a key a trusted root delegated to.
     fn trusted_key(&self, key_id: &KeyId) -> Option<PublicKey> {
-        self.trusted.get(key_id).cloned()
+        self.trusted
+            .get(key_id)
+            .or_else(|| self.delegations.trusted.get(key_id))
+            .cloned()
     }
 
     /// Takes in the signature results that are ready; with `wait`, first
@@ -239,6 +248,7 @@ impl<'k> Verifier<'k> {
             Record::Json { tag, payload } => match tag {
                 Tag::Manifest => self.manifest_record(&payload, at),
                 Tag::Key => self.key_record(&payload, at),
+                Tag::Delegation => self.delegation_record(&payload, at),
                 Tag::Envelope => self.envelope(&payload, at),
                 Tag::Seal => self.seal(&payload, at),
                 Tag::Payload => self.disclosure(&payload, at),

@@ -108,13 +108,30 @@ impl Verifier<'_> {
         }
     }
 
+    /// A delegation the root `root` signed at `first_seq`: judged as a
+    /// record of the root reaching `first_seq`.
+    pub(super) fn revocation_delegation(&mut self, root: &KeyId, first_seq: u64, at: At) {
+        self.revoked_at(root, first_seq, "delegation first", at);
+        let highest = self
+            .revocations
+            .highest_signed
+            .entry(root.clone())
+            .or_insert(first_seq);
+        *highest = (*highest).max(first_seq);
+    }
+
     /// The finding for what `key_id` signed reaching `seq`, when that is
-    /// at or after the key's revocation.
+    /// at or after the key's revocation, or its root's (a delegated key
+    /// is revoked with the root that delegated it).
     fn revoked_at(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
-        if let Some(&from_seq) = self.revocations.revoked.get(key_id)
-            && seq >= from_seq
-        {
-            self.revoked_finding(key_id, from_seq, format!("{what} seq {seq}"), at);
+        let root = self.delegations.root_of.get(key_id).cloned();
+        for revoked in std::iter::once(key_id.clone()).chain(root) {
+            if let Some(&from_seq) = self.revocations.revoked.get(&revoked)
+                && seq >= from_seq
+            {
+                self.revoked_finding(&revoked, from_seq, format!("{what} seq {seq}"), at);
+                return;
+            }
         }
     }
 
@@ -165,6 +182,21 @@ impl Verifier<'_> {
             && highest >= from_seq
         {
             let found = format!("signed up to seq {highest} before the revocation");
+            self.revoked_finding(&revocation.key_id, from_seq, found, at);
+        }
+        // The keys the revoked key delegated go with it.
+        let mut delegated: Vec<(KeyId, u64)> = self
+            .delegations
+            .root_of
+            .iter()
+            .filter(|(_, root)| **root == revocation.key_id)
+            .filter_map(|(key, _)| Some((key.clone(), *self.revocations.highest_signed.get(key)?)))
+            .filter(|(_, highest)| *highest >= from_seq)
+            .collect();
+        delegated.sort();
+        for (key, highest) in delegated {
+            let found =
+                format!("{key}, delegated by it, signed up to seq {highest} before the revocation");
             self.revoked_finding(&revocation.key_id, from_seq, found, at);
         }
     }

@@ -28,9 +28,11 @@
 //!   `key_outside_window` (see `window`).
 //! - With a manifest that parsed: the trailer's `key_id` is the manifest's
 //!   `key_id`, else `manifest_key_mismatch`; the manifest's `key_id` is the
-//!   key in force at the end of the chain or signed no envelope or seal of
-//!   the bundle (a recorder that has changed keys since signs bundles of
-//!   older segments with its new key), else `bundle_key_not_in_force`.
+//!   key in force at the end of the chain, the root that a delegation
+//!   record of the bundle names for that key, or signed no envelope or
+//!   seal of the bundle (a recorder that has changed keys since signs
+//!   bundles of older segments with its new key), else
+//!   `bundle_key_not_in_force`.
 //! - Its key is not revoked from the last envelope of the chain or
 //!   before, else `key_revoked_signature` (see `revocation`).
 //! - Any byte after the trailer record: `data_after_trailer`.
@@ -170,6 +172,7 @@ impl Verifier<'_> {
         }
         if let Some(in_force) = self.keys.in_force.clone()
             && in_force != manifest_key
+            && self.delegations.named_root(&in_force) != Some(&manifest_key)
             && self.keys.manifest_key_signed
         {
             self.find(

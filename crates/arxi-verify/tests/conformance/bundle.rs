@@ -8,8 +8,8 @@
 use std::rc::Rc;
 
 use arxi_format::bundle::{
-    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord,
-    Manifest, Tag, record_header,
+    BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DELEGATIONS,
+    CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, Tag, record_header,
 };
 use arxi_format::envelope::EnvelopeBody;
 use arxi_format::keys::SecretKey;
@@ -61,6 +61,21 @@ impl Bundle {
     /// The history with the restart in segment 4 made with key `name`.
     pub(crate) fn restart_with(mut self, name: &'static str) -> Self {
         self.story.restart_key = name;
+        Self::of(self.story)
+    }
+
+    /// The history with the restart key delegated by key `root` (the
+    /// delegation edited by `edit` before the root signs it).
+    pub(crate) fn delegated_by(
+        mut self,
+        root: &'static str,
+        edit: impl Fn(&mut arxi_format::delegation::DelegationBody) + 'static,
+    ) -> Self {
+        self.story.restart_event = "arxi.key.delegated";
+        self.story.delegated = Some(super::history::Delegated {
+            root,
+            edit: Rc::new(edit),
+        });
         Self::of(self.story)
     }
 
@@ -221,8 +236,16 @@ impl Bundle {
                 .collect(),
             ..full
         };
+        // The delegations whose window meets the range, as a recorder
+        // writes them.
+        let delegations = self.records.iter().filter(|r| {
+            r.tag == Tag::Delegation
+                && arxi_format::delegation::Delegation::parse(&r.payload)
+                    .is_ok_and(|d| d.body.first_seq <= last_seq && d.body.last_seq >= first_seq)
+        });
         let mut records = vec![Rec::new(Tag::Manifest, manifest.to_canonical_bytes())];
         records.extend(keys);
+        records.extend(delegations.cloned());
         records.extend(body);
         Self {
             story: self.story.clone(),
@@ -237,7 +260,9 @@ impl Bundle {
         // The container version of what the records need: 3 with a `W`
         // record, 2 with a `P` record, else 1.
         let has = |tag: Tag| self.records.iter().any(|record| record.tag == tag);
-        let container = if has(Tag::Anchor) {
+        let container = if has(Tag::Delegation) {
+            CONTAINER_VERSION_DELEGATIONS
+        } else if has(Tag::Anchor) {
             CONTAINER_VERSION_ANCHOR
         } else if has(Tag::Payload) {
             CONTAINER_VERSION_DISCLOSURES

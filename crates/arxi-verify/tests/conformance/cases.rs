@@ -483,7 +483,7 @@ fn container_attacks(suite: &mut Suite, golden: &[u8]) {
     suite.bundle(
         "tampered",
         "unknown-format-version",
-        "the preamble says container version 9 (this format knows 1, 2 and 3)",
+        "the preamble says container version 9 (this format knows 1 to 4)",
         version,
         &["unsupported_version"],
     );

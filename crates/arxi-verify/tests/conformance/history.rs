@@ -20,6 +20,7 @@
 use std::rc::Rc;
 
 use arxi_format::bundle::{KeyRecord, Manifest, ManifestSegment, Tag};
+use arxi_format::delegation::{Delegation, DelegationBody, KeyDelegated};
 use arxi_format::envelope::{AttachmentRef, Envelope, EnvelopeBody, Kind};
 use arxi_format::keys::SecretKey;
 use arxi_format::merkle;
@@ -97,6 +98,17 @@ impl Rec {
 pub(crate) type EnvelopeEdit = Rc<dyn Fn(&mut EnvelopeBody)>;
 /// An edit applied to every seal body before signing.
 pub(crate) type SealEdit = Rc<dyn Fn(&mut SealBody)>;
+/// An edit of a delegation before its root signs it.
+pub(crate) type DelegationEdit = Rc<dyn Fn(&mut DelegationBody)>;
+
+/// A restart key delegated by a root (section 3.1).
+#[derive(Clone)]
+pub(crate) struct Delegated {
+    /// The root's test key name.
+    pub(crate) root: &'static str,
+    /// Applied to the delegation before the root signs it.
+    pub(crate) edit: DelegationEdit,
+}
 
 /// How the history differs from the golden one.
 #[derive(Clone)]
@@ -108,6 +120,9 @@ pub(crate) struct Story {
     pub(crate) restart_event: &'static str,
     pub(crate) envelope_edits: Vec<EnvelopeEdit>,
     pub(crate) seal_edits: Vec<SealEdit>,
+    /// With `restart_event` `arxi.key.delegated`: who delegates the
+    /// restart key.
+    pub(crate) delegated: Option<Delegated>,
 }
 
 impl Default for Story {
@@ -117,6 +132,7 @@ impl Default for Story {
             restart_event: "arxi.key.changed",
             envelope_edits: Vec::new(),
             seal_edits: Vec::new(),
+            delegated: None,
         }
     }
 }
@@ -133,6 +149,7 @@ struct Sim<'s> {
     records: Vec<Rec>,
     manifest_segments: Vec<ManifestSegment>,
     keys: Vec<KeyRecord>,
+    delegations: Vec<Delegation>,
     recorder_id: Option<String>,
 }
 
@@ -195,10 +212,15 @@ impl Sim<'_> {
         body.validate().expect("valid");
         self.recorder_id
             .get_or_insert_with(|| body.recorder_id.clone());
-        if !self
-            .keys
+        let delegated = self
+            .delegations
             .iter()
-            .any(|record| record.public_key.id() == self.key.id())
+            .any(|delegation| delegation.body.key_id() == self.key.id());
+        if !delegated
+            && !self
+                .keys
+                .iter()
+                .any(|record| record.public_key.id() == self.key.id())
         {
             self.keys.push(KeyRecord {
                 public_key: self.key.public().clone(),
@@ -272,6 +294,33 @@ impl Sim<'_> {
         self.segment.clear();
     }
 
+    /// The story's delegation of the key in force, from the next `seq` on
+    /// (the segment the key event opens starts there): 1,000 sequence
+    /// numbers and one day from the next receive time, edited, then
+    /// signed by the root.
+    fn delegation(&self) -> Delegation {
+        let delegated = self
+            .story
+            .delegated
+            .as_ref()
+            .expect("arxi.key.delegated needs a delegating root");
+        let root = key(delegated.root);
+        let not_before =
+            Timestamp::from_unix_micros(CLOCK_START_MICROS + (self.step + 1) * 1_000_000)
+                .expect("in range");
+        let mut body = DelegationBody {
+            root_key_id: root.id().clone(),
+            public_key: self.key.public().clone(),
+            first_seq: self.head.seq + 1,
+            last_seq: self.head.seq + 1_000,
+            not_before,
+            not_after: later(not_before, 86_400),
+        };
+        (delegated.edit)(&mut body);
+        let Ok(delegation) = body.try_sign(&root);
+        delegation
+    }
+
     /// A recorder start: the key event (opening a segment if none is
     /// open), then `arxi.recorder.started`.
     fn start(&mut self, previous: Option<&SecretKey>, event: &str) {
@@ -282,6 +331,15 @@ impl Sim<'_> {
                 event,
                 &json!({"previous_key_id": old.id().to_string(), "key_id": key_id, "public_key": public}),
             ),
+            Some(old) if event == "arxi.key.delegated" => {
+                let delegation = self.delegation();
+                self.delegations.push(delegation.clone());
+                let event_payload = KeyDelegated {
+                    previous_key_id: Some(old.id().clone()),
+                    delegation,
+                };
+                self.control(event, &event_payload.to_canonical().to_value());
+            }
             _ => self.control(event, &json!({"key_id": key_id, "public_key": public})),
         }
         self.control(
@@ -306,6 +364,7 @@ pub(crate) fn records(story: &Story) -> (Vec<Rec>, SecretKey) {
         records: Vec::new(),
         manifest_segments: Vec::new(),
         keys: Vec::new(),
+        delegations: Vec::new(),
         recorder_id: None,
     };
     events(&mut sim, &a, &restart);
@@ -326,6 +385,11 @@ pub(crate) fn records(story: &Story) -> (Vec<Rec>, SecretKey) {
         sim.keys
             .iter()
             .map(|k| Rec::new(Tag::Key, k.to_canonical_bytes())),
+    );
+    records.extend(
+        sim.delegations
+            .iter()
+            .map(|d| Rec::new(Tag::Delegation, d.to_canonical_bytes())),
     );
     records.extend(sim.records);
     (records, restart)

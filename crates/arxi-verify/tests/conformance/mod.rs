@@ -16,6 +16,7 @@ pub(crate) mod anchor;
 pub(crate) mod bundle;
 pub(crate) mod cases;
 pub(crate) mod crafted;
+pub(crate) mod delegations;
 pub(crate) mod disclosures;
 pub(crate) mod history;
 pub(crate) mod proofs;
@@ -214,6 +215,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     anchor::anchors(&mut suite);
     proofs::proofs(&mut suite);
     revocations::revocations(&mut suite);
+    delegations::delegations(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({
         "format": "arxi.conformance",

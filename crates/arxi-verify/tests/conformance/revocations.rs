@@ -22,17 +22,22 @@ use super::history::key;
 fn revoking(seq: u64, payload: Value) -> Bundle {
     Bundle::golden().rewrite(move |body| {
         if body.seq == seq {
-            body.kind = Kind::Control;
-            body.event_type = "arxi.key.revoked".into();
-            body.actor = None;
-            body.subject = None;
-            body.attachments.clear();
-            body.payload = Payload::Inline(CanonicalJson::from_value(&payload).expect("json"));
+            into_revocation(body, &payload);
         }
     })
 }
 
-fn revocation(key_name: &str, from_seq: u64) -> Value {
+/// Turns `body` into an `arxi.key.revoked` recording `payload`.
+pub(crate) fn into_revocation(body: &mut arxi_format::EnvelopeBody, payload: &Value) {
+    body.kind = Kind::Control;
+    body.event_type = "arxi.key.revoked".into();
+    body.actor = None;
+    body.subject = None;
+    body.attachments.clear();
+    body.payload = Payload::Inline(CanonicalJson::from_value(payload).expect("json"));
+}
+
+pub(crate) fn revocation(key_name: &str, from_seq: u64) -> Value {
     json!({
         "key_id": key(key_name).id().as_str(),
         "from_seq": from_seq,
