@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Durable POST /v1/envelopes (wrk, 2 threads, 64 connections, the ~1 KB body
-# of post-envelope.lua) with the signing key in a file and with the key in
-# a SoftHSM2 token ([signer] pkcs11_module ...), in the same run: ROUNDS rounds, both
-# signers in every round (the order alternating), each on a fresh database.
-# Prints one line per run and the token/file ratio of each round; the table
-# goes to target/bench/token.txt as well.
+# of post-envelope.lua) with the signing key in a file, with the key in a
+# SoftHSM2 token ([signer] pkcs11_module ...), and with the token's key as
+# the root of delegated keys ([signer] delegate = true: the token signs
+# delegations, checkpoints and the signed head, a key in memory the
+# envelopes and seals), in the same run: ROUNDS rounds, every signer in
+# every round (the order rotating), each on a fresh database. Prints one
+# line per run and the token/file and delegated/file ratios of each round;
+# the table goes to target/bench/token.txt as well.
 #
 # Usage: scripts/bench/token.sh [SECONDS] [ROUNDS]   (default 10, 3)
 set -euo pipefail
@@ -42,8 +45,11 @@ run() {
   local signer=$1 round=$2 dir="$work/$1-$2"
   mkdir -p "$dir"
   bench_sidecar_config "$port" signer.key > "$dir/sidecar.toml"
-  if [ "$signer" = token ]; then
+  if [ "$signer" != file ]; then
     sed -i "s|^key_file = .*|pkcs11_module = \"$module\"\npkcs11_token_label = \"arxi\"\npkcs11_key_label = \"recorder\"\npkcs11_pin_file = \"$work/token.pin\"|; /^generate_if_missing/d" "$dir/sidecar.toml"
+  fi
+  if [ "$signer" = delegated ]; then
+    sed -i "s|^pkcs11_pin_file = .*|&\ndelegate = true|" "$dir/sidecar.toml"
   fi
   (cd "$dir" && exec "$sidecar" --config sidecar.toml 2> sidecar.log) &
   pid=$!
@@ -65,12 +71,16 @@ run() {
   echo "| round | signer | requests/s | p50 | p99 | non-2xx |"
   echo "|---|---|---|---|---|---|"
   for round in $(seq 1 "$rounds"); do
-    if [ $((round % 2)) -eq 1 ]; then order="file token"; else order="token file"; fi
+    case $((round % 3)) in
+      1) order="file token delegated" ;;
+      2) order="token delegated file" ;;
+      *) order="delegated file token" ;;
+    esac
     for signer in $order; do run "$signer" "$round"; done
   done
 } | tee "$out/token.txt"
 echo
-echo "token / file requests/s per round:"
-awk -F'|' '$3 ~ /file|token/ { gsub(/ /, "", $2); gsub(/ /, "", $3); rate[$2, $3] = $4 }
-  END { for (k in rate) { split(k, p, SUBSEP); if (p[2] == "file") printf "round %s: %.3f\n", p[1], rate[p[1], "token"] / rate[p[1], "file"] } }' \
+echo "token / file and delegated / file requests/s per round:"
+awk -F'|' '$3 ~ /file|token|delegated/ { gsub(/ /, "", $2); gsub(/ /, "", $3); rate[$2, $3] = $4 }
+  END { for (k in rate) { split(k, p, SUBSEP); if (p[2] == "file") printf "round %s: token %.3f, delegated %.3f\n", p[1], rate[p[1], "token"] / rate[p[1], "file"], rate[p[1], "delegated"] / rate[p[1], "file"] } }' \
   "$out/token.txt" | sort

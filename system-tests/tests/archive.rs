@@ -113,7 +113,7 @@ fn ready_archive(sidecar: &Sidecar) -> Value {
 
 fn public_key(sidecar: &Sidecar) -> String {
     let response = http(&sidecar.tcp, "GET", "/v1/keys", &[], None).expect("keys");
-    response.json()["keys"][0]["public_key"]
+    response.json()["current_public_key"]
         .as_str()
         .expect("a key")
         .to_owned()

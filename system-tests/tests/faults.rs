@@ -161,7 +161,7 @@ fn verify_chain(sidecar: &Sidecar, data_dir: &Path, work: &Path) {
         .expect("keys")
         .json();
     let key_file = work.join("recorder.pub");
-    let key = keys["keys"][0]["public_key"].as_str().expect("key");
+    let key = keys["current_public_key"].as_str().expect("key");
     std::fs::write(&key_file, format!("{key}\n")).expect("key file");
     let bundle = data_dir.join("bundles").join(format!("{id}.arxb"));
     assert_bundle_verifies(&bundle, &key_file);

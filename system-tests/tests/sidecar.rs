@@ -98,10 +98,7 @@ fn record_seal_build_download_verify_with_the_cli() {
     let keys = http(&sidecar.tcp, "GET", "/v1/keys", &[], None)
         .expect("keys")
         .json();
-    let public_key = keys["keys"][0]["public_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let public_key = keys["current_public_key"].as_str().expect("key").to_owned();
     assert_eq!(sidecar.terminate().code(), Some(0));
 
     // Offline, with the CLI and nothing else.

@@ -166,6 +166,55 @@ fn delegated_keys_from_a_token_root_keep_ingest_going_while_the_token_is_away() 
     for n in 0..5 {
         assert_eq!(record(&sidecar, n).status, 201);
     }
+    assert_eq!(
+        keys["current_public_key"],
+        token.public_hex.as_str(),
+        "{keys}"
+    );
+    let key = dir.path().join("root.pub");
+    std::fs::write(&key, format!("{}\n", token.public_hex)).expect("key");
+
+    // A receipt of a delegated key holds under the root with the key's
+    // delegation (GET /v1/keys), and not under the root alone.
+    let request = br#"{"type":"orders.placed","payload":{"n":"receipt"}}"#;
+    let receipt = post(&sidecar, "/v1/envelopes", std::str::from_utf8(request).ok());
+    assert_eq!(receipt.status, 201, "{}", receipt.text());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    let receipt_file = write("receipt.json", &receipt.body);
+    let request_file = write("request.json", request);
+    let delegation = serde_json::to_vec(&keys["keys"][0]["delegation"]).expect("json");
+    let delegation_file = write("delegation.json", &delegation);
+    let verify_receipt = |extra: &[&Path]| {
+        let mut command = std::process::Command::new(arxi_system_tests::binary("arxi"));
+        command
+            .args(["receipt", "verify"])
+            .arg(&receipt_file)
+            .arg("--request")
+            .arg(&request_file)
+            .arg("--key")
+            .arg(&key);
+        for file in extra {
+            command.arg("--delegation").arg(file);
+        }
+        command.output().expect("arxi runs")
+    };
+    let held = verify_receipt(&[&delegation_file]);
+    assert!(
+        held.status.success(),
+        "{}",
+        arxi_system_tests::output_text(&held)
+    );
+    let alone = verify_receipt(&[]);
+    assert_eq!(
+        alone.status.code(),
+        Some(1),
+        "{}",
+        arxi_system_tests::output_text(&alone)
+    );
 
     // The token goes away: the delegated key, in memory, signs on; what
     // the root signs (the seal's checkpoint) is refused.
@@ -191,8 +240,6 @@ fn delegated_keys_from_a_token_root_keep_ingest_going_while_the_token_is_away() 
         bytes.starts_with(b"ARXI-BUNDLE 4\n"),
         "it carries its delegation"
     );
-    let key = dir.path().join("root.pub");
-    std::fs::write(&key, format!("{}\n", token.public_hex)).expect("key");
     assert_bundle_verifies(&bundle, &key);
     sidecar.terminate();
 }

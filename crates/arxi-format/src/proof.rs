@@ -42,7 +42,14 @@ pub struct InclusionProof {
     pub tree_size: u64,
     /// The RFC 9162 §2.1.3.1 audit path, leaf to root.
     pub audit_path: Vec<Hash32>,
+    /// The delegations of the envelope's and the seal's keys when they are
+    /// delegated keys (`Docs/format.md` §3.1), so the proof holds under
+    /// the root alone: at most [`PROOF_DELEGATIONS_MAX`], absent when none.
+    pub delegations: Vec<crate::delegation::Delegation>,
 }
+
+/// Most delegations a proof carries (the envelope's key and the seal's).
+pub const PROOF_DELEGATIONS_MAX: usize = 2;
 
 /// Why a proof does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +137,7 @@ impl InclusionProof {
             leaf_index,
             tree_size: leaves.len() as u64,
             audit_path,
+            delegations: Vec::new(),
         })
     }
 
@@ -150,6 +158,17 @@ impl InclusionProof {
         path.push(b']');
         let mut object = ObjectWriter::new(&mut out);
         object.raw("audit_path", &path);
+        if !self.delegations.is_empty() {
+            let mut list = vec![b'['];
+            for (index, delegation) in self.delegations.iter().enumerate() {
+                if index > 0 {
+                    list.push(b',');
+                }
+                list.extend_from_slice(&delegation.to_canonical_bytes());
+            }
+            list.push(b']');
+            object.raw("delegations", &list);
+        }
         object.raw("envelope", &envelope);
         object.string("format", "arxi.proof");
         object.u64("leaf_index", self.leaf_index);
@@ -184,12 +203,31 @@ impl InclusionProof {
                 ));
             }
         };
+        let delegations = match fields.take_optional("delegations") {
+            None => Vec::new(),
+            Some(Value::Array(items)) if (1..=PROOF_DELEGATIONS_MAX).contains(&items.len()) => {
+                items
+                    .into_iter()
+                    .map(|item| {
+                        crate::delegation::Delegation::from_value(item)
+                            .map_err(|e| invalid("delegations", e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "delegations",
+                    format!("must be an array of 1 to {PROOF_DELEGATIONS_MAX} delegation records"),
+                ));
+            }
+        };
         let proof = Self {
             envelope: Envelope::from_value(fields.take("envelope")?)?,
             seal: Seal::from_value(fields.take("seal")?)?,
             leaf_index: fields.u64("leaf_index")?,
             tree_size: fields.u64("tree_size")?,
             audit_path,
+            delegations,
         };
         fields.finish()?;
         Ok(proof)

@@ -1002,8 +1002,23 @@ impl RecorderEngine {
 
     /// Every key this recorder has signed with, oldest first.
     pub fn keys(&self) -> Result<Vec<RecordedKey>, StoreError> {
-        let rows = self.readers.with(|reader| reader.keys())?;
-        rows.iter().map(RecordedKey::from_row).collect()
+        self.readers.with(|reader| {
+            reader
+                .keys()?
+                .iter()
+                .map(|row| {
+                    let mut key = RecordedKey::from_row(row)?;
+                    if let Some(entry) = reader.meta_get(namespace::DELEGATION, &row.key_id)? {
+                        let delegation = arxi_format::delegation::Delegation::parse(&entry.value)
+                            .map_err(|e| {
+                            StoreError::BadRow(format!("delegation of {}: {e}", row.key_id))
+                        })?;
+                        key.delegation = Some(delegation);
+                    }
+                    Ok(key)
+                })
+                .collect()
+        })
     }
 
     /// Builds the bundle of `selection` into the bundle directory (created
@@ -1485,6 +1500,12 @@ fn record_start(
             created_at_us: now,
         });
     }
+    // A delegated key is new at every start and signs everything of it,
+    // the rollback record included, so its key event comes first.
+    let delegating = chain.config.delegation.is_some();
+    if delegating {
+        record_key(store, chain, &mut plan, now)?;
+    }
     if let Some(rollback) = rollback {
         let payload = control::canonical(&rollback.payload());
         chain.append_envelope(
@@ -1492,7 +1513,9 @@ fn record_start(
             Draft::control(control_types::RECORDER_ROLLED_BACK, payload),
         );
     }
-    record_key(store, chain, &mut plan, now)?;
+    if !delegating {
+        record_key(store, chain, &mut plan, now)?;
+    }
     let started = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "key_id": chain.key.id().as_str(),

@@ -224,6 +224,9 @@ pub struct RecordedKey {
     pub first_seq: u64,
     /// When it was first used.
     pub added_at: Timestamp,
+    /// The delegation by which the root certified it, when it is a
+    /// delegated key (`Docs/format.md` §3.1).
+    pub delegation: Option<arxi_format::delegation::Delegation>,
 }
 
 impl RecordedKey {
@@ -242,6 +245,7 @@ impl RecordedKey {
             public_key,
             first_seq: row.first_seq,
             added_at,
+            delegation: None,
         })
     }
 }

@@ -182,6 +182,27 @@ fn delegated_keys_rotate_by_count_and_at_restart_and_verify_under_the_root_alone
         );
     }
     assert!(chain.iter().all(|d| d.body.root_key_id == *root.id()));
+    // An inclusion proof cut from the bundle carries its key's delegation
+    // and holds under the root with it, not without.
+    let proof = arxi_verify::prove_from_bundle(bytes.as_slice(), after_time.seq).expect("proof");
+    assert_eq!(proof.delegations, vec![time_key.clone()]);
+    let proof_bytes = proof.to_canonical_bytes();
+    let mut trusted = arxi_verify::trusted_keys(&[root.public().to_hex()]).expect("root");
+    trusted
+        .delegate(&proof.delegations[0])
+        .expect("delegated by the root");
+    let held = arxi_verify::check_proof_file(&proof_bytes, &trusted.keys, &trusted.windows)
+        .expect("checks");
+    assert!(held.is_valid(), "{:?}", held.failures);
+    let alone = arxi_verify::check_proof_file(
+        &proof_bytes,
+        &[root.public().clone()],
+        &arxi_verify::KeyWindows::new(),
+    )
+    .expect("checks");
+    assert!(!alone.is_valid());
+    let mut other_root = arxi_verify::trusted_keys(&[key(9).public().to_hex()]).expect("key");
+    assert!(other_root.delegate(&proof.delegations[0]).is_err());
     // A bundle trusted under another root: every delegated key untrusted.
     let report = verify(&bytes, &[key(9).public().clone()]);
     assert!(

@@ -323,6 +323,7 @@ fn restore_records(bundle: &[u8]) -> Vec<Result<RestoreRecord, String>> {
                 Tag::Envelope => RestoreRecord::Envelope(payload),
                 Tag::Payload => RestoreRecord::Payload(payload),
                 Tag::Seal => RestoreRecord::Seal(payload),
+                Tag::Delegation => RestoreRecord::Delegation(payload),
                 _ => continue,
             },
         }));
@@ -675,4 +676,82 @@ fn with_subject_keys_the_archive_holds_no_sealed_payload() {
         .expect("read");
     assert_eq!((withheld, disclosed), (25, 25));
     engine.shutdown().expect("shutdown");
+}
+
+/// With delegated keys (a new key every 7 envelopes and at every start),
+/// the archive's bundles carry their delegations: a database made from
+/// the archive alone, trusting only the root, holds every envelope and
+/// verifies, and the recorder opens on it and delegates again.
+#[test]
+fn a_database_of_delegated_keys_is_rebuilt_from_the_archive_under_the_root_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let delegating = || {
+        let mut config = retention_config();
+        config.retention = None;
+        config.delegation = Some(arxi_recorder::DelegationPolicy {
+            rotate_envelopes: 7,
+            rotate_after: Duration::from_secs(3_600),
+        });
+        config
+    };
+    let mut bucket = Vec::new();
+    let engine = RecorderEngine::open(&path, delegating(), key(1), clock.clone()).expect("opens");
+    for index in 0..30 {
+        person_event(&engine, index);
+    }
+    engine.shutdown().expect("shutdown");
+    let engine = RecorderEngine::open(&path, delegating(), key(1), clock.clone()).expect("opens");
+    for index in 30..45 {
+        person_event(&engine, index);
+    }
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    archive_all_keeping(&engine, 2, &mut bucket);
+    let keys = engine.keys().expect("keys");
+    assert!(keys.len() >= 6, "rotations and the restart: {keys:?}");
+    assert!(
+        keys.iter()
+            .all(|recorded| recorded.public_key != *key(1).public()),
+        "the root signs no envelope"
+    );
+    let last_archived_seq = bucket.last().expect("archived").0.last_seq;
+    let original = holdings(&engine, 1, last_archived_seq);
+    engine.shutdown().expect("shutdown");
+    drop(engine);
+
+    let rebuilt = dir.path().join("rebuilt.db");
+    let restorer =
+        Restorer::create(&rebuilt, "test-recorder", &[key(1).public().clone()]).expect("creates");
+    restore_all_and_check(restorer, &bucket, &rebuilt);
+    // A root the database does not know refuses the first delegation.
+    let other = dir.path().join("other.db");
+    let mut restorer = Restorer::create(&other, "test-recorder", &[]).expect("creates");
+    let refused = restorer.restore_bundle(restore_records(&bucket[0].1));
+    assert!(
+        matches!(&refused, Err(RestoreError::Refused(why)) if why.contains("delegation")),
+        "{refused:?}"
+    );
+    // The rebuilt database opens (its signed head is the original's),
+    // delegates again and holds what the original held.
+    std::fs::copy(
+        arxi_recorder::head_path(&path),
+        arxi_recorder::head_path(&rebuilt),
+    )
+    .expect("head");
+    let mut config = delegating();
+    config.rollback_acknowledged_seq = Some(
+        match RecorderEngine::open(&rebuilt, delegating(), key(1), clock.clone()) {
+            Err(OpenError::BehindSignedHead(rollback)) => rollback.signed.seq,
+            Ok(_) => panic!("the archive ends before the signed head (the stop record)"),
+            Err(other) => panic!("{other:?}"),
+        },
+    );
+    let engine = RecorderEngine::open(&rebuilt, config, key(1), clock.clone()).expect("opens");
+    assert_eq!(holdings(&engine, 1, last_archived_seq), original);
+    person_event(&engine, 45);
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    engine.shutdown().expect("shutdown");
+    let data = verify_data(&rebuilt, false).expect("checks");
+    assert!(data.is_valid(), "{:?}", data.findings);
 }

@@ -843,13 +843,23 @@ pub struct KeyInfo {
     pub first_seq: u64,
     /// When it was added (RFC 3339).
     pub added_at: Option<String>,
+    /// For a delegated key: the delegation record by which the root
+    /// (`current_key_id`) certified it (`Docs/format.md` §3.1), the file
+    /// `arxi receipt verify` and `arxi proof verify` take with
+    /// `--delegation` to check its receipts and proofs under the root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<Value>,
 }
 
 /// `GET /v1/keys`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct KeyList {
-    /// The key signing now.
+    /// The recorder's configured key: the key signing now, or, with
+    /// `[signer] delegate`, the root that certifies the delegated keys
+    /// signing envelopes and seals (an auditor trusts this key).
     pub current_key_id: String,
+    /// The configured key's Ed25519 public key (hex).
+    pub current_public_key: String,
     /// Every key, oldest first.
     pub keys: Vec<KeyInfo>,
 }

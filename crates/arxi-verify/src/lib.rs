@@ -30,7 +30,9 @@ pub use report::{
     Report, Verdict,
 };
 pub use series::{SeriesFinding, SeriesReport, check_series, revoked_earlier};
-pub use trusted::{TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys};
+pub use trusted::{
+    DELEGATIONS_MAX, TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys, trusted_keys_with,
+};
 pub use verify::{Options, load_public_key, verify_bundle};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{

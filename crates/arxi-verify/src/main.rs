@@ -91,6 +91,9 @@ struct TrustedKeys {
     /// A trusted Ed25519 public key: a file holding 64 hex digits, or the hex itself (repeat to trust several); `PUBKEY@FIRST..LAST`, `@FIRST..` or `@..LAST` trusts it only for those sequence numbers (inclusive; Docs/format.md §11.8)
     #[arg(long = "key", value_name = "PUBKEY[@FIRST..LAST]", required = true)]
     keys: Vec<String>,
+    /// A delegation record (JSON, as GET /v1/keys shows it under `delegation`) by which a --key root delegated a key (Docs/format.md §3.1): that key is trusted inside its windows (repeat for several; bundles carry their own)
+    #[arg(long = "delegation", value_name = "FILE")]
+    delegations: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -212,7 +215,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bundle(BundleCommand::Verify(args)) => cli::bundle::verify(
             &args.files,
-            &args.trusted.keys,
+            &args.trusted,
             &cli::bundle::VerifyOutput {
                 json: args.json,
                 no_batch: args.no_batch,
@@ -223,7 +226,7 @@ fn main() -> ExitCode {
         ),
         Command::Bundle(BundleCommand::Inspect { file, json }) => cli::bundle::inspect(&file, json),
         Command::Bundle(BundleCommand::Export(args)) => {
-            cli::export::export(&args.file, &args.out, &args.trusted.keys, args.force)
+            cli::export::export(&args.file, &args.out, &args.trusted, args.force)
         }
         Command::Envelope(EnvelopeCommand::Prove { bundle, seq, out }) => {
             cli::proof::prove(&bundle, seq, out.as_deref())
@@ -235,7 +238,7 @@ fn main() -> ExitCode {
             json,
         }) => cli::proof::verify(
             &file,
-            &trusted.keys,
+            &trusted,
             &witnesses.witnesses,
             witnesses.quorum.map(usize::from),
             json,
@@ -245,7 +248,7 @@ fn main() -> ExitCode {
             request,
             trusted,
             json,
-        }) => cli::witnessed::receipt(&receipt, &request, &trusted.keys, json),
+        }) => cli::witnessed::receipt(&receipt, &request, &trusted, json),
         Command::Key(KeyCommand::Public { secret }) => cli::keys::public(&secret),
         Command::Keygen(args) => cli::keys::keygen(&args.secret, &args.public),
         Command::Findings { markdown } => cli::findings(markdown),

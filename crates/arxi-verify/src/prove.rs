@@ -4,7 +4,8 @@
 use std::io::Read;
 
 use arxi_format::Hash32;
-use arxi_format::bundle::Tag;
+use arxi_format::bundle::{DELEGATION_RECORDS_MAX, Tag};
+use arxi_format::delegation::Delegation;
 use arxi_format::envelope::Envelope;
 use arxi_format::proof::InclusionProof;
 use arxi_format::seal::Seal;
@@ -48,6 +49,7 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
     let mut reader = BundleReader::open(source).map_err(|e| ProveError::Read(e.to_string()))?;
     let mut hashes: Vec<Hash32> = Vec::new();
     let mut target: Option<(Envelope, u64)> = None;
+    let mut delegations: Vec<Delegation> = Vec::new();
     loop {
         let record = reader
             .next_record()
@@ -75,8 +77,9 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
                 if let Some((envelope, index)) = target.take() {
                     let seal = Seal::parse(&payload)
                         .map_err(|e| ProveError::Inconsistent(format!("seal record: {e}")))?;
-                    let proof = InclusionProof::build(envelope, seal, &hashes, index)
+                    let mut proof = InclusionProof::build(envelope, seal, &hashes, index)
                         .map_err(|e| ProveError::Inconsistent(e.to_string()))?;
+                    proof.delegations = carried(&delegations, &proof);
                     let path_ok = arxi_format::merkle::verify_inclusion(
                         &arxi_format::seal::envelope_leaf(&proof.envelope.hash),
                         proof.leaf_index,
@@ -98,7 +101,32 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
                 }
                 hashes.clear();
             }
+            Some(Record::Json {
+                tag: Tag::Delegation,
+                payload,
+            }) if delegations.len() < DELEGATION_RECORDS_MAX => {
+                // One that does not parse is the bundle verifier's to report.
+                if let Ok(delegation) = Delegation::parse(&payload) {
+                    delegations.push(delegation);
+                }
+            }
             Some(_) => {}
         }
     }
+}
+
+/// The bundle's delegations of the proof's envelope key and seal key.
+fn carried(delegations: &[Delegation], proof: &InclusionProof) -> Vec<Delegation> {
+    let mut carried: Vec<Delegation> = Vec::new();
+    for key_id in [&proof.envelope.body.key_id, &proof.seal.body.key_id] {
+        let found = delegations
+            .iter()
+            .find(|delegation| delegation.body.key_id() == key_id);
+        if let Some(delegation) = found
+            && !carried.contains(delegation)
+        {
+            carried.push(delegation.clone());
+        }
+    }
+    carried
 }

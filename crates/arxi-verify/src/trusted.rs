@@ -1,16 +1,26 @@
 //! The keys an auditor trusts, as the `--key` options of `arxi` and
 //! `arxi-archive verify` give them: `PUBKEY` (64 hex digits or a file
 //! holding them) or `PUBKEY@FIRST..LAST` (trusted only for those sequence
-//! numbers, [`crate::window`]), loaded once for every command.
+//! numbers, [`crate::window`]), loaded once for every command; and the
+//! keys a trusted root delegated (`--delegation FILE`, `Docs/format.md`
+//! §3.1), for the answers checked outside bundles (receipts, proofs),
+//! which carry no `D` record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use arxi_format::{KeyId, PublicKey};
+use arxi_format::delegation::Delegation;
+use arxi_format::{KeyId, PublicKey, Timestamp};
 
 use crate::window::{KeyWindows, SeqWindow, split_key_argument};
 
 /// Most `--key` options accepted.
 pub const TRUSTED_KEYS_MAX: usize = 256;
+
+/// Most `--delegation` options accepted.
+pub const DELEGATIONS_MAX: usize = 1_024;
+
+/// Largest delegation file read.
+const DELEGATION_FILE_BYTES_MAX: u64 = 4_096;
 
 /// The keys of `--key` options, loaded, with the windows given with them.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +29,8 @@ pub struct TrustedKeys {
     pub keys: Vec<PublicKey>,
     /// The windows of the keys given with one.
     pub windows: KeyWindows,
+    /// The time windows of delegated keys (`not_before`, `not_after`).
+    pub times: HashMap<KeyId, (Timestamp, Timestamp)>,
 }
 
 impl TrustedKeys {
@@ -35,6 +47,111 @@ impl TrustedKeys {
             format!("{found} signed by {key_id}, which is trusted only for seq {window}")
         })
     }
+
+    /// Why an envelope received at `time` and signed by `key_id` is not
+    /// trusted under its delegation's time window, if it is outside it.
+    pub fn outside_time(&self, key_id: &KeyId, time: Timestamp) -> Option<String> {
+        let &(not_before, not_after) = self.times.get(key_id)?;
+        (!(not_before..=not_after).contains(&time)).then(|| {
+            format!(
+                "received at {time}, signed by {key_id}, which is delegated only from {not_before} to {not_after}"
+            )
+        })
+    }
+
+    /// Trusts the key `delegation` delegates, when a root among the keys
+    /// given with `--key` signed it and the root's window holds its
+    /// `first_seq`: with the window `first_seq..last_seq` (cut at the
+    /// root's window's end) and its time window. Refused otherwise, with
+    /// the reason.
+    pub fn delegate(&mut self, delegation: &Delegation) -> Result<(), String> {
+        let body = &delegation.body;
+        let root = self
+            .keys
+            .iter()
+            .find(|key| key.id() == &body.root_key_id && !self.times.contains_key(key.id()))
+            .ok_or_else(|| {
+                format!(
+                    "the delegation of {} names root {}, which is not among the --key keys",
+                    body.key_id(),
+                    body.root_key_id
+                )
+            })?;
+        delegation.verify(root).map_err(|_| {
+            format!(
+                "the delegation of {} does not verify under {} (key_delegation_invalid)",
+                body.key_id(),
+                body.root_key_id
+            )
+        })?;
+        let mut last = body.last_seq;
+        if let Some(root_window) = self.windows.get(&body.root_key_id) {
+            if !root_window.contains(body.first_seq) {
+                return Err(format!(
+                    "the delegation of {} is signed at seq {}, outside its root's window {root_window} (key_outside_window)",
+                    body.key_id(),
+                    body.first_seq
+                ));
+            }
+            last = root_window
+                .last
+                .map_or(last, |root_last| root_last.min(last));
+        }
+        let key_id = body.key_id().clone();
+        if self.keys.iter().any(|key| key.id() == &key_id) {
+            return Err(format!(
+                "{key_id} is given twice (--key and --delegation, or two delegations)"
+            ));
+        }
+        self.windows.insert(
+            key_id.clone(),
+            SeqWindow {
+                first: Some(body.first_seq),
+                last: Some(last),
+            },
+        );
+        self.times.insert(key_id, (body.not_before, body.not_after));
+        self.keys.push(body.public_key.clone());
+        Ok(())
+    }
+}
+
+/// The keys of `--key` arguments (as [`trusted_keys`]) and the keys the
+/// delegation records in the files `delegation_files` delegate (each a
+/// delegation record, section 3.1, as `GET /v1/keys` shows it under
+/// `delegation`; at most [`DELEGATIONS_MAX`]).
+pub fn trusted_keys_with(
+    arguments: &[String],
+    delegation_files: &[String],
+) -> Result<TrustedKeys, String> {
+    let mut trusted = trusted_keys(arguments)?;
+    if delegation_files.len() > DELEGATIONS_MAX {
+        return Err(format!("at most {DELEGATIONS_MAX} --delegation options"));
+    }
+    for file in delegation_files {
+        let delegation = read_delegation(file).map_err(|e| format!("--delegation {file}: {e}"))?;
+        trusted
+            .delegate(&delegation)
+            .map_err(|e| format!("--delegation {file}: {e}"))?;
+    }
+    Ok(trusted)
+}
+
+/// A delegation record from a file (JSON, surrounding whitespace allowed).
+fn read_delegation(path: &str) -> Result<Delegation, String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(DELEGATION_FILE_BYTES_MAX + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > DELEGATION_FILE_BYTES_MAX {
+        return Err(format!("larger than {DELEGATION_FILE_BYTES_MAX} bytes"));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| e.to_string())?;
+    Delegation::parse(text.trim().as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The keys of `--key` arguments (`PUBKEY` or `PUBKEY@FIRST..LAST`),
@@ -47,6 +164,7 @@ pub fn trusted_keys(arguments: &[String]) -> Result<TrustedKeys, String> {
     let mut trusted = TrustedKeys {
         keys: Vec::with_capacity(arguments.len()),
         windows: KeyWindows::new(),
+        times: HashMap::new(),
     };
     let mut seen: BTreeMap<KeyId, Option<SeqWindow>> = BTreeMap::new();
     for argument in arguments {

@@ -70,12 +70,17 @@ pub async fn keys(call: Call) -> Result<Reply, Problem> {
             public_key: key.public_key.to_hex(),
             first_seq: key.first_seq,
             added_at: Some(key.added_at.to_string()),
+            delegation: key.delegation.as_ref().map(|delegation| {
+                serde_json::from_slice(&delegation.to_canonical_bytes())
+                    .expect("a delegation record is JSON")
+            }),
         })
         .collect();
     Ok(json_reply(
         StatusCode::OK,
         &to_value(&KeyList {
             current_key_id: call.state.engine.key_id().as_str().to_owned(),
+            current_public_key: call.state.engine.public_key().to_hex(),
             keys,
         }),
     ))

@@ -22,7 +22,7 @@ pub(crate) struct VerifyOutput {
 /// `arxi bundle verify FILE... --key PUBKEY... [--witness VKEY... --quorum N]`.
 pub(crate) fn verify(
     files: &[String],
-    keys: &[String],
+    keys: &crate::TrustedKeys,
     output: &VerifyOutput,
 ) -> Result<u8, CouldNotCheck> {
     if files.iter().filter(|file| *file == "-").count() > 1 {

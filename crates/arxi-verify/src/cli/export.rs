@@ -62,7 +62,7 @@ struct Written {
 pub(crate) fn export(
     file: &Path,
     out: &Path,
-    keys: &[String],
+    keys: &crate::TrustedKeys,
     force: bool,
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;

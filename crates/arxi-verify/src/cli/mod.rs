@@ -23,8 +23,8 @@ pub(crate) struct CouldNotCheck(pub(crate) String);
 
 /// The keys of `--key` options (`PUBKEY` or `PUBKEY@FIRST..LAST`), loaded
 /// ([`arxi_verify::trusted_keys`]).
-pub(crate) fn trusted_keys(arguments: &[String]) -> Result<TrustedKeys, CouldNotCheck> {
-    arxi_verify::trusted_keys(arguments).map_err(CouldNotCheck)
+pub(crate) fn trusted_keys(arguments: &crate::TrustedKeys) -> Result<TrustedKeys, CouldNotCheck> {
+    arxi_verify::trusted_keys_with(&arguments.keys, &arguments.delegations).map_err(CouldNotCheck)
 }
 
 /// The input (`-` is standard input) and its size when known, for progress.

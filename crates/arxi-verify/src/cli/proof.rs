@@ -37,7 +37,7 @@ pub(crate) fn prove(bundle: &str, seq: u64, out: Option<&Path>) -> Result<u8, Co
 /// `arxi proof verify FILE --key PUBKEY... [--witness VKEY... --quorum N]`.
 pub(crate) fn verify(
     file: &str,
-    keys: &[String],
+    keys: &crate::TrustedKeys,
     witnesses: &[String],
     quorum: Option<usize>,
     json: bool,
@@ -52,14 +52,13 @@ pub(crate) fn verify(
             "{file}: a witness policy applies to log proofs (GET /v1/envelopes/proof); this is a bundle proof file, vouched for by its seal"
         )));
     }
-    let trusted = trusted_keys(keys)?;
+    let mut trusted = trusted_keys(keys)?;
     if bytes.len() as u64 > PROOF_BYTES_MAX {
         return Err(CouldNotCheck(format!(
             "{file}: larger than {PROOF_BYTES_MAX} bytes"
         )));
     }
-    let report = arxi_verify::check_proof_file(&bytes, &trusted.keys, &trusted.windows)
-        .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
+    let report = check_bundle_proof(file, &bytes, &mut trusted)?;
     let proof = &report.proof;
     let body = &proof.envelope.body;
     if json {
@@ -100,4 +99,51 @@ pub(crate) fn verify(
         println!("  [{}] {message}", code.as_str());
     }
     Ok(1)
+}
+
+/// Trusts the keys the delegations a proof file carries delegate, under
+/// the roots given (rule D4: a delegation of an untrusted root is not used,
+/// and says nothing); answers why each one of a trusted root was refused.
+fn trust_carried(bytes: &[u8], trusted: &mut arxi_verify::TrustedKeys) -> Vec<String> {
+    let unframed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let carried = match arxi_format::proof::InclusionProof::parse(unframed) {
+        Ok(proof) => proof.delegations,
+        // check_proof_file reports a proof that does not parse.
+        Err(_) => return Vec::new(),
+    };
+    let mut refused = Vec::new();
+    for delegation in &carried {
+        let root_trusted = trusted
+            .keys
+            .iter()
+            .any(|key| key.id() == &delegation.body.root_key_id);
+        if root_trusted && let Err(why) = trusted.delegate(delegation) {
+            refused.push(why);
+        }
+    }
+    refused
+}
+
+/// A proof file checked under `trusted` and the delegations it carries,
+/// with the delegated keys' time windows.
+fn check_bundle_proof(
+    file: &str,
+    bytes: &[u8],
+    trusted: &mut arxi_verify::TrustedKeys,
+) -> Result<arxi_verify::ProofReport, CouldNotCheck> {
+    let refused = trust_carried(bytes, trusted);
+    let mut report = arxi_verify::check_proof_file(bytes, &trusted.keys, &trusted.windows)
+        .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
+    for why in refused {
+        report
+            .failures
+            .push((arxi_verify::Code::KeyDelegationInvalid, why));
+    }
+    let envelope = &report.proof.envelope.body;
+    if let Some(why) = trusted.outside_time(&envelope.key_id, envelope.received_at) {
+        report
+            .failures
+            .push((arxi_verify::Code::KeyOutsideWindow, why));
+    }
+    Ok(report)
 }

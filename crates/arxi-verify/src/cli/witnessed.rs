@@ -102,7 +102,7 @@ pub(crate) fn log_proof(
     file: &str,
     bytes: &[u8],
     key_id: Option<&str>,
-    keys: &[String],
+    keys: &crate::TrustedKeys,
     policy: &WitnessPolicy,
     as_json: bool,
 ) -> Result<u8, CouldNotCheck> {
@@ -112,7 +112,10 @@ pub(crate) fn log_proof(
         verify_log_proof(bytes, named_key(&trusted.keys, key_id)?, policy).and_then(|check| {
             // The envelope and the checkpoint (signed at its tree size).
             let body = &check.envelope.body;
-            match trusted.outside_window(&body.key_id, body.seq, check.checkpoint.size) {
+            let outside = trusted
+                .outside_window(&body.key_id, body.seq, check.checkpoint.size)
+                .or_else(|| trusted.outside_time(&body.key_id, body.received_at));
+            match outside {
                 Some(why) => Err(format!("key_outside_window: {why}")),
                 None => Ok(check),
             }
@@ -187,7 +190,7 @@ fn print_log_proof(check: &arxi_verify::LogProofCheck, policy: &WitnessPolicy, a
 pub(crate) fn receipt(
     receipt_file: &str,
     request_file: &str,
-    keys: &[String],
+    keys: &crate::TrustedKeys,
     as_json: bool,
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;
@@ -199,7 +202,10 @@ pub(crate) fn receipt(
     let key = named_key(&trusted.keys, named.as_deref())?;
     let outcome = verify_receipt(&receipt, &request, key).and_then(|check| {
         let body = &check.envelope.body;
-        match trusted.outside_window(&body.key_id, body.seq, body.seq) {
+        let outside = trusted
+            .outside_window(&body.key_id, body.seq, body.seq)
+            .or_else(|| trusted.outside_time(&body.key_id, body.received_at));
+        match outside {
             Some(why) => Err(format!("key_outside_window: {why}")),
             None => Ok(check),
         }
