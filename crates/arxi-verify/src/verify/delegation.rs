@@ -20,6 +20,8 @@
 //!   What a delegated key signs is also judged by its root's revocation
 //!   (`revocation`): a root revoked from `seq` N revokes its delegated
 //!   keys from N too.
+//! - A delegated key the auditor also trusts directly keeps that trust
+//!   (and its window, if any); its delegation is checked but not used.
 //! - A delegation whose root is not trusted is not used: its key stays
 //!   untrusted (its records are `envelope_untrusted_key`,
 //!   `seal_untrusted_key`).
@@ -132,6 +134,11 @@ impl Verifier<'_> {
                 Some(body.root_key_id.to_string()),
                 Some(body.key_id().to_string()),
             );
+            return;
+        }
+        if self.trusted.contains_key(body.key_id()) {
+            // Trusted by the auditor directly: their word (and window, if
+            // any) stands, a delegation neither widens nor narrows it.
             return;
         }
         let mut window = SeqWindow {
