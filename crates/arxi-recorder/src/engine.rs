@@ -559,7 +559,14 @@ impl RecorderEngine {
                 .keys()
                 .map_err(|error| SubmitError::Storage(error.to_string()))?
                 .iter()
-                .any(|key| key.public_key.id() == &revocation.key_id);
+                .any(|key| {
+                    // A key that signed here, or a root that delegated one.
+                    key.public_key.id() == &revocation.key_id
+                        || key
+                            .delegation
+                            .as_ref()
+                            .is_some_and(|d| d.body.root_key_id == revocation.key_id)
+                });
         if !known {
             return Err(SubmitError::UnknownKey {
                 key_id: revocation.key_id.clone(),

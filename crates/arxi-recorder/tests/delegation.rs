@@ -405,3 +405,54 @@ fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&bytes[at + from.len()..]);
     out
 }
+
+/// Root A delegates, the recorder restarts under root A2 and revokes A from
+/// a seq A's delegated key signed past: that key is reported once, at the
+/// revocation, for what it signed before it was read (rule D6), and
+/// nothing else is.
+#[test]
+fn a_former_root_revoked_reports_what_its_delegated_keys_signed_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    let clock = ManualClock::new(START_US);
+    let engine = open_root(&path, delegating(1_000, dir.path()), key(1), &clock);
+    let mut last_of_a = 0;
+    for n in 0..5 {
+        last_of_a = append(&engine, "orders.placed", json!({"n": n})).seq;
+    }
+    engine.shutdown().expect("shutdown");
+    let engine = open_root(&path, delegating(1_000, dir.path()), key(2), &clock);
+    // Root A signed nothing itself; it delegated the first run's key.
+    let revoked = engine
+        .revoke_key(
+            &KeyRevocation {
+                key_id: key(1).id().clone(),
+                from_seq: last_of_a - 1,
+                reason: "the old root's token was lost".into(),
+            },
+            None,
+        )
+        .expect("queued")
+        .wait()
+        .expect("recorded");
+    let Outcome::Done {
+        value: revocation, ..
+    } = revoked
+    else {
+        panic!("{revoked:?}");
+    };
+    append(&engine, "orders.placed", json!({"n": "after"}));
+    engine.seal(None).expect("queued").wait().expect("sealed");
+    let bundle = build_all(&engine);
+    engine.shutdown().expect("shutdown");
+    let bytes = std::fs::read(&bundle.path).expect("bundle");
+    let report = verify(&bytes, &[key(1).public().clone(), key(2).public().clone()]);
+    assert_eq!(
+        codes(&report),
+        ["key_revoked_signature"],
+        "{:#?}",
+        report.findings
+    );
+    let seqs: Vec<Option<u64>> = report.findings.iter().map(|f| f.seq).collect();
+    assert_eq!(seqs, [Some(revocation.seq)], "{:#?}", report.findings);
+}

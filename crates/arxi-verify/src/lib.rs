@@ -31,12 +31,14 @@ pub use report::{
 };
 pub use series::{SeriesFinding, SeriesReport, check_series, revoked_earlier};
 pub use trusted::{
-    DELEGATIONS_MAX, TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys, trusted_keys_with,
+    DELEGATIONS_MAX, DelegationRefused, TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys,
+    trusted_keys_with,
 };
 pub use verify::{Options, load_public_key, verify_bundle};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{
-    LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof, verify_receipt,
+    LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof,
+    verify_log_proof_with, verify_receipt,
 };
 
 /// The verifier's version line: the package version, the commit and the

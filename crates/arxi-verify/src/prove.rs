@@ -49,7 +49,7 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
     let mut reader = BundleReader::open(source).map_err(|e| ProveError::Read(e.to_string()))?;
     let mut hashes: Vec<Hash32> = Vec::new();
     let mut target: Option<(Envelope, u64)> = None;
-    let mut delegations: Vec<Delegation> = Vec::new();
+    let mut delegations = Delegations::default();
     loop {
         let record = reader
             .next_record()
@@ -79,7 +79,7 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
                         .map_err(|e| ProveError::Inconsistent(format!("seal record: {e}")))?;
                     let mut proof = InclusionProof::build(envelope, seal, &hashes, index)
                         .map_err(|e| ProveError::Inconsistent(e.to_string()))?;
-                    proof.delegations = carried(&delegations, &proof);
+                    proof.delegations = carried(&delegations.parsed, &proof);
                     let path_ok = arxi_format::merkle::verify_inclusion(
                         &arxi_format::seal::envelope_leaf(&proof.envelope.hash),
                         proof.leaf_index,
@@ -104,13 +104,29 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
             Some(Record::Json {
                 tag: Tag::Delegation,
                 payload,
-            }) if delegations.len() < DELEGATION_RECORDS_MAX => {
-                // One that does not parse is the bundle verifier's to report.
-                if let Ok(delegation) = Delegation::parse(&payload) {
-                    delegations.push(delegation);
-                }
-            }
+            }) => delegations.read(&payload),
             Some(_) => {}
+        }
+    }
+}
+
+/// The bundle's `D` records, as the bundle verifier takes them (rule D1):
+/// those that parse among the first 1,024 read.
+#[derive(Default)]
+struct Delegations {
+    read: usize,
+    parsed: Vec<Delegation>,
+}
+
+impl Delegations {
+    fn read(&mut self, payload: &[u8]) {
+        self.read += 1;
+        // One that does not parse, or beyond the 1,024th, is the bundle
+        // verifier's to report.
+        if self.read <= DELEGATION_RECORDS_MAX
+            && let Ok(delegation) = Delegation::parse(payload)
+        {
+            self.parsed.push(delegation);
         }
     }
 }

@@ -31,6 +31,35 @@ pub struct TrustedKeys {
     pub windows: KeyWindows,
     /// The time windows of delegated keys (`not_before`, `not_after`).
     pub times: HashMap<KeyId, (Timestamp, Timestamp)>,
+    /// The root of each delegated key.
+    pub roots: HashMap<KeyId, KeyId>,
+}
+
+/// Why a delegation was not used (`Docs/format.md` §11.4 rule D).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DelegationRefused {
+    /// Its root is not among the keys given with `--key` (a delegated key
+    /// is no root): the delegation is not used, and says nothing.
+    RootNotTrusted(String),
+    /// Its key is trusted already (given with `--key`, or delegated
+    /// before): the trust given first stands.
+    AlreadyTrusted(String),
+    /// It does not verify under its root (`key_delegation_invalid`).
+    Invalid(String),
+    /// The root's window does not hold its `first_seq`
+    /// (`key_outside_window`).
+    OutsideRootWindow(String),
+}
+
+impl std::fmt::Display for DelegationRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RootNotTrusted(why)
+            | Self::AlreadyTrusted(why)
+            | Self::Invalid(why)
+            | Self::OutsideRootWindow(why) => f.write_str(why),
+        }
+    }
 }
 
 impl TrustedKeys {
@@ -64,44 +93,44 @@ impl TrustedKeys {
     /// `first_seq`: with the window `first_seq..last_seq` (cut at the
     /// root's window's end) and its time window. Refused otherwise, with
     /// the reason.
-    pub fn delegate(&mut self, delegation: &Delegation) -> Result<(), String> {
+    pub fn delegate(&mut self, delegation: &Delegation) -> Result<(), DelegationRefused> {
         let body = &delegation.body;
         let root = self
             .keys
             .iter()
-            .find(|key| key.id() == &body.root_key_id && !self.times.contains_key(key.id()))
+            .find(|key| key.id() == &body.root_key_id && !self.roots.contains_key(key.id()))
             .ok_or_else(|| {
-                format!(
+                DelegationRefused::RootNotTrusted(format!(
                     "the delegation of {} names root {}, which is not among the --key keys",
                     body.key_id(),
                     body.root_key_id
-                )
+                ))
             })?;
         delegation.verify(root).map_err(|_| {
-            format!(
+            DelegationRefused::Invalid(format!(
                 "the delegation of {} does not verify under {} (key_delegation_invalid)",
                 body.key_id(),
                 body.root_key_id
-            )
+            ))
         })?;
+        let key_id = body.key_id().clone();
+        if self.keys.iter().any(|key| key.id() == &key_id) {
+            return Err(DelegationRefused::AlreadyTrusted(format!(
+                "{key_id} is trusted already (--key, or an earlier delegation)"
+            )));
+        }
         let mut last = body.last_seq;
         if let Some(root_window) = self.windows.get(&body.root_key_id) {
             if !root_window.contains(body.first_seq) {
-                return Err(format!(
+                return Err(DelegationRefused::OutsideRootWindow(format!(
                     "the delegation of {} is signed at seq {}, outside its root's window {root_window} (key_outside_window)",
                     body.key_id(),
                     body.first_seq
-                ));
+                )));
             }
             last = root_window
                 .last
                 .map_or(last, |root_last| root_last.min(last));
-        }
-        let key_id = body.key_id().clone();
-        if self.keys.iter().any(|key| key.id() == &key_id) {
-            return Err(format!(
-                "{key_id} is given twice (--key and --delegation, or two delegations)"
-            ));
         }
         self.windows.insert(
             key_id.clone(),
@@ -110,9 +139,18 @@ impl TrustedKeys {
                 last: Some(last),
             },
         );
-        self.times.insert(key_id, (body.not_before, body.not_after));
+        self.times
+            .insert(key_id.clone(), (body.not_before, body.not_after));
+        self.roots.insert(key_id, body.root_key_id.clone());
         self.keys.push(body.public_key.clone());
         Ok(())
+    }
+
+    /// The key that signs the checkpoints of what `key_id` signed: its
+    /// root when it is a delegated key, else itself.
+    pub fn log_key(&self, key_id: &KeyId) -> Option<&PublicKey> {
+        let signer = self.roots.get(key_id).unwrap_or(key_id);
+        self.keys.iter().find(|key| key.id() == signer)
     }
 }
 
@@ -165,6 +203,7 @@ pub fn trusted_keys(arguments: &[String]) -> Result<TrustedKeys, String> {
         keys: Vec::with_capacity(arguments.len()),
         windows: KeyWindows::new(),
         times: HashMap::new(),
+        roots: HashMap::new(),
     };
     let mut seen: BTreeMap<KeyId, Option<SeqWindow>> = BTreeMap::new();
     for argument in arguments {

@@ -231,6 +231,17 @@ pub fn verify_log_proof(
     key: &PublicKey,
     policy: &WitnessPolicy,
 ) -> Result<LogProofCheck, String> {
+    verify_log_proof_with(proof, key, key, policy)
+}
+
+/// [`verify_log_proof`] with the envelope's key and the key that signs the
+/// checkpoints apart: a delegated key and its root (`Docs/format.md` §3.1).
+pub fn verify_log_proof_with(
+    proof: &[u8],
+    key: &PublicKey,
+    log_key: &PublicKey,
+    policy: &WitnessPolicy,
+) -> Result<LogProofCheck, String> {
     let proof = arxi_format::json::parse(proof).map_err(|e| format!("proof: {e}"))?;
     let envelope = Envelope::parse(text(&proof, "envelope")?.as_bytes())
         .map_err(|e| format!("envelope: {e}"))?;
@@ -249,7 +260,7 @@ pub fn verify_log_proof(
     let note = Note::parse(text(&proof, "checkpoint")?.as_bytes())
         .map_err(|e| format!("checkpoint: {e}"))?;
     let checkpoint = Checkpoint::parse(note.text()).map_err(|e| format!("checkpoint: {e}"))?;
-    let log_key = VerifierKey::new(&checkpoint.origin, SignatureType::Ed25519, key.clone())
+    let log_key = VerifierKey::new(&checkpoint.origin, SignatureType::Ed25519, log_key.clone())
         .map_err(|e| format!("checkpoint origin: {e}"))?;
     note.verify(std::slice::from_ref(&log_key))
         .map_err(|e| format!("the checkpoint is not signed by the recorder key: {e}"))?;

@@ -104,21 +104,32 @@ pub(crate) fn verify(
 /// Trusts the keys the delegations a proof file carries delegate, under
 /// the roots given (rule D4: a delegation of an untrusted root is not used,
 /// and says nothing); answers why each one of a trusted root was refused.
-fn trust_carried(bytes: &[u8], trusted: &mut arxi_verify::TrustedKeys) -> Vec<String> {
+fn trust_carried(
+    bytes: &[u8],
+    trusted: &mut arxi_verify::TrustedKeys,
+) -> Vec<(arxi_verify::Code, String)> {
+    use arxi_verify::{Code, DelegationRefused};
     let unframed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let carried = match arxi_format::proof::InclusionProof::parse(unframed) {
-        Ok(proof) => proof.delegations,
-        // check_proof_file reports a proof that does not parse.
-        Err(_) => return Vec::new(),
+    // check_proof_file reports a proof that does not parse.
+    let Ok(proof) = arxi_format::proof::InclusionProof::parse(unframed) else {
+        return Vec::new();
     };
+    let signers = [&proof.envelope.body.key_id, &proof.seal.body.key_id];
     let mut refused = Vec::new();
-    for delegation in &carried {
-        let root_trusted = trusted
-            .keys
-            .iter()
-            .any(|key| key.id() == &delegation.body.root_key_id);
-        if root_trusted && let Err(why) = trusted.delegate(delegation) {
-            refused.push(why);
+    // A delegation of a key that signed neither record is not used.
+    for delegation in proof
+        .delegations
+        .iter()
+        .filter(|delegation| signers.contains(&delegation.body.key_id()))
+    {
+        match trusted.delegate(delegation) {
+            Ok(()) => {}
+            Err(DelegationRefused::Invalid(why)) => refused.push((Code::KeyDelegationInvalid, why)),
+            Err(DelegationRefused::OutsideRootWindow(why)) => {
+                refused.push((Code::KeyOutsideWindow, why));
+            }
+            // Not used, and nothing to report (rule D4, D5).
+            Err(DelegationRefused::RootNotTrusted(_) | DelegationRefused::AlreadyTrusted(_)) => {}
         }
     }
     refused
@@ -134,11 +145,7 @@ fn check_bundle_proof(
     let refused = trust_carried(bytes, trusted);
     let mut report = arxi_verify::check_proof_file(bytes, &trusted.keys, &trusted.windows)
         .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
-    for why in refused {
-        report
-            .failures
-            .push((arxi_verify::Code::KeyDelegationInvalid, why));
-    }
+    report.failures.extend(refused);
     let envelope = &report.proof.envelope.body;
     if let Some(why) = trusted.outside_time(&envelope.key_id, envelope.received_at) {
         report

@@ -6,7 +6,7 @@ use std::io::Read as _;
 
 use arxi_format::PublicKey;
 use arxi_format::note::VerifierKey;
-use arxi_verify::{WitnessPolicy, verify_log_proof, verify_receipt};
+use arxi_verify::{WitnessPolicy, verify_log_proof_with, verify_receipt};
 use serde_json::json;
 
 use super::{CouldNotCheck, open_input, pretty, trusted_keys};
@@ -108,18 +108,23 @@ pub(crate) fn log_proof(
 ) -> Result<u8, CouldNotCheck> {
     let trusted = trusted_keys(keys)?;
     // The envelope names its key; under any other the proof cannot hold.
-    let outcome =
-        verify_log_proof(bytes, named_key(&trusted.keys, key_id)?, policy).and_then(|check| {
-            // The envelope and the checkpoint (signed at its tree size).
-            let body = &check.envelope.body;
-            let outside = trusted
-                .outside_window(&body.key_id, body.seq, check.checkpoint.size)
-                .or_else(|| trusted.outside_time(&body.key_id, body.received_at));
-            match outside {
-                Some(why) => Err(format!("key_outside_window: {why}")),
-                None => Ok(check),
-            }
-        });
+    // Its checkpoint is signed by that key, or by its root when it is a
+    // delegated key.
+    let key = named_key(&trusted.keys, key_id)?;
+    let log_key = trusted.log_key(key.id()).unwrap_or(key);
+    let outcome = verify_log_proof_with(bytes, key, log_key, policy).and_then(|check| {
+        // The envelope at its seq and time, the checkpoint at its tree size.
+        let body = &check.envelope.body;
+        let size = check.checkpoint.size;
+        let outside = trusted
+            .outside_window(&body.key_id, body.seq, body.seq)
+            .or_else(|| trusted.outside_time(&body.key_id, body.received_at))
+            .or_else(|| trusted.outside_window(log_key.id(), size, size));
+        match outside {
+            Some(why) => Err(format!("key_outside_window: {why}")),
+            None => Ok(check),
+        }
+    });
     match outcome {
         Ok(check) => {
             print_log_proof(&check, policy, as_json);

@@ -91,14 +91,6 @@ impl Verifier<'_> {
                 return;
             }
         };
-        if delegation.to_canonical_bytes() != payload {
-            let message = "the delegation record is not canonical";
-            self.find(Code::KeyDelegationInvalid, at, message, None, None);
-        }
-        if self.body_started {
-            let message = "a delegation record after the first envelope, attachment or seal";
-            self.find(Code::KeyRecordOutOfPlace, at, message, None, None);
-        }
         let key_id = delegation.body.key_id().clone();
         if self.delegations.records.contains_key(&key_id) {
             self.find(
@@ -109,6 +101,14 @@ impl Verifier<'_> {
                 Some(key_id.to_string()),
             );
             return;
+        }
+        if delegation.to_canonical_bytes() != payload {
+            let message = "the delegation record is not canonical";
+            self.find(Code::KeyDelegationInvalid, at, message, None, None);
+        }
+        if self.body_started {
+            let message = "a delegation record after the first envelope, attachment or seal";
+            self.find(Code::KeyRecordOutOfPlace, at, message, None, None);
         }
         self.delegations
             .named

@@ -309,7 +309,7 @@ impl Verifier<'_> {
             return;
         }
         let names_previous = body.event_type == KEY_CHANGED
-            || (body.event_type == KEY_DELEGATED && payload.get("previous_key_id").is_some());
+            || (body.event_type == KEY_DELEGATED && payload["previous_key_id"].is_string());
         if names_previous {
             if let Some(previous) = payload["previous_key_id"].as_str()
                 && previous != before.as_str()

@@ -98,7 +98,7 @@ impl Verifier<'_> {
     /// A record signed by `key_id` reaching `seq`.
     fn revoked_signer(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
         self.revoked_at(key_id, seq, what, at);
-        if self.key_records.covers(key_id) {
+        if self.key_records.covers(key_id) || self.delegations.covers(key_id) {
             let highest = self
                 .revocations
                 .highest_signed
