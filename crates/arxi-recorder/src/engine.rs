@@ -534,9 +534,11 @@ impl RecorderEngine {
     /// envelope is signed by the recorder's current key, so that key
     /// cannot be the revoked one ([`SubmitError::RevokesSigningKey`]: a
     /// compromised signing key is rotated out first, by a restart with a
-    /// new key), and must be a key this recorder has signed with (a key
-    /// id it never used is [`SubmitError::UnknownKey`]: most likely a
-    /// typing error, and it would protect nothing).
+    /// new key; a delegated key in force is replaced by a new delegation
+    /// first, in the sequencer), and must be a key this recorder has
+    /// signed with or a root that delegated one (a key id it never used
+    /// is [`SubmitError::UnknownKey`]: most likely a typing error, and it
+    /// would protect nothing).
     pub fn revoke_key(
         &self,
         revocation: &arxi_format::revocation::KeyRevocation,

@@ -17,7 +17,6 @@ use std::time::Duration;
 use arxi_format::delegation::{Delegation, KEY_DELEGATED, KeyDelegated};
 use arxi_format::revocation::KeyRevocation;
 use arxi_format::{ExternalKey, PublicKey, SecretKey, Signer, SignerError};
-use arxi_recorder::bundle::{BundleFile, BundleSelection};
 use arxi_recorder::{CommandError, DelegationPolicy, Outcome, RecorderEngine};
 use arxi_verify::{Options, Report, verify_bundle};
 use serde_json::json;
@@ -66,22 +65,6 @@ fn open_root(
     clock: &Arc<ManualClock>,
 ) -> RecorderEngine {
     RecorderEngine::open(path, config, root, clock.clone()).expect("opens")
-}
-
-/// Builds, records and publishes every sealed segment, as the sidecar does.
-fn build_all(engine: &RecorderEngine) -> BundleFile {
-    let staged = engine
-        .build_bundle(BundleSelection::AllSealed, &mut |_| {})
-        .expect("built");
-    match engine
-        .record_bundle_built(&staged, None)
-        .expect("queued")
-        .wait()
-        .expect("recorded")
-    {
-        Outcome::Done { .. } => engine.publish_bundle(staged).expect("published"),
-        other => panic!("{other:?}"),
-    }
 }
 
 fn verify(bytes: &[u8], trusted: &[PublicKey]) -> Report {

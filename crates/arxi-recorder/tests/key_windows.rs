@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use arxi_format::SecretKey;
 use arxi_format::revocation::KeyRevocation;
-use arxi_recorder::bundle::{BundleFile, BundleSelection};
 use arxi_recorder::{Outcome, RecorderEngine, SubmitError};
 use arxi_verify::{KeyWindows, Options, Report, SeqWindow, verify_bundle};
 use serde_json::json;
@@ -23,22 +22,6 @@ fn reopen(path: &Path, key: SecretKey, clock: &Arc<ManualClock>) -> RecorderEngi
     let mut config = config();
     config.bundle_dir = Some(path.with_file_name("bundles"));
     RecorderEngine::open(path, config, key, clock.clone()).expect("opens")
-}
-
-/// Builds, records and publishes every sealed segment, as the sidecar does.
-fn build_all(engine: &RecorderEngine) -> BundleFile {
-    let staged = engine
-        .build_bundle(BundleSelection::AllSealed, &mut |_| {})
-        .expect("built");
-    match engine
-        .record_bundle_built(&staged, None)
-        .expect("queued")
-        .wait()
-        .expect("recorded")
-    {
-        Outcome::Done { .. } => engine.publish_bundle(staged).expect("published"),
-        other => panic!("{other:?}"),
-    }
 }
 
 /// Key 1 records and seals, then the recorder restarts with key 2, which

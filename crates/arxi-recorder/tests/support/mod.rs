@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arxi_format::{CanonicalJson, Hash32, SecretKey};
+use arxi_recorder::bundle::{BundleFile, BundleSelection};
 use arxi_recorder::{
-    AppendRequest, Clock, IdempotencyKey, IdempotencyRequest, Receipt, RecorderConfig,
+    AppendRequest, Clock, IdempotencyKey, IdempotencyRequest, Outcome, Receipt, RecorderConfig,
     RecorderEngine, StoredResponse,
 };
 
@@ -74,7 +75,7 @@ pub fn append(engine: &RecorderEngine, event_type: &str, payload: serde_json::Va
         .wait()
         .expect("recorded")
     {
-        arxi_recorder::Outcome::Done { value, .. } => value,
+        Outcome::Done { value, .. } => value,
         other => panic!("unexpected outcome {other:?}"),
     }
 }
@@ -113,4 +114,20 @@ pub fn restore_backup(backup: &Path, database: &Path) {
         let _ = std::fs::remove_file(std::path::PathBuf::from(name));
     }
     std::fs::copy(backup, database).expect("restore the backup");
+}
+
+/// Builds, records and publishes every sealed segment, as the sidecar does.
+pub fn build_all(engine: &RecorderEngine) -> BundleFile {
+    let staged = engine
+        .build_bundle(BundleSelection::AllSealed, &mut |_| {})
+        .expect("built");
+    match engine
+        .record_bundle_built(&staged, None)
+        .expect("queued")
+        .wait()
+        .expect("recorded")
+    {
+        Outcome::Done { .. } => engine.publish_bundle(staged).expect("published"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -27,12 +27,23 @@ fn delegation_index(bundle: &Bundle) -> usize {
     bundle.nth(Tag::Delegation, 0)
 }
 
+/// A case of `bundles/delegations/`, verified under key A alone.
+fn under_a(
+    suite: &mut Suite,
+    name: &str,
+    description: &str,
+    bytes: Vec<u8>,
+    codes: &[&'static str],
+) {
+    let path = format!("bundles/delegations/{name}.arxb");
+    suite.file(path.clone(), bytes);
+    suite.verify(name, description, &[path.as_str()], &["a"], codes);
+}
+
 /// The delegation cases, each verified under key A alone.
 pub(crate) fn delegations(suite: &mut Suite) {
     let mut case = |name: &str, description: &str, bytes: Vec<u8>, codes: &[&'static str]| {
-        let path = format!("bundles/delegations/{name}.arxb");
-        suite.file(path.clone(), bytes);
-        suite.verify(name, description, &[path.as_str()], &["a"], codes);
+        under_a(suite, name, description, bytes, codes);
     };
     case(
         "delegated",
@@ -149,9 +160,7 @@ fn revocations(suite: &mut Suite) {
             .delegated_by("a", |_| {})
     };
     let mut case = |name: &str, description: &str, bytes: Vec<u8>, codes: &[&'static str]| {
-        let path = format!("bundles/delegations/{name}.arxb");
-        suite.file(path.clone(), bytes);
-        suite.verify(name, description, &[path.as_str()], &["a"], codes);
+        under_a(suite, name, description, bytes, codes);
     };
     case(
         "root-revoked-after-the-delegated-keys-last-signature",
