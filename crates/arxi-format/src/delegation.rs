@@ -11,7 +11,7 @@
 //! verifier concludes from one is section 11.4, rule "D"; this module only
 //! builds, parses and checks the record.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::CanonicalJson;
 use crate::digest::Hash32;
@@ -193,15 +193,7 @@ impl Delegation {
 
     /// Recomputes the hash and compares.
     pub fn check_hash(&self) -> Result<(), HashMismatch> {
-        let computed = self.body.compute_hash();
-        if computed == self.hash {
-            Ok(())
-        } else {
-            Err(HashMismatch {
-                computed,
-                recorded: self.hash,
-            })
-        }
+        HashMismatch::check(self.body.compute_hash(), self.hash)
     }
 
     /// Checks the hash and the root's signature: `root` must be the key
@@ -247,10 +239,7 @@ impl KeyDelegated {
     /// `key_id` and `public_key` equal to the delegation's, and optionally
     /// `previous_key_id` (a key id).
     pub fn from_payload(payload: &Value) -> Result<Self, RecordError> {
-        let Value::Object(members) = payload else {
-            return Err(RecordError::NotAnObject);
-        };
-        let mut fields = Fields::from_value(Value::Object(Map::clone(members)))?;
+        let mut fields = Fields::from_value(payload.clone())?;
         let delegation = Delegation::from_value(fields.take("delegation")?)
             .map_err(|error| invalid("delegation", error))?;
         let key_id = fields.key_id("key_id")?;

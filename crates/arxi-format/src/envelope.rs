@@ -201,6 +201,18 @@ pub struct HashMismatch {
     pub recorded: Hash32,
 }
 
+impl HashMismatch {
+    /// `Err` when the hash `computed` from a record's content is not the
+    /// one `recorded` in it (the generic record rule, section 5).
+    pub fn check(computed: Hash32, recorded: Hash32) -> Result<(), Self> {
+        if computed == recorded {
+            Ok(())
+        } else {
+            Err(Self { computed, recorded })
+        }
+    }
+}
+
 impl fmt::Display for HashMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -525,15 +537,7 @@ impl Envelope {
 
     /// Recomputes the hash and compares it with the recorded one.
     pub fn check_hash(&self) -> Result<(), HashMismatch> {
-        let computed = self.body.compute_hash();
-        if computed == self.hash {
-            Ok(())
-        } else {
-            Err(HashMismatch {
-                computed,
-                recorded: self.hash,
-            })
-        }
+        HashMismatch::check(self.body.compute_hash(), self.hash)
     }
 
     /// Verifies the signature over the recorded hash with `key`.

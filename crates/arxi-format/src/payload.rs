@@ -27,7 +27,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::canonical::CanonicalJson;
@@ -284,10 +284,7 @@ impl ErasureRecord {
     /// characters) and `seqs` (1 to 10,000 integers, ascending, each below
     /// `own_seq`). Members beyond these are refused.
     pub fn from_payload(payload: &Value, own_seq: u64) -> Result<Self, RecordError> {
-        let Value::Object(members) = payload else {
-            return Err(RecordError::NotAnObject);
-        };
-        let mut fields = Fields::from_value(Value::Object(Map::clone(members)))?;
+        let mut fields = Fields::from_value(payload.clone())?;
         let by = match fields.string("by")?.as_str() {
             "subject" => ErasedBy::Subject,
             "seq" => ErasedBy::Seq,

@@ -7,7 +7,7 @@
 //! `Docs/format.md` §11.4, rule "R". This module only builds and parses
 //! the payload.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::CanonicalJson;
 use crate::keys::KeyId;
@@ -43,10 +43,7 @@ impl KeyRevocation {
     /// Reads the payload: exactly `key_id` (a key id), `from_seq` (1 to
     /// 2^53-1) and `reason` (1 to 512 characters, no control characters).
     pub fn from_payload(payload: &Value) -> Result<Self, RecordError> {
-        let Value::Object(members) = payload else {
-            return Err(RecordError::NotAnObject);
-        };
-        let mut fields = Fields::from_value(Value::Object(Map::clone(members)))?;
+        let mut fields = Fields::from_value(payload.clone())?;
         let key_id = fields.key_id("key_id")?;
         if key_id
             .as_str()

@@ -257,15 +257,7 @@ impl Seal {
 
     /// Recomputes the hash and compares.
     pub fn check_hash(&self) -> Result<(), crate::envelope::HashMismatch> {
-        let computed = self.body.compute_hash();
-        if computed == self.hash {
-            Ok(())
-        } else {
-            Err(crate::envelope::HashMismatch {
-                computed,
-                recorded: self.hash,
-            })
-        }
+        crate::envelope::HashMismatch::check(self.body.compute_hash(), self.hash)
     }
 
     /// Verifies the signature with `key` (which must be the key named).

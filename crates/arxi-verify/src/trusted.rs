@@ -119,26 +119,17 @@ impl TrustedKeys {
                 "{key_id} is trusted already (--key, or an earlier delegation)"
             )));
         }
-        let mut last = body.last_seq;
-        if let Some(root_window) = self.windows.get(&body.root_key_id) {
-            if !root_window.contains(body.first_seq) {
-                return Err(DelegationRefused::OutsideRootWindow(format!(
+        let root_window = self.windows.get(&body.root_key_id).copied();
+        let window = SeqWindow::delegated(body.first_seq, body.last_seq, root_window).map_err(
+            |root_window| {
+                DelegationRefused::OutsideRootWindow(format!(
                     "the delegation of {} is signed at seq {}, outside its root's window {root_window} (key_outside_window)",
                     body.key_id(),
                     body.first_seq
-                )));
-            }
-            last = root_window
-                .last
-                .map_or(last, |root_last| root_last.min(last));
-        }
-        self.windows.insert(
-            key_id.clone(),
-            SeqWindow {
-                first: Some(body.first_seq),
-                last: Some(last),
+                ))
             },
-        );
+        )?;
+        self.windows.insert(key_id.clone(), window);
         self.times
             .insert(key_id.clone(), (body.not_before, body.not_after));
         self.roots.insert(key_id, body.root_key_id.clone());

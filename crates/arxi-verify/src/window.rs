@@ -109,6 +109,26 @@ impl SeqWindow {
     pub fn covers(&self, first: u64, last: u64) -> bool {
         self.contains(first) && self.contains(last)
     }
+
+    /// The window a delegation grants its key (`Docs/format.md` §11.4 rule
+    /// D5): `first..=last`, cut at the end of its root's window when the
+    /// root was given with one. The root's window is the error when it
+    /// does not hold `first` (rule D4: the delegation is not used).
+    pub fn delegated(
+        first: u64,
+        last: u64,
+        root: Option<SeqWindow>,
+    ) -> Result<SeqWindow, SeqWindow> {
+        let root_last = match root {
+            Some(window) if !window.contains(first) => return Err(window),
+            Some(window) => window.last,
+            None => None,
+        };
+        Ok(SeqWindow {
+            first: Some(first),
+            last: Some(root_last.map_or(last, |root_last| root_last.min(last))),
+        })
+    }
 }
 
 impl fmt::Display for SeqWindow {

@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use arxi_format::bundle::DELEGATION_RECORDS_MAX;
 use arxi_format::delegation::{Delegation, KeyDelegated};
 use arxi_format::envelope::Envelope;
-use arxi_format::{KeyId, PublicKey, Timestamp};
+use arxi_format::{KeyId, PublicKey};
 
 use super::{At, Verifier};
 use crate::report::Code;
@@ -44,16 +44,10 @@ use crate::window::SeqWindow;
 #[derive(Debug, Default)]
 pub(super) struct Delegations {
     read: usize,
-    /// Each delegated key's record, as stored, by key id (the first one).
-    records: HashMap<KeyId, Vec<u8>>,
-    /// The keys a used delegation made trusted.
-    pub(super) trusted: HashMap<KeyId, PublicKey>,
-    /// Their time windows.
-    times: HashMap<KeyId, (Timestamp, Timestamp)>,
-    /// The root of each used delegation.
-    pub(super) root_of: HashMap<KeyId, KeyId>,
-    /// The root each delegation record names, used or not.
-    named: HashMap<KeyId, KeyId>,
+    /// Each delegation record that parsed, by its key (the first one).
+    records: HashMap<KeyId, Delegation>,
+    /// The delegations used (rule D5), by the key they made trusted.
+    used: HashMap<KeyId, Delegation>,
 }
 
 impl Delegations {
@@ -64,7 +58,25 @@ impl Delegations {
 
     /// The root the delegation record of `key_id` names, if one was read.
     pub(super) fn named_root(&self, key_id: &KeyId) -> Option<&KeyId> {
-        self.named.get(key_id)
+        Some(&self.records.get(key_id)?.body.root_key_id)
+    }
+
+    /// The public key of `key_id`, when a used delegation made it trusted.
+    pub(super) fn trusted(&self, key_id: &KeyId) -> Option<&PublicKey> {
+        Some(&self.used.get(key_id)?.body.public_key)
+    }
+
+    /// The root of the used delegation of `key_id`.
+    pub(super) fn root_of(&self, key_id: &KeyId) -> Option<&KeyId> {
+        Some(&self.used.get(key_id)?.body.root_key_id)
+    }
+
+    /// The keys the used delegations of `root` made trusted.
+    pub(super) fn delegated_by<'a>(&'a self, root: &'a KeyId) -> impl Iterator<Item = &'a KeyId> {
+        self.used
+            .iter()
+            .filter(move |(_, delegation)| delegation.body.root_key_id == *root)
+            .map(|(key_id, _)| key_id)
     }
 }
 
@@ -110,13 +122,8 @@ impl Verifier<'_> {
             let message = "a delegation record after the first envelope, attachment or seal";
             self.find(Code::KeyRecordOutOfPlace, at, message, None, None);
         }
-        self.delegations
-            .named
-            .insert(key_id.clone(), delegation.body.root_key_id.clone());
-        self.delegations
-            .records
-            .insert(key_id, delegation.to_canonical_bytes());
         self.adopt(&delegation, at);
+        self.delegations.records.insert(key_id, delegation);
     }
 
     /// Trusts the delegated key when a trusted root signed the delegation
@@ -141,12 +148,10 @@ impl Verifier<'_> {
             // any) stands, a delegation neither widens nor narrows it.
             return;
         }
-        let mut window = SeqWindow {
-            first: Some(body.first_seq),
-            last: Some(body.last_seq),
-        };
-        if let Some(root_window) = self.windows.get(&body.root_key_id).copied() {
-            if !root_window.contains(body.first_seq) {
+        let root_window = self.windows.get(&body.root_key_id).copied();
+        let window = match SeqWindow::delegated(body.first_seq, body.last_seq, root_window) {
+            Ok(window) => window,
+            Err(root_window) => {
                 self.find(
                     Code::KeyOutsideWindow,
                     at,
@@ -159,31 +164,22 @@ impl Verifier<'_> {
                 );
                 return;
             }
-            if let Some(root_last) = root_window.last {
-                window.last = Some(root_last.min(body.last_seq));
-            }
-        }
+        };
         self.revocation_delegation(&body.root_key_id, body.first_seq, at);
-        let key_id = body.key_id().clone();
-        self.windows.insert(key_id.clone(), window);
+        self.windows.insert(body.key_id().clone(), window);
         self.delegations
-            .times
-            .insert(key_id.clone(), (body.not_before, body.not_after));
-        self.delegations
-            .root_of
-            .insert(key_id.clone(), body.root_key_id.clone());
-        self.delegations
-            .trusted
-            .insert(key_id, body.public_key.clone());
+            .used
+            .insert(body.key_id().clone(), delegation.clone());
     }
 
     /// An envelope signed by a trusted key: its receive time against its
     /// key's time window, when the key is delegated.
     pub(super) fn within_time_window(&mut self, envelope: &Envelope, at: At) {
         let body = &envelope.body;
-        let Some(&(not_before, not_after)) = self.delegations.times.get(&body.key_id) else {
+        let Some(used) = self.delegations.used.get(&body.key_id) else {
             return;
         };
+        let (not_before, not_after) = (used.body.not_before, used.body.not_after);
         if (not_before..=not_after).contains(&body.received_at) {
             return;
         }
@@ -208,7 +204,7 @@ impl Verifier<'_> {
         };
         let key_id = event.delegation.body.key_id();
         if let Some(record) = self.delegations.records.get(key_id)
-            && *record != event.delegation.to_canonical_bytes()
+            && *record != event.delegation
         {
             self.find(
                 Code::KeyDelegationInvalid,

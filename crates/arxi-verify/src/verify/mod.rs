@@ -203,7 +203,7 @@ impl<'k> Verifier<'k> {
     fn trusted_key(&self, key_id: &KeyId) -> Option<PublicKey> {
         self.trusted
             .get(key_id)
-            .or_else(|| self.delegations.trusted.get(key_id))
+            .or_else(|| self.delegations.trusted(key_id))
             .cloned()
     }
 

@@ -124,7 +124,7 @@ impl Verifier<'_> {
     /// at or after the key's revocation, or its root's (a delegated key
     /// is revoked with the root that delegated it).
     fn revoked_at(&mut self, key_id: &KeyId, seq: u64, what: &str, at: At) {
-        let root = self.delegations.root_of.get(key_id).cloned();
+        let root = self.delegations.root_of(key_id).cloned();
         for revoked in std::iter::once(key_id.clone()).chain(root) {
             if let Some(&from_seq) = self.revocations.revoked.get(&revoked)
                 && seq >= from_seq
@@ -187,10 +187,8 @@ impl Verifier<'_> {
         // The keys the revoked key delegated go with it.
         let mut delegated: Vec<(KeyId, u64)> = self
             .delegations
-            .root_of
-            .iter()
-            .filter(|(_, root)| **root == revocation.key_id)
-            .filter_map(|(key, _)| Some((key.clone(), *self.revocations.highest_signed.get(key)?)))
+            .delegated_by(&revocation.key_id)
+            .filter_map(|key| Some((key.clone(), *self.revocations.highest_signed.get(key)?)))
             .filter(|(_, highest)| *highest >= from_seq)
             .collect();
         delegated.sort();
