@@ -29,6 +29,8 @@ need promtool prometheus
 # pkcs11-tool (makes the Ed25519 key pair in it).
 need softhsm2-util softhsm2
 need pkcs11-tool opensc
+# The RFC 3161 timestamp tests: a local TSA is `openssl ts -reply`.
+need openssl openssl
 for group in "${want[@]}"; do
   case "$group" in
     # scripts/bench/plots.sh draws its figures with gnuplot.

@@ -14,6 +14,8 @@
 //!   bundle discloses of its committed payload, [`crate::payload`]), then
 //!   by one `A` record per attachment it references (the raw bytes), then
 //!   `S` the segment's seal;
+//!   followed by zero or more `T` records (container version 5 only), RFC
+//!   3161 timestamp tokens over that seal's hash ([`crate::timestamp`]);
 //! - `W` the witnessed anchor ([`crate::anchor`], container version 3
 //!   only), at most once, right before the trailer: a checkpoint of the
 //!   log tree and the inclusion proof of the bundle's last envelope in it;
@@ -50,6 +52,10 @@ pub const CONTAINER_VERSION_ANCHOR: u64 = 3;
 /// the version 3 container plus the `D` record.
 pub const CONTAINER_VERSION_DELEGATIONS: u64 = 4;
 
+/// The container version of a bundle that carries timestamp tokens (`T`):
+/// the version 4 container plus the `T` record.
+pub const CONTAINER_VERSION_TIMESTAMPS: u64 = 5;
+
 /// The first bytes of every bundle, before the version number.
 pub const MAGIC: &[u8] = b"ARXI-BUNDLE ";
 
@@ -64,6 +70,9 @@ pub const PREAMBLE_ANCHOR: &[u8] = b"ARXI-BUNDLE 3\n";
 
 /// The preamble of a version 4 bundle.
 pub const PREAMBLE_DELEGATIONS: &[u8] = b"ARXI-BUNDLE 4\n";
+
+/// The preamble of a version 5 bundle.
+pub const PREAMBLE_TIMESTAMPS: &[u8] = b"ARXI-BUNDLE 5\n";
 
 /// Largest record payload, for every tag (the one record size limit of the
 /// format: a verifier reads a JSON record of this size into memory, and
@@ -97,8 +106,10 @@ pub enum Tag {
     Payload,
     /// `W`: the witnessed anchor (container versions 3 and 4).
     Anchor,
-    /// `D`: a key delegation (container version 4 only).
+    /// `D`: a key delegation (container versions 4 and 5).
     Delegation,
+    /// `T`: a timestamp token of the seal before it (container version 5).
+    Timestamp,
     /// `Z`: trailer.
     Trailer,
 }
@@ -115,6 +126,7 @@ impl Tag {
             Self::Payload => b'P',
             Self::Anchor => b'W',
             Self::Delegation => b'D',
+            Self::Timestamp => b'T',
             Self::Trailer => b'Z',
         }
     }
@@ -130,6 +142,7 @@ impl Tag {
             b'P' => Some(Self::Payload),
             b'W' => Some(Self::Anchor),
             b'D' => Some(Self::Delegation),
+            b'T' => Some(Self::Timestamp),
             b'Z' => Some(Self::Trailer),
             _ => None,
         }
@@ -168,7 +181,7 @@ impl fmt::Display for FrameError {
             Self::UnsupportedVersion(version) => {
                 write!(
                     f,
-                    "bundle format version {version:?} is not supported (this build reads 1 to 4)"
+                    "bundle format version {version:?} is not supported (this build reads 1 to 5)"
                 )
             }
             Self::BadHeader(header) => write!(f, "bad record header {header:?}"),
@@ -182,7 +195,7 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1` to `4`;
+/// Checks a preamble line (without its LF): `ARXI-BUNDLE 1` to `5`;
 /// returns the container version.
 pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
     let version = line.strip_prefix(MAGIC).ok_or(FrameError::NotABundle)?;
@@ -194,6 +207,8 @@ pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
         Ok(CONTAINER_VERSION_ANCHOR)
     } else if version == b"4" {
         Ok(CONTAINER_VERSION_DELEGATIONS)
+    } else if version == b"5" {
+        Ok(CONTAINER_VERSION_TIMESTAMPS)
     } else {
         Err(FrameError::UnsupportedVersion(
             String::from_utf8_lossy(version).chars().take(32).collect(),
@@ -203,7 +218,7 @@ pub fn check_preamble(line: &[u8]) -> Result<u64, FrameError> {
 
 /// Parses a header line (without its LF) of a container of version
 /// `container` into tag and length (`P` is a tag of versions 2 and later,
-/// `W` of 3 and later, `D` of 4).
+/// `W` of 3 and later, `D` of 4 and later, `T` of 5).
 pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameError> {
     let bad = || FrameError::BadHeader(String::from_utf8_lossy(line).chars().take(40).collect());
     let (&tag, rest) = line.split_first().ok_or_else(bad)?;
@@ -212,6 +227,7 @@ pub fn parse_header(line: &[u8], container: u64) -> Result<(Tag, u64), FrameErro
             Tag::Payload => container >= CONTAINER_VERSION_DISCLOSURES,
             Tag::Anchor => container >= CONTAINER_VERSION_ANCHOR,
             Tag::Delegation => container >= CONTAINER_VERSION_DELEGATIONS,
+            Tag::Timestamp => container >= CONTAINER_VERSION_TIMESTAMPS,
             _ => true,
         })
         .ok_or_else(bad)?;
@@ -257,7 +273,8 @@ impl Encoder {
             CONTAINER_VERSION_DISCLOSURES => PREAMBLE_DISCLOSURES,
             CONTAINER_VERSION_ANCHOR => PREAMBLE_ANCHOR,
             CONTAINER_VERSION_DELEGATIONS => PREAMBLE_DELEGATIONS,
-            other => panic!("no container version {other}: the builder picks 1 to 4"),
+            CONTAINER_VERSION_TIMESTAMPS => PREAMBLE_TIMESTAMPS,
+            other => panic!("no container version {other}: the builder picks 1 to 5"),
         };
         let mut digest = Sha256::new();
         digest.update(preamble);
@@ -684,12 +701,16 @@ mod tests {
         assert_eq!(check_preamble(b"ARXI-BUNDLE 2"), Ok(2));
         assert_eq!(check_preamble(b"ARXI-BUNDLE 3"), Ok(3));
         assert_eq!(check_preamble(b"ARXI-BUNDLE 4"), Ok(4));
+        assert_eq!(check_preamble(b"ARXI-BUNDLE 5"), Ok(5));
         assert_eq!(
-            check_preamble(b"ARXI-BUNDLE 5"),
-            Err(FrameError::UnsupportedVersion("5".into()))
+            check_preamble(b"ARXI-BUNDLE 6"),
+            Err(FrameError::UnsupportedVersion("6".into()))
         );
         assert_eq!(parse_header(b"D 10", 4), Ok((Tag::Delegation, 10)));
         assert!(parse_header(b"D 10", 3).is_err(), "D is a tag of version 4");
+        assert_eq!(parse_header(b"D 10", 5), Ok((Tag::Delegation, 10)));
+        assert_eq!(parse_header(b"T 10", 5), Ok((Tag::Timestamp, 10)));
+        assert!(parse_header(b"T 10", 4).is_err(), "T is a tag of version 5");
         assert_eq!(check_preamble(b"PK\x03\x04"), Err(FrameError::NotABundle));
     }
 

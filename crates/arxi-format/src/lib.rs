@@ -47,6 +47,8 @@ pub mod revocation;
 mod rfc8785;
 pub mod seal;
 pub mod time;
+pub mod timestamp;
+pub mod tsp;
 
 pub use canonical::{CanonicalError, CanonicalJson};
 pub use digest::Hash32;

@@ -21,14 +21,15 @@ use std::path::PathBuf;
 use arxi_format::anchor::Anchor;
 use arxi_format::bundle::{
     BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DELEGATIONS,
-    CONTAINER_VERSION_DISCLOSURES, DELEGATION_RECORDS_MAX, Encoder, KeyRecord, Manifest,
-    ManifestSegment, SEGMENTS_MAX, Tag,
+    CONTAINER_VERSION_DISCLOSURES, CONTAINER_VERSION_TIMESTAMPS, DELEGATION_RECORDS_MAX, Encoder,
+    KeyRecord, Manifest, ManifestSegment, SEGMENTS_MAX, Tag,
 };
 use arxi_format::delegation::Delegation;
 use arxi_format::envelope::Envelope;
 use arxi_format::log_tree::TILE_HEIGHT;
 use arxi_format::payload::{Committed, Disclosure, Salt};
 use arxi_format::seal::Seal;
+use arxi_format::timestamp::{TIMESTAMPS_PER_SEAL_MAX, TimestampRecord};
 use arxi_format::{Hash32, KeyId, PublicKey, Signer, Timestamp};
 use arxi_store::{EnvelopeRow, Reader, SealRow, SegmentRow, StoreError, namespace};
 
@@ -420,7 +421,7 @@ impl Signers {
 fn sealed_segments(
     reader: &Reader<'_>,
     segments: RangeInclusive<u64>,
-) -> Result<(Vec<ManifestSegment>, Vec<(SegmentRow, SealRow)>), BundleError> {
+) -> Result<(Vec<ManifestSegment>, Vec<SealedSegment>), BundleError> {
     let mut manifest_segments = Vec::new();
     let mut rows = Vec::new();
     for segment_id in segments {
@@ -443,9 +444,38 @@ fn sealed_segments(
             merkle_root: seal.body.merkle_root,
             seal_hash: seal.hash,
         });
-        rows.push((row, seal_row));
+        let timestamps = seal_timestamps(reader, &seal_row)?;
+        rows.push((row, seal_row, timestamps));
     }
     Ok((manifest_segments, rows))
+}
+
+/// A sealed segment's rows: the segment, its seal, and the timestamp
+/// tokens stored for the seal.
+type SealedSegment = (SegmentRow, SealRow, Vec<TimestampRecord>);
+
+/// The `T` records of a seal: every stored token over its hash, by TSA
+/// name (at most [`TIMESTAMPS_PER_SEAL_MAX`], the first by name).
+fn seal_timestamps(
+    reader: &Reader<'_>,
+    seal_row: &SealRow,
+) -> Result<Vec<TimestampRecord>, BundleError> {
+    let mut records = Vec::new();
+    for row in reader.timestamps(seal_row.segment_id)? {
+        if row.imprint != seal_row.hash {
+            return Err(BundleError::Inconsistent(format!(
+                "the timestamp of seal {} by {} is over another hash",
+                seal_row.segment_id, row.tsa
+            )));
+        }
+        if records.len() < TIMESTAMPS_PER_SEAL_MAX {
+            records.push(TimestampRecord {
+                tsa: row.tsa,
+                token: row.token,
+            });
+        }
+    }
+    Ok(records)
 }
 
 /// What the bundle continues: the hash of the envelope before its first
@@ -525,10 +555,14 @@ fn key_records(
     Ok((plain, delegations))
 }
 
-/// The container version a bundle with `delegations` needs: version 4,
-/// which holds `D` records, when it carries any, else `container`.
-fn container_with(container: u64, delegations: &[Delegation]) -> u64 {
-    if delegations.is_empty() {
+/// The container version a bundle with `delegations` and the timestamp
+/// tokens of `rows` needs: version 5, which holds `T` records, when it
+/// carries any; else version 4, which holds `D` records, when it carries
+/// any; else `container`.
+fn container_with(container: u64, delegations: &[Delegation], rows: &[SealedSegment]) -> u64 {
+    if rows.iter().any(|(_, _, timestamps)| !timestamps.is_empty()) {
+        CONTAINER_VERSION_TIMESTAMPS
+    } else if delegations.is_empty() {
         container
     } else {
         CONTAINER_VERSION_DELEGATIONS
@@ -704,7 +738,7 @@ pub fn write_bundle<W: Write>(
         bytes: 0,
     };
     let (anchor, container) = anchor_and_container(reader, anchor, first_seq, &last_seal)?;
-    let container = container_with(container, &delegations);
+    let container = container_with(container, &delegations, &rows);
     let (mut encoder, preamble) = Encoder::start_version(container);
     out.put(preamble)?;
     let manifest_bytes = manifest.to_canonical_bytes();
@@ -713,7 +747,7 @@ pub fn write_bundle<W: Write>(
     let mut envelopes = 0_u64;
     let mut counts = Counts::default();
     let mut signers = Signers::default();
-    for (row, seal_row) in &rows {
+    for (row, seal_row, timestamps) in &rows {
         let mut failure: Option<BundleError> = None;
         let mut written = 0_u64;
         reader.for_each_envelope(row.first_seq, row.last_seq, |envelope_row| {
@@ -753,6 +787,13 @@ pub fn write_bundle<W: Write>(
             )));
         }
         out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
+        for timestamp in timestamps {
+            out.record(
+                &mut encoder,
+                Tag::Timestamp,
+                &timestamp.to_canonical_bytes(),
+            )?;
+        }
     }
     signers.check_signer(key, &last_seal.body.key_id, &delegations)?;
     if let Some(anchor) = &anchor {

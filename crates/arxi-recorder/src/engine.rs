@@ -937,6 +937,45 @@ impl RecorderEngine {
         Ok(Pending { receiver })
     }
 
+    /// Stores timestamp authorities' tokens of seals (their
+    /// `received_at_us` is set to the commit's time). The caller has read
+    /// and checked each token against its authority's certificates.
+    pub fn store_timestamps(
+        &self,
+        tokens: Vec<arxi_store::TimestampRow>,
+    ) -> Result<Pending<()>, SubmitError> {
+        let (answer, receiver) = oneshot::channel();
+        self.submit(Command::Timestamps { tokens, answer }, 0)?;
+        Ok(Pending { receiver })
+    }
+
+    /// The newest seals without a token from timestamp authority `tsa`,
+    /// sealed at or after `sealed_since_us`, at most `limit`.
+    pub fn unstamped_seals(
+        &self,
+        tsa: &str,
+        sealed_since_us: i64,
+        limit: u32,
+    ) -> Result<Vec<arxi_store::UnstampedSeal>, StoreError> {
+        self.readers
+            .with(|reader| reader.unstamped_seals(tsa, sealed_since_us, limit))
+    }
+
+    /// How many seals sealed at or after `sealed_since_us` wait for a
+    /// token from `tsa`.
+    pub fn unstamped_seal_count(&self, tsa: &str, sealed_since_us: i64) -> Result<u64, StoreError> {
+        self.readers
+            .with(|reader| reader.unstamped_seal_count(tsa, sealed_since_us))
+    }
+
+    /// The stored tokens of segment `segment_id`'s seal.
+    pub fn seal_timestamps(
+        &self,
+        segment_id: u64,
+    ) -> Result<Vec<arxi_store::TimestampRow>, StoreError> {
+        self.readers.with(|reader| reader.timestamps(segment_id))
+    }
+
     /// The newest stored checkpoints, newest first, at most `limit`, each
     /// with its stored cosignatures.
     pub fn log_checkpoints(

@@ -63,6 +63,8 @@ use arxi_format::{CanonicalJson, Hash32, KeyId, Signature, Timestamp};
 use arxi_store::StoreError;
 
 pub use archive::{ArchivePosition, ArchiveRecord, RetentionStatus};
+/// Timestamp tokens of seals, as stored (`RecorderEngine::store_timestamps`).
+pub use arxi_store::{TimestampRow, UnstampedSeal};
 pub use bundle_dir::{BundleDirReport, QUARANTINE_DIR, StagedBundle};
 pub use commitment::PayloadPolicy;
 pub use delegation::DelegationPolicy;

@@ -84,6 +84,7 @@ pub(crate) enum Op {
         below: u64,
     },
     InsertCosignatures(Vec<CosignatureRow>),
+    InsertTimestamps(Vec<arxi_store::TimestampRow>),
     /// Envelope `seq` (an `arxi.bundle.built`) names `bundle_id`.
     IndexBundle {
         seq: u64,
@@ -394,6 +395,11 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
             Op::InsertCosignatures(rows) => {
                 for row in rows {
                     txn.insert_cosignature(row)?;
+                }
+            }
+            Op::InsertTimestamps(rows) => {
+                for row in rows {
+                    txn.insert_timestamp(row)?;
                 }
             }
             Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,

@@ -19,6 +19,8 @@
 //! erased again), the bundle index, the signer and payload-policy state,
 //! the log tree's nodes.
 //!
+//! Timestamp tokens (`T` records) are stored again with their seals.
+//!
 //! Not restored: idempotency records, log checkpoints and cosignatures
 //! (the backup's are removed with the first segment restored, since they
 //! describe an older tree; the recorder signs a checkpoint of the restored
@@ -34,6 +36,8 @@ use std::sync::Arc;
 use arxi_format::envelope::{Envelope, Kind};
 use arxi_format::payload::{Disclosure, ErasureRecord};
 use arxi_format::seal::{Seal, envelope_leaf};
+use arxi_format::timestamp::TimestampRecord;
+use arxi_format::tsp::Token;
 use arxi_format::{ChainHead, Hash32, PublicKey};
 use arxi_store::{
     EnvelopeRow, KeyRow, PrunedRow, SealRow, SegmentRow, Store, StoreOptions, namespace,
@@ -65,6 +69,8 @@ pub enum RestoreRecord {
     Attachment(Vec<u8>),
     /// `S`: a seal, after its segment's envelopes.
     Seal(Vec<u8>),
+    /// `T`: a timestamp token of the seal before it.
+    Timestamp(Vec<u8>),
 }
 
 /// Where a database stands before a restore.
@@ -91,6 +97,8 @@ pub struct RestoreReport {
     pub prunings: u64,
     /// Erasure records replayed.
     pub erasures: u64,
+    /// Timestamp tokens stored.
+    pub timestamps: u64,
 }
 
 /// Why a restore stopped. Every segment committed before it stays: the
@@ -161,6 +169,9 @@ pub struct Restorer {
     /// The bundle's key records: key id -> first envelope it signs.
     key_first_seq: HashMap<String, u64>,
     report: RestoreReport,
+    /// The last seal read (segment, hash), which `T` records stamp; none
+    /// once an envelope follows it.
+    last_seal: Option<(u64, Hash32)>,
 }
 
 impl Restorer {
@@ -264,6 +275,7 @@ impl Restorer {
             prune_through: None,
             key_first_seq: HashMap::new(),
             report: RestoreReport::default(),
+            last_seal: None,
         })
     }
 
@@ -326,6 +338,7 @@ impl Restorer {
                 RestoreRecord::Payload(bytes) => self.payload(&bytes),
                 RestoreRecord::Attachment(bytes) => self.attachment(bytes),
                 RestoreRecord::Seal(bytes) => self.seal(&bytes),
+                RestoreRecord::Timestamp(bytes) => self.timestamp(&bytes),
             }
         });
         let unfinished = self.finish_envelope().and_then(|()| {
@@ -408,6 +421,7 @@ impl Restorer {
     /// must continue the chain.
     fn envelope(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
         self.finish_envelope()?;
+        self.last_seal = None;
         let envelope = Envelope::parse(bytes)
             .map_err(|error| refused(format!("an envelope that does not parse: {error}")))?;
         let held = envelope.body.seq <= self.state.head.seq;
@@ -792,6 +806,7 @@ impl Restorer {
         let seal = Seal::parse(bytes)
             .map_err(|error| refused(format!("a seal that does not parse: {error}")))?;
         let segment_id = seal.body.segment_id;
+        self.last_seal = Some((segment_id, seal.hash));
         if self.state.open.as_ref().map(|open| open.segment_id) != Some(segment_id) {
             return self.check_held_seal(&seal);
         }
@@ -834,6 +849,48 @@ impl Restorer {
             },
         });
         self.commit_segment(seal.hash)
+    }
+
+    /// A `T` record: a token over the hash of the seal right before it,
+    /// stored as the recorder stores the tokens it fetches (a token from
+    /// the same TSA for the same seal replaces the held one). Which TSA
+    /// an auditor trusts is not the restore's question; the token must be
+    /// well formed and over that seal.
+    fn timestamp(&mut self, bytes: &[u8]) -> Result<(), RestoreError> {
+        let record = TimestampRecord::parse(bytes)
+            .map_err(|error| refused(format!("a timestamp that does not parse: {error}")))?;
+        let Some((segment_id, hash)) = self.last_seal else {
+            return Err(refused("a timestamp that does not follow a seal"));
+        };
+        let token = Token::parse(&record.token).map_err(|error| {
+            refused(format!(
+                "the timestamp of seal {segment_id} by {}: {error}",
+                record.tsa
+            ))
+        })?;
+        if token.info().imprint != hash {
+            return Err(refused(format!(
+                "the timestamp of seal {segment_id} by {} is over another hash",
+                record.tsa
+            )));
+        }
+        let received_at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+            });
+        let txn = self.store.transaction()?;
+        txn.insert_timestamp(&arxi_store::TimestampRow {
+            segment_id,
+            tsa: record.tsa,
+            imprint: hash.0,
+            gen_time_us: token.info().gen_time_micros,
+            token: record.token,
+            received_at_us,
+        })?;
+        txn.commit()?;
+        self.report.timestamps += 1;
+        Ok(())
     }
 
     /// A seal of a segment the database already sealed: the same one.

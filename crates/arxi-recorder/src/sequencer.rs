@@ -84,6 +84,11 @@ pub(crate) enum Command {
         cosignatures: Vec<Cosignature>,
         answer: Answer<()>,
     },
+    /// Store timestamp authorities' tokens of seals.
+    Timestamps {
+        tokens: Vec<arxi_store::TimestampRow>,
+        answer: Answer<()>,
+    },
     /// A write that is not evidence: one `store_meta` row, committed
     /// (fsync) like any plan. Readiness uses it to learn whether writes
     /// work again after a failure.
@@ -146,7 +151,8 @@ impl Command {
             }
             Self::Shutdown { answer }
             | Self::Probe { answer }
-            | Self::Cosignatures { answer, .. } => {
+            | Self::Cosignatures { answer, .. }
+            | Self::Timestamps { answer, .. } => {
                 let _ = answer.send(Err(error.clone()));
             }
             Self::Checkpoint { answer, .. } => {
@@ -775,8 +781,8 @@ impl Sequencer {
         }
     }
 
-    /// The commands that answer no receipt: checkpoints, cosignatures, the
-    /// write probe and shutdown.
+    /// The commands that answer no receipt: checkpoints, cosignatures,
+    /// timestamp tokens, the write probe and shutdown.
     fn apply_without_evidence_answer(&mut self, plan: &mut Plan, command: Command) {
         match command {
             Command::Checkpoint { keep_from, answer } => {
@@ -790,6 +796,14 @@ impl Sequencer {
                 let now = self.chain.now_us();
                 let rows = cosignatures.into_iter().map(|c| c.row(now)).collect();
                 plan.ops.push(Op::InsertCosignatures(rows));
+                plan.replies.push(reply(answer, Ok(()), false));
+            }
+            Command::Timestamps { mut tokens, answer } => {
+                let now = self.chain.now_us();
+                for token in &mut tokens {
+                    token.received_at_us = now;
+                }
+                plan.ops.push(Op::InsertTimestamps(tokens));
                 plan.replies.push(reply(answer, Ok(()), false));
             }
             Command::Probe { answer } => {

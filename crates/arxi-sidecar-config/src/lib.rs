@@ -15,6 +15,7 @@
 mod archive;
 pub mod limits;
 pub mod model;
+pub mod timestamp;
 mod validate;
 pub mod witness;
 
@@ -136,6 +137,7 @@ pub struct ValidConfig {
     credentials: Vec<Credential>,
     enterprise_token: Option<Secret>,
     witness: witness::WitnessPolicy,
+    timestamps: Vec<timestamp::TimestampAuthority>,
     archive_credentials: Option<ArchiveCredentials>,
 }
 
@@ -273,6 +275,11 @@ impl ValidConfig {
             .unwrap_or_else(|| witness::default_origin(&self.config.recorder.id))
     }
 
+    /// The timestamp authorities, checked (their certificates read).
+    pub fn timestamp_authorities(&self) -> &[timestamp::TimestampAuthority] {
+        &self.timestamps
+    }
+
     /// The witnesses and the quorum, checked.
     pub fn witness_policy(&self) -> &witness::WitnessPolicy {
         &self.witness
@@ -365,6 +372,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
     };
     let loaded = validate::validate(&config, base_dir, &mut problems);
     let witness = witness::check_witness(&config, &mut problems);
+    let timestamps = timestamp::check_timestamps(&config, base_dir, &mut problems);
     let archive_credentials = archive::check_archive(&config, base_dir, &mut problems);
     archive::check_retention(&config, &mut problems);
     if problems.0.is_empty() {
@@ -376,6 +384,7 @@ pub fn parse(text: &str, base_dir: &Path, source: &str) -> Result<ValidConfig, C
             credentials: loaded.credentials,
             enterprise_token: loaded.enterprise_token,
             witness,
+            timestamps,
             archive_credentials,
         })
     } else {
@@ -406,6 +415,10 @@ impl Config {
                         "archive" => value.clone().try_into::<model::Archive>().map(drop),
                         "retention" => value.clone().try_into::<model::Retention>().map(drop),
                         "web" => value.clone().try_into::<model::Web>().map(drop),
+                        "timestamp" => value
+                            .clone()
+                            .try_into::<Vec<model::TimestampAuthority>>()
+                            .map(drop),
                         _ => Ok(()),
                     };
                     if let Err(error) = result {

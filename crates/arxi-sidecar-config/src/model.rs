@@ -44,6 +44,10 @@ pub struct Config {
     /// The witnesses that cosign the checkpoints.
     #[serde(default)]
     pub witness: Witness,
+    /// RFC 3161 timestamp authorities every seal's hash is sent to
+    /// (`[[timestamp]]`, at most 16; none: off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timestamp: Vec<TimestampAuthority>,
     /// The archive on S3-compatible object storage (absent: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<Archive>,
@@ -754,7 +758,28 @@ pub struct WitnessPeer {
     pub timeout_ms: u64,
 }
 
+/// `[[timestamp]]`: one RFC 3161 timestamp authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampAuthority {
+    /// Its name: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, unique; it
+    /// labels its tokens in bundles, its metrics and its readiness entry.
+    pub name: String,
+    /// Where `TimeStampReq`s are POSTed (`http://` or `https://`).
+    pub url: String,
+    /// A PEM (or DER) file of the TSA's certificate or of the CA
+    /// certificate that issues it; every token is checked against it
+    /// before it is stored.
+    pub ca_cert: String,
+    /// Bound on one request (100 to 60,000 ms).
+    #[serde(default = "defaults::timestamp_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
 pub(crate) mod defaults {
+    pub(crate) fn timestamp_timeout_ms() -> u64 {
+        10_000
+    }
     pub(crate) fn checkpoint_interval_ms() -> u64 {
         1_000
     }
@@ -872,6 +897,12 @@ impl Config {
                 ..Log::default()
             },
             witness: Witness::reference(),
+            timestamp: vec![TimestampAuthority {
+                name: "tsa-1".into(),
+                url: "https://tsa.example/".into(),
+                ca_cert: "tsa-ca.pem".into(),
+                timeout_ms: defaults::timestamp_timeout_ms(),
+            }],
             archive: Some(Archive::reference()),
             retention: Some(Retention {
                 keep_segments_min: 10,

@@ -133,7 +133,7 @@ fn check_peers(config: &Config, problems: &mut Problems) -> Vec<WitnessPeer> {
     peers
 }
 
-fn valid_url(url: &str) -> bool {
+pub(crate) fn valid_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };

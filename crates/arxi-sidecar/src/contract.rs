@@ -63,6 +63,29 @@ pub struct Ready {
     /// is unreachable, and the archiver catches up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveReadiness>,
+    /// Each timestamp authority (`[[timestamp]]`), when any is
+    /// configured. Their state does not make the sidecar unready: seals
+    /// are written while a TSA is unreachable, and its tokens come later.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timestamps: Vec<TimestampReadiness>,
+}
+
+/// A timestamp authority's state in `/ready`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TimestampReadiness {
+    /// The TSA's configured name.
+    pub name: String,
+    /// `ok` (the last request succeeded, or nothing failed yet) or
+    /// `retrying` (the last request failed; it is tried again).
+    pub state: &'static str,
+    /// Seals waiting for its token.
+    pub pending_seals: u64,
+    /// Failed requests since its last token.
+    pub failures_in_a_row: u64,
+    /// Unix time of its last token stored, if any since start.
+    pub last_success_unix_seconds: Option<u64>,
+    /// The last failure, while it is not followed by a token.
+    pub last_error: Option<String>,
 }
 
 /// The archive's state in `/ready`.

@@ -45,6 +45,7 @@ pub mod restore;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod timestamping;
 pub mod token;
 pub mod witnessing;
 

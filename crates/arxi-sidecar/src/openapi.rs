@@ -427,6 +427,14 @@ pub fn examples() -> Value {
                 last_success_unix_seconds: Some(1_795_380_078),
                 last_error: None,
             }),
+            timestamps: vec![contract::TimestampReadiness {
+                name: "tsa-1".into(),
+                state: "ok",
+                pending_seals: 0,
+                failures_in_a_row: 0,
+                last_success_unix_seconds: Some(1_795_380_079),
+                last_error: None,
+            }],
         })},
     });
     examples["revokeKey"] = revoke_key_example();

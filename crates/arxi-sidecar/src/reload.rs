@@ -100,6 +100,7 @@ const RESTART_ONLY: &[&str] = &[
     "shutdown",
     "log",
     "witness",
+    "timestamp",
     "archive",
     "retention",
     "web",

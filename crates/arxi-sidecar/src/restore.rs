@@ -244,6 +244,7 @@ impl<R: Read> Iterator for Records<R> {
                     Tag::Envelope => RestoreRecord::Envelope(payload),
                     Tag::Payload => RestoreRecord::Payload(payload),
                     Tag::Seal => RestoreRecord::Seal(payload),
+                    Tag::Timestamp => RestoreRecord::Timestamp(payload),
                     // The witnessed anchor says what witnesses saw, not
                     // what the recorder stored (archive bundles carry none).
                     Tag::Manifest | Tag::Trailer | Tag::Attachment | Tag::Anchor => continue,

@@ -99,6 +99,7 @@ pub struct ServerHandle {
     workers: Vec<JoinHandle<()>>,
     watchdog: Option<JoinHandle<()>>,
     witnessing: Option<crate::witnessing::Witnessing>,
+    timestamping: Option<crate::timestamping::Timestamping>,
     archiver: Option<JoinHandle<()>>,
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
@@ -140,6 +141,9 @@ impl ServerHandle {
         // witness's timeout) before the recorder records its stop.
         if let Some(witnessing) = self.witnessing.take() {
             witnessing.join();
+        }
+        if let Some(timestamping) = self.timestamping.take() {
+            timestamping.join();
         }
         if let Some(archiver) = self.archiver.take() {
             stop_archiver(
@@ -412,6 +416,13 @@ pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHa
     let witnessing =
         crate::witnessing::start(&state.config.load(), &state.engine, &state.log, &stop)
             .map_err(StartError::Thread)?;
+    let timestamping = crate::timestamping::start(
+        &state.config.load(),
+        &state.engine,
+        &state.timestamps,
+        &stop,
+    )
+    .map_err(StartError::Thread)?;
     let archiver = match (archive, &state.archive) {
         (Some(client), Some(metrics)) => Some(
             crate::archiver::start(
@@ -433,6 +444,7 @@ pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHa
         workers,
         watchdog: Some(watchdog),
         witnessing: Some(witnessing),
+        timestamping: Some(timestamping),
         archiver,
         tcp_addr: addresses.tcp,
         unix_path: addresses.unix,
@@ -540,6 +552,7 @@ fn app_state(
     let bundles = BlockingPool::new("arxi-bundle", BUNDLE_THREADS, BUNDLE_QUEUE_MAX)
         .map_err(StartError::Thread)?;
     let log = Arc::new(crate::witnessing::LogState::new(&config));
+    let timestamps = Arc::new(crate::timestamping::TimestampState::new(&config));
     let archive = config
         .model()
         .archive
@@ -548,6 +561,7 @@ fn app_state(
     let verifier_page = verifier_page(&config)?;
     Ok(AppState {
         log,
+        timestamps,
         archive,
         config: ArcSwap::from_pointee(config),
         engine: Arc::new(engine),

@@ -52,6 +52,8 @@ pub struct AppState {
     pub reload_lock: Mutex<()>,
     /// Checkpoints and witnesses.
     pub log: Arc<crate::witnessing::LogState>,
+    /// The timestamp authorities' figures (empty without `[[timestamp]]`).
+    pub timestamps: Arc<crate::timestamping::TimestampState>,
     /// The archiver's figures (with `[archive]`).
     pub archive: Option<Arc<crate::archiver::ArchiveMetrics>>,
     /// The browser verifier page (`web.verifier_page_file`), read at start.

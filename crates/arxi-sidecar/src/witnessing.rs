@@ -355,7 +355,7 @@ fn endpoint(peer: &WitnessPeer) -> Endpoint {
 }
 
 /// Sleeps `duration`, or less once stop is raised.
-fn sleep(stop: &Signal, duration: Duration) {
+pub(crate) fn sleep(stop: &Signal, duration: Duration) {
     let deadline = Instant::now() + duration;
     while !stop.is_raised() {
         let now = Instant::now();

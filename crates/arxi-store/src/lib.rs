@@ -23,6 +23,7 @@ mod log;
 mod read;
 mod schema;
 mod subject_keys;
+mod timestamps;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub use log::{CosignatureRow, LogCheckpointRow, LogNodeRow};
 pub use read::{QueryFilter, QueryPage, Reader, ReaderPool};
 pub use schema::SCHEMA_VERSION;
 pub use subject_keys::{SUBJECT_KEY_ID_BYTES, SubjectKeyId, SubjectKeys};
+pub use timestamps::{TimestampRow, UnstampedSeal};
 pub use write::ErasureCount;
 pub use write::WriteTxn;
 

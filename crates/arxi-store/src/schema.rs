@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -198,6 +198,18 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE payloads_v7 RENAME TO payloads;
      CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
      CREATE INDEX payloads_key ON payloads (key_id, seq) WHERE key_id IS NOT NULL;",
+    // Version 8: RFC 3161 timestamp tokens of seals (`timestamps.rs`), one
+    // per seal and timestamp authority.
+    "CREATE TABLE timestamps (
+         segment_id     INTEGER NOT NULL REFERENCES seals (segment_id),
+         tsa            TEXT    NOT NULL,
+         imprint        BLOB    NOT NULL CHECK (length(imprint) = 32),
+         token          BLOB    NOT NULL,
+         gen_time_us    INTEGER NOT NULL,
+         received_at_us INTEGER NOT NULL,
+         PRIMARY KEY (segment_id, tsa)
+     ) WITHOUT ROWID;
+     CREATE INDEX segments_sealed_at ON segments (sealed_at_us) WHERE sealed_at_us IS NOT NULL;",
 ];
 
 /// Brings the database to [`SCHEMA_VERSION`].

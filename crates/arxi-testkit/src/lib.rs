@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod tsa;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;

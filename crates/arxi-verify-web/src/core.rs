@@ -213,6 +213,7 @@ fn tag_name(tag: Tag) -> &'static str {
         Tag::Attachment => "attachment",
         Tag::Payload => "payload",
         Tag::Anchor => "anchor",
+        Tag::Timestamp => "timestamp",
         Tag::Seal => "seal",
         Tag::Trailer => "trailer",
     }

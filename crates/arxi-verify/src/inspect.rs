@@ -85,7 +85,7 @@ pub fn inspect_bundle<R: Read>(source: R) -> Summary {
                     Ok(trailer) => summary.trailer = Some(trailer),
                     Err(error) => summary.problems.push(format!("trailer: {error}")),
                 },
-                Tag::Attachment | Tag::Payload | Tag::Anchor => {}
+                Tag::Attachment | Tag::Payload | Tag::Anchor | Tag::Timestamp => {}
             },
         }
     }

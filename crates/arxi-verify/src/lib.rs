@@ -34,7 +34,9 @@ pub use trusted::{
     DELEGATIONS_MAX, DelegationRefused, TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys,
     trusted_keys_with,
 };
-pub use verify::{Options, load_public_key, verify_bundle};
+pub use verify::{
+    Options, TOLERANCE_DEFAULT_SECONDS, TimestampPolicy, load_public_key, verify_bundle,
+};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{
     LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof,

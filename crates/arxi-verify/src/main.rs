@@ -114,6 +114,24 @@ struct VerifyArgs {
     threads: Option<u16>,
     #[command(flatten)]
     witnesses: WitnessArgs,
+    #[command(flatten)]
+    timestamps: TimestampArgs,
+}
+
+/// Which timestamp authorities an auditor trusts (RFC 3161 tokens of
+/// seals, `T` records).
+#[derive(Debug, Args)]
+struct TimestampArgs {
+    /// A trusted TSA: a PEM (or DER) file of its certificate or of the CA certificate that issues it (repeat for several); tokens from other TSAs are then findings
+    #[arg(long = "tsa-cert", value_name = "FILE")]
+    tsa_certs: Vec<PathBuf>,
+    /// How far a token's genTime may be from the seal's sealed_at, in seconds (plus the token's stated accuracy)
+    #[arg(long, value_name = "SECONDS", default_value_t = arxi_verify::TOLERANCE_DEFAULT_SECONDS,
+        value_parser = clap::value_parser!(u64).range(0..=31_622_400))]
+    timestamp_tolerance: u64,
+    /// Every seal must carry a token of a trusted TSA (needs --tsa-cert)
+    #[arg(long, requires = "tsa_certs")]
+    require_timestamp: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +240,9 @@ fn main() -> ExitCode {
                 threads: args.threads,
                 witnesses: args.witnesses.witnesses,
                 quorum: args.witnesses.quorum.map(usize::from),
+                tsa_certs: args.timestamps.tsa_certs,
+                timestamp_tolerance: args.timestamps.timestamp_tolerance,
+                require_timestamp: args.timestamps.require_timestamp,
             },
         ),
         Command::Bundle(BundleCommand::Inspect { file, json }) => cli::bundle::inspect(&file, json),

@@ -42,7 +42,7 @@ impl Verdict {
 pub struct CodeInfo {
     /// The stable snake_case code.
     pub code: &'static str,
-    /// The records it applies to: `file`, `M`, `K`, `E`, `P`, `A`, `S`, `W`, `Z`,
+    /// The records it applies to: `file`, `M`, `K`, `D`, `E`, `P`, `A`, `S`, `T`, `W`, `Z`,
     /// `proof` (an inclusion proof) or `series` (consecutive bundles).
     pub applies_to: &'static [&'static str],
     /// What it means for the verdict.
@@ -326,6 +326,27 @@ registry! {
     AnchorMissing => ("anchor_missing", ["Z"], Invalid,
         "Under a witness policy, the bundle carries no witnessed anchor record.",
         "a W record cosigned by the quorum", "none"),
+    TimestampOutOfPlace => ("timestamp_out_of_place", ["T"], Invalid,
+        "A timestamp record (`T`, section 11.9) does not follow a seal record that parsed, or another `T` record after it; it is not used.",
+        "a seal record before it", "the record before it"),
+    TimestampMalformed => ("timestamp_malformed", ["T"], Invalid,
+        "A timestamp record does not parse (strict record rules), is not canonical, or is beyond the 16th after its seal, or its token is not an RFC 3161 token as section 11.9 reads one (a CMS SignedData with exactly one signer, holding a version 1 TSTInfo, signed attributes naming the TSTInfo content type and holding its digest, a supported digest and signature algorithm); it is not used.",
+        "", "what is wrong"),
+    TimestampImprintMismatch => ("timestamp_imprint_mismatch", ["T"], Invalid,
+        "A token's message imprint is not the SHA-256 imprint of the stored hash of the seal before it (rule T2): the token is over another hash, or another hash algorithm.",
+        "the seal's stored hash", "the token's imprint"),
+    TimestampSignatureInvalid => ("timestamp_signature_invalid", ["T"], Invalid,
+        "A token's message-digest attribute is not the digest of its TSTInfo, or its signature over the signed attributes does not verify under its signer's certificate (rule T3).",
+        "", "what does not verify"),
+    TimestampUntrusted => ("timestamp_untrusted", ["T"], Invalid,
+        "With TSA certificates given (`--tsa-cert`), a token's signer is not one of them and is not issued by one (through at most 4 CA certificates carried in the token), its certificate does not allow timestamping (a critical extended key usage naming id-kp-timeStamping; a key usage, if present, allowing signatures), or a certificate on the way was not valid at the token's genTime (rule T4).",
+        "", "why the signer is not trusted"),
+    TimestampTimeSkew => ("timestamp_time_skew", ["T"], Invalid,
+        "A token's genTime differs from the seal's `sealed_at` by more than the tolerance (300 seconds unless `--timestamp-tolerance` says otherwise) plus the accuracy the token states (rule T5).",
+        "the seal's sealed_at and the tolerance", "the token's genTime"),
+    TimestampMissing => ("timestamp_missing", ["S"], Invalid,
+        "Under a timestamp policy (`--require-timestamp`, with `--tsa-cert`), a seal is followed by no timestamp record whose token holds rules T2 to T5 and is signed by a trusted TSA (rule T6).",
+        "a token of a trusted TSA", "none"),
     ProofPositionMismatch => ("proof_position_mismatch", ["proof"], Invalid,
         "The proof's envelope and seal name other recorders or segments, `tree_size` is not the seal's `count`, or the envelope's `seq` is not `first_seq + leaf_index` within the sealed range.",
         "", ""),
@@ -547,6 +568,40 @@ impl AnchorReport {
     }
 }
 
+/// Most timestamp tokens a report lists (more are checked, not listed).
+pub const TIMESTAMP_REPORTS_MAX: usize = 100_000;
+
+/// One timestamp token of a bundle, as read and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampReport {
+    /// The stamped seal's segment.
+    pub segment_id: u64,
+    /// The TSA's name in the record (a label, not checked).
+    pub tsa: String,
+    /// The token's genTime.
+    pub gen_time: Option<arxi_format::Timestamp>,
+    /// The signer's certificate subject, when its signature verified.
+    pub signer: Option<String>,
+    /// Signed by a TSA whose certificate was given (`--tsa-cert`).
+    pub trusted: bool,
+    /// Every rule T held for it.
+    pub holds: bool,
+}
+
+impl TimestampReport {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "segment_id": self.segment_id,
+            "tsa": self.tsa,
+            "gen_time": self.gen_time.map(|time| time.to_string()),
+            "signer": self.signer,
+            "trusted": self.trusted,
+            "holds": self.holds,
+        })
+    }
+}
+
 /// What a bundle shows of one version 2 envelope's payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadState {
@@ -691,6 +746,9 @@ pub struct Report {
     /// The witnessed anchor, when the bundle carries one that could be
     /// read (`W`, section 11.7).
     pub anchor: Option<AnchorReport>,
+    /// The timestamp tokens read (`T`, section 11.9), in file order (at
+    /// most [`TIMESTAMP_REPORTS_MAX`]).
+    pub timestamps: Vec<TimestampReport>,
     /// Every key known revoked at the end (given in
     /// [`crate::Options::revoked`] or met in `arxi.key.revoked`
     /// envelopes), with the first `seq` it is no longer valid for: the
@@ -759,6 +817,7 @@ impl Report {
             "payloads": self.payloads.to_json(),
             "anchored": self.anchor.as_ref().is_some_and(|anchor| anchor.holds),
             "anchor": self.anchor.as_ref().map(AnchorReport::to_json),
+            "timestamps": self.timestamps.iter().map(TimestampReport::to_json).collect::<Vec<_>>(),
         })
     }
 }

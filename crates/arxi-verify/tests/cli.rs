@@ -406,6 +406,19 @@ fn the_conformance_suite_through_the_cli() {
             args.push("--quorum".into());
             args.push(quorum.to_string());
         }
+        if case.get("tsa_certs").is_some() {
+            for certificate in strings("tsa_certs") {
+                args.push("--tsa-cert".into());
+                args.push(path(&data(&certificate)).to_owned());
+            }
+        }
+        if case.get("require_timestamp").is_some() {
+            args.push("--require-timestamp".into());
+        }
+        if let Some(tolerance) = case.get("timestamp_tolerance") {
+            args.push("--timestamp-tolerance".into());
+            args.push(tolerance.to_string());
+        }
         args.push("--json".into());
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
         let output = arxi(&words);

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 
 use arxi_format::PublicKey;
 use arxi_format::note::VerifierKey;
+use arxi_format::tsp::TsaTrust;
 use arxi_verify::{
-    Code, KeyWindows, Options, Report, SeriesReport, WitnessPolicy, check_proof_file,
-    load_public_key, split_key_argument, verify_bundle,
+    Code, KeyWindows, Options, Report, SeriesReport, TimestampPolicy, WitnessPolicy,
+    check_proof_file, load_public_key, split_key_argument, verify_bundle,
 };
 
 fn dir() -> PathBuf {
@@ -107,6 +108,21 @@ fn policy(case: &conformance::Case) -> WitnessPolicy {
     }
 }
 
+/// The timestamp policy of a case.
+fn timestamp_policy(case: &conformance::Case) -> TimestampPolicy {
+    let mut trust = TsaTrust::new();
+    for file in &case.tsa_certs {
+        trust.add(&committed(file)).expect("a TSA certificate");
+    }
+    TimestampPolicy {
+        trust,
+        tolerance_seconds: case
+            .timestamp_tolerance
+            .unwrap_or(arxi_verify::TOLERANCE_DEFAULT_SECONDS),
+        required: case.require_timestamp,
+    }
+}
+
 /// The exit code and code set the library gives for a case.
 fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static str>) {
     let Some((trusted, windows)) = keys(case) else {
@@ -115,6 +131,7 @@ fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static st
     let options = &Options {
         witness: policy(case),
         windows: windows.clone(),
+        timestamp: timestamp_policy(case),
         ..options.clone()
     };
     if case.command == "proof verify" {

@@ -76,7 +76,7 @@ fn codes_are_unique_and_well_formed() {
         for kind in info.applies_to {
             assert!(
                 [
-                    "file", "M", "K", "D", "E", "P", "A", "S", "W", "Z", "proof", "series"
+                    "file", "M", "K", "D", "E", "P", "A", "S", "T", "W", "Z", "proof", "series"
                 ]
                 .contains(kind),
                 "{}: {kind}",

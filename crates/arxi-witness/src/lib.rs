@@ -9,6 +9,9 @@
 //!   atomically before answering, refuses a smaller or inconsistent tree,
 //!   and answers with a timestamped cosignature/v1 line.
 //!
+//! - [`tsa`]: the recorder's RFC 3161 client: a timestamp token over a
+//!   seal's hash from a timestamp authority, checked before it is kept.
+//!
 //! Signed notes, checkpoints and cosignatures themselves are
 //! `arxi_format::note`.
 
@@ -17,4 +20,5 @@
 pub mod client;
 pub mod http;
 pub mod protocol;
+pub mod tsa;
 pub mod witness;

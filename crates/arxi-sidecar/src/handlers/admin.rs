@@ -110,6 +110,7 @@ pub async fn metrics(call: Call) -> Result<Reply, Problem> {
     let recorder = state.engine.metrics();
     metrics::write_recorder(&mut out, &recorder, status.head_seq);
     crate::witnessing::write_metrics(&mut out, &state.log, status.head_seq);
+    crate::timestamping::write_metrics(&mut out, &state.timestamps);
     if let Some(archive) = &state.archive {
         metrics::write_archive(&mut out, archive);
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use arxi_sidecar_config::model::ReadinessMode;
 use http::StatusCode;
 
-use crate::contract::{ArchiveReadiness, Health, Ready, Startup, to_value};
+use crate::contract::{ArchiveReadiness, Health, Ready, Startup, TimestampReadiness, to_value};
 
 use crate::call::json_reply;
 use crate::call::{Call, Reply};
@@ -96,6 +96,12 @@ pub async fn ready(call: Call) -> Result<Reply, Problem> {
         &to_value(&Ready {
             ready: true,
             archive: state.archive.as_deref().map(archive_readiness),
+            timestamps: state
+                .timestamps
+                .authorities
+                .iter()
+                .map(timestamp_readiness)
+                .collect(),
         }),
     ))
 }
@@ -113,6 +119,27 @@ fn archive_readiness(archive: &crate::archiver::ArchiveMetrics) -> ArchiveReadin
         failures_in_a_row,
         last_success_unix_seconds: (last_success > 0).then_some(last_success),
         last_error: archive
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+    }
+}
+
+fn timestamp_readiness(tsa: &crate::timestamping::TsaState) -> TimestampReadiness {
+    let failures_in_a_row = tsa.failures_in_a_row.load(Ordering::Relaxed);
+    let last_success = tsa.last_success_unix_seconds.load(Ordering::Relaxed);
+    TimestampReadiness {
+        name: tsa.name.clone(),
+        state: if failures_in_a_row == 0 {
+            "ok"
+        } else {
+            "retrying"
+        },
+        pending_seals: tsa.pending.load(Ordering::Relaxed),
+        failures_in_a_row,
+        last_success_unix_seconds: (last_success > 0).then_some(last_success),
+        last_error: tsa
             .last_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())

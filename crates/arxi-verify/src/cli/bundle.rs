@@ -2,7 +2,8 @@
 //! the report as text for people or JSON for machines.
 
 use arxi_format::PublicKey;
-use arxi_verify::{Counts, Options, Report, SeriesReport};
+use arxi_format::tsp::TsaTrust;
+use arxi_verify::{Counts, Options, Report, SeriesReport, TimestampPolicy};
 
 use super::{CouldNotCheck, ProgressLine, open_input, pretty, trusted_keys};
 
@@ -17,9 +18,34 @@ pub(crate) struct VerifyOutput {
     pub(crate) witnesses: Vec<String>,
     /// `--quorum` (default: every `--witness`).
     pub(crate) quorum: Option<usize>,
+    /// `--tsa-cert`: the trusted TSA certificate files.
+    pub(crate) tsa_certs: Vec<std::path::PathBuf>,
+    /// `--timestamp-tolerance`, in seconds.
+    pub(crate) timestamp_tolerance: u64,
+    /// `--require-timestamp`.
+    pub(crate) require_timestamp: bool,
 }
 
-/// `arxi bundle verify FILE... --key PUBKEY... [--witness VKEY... --quorum N]`.
+/// The timestamp policy of `--tsa-cert`, `--timestamp-tolerance` and
+/// `--require-timestamp`; an unreadable certificate file is exit 2.
+fn timestamp_policy(output: &VerifyOutput) -> Result<TimestampPolicy, CouldNotCheck> {
+    let mut trust = TsaTrust::new();
+    for path in &output.tsa_certs {
+        let bytes = std::fs::read(path)
+            .map_err(|e| CouldNotCheck(format!("--tsa-cert {}: {e}", path.display())))?;
+        trust
+            .add(&bytes)
+            .map_err(|e| CouldNotCheck(format!("--tsa-cert {}: {e}", path.display())))?;
+    }
+    Ok(TimestampPolicy {
+        trust,
+        tolerance_seconds: output.timestamp_tolerance,
+        required: output.require_timestamp,
+    })
+}
+
+/// `arxi bundle verify FILE... --key PUBKEY... [--witness VKEY... --quorum N]
+/// [--tsa-cert FILE... --timestamp-tolerance S --require-timestamp]`.
 pub(crate) fn verify(
     files: &[String],
     keys: &crate::TrustedKeys,
@@ -44,6 +70,7 @@ pub(crate) fn verify(
         witness,
         windows: trusted.windows,
         revoked: std::collections::BTreeMap::new(),
+        timestamp: timestamp_policy(output)?,
     };
     let mut reports = Vec::new();
     for file in files {

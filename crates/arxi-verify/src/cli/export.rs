@@ -251,7 +251,12 @@ impl Outputs {
                     .and_then(|()| file.flush())
                     .map_err(|e| CouldNotCheck(format!("{}: {e}", path.display())));
             }
-            Tag::Key | Tag::Delegation | Tag::Trailer | Tag::Attachment | Tag::Anchor => {
+            Tag::Key
+            | Tag::Delegation
+            | Tag::Trailer
+            | Tag::Attachment
+            | Tag::Anchor
+            | Tag::Timestamp => {
                 return Ok(());
             }
         };

@@ -16,6 +16,8 @@
 //! - [`payload`]: payload disclosure records (`P`) against their version 2
 //!   envelopes, and erasure records against the erasure claims;
 //! - [`seal`]: seal records;
+//! - [`timestamp`]: timestamp records (`T`): RFC 3161 tokens over the
+//!   seal before them, under the auditor's TSA certificates;
 //! - [`anchor`]: the witnessed anchor (`W`): a checkpoint of the log tree
 //!   and the inclusion proof of the last envelope in it, under the witness
 //!   policy;
@@ -39,6 +41,7 @@ mod manifest;
 mod payload;
 mod revocation;
 mod seal;
+mod timestamp;
 mod trailer;
 mod window;
 
@@ -56,6 +59,8 @@ use crate::report::{Code, Counts, Finding, Report};
 use crate::signatures::Batcher;
 use crate::window::KeyWindows;
 use crate::witnessed::WitnessPolicy;
+
+pub use timestamp::{TOLERANCE_DEFAULT_SECONDS, TimestampPolicy};
 
 /// Findings kept in a report; more are only counted (their codes still
 /// count toward the verdict and the code set).
@@ -80,6 +85,9 @@ pub struct Options {
     /// a series, with the first `seq` each is no longer valid for (the
     /// previous bundle's [`Report::revoked`]; empty for one bundle).
     pub revoked: BTreeMap<KeyId, u64>,
+    /// The TSA certificates trusted and the tolerance on `genTime`
+    /// (section 11.9).
+    pub timestamp: TimestampPolicy,
 }
 
 impl Default for Options {
@@ -90,6 +98,7 @@ impl Default for Options {
             witness: WitnessPolicy::default(),
             windows: KeyWindows::new(),
             revoked: BTreeMap::new(),
+            timestamp: TimestampPolicy::default(),
         }
     }
 }
@@ -145,6 +154,8 @@ pub(crate) struct Verifier<'k> {
     policy: WitnessPolicy,
     windows: KeyWindows,
     revocations: revocation::Revocations,
+    timestamps: timestamp::Timestamps,
+    timestamp_policy: TimestampPolicy,
     signatures: Batcher<At>,
 }
 
@@ -169,6 +180,8 @@ impl<'k> Verifier<'k> {
             policy: options.witness.clone(),
             windows: options.windows.clone(),
             revocations: revocation::Revocations::carried(options.revoked.clone()),
+            timestamps: timestamp::Timestamps::default(),
+            timestamp_policy: options.timestamp.clone(),
             signatures: Batcher::new(options.batch_size, options.threads),
         }
     }
@@ -243,6 +256,7 @@ impl<'k> Verifier<'k> {
             return Flow::Stop;
         }
         self.anchor_followed_by(tag);
+        self.timestamps_followed_by(tag);
         match record {
             Record::Attachment { sha256, size } => self.attachment(sha256, size, at),
             Record::Json { tag, payload } => match tag {
@@ -253,6 +267,7 @@ impl<'k> Verifier<'k> {
                 Tag::Seal => self.seal(&payload, at),
                 Tag::Payload => self.disclosure(&payload, at),
                 Tag::Anchor => self.anchor_record(payload, at),
+                Tag::Timestamp => self.timestamp_record(&payload, at),
                 Tag::Attachment => {
                     unreachable!("the reader returns attachments as Record::Attachment")
                 }

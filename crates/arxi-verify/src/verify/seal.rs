@@ -98,6 +98,8 @@ impl Verifier<'_> {
             Some(segment) => self.seal_against_segment(&seal, segment, at),
         }
         self.seal_taken(&seal);
+        let range = (seal.body.segment_id, seal.body.last_seq);
+        self.timestamps_after_seal(range, seal.hash, seal.body.sealed_at, at);
     }
 
     /// Form, hash, recorder, key and signature, and the seal chain.

@@ -50,6 +50,7 @@ use crate::report::Code;
 impl Verifier<'_> {
     /// Checks that hold once the contents end.
     pub(super) fn end_of_contents(&mut self, at: At) {
+        self.settle_timestamps();
         self.payloads_at_end();
         self.settle_attachments();
         self.settle_held_key();

@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use arxi_format::bundle::{
     BUNDLE_VERSION, CONTAINER_VERSION_ANCHOR, CONTAINER_VERSION_DELEGATIONS,
-    CONTAINER_VERSION_DISCLOSURES, Encoder, KeyRecord, Manifest, Tag, record_header,
+    CONTAINER_VERSION_DISCLOSURES, CONTAINER_VERSION_TIMESTAMPS, Encoder, KeyRecord, Manifest, Tag,
+    record_header,
 };
 use arxi_format::envelope::EnvelopeBody;
 use arxi_format::keys::SecretKey;
@@ -257,10 +258,13 @@ impl Bundle {
 
     /// Frames the records and appends a trailer signed by the signer.
     pub(crate) fn bytes(&self) -> Vec<u8> {
-        // The container version of what the records need: 3 with a `W`
-        // record, 2 with a `P` record, else 1.
+        // The container version of what the records need: 5 with a `T`
+        // record, 4 with a `D` record, 3 with a `W` record, 2 with a `P`
+        // record, else 1.
         let has = |tag: Tag| self.records.iter().any(|record| record.tag == tag);
-        let container = if has(Tag::Delegation) {
+        let container = if has(Tag::Timestamp) {
+            CONTAINER_VERSION_TIMESTAMPS
+        } else if has(Tag::Delegation) {
             CONTAINER_VERSION_DELEGATIONS
         } else if has(Tag::Anchor) {
             CONTAINER_VERSION_ANCHOR

@@ -22,6 +22,7 @@ pub(crate) mod history;
 pub(crate) mod proofs;
 pub(crate) mod revocations;
 pub(crate) mod speccheck;
+pub(crate) mod timestamps;
 
 use std::collections::BTreeMap;
 
@@ -59,6 +60,12 @@ pub(crate) struct Case {
     pub(crate) witnesses: Vec<String>,
     /// The witness policy's quorum (`--quorum`), with `witnesses`.
     pub(crate) quorum: Option<usize>,
+    /// Paths of the trusted TSA certificates (`--tsa-cert`).
+    pub(crate) tsa_certs: Vec<String>,
+    /// `--require-timestamp`.
+    pub(crate) require_timestamp: bool,
+    /// `--timestamp-tolerance` (none: the default, 300 seconds).
+    pub(crate) timestamp_tolerance: Option<u64>,
 }
 
 impl Case {
@@ -84,6 +91,15 @@ impl Case {
         if let Some(quorum) = self.quorum {
             value["witnesses"] = json!(self.witnesses);
             value["quorum"] = json!(quorum);
+        }
+        if !self.tsa_certs.is_empty() {
+            value["tsa_certs"] = json!(self.tsa_certs);
+        }
+        if self.require_timestamp {
+            value["require_timestamp"] = json!(true);
+        }
+        if let Some(tolerance) = self.timestamp_tolerance {
+            value["timestamp_tolerance"] = json!(tolerance);
         }
         if self.files.len() > 1 {
             let mut series = self.series_codes.clone();
@@ -153,6 +169,9 @@ impl Suite {
             exit,
             witnesses: Vec::new(),
             quorum: None,
+            tsa_certs: Vec::new(),
+            require_timestamp: false,
+            timestamp_tolerance: None,
         });
     }
 
@@ -216,6 +235,7 @@ pub(crate) fn generate() -> (Vec<(String, Vec<u8>)>, Vec<Case>) {
     proofs::proofs(&mut suite);
     revocations::revocations(&mut suite);
     delegations::delegations(&mut suite);
+    timestamps::timestamps(&mut suite);
     let cases: Vec<Value> = suite.cases.iter().map(Case::to_json).collect();
     let expected = json!({
         "format": "arxi.conformance",

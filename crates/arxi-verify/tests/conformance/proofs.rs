@@ -58,6 +58,9 @@ fn proof_case(
         exit,
         witnesses: Vec::new(),
         quorum: None,
+        tsa_certs: Vec::new(),
+        require_timestamp: false,
+        timestamp_tolerance: None,
     });
 }
 
@@ -90,6 +93,9 @@ pub(crate) fn proofs(suite: &mut Suite) {
         exit: 1,
         witnesses: Vec::new(),
         quorum: None,
+        tsa_certs: Vec::new(),
+        require_timestamp: false,
+        timestamp_tolerance: None,
     });
     proof_case(
         suite,

@@ -1,0 +1,432 @@
+//! Timestamp tokens (`bundles/timestamps/`, format section 11.9, rule T):
+//! the golden history with an RFC 3161 token after every seal (a version 5
+//! container with `T` records), from the test TSAs of `keys/tsa/`.
+//!
+//! The test TSAs (`arxi_testkit::tsa`) are a CA and the TSA certificate
+//! it issues, ECDSA P-256 with fixed keys, valid 2000 to 2049:
+//! `arxi test TSA` (trusted in most cases: `keys/tsa/root.pem`, its CA;
+//! `keys/tsa/tsa.pem`, the TSA's own certificate), `other TSA` (another
+//! CA: untrusted), and `server TSA`, whose certificate allows server
+//! authentication instead of timestamping. Tokens are issued 2 seconds
+//! after each seal's `sealed_at` unless a case says otherwise.
+
+use arxi_format::Hash32;
+use arxi_format::bundle::Tag;
+use arxi_format::seal::Seal;
+use arxi_format::timestamp::TimestampRecord;
+use arxi_testkit::tsa::{TestTsa, Usage};
+
+use super::Suite;
+use super::bundle::Bundle;
+use super::history::Rec;
+
+/// The trusted TSA, another CA's TSA, and a TSA certificate for another
+/// purpose.
+fn trusted() -> TestTsa {
+    TestTsa::new("arxi test TSA", 0x41, Usage::Timestamping)
+}
+
+fn other() -> TestTsa {
+    TestTsa::new("other TSA", 0x51, Usage::Timestamping)
+}
+
+fn server() -> TestTsa {
+    TestTsa::new("server TSA", 0x61, Usage::ServerAuth)
+}
+
+/// The seal records of `bundle`: (index, seal).
+fn seals(bundle: &Bundle) -> Vec<(usize, Seal)> {
+    bundle
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, record)| record.tag == Tag::Seal)
+        .map(|(index, record)| (index, Seal::parse(&record.payload).expect("a seal")))
+        .collect()
+}
+
+/// A `T` record of `tsa` over `imprint` at `gen_time` (Unix seconds).
+fn record(tsa: &TestTsa, name: &str, imprint: &Hash32, gen_time: u64, serial: u64) -> Rec {
+    let token = tsa.token(imprint, gen_time, serial);
+    let record = TimestampRecord {
+        tsa: name.to_owned(),
+        token,
+    };
+    Rec::new(Tag::Timestamp, record.to_canonical_bytes())
+}
+
+fn seconds(seal: &Seal) -> u64 {
+    u64::try_from(seal.body.sealed_at.unix_micros() / 1_000_000).expect("after 1970")
+}
+
+/// The golden bundle with a token after the seals `which` picks: `token`
+/// makes it from the seal and its position.
+fn stamped(which: impl Fn(u64) -> bool, token: impl Fn(usize, &Seal) -> Rec) -> Bundle {
+    let mut bundle = Bundle::golden();
+    let seals = seals(&bundle);
+    for (position, (index, seal)) in seals.iter().enumerate().rev() {
+        if which(seal.body.segment_id) {
+            bundle.records.insert(index + 1, token(position, seal));
+        }
+    }
+    bundle
+}
+
+/// Every seal stamped by `tsa`, `delay` seconds after its `sealed_at`.
+fn all_by(tsa: &TestTsa, delay: u64) -> Bundle {
+    stamped(
+        |_| true,
+        |position, seal| {
+            let serial = position as u64 + 1;
+            record(tsa, "tsa-1", &seal.hash, seconds(seal) + delay, serial)
+        },
+    )
+}
+
+/// A case of `bundles/timestamps/` under keys A and B and the TSA
+/// certificates `tsa_certs` (names under `keys/tsa/`).
+fn case(
+    suite: &mut Suite,
+    (name, description): (&str, &str),
+    bytes: Vec<u8>,
+    (tsa_certs, required, tolerance): (&[&str], bool, Option<u64>),
+    codes: &[&'static str],
+) {
+    let path = format!("bundles/timestamps/{name}.arxb");
+    if !suite.files.contains_key(&path) {
+        suite.file(path.clone(), bytes);
+    }
+    suite.verify(name, description, &[path.as_str()], &["a", "b"], codes);
+    let case = suite.cases.last_mut().expect("just added");
+    case.tsa_certs = tsa_certs
+        .iter()
+        .map(|name| format!("keys/tsa/{name}.pem"))
+        .collect();
+    case.require_timestamp = required;
+    case.timestamp_tolerance = tolerance;
+}
+
+/// The TSA certificates and the timestamp cases.
+pub(crate) fn timestamps(suite: &mut Suite) {
+    suite.file(
+        "keys/tsa/root.pem".into(),
+        trusted().root_pem().into_bytes(),
+    );
+    suite.file(
+        "keys/tsa/tsa.pem".into(),
+        trusted().certificate_pem().into_bytes(),
+    );
+    suite.file(
+        "keys/tsa/other-root.pem".into(),
+        other().root_pem().into_bytes(),
+    );
+    suite.file(
+        "keys/tsa/server-root.pem".into(),
+        server().root_pem().into_bytes(),
+    );
+    policies(suite);
+    tokens(suite);
+    records(suite);
+}
+
+/// The honest bundle under each policy.
+fn policies(suite: &mut Suite) {
+    let honest = all_by(&trusted(), 2).bytes();
+    let root: &[&str] = &["root"];
+    let cases: [(&str, &str, &[&str], bool, &[&'static str]); 6] = [
+        (
+            "stamped",
+            "every seal stamped by the trusted TSA, checked against its CA",
+            root,
+            false,
+            &[],
+        ),
+        (
+            "stamped-trusting-the-tsa-certificate",
+            "the same bundle, the TSA's own certificate trusted instead of its CA",
+            &["tsa"],
+            false,
+            &[],
+        ),
+        (
+            "stamped-without-tsa-certificates",
+            "the same bundle with no TSA certificate given: the tokens are checked (imprint, signature, time) but not judged on trust",
+            &[],
+            false,
+            &[],
+        ),
+        (
+            "stamped-required",
+            "the same bundle under --require-timestamp: every seal carries a trusted token",
+            root,
+            true,
+            &[],
+        ),
+        (
+            "stamped-by-another-tsa",
+            "the same bundle checked against another CA only: every token is from an untrusted TSA",
+            &["other-root"],
+            false,
+            &["timestamp_untrusted"],
+        ),
+        (
+            "stamped-required-by-another-tsa",
+            "the same bundle under --require-timestamp with another CA only: no seal carries a trusted token",
+            &["other-root"],
+            true,
+            &["timestamp_untrusted", "timestamp_missing"],
+        ),
+    ];
+    for (name, description, certs, required, codes) in cases {
+        case(
+            suite,
+            (name, description),
+            honest.clone(),
+            (certs, required, None),
+            codes,
+        );
+    }
+    let unstamped = Bundle::golden().bytes();
+    case(
+        suite,
+        (
+            "unstamped-required",
+            "the golden bundle (no T record) under --require-timestamp",
+        ),
+        unstamped,
+        (root, true, None),
+        &["timestamp_missing"],
+    );
+    let last_only = stamped(
+        |segment| segment == 5,
+        |_, seal| record(&trusted(), "tsa-1", &seal.hash, seconds(seal) + 2, 1),
+    );
+    case(
+        suite,
+        (
+            "last-seal-stamped-required",
+            "only the seal of segment 5 stamped, under --require-timestamp: segments 1 to 4 are not",
+        ),
+        last_only.bytes(),
+        (root, true, None),
+        &["timestamp_missing"],
+    );
+    let two = stamped(
+        |_| true,
+        |position, seal| {
+            record(
+                &other(),
+                "tsa-2",
+                &seal.hash,
+                seconds(seal) + 1,
+                position as u64 + 1,
+            )
+        },
+    );
+    let mut both = two.clone();
+    let seals = seals(&both);
+    for (position, (index, seal)) in seals.iter().enumerate().rev() {
+        let token = record(
+            &trusted(),
+            "tsa-1",
+            &seal.hash,
+            seconds(seal) + 2,
+            position as u64 + 1,
+        );
+        both.records.insert(index + 2, token);
+    }
+    case(
+        suite,
+        (
+            "two-tsas-one-trusted",
+            "every seal stamped by an untrusted TSA and by the trusted one: the untrusted tokens are findings, the requirement is met",
+        ),
+        both.bytes(),
+        (root, true, None),
+        &["timestamp_untrusted"],
+    );
+}
+
+/// Tokens that break rules T2 to T5.
+fn tokens(suite: &mut Suite) {
+    let root: &[&str] = &["root"];
+    let previous = stamped(
+        |_| true,
+        |position, seal| {
+            let imprint = if position == 0 {
+                Hash32::of(b"another seal")
+            } else {
+                seal.body.prev_seal_hash
+            };
+            record(&trusted(), "tsa-1", &imprint, seconds(seal) + 2, 1)
+        },
+    );
+    case(
+        suite,
+        (
+            "over-another-hash",
+            "every token is over another hash than its seal's (the previous seal's, or another)",
+        ),
+        previous.bytes(),
+        (root, false, None),
+        &["timestamp_imprint_mismatch"],
+    );
+    let late = stamped(
+        |segment| segment == 3,
+        |_, seal| record(&trusted(), "tsa-1", &seal.hash, seconds(seal) + 301, 1),
+    );
+    case(
+        suite,
+        (
+            "late-token",
+            "the token of seal 3 is 301 seconds after its sealed_at (the tolerance is 300)",
+        ),
+        late.bytes(),
+        (root, false, None),
+        &["timestamp_time_skew"],
+    );
+    case(
+        suite,
+        (
+            "late-token-tolerated",
+            "the same bundle with a tolerance of 301 seconds",
+        ),
+        late.bytes(),
+        (root, false, Some(301)),
+        &[],
+    );
+    let early = stamped(
+        |segment| segment == 3,
+        |_, seal| record(&trusted(), "tsa-1", &seal.hash, seconds(seal) - 400, 1),
+    );
+    case(
+        suite,
+        (
+            "early-token",
+            "the token of seal 3 is 400 seconds before its sealed_at: the seal's time is not what the TSA saw",
+        ),
+        early.bytes(),
+        (root, false, None),
+        &["timestamp_time_skew"],
+    );
+    let server = stamped(
+        |_| true,
+        |position, seal| {
+            record(
+                &server(),
+                "tsa-1",
+                &seal.hash,
+                seconds(seal) + 2,
+                position as u64 + 1,
+            )
+        },
+    );
+    case(
+        suite,
+        (
+            "not-a-timestamping-certificate",
+            "every token signed under a certificate (issued by the trusted CA) that allows server authentication, not timestamping",
+        ),
+        server.bytes(),
+        (&["server-root"], false, None),
+        &["timestamp_untrusted"],
+    );
+    let mut signature = all_by(&trusted(), 2);
+    let index = signature.nth(Tag::Timestamp, 1);
+    signature.edit_record(index, |payload| {
+        let mut record = TimestampRecord::parse(payload).expect("a T record");
+        let last = record.token.len() - 1;
+        record.token[last] ^= 0x01;
+        *payload = record.to_canonical_bytes();
+    });
+    case(
+        suite,
+        (
+            "token-signature-altered",
+            "the last byte of the second token's signature altered",
+        ),
+        signature.bytes(),
+        (root, false, None),
+        &["timestamp_signature_invalid"],
+    );
+    let mut content = all_by(&trusted(), 2);
+    let index = content.nth(Tag::Timestamp, 1);
+    content.edit_record(index, |payload| {
+        let mut record = TimestampRecord::parse(payload).expect("a T record");
+        // The genTime: a GeneralizedTime of 15 bytes, YYYYMMDDHHMMSSZ; its
+        // last digit moved by one second.
+        let at = record
+            .token
+            .windows(17)
+            .position(|w| {
+                w[..2] == [0x18, 0x0f] && w[2..16].iter().all(u8::is_ascii_digit) && w[16] == b'Z'
+            })
+            .expect("a GeneralizedTime");
+        record.token[at + 15] ^= 0x01;
+        *payload = record.to_canonical_bytes();
+    });
+    case(
+        suite,
+        (
+            "token-time-altered",
+            "the second token's genTime altered after it was signed: its digest is not the signed one",
+        ),
+        content.bytes(),
+        (root, false, None),
+        &["timestamp_signature_invalid"],
+    );
+}
+
+/// Records out of place or malformed.
+fn records(suite: &mut Suite) {
+    let root: &[&str] = &["root"];
+    let mut misplaced = all_by(&trusted(), 2);
+    let index = misplaced.nth(Tag::Timestamp, 0);
+    let record = misplaced.records.remove(index);
+    misplaced.records.insert(index - 1, record);
+    case(
+        suite,
+        (
+            "timestamp-before-its-seal",
+            "the first T record moved before its seal (after an envelope)",
+        ),
+        misplaced.bytes(),
+        (root, false, None),
+        &["timestamp_out_of_place"],
+    );
+    let mut garbage = all_by(&trusted(), 2);
+    let index = garbage.nth(Tag::Timestamp, 2);
+    garbage.edit_record(index, |payload| {
+        *payload = TimestampRecord {
+            tsa: "tsa-1".into(),
+            token: b"not a token".to_vec(),
+        }
+        .to_canonical_bytes();
+    });
+    case(
+        suite,
+        (
+            "timestamp-not-a-token",
+            "the third T record's token is not DER",
+        ),
+        garbage.bytes(),
+        (root, false, None),
+        &["timestamp_malformed"],
+    );
+    let mut loose = all_by(&trusted(), 2);
+    let index = loose.nth(Tag::Timestamp, 3);
+    loose.edit_record(index, |payload| {
+        let text = String::from_utf8(payload.clone()).expect("utf-8");
+        *payload = text.replace("\"v\":1", "\"v\":1,\"x\":0").into_bytes();
+    });
+    case(
+        suite,
+        (
+            "timestamp-unknown-member",
+            "the fourth T record has a member the format does not define",
+        ),
+        loose.bytes(),
+        (root, false, None),
+        &["timestamp_malformed"],
+    );
+}
