@@ -5,6 +5,7 @@
 
 pub mod garage;
 pub mod token;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

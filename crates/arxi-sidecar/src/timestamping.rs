@@ -267,13 +267,21 @@ impl Worker {
     }
 }
 
+/// A metric family: name, type, help, and the value of one TSA.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TsaState) -> u64,
+);
+
 /// The `arxi_timestamp_*` families, one series per TSA.
 pub fn write_metrics(out: &mut String, state: &TimestampState) {
     use std::fmt::Write as _;
     if state.authorities.is_empty() {
         return;
     }
-    let families: [(&str, &str, &str, fn(&TsaState) -> u64); 4] = [
+    let families: [Family; 4] = [
         (
             "arxi_timestamp_pending_seals",
             "gauge",

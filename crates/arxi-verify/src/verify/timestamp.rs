@@ -163,10 +163,11 @@ impl Verifier<'_> {
         let (signer, judged) = self.timestamp_signer(&token, at);
         let trusted = judged && signer.is_some() && !self.timestamp_policy.trust.is_empty();
         let holds = judged && !skewed;
-        if holds && trusted {
-            if let Some(stamped) = self.timestamps.stamped.as_mut() {
-                stamped.trusted += 1;
-            }
+        if holds
+            && trusted
+            && let Some(stamped) = self.timestamps.stamped.as_mut()
+        {
+            stamped.trusted += 1;
         }
         self.timestamp_report(
             &stamped,

@@ -129,11 +129,21 @@ pub(crate) fn timestamps(suite: &mut Suite) {
     records(suite);
 }
 
+/// A case of the honest bundle: name, description, TSA certificates,
+/// `--require-timestamp`, codes.
+type PolicyCase = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    &'static [&'static str],
+);
+
 /// The honest bundle under each policy.
 fn policies(suite: &mut Suite) {
     let honest = all_by(&trusted(), 2).bytes();
     let root: &[&str] = &["root"];
-    let cases: [(&str, &str, &[&str], bool, &[&'static str]); 6] = [
+    let cases: [PolicyCase; 6] = [
         (
             "stamped",
             "every seal stamped by the trusted TSA, checked against its CA",
