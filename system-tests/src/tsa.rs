@@ -49,6 +49,71 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// The CA (`ca.key`, `ca.pem`) and the TSA certificate it issues
+/// (`tsa.key`, `tsa.pem`: a critical extended key usage of
+/// `timeStamping`), made with `openssl req` and `openssl x509` in `dir`.
+fn make_certificates(dir: &Path, name: &str, key: KeyType) {
+    let [newkey, kind, opt, value] = key.newkey();
+    let ca_subject = format!("/CN={name} CA/O=arxi system tests");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            newkey,
+            kind,
+            opt,
+            value,
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            &ca_subject,
+            "-days",
+            "3650",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let subject = format!("/CN={name}/O=arxi system tests");
+    openssl(
+        dir,
+        &[
+            "req", newkey, kind, opt, value, "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
+            "-subj", &subject,
+        ],
+    );
+    std::fs::write(
+        dir.join("tsa-ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+    )
+    .expect("extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "tsa.pem",
+            "-days",
+            "3650",
+            "-extfile",
+            "tsa-ext.cnf",
+        ],
+    );
+}
+
 /// A CA, a TSA certificate it issues, and OpenSSL's TSA configuration, in
 /// a directory of their own.
 #[derive(Debug)]
@@ -62,65 +127,7 @@ impl OpensslTsa {
     /// Makes the CA `"{name} CA"` and the TSA `name` under `dir`.
     pub fn new(dir: &Path, name: &str, key: KeyType) -> Self {
         std::fs::create_dir_all(dir).expect("tsa dir");
-        let [newkey, kind, opt, value] = key.newkey();
-        let ca_subject = format!("/CN={name} CA/O=arxi system tests");
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                newkey,
-                kind,
-                opt,
-                value,
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                &ca_subject,
-                "-days",
-                "3650",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        let subject = format!("/CN={name}/O=arxi system tests");
-        openssl(
-            dir,
-            &[
-                "req", newkey, kind, opt, value, "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr",
-                "-subj", &subject,
-            ],
-        );
-        std::fs::write(
-            dir.join("tsa-ext.cnf"),
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
-        )
-        .expect("extensions");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "tsa.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "tsa.pem",
-                "-days",
-                "3650",
-                "-extfile",
-                "tsa-ext.cnf",
-            ],
-        );
+        make_certificates(dir, name, key);
         std::fs::write(dir.join("serial"), "01\n").expect("serial");
         std::fs::write(
             dir.join("ts.cnf"),
@@ -173,6 +180,24 @@ impl OpensslTsa {
             String::from_utf8_lossy(&output.stderr)
         );
         std::fs::read(&reply_file).expect("openssl ts -reply wrote its answer")
+    }
+
+    /// `openssl ts -verify -token_in` of the DER token `token` against the
+    /// SHA-256 hash `digest_hex` under the CA (as `Docs/reliability.md`
+    /// tells auditors to check a `T` record's token).
+    pub fn openssl_verifies_token(&self, token: &[u8], digest_hex: &str) -> bool {
+        let n = self.served.fetch_add(1, Ordering::Relaxed);
+        let token_file = self.dir.join(format!("token-{n}.der"));
+        std::fs::write(&token_file, token).expect("token file");
+        Command::new("openssl")
+            .args(["ts", "-verify", "-token_in", "-in"])
+            .arg(&token_file)
+            .args(["-digest", digest_hex, "-CAfile"])
+            .arg(self.ca_pem())
+            .output()
+            .expect("openssl ts runs")
+            .status
+            .success()
     }
 
     /// `openssl ts -verify` of the answer `reply` to `query` under the CA:

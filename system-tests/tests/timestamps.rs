@@ -54,6 +54,14 @@ fn openssl_tokens_read_and_check_as_the_format_says() {
             "{key:?}: OpenSSL accepts its answer to arxi's request"
         );
         let token = tsp::read_response(&reply, &imprint, nonce).expect("a token over the hash");
+        assert!(
+            tsa.openssl_verifies_token(token.der(), &imprint.to_hex()),
+            "{key:?}: the token as a T record carries it checks with openssl ts -verify -token_in"
+        );
+        assert!(
+            !tsa.openssl_verifies_token(token.der(), &Hash32::of(b"x").to_hex()),
+            "{key:?}: and not against another hash"
+        );
         let subject = token
             .verify(&trust(&tsa.ca_pem()))
             .expect("chains to the CA");
@@ -260,6 +268,46 @@ fn seals_are_stamped_and_bundles_carry_tokens_an_auditor_checks() {
     assert!(
         plain.status.success(),
         "without --tsa-cert the tokens are not judged on trust"
+    );
+
+    // A proof cut from the bundle carries its seal's token.
+    let proof = dir.path().join("proof.json");
+    let cut = std::process::Command::new(binary("arxi"))
+        .args(["envelope", "prove"])
+        .arg(&bundle)
+        .args(["--seq", "2", "--out"])
+        .arg(&proof)
+        .output()
+        .expect("arxi runs");
+    assert!(
+        cut.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cut.stderr)
+    );
+    let check_proof = |ca: &Path| {
+        std::process::Command::new(binary("arxi"))
+            .args(["proof", "verify"])
+            .arg(&proof)
+            .arg("--key")
+            .arg(&key)
+            .arg("--tsa-cert")
+            .arg(ca)
+            .args(["--require-timestamp", "--json"])
+            .output()
+            .expect("arxi runs")
+    };
+    let held = check_proof(&tsa.ca_pem());
+    assert!(
+        held.status.success(),
+        "{}",
+        String::from_utf8_lossy(&held.stdout)
+    );
+    let report: Value = serde_json::from_slice(&held.stdout).expect("report");
+    assert_eq!(report["timestamps"], 1);
+    let refused = check_proof(&other.ca_pem());
+    assert_eq!(
+        codes(&refused),
+        ["timestamp_untrusted", "timestamp_missing"]
     );
     sidecar.terminate();
 }

@@ -46,6 +46,10 @@ pub struct InclusionProof {
     /// delegated keys (`Docs/format.md` §3.1), so the proof holds under
     /// the root alone: at most [`PROOF_DELEGATIONS_MAX`], absent when none.
     pub delegations: Vec<crate::delegation::Delegation>,
+    /// The timestamp tokens of the seal (`T` records of the bundle,
+    /// `Docs/format.md` §11.9): at most
+    /// [`crate::timestamp::TIMESTAMPS_PER_SEAL_MAX`], absent when none.
+    pub timestamps: Vec<crate::timestamp::TimestampRecord>,
 }
 
 /// Most delegations a proof carries (the envelope's key and the seal's).
@@ -138,6 +142,7 @@ impl InclusionProof {
             tree_size: leaves.len() as u64,
             audit_path,
             delegations: Vec::new(),
+            timestamps: Vec::new(),
         })
     }
 
@@ -173,6 +178,17 @@ impl InclusionProof {
         object.string("format", "arxi.proof");
         object.u64("leaf_index", self.leaf_index);
         object.raw("seal", &seal);
+        if !self.timestamps.is_empty() {
+            let mut list = vec![b'['];
+            for (index, timestamp) in self.timestamps.iter().enumerate() {
+                if index > 0 {
+                    list.push(b',');
+                }
+                list.extend_from_slice(&timestamp.to_canonical_bytes());
+            }
+            list.push(b']');
+            object.raw("timestamps", &list);
+        }
         object.u64("tree_size", self.tree_size);
         object.u64("v", PROOF_VERSION);
         object.finish();
@@ -221,6 +237,29 @@ impl InclusionProof {
                 ));
             }
         };
+        let timestamps = match fields.take_optional("timestamps") {
+            None => Vec::new(),
+            Some(Value::Array(items))
+                if (1..=crate::timestamp::TIMESTAMPS_PER_SEAL_MAX).contains(&items.len()) =>
+            {
+                items
+                    .into_iter()
+                    .map(|item| {
+                        crate::timestamp::TimestampRecord::from_value(item)
+                            .map_err(|e| invalid("timestamps", e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "timestamps",
+                    format!(
+                        "must be an array of 1 to {} timestamp records",
+                        crate::timestamp::TIMESTAMPS_PER_SEAL_MAX
+                    ),
+                ));
+            }
+        };
         let proof = Self {
             envelope: Envelope::from_value(fields.take("envelope")?)?,
             seal: Seal::from_value(fields.take("seal")?)?,
@@ -228,6 +267,7 @@ impl InclusionProof {
             tree_size: fields.u64("tree_size")?,
             audit_path,
             delegations,
+            timestamps,
         };
         fields.finish()?;
         Ok(proof)

@@ -57,7 +57,16 @@ impl TimestampRecord {
     /// Reads a `T` payload (strict record rules; the token is read by
     /// [`crate::tsp::Token::parse`]).
     pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
-        let mut fields = Fields::parse(bytes)?;
+        Self::read(Fields::parse(bytes)?)
+    }
+
+    /// Reads the record from a parsed JSON value (a proof's
+    /// `timestamps` member), under the same rules as [`Self::parse`].
+    pub fn from_value(value: serde_json::Value) -> Result<Self, RecordError> {
+        Self::read(Fields::from_value(value)?)
+    }
+
+    fn read(mut fields: Fields) -> Result<Self, RecordError> {
         fields.version(TIMESTAMP_VERSION)?;
         let tsa = fields.string("tsa")?;
         check_tsa_name(&tsa).map_err(|why| invalid("tsa", why))?;

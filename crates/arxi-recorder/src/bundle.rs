@@ -278,6 +278,20 @@ impl<W: Write> Counting<W> {
         Ok(())
     }
 
+    /// A segment's seal (`S`), then its timestamp tokens (`T`).
+    fn seal_records(
+        &mut self,
+        encoder: &mut Encoder,
+        seal_row: &SealRow,
+        timestamps: &[TimestampRecord],
+    ) -> Result<(), BundleError> {
+        self.record(encoder, Tag::Seal, &seal_row.body)?;
+        for timestamp in timestamps {
+            self.record(encoder, Tag::Timestamp, &timestamp.to_canonical_bytes())?;
+        }
+        Ok(())
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
         self.inner.write_all(bytes).map_err(BundleError::Write)?;
         self.digest.update(bytes);
@@ -786,14 +800,7 @@ pub fn write_bundle<W: Write>(
                 row.segment_id, row.envelope_count
             )));
         }
-        out.record(&mut encoder, Tag::Seal, &seal_row.body)?;
-        for timestamp in timestamps {
-            out.record(
-                &mut encoder,
-                Tag::Timestamp,
-                &timestamp.to_canonical_bytes(),
-            )?;
-        }
+        out.seal_records(&mut encoder, seal_row, timestamps)?;
     }
     signers.check_signer(key, &last_seal.body.key_id, &delegations)?;
     if let Some(anchor) = &anchor {

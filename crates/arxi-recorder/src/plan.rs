@@ -397,11 +397,7 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                     txn.insert_cosignature(row)?;
                 }
             }
-            Op::InsertTimestamps(rows) => {
-                for row in rows {
-                    txn.insert_timestamp(row)?;
-                }
-            }
+            Op::InsertTimestamps(rows) => txn.insert_timestamps(rows)?,
             Op::IndexBundle { seq, bundle_id } => txn.index_bundle(*seq, bundle_id)?,
             Op::MetaPut { .. }
             | Op::MetaEvict { .. }

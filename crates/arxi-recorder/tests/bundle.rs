@@ -326,12 +326,13 @@ fn bundles_built_before_the_index_stay_recorded() {
     let second = build(&engine, BundleSelection::AllSealed, &mut |_| {}).expect("builds");
     engine.shutdown().expect("shutdown");
     // Version 1 had neither the bundle index, the archive and retention
-    // state, the log tree nor the payloads.
+    // state, the log tree, the payloads nor the timestamp tokens.
     arxi_store::fault::execute(
         &path,
         "DROP TABLE idempotency; DROP TABLE payloads; DROP TABLE bundles; DROP TABLE archived; DROP TABLE pruned;
          DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
-         DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 1;",
+         DROP TABLE log_checkpoints; DROP TABLE log_nodes; DROP TABLE timestamps;
+         DROP INDEX segments_sealed_at; PRAGMA user_version = 1;",
     )
     .expect("back to version 1");
 

@@ -174,13 +174,16 @@ fn delegated_keys_rotate_by_count_and_at_restart_and_verify_under_the_root_alone
     trusted
         .delegate(&proof.delegations[0])
         .expect("delegated by the root");
-    let held = arxi_verify::check_proof_file(&proof_bytes, &trusted.keys, &trusted.windows)
-        .expect("checks");
+    let no_policy = arxi_verify::TimestampPolicy::default();
+    let held =
+        arxi_verify::check_proof_file(&proof_bytes, &trusted.keys, &trusted.windows, &no_policy)
+            .expect("checks");
     assert!(held.is_valid(), "{:?}", held.failures);
     let alone = arxi_verify::check_proof_file(
         &proof_bytes,
         &[root.public().clone()],
         &arxi_verify::KeyWindows::new(),
+        &no_policy,
     )
     .expect("checks");
     assert!(!alone.is_valid());

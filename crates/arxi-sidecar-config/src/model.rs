@@ -897,12 +897,7 @@ impl Config {
                 ..Log::default()
             },
             witness: Witness::reference(),
-            timestamp: vec![TimestampAuthority {
-                name: "tsa-1".into(),
-                url: "https://tsa.example/".into(),
-                ca_cert: "tsa-ca.pem".into(),
-                timeout_ms: defaults::timestamp_timeout_ms(),
-            }],
+            timestamp: vec![TimestampAuthority::reference()],
             archive: Some(Archive::reference()),
             retention: Some(Retention {
                 keep_segments_min: 10,
@@ -940,6 +935,18 @@ impl Transport {
                 path: "probe.sock".into(),
                 mode: defaults::unix_mode(),
             }),
+        }
+    }
+}
+
+impl TimestampAuthority {
+    /// Every member present (see [`Config::reference`]).
+    fn reference() -> Self {
+        Self {
+            name: "tsa-1".into(),
+            url: "https://tsa.example/".into(),
+            ca_cert: "tsa-ca.pem".into(),
+            timeout_ms: defaults::timestamp_timeout_ms(),
         }
     }
 }

@@ -418,24 +418,7 @@ pub fn examples() -> Value {
             }),
         },
         "reloadConfig": {"request": {}},
-        "getReady": {"response": to_value(&contract::Ready {
-            ready: true,
-            archive: Some(contract::ArchiveReadiness {
-                state: "ok",
-                lag_segments: 0,
-                failures_in_a_row: 0,
-                last_success_unix_seconds: Some(1_795_380_078),
-                last_error: None,
-            }),
-            timestamps: vec![contract::TimestampReadiness {
-                name: "tsa-1".into(),
-                state: "ok",
-                pending_seals: 0,
-                failures_in_a_row: 0,
-                last_success_unix_seconds: Some(1_795_380_079),
-                last_error: None,
-            }],
-        })},
+        "getReady": {"response": ready_example()},
     });
     examples["revokeKey"] = revoke_key_example();
     examples
@@ -450,5 +433,27 @@ fn revoke_key_example() -> Value {
             key_id: "ed25519:7cc94dfce6410dece2fda6e5a37d8363".into(),
             from_seq: 1804,
         }),
+    })
+}
+
+/// The example answer of `GET /ready`: an archive and a TSA configured.
+fn ready_example() -> Value {
+    to_value(&contract::Ready {
+        ready: true,
+        archive: Some(contract::ArchiveReadiness {
+            state: "ok",
+            lag_segments: 0,
+            failures_in_a_row: 0,
+            last_success_unix_seconds: Some(1_795_380_078),
+            last_error: None,
+        }),
+        timestamps: vec![contract::TimestampReadiness {
+            name: "tsa-1".into(),
+            state: "ok",
+            pending_seals: 0,
+            failures_in_a_row: 0,
+            last_success_unix_seconds: Some(1_795_380_079),
+            last_error: None,
+        }],
     })
 }

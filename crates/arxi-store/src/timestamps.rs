@@ -36,6 +36,11 @@ pub struct UnstampedSeal {
 }
 
 impl WriteTxn<'_> {
+    /// Stores tokens (see [`Self::insert_timestamp`]).
+    pub fn insert_timestamps(&self, rows: &[TimestampRow]) -> Result<(), StoreError> {
+        rows.iter().try_for_each(|row| self.insert_timestamp(row))
+    }
+
     /// Stores a token (a newer one from the same authority for the same
     /// seal replaces the older).
     pub fn insert_timestamp(&self, row: &TimestampRow) -> Result<(), StoreError> {

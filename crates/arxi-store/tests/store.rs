@@ -621,7 +621,8 @@ fn an_older_database_is_migrated_and_can_turn_on_incremental_vacuum() {
         &path,
         "DROP TABLE idempotency; DROP TABLE payloads; DROP TABLE archived; DROP TABLE pruned;
          DROP TABLE attachment_refs; DROP TABLE log_cosignatures;
-         DROP TABLE log_checkpoints; DROP TABLE log_nodes; PRAGMA user_version = 2;",
+         DROP TABLE log_checkpoints; DROP TABLE log_nodes; DROP TABLE timestamps;
+         DROP INDEX segments_sealed_at; PRAGMA user_version = 2;",
     )
     .expect("downgrade");
     let mut store = open(&dir);
@@ -951,7 +952,7 @@ fn version_6_payload_rows_are_kept_by_the_migration() {
     }
     arxi_store::fault::execute(
         &path,
-        "DROP TABLE payloads;
+        "DROP TABLE timestamps; DROP INDEX segments_sealed_at; DROP TABLE payloads;
          CREATE TABLE payloads (
              seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
              subject   TEXT,

@@ -204,22 +204,7 @@ impl TestTsa {
             extensions: None,
         };
         let tst_der = tst.to_der().expect("encodes");
-        let digest = sha2::Sha256::digest(&tst_der).to_vec();
-        let attribute = |oid, value: Any| Attribute {
-            oid,
-            values: SetOfVec::try_from(vec![value]).expect("one value"),
-        };
-        let attributes = SetOfVec::try_from(vec![
-            attribute(
-                rfc5911::ID_CONTENT_TYPE,
-                Any::encode_from(&ID_CT_TST_INFO).expect("oid"),
-            ),
-            attribute(
-                rfc5911::ID_MESSAGE_DIGEST,
-                Any::encode_from(&OctetString::new(digest).expect("octets")).expect("octets"),
-            ),
-        ])
-        .expect("two attributes");
+        let attributes = signed_attributes(&tst_der);
         let signature: DerSignature = self.key.sign(&attributes.to_der().expect("encodes"));
         let signer = SignerInfo {
             version: CmsVersion::V1,
@@ -258,6 +243,27 @@ impl TestTsa {
         .to_der()
         .expect("encodes")
     }
+}
+
+/// The signed attributes of a token over the DER `TSTInfo` `tst_der`: its
+/// content type and SHA-256 digest (RFC 5652 §11.1, §11.2).
+fn signed_attributes(tst_der: &[u8]) -> SetOfVec<Attribute> {
+    let digest = sha2::Sha256::digest(tst_der).to_vec();
+    let attribute = |oid, value: Any| Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value]).expect("one value"),
+    };
+    SetOfVec::try_from(vec![
+        attribute(
+            rfc5911::ID_CONTENT_TYPE,
+            Any::encode_from(&ID_CT_TST_INFO).expect("oid"),
+        ),
+        attribute(
+            rfc5911::ID_MESSAGE_DIGEST,
+            Any::encode_from(&OctetString::new(digest).expect("octets")).expect("octets"),
+        ),
+    ])
+    .expect("two attributes")
 }
 
 /// `bytes` as one PEM block of `label`.

@@ -17,6 +17,7 @@ pub mod reader;
 pub mod report;
 pub mod series;
 pub mod signatures;
+pub mod stamps;
 pub mod trusted;
 pub mod verify;
 pub mod window;
@@ -30,13 +31,12 @@ pub use report::{
     Report, Verdict,
 };
 pub use series::{SeriesFinding, SeriesReport, check_series, revoked_earlier};
+pub use stamps::{TOLERANCE_DEFAULT_SECONDS, TimestampPolicy};
 pub use trusted::{
     DELEGATIONS_MAX, DelegationRefused, TRUSTED_KEYS_MAX, TrustedKeys, trusted_keys,
     trusted_keys_with,
 };
-pub use verify::{
-    Options, TOLERANCE_DEFAULT_SECONDS, TimestampPolicy, load_public_key, verify_bundle,
-};
+pub use verify::{Options, load_public_key, verify_bundle};
 pub use window::{KeyWindows, SeqWindow, WindowError, split_key_argument};
 pub use witnessed::{
     LogProofCheck, ReceiptCheck, WitnessPolicy, trusted_cosigners, verify_log_proof,

@@ -173,6 +173,8 @@ enum ProofCommand {
         trusted: TrustedKeys,
         #[command(flatten)]
         witnesses: WitnessArgs,
+        #[command(flatten)]
+        timestamps: TimestampArgs,
         /// JSON output
         #[arg(long)]
         json: bool,
@@ -256,14 +258,22 @@ fn main() -> ExitCode {
             file,
             trusted,
             witnesses,
+            timestamps,
             json,
-        }) => cli::proof::verify(
-            &file,
-            &trusted,
-            &witnesses.witnesses,
-            witnesses.quorum.map(usize::from),
-            json,
-        ),
+        }) => cli::timestamp_policy(
+            &timestamps.tsa_certs,
+            timestamps.timestamp_tolerance,
+            timestamps.require_timestamp,
+        )
+        .and_then(|policy| {
+            cli::proof::verify(
+                &file,
+                &trusted,
+                (&witnesses.witnesses, witnesses.quorum.map(usize::from)),
+                &policy,
+                json,
+            )
+        }),
         Command::Receipt(ReceiptCommand::Verify {
             receipt,
             request,

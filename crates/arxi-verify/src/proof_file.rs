@@ -10,6 +10,7 @@ use arxi_format::PublicKey;
 use arxi_format::proof::InclusionProof;
 
 use crate::report::Code;
+use crate::stamps::{TimestampPolicy, check_token};
 use crate::window::KeyWindows;
 
 /// Largest proof file read: one envelope record at the format's limit, its
@@ -42,12 +43,15 @@ impl ProofReport {
 
 /// Checks a proof file's bytes against the trusted keys and their
 /// windows (the envelope's `seq` and the seal's `last_seq` lie in the
-/// window of the key that signed each, else `key_outside_window`). `Err` when the
-/// bytes are not an inclusion proof at all (it could not be checked).
+/// window of the key that signed each, else `key_outside_window`), and
+/// the seal's timestamp tokens under `timestamps` (rules T2 to T6 of
+/// section 11.9). `Err` when the bytes are not an inclusion proof at all
+/// (it could not be checked).
 pub fn check_proof_file(
     bytes: &[u8],
     trusted: &[PublicKey],
     windows: &KeyWindows,
+    timestamps: &TimestampPolicy,
 ) -> Result<ProofReport, String> {
     let proof_bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let proof = InclusionProof::parse(proof_bytes)
@@ -68,7 +72,33 @@ pub fn check_proof_file(
         ));
     }
     failures.extend(outside_windows(&proof, trusted, windows));
+    failures.extend(token_failures(&proof, timestamps));
     Ok(ProofReport { proof, failures })
+}
+
+/// The seal's tokens against the timestamp policy: each must hold rules
+/// T2 to T5, and under `--require-timestamp` one must be trusted (T6).
+fn token_failures(proof: &InclusionProof, policy: &TimestampPolicy) -> Vec<(Code, String)> {
+    let mut failures = Vec::new();
+    let mut trusted = 0;
+    for record in &proof.timestamps {
+        let check = check_token(
+            &record.token,
+            &proof.seal.hash,
+            proof.seal.body.sealed_at,
+            policy,
+        );
+        trusted += usize::from(check.trusted);
+        failures.extend(check.findings.into_iter().map(|finding| {
+            let message = format!("the token of {}: {}", record.tsa, finding.message);
+            (finding.code, message)
+        }));
+    }
+    if policy.required && trusted == 0 {
+        let message = "the seal carries no token of a trusted TSA that holds every rule";
+        failures.push((Code::TimestampMissing, message.to_owned()));
+    }
+    failures
 }
 
 /// The proof's envelope and seal against the windows of their trusted

@@ -9,6 +9,7 @@ use arxi_format::delegation::Delegation;
 use arxi_format::envelope::Envelope;
 use arxi_format::proof::InclusionProof;
 use arxi_format::seal::Seal;
+use arxi_format::timestamp::{TIMESTAMPS_PER_SEAL_MAX, TimestampRecord};
 
 use crate::reader::{BundleReader, Record};
 
@@ -97,6 +98,7 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
                             "the seal's count differs from the segment".into(),
                         ));
                     }
+                    proof.timestamps = seal_timestamps(&mut reader)?;
                     return Ok(proof);
                 }
                 hashes.clear();
@@ -108,6 +110,29 @@ pub fn prove_from_bundle<R: Read>(source: R, seq: u64) -> Result<InclusionProof,
             Some(_) => {}
         }
     }
+}
+
+/// The `T` records right after a seal that parse (a record that does not
+/// is the bundle verifier's to report), at most
+/// [`TIMESTAMPS_PER_SEAL_MAX`]: the seal's timestamp tokens.
+fn seal_timestamps<R: Read>(
+    reader: &mut BundleReader<R>,
+) -> Result<Vec<TimestampRecord>, ProveError> {
+    let mut timestamps = Vec::new();
+    while let Some(Record::Json {
+        tag: Tag::Timestamp,
+        payload,
+    }) = reader
+        .next_record()
+        .map_err(|e| ProveError::Read(e.to_string()))?
+    {
+        if timestamps.len() < TIMESTAMPS_PER_SEAL_MAX
+            && let Ok(record) = TimestampRecord::parse(&payload)
+        {
+            timestamps.push(record);
+        }
+    }
+    Ok(timestamps)
 }
 
 /// The bundle's `D` records, as the bundle verifier takes them (rule D1):

@@ -135,7 +135,8 @@ fn run(case: &conformance::Case, options: &Options) -> (u8, BTreeSet<&'static st
         ..options.clone()
     };
     if case.command == "proof verify" {
-        return match check_proof_file(&committed(&case.files[0]), &trusted, &windows) {
+        let files = committed(&case.files[0]);
+        return match check_proof_file(&files, &trusted, &windows, &options.timestamp) {
             Err(_) => (2, BTreeSet::new()),
             Ok(report) => (
                 u8::from(!report.is_valid()),

@@ -2,8 +2,7 @@
 //! the report as text for people or JSON for machines.
 
 use arxi_format::PublicKey;
-use arxi_format::tsp::TsaTrust;
-use arxi_verify::{Counts, Options, Report, SeriesReport, TimestampPolicy};
+use arxi_verify::{Counts, Options, Report, SeriesReport};
 
 use super::{CouldNotCheck, ProgressLine, open_input, pretty, trusted_keys};
 
@@ -24,24 +23,6 @@ pub(crate) struct VerifyOutput {
     pub(crate) timestamp_tolerance: u64,
     /// `--require-timestamp`.
     pub(crate) require_timestamp: bool,
-}
-
-/// The timestamp policy of `--tsa-cert`, `--timestamp-tolerance` and
-/// `--require-timestamp`; an unreadable certificate file is exit 2.
-fn timestamp_policy(output: &VerifyOutput) -> Result<TimestampPolicy, CouldNotCheck> {
-    let mut trust = TsaTrust::new();
-    for path in &output.tsa_certs {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CouldNotCheck(format!("--tsa-cert {}: {e}", path.display())))?;
-        trust
-            .add(&bytes)
-            .map_err(|e| CouldNotCheck(format!("--tsa-cert {}: {e}", path.display())))?;
-    }
-    Ok(TimestampPolicy {
-        trust,
-        tolerance_seconds: output.timestamp_tolerance,
-        required: output.require_timestamp,
-    })
 }
 
 /// `arxi bundle verify FILE... --key PUBKEY... [--witness VKEY... --quorum N]
@@ -70,7 +51,11 @@ pub(crate) fn verify(
         witness,
         windows: trusted.windows,
         revoked: std::collections::BTreeMap::new(),
-        timestamp: timestamp_policy(output)?,
+        timestamp: super::timestamp_policy(
+            &output.tsa_certs,
+            output.timestamp_tolerance,
+            output.require_timestamp,
+        )?,
     };
     let mut reports = Vec::new();
     for file in files {

@@ -125,3 +125,29 @@ impl ProgressLine {
         }
     }
 }
+
+/// The timestamp policy of `--tsa-cert`, `--timestamp-tolerance` and
+/// `--require-timestamp`; an unreadable certificate file is exit 2.
+pub(crate) fn timestamp_policy(
+    tsa_certs: &[std::path::PathBuf],
+    tolerance_seconds: u64,
+    required: bool,
+) -> Result<arxi_verify::TimestampPolicy, CouldNotCheck> {
+    let mut trust = arxi_format::tsp::TsaTrust::new();
+    for path in tsa_certs {
+        let read = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| trust.add(&bytes).map_err(|e| e.to_string()));
+        if let Err(why) = read {
+            return Err(CouldNotCheck(format!(
+                "--tsa-cert {}: {why}",
+                path.display()
+            )));
+        }
+    }
+    Ok(arxi_verify::TimestampPolicy {
+        trust,
+        tolerance_seconds,
+        required,
+    })
+}

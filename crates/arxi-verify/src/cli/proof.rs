@@ -34,16 +34,18 @@ pub(crate) fn prove(bundle: &str, seq: u64, out: Option<&Path>) -> Result<u8, Co
     Ok(0)
 }
 
-/// `arxi proof verify FILE --key PUBKEY... [--witness VKEY... --quorum N]`.
+/// `arxi proof verify FILE --key PUBKEY... [--witness VKEY... --quorum N]
+/// [--tsa-cert FILE... --timestamp-tolerance S --require-timestamp]`.
 pub(crate) fn verify(
     file: &str,
     keys: &crate::TrustedKeys,
-    witnesses: &[String],
-    quorum: Option<usize>,
+    (witnesses, quorum): (&[String], Option<usize>),
+    timestamps: &arxi_verify::TimestampPolicy,
     json: bool,
 ) -> Result<u8, CouldNotCheck> {
     let bytes = super::witnessed::read_limited(file)?;
     if let Some(key_id) = super::witnessed::log_proof_key_id(&bytes) {
+        no_timestamp_policy(file, timestamps)?;
         let policy = super::witnessed::witness_policy(witnesses, quorum)?;
         return super::witnessed::log_proof(file, &bytes, key_id.as_deref(), keys, &policy, json);
     }
@@ -58,7 +60,7 @@ pub(crate) fn verify(
             "{file}: larger than {PROOF_BYTES_MAX} bytes"
         )));
     }
-    let report = check_bundle_proof(file, &bytes, &mut trusted)?;
+    let report = check_bundle_proof(file, &bytes, &mut trusted, timestamps)?;
     let proof = &report.proof;
     let body = &proof.envelope.body;
     if json {
@@ -75,6 +77,7 @@ pub(crate) fn verify(
             "envelope_hash": proof.envelope.hash.to_hex(),
             "merkle_root": proof.seal.body.merkle_root.to_hex(),
             "seal_hash": proof.seal.hash.to_hex(),
+            "timestamps": proof.timestamps.len(),
             "codes": report.codes().iter().map(|code| code.as_str()).collect::<Vec<_>>(),
             "failures": listed,
         });
@@ -99,6 +102,20 @@ pub(crate) fn verify(
         println!("  [{}] {message}", code.as_str());
     }
     Ok(1)
+}
+
+/// A timestamp policy applies to bundle proof files (their seal's tokens),
+/// not to log proofs.
+fn no_timestamp_policy(
+    file: &str,
+    timestamps: &arxi_verify::TimestampPolicy,
+) -> Result<(), CouldNotCheck> {
+    if timestamps.trust.is_empty() && !timestamps.required {
+        return Ok(());
+    }
+    Err(CouldNotCheck(format!(
+        "{file}: --tsa-cert and --require-timestamp apply to bundle proof files (their seal's tokens); this is a log proof"
+    )))
 }
 
 /// Trusts the keys the delegations a proof file carries delegate, under
@@ -141,10 +158,12 @@ fn check_bundle_proof(
     file: &str,
     bytes: &[u8],
     trusted: &mut arxi_verify::TrustedKeys,
+    timestamps: &arxi_verify::TimestampPolicy,
 ) -> Result<arxi_verify::ProofReport, CouldNotCheck> {
     let refused = trust_carried(bytes, trusted);
-    let mut report = arxi_verify::check_proof_file(bytes, &trusted.keys, &trusted.windows)
-        .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
+    let mut report =
+        arxi_verify::check_proof_file(bytes, &trusted.keys, &trusted.windows, timestamps)
+            .map_err(|why| CouldNotCheck(format!("{file}: {why}")))?;
     report.failures.extend(refused);
     let envelope = &report.proof.envelope.body;
     if let Some(why) = trusted.outside_time(&envelope.key_id, envelope.received_at) {

@@ -60,7 +60,7 @@ use crate::signatures::Batcher;
 use crate::window::KeyWindows;
 use crate::witnessed::WitnessPolicy;
 
-pub use timestamp::{TOLERANCE_DEFAULT_SECONDS, TimestampPolicy};
+use crate::stamps::TimestampPolicy;
 
 /// Findings kept in a report; more are only counted (their codes still
 /// count toward the verdict and the code set).

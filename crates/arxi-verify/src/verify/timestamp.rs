@@ -26,37 +26,11 @@
 
 use arxi_format::bundle::Tag;
 use arxi_format::timestamp::{TIMESTAMPS_PER_SEAL_MAX, TimestampRecord};
-use arxi_format::tsp::{Token, TsaTrust, TspError};
 use arxi_format::{Hash32, Timestamp};
 
 use super::{At, Verifier};
 use crate::report::{Code, TIMESTAMP_REPORTS_MAX, TimestampReport};
-
-/// The default of `--timestamp-tolerance`: how far a token's `genTime`
-/// may be from the seal's `sealed_at`.
-pub const TOLERANCE_DEFAULT_SECONDS: u64 = 300;
-
-/// What an auditor asks of timestamp tokens.
-#[derive(Debug, Clone)]
-pub struct TimestampPolicy {
-    /// The TSA certificates trusted (`--tsa-cert`): TSA certificates or
-    /// CA certificates that issue them.
-    pub trust: TsaTrust,
-    /// How far `genTime` may be from `sealed_at`, in seconds.
-    pub tolerance_seconds: u64,
-    /// Every seal must carry a trusted token (`--require-timestamp`).
-    pub required: bool,
-}
-
-impl Default for TimestampPolicy {
-    fn default() -> Self {
-        Self {
-            trust: TsaTrust::new(),
-            tolerance_seconds: TOLERANCE_DEFAULT_SECONDS,
-            required: false,
-        }
-    }
-}
+use crate::stamps::check_token;
 
 /// The seal the next `T` records stamp.
 #[derive(Debug, Clone)]
@@ -144,152 +118,54 @@ impl Verifier<'_> {
             self.find(Code::TimestampMalformed, at, message, None, None);
             return;
         }
-        let Some((record, token)) = self.read_timestamp(payload, at) else {
+        let Some(record) = self.read_timestamp(payload, at) else {
             return;
         };
-        let info = token.info().clone();
-        if info.imprint != stamped.hash {
+        let check = check_token(
+            &record.token,
+            &stamped.hash,
+            stamped.sealed_at,
+            &self.timestamp_policy,
+        );
+        for finding in &check.findings {
             self.find(
-                Code::TimestampImprintMismatch,
+                finding.code,
                 at,
-                "the token is over another hash than the seal's",
-                Some(stamped.hash.to_hex()),
-                Some(info.imprint.to_hex()),
+                finding.message.clone(),
+                finding.expected.clone(),
+                finding.found.clone(),
             );
-            self.timestamp_report(&stamped, record.tsa, None, (false, false));
-            return;
         }
-        let skewed = self.timestamp_skew(&stamped, &token, at);
-        let (signer, judged) = self.timestamp_signer(&token, at);
-        let trusted = judged && signer.is_some() && !self.timestamp_policy.trust.is_empty();
-        let holds = judged && !skewed;
-        if holds
-            && trusted
+        if check.trusted
             && let Some(stamped) = self.timestamps.stamped.as_mut()
         {
             stamped.trusted += 1;
         }
-        self.timestamp_report(
-            &stamped,
-            record.tsa,
-            Some((&token, signer)),
-            (trusted, holds),
-        );
+        if self.report.timestamps.len() < TIMESTAMP_REPORTS_MAX {
+            self.report.timestamps.push(TimestampReport {
+                segment_id: stamped.segment_id,
+                tsa: record.tsa,
+                gen_time: check.gen_time,
+                trusted: check.trusted,
+                holds: check.holds(),
+                signer: check.signer,
+            });
+        }
     }
 
-    /// The record and its token, parsed; a finding and `None` otherwise.
-    fn read_timestamp(&mut self, payload: &[u8], at: At) -> Option<(TimestampRecord, Token)> {
-        let record = match TimestampRecord::parse(payload) {
-            Ok(record) => record,
+    /// The record, parsed and canonical; a finding and `None` otherwise.
+    fn read_timestamp(&mut self, payload: &[u8], at: At) -> Option<TimestampRecord> {
+        match TimestampRecord::parse(payload) {
+            Ok(record) if record.to_canonical_bytes() == payload => Some(record),
+            Ok(_) => {
+                let message = "stored bytes are not the canonical form";
+                self.find(Code::TimestampMalformed, at, message, None, None);
+                None
+            }
             Err(error) => {
                 self.find(Code::TimestampMalformed, at, error.to_string(), None, None);
-                return None;
-            }
-        };
-        if record.to_canonical_bytes() != payload {
-            let message = "stored bytes are not the canonical form";
-            self.find(Code::TimestampMalformed, at, message, None, None);
-            return None;
-        }
-        match Token::parse(&record.token) {
-            Ok(token) => Some((record, token)),
-            Err(error) => {
-                let code = match &error {
-                    TspError::Imprint(_) => Code::TimestampImprintMismatch,
-                    TspError::Signature(_) => Code::TimestampSignatureInvalid,
-                    _ => Code::TimestampMalformed,
-                };
-                self.find(code, at, error.to_string(), None, None);
                 None
             }
         }
-    }
-
-    /// Rule T5; true when it fails.
-    fn timestamp_skew(&mut self, stamped: &Stamped, token: &Token, at: At) -> bool {
-        let info = token.info();
-        let allowed = i128::from(self.timestamp_policy.tolerance_seconds) * 1_000_000
-            + i128::from(info.accuracy_micros);
-        let skew = i128::from(info.gen_time_micros) - i128::from(stamped.sealed_at.unix_micros());
-        if skew.abs() <= allowed {
-            return false;
-        }
-        let gen_time = Timestamp::from_unix_micros(info.gen_time_micros).map_or_else(
-            || format!("{} µs", info.gen_time_micros),
-            |time| time.to_string(),
-        );
-        self.find(
-            Code::TimestampTimeSkew,
-            at,
-            format!(
-                "genTime is {:.3} s {} the seal's sealed_at",
-                skew.unsigned_abs() as f64 / 1e6,
-                if skew < 0 { "before" } else { "after" }
-            ),
-            Some(format!(
-                "{} ± {} s",
-                stamped.sealed_at, self.timestamp_policy.tolerance_seconds
-            )),
-            Some(gen_time),
-        );
-        true
-    }
-
-    /// Rules T3 and T4: the signer's subject when the signature verified
-    /// (and, with certificates given, the signer is trusted), and whether
-    /// no finding was made.
-    fn timestamp_signer(&mut self, token: &Token, at: At) -> (Option<String>, bool) {
-        let trust = &self.timestamp_policy.trust;
-        let judge_trust = !trust.is_empty();
-        match token.verify(trust) {
-            Ok(subject) => (Some(subject), true),
-            Err(TspError::Signature(why)) => {
-                self.find(Code::TimestampSignatureInvalid, at, why, None, None);
-                (None, false)
-            }
-            Err(error @ (TspError::Certificate(_) | TspError::Untrusted(_))) if judge_trust => {
-                let message = "the token's signer is not a trusted TSA";
-                self.find(
-                    Code::TimestampUntrusted,
-                    at,
-                    message,
-                    None,
-                    Some(error.to_string()),
-                );
-                (None, false)
-            }
-            Err(TspError::Certificate(_) | TspError::Untrusted(_)) => (None, true),
-            Err(error) => {
-                self.find(Code::TimestampMalformed, at, error.to_string(), None, None);
-                (None, false)
-            }
-        }
-    }
-
-    fn timestamp_report(
-        &mut self,
-        stamped: &Stamped,
-        tsa: String,
-        token: Option<(&Token, Option<String>)>,
-        (trusted, holds): (bool, bool),
-    ) {
-        if self.report.timestamps.len() >= TIMESTAMP_REPORTS_MAX {
-            return;
-        }
-        let (gen_time, signer) = match token {
-            Some((token, signer)) => (
-                Timestamp::from_unix_micros(token.info().gen_time_micros),
-                signer,
-            ),
-            None => (None, None),
-        };
-        self.report.timestamps.push(TimestampReport {
-            segment_id: stamped.segment_id,
-            tsa,
-            gen_time,
-            signer,
-            trusted,
-            holds,
-        });
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn golden_proof() -> InclusionProof {
     .expect("proof")
 }
 
-fn proof_case(
+pub(crate) fn proof_case(
     suite: &mut Suite,
     name: &str,
     description: &str,

@@ -19,6 +19,7 @@ use arxi_testkit::tsa::{TestTsa, Usage};
 use super::Suite;
 use super::bundle::Bundle;
 use super::history::Rec;
+use super::proofs::{golden_proof, proof_case};
 
 /// The trusted TSA, another CA's TSA, and a TSA certificate for another
 /// purpose.
@@ -127,6 +128,77 @@ pub(crate) fn timestamps(suite: &mut Suite) {
     policies(suite);
     tokens(suite);
     records(suite);
+    proofs(suite);
+}
+
+/// The proof of envelope 10 (`proofs/`) carrying its seal's tokens.
+fn proofs(suite: &mut Suite) {
+    let golden = golden_proof();
+    let stamp = |tsa: &TestTsa, imprint: &Hash32| TimestampRecord {
+        tsa: "tsa-1".into(),
+        token: tsa.token(imprint, seconds(&golden.seal) + 2, 1),
+    };
+    let with = |timestamps: Vec<TimestampRecord>| {
+        let mut proof = golden.clone();
+        proof.timestamps = timestamps;
+        let mut bytes = proof.to_canonical_bytes();
+        bytes.push(b'\n');
+        bytes
+    };
+    let hash = golden.seal.hash;
+    let cases: [(&str, &str, Vec<u8>, &[&str], bool, &[&'static str]); 5] = [
+        (
+            "stamped",
+            "the proof of envelope 10 with its seal's token from the trusted TSA, under --require-timestamp",
+            with(vec![stamp(&trusted(), &hash)]),
+            &["root"],
+            true,
+            &[],
+        ),
+        (
+            "stamped-by-another-tsa",
+            "the same proof checked against another CA only",
+            with(vec![stamp(&trusted(), &hash)]),
+            &["other-root"],
+            false,
+            &["timestamp_untrusted"],
+        ),
+        (
+            "unstamped-required",
+            "the proof of envelope 10 without tokens, under --require-timestamp",
+            with(Vec::new()),
+            &["root"],
+            true,
+            &["timestamp_missing"],
+        ),
+        (
+            "token-over-another-hash",
+            "the proof with a token over the previous seal's hash",
+            with(vec![stamp(&trusted(), &golden.seal.body.prev_seal_hash)]),
+            &["root"],
+            false,
+            &["timestamp_imprint_mismatch"],
+        ),
+        (
+            "two-tokens-one-trusted",
+            "the proof with a token from another TSA and one from the trusted TSA, under --require-timestamp",
+            with(vec![stamp(&other(), &hash), stamp(&trusted(), &hash)]),
+            &["root"],
+            true,
+            &["timestamp_untrusted"],
+        ),
+    ];
+    for (name, description, bytes, certs, required, codes) in cases {
+        let name = format!("timestamps-{name}");
+        let exit = u8::from(!codes.is_empty());
+        proof_case(suite, &name, description, bytes, &["a"], codes, exit);
+        let case = suite.cases.last_mut().expect("just added");
+        case.tsa_certs = certs
+            .iter()
+            .map(|name| format!("keys/tsa/{name}.pem"))
+            .collect();
+        case.require_timestamp = required;
+    }
 }
 
 /// A case of the honest bundle: name, description, TSA certificates,
