@@ -219,47 +219,18 @@ impl InclusionProof {
                 ));
             }
         };
-        let delegations = match fields.take_optional("delegations") {
-            None => Vec::new(),
-            Some(Value::Array(items)) if (1..=PROOF_DELEGATIONS_MAX).contains(&items.len()) => {
-                items
-                    .into_iter()
-                    .map(|item| {
-                        crate::delegation::Delegation::from_value(item)
-                            .map_err(|e| invalid("delegations", e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "delegations",
-                    format!("must be an array of 1 to {PROOF_DELEGATIONS_MAX} delegation records"),
-                ));
-            }
-        };
-        let timestamps = match fields.take_optional("timestamps") {
-            None => Vec::new(),
-            Some(Value::Array(items))
-                if (1..=crate::timestamp::TIMESTAMPS_PER_SEAL_MAX).contains(&items.len()) =>
-            {
-                items
-                    .into_iter()
-                    .map(|item| {
-                        crate::timestamp::TimestampRecord::from_value(item)
-                            .map_err(|e| invalid("timestamps", e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "timestamps",
-                    format!(
-                        "must be an array of 1 to {} timestamp records",
-                        crate::timestamp::TIMESTAMPS_PER_SEAL_MAX
-                    ),
-                ));
-            }
-        };
+        let delegations = optional_records(
+            &mut fields,
+            "delegations",
+            PROOF_DELEGATIONS_MAX,
+            crate::delegation::Delegation::from_value,
+        )?;
+        let timestamps = optional_records(
+            &mut fields,
+            "timestamps",
+            crate::timestamp::TIMESTAMPS_PER_SEAL_MAX,
+            crate::timestamp::TimestampRecord::from_value,
+        )?;
         let proof = Self {
             envelope: Envelope::from_value(fields.take("envelope")?)?,
             seal: Seal::from_value(fields.take("seal")?)?,
@@ -344,6 +315,27 @@ impl InclusionProof {
             failures.push(ProofFailure::Path(error));
         }
         failures
+    }
+}
+
+/// An optional member holding an array of 1 to `max` records, each read
+/// by `read` (absent: none).
+fn optional_records<T>(
+    fields: &mut Fields,
+    member: &'static str,
+    max: usize,
+    read: fn(Value) -> Result<T, RecordError>,
+) -> Result<Vec<T>, RecordError> {
+    match fields.take_optional(member) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) if (1..=max).contains(&items.len()) => items
+            .into_iter()
+            .map(|item| read(item).map_err(|e| invalid(member, e.to_string())))
+            .collect(),
+        Some(_) => Err(invalid(
+            member,
+            format!("must be an array of 1 to {max} records"),
+        )),
     }
 }
 

@@ -131,6 +131,17 @@ pub(crate) fn timestamps(suite: &mut Suite) {
     proofs(suite);
 }
 
+/// A proof case: name, description, the proof file, TSA certificates,
+/// `--require-timestamp`, codes.
+type ProofCase = (
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    &'static [&'static str],
+    bool,
+    &'static [&'static str],
+);
+
 /// The proof of envelope 10 (`proofs/`) carrying its seal's tokens.
 fn proofs(suite: &mut Suite) {
     let golden = golden_proof();
@@ -146,7 +157,7 @@ fn proofs(suite: &mut Suite) {
         bytes
     };
     let hash = golden.seal.hash;
-    let cases: [(&str, &str, Vec<u8>, &[&str], bool, &[&'static str]); 5] = [
+    let cases: [ProofCase; 5] = [
         (
             "stamped",
             "the proof of envelope 10 with its seal's token from the trusted TSA, under --require-timestamp",
