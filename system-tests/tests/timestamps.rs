@@ -211,17 +211,36 @@ fn codes(output: &Output) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn seals_are_stamped_and_bundles_carry_tokens_an_auditor_checks() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Which CA the sidecar is told its TSA's tokens chain to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trusting {
+    TheTsa,
+    AnotherCa,
+}
+
+/// Under `dir`: the TSA (ECDSA P-384) served over HTTP, another TSA
+/// (RSA, another CA), and a sidecar stamping its seals with the first,
+/// configured with the CA `trusting` names.
+fn setup(dir: &Path, trusting: Trusting) -> (Arc<OpensslTsa>, OpensslTsa, TsaServer, Sidecar) {
     let tsa = Arc::new(OpensslTsa::new(
-        &dir.path().join("tsa"),
+        &dir.join("tsa"),
         "arxi test TSA",
         KeyType::EcP384,
     ));
-    let other = OpensslTsa::new(&dir.path().join("other"), "other TSA", KeyType::Rsa2048);
+    let other = OpensslTsa::new(&dir.join("other"), "other TSA", KeyType::Rsa2048);
     let server = TsaServer::start(Arc::clone(&tsa));
-    let sidecar = sidecar(&dir.path().join("sidecar"), &server.url, &tsa.ca_pem());
+    let ca = match trusting {
+        Trusting::TheTsa => tsa.ca_pem(),
+        Trusting::AnotherCa => other.ca_pem(),
+    };
+    let sidecar = sidecar(&dir.join("sidecar"), &server.url, &ca);
+    (tsa, other, server, sidecar)
+}
+
+#[test]
+fn seals_are_stamped_and_bundles_carry_tokens_an_auditor_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tsa, other, _server, sidecar) = setup(dir.path(), Trusting::TheTsa);
     record_and_seal(&sidecar, 5);
     record_and_seal(&sidecar, 3);
     let last = last_sealed(&sidecar);
@@ -363,14 +382,7 @@ fn a_tsa_that_is_down_never_blocks_ingest_and_catches_up() {
 #[test]
 fn tokens_that_do_not_chain_to_the_configured_certificate_are_not_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsa = Arc::new(OpensslTsa::new(
-        &dir.path().join("tsa"),
-        "arxi test TSA",
-        KeyType::EcP384,
-    ));
-    let other = OpensslTsa::new(&dir.path().join("other"), "other TSA", KeyType::EcP384);
-    let server = TsaServer::start(Arc::clone(&tsa));
-    let sidecar = sidecar(&dir.path().join("sidecar"), &server.url, &other.ca_pem());
+    let (tsa, _other, _server, sidecar) = setup(dir.path(), Trusting::AnotherCa);
     record_and_seal(&sidecar, 3);
     let series = "arxi_timestamp_failures_total{tsa=\"local-tsa\",reason=\"untrusted\"}";
     wait_for("an untrusted token refused", WAIT, || {
