@@ -167,8 +167,9 @@ impl TsaTrust {
     /// Adds the certificates of `bytes`: PEM (one or more `CERTIFICATE`
     /// blocks) or one DER certificate. Returns how many were added.
     pub fn add(&mut self, bytes: &[u8]) -> Result<usize, TspError> {
-        let certificates = if bytes.starts_with(b"-----BEGIN") || bytes.contains(&b'\n') {
-            Certificate::load_pem_chain(bytes).map_err(|e| malformed("PEM certificates", e))?
+        let text = bytes.trim_ascii_start();
+        let certificates = if text.starts_with(b"-----BEGIN") {
+            Certificate::load_pem_chain(text).map_err(|e| malformed("PEM certificates", e))?
         } else {
             vec![Certificate::from_der(bytes).map_err(|e| malformed("DER certificate", e))?]
         };

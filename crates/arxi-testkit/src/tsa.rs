@@ -178,6 +178,11 @@ impl TestTsa {
         pem("CERTIFICATE", &self.root.to_der().expect("encodes"))
     }
 
+    /// The CA certificate, DER.
+    pub fn root_der(&self) -> Vec<u8> {
+        self.root.to_der().expect("encodes")
+    }
+
     /// The TSA's own certificate, PEM (trusting it alone also serves).
     pub fn certificate_pem(&self) -> String {
         pem("CERTIFICATE", &self.certificate.to_der().expect("encodes"))
