@@ -66,7 +66,7 @@ pub struct Ready {
     /// Each timestamp authority (`[[timestamp]]`), when any is
     /// configured. Their state does not make the sidecar unready: seals
     /// are written while a TSA is unreachable, and its tokens come later.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timestamps: Vec<TimestampReadiness>,
 }
 
