@@ -117,7 +117,41 @@ pub(crate) fn print_report(file: &str, report: &Report, as_json: bool) {
     if !as_json {
         print_payloads(&report.payloads);
         print_anchor(report);
+        print_timestamps(report);
     }
+}
+
+/// The timestamp tokens read (`Docs/format.md` §11.9): how many, how many
+/// from trusted TSAs, their genTime range and signers.
+fn print_timestamps(report: &Report) {
+    let tokens = &report.timestamps;
+    if tokens.is_empty() {
+        return;
+    }
+    let trusted = tokens.iter().filter(|token| token.trusted).count();
+    let held = tokens.iter().filter(|token| token.holds).count();
+    let times: Vec<_> = tokens.iter().filter_map(|token| token.gen_time).collect();
+    let span = match (times.iter().min(), times.iter().max()) {
+        (Some(first), Some(last)) => format!(", genTime {first} to {last}"),
+        _ => String::new(),
+    };
+    let mut signers: Vec<&str> = tokens.iter().filter_map(|t| t.signer.as_deref()).collect();
+    signers.sort_unstable();
+    signers.dedup();
+    let trust = if trusted == 0 && held == tokens.len() {
+        " (no --tsa-cert given: not judged on trust)".to_owned()
+    } else {
+        format!(", {trusted} from trusted TSAs")
+    };
+    println!(
+        "timestamps: {} token(s), {held} holding every rule{trust}{span}; signers: {}",
+        tokens.len(),
+        if signers.is_empty() {
+            "-".to_owned()
+        } else {
+            signers.join("; ")
+        }
+    );
 }
 
 /// Whether the bundle is anchored, to which checkpoint, and by whom

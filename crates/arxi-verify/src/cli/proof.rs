@@ -95,6 +95,7 @@ pub(crate) fn verify(
             body.segment_id,
             proof.seal.body.merkle_root
         );
+        print_timestamps(proof, timestamps);
         return Ok(0);
     }
     println!("INVALID: {file}: envelope seq {}", body.seq);
@@ -102,6 +103,25 @@ pub(crate) fn verify(
         println!("  [{}] {message}", code.as_str());
     }
     Ok(1)
+}
+
+/// The seal's tokens of a valid proof, in one line.
+fn print_timestamps(
+    proof: &arxi_format::proof::InclusionProof,
+    timestamps: &arxi_verify::TimestampPolicy,
+) {
+    if proof.timestamps.is_empty() {
+        return;
+    }
+    let judged = if timestamps.trust.is_empty() {
+        "imprint, time and signature checked; no --tsa-cert given"
+    } else {
+        "each from a trusted TSA"
+    };
+    println!(
+        "timestamps: {} token(s) over the seal ({judged})",
+        proof.timestamps.len()
+    );
 }
 
 /// A timestamp policy applies to bundle proof files (their seal's tokens),
