@@ -136,6 +136,16 @@ impl From<arxi_store::StoreError> for RestoreError {
     }
 }
 
+/// The host's time in µs since the epoch (0 before it): when restored
+/// rows were written.
+fn wall_clock_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
+}
+
 fn refused(reason: impl Into<String>) -> RestoreError {
     RestoreError::Refused(reason.into())
 }
@@ -234,11 +244,7 @@ impl Restorer {
         }
         let lock = crate::engine::lock_database(database)?;
         let mut store = Store::open(database, &StoreOptions::default())?;
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-            });
+        let now_us = wall_clock_us();
         let txn = store.transaction()?;
         txn.meta_put(
             namespace::RECORDER,
@@ -874,11 +880,7 @@ impl Restorer {
                 record.tsa
             )));
         }
-        let received_at_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-            });
+        let received_at_us = wall_clock_us();
         let txn = self.store.transaction()?;
         txn.insert_timestamp(&arxi_store::TimestampRow {
             segment_id,

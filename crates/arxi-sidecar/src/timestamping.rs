@@ -230,6 +230,9 @@ impl Worker {
             .unstamped_seal_count(&tsa.name, self.since_us)
             .map_err(|e| storage(&e))?;
         tsa.pending.store(pending, Ordering::Relaxed);
+        if pending == 0 {
+            return Ok(false);
+        }
         let seals = self
             .engine
             .unstamped_seals(&tsa.name, self.since_us, BATCH)
