@@ -348,6 +348,29 @@ fn listen(
     Ok(socket)
 }
 
+/// How long a socket that accepts connections must go on accepting before
+/// start-up takes it for another process's (see [`socket_stays_answered`]).
+const STALE_SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether connections to the socket at `path` keep succeeding for
+/// [`STALE_SOCKET_GRACE`]. One successful connect is no proof of a live
+/// server: the kernel tears an io_uring instance down after its process
+/// has been reaped, so the listener of a sidecar killed with SIGKILL can
+/// take connections for a few milliseconds more. A refused connect at any
+/// point means nobody serves.
+fn socket_stays_answered(path: &Path) -> bool {
+    let deadline = std::time::Instant::now() + STALE_SOCKET_GRACE;
+    loop {
+        if std::os::unix::net::UnixStream::connect(path).is_err() {
+            return false;
+        }
+        if std::time::Instant::now() >= deadline {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Binds a Unix socket: a stale socket is removed only if it is a socket
 /// that nobody answers on; anything else at the path stops start-up.
 fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener, StartError> {
@@ -361,7 +384,7 @@ fn bind_unix(path: &Path, mode: u32) -> Result<std::os::unix::net::UnixListener,
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            if socket_stays_answered(path) {
                 return Err(fail("another process is serving on this socket".into()));
             }
             std::fs::remove_file(path)
@@ -1059,5 +1082,45 @@ mod tests {
             configured.query_page_envelopes_max as u64,
             limits.query_page_envelopes_max
         );
+    }
+
+    fn bind_error(path: &Path) -> String {
+        match bind_unix(path, 0o660) {
+            Ok(_) => "bound".to_owned(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    /// A socket somebody answers on is left alone; a socket nobody answers
+    /// on (its listener gone) is replaced; anything else is refused.
+    #[test]
+    fn a_unix_socket_is_replaced_only_when_nobody_serves_on_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("arxi.sock");
+        let live = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let refused = bind_error(&path);
+        assert!(refused.contains("another process is serving"), "{refused}");
+        drop(live);
+        assert_eq!(bind_error(&path), "bound");
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::write(&path, b"not a socket").expect("write");
+        assert!(bind_error(&path).contains("is not a socket"));
+        assert_eq!(std::fs::read(&path).expect("read"), b"not a socket");
+    }
+
+    /// A listener that goes on accepting for a moment after its owner
+    /// died (as an io_uring instance does until the kernel tears it down)
+    /// is not taken for a live server.
+    #[test]
+    fn a_socket_whose_listener_closes_within_the_grace_is_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("arxi.sock");
+        let lingering = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(STALE_SOCKET_GRACE / 4);
+            drop(lingering);
+        });
+        assert_eq!(bind_error(&path), "bound");
+        closer.join().expect("closer");
     }
 }
