@@ -350,7 +350,7 @@ fn listen(
 
 /// How long a socket that accepts connections must go on accepting before
 /// start-up takes it for another process's (see [`socket_stays_answered`]).
-const STALE_SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const STALE_SOCKET_GRACE: Duration = Duration::from_secs(2);
 
 /// Whether connections to the socket at `path` keep succeeding for
 /// [`STALE_SOCKET_GRACE`]. One successful connect is no proof of a live
@@ -359,15 +359,15 @@ const STALE_SOCKET_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 /// take connections for a few milliseconds more. A refused connect at any
 /// point means nobody serves.
 fn socket_stays_answered(path: &Path) -> bool {
-    let deadline = std::time::Instant::now() + STALE_SOCKET_GRACE;
+    let deadline = Instant::now() + STALE_SOCKET_GRACE;
     loop {
         if std::os::unix::net::UnixStream::connect(path).is_err() {
             return false;
         }
-        if std::time::Instant::now() >= deadline {
+        if Instant::now() >= deadline {
             return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
