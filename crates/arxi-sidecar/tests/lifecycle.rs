@@ -133,11 +133,19 @@ fn a_tampered_database_stops_start_up_naming_the_record() {
     );
     server.shutdown();
     let database = server.dir.path().join("data/arxi.db");
-    arxi_store::fault::execute(
-        &database,
-        "UPDATE envelopes SET body = CAST(replace(CAST(body AS TEXT), 'original', 'tampered') AS BLOB) WHERE seq = 4",
-    )
-    .expect("tamper");
+    // The stored bytes are packed (hex runs as binary): edit the envelope
+    // as it reads, and store the edit (an unpacked body reads as it is).
+    let stored = arxi_store::Store::open(&database, &arxi_store::StoreOptions::default())
+        .expect("open")
+        .reader()
+        .envelope(4)
+        .expect("read")
+        .expect("envelope 4");
+    let tampered = String::from_utf8(stored.body)
+        .expect("utf-8")
+        .replace("original", "tampered");
+    assert!(tampered.contains("\"tampered\""), "{tampered}");
+    arxi_store::fault::replace_envelope_body(&database, 4, tampered.as_bytes()).expect("tamper");
     let text = config_text(server.dir.path(), &Options::default());
     let config = arxi_sidecar_config::parse(&text, server.dir.path(), "test").expect("valid");
     let error = arxi_sidecar::start(config).expect_err("must refuse to start");

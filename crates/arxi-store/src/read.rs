@@ -53,7 +53,7 @@ fn envelope_row(row: &Row<'_>) -> rusqlite::Result<(EnvelopeRow, Vec<u8>)> {
             event_type: row.get(4)?,
             actor: row.get(5)?,
             hash: [0; 32],
-            body: bytes_column(row, 7)?,
+            body: crate::packed::unpack(&bytes_column(row, 7)?),
         },
         hash,
     ))

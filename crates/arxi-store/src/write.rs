@@ -58,7 +58,7 @@ impl<'c> WriteTxn<'c> {
             row.event_type,
             row.actor,
             &row.hash[..],
-            row.body,
+            crate::packed::pack(&row.body)?,
         ])?;
         Ok(())
     }
