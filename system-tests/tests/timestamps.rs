@@ -14,6 +14,11 @@
 //!   counted; when it is back, the waiting seals get their tokens.
 //! - A TSA whose tokens do not chain to the configured certificate gets
 //!   none of them stored (`untrusted` failures).
+//! - A TSA with `subject = "checkpoints"` stamps checkpoints of the log
+//!   tree into the chain (`arxi.log.timestamped`), no seal; a bundle holding
+//!   such an envelope and the checkpoint's last envelope verifies with the
+//!   checkpoint's root checked against the chain, and under another TSA's
+//!   CA the token is `timestamp_untrusted`.
 
 use std::path::Path;
 use std::process::Output;
@@ -124,11 +129,16 @@ fn public_key_file(dir: &Path) -> std::path::PathBuf {
 /// A sidecar in `dir` signing with [`SEED_HEX`], its seals stamped by the
 /// TSA at `url` whose tokens must chain to `ca`.
 fn sidecar(dir: &Path, url: &str, ca: &Path) -> Sidecar {
+    sidecar_stamping(dir, (url, ca), "")
+}
+
+/// As [`sidecar`], with more members for the `[[timestamp]]` table.
+fn sidecar_stamping(dir: &Path, (url, ca): (&str, &Path), more: &str) -> Sidecar {
     std::fs::create_dir_all(dir).expect("sidecar dir");
     write_secret(dir, "signer.key", SEED_HEX);
     let signer = "[signer]\nkey_file = \"signer.key\"\n";
     let extra = format!(
-        "[[timestamp]]\nname = \"local-tsa\"\nurl = \"{url}\"\nca_cert = \"{}\"\ntimeout_ms = 5000\n",
+        "[[timestamp]]\nname = \"local-tsa\"\nurl = \"{url}\"\nca_cert = \"{}\"\ntimeout_ms = 5000\n{more}",
         ca.display()
     );
     Sidecar::start(&test_config_with_signer(dir, signer, &extra, "auto"), None)
@@ -397,5 +407,102 @@ fn tokens_that_do_not_chain_to_the_configured_certificate_are_not_stored() {
         ["timestamp_missing"],
         "no token was stored"
     );
+    sidecar.terminate();
+}
+
+/// The `arxi.log.timestamped` envelopes recorded so far (their payloads).
+fn checkpoint_stamps(sidecar: &Sidecar) -> Vec<Value> {
+    let body = r#"{"type":"arxi.log.timestamped"}"#;
+    let answer = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/query/envelopes",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+    .expect("query");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()["envelopes"]
+        .as_array()
+        .expect("envelopes")
+        .iter()
+        .map(|envelope| envelope["payload"].clone())
+        .collect()
+}
+
+#[test]
+fn checkpoints_are_stamped_into_the_chain_and_checked_against_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tsa = Arc::new(OpensslTsa::new(
+        &dir.path().join("tsa"),
+        "arxi test TSA",
+        KeyType::EcP384,
+    ));
+    let other = OpensslTsa::new(&dir.path().join("other"), "other TSA", KeyType::Rsa2048);
+    let server = TsaServer::start(Arc::clone(&tsa));
+    let sidecar = sidecar_stamping(
+        &dir.path().join("sidecar"),
+        (&server.url, &tsa.ca_pem()),
+        "subject = \"checkpoints\"\ncheckpoint_interval_seconds = 10\n",
+    );
+    let started = std::time::Instant::now();
+    record_and_seal(&sidecar, 4);
+    let stamps = wait_for("a checkpoint stamped", WAIT, || {
+        let stamps = checkpoint_stamps(&sidecar);
+        (!stamps.is_empty()).then_some(stamps)
+    });
+    let first = &stamps[0];
+    assert_eq!(first["tsa"], "local-tsa");
+    assert!(
+        first["checkpoint"]
+            .as_str()
+            .expect("a note")
+            .starts_with("arxi/"),
+        "{first}"
+    );
+    record_and_seal(&sidecar, 2);
+    record_and_seal(&sidecar, 1);
+    // The log grew at every request and a checkpoint is signed every
+    // second, but a token goes out at most every 10 s (the first at once).
+    let stamped = checkpoint_stamps(&sidecar).len();
+    let bound = 1 + started.elapsed().as_secs() / 10;
+    assert!(
+        stamped as u64 <= bound,
+        "{stamped} stamps in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        metric(&sidecar, "arxi_timestamp_tokens_total"),
+        stamped as f64
+    );
+    let last = last_sealed(&sidecar);
+    let bundle = build_bundle(&sidecar, dir.path(), 1, last);
+    let key = public_key_file(dir.path());
+
+    let checked = verify(&bundle, &key, &[&tsa.ca_pem()], &[]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let report: Value = serde_json::from_slice(&checked.stdout).expect("report");
+    let tokens = report["timestamps"].as_array().expect("timestamps");
+    assert_eq!(tokens.len(), stamped, "{tokens:?}");
+    for token in tokens {
+        assert_eq!(token["trusted"], true, "{token}");
+        assert_eq!(token["holds"], true, "{token}");
+        assert_eq!(token["checkpoint_root_checked"], true, "{token}");
+        assert!(
+            token["checkpoint_size"].as_u64().expect("size") >= 1,
+            "{token}"
+        );
+    }
+
+    let untrusted = verify(&bundle, &key, &[&other.ca_pem()], &[]);
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert_eq!(codes(&untrusted), ["timestamp_untrusted"]);
+    // Seals are not this TSA's subject: under a policy they lack tokens.
+    let required = verify(&bundle, &key, &[&tsa.ca_pem()], &["--require-timestamp"]);
+    assert_eq!(codes(&required), ["timestamp_missing"]);
     sidecar.terminate();
 }

@@ -63,18 +63,59 @@ impl AnchorCheckpoint {
     }
 }
 
+/// Reads a signed checkpoint note (§14.2): a signed note whose text is a
+/// checkpoint without extension lines and whose origin is a valid key
+/// name.
+pub(crate) fn read_checkpoint(signed: &str) -> Result<AnchorCheckpoint, NoteError> {
+    let note = Note::parse(signed.as_bytes())?;
+    let checkpoint = Checkpoint::parse(note.text())?;
+    if !checkpoint.extensions.is_empty() {
+        return Err(NoteError::BadCheckpoint(
+            "an arxi checkpoint has no extension lines",
+        ));
+    }
+    crate::note::check_name(&checkpoint.origin)?;
+    Ok(AnchorCheckpoint { note, checkpoint })
+}
+
+/// Reads an `inclusion_proof` member: at most [`INCLUSION_PROOF_MAX`] hex
+/// hashes.
+pub(crate) fn inclusion_proof_from(value: Value) -> Result<Vec<Hash32>, RecordError> {
+    match value {
+        Value::Array(items) if items.len() <= INCLUSION_PROOF_MAX => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => {
+                    Hash32::from_hex(&text).map_err(|e| invalid("inclusion_proof", e.to_string()))
+                }
+                _ => Err(invalid("inclusion_proof", "must hold hex hashes")),
+            })
+            .collect(),
+        _ => Err(invalid(
+            "inclusion_proof",
+            format!("must be an array of at most {INCLUSION_PROOF_MAX} hashes"),
+        )),
+    }
+}
+
+/// The canonical JSON array of an inclusion proof's hashes (hex).
+pub(crate) fn canonical_proof(proof: &[Hash32]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(2 + proof.len() * 67);
+    path.push(b'[');
+    for (index, hash) in proof.iter().enumerate() {
+        if index > 0 {
+            path.push(b',');
+        }
+        canonical::write_string(&mut path, &hash.to_hex());
+    }
+    path.push(b']');
+    path
+}
+
 impl Anchor {
     /// Canonical bytes (the `W` payload).
     pub fn to_canonical_bytes(&self) -> Vec<u8> {
-        let mut path = Vec::with_capacity(2 + self.inclusion_proof.len() * 67);
-        path.push(b'[');
-        for (index, hash) in self.inclusion_proof.iter().enumerate() {
-            if index > 0 {
-                path.push(b',');
-            }
-            canonical::write_string(&mut path, &hash.to_hex());
-        }
-        path.push(b']');
+        let path = canonical_proof(&self.inclusion_proof);
         let mut out = Vec::with_capacity(self.checkpoint.len() + path.len() + 96);
         let mut object = ObjectWriter::new(&mut out);
         object.string("checkpoint", &self.checkpoint);
@@ -91,22 +132,7 @@ impl Anchor {
     pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
         let mut fields = Fields::parse(bytes)?;
         fields.version(ANCHOR_VERSION)?;
-        let inclusion_proof = match fields.take("inclusion_proof")? {
-            Value::Array(items) if items.len() <= INCLUSION_PROOF_MAX => items
-                .into_iter()
-                .map(|item| match item {
-                    Value::String(text) => Hash32::from_hex(&text)
-                        .map_err(|e| invalid("inclusion_proof", e.to_string())),
-                    _ => Err(invalid("inclusion_proof", "must hold hex hashes")),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            _ => {
-                return Err(invalid(
-                    "inclusion_proof",
-                    format!("must be an array of at most {INCLUSION_PROOF_MAX} hashes"),
-                ));
-            }
-        };
+        let inclusion_proof = inclusion_proof_from(fields.take("inclusion_proof")?)?;
         let anchor = Self {
             checkpoint: fields.string("checkpoint")?,
             leaf_index: fields.u64("leaf_index")?,
@@ -120,15 +146,7 @@ impl Anchor {
     /// The checkpoint: a signed note whose text is a checkpoint without
     /// extension lines and whose origin is a valid key name.
     pub fn read_checkpoint(&self) -> Result<AnchorCheckpoint, NoteError> {
-        let note = Note::parse(self.checkpoint.as_bytes())?;
-        let checkpoint = Checkpoint::parse(note.text())?;
-        if !checkpoint.extensions.is_empty() {
-            return Err(NoteError::BadCheckpoint(
-                "an arxi checkpoint has no extension lines",
-            ));
-        }
-        crate::note::check_name(&checkpoint.origin)?;
-        Ok(AnchorCheckpoint { note, checkpoint })
+        read_checkpoint(&self.checkpoint)
     }
 
     /// Checks the inclusion proof: the leaf of the envelope with stored

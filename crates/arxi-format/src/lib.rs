@@ -30,6 +30,7 @@ pub mod anchor;
 pub mod bundle;
 pub mod canonical;
 mod canonical_check;
+pub mod checkpoint_stamp;
 pub mod delegation;
 pub mod digest;
 pub mod ed25519;

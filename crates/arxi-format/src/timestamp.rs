@@ -70,22 +70,28 @@ impl TimestampRecord {
         fields.version(TIMESTAMP_VERSION)?;
         let tsa = fields.string("tsa")?;
         check_tsa_name(&tsa).map_err(|why| invalid("tsa", why))?;
-        let text = fields.string("token")?;
-        if text.len() > TOKEN_MAX_BYTES.div_ceil(3) * 4 {
-            return Err(invalid(
-                "token",
-                format!("longer than {TOKEN_MAX_BYTES} bytes"),
-            ));
-        }
-        let token = STANDARD
-            .decode(&text)
-            .map_err(|e| invalid("token", format!("not standard base64: {e}")))?;
-        if STANDARD.encode(&token) != text {
-            return Err(invalid("token", "not canonical base64"));
-        }
+        let token = decode_token(&fields.string("token")?)?;
         fields.finish()?;
         Ok(Self { tsa, token })
     }
+}
+
+/// Decodes a `token` member: canonical standard base64 (with padding) of
+/// at most [`TOKEN_MAX_BYTES`] bytes.
+pub(crate) fn decode_token(text: &str) -> Result<Vec<u8>, RecordError> {
+    if text.len() > TOKEN_MAX_BYTES.div_ceil(3) * 4 {
+        return Err(invalid(
+            "token",
+            format!("longer than {TOKEN_MAX_BYTES} bytes"),
+        ));
+    }
+    let token = STANDARD
+        .decode(text)
+        .map_err(|e| invalid("token", format!("not standard base64: {e}")))?;
+    if STANDARD.encode(&token) != text {
+        return Err(invalid("token", "not canonical base64"));
+    }
+    Ok(token)
 }
 
 #[cfg(test)]

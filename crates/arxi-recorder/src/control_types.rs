@@ -33,6 +33,9 @@ pub const SEGMENT_PRUNED: &str = "arxi.segment.pruned";
 /// A checkpoint of the log tree, witnessed (sidecar; at most one per
 /// `log.checkpoint_record_interval_seconds`).
 pub const LOG_CHECKPOINT: &str = "arxi.log.checkpoint";
+/// A timestamp authority's token over a checkpoint of the log tree
+/// (sidecar, `[[timestamp]]` with `subject = "checkpoints"`).
+pub const LOG_TIMESTAMPED: &str = arxi_format::checkpoint_stamp::LOG_TIMESTAMPED;
 /// A witness refused a checkpoint, or is ahead of this log (sidecar; once
 /// per witness and kind of refusal until it cosigns again).
 pub const WITNESS_REFUSED: &str = "arxi.witness.refused";
@@ -65,6 +68,7 @@ pub const ALL: &[&str] = &[
     SEGMENT_ARCHIVED,
     SEGMENT_PRUNED,
     LOG_CHECKPOINT,
+    LOG_TIMESTAMPED,
     WITNESS_REFUSED,
     PAYLOAD_ERASED,
     ENVELOPE_VERSION_CHANGED,

@@ -774,11 +774,29 @@ pub struct TimestampAuthority {
     /// Bound on one request (100 to 60,000 ms).
     #[serde(default = "defaults::timestamp_timeout_ms")]
     pub timeout_ms: u64,
+    /// What it stamps: `"seals"` (every seal's hash, carried in bundles as
+    /// `T` records) or `"checkpoints"` (a checkpoint of the log tree at
+    /// most every `checkpoint_interval_seconds`, recorded in the chain as
+    /// `arxi.log.timestamped`). To stamp both, configure the TSA twice
+    /// under two names.
+    #[serde(default = "defaults::timestamp_subject")]
+    pub subject: String,
+    /// With `subject = "checkpoints"`: the least time between two tokens
+    /// (10 to 86,400 s); a checkpoint is stamped only when the log grew
+    /// since the last one.
+    #[serde(default = "defaults::timestamp_checkpoint_interval_seconds")]
+    pub checkpoint_interval_seconds: u64,
 }
 
 pub(crate) mod defaults {
     pub(crate) fn timestamp_timeout_ms() -> u64 {
         10_000
+    }
+    pub(crate) fn timestamp_subject() -> String {
+        "seals".into()
+    }
+    pub(crate) fn timestamp_checkpoint_interval_seconds() -> u64 {
+        600
     }
     pub(crate) fn checkpoint_interval_ms() -> u64 {
         1_000
@@ -947,6 +965,8 @@ impl TimestampAuthority {
             url: "https://tsa.example/".into(),
             ca_cert: "tsa-ca.pem".into(),
             timeout_ms: defaults::timestamp_timeout_ms(),
+            subject: defaults::timestamp_subject(),
+            checkpoint_interval_seconds: defaults::timestamp_checkpoint_interval_seconds(),
         }
     }
 }

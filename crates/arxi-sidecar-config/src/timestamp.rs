@@ -1,5 +1,5 @@
 //! `[[timestamp]]`: the RFC 3161 timestamp authorities (TSAs) every seal's
-//! hash is sent to. Each TSA's certificate file is read here, so a
+//! hash, or a checkpoint of the log tree now and then, is sent to. Each TSA's certificate file is read here, so a
 //! missing or unreadable certificate stops start-up.
 
 use std::path::Path;
@@ -29,6 +29,21 @@ pub struct TimestampAuthority {
     pub trust: TsaTrust,
     /// Bound on one request.
     pub timeout: Duration,
+    /// What it stamps.
+    pub subject: StampSubject,
+}
+
+/// What a TSA stamps (`subject`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampSubject {
+    /// Every seal's hash (`T` records in bundles).
+    Seals,
+    /// A checkpoint of the log tree at most once per interval, when the
+    /// log grew (`arxi.log.timestamped` envelopes).
+    Checkpoints {
+        /// The least time between two tokens.
+        interval: Duration,
+    },
 }
 
 /// Checks `[[timestamp]]`; answers the authorities that are valid.
@@ -66,6 +81,22 @@ pub(crate) fn check_timestamps(
             problems.add(at("timeout_ms"), "must be 100 to 60000");
             valid = false;
         }
+        let subject = match tsa.subject.as_str() {
+            "seals" => Some(StampSubject::Seals),
+            "checkpoints" if (10..=86_400).contains(&tsa.checkpoint_interval_seconds) => {
+                Some(StampSubject::Checkpoints {
+                    interval: Duration::from_secs(tsa.checkpoint_interval_seconds),
+                })
+            }
+            "checkpoints" => {
+                problems.add(at("checkpoint_interval_seconds"), "must be 10 to 86400");
+                None
+            }
+            _ => {
+                problems.add(at("subject"), "must be \"seals\" or \"checkpoints\"");
+                None
+            }
+        };
         let trust = match read_certificates(&resolve(base_dir, Path::new(&tsa.ca_cert))) {
             Ok(trust) => trust,
             Err(why) => {
@@ -73,12 +104,13 @@ pub(crate) fn check_timestamps(
                 continue;
             }
         };
-        if valid {
+        if let (true, Some(subject)) = (valid, subject) {
             authorities.push(TimestampAuthority {
                 name: tsa.name.clone(),
                 url: tsa.url.clone(),
                 trust,
                 timeout: Duration::from_millis(tsa.timeout_ms),
+                subject,
             });
         }
     }

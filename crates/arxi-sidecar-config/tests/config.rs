@@ -967,3 +967,83 @@ fn archive_and_retention_rules_name_their_keys() {
         }
     }
 }
+
+/// `[[timestamp]]`: what each TSA stamps, and one rejection per rule.
+#[test]
+fn timestamp_rules_name_their_keys() {
+    use arxi_sidecar_config::timestamp::StampSubject;
+    let files = Files::new();
+    let root = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Docs/conformance/keys/tsa/root.pem"),
+    )
+    .expect("the conformance suite's TSA root");
+    files.write("tsa-ca.pem", &root, 0o644);
+    let tsa = |name: &str, more: &str| {
+        format!(
+            "[[timestamp]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:9300/\"\nca_cert = \"tsa-ca.pem\"\n{more}"
+        )
+    };
+    let good = format!(
+        "{BASE}{}{}",
+        tsa("seals", ""),
+        tsa(
+            "checkpoints",
+            "subject = \"checkpoints\"\ncheckpoint_interval_seconds = 30\n"
+        )
+    );
+    let valid = parse(&good, files.path(), "test").expect("two TSAs are valid");
+    let subjects: Vec<StampSubject> = valid
+        .timestamp_authorities()
+        .iter()
+        .map(|tsa| tsa.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            StampSubject::Seals,
+            StampSubject::Checkpoints {
+                interval: std::time::Duration::from_secs(30)
+            }
+        ]
+    );
+
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{BASE}{}", tsa("a b", "")), "timestamp[0].name"),
+        (
+            format!("{BASE}{}{}", tsa("a", ""), tsa("a", "")),
+            "timestamp[1].name",
+        ),
+        (
+            format!("{BASE}{}", tsa("a", "timeout_ms = 50\n")),
+            "timestamp[0].timeout_ms",
+        ),
+        (
+            format!("{BASE}{}", tsa("a", "subject = \"envelopes\"\n")),
+            "timestamp[0].subject",
+        ),
+        (
+            format!(
+                "{BASE}{}",
+                tsa(
+                    "a",
+                    "subject = \"checkpoints\"\ncheckpoint_interval_seconds = 5\n"
+                )
+            ),
+            "timestamp[0].checkpoint_interval_seconds",
+        ),
+        (
+            format!(
+                "{BASE}{}",
+                tsa("a", "").replace("tsa-ca.pem", "missing.pem")
+            ),
+            "timestamp[0].ca_cert",
+        ),
+    ];
+    for (text, key) in &cases {
+        let errors = check(&files, text).expect_err(key);
+        assert!(
+            errors.iter().any(|e| e.starts_with(&format!("{key}:"))),
+            "{key} not among {errors:?}"
+        );
+    }
+}

@@ -442,7 +442,7 @@ pub fn start_with(config: ValidConfig, options: StartOptions) -> Result<ServerHa
     let timestamping = crate::timestamping::start(
         &state.config.load(),
         &state.engine,
-        &state.timestamps,
+        (&state.timestamps, &state.log),
         &stop,
     )
     .map_err(StartError::Thread)?;

@@ -4,6 +4,14 @@
 //! the TSA's configured certificates) and stores it; bundles carry the
 //! stored tokens after their seals (`Docs/format.md` §11.9).
 //!
+//! A TSA with `subject = "checkpoints"` stamps checkpoints of the log tree
+//! instead: at most once per `checkpoint_interval_seconds`, and only when
+//! the newest signed checkpoint is larger than the last it stamped, it
+//! sends the SHA-256 of that checkpoint's text and records the token in
+//! the chain as an `arxi.log.timestamped` envelope, with the checkpoint
+//! and the inclusion proof of its last envelope (§11.9, rule TC). The
+//! first one after a start goes out at once.
+//!
 //! - Ingest never waits for a TSA: a seal is written first, its tokens
 //!   come after. Each worker asks its store for the newest seals without a
 //!   token from its TSA, every [`POLL`], so a slow or dead TSA delays only
@@ -22,16 +30,17 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arxi_format::Hash32;
-use arxi_recorder::{RecorderEngine, TimestampRow};
+use arxi_format::checkpoint_stamp::CheckpointStamp;
+use arxi_recorder::{RecorderEngine, TimestampRow, control_types};
 use arxi_sidecar_config::ValidConfig;
-use arxi_sidecar_config::timestamp::TimestampAuthority;
+use arxi_sidecar_config::timestamp::{StampSubject, TimestampAuthority};
 use arxi_witness::tsa::TsaClient;
 
 use crate::io::Signal;
-use crate::witnessing::sleep;
+use crate::witnessing::{LogState, sleep};
 
 /// How often a worker looks for new seals.
 pub const POLL: Duration = Duration::from_millis(500);
@@ -164,7 +173,7 @@ impl Timestamping {
 pub fn start(
     config: &ValidConfig,
     engine: &Arc<RecorderEngine>,
-    state: &Arc<TimestampState>,
+    (state, log): (&Arc<TimestampState>, &Arc<LogState>),
     stop: &Arc<Signal>,
 ) -> std::io::Result<Timestamping> {
     let window = i64::try_from(BACKLOG_WINDOW.as_micros()).unwrap_or(i64::MAX);
@@ -176,8 +185,10 @@ pub fn start(
             client: client(tsa),
             engine: Arc::clone(engine),
             state: Arc::clone(state),
+            log: Arc::clone(log),
             stop: Arc::clone(stop),
             since_us,
+            subject: tsa.subject,
         };
         threads.push(
             std::thread::Builder::new()
@@ -197,9 +208,14 @@ struct Worker {
     client: TsaClient,
     engine: Arc<RecorderEngine>,
     state: Arc<TimestampState>,
+    log: Arc<LogState>,
     stop: Arc<Signal>,
     since_us: i64,
+    subject: StampSubject,
 }
+
+/// The last checkpoint a worker stamped: its size, and when.
+type LastStamp = Option<(u64, Instant)>;
 
 impl Worker {
     fn tsa(&self) -> &TsaState {
@@ -208,8 +224,15 @@ impl Worker {
 
     fn run(self) {
         let mut backoff = Duration::ZERO;
+        let mut last: LastStamp = None;
         while !self.stop.is_raised() {
-            match self.round() {
+            let round = match self.subject {
+                StampSubject::Seals => self.round(),
+                StampSubject::Checkpoints { interval } => {
+                    self.checkpoint_round(&mut last, interval)
+                }
+            };
+            match round {
                 Ok(true) => backoff = Duration::ZERO,
                 Ok(false) => sleep(&self.stop, POLL),
                 Err((reason, detail)) => {
@@ -268,6 +291,55 @@ impl Worker {
         }
         Ok(true)
     }
+
+    /// Stamps the newest checkpoint when the interval has passed since the
+    /// last token and the log grew; `Ok(false)` either way (nothing more
+    /// to do before the next poll).
+    fn checkpoint_round(
+        &self,
+        last: &mut LastStamp,
+        interval: Duration,
+    ) -> Result<bool, (&'static str, String)> {
+        let tsa = self.tsa();
+        if last.is_some_and(|(_, at)| at.elapsed() < interval) {
+            return Ok(false);
+        }
+        let Some(latest) = self
+            .log
+            .latest()
+            .filter(|latest| last.is_none_or(|(size, _)| latest.size > size))
+        else {
+            tsa.pending.store(0, Ordering::Relaxed);
+            return Ok(false);
+        };
+        tsa.pending.store(1, Ordering::Relaxed);
+        let storage = |e: &dyn std::fmt::Display| ("storage", e.to_string());
+        let token = self
+            .client
+            .stamp(&Hash32::of(latest.note.text().as_bytes()))
+            .map_err(|e| (e.reason(), e.to_string()))?;
+        let inclusion_proof = self
+            .engine
+            .inclusion_proof(latest.size, latest.size)
+            .map_err(|e| storage(&e))?;
+        let stamp = CheckpointStamp {
+            checkpoint: latest.note.to_string(),
+            inclusion_proof,
+            token: token.der().to_vec(),
+            tsa: tsa.name.clone(),
+        };
+        let payload: serde_json::Value =
+            serde_json::from_slice(stamp.to_canonical().as_bytes()).map_err(|e| storage(&e))?;
+        self.engine
+            .record_control(control_types::LOG_TIMESTAMPED, &payload, None)
+            .map_err(|e| storage(&e))?
+            .wait()
+            .map_err(|e| storage(&e))?;
+        *last = Some((latest.size, Instant::now()));
+        tsa.stored();
+        tsa.pending.store(0, Ordering::Relaxed);
+        Ok(false)
+    }
 }
 
 /// A metric family: name, type, help, and the value of one TSA.
@@ -288,7 +360,7 @@ pub fn write_metrics(out: &mut String, state: &TimestampState) {
         (
             "arxi_timestamp_pending_seals",
             "gauge",
-            "Seals waiting for a token from the TSA.",
+            "Seals waiting for a token from the TSA (for a TSA that stamps checkpoints: 1 while a checkpoint waits).",
             |t| t.pending.load(Ordering::Relaxed),
         ),
         (

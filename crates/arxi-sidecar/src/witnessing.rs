@@ -182,6 +182,11 @@ impl LogState {
         lock(&self.book).witnessed.clone()
     }
 
+    /// The newest checkpoint signed (`None` before the first).
+    pub fn latest(&self) -> Option<LogCheckpoint> {
+        lock(&self.book).latest.clone()
+    }
+
     /// The size of the newest checkpoint signed (0: none).
     pub fn latest_size(&self) -> u64 {
         lock(&self.book).latest.as_ref().map_or(0, |c| c.size)

@@ -329,21 +329,24 @@ registry! {
     TimestampOutOfPlace => ("timestamp_out_of_place", ["T"], Invalid,
         "A timestamp record (`T`, section 11.9) does not follow a seal record that parsed, or another `T` record after it; it is not used.",
         "a seal record before it", "the record before it"),
-    TimestampMalformed => ("timestamp_malformed", ["T", "proof"], Invalid,
-        "A timestamp record does not parse (strict record rules), is not canonical, or is beyond the 16th after its seal, or its token is not an RFC 3161 token as section 11.9 reads one (a CMS SignedData with exactly one signer, holding a version 1 TSTInfo, signed attributes naming the TSTInfo content type and holding its digest, a supported digest and signature algorithm); it is not used.",
+    TimestampMalformed => ("timestamp_malformed", ["T", "E", "proof"], Invalid,
+        "A timestamp record does not parse (strict record rules), is not canonical, or is beyond the 16th after its seal; or the payload of an `arxi.log.timestamped` envelope does not parse (rule TC: its members, a checkpoint of at least one envelope and of fewer than the envelope's `seq`); or a token is not an RFC 3161 token as section 11.9 reads one (a CMS SignedData with exactly one signer, holding a version 1 TSTInfo, signed attributes naming the TSTInfo content type and holding its digest, a supported digest and signature algorithm); it is not used.",
         "", "what is wrong"),
-    TimestampImprintMismatch => ("timestamp_imprint_mismatch", ["T", "proof"], Invalid,
-        "A token's message imprint is not the SHA-256 imprint of the stored hash of the seal before it (rule T2): the token is over another hash, or another hash algorithm.",
-        "the seal's stored hash", "the token's imprint"),
-    TimestampSignatureInvalid => ("timestamp_signature_invalid", ["T", "proof"], Invalid,
+    TimestampImprintMismatch => ("timestamp_imprint_mismatch", ["T", "E", "proof"], Invalid,
+        "A token's message imprint is not the SHA-256 imprint of the stored hash of the seal before it (rule T2), or of the text of the checkpoint an `arxi.log.timestamped` envelope carries (rule TC): the token is over another hash, or another hash algorithm.",
+        "the seal's stored hash (the checkpoint text's SHA-256)", "the token's imprint"),
+    TimestampSignatureInvalid => ("timestamp_signature_invalid", ["T", "E", "proof"], Invalid,
         "A token's message-digest attribute is not the digest of its TSTInfo, or its signature over the signed attributes does not verify under its signer's certificate (rule T3).",
         "", "what does not verify"),
-    TimestampUntrusted => ("timestamp_untrusted", ["T", "proof"], Invalid,
+    TimestampUntrusted => ("timestamp_untrusted", ["T", "E", "proof"], Invalid,
         "With TSA certificates given (`--tsa-cert`), a token's signer is not one of them and is not issued by one (through at most 4 CA certificates carried in the token), its certificate does not allow timestamping (a critical extended key usage naming id-kp-timeStamping; a key usage, if present, allowing signatures), or a certificate on the way was not valid at the token's genTime (rule T4).",
         "", "why the signer is not trusted"),
-    TimestampTimeSkew => ("timestamp_time_skew", ["T", "proof"], Invalid,
-        "A token's genTime differs from the seal's `sealed_at` by more than the tolerance (300 seconds unless `--timestamp-tolerance` says otherwise) plus the accuracy the token states (rule T5).",
-        "the seal's sealed_at and the tolerance", "the token's genTime"),
+    TimestampTimeSkew => ("timestamp_time_skew", ["T", "E", "proof"], Invalid,
+        "A token's genTime differs from the seal's `sealed_at` (for the token of an `arxi.log.timestamped` envelope: from that envelope's `received_at`, rule TC) by more than the tolerance (300 seconds unless `--timestamp-tolerance` says otherwise) plus the accuracy the token states (rule T5).",
+        "the seal's sealed_at (the envelope's received_at) and the tolerance", "the token's genTime"),
+    TimestampCheckpointMismatch => ("timestamp_checkpoint_mismatch", ["E"], Invalid,
+        "The checkpoint an `arxi.log.timestamped` envelope carries is not the log tree of this chain: the inclusion proof it carries does not lead from the leaf of envelope `size` (its stored hash, as this chain holds it) to the checkpoint's root (rule TC). Checked when that envelope is among the 65,536 envelopes of the chain before the stamp.",
+        "the checkpoint's root", "where the proof from envelope size leads"),
     TimestampMissing => ("timestamp_missing", ["S", "proof"], Invalid,
         "Under a timestamp policy (`--require-timestamp`, with `--tsa-cert`), a seal is followed by no timestamp record (a proof's seal carries no token) whose token holds rules T2 to T5 and is signed by a trusted TSA (rule T6).",
         "a token of a trusted TSA", "none"),
@@ -584,21 +587,30 @@ pub struct TimestampReport {
     pub signer: Option<String>,
     /// Signed by a TSA whose certificate was given (`--tsa-cert`).
     pub trusted: bool,
-    /// Every rule T held for it.
+    /// Every rule T (for a checkpoint's token, rule TC) held for it.
     pub holds: bool,
+    /// For the token of an `arxi.log.timestamped` envelope: the stamped
+    /// checkpoint's size, and whether its root was checked against the
+    /// chain (envelope `size` was at hand).
+    pub checkpoint: Option<(u64, bool)>,
 }
 
 impl TimestampReport {
     /// As JSON.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut value = json!({
             "segment_id": self.segment_id,
             "tsa": self.tsa,
             "gen_time": self.gen_time.map(|time| time.to_string()),
             "signer": self.signer,
             "trusted": self.trusted,
             "holds": self.holds,
-        })
+        });
+        if let Some((size, root_checked)) = self.checkpoint {
+            value["checkpoint_size"] = json!(size);
+            value["checkpoint_root_checked"] = json!(root_checked);
+        }
+        value
     }
 }
 

@@ -1,6 +1,7 @@
 //! Rules T2 to T5 of `Docs/format.md` §11.9 for one timestamp token over
 //! one seal, shared by the bundle verifier (`T` records) and the proof
-//! file check (a proof's `timestamps`).
+//! file check (a proof's `timestamps`), and over one checkpoint (rule TC:
+//! the token an `arxi.log.timestamped` envelope carries).
 //!
 //! Where the token sits (rule T1) and what a policy requires of a seal
 //! (rule T6) are the callers'.
@@ -81,12 +82,48 @@ impl TokenCheck {
     }
 }
 
+/// What a token stamps, for the words of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamped {
+    /// A seal: the token is over its stored hash, near its `sealed_at`.
+    Seal,
+    /// A checkpoint (rule TC): the token is over the SHA-256 of its text,
+    /// near the `received_at` of the envelope that records it.
+    Checkpoint,
+}
+
+impl Stamped {
+    fn hash_name(self) -> &'static str {
+        match self {
+            Self::Seal => "the seal's",
+            Self::Checkpoint => "the checkpoint text's SHA-256",
+        }
+    }
+
+    fn time_name(self) -> &'static str {
+        match self {
+            Self::Seal => "the seal's sealed_at",
+            Self::Checkpoint => "the received_at of the envelope recording it",
+        }
+    }
+}
+
 /// Checks the DER token `token` against the seal whose stored hash is
 /// `seal_hash` and whose `sealed_at` is `sealed_at`, under `policy`.
 pub fn check_token(
     token: &[u8],
     seal_hash: &Hash32,
     sealed_at: Timestamp,
+    policy: &TimestampPolicy,
+) -> TokenCheck {
+    check_stamp(token, (Stamped::Seal, seal_hash, sealed_at), policy)
+}
+
+/// Checks the DER token `token` over `stamped`, whose hash is `hash` and
+/// whose time (by the recorder's clock) is `time`, under `policy`.
+pub fn check_stamp(
+    token: &[u8],
+    (stamped, seal_hash, sealed_at): (Stamped, &Hash32, Timestamp),
     policy: &TimestampPolicy,
 ) -> TokenCheck {
     let mut check = TokenCheck::default();
@@ -112,12 +149,15 @@ pub fn check_token(
             found: Some(info.imprint.to_hex()),
             ..TokenFinding::new(
                 Code::TimestampImprintMismatch,
-                "the token is over another hash than the seal's",
+                format!(
+                    "the token is over another hash than {}",
+                    stamped.hash_name()
+                ),
             )
         });
         return check;
     }
-    if let Some(skew) = skew(&token, sealed_at, policy.tolerance_seconds) {
+    if let Some(skew) = skew(&token, (stamped, sealed_at), policy.tolerance_seconds) {
         check.findings.push(skew);
     }
     match token.verify(&policy.trust) {
@@ -150,7 +190,11 @@ pub fn check_token(
 
 /// Rule T5: the finding when `genTime` is further from `sealed_at` than
 /// the tolerance plus the token's accuracy.
-fn skew(token: &Token, sealed_at: Timestamp, tolerance_seconds: u64) -> Option<TokenFinding> {
+fn skew(
+    token: &Token,
+    (stamped, sealed_at): (Stamped, Timestamp),
+    tolerance_seconds: u64,
+) -> Option<TokenFinding> {
     let info = token.info();
     let allowed = i128::from(tolerance_seconds) * 1_000_000 + i128::from(info.accuracy_micros);
     let skew = i128::from(info.gen_time_micros) - i128::from(sealed_at.unix_micros());
@@ -169,7 +213,10 @@ fn skew(token: &Token, sealed_at: Timestamp, tolerance_seconds: u64) -> Option<T
         found: Some(gen_time),
         ..TokenFinding::new(
             Code::TimestampTimeSkew,
-            format!("genTime is {seconds}.{millis:03} s {side} the seal's sealed_at"),
+            format!(
+                "genTime is {seconds}.{millis:03} s {side} {}",
+                stamped.time_name()
+            ),
         )
     })
 }

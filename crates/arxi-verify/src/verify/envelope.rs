@@ -51,6 +51,7 @@ impl Verifier<'_> {
             self.control_semantics(&envelope, at);
             self.revocation_envelope(&envelope, at);
             self.erasure_semantics(&envelope, at);
+            self.checkpoint_stamps(&envelope, at);
             let body = &envelope.body;
             self.key_records.chain_envelope(body.seq, &body.key_id);
         }

@@ -18,6 +18,8 @@
 //! - [`seal`]: seal records;
 //! - [`timestamp`]: timestamp records (`T`): RFC 3161 tokens over the
 //!   seal before them, under the auditor's TSA certificates;
+//! - [`checkpoint_stamp`]: the `arxi.log.timestamped` envelopes: tokens
+//!   over checkpoints of the log tree, tied to the chain (rule TC);
 //! - [`anchor`]: the witnessed anchor (`W`): a checkpoint of the log tree
 //!   and the inclusion proof of the last envelope in it, under the witness
 //!   policy;
@@ -26,13 +28,15 @@
 //!   they sign.
 //!
 //! Memory is bounded by one record, one batch of signatures per worker,
-//! the manifest and at most [`arxi_format::bundle::KEY_RECORDS_MAX`] key
-//! records, whatever the bundle's size. It does not judge a series of
+//! the manifest, at most [`arxi_format::bundle::KEY_RECORDS_MAX`] key
+//! records and the latest 65,536 envelope hashes (rule TC), whatever the
+//! bundle's size. It does not judge a series of
 //! bundles (see [`crate::series`]).
 
 mod anchor;
 mod attachments;
 mod chain;
+mod checkpoint_stamp;
 mod control;
 mod delegation;
 mod envelope;
@@ -155,6 +159,7 @@ pub(crate) struct Verifier<'k> {
     windows: KeyWindows,
     revocations: revocation::Revocations,
     timestamps: timestamp::Timestamps,
+    recent_hashes: checkpoint_stamp::RecentHashes,
     timestamp_policy: TimestampPolicy,
     signatures: Batcher<At>,
 }
@@ -181,6 +186,7 @@ impl<'k> Verifier<'k> {
             windows: options.windows.clone(),
             revocations: revocation::Revocations::carried(options.revoked.clone()),
             timestamps: timestamp::Timestamps::default(),
+            recent_hashes: checkpoint_stamp::RecentHashes::default(),
             timestamp_policy: options.timestamp.clone(),
             signatures: Batcher::new(options.batch_size, options.threads),
         }

@@ -149,6 +149,7 @@ impl Verifier<'_> {
                 trusted: check.trusted,
                 holds: check.holds(),
                 signer: check.signer,
+                checkpoint: None,
             });
         }
     }

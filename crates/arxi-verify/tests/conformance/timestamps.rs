@@ -12,13 +12,17 @@
 
 use arxi_format::Hash32;
 use arxi_format::bundle::Tag;
-use arxi_format::seal::Seal;
+use arxi_format::checkpoint_stamp::{CheckpointStamp, LOG_TIMESTAMPED};
+use arxi_format::envelope::{Kind, Payload};
+use arxi_format::merkle;
+use arxi_format::note::{Checkpoint, Note, NoteSigner, SignatureType};
+use arxi_format::seal::{Seal, envelope_leaf};
 use arxi_format::timestamp::TimestampRecord;
 use arxi_testkit::tsa::{TestTsa, Usage};
 
 use super::Suite;
 use super::bundle::Bundle;
-use super::history::Rec;
+use super::history::{RECORDER_ID, Rec, key};
 use super::proofs::{golden_proof, proof_case};
 
 /// The trusted TSA, another CA's TSA, and a TSA certificate for another
@@ -129,6 +133,7 @@ pub(crate) fn timestamps(suite: &mut Suite) {
     tokens(suite);
     records(suite);
     proofs(suite);
+    checkpoints(suite);
 }
 
 /// A proof case: name, description, the proof file, TSA certificates,
@@ -522,4 +527,145 @@ fn records(suite: &mut Suite) {
         (root, false, None),
         &["timestamp_malformed"],
     );
+}
+
+/// The envelope the checkpoint cases turn into an `arxi.log.timestamped`
+/// envelope (an `orders.placed` event of segment 3), and the size of the
+/// checkpoint it stamps (segments 1 and 2).
+const STAMP_SEQ: u64 = 15;
+const STAMPED_SIZE: u64 = 12;
+
+/// How a checkpoint case differs from the one that holds.
+#[derive(Clone, Copy, Default)]
+struct StampEdit {
+    /// The checkpoint's size (default [`STAMPED_SIZE`]).
+    size: Option<u64>,
+    /// The root of another history of that size (another last envelope).
+    other_root: bool,
+    /// The token over another hash.
+    other_imprint: bool,
+    /// The token's genTime after the envelope's received_at, in seconds
+    /// (default: 1 second before it).
+    delay: Option<i64>,
+    /// Issued by the other CA's TSA.
+    other_tsa: bool,
+}
+
+/// The golden history with envelope [`STAMP_SEQ`] recording a token over
+/// the checkpoint of its first envelopes, as `edit` says.
+fn checkpoint_stamped(edit: StampEdit) -> Bundle {
+    let golden = Bundle::golden();
+    let hashes: Vec<Hash32> = golden
+        .records
+        .iter()
+        .filter(|record| record.tag == Tag::Envelope)
+        .map(|record| record.envelope().hash)
+        .collect();
+    let size = edit.size.unwrap_or(STAMPED_SIZE);
+    let mut leaves: Vec<Hash32> = hashes[..usize::try_from(size).expect("small")]
+        .iter()
+        .map(envelope_leaf)
+        .collect();
+    if edit.other_root {
+        *leaves.last_mut().expect("a leaf") = envelope_leaf(&Hash32::of(b"another last envelope"));
+    }
+    let origin = format!("arxi/{RECORDER_ID}");
+    let signer = NoteSigner::new(&origin, SignatureType::Ed25519, key("a")).expect("name");
+    let mut note =
+        Note::new(Checkpoint::new(&origin, size, merkle::root(&leaves)).text()).expect("text");
+    note.sign(&signer, 0).expect("signs");
+    let imprint = if edit.other_imprint {
+        Hash32::of(b"another checkpoint")
+    } else {
+        Hash32::of(note.text().as_bytes())
+    };
+    let received = golden.records[golden.envelope_index(STAMP_SEQ)]
+        .envelope()
+        .body
+        .received_at;
+    let seconds = received.unix_micros() / 1_000_000 + edit.delay.unwrap_or(-1);
+    let tsa = if edit.other_tsa { other() } else { trusted() };
+    let stamp = CheckpointStamp {
+        checkpoint: note.to_string(),
+        inclusion_proof: merkle::inclusion_proof(&leaves, size - 1).expect("proof"),
+        token: tsa.token(&imprint, u64::try_from(seconds).expect("after 1970"), 7),
+        tsa: "tsa-checkpoints".into(),
+    };
+    let payload = stamp.to_canonical();
+    golden.rewrite(move |body| {
+        if body.seq == STAMP_SEQ {
+            body.kind = Kind::Control;
+            body.event_type = LOG_TIMESTAMPED.into();
+            body.actor = None;
+            body.payload = Payload::Inline(payload.clone());
+        }
+    })
+}
+
+/// Checkpoint tokens (rule TC): one that holds, and one case per finding.
+fn checkpoints(suite: &mut Suite) {
+    let root: &[&str] = &["root"];
+    let cases: [(&str, &str, StampEdit, &[&'static str]); 6] = [
+        (
+            "checkpoint-stamped",
+            "envelope 15 records a token of a trusted TSA over the checkpoint of envelopes 1 to 12, issued a second before it",
+            StampEdit::default(),
+            &[],
+        ),
+        (
+            "checkpoint-of-another-history",
+            "the stamped checkpoint's tree ends in another envelope 12 than this chain's: the proof from this chain's envelope 12 does not lead to its root",
+            StampEdit {
+                other_root: true,
+                ..StampEdit::default()
+            },
+            &["timestamp_checkpoint_mismatch"],
+        ),
+        (
+            "checkpoint-token-over-another-hash",
+            "the token recorded with the checkpoint is over another hash than the checkpoint text's",
+            StampEdit {
+                other_imprint: true,
+                ..StampEdit::default()
+            },
+            &["timestamp_imprint_mismatch"],
+        ),
+        (
+            "checkpoint-token-late",
+            "the checkpoint's token is dated 301 seconds after the received_at of the envelope recording it",
+            StampEdit {
+                delay: Some(301),
+                ..StampEdit::default()
+            },
+            &["timestamp_time_skew"],
+        ),
+        (
+            "checkpoint-token-untrusted",
+            "the checkpoint's token is signed by a TSA of another CA",
+            StampEdit {
+                other_tsa: true,
+                ..StampEdit::default()
+            },
+            &["timestamp_untrusted"],
+        ),
+        (
+            "checkpoint-not-before-its-record",
+            "envelope 15 records a checkpoint of 15 envelopes: itself included",
+            StampEdit {
+                size: Some(STAMP_SEQ),
+                ..StampEdit::default()
+            },
+            &["timestamp_malformed"],
+        ),
+    ];
+    for (name, description, edit, codes) in cases {
+        let bytes = checkpoint_stamped(edit).bytes();
+        case(
+            suite,
+            (name, description),
+            bytes,
+            (root, false, None),
+            codes,
+        );
+    }
 }
