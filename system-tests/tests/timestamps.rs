@@ -504,5 +504,19 @@ fn checkpoints_are_stamped_into_the_chain_and_checked_against_it() {
     // Seals are not this TSA's subject: under a policy they lack tokens.
     let required = verify(&bundle, &key, &[&tsa.ca_pem()], &["--require-timestamp"]);
     assert_eq!(codes(&required), ["timestamp_missing"]);
+
+    // Idle: what was recorded since the last stamp gets one more once the
+    // interval has passed, and then none (a stamp is an envelope: were it
+    // counted as growth, an idle log would be stamped every interval).
+    let activity = wait_for("the last activity stamped", WAIT, || {
+        let now = checkpoint_stamps(&sidecar).len();
+        (now > stamped).then_some(now)
+    });
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        checkpoint_stamps(&sidecar).len(),
+        activity,
+        "no stamp of an idle log"
+    );
     sidecar.terminate();
 }

@@ -782,8 +782,8 @@ pub struct TimestampAuthority {
     #[serde(default = "defaults::timestamp_subject")]
     pub subject: String,
     /// With `subject = "checkpoints"`: the least time between two tokens
-    /// (10 to 86,400 s); a checkpoint is stamped only when the log grew
-    /// since the last one.
+    /// (10 to 86,400 s); a checkpoint is stamped only when the log holds an
+    /// envelope after the last `arxi.log.timestamped`.
     #[serde(default = "defaults::timestamp_checkpoint_interval_seconds")]
     pub checkpoint_interval_seconds: u64,
 }

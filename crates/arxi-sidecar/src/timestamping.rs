@@ -6,7 +6,9 @@
 //!
 //! A TSA with `subject = "checkpoints"` stamps checkpoints of the log tree
 //! instead: at most once per `checkpoint_interval_seconds`, and only when
-//! the newest signed checkpoint is larger than the last it stamped, it
+//! the newest signed checkpoint holds an envelope after the newest
+//! `arxi.log.timestamped` envelope (so stamps never keep an idle log
+//! busy), it
 //! sends the SHA-256 of that checkpoint's text and records the token in
 //! the chain as an `arxi.log.timestamped` envelope, with the checkpoint
 //! and the inclusion proof of its last envelope (§11.9, rule TC). The
@@ -137,6 +139,11 @@ impl TsaState {
 pub struct TimestampState {
     /// Per TSA.
     pub authorities: Vec<TsaState>,
+    /// The seq of the newest `arxi.log.timestamped` envelope this process
+    /// recorded (0: none), whichever TSA's: a checkpoint is stamped only
+    /// when the log holds an envelope after it, so stamps alone (one
+    /// TSA's, or several TSAs' in turn) never keep an idle log growing.
+    stamped_through: AtomicU64,
 }
 
 impl TimestampState {
@@ -148,6 +155,7 @@ impl TimestampState {
                 .iter()
                 .map(|tsa| TsaState::new(&tsa.name))
                 .collect(),
+            stamped_through: AtomicU64::new(0),
         }
     }
 }
@@ -214,8 +222,8 @@ struct Worker {
     subject: StampSubject,
 }
 
-/// The last checkpoint a worker stamped: its size, and when.
-type LastStamp = Option<(u64, Instant)>;
+/// When a worker last stamped a checkpoint.
+type LastStamp = Option<Instant>;
 
 impl Worker {
     fn tsa(&self) -> &TsaState {
@@ -293,21 +301,23 @@ impl Worker {
     }
 
     /// Stamps the newest checkpoint when the interval has passed since the
-    /// last token and the log grew; `Ok(false)` either way (nothing more
-    /// to do before the next poll).
+    /// last token and the checkpoint holds an envelope after the newest
+    /// stamp recorded; `Ok(false)` either way (nothing more to do before
+    /// the next poll).
     fn checkpoint_round(
         &self,
         last: &mut LastStamp,
         interval: Duration,
     ) -> Result<bool, (&'static str, String)> {
         let tsa = self.tsa();
-        if last.is_some_and(|(_, at)| at.elapsed() < interval) {
+        if last.is_some_and(|at| at.elapsed() < interval) {
             return Ok(false);
         }
+        let stamped_through = self.state.stamped_through.load(Ordering::Acquire);
         let Some(latest) = self
             .log
             .latest()
-            .filter(|latest| last.is_none_or(|(size, _)| latest.size > size))
+            .filter(|latest| latest.size > stamped_through)
         else {
             tsa.pending.store(0, Ordering::Relaxed);
             return Ok(false);
@@ -330,12 +340,18 @@ impl Worker {
         };
         let payload: serde_json::Value =
             serde_json::from_slice(stamp.to_canonical().as_bytes()).map_err(|e| storage(&e))?;
-        self.engine
+        let recorded = self
+            .engine
             .record_control(control_types::LOG_TIMESTAMPED, &payload, None)
             .map_err(|e| storage(&e))?
             .wait()
             .map_err(|e| storage(&e))?;
-        *last = Some((latest.size, Instant::now()));
+        if let arxi_recorder::Outcome::Done { value, .. } = recorded {
+            self.state
+                .stamped_through
+                .fetch_max(value.seq, Ordering::AcqRel);
+        }
+        *last = Some(Instant::now());
         tsa.stored();
         tsa.pending.store(0, Ordering::Relaxed);
         Ok(false)
