@@ -180,6 +180,17 @@ pub fn json_reply(status: StatusCode, value: &Value) -> Reply {
     Reply::json(status, serde_json::to_vec(value).unwrap_or_default())
 }
 
+/// A body type serialized straight to a stored response (no JSON value in
+/// between). Its members are written in declaration order: for answers
+/// that must read as sorted objects, declare them in name order.
+pub fn stored_json_of<T: serde::Serialize>(status: u16, body: &T) -> StoredResponse {
+    StoredResponse {
+        status,
+        content_type: "application/json".into(),
+        body: serde_json::to_string(body).unwrap_or_default(),
+    }
+}
+
 /// A JSON value as a stored response.
 pub fn stored_json(status: u16, value: &Value) -> StoredResponse {
     StoredResponse {

@@ -178,23 +178,16 @@ pub struct ActiveSegment {
 /// (`arxi receipt verify`; Docs/api.md, "Receipts").
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Receipt {
-    /// The recorder's id.
-    pub recorder_id: String,
-    /// Sequence number.
-    pub seq: u64,
-    /// Segment holding it.
-    pub segment_id: u64,
+    // Members in name order: serialized as declared, the answer is the
+    // same bytes as the sorted object (`receipt_is_written_in_name_order`).
+    /// Version 2: the request labels (`actor`, `subject`) that went into
+    /// the committed content instead of the envelope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_labels: Option<Vec<String>>,
     /// Envelope hash (hex).
     pub hash: String,
-    /// Previous envelope's hash (hex).
-    pub prev_hash: String,
-    /// Receive time (RFC 3339).
-    pub received_at: String,
     /// Signing key id.
     pub key_id: String,
-    /// Envelope version: 1 carries the payload, 2 commits to it
-    /// (`Docs/format.md` §6.1).
-    pub v: u64,
     /// Version 2: the salted commitment the signed envelope carries
     /// instead of the payload (hex).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,13 +198,22 @@ pub struct Receipt {
     /// erasure (`Docs/format.md` §14.5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_salt: Option<String>,
-    /// Version 2: the request labels (`actor`, `subject`) that went into
-    /// the committed content instead of the envelope.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub committed_labels: Option<Vec<String>>,
+    /// Previous envelope's hash (hex).
+    pub prev_hash: String,
+    /// Receive time (RFC 3339).
+    pub received_at: String,
+    /// The recorder's id.
+    pub recorder_id: String,
+    /// Segment holding it.
+    pub segment_id: u64,
+    /// Sequence number.
+    pub seq: u64,
     /// The envelope's Ed25519 signature (hex) over its hash, domain
     /// `arxi.envelope.v1` (Docs/format.md).
     pub signature: String,
+    /// Envelope version: 1 carries the payload, 2 commits to it
+    /// (`Docs/format.md` §6.1).
+    pub v: u64,
 }
 
 /// `POST /v1/envelopes` body.
@@ -1139,6 +1141,37 @@ pub fn to_value<T: Serialize>(value: &T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The receipt is written straight from the struct (no JSON value in
+    /// between): its members must be declared in name order, so that the
+    /// answer is the same bytes as the sorted object.
+    #[test]
+    fn receipt_is_written_in_name_order() {
+        for v2 in [false, true] {
+            let text = |value: &str| v2.then(|| value.to_owned());
+            let receipt = Receipt {
+                committed_labels: v2.then(|| vec!["subject".to_owned()]),
+                hash: "ab".repeat(32),
+                key_id: "ed25519:00".into(),
+                payload_commitment: text("cd"),
+                payload_salt: text("ef"),
+                prev_hash: "00".repeat(32),
+                received_at: "2026-01-01T00:00:00.000000Z".into(),
+                recorder_id: "rec-1".into(),
+                segment_id: 2,
+                seq: 3,
+                signature: "01".repeat(64),
+                v: if v2 { 2 } else { 1 },
+            };
+            let direct = serde_json::to_string(&receipt).expect("serializes");
+            assert_eq!(direct, to_value(&receipt).to_string());
+            let batch = BatchReceipts {
+                receipts: vec![receipt],
+            };
+            let direct = serde_json::to_string(&batch).expect("serializes");
+            assert_eq!(direct, to_value(&batch).to_string());
+        }
+    }
 
     #[test]
     fn request_members_come_from_the_types() {

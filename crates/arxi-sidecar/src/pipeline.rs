@@ -268,26 +268,29 @@ async fn process(
     request: Request<'_>,
 ) -> Result<Reply, Problem> {
     let Request {
-        parts,
+        mut parts,
         body,
         connection,
     } = request;
     let state = &worker.state;
     let config = state.config.load_full();
     let limits = config.model().limits;
-    let call = |body: Bytes, credential: Option<usize>| Call {
+    let query = parts.uri.query().map(str::to_owned);
+    // The handler's view of the request: the headers move into it once
+    // the checks below are done with them (no copy per request).
+    let call = |headers: HeaderMap, body: Bytes, credential: Option<usize>| Call {
         state: Arc::clone(state),
         config: Arc::clone(&config),
         credential,
         route,
-        headers: parts.headers.clone(),
-        query: parts.uri.query().map(str::to_owned),
+        headers,
+        query,
         body,
     };
 
     let Some(plane) = route.plane else {
         // Probes: every listener, no auth, no policy, no bounds.
-        return (route.handler)(call(Bytes::new(), None)).await;
+        return (route.handler)(call(parts.headers, Bytes::new(), None)).await;
     };
     if state
         .shutting_down
@@ -311,6 +314,7 @@ async fn process(
 
     // 7. Bounds.
     check_bounds(&parts, route, &limits, declared_length)?;
+    let headers = std::mem::take(&mut parts.headers);
     let timeout_ms = route_timeout_ms(route, &limits);
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let _permit = admit(&worker.admission, deadline).await?;
@@ -323,7 +327,7 @@ async fn process(
                 .await
                 .map_err(|problem| connection.refusal().map_or(problem, |r| r.problem))?,
         };
-        let handler = (route.handler)(call(bytes, credential));
+        let handler = (route.handler)(call(headers, bytes, credential));
         match &identity {
             None => handler.await,
             Some(identity) => {

@@ -17,32 +17,27 @@ use super::{
     command_problem, idempotency_key, idempotency_request, invalid, object, optional_string,
     outcome_reply, parse_body, required_string, submit_problem,
 };
-use crate::call::{Call, Reply, stored_json};
+use crate::call::{Call, Reply, stored_json_of};
 use crate::problem::{Code, Problem};
 
 /// Renders receipts of one recorder (its id is part of every envelope a
 /// client rebuilds to check a receipt).
 fn renderer(call: &Call) -> impl Fn(&Receipt) -> StoredResponse + Send + 'static {
     let recorder_id: Arc<str> = call.config.model().recorder.id.as_str().into();
-    move |receipt| {
-        stored_json(
-            201,
-            &crate::contract::to_value(&receipt_json(&recorder_id, receipt)),
-        )
-    }
+    move |receipt| stored_json_of(201, &receipt_json(&recorder_id, receipt))
 }
 
 fn batch_renderer(call: &Call) -> impl Fn(&Vec<Receipt>) -> StoredResponse + Send + 'static {
     let recorder_id: Arc<str> = call.config.model().recorder.id.as_str().into();
     move |receipts| {
-        stored_json(
+        stored_json_of(
             201,
-            &crate::contract::to_value(&crate::contract::BatchReceipts {
+            &crate::contract::BatchReceipts {
                 receipts: receipts
                     .iter()
                     .map(|receipt| receipt_json(&recorder_id, receipt))
                     .collect(),
-            }),
+            },
         )
     }
 }
