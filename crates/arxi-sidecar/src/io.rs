@@ -121,10 +121,39 @@ pub async fn sleep(duration: Duration) {
 pub struct Elapsed;
 
 /// Runs `future` for at most `duration`.
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    monoio::time::timeout(duration, future)
-        .await
-        .map_err(|_| Elapsed)
+///
+/// The future and the timer are boxed: this future is a few words, so the
+/// futures that await it (every request's) do not grow by the wrapped
+/// future twice over (an `async fn` keeps its argument beside what it
+/// awaits) nor by the timer's entry, and moving them copies less.
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future: Box::pin(future),
+        sleep: Box::pin(monoio::time::sleep(duration)),
+    }
+}
+
+/// The future of [`timeout`].
+pub struct Timeout<F> {
+    future: Pin<Box<F>>,
+    sleep: Pin<Box<monoio::time::Sleep>>,
+}
+
+impl<F> std::fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeout").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(output) = self.future.as_mut().poll(context) {
+            return Poll::Ready(Ok(output));
+        }
+        self.sleep.as_mut().poll(context).map(|()| Err(Elapsed))
+    }
 }
 
 /// Which of two futures finished first.

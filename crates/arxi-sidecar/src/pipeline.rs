@@ -763,8 +763,9 @@ mod tests {
     /// Every request's future is moved whole a few times (into hyper's
     /// dispatcher, through the span and the deadline), so it is kept
     /// small: the enterprise bridge's future, large with its outbound
-    /// calls, is boxed, not inline (inline, a request's future measured
-    /// 12,544 bytes; boxed, 4,224).
+    /// calls, is boxed, not inline, and so is what a deadline wraps
+    /// (`io::timeout`). Measured: 12,544 bytes with both inline; 4,224
+    /// with the bridge boxed; 2,584 with the deadline's future boxed too.
     #[test]
     #[allow(unreachable_code, clippy::diverging_sub_expression)]
     fn a_requests_future_stays_small() {
@@ -785,7 +786,7 @@ mod tests {
                 unreachable!(),
             )
         });
-        assert!(request < 6 * 1024, "a request's future is {request} bytes");
+        assert!(request < 4 * 1024, "a request's future is {request} bytes");
         assert!(
             request < 2 * bridge,
             "a request's future ({request} bytes) holds the bridge's ({bridge}) inline"
