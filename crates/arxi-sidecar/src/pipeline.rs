@@ -20,6 +20,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -275,16 +276,13 @@ async fn process(
     let state = &worker.state;
     let config = state.config.load_full();
     let limits = config.model().limits;
-    let query = parts.uri.query().map(str::to_owned);
-    // The handler's view of the request: the headers move into it once
-    // the checks below are done with them (no copy per request).
     let call = |headers: HeaderMap, body: Bytes, credential: Option<usize>| Call {
         state: Arc::clone(state),
         config: Arc::clone(&config),
         credential,
         route,
         headers,
-        query,
+        query: parts.uri.query().map(str::to_owned),
         body,
     };
 
@@ -292,10 +290,7 @@ async fn process(
         // Probes: every listener, no auth, no policy, no bounds.
         return (route.handler)(call(parts.headers, Bytes::new(), None)).await;
     };
-    if state
-        .shutting_down
-        .load(std::sync::atomic::Ordering::Acquire)
-    {
+    if state.shutting_down.load(Ordering::Acquire) {
         return Err(Problem::new(Code::ShuttingDown));
     }
     // Single fields, 1. the body limit on the declared length, the target
@@ -314,7 +309,7 @@ async fn process(
 
     // 7. Bounds.
     check_bounds(&parts, route, &limits, declared_length)?;
-    let headers = std::mem::take(&mut parts.headers);
+    let headers = std::mem::take(&mut parts.headers); // moved into the call, not cloned
     let timeout_ms = route_timeout_ms(route, &limits);
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     let _permit = admit(&worker.admission, deadline).await?;
@@ -337,9 +332,6 @@ async fn process(
                     token_name: credential.map(|index| credentials[index].grant.name.as_str()),
                     correlation_id: server_id,
                 };
-                // Boxed: the bridge's future (outbound calls to the control
-                // plane) is large, and inline it would make every request's
-                // future as large, copied at each move, enterprise or not.
                 Box::pin(guarded(worker, &config, &operation, handler)).await
             }
         }
@@ -352,7 +344,9 @@ async fn process(
 }
 
 /// Steps 6 and 7 under the enterprise bridge: the ingress check and the
-/// admission hook before the handler, the result hook after it.
+/// admission hook before the handler, the result hook after it. Its future
+/// (outbound calls to the control plane) is large: [`process`] boxes it,
+/// so that every request's future, moved whole several times, stays small.
 async fn guarded(
     worker: &Worker,
     config: &arxi_sidecar_config::ValidConfig,
