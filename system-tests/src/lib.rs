@@ -119,6 +119,25 @@ pub fn run_sidecar(config: &Path, arguments: &[&str]) -> std::process::Output {
         .expect("run arxi-sidecar")
 }
 
+/// The envelopes of `event_type` (`POST /v1/query/envelopes`, the first
+/// page), as the query answers them.
+pub fn query_by_type(sidecar: &Sidecar, event_type: &str) -> Vec<serde_json::Value> {
+    let body = serde_json::json!({"type": event_type}).to_string();
+    let answer = http(
+        &sidecar.tcp,
+        "POST",
+        "/v1/query/envelopes",
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+    .expect("query");
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()["envelopes"]
+        .as_array()
+        .expect("envelopes")
+        .clone()
+}
+
 /// Builds the bundle of segments `first..=last` over HTTP and downloads it
 /// into `dir`.
 pub fn build_bundle(sidecar: &Sidecar, dir: &Path, first: u64, last: u64) -> PathBuf {

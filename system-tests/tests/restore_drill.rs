@@ -8,8 +8,10 @@
 
 use std::process::Command;
 
-use arxi_system_tests::{Sidecar, binary, http, output_text, run_sidecar, test_config};
-use serde_json::{Value, json};
+use arxi_system_tests::{
+    Sidecar, binary, http, output_text, query_by_type, run_sidecar, test_config,
+};
+use serde_json::json;
 
 fn record(sidecar: &Sidecar, count: u32) {
     for index in 0..count {
@@ -26,22 +28,6 @@ fn record(sidecar: &Sidecar, count: u32) {
     }
     let sealed = http(&sidecar.tcp, "POST", "/v1/segments/seal", &[], None).expect("seal");
     assert_eq!(sealed.status, 200, "{}", sealed.text());
-}
-
-fn query(sidecar: &Sidecar, event_type: &str) -> Vec<Value> {
-    let body = json!({"type": event_type}).to_string();
-    let answer = http(
-        &sidecar.tcp,
-        "POST",
-        "/v1/query/envelopes",
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    )
-    .expect("query");
-    answer.json()["envelopes"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 fn head_seq(sidecar: &Sidecar) -> u64 {
@@ -147,7 +133,7 @@ fn an_older_backup_is_refused_then_recorded_as_a_rollback() {
     let acknowledged = signed_seq.to_string();
     let sidecar = Sidecar::try_start_with(&config, None, &["--accept-rollback", &acknowledged])
         .unwrap_or_else(|(status, log)| panic!("{status:?}\n{}", log.join("\n")));
-    let rolled_back = query(&sidecar, "arxi.recorder.rolled_back");
+    let rolled_back = query_by_type(&sidecar, "arxi.recorder.rolled_back");
     assert_eq!(rolled_back.len(), 1, "{rolled_back:?}");
     let payload = &rolled_back[0]["payload"];
     assert_eq!(payload["lost_to_seq"], json!(signed_seq));

@@ -29,7 +29,8 @@ use arxi_format::tsp::{self, TsaTrust, TspError};
 use arxi_format::{Hash32, SecretKey};
 use arxi_system_tests::tsa::{KeyType, Mode, OpensslTsa, TsaServer};
 use arxi_system_tests::{
-    Response, Sidecar, binary, build_bundle, http, test_config_with_signer, wait_for, write_secret,
+    Response, Sidecar, binary, build_bundle, http, query_by_type, test_config_with_signer,
+    wait_for, write_secret,
 };
 use serde_json::Value;
 
@@ -232,6 +233,15 @@ enum Trusting {
 /// (RSA, another CA), and a sidecar stamping its seals with the first,
 /// configured with the CA `trusting` names.
 fn setup(dir: &Path, trusting: Trusting) -> (Arc<OpensslTsa>, OpensslTsa, TsaServer, Sidecar) {
+    setup_stamping(dir, trusting, "")
+}
+
+/// As [`setup`], with more members for the `[[timestamp]]` table.
+fn setup_stamping(
+    dir: &Path,
+    trusting: Trusting,
+    more: &str,
+) -> (Arc<OpensslTsa>, OpensslTsa, TsaServer, Sidecar) {
     let tsa = Arc::new(OpensslTsa::new(
         &dir.join("tsa"),
         "arxi test TSA",
@@ -243,7 +253,7 @@ fn setup(dir: &Path, trusting: Trusting) -> (Arc<OpensslTsa>, OpensslTsa, TsaSer
         Trusting::TheTsa => tsa.ca_pem(),
         Trusting::AnotherCa => other.ca_pem(),
     };
-    let sidecar = sidecar(&dir.join("sidecar"), &server.url, &ca);
+    let sidecar = sidecar_stamping(&dir.join("sidecar"), (&server.url, &ca), more);
     (tsa, other, server, sidecar)
 }
 
@@ -412,19 +422,7 @@ fn tokens_that_do_not_chain_to_the_configured_certificate_are_not_stored() {
 
 /// The `arxi.log.timestamped` envelopes recorded so far (their payloads).
 fn checkpoint_stamps(sidecar: &Sidecar) -> Vec<Value> {
-    let body = r#"{"type":"arxi.log.timestamped"}"#;
-    let answer = http(
-        &sidecar.tcp,
-        "POST",
-        "/v1/query/envelopes",
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    )
-    .expect("query");
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    answer.json()["envelopes"]
-        .as_array()
-        .expect("envelopes")
+    query_by_type(sidecar, "arxi.log.timestamped")
         .iter()
         .map(|envelope| envelope["payload"].clone())
         .collect()
@@ -433,18 +431,8 @@ fn checkpoint_stamps(sidecar: &Sidecar) -> Vec<Value> {
 #[test]
 fn checkpoints_are_stamped_into_the_chain_and_checked_against_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tsa = Arc::new(OpensslTsa::new(
-        &dir.path().join("tsa"),
-        "arxi test TSA",
-        KeyType::EcP384,
-    ));
-    let other = OpensslTsa::new(&dir.path().join("other"), "other TSA", KeyType::Rsa2048);
-    let server = TsaServer::start(Arc::clone(&tsa));
-    let sidecar = sidecar_stamping(
-        &dir.path().join("sidecar"),
-        (&server.url, &tsa.ca_pem()),
-        "subject = \"checkpoints\"\ncheckpoint_interval_seconds = 10\n",
-    );
+    let checkpoints = "subject = \"checkpoints\"\ncheckpoint_interval_seconds = 10\n";
+    let (tsa, other, _server, sidecar) = setup_stamping(dir.path(), Trusting::TheTsa, checkpoints);
     let started = std::time::Instant::now();
     record_and_seal(&sidecar, 4);
     let stamps = wait_for("a checkpoint stamped", WAIT, || {

@@ -98,15 +98,7 @@ impl Verifier<'_> {
         let imprint = CheckpointStamp::imprint(&read);
         let subject = (Stamped::Checkpoint, &imprint, body.received_at);
         let check = check_stamp(&stamp.token, subject, &self.timestamp_policy);
-        for finding in &check.findings {
-            self.find(
-                finding.code,
-                at,
-                finding.message.clone(),
-                finding.expected.clone(),
-                finding.found.clone(),
-            );
-        }
+        self.token_findings(&check, at);
         let size = read.checkpoint.size;
         let last = self.recent_hashes.get(size);
         let root_holds = last.is_none_or(|hash| stamp.check_inclusion(&read, &hash).is_ok());

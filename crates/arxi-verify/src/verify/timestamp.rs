@@ -30,7 +30,7 @@ use arxi_format::{Hash32, Timestamp};
 
 use super::{At, Verifier};
 use crate::report::{Code, TIMESTAMP_REPORTS_MAX, TimestampReport};
-use crate::stamps::check_token;
+use crate::stamps::{TokenCheck, check_token};
 
 /// The seal the next `T` records stamp.
 #[derive(Debug, Clone)]
@@ -127,15 +127,7 @@ impl Verifier<'_> {
             stamped.sealed_at,
             &self.timestamp_policy,
         );
-        for finding in &check.findings {
-            self.find(
-                finding.code,
-                at,
-                finding.message.clone(),
-                finding.expected.clone(),
-                finding.found.clone(),
-            );
-        }
+        self.token_findings(&check, at);
         if check.trusted
             && let Some(stamped) = self.timestamps.stamped.as_mut()
         {
@@ -151,6 +143,19 @@ impl Verifier<'_> {
                 signer: check.signer,
                 checkpoint: None,
             });
+        }
+    }
+
+    /// Every rule a token broke, as findings at `at`.
+    pub(super) fn token_findings(&mut self, check: &TokenCheck, at: At) {
+        for finding in &check.findings {
+            self.find(
+                finding.code,
+                at,
+                finding.message.clone(),
+                finding.expected.clone(),
+                finding.found.clone(),
+            );
         }
     }
 
