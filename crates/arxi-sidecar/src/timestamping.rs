@@ -8,11 +8,10 @@
 //! instead: at most once per `checkpoint_interval_seconds`, and only when
 //! the newest signed checkpoint holds an envelope after the newest
 //! `arxi.log.timestamped` envelope (so stamps never keep an idle log
-//! busy), it
-//! sends the SHA-256 of that checkpoint's text and records the token in
-//! the chain as an `arxi.log.timestamped` envelope, with the checkpoint
-//! and the inclusion proof of its last envelope (§11.9, rule TC). The
-//! first one after a start goes out at once.
+//! busy), it sends the SHA-256 of that checkpoint's text and records the
+//! token in the chain as an `arxi.log.timestamped` envelope, with the
+//! checkpoint and the inclusion proof of its last envelope (§11.9, rule
+//! TC). The first one after a start goes out at once.
 //!
 //! - Ingest never waits for a TSA: a seal is written first, its tokens
 //!   come after. Each worker asks its store for the newest seals without a
