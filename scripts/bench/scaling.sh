@@ -25,8 +25,8 @@ run() {
 {
   echo "Run of $(date -u +%Y-%m-%dT%H:%M:%SZ), ${seconds}s per run, $(nproc --all) cores on the machine"
   echo
-  echo "| round | cores | envelopes/s | total µs/env | appenders | sequencer | signers | committer | checkpointer |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| round | cores | envelopes/s | total µs/env | appenders | sequencer | signers | committer | checkpointer | envelopes per commit | commit µs | COMMIT µs |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for round in $(seq 1 "$rounds"); do
     if [ $((round % 2)) -eq 1 ]; then order="0 0,1"; else order="0,1 0"; fi
     for cpus in $order; do run "$cpus" "$round"; done

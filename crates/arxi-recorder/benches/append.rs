@@ -535,9 +535,15 @@ fn stages(seconds: Duration) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     drive(&engine, 64, Duration::from_secs(1), None); // warm-up
     let (total_before, threads_before) = (process_cpu_seconds(), thread_cpu_by_name());
+    let metrics_before = engine.metrics();
     let run = drive(&engine, 64, seconds, None);
     let (total_after, threads_after) = (process_cpu_seconds(), thread_cpu_by_name());
+    let metrics_after = engine.metrics();
     engine.shutdown().expect("shutdown");
+    let commits = metrics_after.commits_total - metrics_before.commits_total;
+    let mean_of = |of: fn(&arxi_recorder::MetricsSnapshot) -> u64| {
+        (of(&metrics_after) - of(&metrics_before)) as f64 / commits.max(1) as f64
+    };
     let per_envelope = |cpu: f64| cpu * 1e6 / run.envelopes as f64;
     let named = |name: &str| {
         threads_after.get(name).copied().unwrap_or(0.0)
@@ -551,11 +557,11 @@ fn stages(seconds: Duration) {
     let total = total_after - total_before;
     let signers = (total - sequencer - committer - checkpointer - run.appender_cpu).max(0.0);
     println!(
-        "| cores | envelopes/s | total | appenders | sequencer | signers | committer | checkpointer |"
+        "| cores | envelopes/s | total | appenders | sequencer | signers | committer | checkpointer | envelopes per commit | commit µs | COMMIT µs |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {cores} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {cores} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
         run.envelopes as f64 / run.seconds,
         per_envelope(total),
         per_envelope(run.appender_cpu),
@@ -563,6 +569,9 @@ fn stages(seconds: Duration) {
         per_envelope(signers),
         per_envelope(committer),
         per_envelope(checkpointer),
+        mean_of(|m| m.timings.envelopes_per_commit.sum),
+        mean_of(|m| m.timings.commit_micros.sum),
+        mean_of(|m| m.timings.commit_sync_micros.sum),
     );
 }
 
