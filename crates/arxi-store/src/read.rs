@@ -804,3 +804,93 @@ impl ReaderPool {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SegmentRow, Store, StoreOptions};
+
+    /// Every filter shape's cached statement runs again without being
+    /// compiled again (`keep_plans_fixed`).
+    #[test]
+    fn query_statements_are_not_compiled_again_per_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store =
+            Store::open(&dir.path().join("arxi.db"), &StoreOptions::default()).expect("opens");
+        let txn = store.transaction().expect("txn");
+        txn.insert_segment(&SegmentRow {
+            segment_id: 1,
+            first_seq: 1,
+            last_seq: 1,
+            envelope_count: 0,
+            bytes: 0,
+            opened_at_us: 0,
+            sealed_at_us: None,
+        })
+        .expect("segment");
+        for seq in 1..=20_u64 {
+            txn.insert_envelope(&EnvelopeRow {
+                seq,
+                segment_id: 1,
+                received_at_us: 1_000 + i64::try_from(seq).expect("small"),
+                kind: u8::from(seq % 2 == 0),
+                event_type: format!("t.{}", seq % 3),
+                actor: (seq % 4 != 0).then(|| format!("actor-{}", seq % 5)),
+                hash: [u8::try_from(seq).expect("small"); 32],
+                body: format!("{{\"seq\":{seq}}}").into_bytes(),
+            })
+            .expect("insert");
+        }
+        txn.commit().expect("commit");
+        let pool = store.reader_pool(1).expect("pool");
+        let base = QueryFilter {
+            segment_id: None,
+            seq_min: None,
+            seq_max: None,
+            received_from_us: None,
+            received_before_us: None,
+            kind: None,
+            event_type: None,
+            actor: None,
+            after_seq: None,
+            limit: 3,
+        };
+        let filters = [
+            base.clone(),
+            QueryFilter {
+                event_type: Some("t.1".into()),
+                ..base.clone()
+            },
+            QueryFilter {
+                actor: Some("actor-1".into()),
+                ..base.clone()
+            },
+            QueryFilter {
+                kind: Some(1),
+                seq_min: Some(4),
+                ..base.clone()
+            },
+            QueryFilter {
+                received_from_us: Some(1_005),
+                received_before_us: Some(1_015),
+                ..base
+            },
+        ];
+        for filter in &filters {
+            let reprepared = pool
+                .with(|reader| {
+                    for after_seq in [None, Some(2), Some(5)] {
+                        let page = reader.query(&QueryFilter {
+                            after_seq,
+                            ..filter.clone()
+                        })?;
+                        assert!(page.rows.len() <= 3, "{filter:?}");
+                    }
+                    let statement = reader.conn.prepare_cached(&query_sql(filter).0)?;
+                    Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+                })
+                .expect("queries");
+            assert_eq!(reprepared, 0, "{filter:?}");
+        }
+    }
+}
