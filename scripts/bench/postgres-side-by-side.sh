@@ -8,7 +8,11 @@
 #      CPU pipeline alone (cargo bench -p arxi-recorder --bench append);
 #   3. PostgreSQL (the Debian package; a private cluster started here on
 #      loopback, fsync and synchronous_commit on) inserting the same 1 KB
-#      JSON into an append-only table with pgbench and CLIENTS clients.
+#      JSON into an append-only table with pgbench and CLIENTS clients;
+#   4. batch ingest: arxi's POST /v1/envelopes/batch with 100 envelopes per
+#      request (post-batch.lua, a fresh sidecar) beside PostgreSQL
+#      inserting the same JSON with 100-row INSERT statements, both with
+#      CLIENTS connections.
 # Prints the figures and the ratios, writes target/bench/postgres.txt and
 # replaces the marked block of Docs/benchmarks.md with them.
 #
@@ -52,6 +56,22 @@ arxi_p50=$(awk '$1=="50%" {print $2}' "$work/arxi.txt")
 arxi_p99=$(awk '$1=="99%" {print $2}' "$work/arxi.txt")
 arxi_non201=$(awk '/^status / && $2 != "201:" {n += $3} END {print n + 0}' "$work/arxi.txt")
 
+# 1b. arxi batch ingest: 100 of post-envelope.lua's envelopes per request,
+#     a fresh sidecar and data directory.
+mkdir -p "$work/batch"
+bench_sidecar_config "$port" signer.key > "$work/batch/sidecar.toml"
+./target/release/arxi-sidecar --config "$work/batch/sidecar.toml" 2> "$work/batch/sidecar.log" &
+pids+=($!)
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+BATCH=100 wrk -t2 -c"$clients" -d"${seconds}s" --timeout 30s --latency -s scripts/bench/post-batch.lua \
+  "http://127.0.0.1:$port/v1/envelopes/batch" > "$work/arxi-batch.txt" 2>&1
+kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true
+batch_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/arxi-batch.txt")
+batch_envelopes=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 100}')
+batch_p50=$(awk '$1=="50%" {print $2}' "$work/arxi-batch.txt")
+batch_p99=$(awk '$1=="99%" {print $2}' "$work/arxi-batch.txt")
+batch_non2xx=$(awk '/^non-2xx responses:/ {print $3}' "$work/arxi-batch.txt")
+
 # 2. The engine and its ceilings, same run.
 cargo bench -q -p arxi-recorder --bench append -- --seconds "$seconds" --long-envelopes 0 > "$work/engine.txt" 2>&1
 engine64=$(awk -F'|' '$2 ~ /^ 64 $/ {gsub(/[ ,*]/, "", $3); print $3}' "$work/engine.txt" | head -1)
@@ -69,6 +89,18 @@ pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T
 pg_tps=$(awk '/^tps = / {print $3}' "$work/pgbench.txt" | tail -1)
 pg_lat=$(awk '/^latency average/ {print $4 " " $5}' "$work/pgbench.txt")
 pg_rows=$(psql -h 127.0.0.1 -p $pgport -U postgres -At -c "SELECT count(*) FROM events")
+# 4. PostgreSQL, 100 rows per INSERT, the JSON of post-envelope.lua.
+batch_body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/post-envelope.lua | tr -d '\n' | sed "s/'/''/g")
+{
+  printf "INSERT INTO events (body) VALUES "
+  for i in $(seq 1 100); do printf "('%s')" "$batch_body"; [ "$i" -lt 100 ] && printf ","; done
+  printf ";\n"
+} > "$work/insert-100.sql"
+pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T "$seconds" -r \
+  -f "$work/insert-100.sql" postgres > "$work/pgbench-100.txt" 2>&1
+pg100_tps=$(awk '/^tps = / {print $3}' "$work/pgbench-100.txt" | tail -1)
+pg100_rows=$(awk -v t="$pg100_tps" 'BEGIN {printf "%.0f", t * 100}')
+pg100_lat=$(awk '/^latency average/ {print $4 " " $5}' "$work/pgbench-100.txt")
 pg_version=$("$pgbin/postgres" --version)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -83,8 +115,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "| arxi store only, 1 row per commit | $store1 | ceiling |"
   echo "| arxi CPU pipeline only, one thread | $cpu | ceiling: build, canonicalize, hash, sign |"
   echo "| $pg_version, pgbench INSERT jsonb, $clients clients | $pg_tps | latency average $pg_lat; $pg_rows rows |"
+  echo "| arxi batch over HTTP, 100 envelopes per request ($clients connections), envelopes | $batch_envelopes | p50 $batch_p50, p99 $batch_p99 per request, non-2xx $batch_non2xx |"
+  echo "| PostgreSQL, 100-row INSERT jsonb ($clients clients), rows | $pg100_rows | latency average $pg100_lat per statement |"
   echo
   echo "ratios: arxi HTTP / PostgreSQL = $(ratio "$arxi_rps" "$pg_tps"); arxi engine / PostgreSQL = $(ratio "$engine64" "$pg_tps"); arxi HTTP / arxi engine = $(ratio "$arxi_rps" "$engine64")"
+  echo "batch ratios: arxi batch / arxi engine = $(ratio "$batch_envelopes" "$engine64"); arxi batch / PostgreSQL 100-row INSERT = $(ratio "$batch_envelopes" "$pg100_rows")"
 } | tee "$out/postgres.txt"
 
 # Replace the marked block of Docs/benchmarks.md with this run.

@@ -31,6 +31,11 @@ use arxi_recorder::{
 use arxi_store::{EnvelopeRow, Store, StoreOptions};
 use serde_json::json;
 
+/// The sidecar's allocator (`crates/arxi-sidecar/src/main.rs`), so the
+/// engine is measured as it runs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn payload() -> CanonicalJson {
     // About 1 KB canonical.
     let value = json!({
@@ -61,6 +66,16 @@ fn key() -> SecretKey {
 
 fn engine(dir: &Path) -> RecorderEngine {
     engine_with(dir, PayloadPolicy::default())
+}
+
+/// The payload policy the benches compare: version 1, or version 2 with
+/// the subject committed.
+fn version_policy(version: u64) -> PayloadPolicy {
+    PayloadPolicy {
+        version,
+        commit_actor: false,
+        commit_subject: version == 2,
+    }
 }
 
 /// An engine writing data envelopes under `payloads` (version 1 or 2).
@@ -326,12 +341,7 @@ fn main() {
     if only_version > 0 {
         // One version alone at 64 appenders, for a profiler.
         let dir = tempfile::tempdir().expect("tempdir");
-        let policy = PayloadPolicy {
-            version: only_version,
-            commit_actor: false,
-            commit_subject: only_version == 2,
-        };
-        let engine = Arc::new(engine_with(dir.path(), policy));
+        let engine = Arc::new(engine_with(dir.path(), version_policy(only_version)));
         report(
             &format!("64, version {only_version}"),
             &drive(&engine, 64, seconds, None),
@@ -343,8 +353,11 @@ fn main() {
         compare_versions(version_rounds, seconds, subject_keys);
         return;
     }
-    if value("--stages", 0) == 1 {
-        stages(seconds);
+    // `--stages 1` (version 1 envelopes) or `--stages 2` (version 2, the
+    // subject committed, as in `--versions`).
+    let stages_version = value("--stages", 0);
+    if stages_version > 0 {
+        stages(seconds, stages_version);
         return;
     }
 
@@ -529,9 +542,9 @@ fn thread_cpu_by_name() -> std::collections::BTreeMap<String, f64> {
 /// threads, the committer (SQLite) and the checkpointer. Run it under
 /// `taskset` (`scripts/bench/scaling.sh`): the signing threads follow the
 /// cores allowed.
-fn stages(seconds: Duration) {
+fn stages(seconds: Duration, version: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Arc::new(engine(dir.path()));
+    let engine = Arc::new(engine_with(dir.path(), version_policy(version)));
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     drive(&engine, 64, Duration::from_secs(1), None); // warm-up
     let (total_before, threads_before) = (process_cpu_seconds(), thread_cpu_by_name());
@@ -581,11 +594,7 @@ fn stages(seconds: Duration) {
 /// alternating between rounds, a fresh database per run; with
 /// `subject_keys`, version 2 payloads are encrypted under subject keys.
 fn compare_versions(rounds: u64, seconds: Duration, subject_keys: bool) {
-    let v2 = PayloadPolicy {
-        version: 2,
-        commit_actor: false,
-        commit_subject: true,
-    };
+    let v2 = version_policy(2);
     println!("payload: {} canonical bytes", payload().as_bytes().len());
     println!(
         "\n| round | appenders | version | envelopes/s | ack p50 ms | ack p99 ms | CPU µs per envelope |"

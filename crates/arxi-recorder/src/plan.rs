@@ -340,6 +340,7 @@ impl Plan {
 
 /// Performs `ops`, in order, inside `txn` (a plan's, or a restore's).
 pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError> {
+    let mut rows = txn.rows();
     for op in ops {
         match op {
             Op::InsertSegment(row) => txn.insert_segment(row)?,
@@ -348,7 +349,7 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                     unsigned.is_none(),
                     "plans are signed before they are sent to the committer"
                 );
-                txn.insert_envelope(row)?;
+                rows.insert_envelope(row)?;
             }
             Op::PutAttachment { sha256, data, seq } => {
                 txn.put_attachment(sha256, data, *seq)?;
@@ -366,7 +367,7 @@ pub(crate) fn apply_ops(ops: &[Op], txn: &WriteTxn<'_>) -> Result<(), StoreError
                 txn.update_segment_progress(*segment_id, *last_seq, *envelope_count, *bytes)?;
             }
             Op::Seal { sealed_at_us, row } => txn.seal_segment(*sealed_at_us, row)?,
-            Op::InsertPayload { seq, commitment } => txn.insert_payload(
+            Op::InsertPayload { seq, commitment } => rows.insert_payload(
                 *seq,
                 commitment.subject.as_deref(),
                 &commitment.salt.0,

@@ -46,7 +46,7 @@ pub use schema::SCHEMA_VERSION;
 pub use subject_keys::{SUBJECT_KEY_ID_BYTES, SubjectKeyId, SubjectKeys};
 pub use timestamps::{TimestampRow, UnstampedSeal};
 pub use write::ErasureCount;
-pub use write::WriteTxn;
+pub use write::{RowWriter, WriteTxn};
 
 /// An envelope row: the stored canonical bytes and the index columns.
 #[derive(Debug, Clone, PartialEq, Eq)]

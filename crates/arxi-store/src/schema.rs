@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     // Version 1.
@@ -215,7 +215,57 @@ const MIGRATIONS: &[&str] = &[
     // they are and read the same. No table changes: the version keeps
     // older builds, which read bodies verbatim, away from such a database.
     "",
+    // Version 10: `payloads.seq` loses its foreign key: the check cost
+    // every version 2 append a lookup of the envelope row it had just
+    // written. The store checks instead ([`crate::RowWriter`] in memory,
+    // the other inserts with a lookup of their own). Done by
+    // [`drop_payload_foreign_key`] after this (empty) step.
+    "",
 ];
+
+/// The schema version whose migration drops the foreign key of
+/// `payloads.seq`.
+const PAYLOAD_FOREIGN_KEY_DROPPED: i64 = 10;
+
+/// The declaration of `payloads.seq` before and after version 10.
+const PAYLOAD_SEQ_WITH_KEY: &str = "seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),";
+const PAYLOAD_SEQ_WITHOUT_KEY: &str = "seq       INTEGER PRIMARY KEY,";
+
+/// Removes the foreign key of `payloads.seq` by rewriting the table's
+/// declaration in the schema table, SQLite's documented procedure for
+/// dropping a constraint without rebuilding the table (lang_altertable,
+/// "Making Other Kinds Of Table Schema Changes"): rows and pages do not
+/// change, so the step takes the same time for any number of rows. Inside
+/// the migration's transaction; the schema cookie is raised so every other
+/// connection reads the new declaration.
+fn drop_payload_foreign_key(transaction: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let cookie: i64 = transaction.query_row("PRAGMA schema_version", [], |row| row.get(0))?;
+    transaction.execute_batch("PRAGMA writable_schema = ON;")?;
+    let changed = transaction.execute(
+        "UPDATE sqlite_schema SET sql = replace(sql, ?1, ?2)
+         WHERE type = 'table' AND name = 'payloads' AND instr(sql, ?1) > 0",
+        [PAYLOAD_SEQ_WITH_KEY, PAYLOAD_SEQ_WITHOUT_KEY],
+    );
+    transaction.execute_batch("PRAGMA writable_schema = OFF;")?;
+    if changed? != 1 {
+        return Err(StoreError::Other(
+            "schema version 10: the payloads table's declaration is not the one version 7 wrote"
+                .into(),
+        ));
+    }
+    transaction.pragma_update(None, "schema_version", cookie + 1)?;
+    let keys: i64 = transaction.query_row(
+        "SELECT count(*) FROM pragma_foreign_key_list('payloads')",
+        [],
+        |row| row.get(0),
+    )?;
+    if keys != 0 {
+        return Err(StoreError::Other(
+            "schema version 10: the payloads table still has a foreign key".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Brings the database to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -233,6 +283,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
         let transaction = conn.transaction()?;
         transaction.execute_batch(migration)?;
+        if target == PAYLOAD_FOREIGN_KEY_DROPPED {
+            drop_payload_foreign_key(&transaction)?;
+        }
         transaction.pragma_update(None, "user_version", target)?;
         transaction.commit()?;
     }

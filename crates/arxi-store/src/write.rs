@@ -4,7 +4,9 @@
 //!
 //! Dropping a `WriteTxn` without [`WriteTxn::commit`] rolls it back.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use crate::{
     ArchivedRow, EnvelopeRow, KeyRow, MetaEntry, PrunedRow, Reader, SUBJECT_KEY_ID_BYTES, SealRow,
@@ -23,6 +25,85 @@ pub struct ErasureCount {
 pub struct WriteTxn<'c> {
     pub(crate) tx: Transaction<'c>,
     keys: Option<&'c SubjectKeys>,
+}
+
+/// Inserts envelope and payload rows through statements prepared once
+/// ([`WriteTxn::rows`]).
+pub struct RowWriter<'t> {
+    txn: &'t WriteTxn<'t>,
+    envelope: Option<CachedStatement<'t>>,
+    payload: Option<CachedStatement<'t>>,
+    /// The envelope row this writer inserted last: its payload row needs
+    /// no lookup to know the envelope exists.
+    last_envelope: Option<u64>,
+}
+
+impl std::fmt::Debug for RowWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowWriter").finish_non_exhaustive()
+    }
+}
+
+impl<'t> RowWriter<'t> {
+    /// Inserts one envelope row.
+    pub fn insert_envelope(&mut self, row: &EnvelopeRow) -> Result<(), StoreError> {
+        let statement = match &mut self.envelope {
+            Some(statement) => statement,
+            empty => empty.insert(self.txn.tx.prepare_cached(
+                "INSERT INTO envelopes (seq, segment_id, received_at_us, kind, type, actor, hash, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?),
+        };
+        statement.execute(params![
+            to_i64(row.seq),
+            to_i64(row.segment_id),
+            row.received_at_us,
+            row.kind,
+            row.event_type,
+            row.actor,
+            &row.hash[..],
+            crate::packed::pack(&row.body)?,
+        ])?;
+        self.last_envelope = Some(row.seq);
+        Ok(())
+    }
+
+    /// Stores the committed content of version 2 envelope `seq`: its
+    /// salt, the content's canonical bytes, and its subject (for erasure
+    /// by subject). With a key file and a subject, salt and content are
+    /// sealed under the subject's key and the subject is not stored.
+    /// Refused (`BadRow`) when envelope `seq` has no row.
+    pub fn insert_payload(
+        &mut self,
+        seq: u64,
+        subject: Option<&str>,
+        salt: &[u8; 32],
+        content: &[u8],
+    ) -> Result<(), StoreError> {
+        if self.last_envelope != Some(seq) {
+            self.txn.require_envelope(seq)?;
+        }
+        if let (Some(keys), Some(subject)) = (self.txn.keys, subject) {
+            let sealed = keys.seal(subject, seq, salt, content)?;
+            self.txn
+                .tx
+                .prepare_cached(
+                    "INSERT INTO payloads (seq, subject, salt, content, erased_by, key_id)
+                     VALUES (?1, NULL, NULL, ?2, NULL, ?3)",
+                )?
+                .execute(params![to_i64(seq), sealed.bytes, &sealed.key_id[..]])?;
+            return Ok(());
+        }
+        let statement = match &mut self.payload {
+            Some(statement) => statement,
+            empty => empty.insert(self.txn.tx.prepare_cached(
+                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
+            )?),
+        };
+        statement.execute(params![to_i64(seq), subject, &salt[..], content])?;
+        Ok(())
+    }
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -46,27 +127,11 @@ impl<'c> WriteTxn<'c> {
 
     /// Inserts one envelope row.
     pub fn insert_envelope(&self, row: &EnvelopeRow) -> Result<(), StoreError> {
-        let mut statement = self.tx.prepare_cached(
-            "INSERT INTO envelopes (seq, segment_id, received_at_us, kind, type, actor, hash, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        statement.execute(params![
-            to_i64(row.seq),
-            to_i64(row.segment_id),
-            row.received_at_us,
-            row.kind,
-            row.event_type,
-            row.actor,
-            &row.hash[..],
-            crate::packed::pack(&row.body)?,
-        ])?;
-        Ok(())
+        self.rows().insert_envelope(row)
     }
 
-    /// Stores the committed content of version 2 envelope `seq`: its
-    /// salt, the content's canonical bytes, and its subject (for erasure
-    /// by subject). With a key file and a subject, salt and content are
-    /// sealed under the subject's key and the subject is not stored.
+    /// Stores the committed content of version 2 envelope `seq`
+    /// ([`RowWriter::insert_payload`]).
     pub fn insert_payload(
         &self,
         seq: u64,
@@ -74,29 +139,41 @@ impl<'c> WriteTxn<'c> {
         salt: &[u8; 32],
         content: &[u8],
     ) -> Result<(), StoreError> {
-        if let (Some(keys), Some(subject)) = (self.keys, subject) {
-            let sealed = keys.seal(subject, seq, salt, content)?;
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO payloads (seq, subject, salt, content, erased_by, key_id)
-                     VALUES (?1, NULL, NULL, ?2, NULL, ?3)",
-                )?
-                .execute(params![to_i64(seq), sealed.bytes, &sealed.key_id[..]])?;
-            return Ok(());
-        }
-        self.tx
-            .prepare_cached(
-                "INSERT INTO payloads (seq, subject, salt, content, erased_by)
-                 VALUES (?1, ?2, ?3, ?4, NULL)",
-            )?
-            .execute(params![to_i64(seq), subject, &salt[..], content])?;
-        Ok(())
+        self.rows().insert_payload(seq, subject, salt, content)
     }
 
+    /// A writer of envelope and payload rows that keeps its statements
+    /// for as long as it lives: a plan of many envelopes looks each
+    /// statement up in the connection's cache once, not once per row.
+    pub fn rows(&self) -> RowWriter<'_> {
+        RowWriter {
+            txn: self,
+            envelope: None,
+            payload: None,
+            last_envelope: None,
+        }
+    }
+
+    /// Refuses a payload row for an envelope without a row (`payloads` has
+    /// no foreign key since schema version 10: the store checks).
+    fn require_envelope(&self, seq: u64) -> Result<(), StoreError> {
+        let exists = self
+            .tx
+            .prepare_cached("SELECT 1 FROM envelopes WHERE seq = ?1")?
+            .exists(params![to_i64(seq)])?;
+        if exists {
+            Ok(())
+        } else {
+            Err(StoreError::BadRow(format!(
+                "payloads: envelope {seq} has no row"
+            )))
+        }
+    }
     /// Inserts the payload row of envelope `seq` as already erased by
     /// envelope `erased_by` (a restore from an archived bundle that says
     /// so: the content never comes back).
     pub fn insert_erased_payload(&self, seq: u64, erased_by: u64) -> Result<(), StoreError> {
+        self.require_envelope(seq)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO payloads (seq, subject, salt, content, erased_by)
@@ -110,6 +187,7 @@ impl<'c> WriteTxn<'c> {
     /// from an archived bundle that did not carry it (a recorder with
     /// subject keys archives no sealed payload).
     pub fn insert_withheld_payload(&self, seq: u64) -> Result<(), StoreError> {
+        self.require_envelope(seq)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO payloads (seq, subject, salt, content, erased_by)

@@ -981,6 +981,116 @@ fn version_6_payload_rows_are_kept_by_the_migration() {
     );
 }
 
+/// Schema version 10 drops the foreign key of `payloads.seq` by rewriting
+/// the table's declaration in place: a version 9 file's rows, held and
+/// erased, are kept, the file passes SQLite's integrity check, and a
+/// payload row still needs its envelope (the store checks now).
+#[test]
+fn version_9_payloads_lose_their_foreign_key_and_keep_their_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("arxi.db");
+    {
+        let mut store = open(&dir);
+        fill(&mut store);
+    }
+    // The payloads table as versions 7 to 9 declared it.
+    arxi_store::fault::execute(
+        &path,
+        "DROP TABLE payloads;
+         CREATE TABLE payloads_v7 (
+             seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+             subject   TEXT,
+             salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+             content   BLOB,
+             erased_by INTEGER,
+             key_id    BLOB    CHECK (key_id IS NULL OR length(key_id) = 16),
+             CHECK (erased_by IS NULL OR content IS NULL),
+             CHECK (content IS NOT NULL OR (subject IS NULL AND salt IS NULL AND key_id IS NULL)),
+             CHECK (content IS NULL OR (key_id IS NULL) = (salt IS NOT NULL)),
+             CHECK (key_id IS NULL OR subject IS NULL)
+         );
+         ALTER TABLE payloads_v7 RENAME TO payloads;
+         CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
+         CREATE INDEX payloads_key ON payloads (key_id, seq) WHERE key_id IS NOT NULL;
+         INSERT INTO payloads VALUES (5, 'person/7', zeroblob(32), CAST('{}' AS BLOB), NULL, NULL);
+         INSERT INTO payloads VALUES (6, NULL, NULL, NULL, 9, NULL);
+         PRAGMA user_version = 9;",
+    )
+    .expect("downgrade");
+    let schema = |path: &std::path::Path| -> (i64, i64, String, String) {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        let version = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
+        let keys = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_foreign_key_list('payloads')",
+                [],
+                |row| row.get(0),
+            )
+            .expect("keys");
+        let sql = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'payloads'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("sql");
+        let check = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("check");
+        (version, keys, sql, check)
+    };
+    let (version, keys, before, _) = schema(&path);
+    assert_eq!((version, keys), (9, 1));
+    let mut store = open(&dir);
+    let (version, keys, after, check) = schema(&path);
+    assert_eq!((version, keys, check.as_str()), (10, 0, "ok"));
+    assert_eq!(
+        after,
+        before.replace(" REFERENCES envelopes (seq)", ""),
+        "only the foreign key goes; the CHECKs stay"
+    );
+    let reader = store.reader();
+    let held = reader.payload(5).expect("read").expect("row");
+    assert_eq!(held.content, Some(([0; 32], b"{}".to_vec())));
+    assert_eq!(
+        reader.payload(6).expect("read").expect("row").erased_by,
+        Some(9)
+    );
+    assert_eq!(
+        reader.unerased_of_subject("person/7", 10).expect("read"),
+        vec![5]
+    );
+    // Without the foreign key, the store refuses a payload row whose
+    // envelope has no row, whichever way it is written.
+    let txn = store.transaction().expect("txn");
+    for refused in [
+        txn.insert_payload(999, Some("person/7"), &[1; 32], b"{}"),
+        txn.insert_erased_payload(998, 9),
+        txn.insert_withheld_payload(997),
+    ] {
+        assert!(
+            matches!(refused, Err(StoreError::BadRow(ref reason)) if reason.contains("has no row")),
+            "{refused:?}"
+        );
+    }
+    let mut rows = txn.rows();
+    rows.insert_envelope(&row(301, 3, 0, "a.x", None))
+        .expect("envelope");
+    rows.insert_payload(301, None, &[3; 32], b"{}")
+        .expect("the envelope just written");
+    rows.insert_payload(7, None, &[4; 32], b"{}")
+        .expect("an envelope of an earlier commit");
+    assert!(rows.insert_payload(996, None, &[5; 32], b"{}").is_err());
+    drop(rows);
+    txn.commit().expect("commit");
+    drop(store);
+    // A second open finds version 10 and changes nothing.
+    let _store = open(&dir);
+    assert_eq!(schema(&path).2, after);
+}
+
 /// An envelope's hex runs are stored as binary and read back byte for
 /// byte; a body stored before packing (schema version 8) reads as it is.
 #[test]
