@@ -940,34 +940,19 @@ fn a_key_file_others_can_read_is_refused() {
     assert!(error.to_string().contains("chmod 600"), "{error}");
 }
 
-/// A version 6 database's payload rows survive the rebuild of the
-/// payloads table (version 7), held and erased alike.
-#[test]
-fn version_6_payload_rows_are_kept_by_the_migration() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("arxi.db");
+/// A filled database at `dir`, then changed by `sql` (an older schema's
+/// tables and rows).
+fn filled_then(dir: &tempfile::TempDir, sql: &str) {
     {
-        let mut store = open(&dir);
+        let mut store = open(dir);
         fill(&mut store);
     }
-    arxi_store::fault::execute(
-        &path,
-        "DROP TABLE timestamps; DROP INDEX segments_sealed_at; DROP TABLE payloads;
-         CREATE TABLE payloads (
-             seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
-             subject   TEXT,
-             salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
-             content   BLOB,
-             erased_by INTEGER,
-             CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
-         );
-         CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
-         INSERT INTO payloads VALUES (5, 'person/7', zeroblob(32), CAST('{}' AS BLOB), NULL);
-         INSERT INTO payloads VALUES (6, NULL, NULL, NULL, 9);
-         PRAGMA user_version = 6;",
-    )
-    .expect("downgrade");
-    let store = open(&dir);
+    arxi_store::fault::execute(&dir.path().join("arxi.db"), sql).expect("downgrade");
+}
+
+/// The two payload rows the migration tests write before migrating: 5
+/// held (subject `person/7`, a zero salt, `{}`), 6 erased by 9.
+fn assert_payload_rows_kept(store: &Store) {
     let reader = store.reader();
     let held = reader.payload(5).expect("read").expect("row");
     assert_eq!(held.content, Some(([0; 32], b"{}".to_vec())));
@@ -981,6 +966,30 @@ fn version_6_payload_rows_are_kept_by_the_migration() {
     );
 }
 
+/// A version 6 database's payload rows survive the rebuild of the
+/// payloads table (version 7), held and erased alike.
+#[test]
+fn version_6_payload_rows_are_kept_by_the_migration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    filled_then(
+        &dir,
+        "DROP TABLE timestamps; DROP INDEX segments_sealed_at; DROP TABLE payloads;
+         CREATE TABLE payloads (
+             seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
+             subject   TEXT,
+             salt      BLOB    CHECK (salt IS NULL OR length(salt) = 32),
+             content   BLOB,
+             erased_by INTEGER,
+             CHECK ((erased_by IS NULL) = (content IS NOT NULL AND salt IS NOT NULL))
+         );
+         CREATE INDEX payloads_subject ON payloads (subject, seq) WHERE subject IS NOT NULL;
+         INSERT INTO payloads VALUES (5, 'person/7', zeroblob(32), CAST('{}' AS BLOB), NULL);
+         INSERT INTO payloads VALUES (6, NULL, NULL, NULL, 9);
+         PRAGMA user_version = 6;",
+    );
+    assert_payload_rows_kept(&open(&dir));
+}
+
 /// Schema version 10 drops the foreign key of `payloads.seq` by rewriting
 /// the table's declaration in place: a version 9 file's rows, held and
 /// erased, are kept, the file passes SQLite's integrity check, and a
@@ -989,13 +998,9 @@ fn version_6_payload_rows_are_kept_by_the_migration() {
 fn version_9_payloads_lose_their_foreign_key_and_keep_their_rows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("arxi.db");
-    {
-        let mut store = open(&dir);
-        fill(&mut store);
-    }
     // The payloads table as versions 7 to 9 declared it.
-    arxi_store::fault::execute(
-        &path,
+    filled_then(
+        &dir,
         "DROP TABLE payloads;
          CREATE TABLE payloads_v7 (
              seq       INTEGER PRIMARY KEY REFERENCES envelopes (seq),
@@ -1015,8 +1020,7 @@ fn version_9_payloads_lose_their_foreign_key_and_keep_their_rows() {
          INSERT INTO payloads VALUES (5, 'person/7', zeroblob(32), CAST('{}' AS BLOB), NULL, NULL);
          INSERT INTO payloads VALUES (6, NULL, NULL, NULL, 9, NULL);
          PRAGMA user_version = 9;",
-    )
-    .expect("downgrade");
+    );
     let schema = |path: &std::path::Path| -> (i64, i64, String, String) {
         let conn = rusqlite::Connection::open(path).expect("open");
         let version = conn
@@ -1051,17 +1055,7 @@ fn version_9_payloads_lose_their_foreign_key_and_keep_their_rows() {
         before.replace(" REFERENCES envelopes (seq)", ""),
         "only the foreign key goes; the CHECKs stay"
     );
-    let reader = store.reader();
-    let held = reader.payload(5).expect("read").expect("row");
-    assert_eq!(held.content, Some(([0; 32], b"{}".to_vec())));
-    assert_eq!(
-        reader.payload(6).expect("read").expect("row").erased_by,
-        Some(9)
-    );
-    assert_eq!(
-        reader.unerased_of_subject("person/7", 10).expect("read"),
-        vec![5]
-    );
+    assert_payload_rows_kept(&store);
     // Without the foreign key, the store refuses a payload row whose
     // envelope has no row, whichever way it is written.
     let txn = store.transaction().expect("txn");
