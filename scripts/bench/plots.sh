@@ -101,13 +101,9 @@ stop_sidecar
 #    INSERT statement.
 pgport=15433
 pg_start "$work/pg" "$pgport" 300
-body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/post-envelope.lua | tr -d '\n' | sed "s/'/''/g")
-printf "INSERT INTO events (body) VALUES ('%s');\n" "$body" > "$work/insert-1.sql"
-{
-  printf "INSERT INTO events (body) VALUES "
-  for i in $(seq 1 100); do printf "('%s')" "$body"; [ "$i" -lt 100 ] && printf ","; done
-  printf ";\n"
-} > "$work/insert-100.sql"
+body=$(wrk_body scripts/bench/post-envelope.lua)
+pg_insert_sql "$body" 1 > "$work/insert-1.sql"
+pg_insert_sql "$body" 100 > "$work/insert-100.sql"
 pg_run() {
   local clients=$1 script=$2 rows=$3 latency_file=$4
   rm -rf "$work/pglog" && mkdir -p "$work/pglog" && chmod 777 "$work/pglog"

@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The same 1 KB JSON for both.
-body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/perf-post.lua | tr -d '\n')
+body=$(wrk_body scripts/bench/perf-post.lua)
 printf '%s' "$body" > "$work/body.json"
 bytes=$(wc -c < "$work/body.json")
 
@@ -82,20 +82,14 @@ cpu=$(awk -F'|' '/CPU pipeline only/ {gsub(/[ ,]/, "", $3); print $3}' "$work/en
 # 3. PostgreSQL.
 pgport=15432
 pg_start "$work/pg" "$pgport" $((clients + 20))
-sql_body=$(sed "s/'/''/g" "$work/body.json")
-printf "INSERT INTO events (body) VALUES ('%s');\n" "$sql_body" > "$work/insert.sql"
+pg_insert_sql "$body" 1 > "$work/insert.sql"
 pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T "$seconds" -r \
   -f "$work/insert.sql" postgres > "$work/pgbench.txt" 2>&1
 pg_tps=$(awk '/^tps = / {print $3}' "$work/pgbench.txt" | tail -1)
 pg_lat=$(awk '/^latency average/ {print $4 " " $5}' "$work/pgbench.txt")
 pg_rows=$(psql -h 127.0.0.1 -p $pgport -U postgres -At -c "SELECT count(*) FROM events")
 # 4. PostgreSQL, 100 rows per INSERT, the JSON of post-envelope.lua.
-batch_body=$(sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" scripts/bench/post-envelope.lua | tr -d '\n' | sed "s/'/''/g")
-{
-  printf "INSERT INTO events (body) VALUES "
-  for i in $(seq 1 100); do printf "('%s')" "$batch_body"; [ "$i" -lt 100 ] && printf ","; done
-  printf ";\n"
-} > "$work/insert-100.sql"
+pg_insert_sql "$(wrk_body scripts/bench/post-envelope.lua)" 100 > "$work/insert-100.sql"
 pgbench -h 127.0.0.1 -p $pgport -U postgres -n -M prepared -c "$clients" -j 2 -T "$seconds" -r \
   -f "$work/insert-100.sql" postgres > "$work/pgbench-100.txt" 2>&1
 pg100_tps=$(awk '/^tps = / {print $3}' "$work/pgbench-100.txt" | tail -1)

@@ -8,6 +8,8 @@
 #   pg_install                       sets pgbin
 #   pg_start DIR PORT CONNECTIONS    initdb in DIR, start, create the table
 #   pg_stop DIR                      stop the cluster (for a cleanup trap)
+#   wrk_body LUA                     the JSON body a wrk request script sends
+#   pg_insert_sql JSON ROWS          one INSERT of ROWS copies of JSON (pgbench -f)
 pg_install() {
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "installing postgresql (Debian package)"
@@ -36,4 +38,16 @@ CONF
 
 pg_stop() {
   [ -d "$1" ] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$1" -m fast stop >/dev/null 2>&1 || true
+}
+
+wrk_body() {
+  sed -n "s/^wrk.body = '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)' ..$/\\1/p; s/^  '\\(.*\\)'$/\\1/p" "$1" | tr -d '\n'
+}
+
+pg_insert_sql() {
+  local json rows=$2 i
+  json=$(printf '%s' "$1" | sed "s/'/''/g")
+  printf "INSERT INTO events (body) VALUES "
+  for i in $(seq 1 "$rows"); do printf "('%s')" "$json"; [ "$i" -lt "$rows" ] && printf ","; done
+  printf ";\n"
 }
