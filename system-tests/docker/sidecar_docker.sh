@@ -33,6 +33,8 @@ started=$(date +%s)
 step() { printf '\n==> sidecar_docker: %s (%ss)\n' "$*" "$(($(date +%s) - started))"; }
 fail() { echo "sidecar_docker: FAILED: $*" >&2; exit 1; }
 
+# ARXI_ENGINE_DIR keeps the engine (and its base images) for the next run;
+# without it the engine lives in a temporary folder removed at the end.
 export ENGINE_DIR=${ARXI_ENGINE_DIR:-$(mktemp -d /tmp/arxi-engine.XXXXXX)}
 # shellcheck source=scripts/docker-engine.sh
 . scripts/docker-engine.sh
@@ -62,7 +64,7 @@ cleanup() {
   if [ -f "$work/.env" ]; then compose down --timeout 5 >/dev/null 2>&1; fi
   docker rm -f "$project-epoll" "$project-rootdata" >/dev/null 2>&1
   example down -v --timeout 5 >/dev/null 2>&1
-  engine_stop
+  if [ -n "${ARXI_ENGINE_DIR:-}" ]; then engine_stop; else engine_remove; fi
   if [ -n "$junk_made" ]; then rm -rf "$junk_dir" "$root/docker/sidecar/suite-junk.arxb"; fi
   id "$operator" >/dev/null 2>&1 && userdel "$operator"
   rm -rf "$work"
