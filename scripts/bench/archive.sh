@@ -36,6 +36,7 @@
 #        (default 30, 3000000, 0, 0; ENVELOPES 0 leaves the retention run out)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-30}"
 envelopes="${2:-3000000}"
 batch="${3:-0}"
@@ -120,7 +121,7 @@ run() {
   (cd "$dir" && exec "$sidecar_bin" --config sidecar.toml 2> sidecar.log) &
   local pid=$!
   pids+=("$pid")
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/ready" && break; sleep 0.1; done
+  bench_wait_http "http://127.0.0.1:$port/ready" "$dir/sidecar.log"
   local lag_max=0
   ( while kill -0 "$pid" 2>/dev/null; do metric "$port" arxi_archive_lag_segments; sleep 1; done ) > "$dir/lag" &
   local sampler=$!
@@ -172,7 +173,7 @@ sidecar_config "$dir" "$port" 1 100000 1
 (cd "$dir" && exec "$sidecar_bin" --config sidecar.toml 2> sidecar.log) &
 pid=$!
 pids+=("$pid")
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/ready" && break; sleep 0.1; done
+bench_wait_http "http://127.0.0.1:$port/ready" "$dir/sidecar.log"
 csv=$out/retention.csv
 echo "seconds,envelopes,database_mib,pruned_through_segment,archive_lag_segments" > "$csv"
 started=$(date +%s)

@@ -52,7 +52,7 @@ sidecar_run() { # sidecar_run TARGET: requests/s, p99, sidecar CPU µs per reque
   bench_sidecar_config "$port" signer.key > "$dir/sidecar.toml"
   "$1/release/arxi-sidecar" --config "$dir/sidecar.toml" 2> "$dir/sidecar.log" &
   sidecar=$!
-  for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+  bench_wait_http "http://127.0.0.1:$port/ready" "$dir/sidecar.log"
   wrk -t2 -c64 -d2s -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" >/dev/null
   local before after
   before=$(cpu_ticks "$sidecar")

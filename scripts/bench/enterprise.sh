@@ -14,6 +14,7 @@
 # Usage: scripts/bench/enterprise.sh [SECONDS] [ROUNDS]   (default 10, 3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-10}"
 rounds="${2:-3}"
 scripts/install-test-deps.sh bench >/dev/null
@@ -62,9 +63,7 @@ $extra
 TOML
   "$bin/arxi-sidecar" --config "$work/$name/sidecar.toml" 2> "$work/$name/sidecar.log" &
   pids+=($!)
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  cat "$work/$name/sidecar.log" >&2
-  return 1
+  bench_wait_http "http://127.0.0.1:$port/ready" "$work/$name/sidecar.log"
 }
 # Ports drawn at random: a fixed pair met another benchmark's sidecar on a
 # shared machine (every run then measured a refused connection).

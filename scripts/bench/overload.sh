@@ -11,6 +11,7 @@
 # Usage: scripts/bench/overload.sh [SECONDS]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-20}"
 scripts/install-test-deps.sh bench >/dev/null
 cargo build --release --locked -q -p arxi-sidecar --bin arxi-sidecar
@@ -55,7 +56,7 @@ TOML
 ./target/release/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pids+=($!)
 sidecar=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 idle=$(rss_kib "$sidecar")
 

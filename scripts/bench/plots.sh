@@ -43,8 +43,7 @@ start_sidecar() {
   bench_sidecar_config "$port" signer.key > "$work/arxi/sidecar.toml"
   "${CARGO_TARGET_DIR:-target}/release/arxi-sidecar" --config "$work/arxi/sidecar.toml" 2> "$work/arxi/sidecar.log" &
   sidecar=$!
-  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return; sleep 0.05; done
-  echo "plots: the sidecar did not become ready" >&2; exit 1
+  bench_wait_http "http://127.0.0.1:$port/ready" "$work/arxi/sidecar.log" || { echo "plots: the sidecar did not become ready" >&2; exit 1; }
 }
 stop_sidecar() { kill "$sidecar"; wait "$sidecar" 2>/dev/null || true; sidecar=""; }
 

@@ -48,7 +48,7 @@ port=18817
 bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 ./target/release/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pids+=($!)
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
 wrk -t2 -c"$clients" -d"${seconds}s" --latency -s scripts/bench/perf-post.lua "http://127.0.0.1:$port/v1/envelopes" > "$work/arxi.txt" 2>&1
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 arxi_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/arxi.txt")
@@ -62,7 +62,7 @@ mkdir -p "$work/batch"
 bench_sidecar_config "$port" signer.key > "$work/batch/sidecar.toml"
 ./target/release/arxi-sidecar --config "$work/batch/sidecar.toml" 2> "$work/batch/sidecar.log" &
 pids+=($!)
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/batch/sidecar.log"
 BATCH=100 wrk -t2 -c"$clients" -d"${seconds}s" --timeout 30s --latency -s scripts/bench/post-batch.lua \
   "http://127.0.0.1:$port/v1/envelopes/batch" > "$work/arxi-batch.txt" 2>&1
 kill "${pids[1]}"; wait "${pids[1]}" 2>/dev/null || true

@@ -10,6 +10,7 @@
 # Usage: scripts/bench/reload.sh [SECONDS] [RELOADS]   (default 20, 100)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/bench/sidecar-config.sh
 seconds="${1:-20}"
 reloads="${2:-100}"
 scripts/install-test-deps.sh bench >/dev/null
@@ -74,7 +75,7 @@ run_wrk() {
 ./target/release/arxi-sidecar --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pids+=($!)
 sidecar=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.05; done
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
 
 reload_loop() {
   local interval

@@ -7,6 +7,12 @@
 #
 # KEY_FILE is generated when missing. EXTRA (whole TOML tables, e.g. a
 # `[log]` table or `[[witness.peers]]`) is appended as given.
+#
+#   bench_wait_http URL [LOG] [SECONDS]
+#
+# Waits until URL answers with a 2xx status, up to SECONDS (default 20);
+# otherwise says so, prints the end of LOG (the server's) and fails, so a
+# benchmark never measures a server that did not start.
 bench_sidecar_config() {
   cat <<TOML
 config_version = 1
@@ -31,4 +37,15 @@ max_queued_requests = 4096
 recorder_queue_capacity = 16384
 ${3:-}
 TOML
+}
+
+bench_wait_http() {
+  local url=$1 log=${2:-} seconds=${3:-20} i
+  for ((i = 0; i < seconds * 20; i++)); do
+    curl -sf "$url" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "no answer from $url after ${seconds}s" >&2
+  if [ -n "$log" ] && [ -f "$log" ]; then tail -n 40 "$log" >&2; fi
+  return 1
 }

@@ -24,7 +24,6 @@ hello_port=18788
 bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-wait_http() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 # wrk's summary: requests/s and the latency percentiles it prints.
 run_wrk() {
   local label=$1; shift
@@ -45,8 +44,8 @@ sidecar=$!
 ./target/release/examples/hello "127.0.0.1:$hello_port" 2 2> "$work/hello.log" &
 pids+=($!)
 hello=$!
-wait_http "http://127.0.0.1:$port/ready"
-wait_http "http://127.0.0.1:$hello_port/"
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
+bench_wait_http "http://127.0.0.1:$hello_port/" "$work/hello.log"
 curl -s "http://127.0.0.1:$port/startup" > "$work/startup.json"
 driver=$(sed -E 's/.*"io_driver":"([a-z_]+)".*/\1/' "$work/startup.json")
 

@@ -67,11 +67,7 @@ bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 # data_dir and the key file are relative to the configuration's folder.
 "$bin/arxi-sidecar" --config "$work/sidecar.toml" 2> "$work/sidecar.log" &
 pid=$!
-for _ in $(seq 1 200); do
-  curl -sf "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -sf "http://127.0.0.1:$port/ready" >/dev/null || { echo "sustained: the sidecar did not start" >&2; cat "$work/sidecar.log" >&2; exit 1; }
+bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
 
 appends() { curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "arxi_recorder_appends_total" {print $2}'; }
 cached_mb() { awk '/^Cached:/ {print int($2 / 1024)}' /proc/meminfo; }

@@ -37,7 +37,6 @@ tsa_ca=$(awk '/^ca/ {print $2}' "$work/tsa.out")
 
 port=18797
 base="http://127.0.0.1:$port"
-wait_http() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 metric() { curl -s "$base/metrics" | awk -v name="$1" 'index($0, name) == 1 {print $2; exit}'; }
 
 # run KIND ROUND: prints "| ROUND | KIND | requests/s | p50 | p99 | seals | tokens at stop | waiting at stop | s until all stamped |".
@@ -56,7 +55,7 @@ ca_cert = \"$tsa_ca\""
   bench_sidecar_config "$port" signer.key "$extra" > "$dir/sidecar.toml"
   (cd "$dir" && exec "$bin/arxi-sidecar" --config sidecar.toml 2> sidecar.log) &
   pid=$!
-  wait_http "$base/ready"
+  bench_wait_http "$base/ready" "$dir/sidecar.log"
   wrk -t2 -c64 -d2s -s scripts/bench/post-envelope.lua "$base/v1/envelopes" >/dev/null 2>&1
   local result rps p50 p99 seals tokens waiting catch_up="-"
   result=$(wrk -t2 -c64 -d"${seconds}s" --latency -s scripts/bench/post-envelope.lua "$base/v1/envelopes" 2>&1)

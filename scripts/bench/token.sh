@@ -38,7 +38,6 @@ printf '2718\n' > "$work/token.pin"
 chmod 600 "$work/token.pin"
 
 port=18797
-wait_http() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 
 # run SIGNER ROUND: prints "| ROUND | SIGNER | requests/s | p50 | p99 | non-2xx |".
 run() {
@@ -53,7 +52,7 @@ run() {
   fi
   (cd "$dir" && exec "$sidecar" --config sidecar.toml 2> sidecar.log) &
   pid=$!
-  wait_http "http://127.0.0.1:$port/ready"
+  bench_wait_http "http://127.0.0.1:$port/ready" "$dir/sidecar.log"
   wrk -t2 -c64 -d2s -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" >/dev/null 2>&1
   local result rps p50 p99 non2xx
   result=$(wrk -t2 -c64 -d"${seconds}s" --latency -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" 2>&1)

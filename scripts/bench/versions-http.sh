@@ -45,12 +45,7 @@ commit_subject = true"
     | awk -v keys="$keys" '{print} /^\[recorder\]$/ {print keys}' > "$work/v$version/sidecar.toml"
   "$bin/arxi-sidecar" --config "$work/v$version/sidecar.toml" 2> "$work/v$version/sidecar.log" &
   pid[$version]=$!
-  ready=""
-  for _ in $(seq 1 200); do
-    curl -sf "http://127.0.0.1:${port[$version]}/ready" >/dev/null 2>&1 && { ready=1; break; }
-    sleep 0.05
-  done
-  [ -n "$ready" ] || { echo "versions-http: the version $version sidecar did not start" >&2; cat "$work/v$version/sidecar.log" >&2; exit 1; }
+  bench_wait_http "http://127.0.0.1:${port[$version]}/ready" "$work/v$version/sidecar.log"
 done
 # The version 2 sidecar says so in its receipts.
 receipt=$(curl -sf -X POST -H 'Content-Type: application/json' \

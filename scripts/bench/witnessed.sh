@@ -26,7 +26,6 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 port=18797
-wait_http() { for _ in $(seq 1 400); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "no answer from $1" >&2; return 1; }
 
 # The recorder key is fixed so the log's vkey is known before the
 # witnesses start: a first start prints it.
@@ -41,7 +40,7 @@ start_sidecar() { # start_sidecar DIR
   ./target/release/arxi-sidecar --config "$1/sidecar.toml" 2> "$1/sidecar.log" &
   sidecar=$!
   pids+=("$sidecar")
-  wait_http "http://127.0.0.1:$port/ready"
+  bench_wait_http "http://127.0.0.1:$port/ready" "$1/sidecar.log"
 }
 stop_sidecar() { kill -TERM "$sidecar"; wait "$sidecar" 2>/dev/null || true; }
 
