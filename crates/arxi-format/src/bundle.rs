@@ -102,11 +102,11 @@ pub enum Tag {
     Attachment,
     /// `S`: seal.
     Seal,
-    /// `P`: a payload disclosure (container versions 2 and 3).
+    /// `P`: a payload disclosure (container version 2 and later).
     Payload,
-    /// `W`: the witnessed anchor (container versions 3 and 4).
+    /// `W`: the witnessed anchor (container version 3 and later).
     Anchor,
-    /// `D`: a key delegation (container versions 4 and 5).
+    /// `D`: a key delegation (container version 4 and later).
     Delegation,
     /// `T`: a timestamp token of the seal before it (container version 5).
     Timestamp,

@@ -450,6 +450,84 @@ fn the_conformance_suite_through_the_cli() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The loop `Docs/conformance/README.md` gives implementers, run as
+/// written (its `sh` block, with this build's `arxi` in place of the
+/// release binary): it reports no failure, and it ran `arxi` once per
+/// case. A case member the loop does not pass on (as `witnesses` and
+/// `quorum` once were) makes a case fail here.
+#[test]
+fn the_readme_loop_runs_every_conformance_case() {
+    let readme = std::fs::read_to_string(data("README.md")).expect("README.md");
+    let section = readme
+        .split("## Running it against your verifier")
+        .nth(1)
+        .expect("the README's section on running the suite");
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("an sh block in that section");
+    let work = std::env::temp_dir().join(format!("arxi-readme-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("work folder");
+    // A stand-in for the release binary that counts its runs.
+    let counter = work.join("runs");
+    let stand_in = work.join("arxi");
+    std::fs::write(
+        &stand_in,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+            counter.display(),
+            env!("CARGO_BIN_EXE_arxi")
+        ),
+    )
+    .expect("stand-in");
+    let mut permissions = std::fs::metadata(&stand_in)
+        .expect("stand-in")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&stand_in, permissions).expect("stand-in mode");
+    assert!(
+        script.contains("../../target/release/arxi ") && script.starts_with("cargo build"),
+        "the loop's form changed; update this test: {script}"
+    );
+    let script = script
+        .lines()
+        .filter(|line| !line.starts_with("cargo build"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "../../target/release/arxi ",
+            &format!("'{}' ", stand_in.display()),
+        )
+        .replace(
+            "/tmp/out.json",
+            &work.join("out.json").display().to_string(),
+        );
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&repository)
+        .output()
+        .expect("bash runs the loop (jq: scripts/install-test-deps.sh installs it)");
+    let runs = std::fs::read_to_string(&counter)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    std::fs::remove_dir_all(&work).expect("remove the work folder");
+    let stdout = text(&output);
+    assert!(
+        output.status.success() && !stdout.contains("FAIL"),
+        "the README's loop: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let suite: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("expected.json")).expect("expected.json"))
+            .expect("json");
+    let cases = suite["cases"].as_array().expect("cases").len();
+    assert_eq!(runs, cases, "the loop ran arxi once per case");
+}
+
 /// `arxi findings` prints the registry published in the repository.
 #[test]
 fn findings_prints_the_published_registry() {
