@@ -26,8 +26,9 @@
 //!   untrusted (its records are `envelope_untrusted_key`,
 //!   `seal_untrusted_key`).
 //! - An `arxi.key.delegated` key event (rule K, `keys`) must carry, in
-//!   `delegation`, exactly the bytes of the `D` record of its key when the
-//!   bundle holds one, else `key_delegation_invalid`.
+//!   `delegation`, exactly the `D` record of its key when the bundle holds
+//!   one (compared as parsed records, not as bytes), else
+//!   `key_delegation_invalid`.
 
 use std::collections::HashMap;
 

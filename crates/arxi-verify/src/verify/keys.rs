@@ -10,7 +10,7 @@
 //! - Its `key_id` is the key id of its `public_key`, else
 //!   `key_record_id_mismatch` (the record is still used, under the key id
 //!   it states).
-//! - It stands before every `E`, `A` and `S` record, else
+//! - It stands before every `E`, `A`, `S` and `P` record, else
 //!   `key_record_out_of_place` (still used).
 //! - Every envelope and seal that parses is signed by a key id that a key
 //!   record read before it states, else `key_record_missing`.
