@@ -108,6 +108,35 @@ fn framing(suite: &mut Suite) {
         b"ARXI-BUNDLE 1\n".to_vec(),
         &["truncated"],
     );
+    crafted_bytes(
+        suite,
+        "first-record-trailer",
+        "the preamble, then a trailer record: no manifest, nothing else is checked (rule F4)",
+        b"ARXI-BUNDLE 1\nZ 2\n{}\n".to_vec(),
+        &["manifest_missing"],
+    );
+    // The 24 bytes of a header do not count its LF (rule F2): a file that
+    // ends after 24 bytes of a header ended inside it; a 25th byte before
+    // the LF is a bad header, even at the end of the file.
+    let ending = ["truncated", "unsealed_envelopes", "manifest_mismatch"];
+    for (name, description, tail, codes) in [
+        (
+            "header-of-24-bytes-at-the-end",
+            "the file ends after envelope 10 and 24 bytes of a header without its LF: truncated inside the header",
+            &b"E 1234567890123456789012"[..],
+            &ending,
+        ),
+        (
+            "header-of-25-bytes-at-the-end",
+            "the file ends after envelope 10 and 25 bytes of a header without an LF: a bad header, not a truncation",
+            b"E 12345678901234567890123",
+            &stopped,
+        ),
+    ] {
+        let mut bytes = golden[..after_ten].to_vec();
+        bytes.extend_from_slice(tail);
+        crafted_bytes(suite, name, description, bytes, codes);
+    }
 }
 
 fn forms(suite: &mut Suite) {
@@ -196,6 +225,31 @@ fn seals(suite: &mut Suite) {
         &|p| {
             let text = String::from_utf8(p.clone()).expect("utf8");
             *p = text.replacen("\"v\":1}", "\"v\":2}", 1).into_bytes();
+        },
+    );
+    edit_seal(
+        "seal-count-inconsistent",
+        "segment 2's seal with a count one above last_seq - first_seq + 1: a field rule of section 9, so malformed, not a range mismatch",
+        &[
+            "seal_malformed",
+            "seal_chain_broken",
+            "segment_opened_mismatch",
+            "manifest_mismatch",
+        ],
+        &|p| {
+            let text = String::from_utf8(p.clone()).expect("utf8");
+            let count: u64 = text["{\"count\":".len()..]
+                .split(',')
+                .next()
+                .and_then(|digits| digits.parse().ok())
+                .expect("a seal starts with its count");
+            *p = text
+                .replacen(
+                    &format!("{{\"count\":{count},"),
+                    &format!("{{\"count\":{},", count + 1),
+                    1,
+                )
+                .into_bytes();
         },
     );
     edit_seal(

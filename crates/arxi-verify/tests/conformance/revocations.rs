@@ -76,6 +76,14 @@ pub(crate) fn revocations(suite: &mut Suite) {
         revoking(25, empty_reason).bytes(),
         &["key_revocation_invalid"],
     );
+    let mut extra_member = revocation("a", 10);
+    extra_member["note"] = json!("one member too many");
+    bundle(
+        "revocation-invalid-revokes-nothing",
+        "envelope 25 revokes A from seq 10, which A signed past, with an extra member (rule C5): a revocation that breaks a member rule is not used by rule R, so no key_revoked_signature",
+        revoking(25, extra_member).bytes(),
+        &["key_revocation_invalid"],
+    );
     anchors(suite);
     series(suite);
 }

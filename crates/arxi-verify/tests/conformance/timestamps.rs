@@ -284,6 +284,24 @@ fn policies(suite: &mut Suite) {
             codes,
         );
     }
+    // `T` is a tag of container version 5 (rule F2).
+    let mut version_4 = honest.clone();
+    let preamble = b"ARXI-BUNDLE 5\n";
+    assert!(
+        version_4.starts_with(preamble),
+        "a stamped bundle is version 5"
+    );
+    version_4[preamble.len() - 2] = b'4';
+    case(
+        suite,
+        (
+            "stamped-as-version-4",
+            "the stamped bundle with the preamble of container version 4, where T is no tag: reading stops at the first token",
+        ),
+        version_4,
+        (root, false, None),
+        &["bad_record", "manifest_mismatch"],
+    );
     let unstamped = Bundle::golden().bytes();
     case(
         suite,
