@@ -120,7 +120,7 @@ impl Verifier<'_> {
             self.find(Code::KeyDelegationInvalid, at, message, None, None);
         }
         if self.body_started {
-            let message = "a delegation record after the first envelope, attachment or seal";
+            let message = "a delegation record after the first envelope, payload disclosure, attachment or seal";
             self.find(Code::KeyRecordOutOfPlace, at, message, None, None);
         }
         self.adopt(&delegation, at);

@@ -161,7 +161,8 @@ impl Verifier<'_> {
             );
         }
         if self.body_started {
-            let message = "a key record after the first envelope, attachment or seal";
+            let message =
+                "a key record after the first envelope, payload disclosure, attachment or seal";
             self.find(Code::KeyRecordOutOfPlace, at, message, None, None);
         }
         let records = &mut self.key_records;

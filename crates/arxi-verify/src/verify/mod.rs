@@ -144,7 +144,7 @@ pub(crate) struct Verifier<'k> {
     /// SHA-256 of the first record's payload, when it is a manifest.
     manifest_payload_hash: Option<Hash32>,
     record_index: u64,
-    /// An envelope, attachment or seal record has been read.
+    /// An envelope, payload disclosure, attachment or seal record has been read.
     body_started: bool,
     chain: chain::Chain,
     keys: keys::KeyState,
