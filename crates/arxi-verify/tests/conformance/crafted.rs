@@ -110,6 +110,13 @@ fn framing(suite: &mut Suite) {
     );
     crafted_bytes(
         suite,
+        "first-record-cut-off",
+        "the preamble, then an envelope record cut off inside its payload: truncated, not manifest_missing (rule F4 judges a record read whole)",
+        b"ARXI-BUNDLE 1\nE 100\n{\"v\":1,".to_vec(),
+        &["truncated"],
+    );
+    crafted_bytes(
+        suite,
         "first-record-trailer",
         "the preamble, then a trailer record: no manifest, nothing else is checked (rule F4)",
         b"ARXI-BUNDLE 1\nZ 2\n{}\n".to_vec(),
@@ -124,6 +131,12 @@ fn framing(suite: &mut Suite) {
             "header-of-24-bytes-at-the-end",
             "the file ends after envelope 10 and 24 bytes of a header without its LF: truncated inside the header",
             &b"E 1234567890123456789012"[..],
+            &ending,
+        ),
+        (
+            "unknown-tag-cut-off-at-the-end",
+            "the file ends after envelope 10 and the 4 bytes X 12 without an LF: a header is judged at its LF, so truncated, not bad_record",
+            &b"X 12"[..],
             &ending,
         ),
         (

@@ -365,6 +365,16 @@ pub(crate) fn disclosures(suite: &mut Suite) {
             records[index].payload = Disclosure::Erased { erased_by: 8 }.to_canonical_bytes();
         },
     );
+    case(
+        "v2-erasure-claim-not-canonical",
+        "seq 6's P record says erased by seq 8 with a space after its first member: not canonical, so malformed (rule P2), and the erasure at seq 8 lists seq 6 without a P record that holds saying so (rule P4)",
+        &["payload_record_malformed", "payload_erasure_mismatch"],
+        plain,
+        &|records| {
+            let index = payload_of(records, 6);
+            records[index].payload = br#"{"erased_by":8, "state":"erased","v":1}"#.to_vec();
+        },
+    );
     let unsorted = Edits {
         erasure_payload: Some(|| json!({"by": "seq", "reason": "r", "seqs": [6, 6]})),
     };

@@ -76,6 +76,21 @@ pub(crate) fn revocations(suite: &mut Suite) {
         revoking(25, empty_reason).bytes(),
         &["key_revocation_invalid"],
     );
+    let mut late_record = revoking(25, revocation("a", 10));
+    let record_of_a = late_record.key_record_index(key("a").public());
+    let moved = late_record.records.remove(record_of_a);
+    let before_18 = late_record.envelope_index(18);
+    late_record.records.insert(before_18, moved);
+    bundle(
+        "revoked-before-a-late-key-record",
+        "as revoked-before-the-record, with A's key record moved after A's last signature (before envelope 18): rule R2 counts what a key signed from the record naming it on, so A's signatures before it are key_record_missing (K4) and its revocation from seq 10 finds nothing to report; the manifest lists the key records in their old order",
+        late_record.bytes(),
+        &[
+            "key_record_out_of_place",
+            "key_record_missing",
+            "manifest_mismatch",
+        ],
+    );
     let mut extra_member = revocation("a", 10);
     extra_member["note"] = json!("one member too many");
     bundle(
