@@ -226,15 +226,19 @@ fn seals(suite: &mut Suite) {
         &["seal_not_canonical"],
         &|p| p.insert(1, b' '),
     );
+    // A seal that does not parse ends its segment without a usable seal:
+    // the next seal's link, the next segment's opening and the manifest's
+    // list of segments no longer agree with it.
+    let unusable_seal = &[
+        "seal_malformed",
+        "seal_chain_broken",
+        "segment_opened_mismatch",
+        "manifest_mismatch",
+    ];
     edit_seal(
         "seal-version-2",
         "segment 2's seal says v 2: malformed; the segment ends without a usable seal",
-        &[
-            "seal_malformed",
-            "seal_chain_broken",
-            "segment_opened_mismatch",
-            "manifest_mismatch",
-        ],
+        unusable_seal,
         &|p| {
             let text = String::from_utf8(p.clone()).expect("utf8");
             *p = text.replacen("\"v\":1}", "\"v\":2}", 1).into_bytes();
@@ -243,12 +247,7 @@ fn seals(suite: &mut Suite) {
     edit_seal(
         "seal-count-inconsistent",
         "segment 2's seal with a count one above last_seq - first_seq + 1: a field rule of section 9, so malformed, not a range mismatch",
-        &[
-            "seal_malformed",
-            "seal_chain_broken",
-            "segment_opened_mismatch",
-            "manifest_mismatch",
-        ],
+        unusable_seal,
         &|p| {
             let text = String::from_utf8(p.clone()).expect("utf8");
             let count: u64 = text["{\"count\":".len()..]
