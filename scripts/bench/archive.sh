@@ -109,7 +109,6 @@ sidecar_config() {
   } > "$dir/sidecar.toml"
 }
 
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }'; }
 # CPU seconds (user + system) a process has used so far.
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 rss_peak() { awk '/VmHWM/ { print $2 }' "/proc/$1/status"; }
@@ -123,10 +122,10 @@ run() {
   pids+=("$pid")
   bench_wait_http "http://127.0.0.1:$port/ready" "$dir/sidecar.log"
   local lag_max=0
-  ( while kill -0 "$pid" 2>/dev/null; do metric "$port" arxi_archive_lag_segments; sleep 1; done ) > "$dir/lag" &
+  ( while kill -0 "$pid" 2>/dev/null; do bench_metric "$port" arxi_archive_lag_segments; sleep 1; done ) > "$dir/lag" &
   local sampler=$!
   local head_before wrk_started garage_before
-  head_before=$(metric "$port" arxi_recorder_head_seq)
+  head_before=$(bench_metric "$port" arxi_recorder_head_seq)
   garage_before=$(cpu_seconds "$garage_pid")
   wrk_started=$(date +%s.%N)
   if [ "$batch" -gt 0 ]; then
@@ -137,7 +136,7 @@ run() {
   fi
   local requests envelope_rate
   requests=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk")
-  envelope_rate=$(awk -v a="$(metric "$port" arxi_recorder_head_seq)" -v b="$head_before" \
+  envelope_rate=$(awk -v a="$(bench_metric "$port" arxi_recorder_head_seq)" -v b="$head_before" \
     -v t="$(awk -v now="$(date +%s.%N)" -v then="$wrk_started" 'BEGIN { print now - then }')" \
     'BEGIN { printf "%.0f", (a - b) / t }')
   local start catch_up=0
@@ -145,7 +144,7 @@ run() {
   if [ "$archive" = 1 ]; then
     curl -s -X POST "http://127.0.0.1:$port/v1/segments/seal" > /dev/null
     # Caught up: every segment this process sealed is archived.
-    until [ "$(metric "$port" arxi_archive_segments_total)" = "$(metric "$port" arxi_recorder_seals_total)" ]; do
+    until [ "$(bench_metric "$port" arxi_archive_segments_total)" = "$(bench_metric "$port" arxi_recorder_seals_total)" ]; do
       sleep 0.2
     done
     catch_up=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
@@ -154,7 +153,7 @@ run() {
   kill "$sampler" 2>/dev/null || true
   local cpu_note
   cpu_note="CPU seconds: sidecar $(cpu_seconds "$pid"), garage $(awk -v a="$(cpu_seconds "$garage_pid")" -v b="$garage_before" 'BEGIN { printf "%.1f", a - b }')"
-  say "$name: $cpu_note; $requests requests/s, $envelope_rate envelopes/s, latency p50 $(awk '$1 == "50%" { print $2 }' "$dir/wrk") p99 $(awk '$1 == "99%" { print $2 }' "$dir/wrk"); non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(metric "$port" arxi_archive_segments_total) segments, $(metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
+  say "$name: $cpu_note; $requests requests/s, $envelope_rate envelopes/s, latency p50 $(awk '$1 == "50%" { print $2 }' "$dir/wrk") p99 $(awk '$1 == "99%" { print $2 }' "$dir/wrk"); non-2xx: $(awk '/non-2xx/ { print $3 }' "$dir/wrk"); peak RSS $(rss_peak "$pid") KiB; archive lag max ${lag_max:-0} segments; caught up ${catch_up} s after the load; archived $(bench_metric "$port" arxi_archive_segments_total) segments, $(bench_metric "$port" arxi_archive_bytes_total) bytes; load average $(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
 }
 
@@ -180,17 +179,17 @@ started=$(date +%s)
 (
   while kill -0 "$pid" 2>/dev/null; do
     bytes=$(( $(stat -c %s "$dir/data/arxi.db" 2>/dev/null || echo 0) + $(stat -c %s "$dir/data/arxi.db-wal" 2>/dev/null || echo 0) ))
-    echo "$(( $(date +%s) - started )),$(metric "$port" arxi_recorder_head_seq),$(( bytes / 1048576 )),$(metric "$port" arxi_retention_pruned_through_segment),$(metric "$port" arxi_archive_lag_segments)"
+    echo "$(( $(date +%s) - started )),$(bench_metric "$port" arxi_recorder_head_seq),$(( bytes / 1048576 )),$(bench_metric "$port" arxi_retention_pruned_through_segment),$(bench_metric "$port" arxi_archive_lag_segments)"
     sleep 1
   done
 ) >> "$csv" &
 sampler=$!
-while [ "$(metric "$port" arxi_recorder_head_seq)" -lt "$envelopes" ]; do
+while [ "$(bench_metric "$port" arxi_recorder_head_seq)" -lt "$envelopes" ]; do
   wrk -t2 -c64 -d30s -s scripts/bench/post-envelope.lua "http://127.0.0.1:$port/v1/envelopes" >> "$dir/wrk"
 done
 sleep 10
 kill "$sampler" 2>/dev/null || true
-recorded=$(metric "$port" arxi_recorder_head_seq)
+recorded=$(bench_metric "$port" arxi_recorder_head_seq)
 max_mib=$(tail -n +2 "$csv" | cut -d, -f3 | sort -n | tail -1)
 # The retention window's data: 5 kept sealed segments and the open one,
 # 100,000 envelopes each, at the bytes per envelope measured before the

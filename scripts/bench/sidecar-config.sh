@@ -13,6 +13,11 @@
 # Waits until URL answers with a 2xx status, up to SECONDS (default 20);
 # otherwise says so, prints the end of LOG (the server's) and fails, so a
 # benchmark never measures a server that did not start.
+#
+#   bench_metric PORT NAME
+#
+# Prints the value of the unlabelled metric NAME from the sidecar on
+# 127.0.0.1:PORT (GET /metrics), or nothing when it has none.
 bench_sidecar_config() {
   cat <<TOML
 config_version = 1
@@ -48,4 +53,8 @@ bench_wait_http() {
   echo "no answer from $url after ${seconds}s" >&2
   if [ -n "$log" ] && [ -f "$log" ]; then tail -n 40 "$log" >&2; fi
   return 1
+}
+
+bench_metric() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v name="$2" '$1 == name { print $2 }'
 }

@@ -69,7 +69,6 @@ bench_sidecar_config "$port" signer.key > "$work/sidecar.toml"
 pid=$!
 bench_wait_http "http://127.0.0.1:$port/ready" "$work/sidecar.log"
 
-appends() { curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "arxi_recorder_appends_total" {print $2}'; }
 cached_mb() { awk '/^Cached:/ {print int($2 / 1024)}' /proc/meminfo; }
 hz=$(getconf CLK_TCK)
 
@@ -85,12 +84,12 @@ hz=$(getconf CLK_TCK)
     "http://127.0.0.1:$port/v1/envelopes") > "$work/wrk.txt" 2>&1 &
   wrk_pid=$!
   read -r user0 sys0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  count0=$(appends)
+  count0=$(bench_metric "$port" arxi_recorder_appends_total)
   t=0
   while sleep "$interval" && kill -0 "$wrk_pid" 2>/dev/null; do
     t=$((t + interval))
     read -r user1 sys1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    count1=$(appends)
+    count1=$(bench_metric "$port" arxi_recorder_appends_total)
     awk -v t="$t" -v n=$((count1 - count0)) -v s="$interval" -v u=$((user1 - user0)) -v k=$((sys1 - sys0)) \
       -v hz="$hz" -v db="$(du -sm "$work/data" | cut -f1)" -v grown=$(($(cached_mb) - cached_start)) \
       'BEGIN { if (n == 0) n = 1; printf "| %d | %.0f | %.1f | %.1f | %d | %d |\n", t, n / s, u * 1e6 / hz / n, k * 1e6 / hz / n, db, grown }'
