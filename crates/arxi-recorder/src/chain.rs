@@ -317,7 +317,8 @@ impl Chain {
             }),
             signature: None,
         };
-        plan.ops.push(Op::unsigned_envelope(body, hash));
+        plan.ops
+            .push(Op::unsigned_envelope(body, hash, unsigned.len() as u64));
         if let Some(commitment) = commitment {
             // After its envelope row, which it references.
             plan.ops.push(Op::InsertPayload {

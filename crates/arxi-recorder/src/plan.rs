@@ -132,12 +132,20 @@ pub(crate) struct Unsigned {
     pub(crate) body: EnvelopeBody,
     /// SHA-256 of `body`'s canonical bytes.
     pub(crate) hash: Hash32,
+    /// The length of `body`'s canonical bytes, which the signed bytes
+    /// exceed by exactly [`crate::signing::AUTH_MEMBERS_BYTES`].
+    pub(crate) unsigned_length: u64,
 }
 
 impl Op {
     /// An envelope waiting for its signature, with the row it will be
-    /// written as.
-    pub(crate) fn unsigned_envelope(body: EnvelopeBody, hash: Hash32) -> Self {
+    /// written as; `hash` and `unsigned_length` are of `body`'s canonical
+    /// bytes.
+    pub(crate) fn unsigned_envelope(
+        body: EnvelopeBody,
+        hash: Hash32,
+        unsigned_length: u64,
+    ) -> Self {
         Self::InsertEnvelope {
             row: EnvelopeRow {
                 seq: body.seq,
@@ -149,7 +157,11 @@ impl Op {
                 hash: hash.0,
                 body: Vec::new(),
             },
-            unsigned: Some(Box::new(Unsigned { body, hash })),
+            unsigned: Some(Box::new(Unsigned {
+                body,
+                hash,
+                unsigned_length,
+            })),
         }
     }
 }

@@ -16,9 +16,9 @@
 //! of signing), against some 15 µs to start a thread; and a standing pool
 //! would hold the signing key in more long-lived places.
 
-use crate::plan::{Op, Plan, Signatures};
-use arxi_format::envelope::{Envelope, EnvelopeBody};
-use arxi_format::{Domain, Hash32, Sign as _, Signature, Signer, SignerError};
+use crate::plan::{Op, Plan, Signatures, Unsigned};
+use arxi_format::envelope::Envelope;
+use arxi_format::{Domain, Sign as _, Signature, Signer, SignerError};
 
 /// What the `hash` and `signature` members add to an envelope's canonical
 /// bytes: two members of fixed length (`"hash":"<64 hex>"`,
@@ -104,7 +104,7 @@ fn sign_ops_with(ops: &mut [Op], keys: &[&Signer]) -> Result<Signatures, SignerE
                 .iter()
                 .find(|key| key.id() == &pending.body.key_id)
                 .unwrap_or(&keys[0]);
-            let (bytes, signature) = sign(pending.body, pending.hash, key)?;
+            let (bytes, signature) = sign(*pending, key)?;
             row.body = bytes;
             made.push((row.seq, signature));
         }
@@ -112,19 +112,18 @@ fn sign_ops_with(ops: &mut [Op], keys: &[&Signer]) -> Result<Signatures, SignerE
     Ok(Signatures(made))
 }
 
-/// The signed canonical bytes of `body`, whose hash is `hash`, and the
-/// signature.
-fn sign(
-    body: EnvelopeBody,
-    hash: Hash32,
-    key: &Signer,
-) -> Result<(Vec<u8>, Signature), SignerError> {
+/// The signed canonical bytes of `pending`'s body and the signature.
+fn sign(pending: Unsigned, key: &Signer) -> Result<(Vec<u8>, Signature), SignerError> {
+    let Unsigned {
+        body,
+        hash,
+        unsigned_length,
+    } = pending;
     assert_eq!(
         &body.key_id,
         key.id(),
         "the chain names the key it signs with, so the ids agree"
     );
-    let unsigned_length = body.canonical_bytes().len() as u64;
     let signature = key.sign_hash(Domain::Envelope, &hash)?;
     let envelope = Envelope {
         body,
@@ -144,11 +143,10 @@ fn sign(
 mod tests {
     use super::*;
 
-    use arxi_format::envelope::Kind;
-    use arxi_format::{CanonicalJson, ChainHead, Timestamp};
+    use arxi_format::envelope::{EnvelopeBody, Kind};
+    use arxi_format::{CanonicalJson, ChainHead, Hash32, Timestamp};
     use arxi_store::EnvelopeRow;
 
-    use crate::plan::Unsigned;
     use crate::status::EngineStatus;
 
     /// A plan of `count` chained envelopes with mixed other ops, unsigned.
@@ -184,7 +182,8 @@ mod tests {
                 prev_hash: head.hash,
                 key_id: key.id().clone(),
             };
-            let hash = body.compute_hash();
+            let unsigned = body.canonical_bytes();
+            let hash = Hash32::of(&unsigned);
             head = ChainHead { seq, hash };
             plan.ops.push(Op::InsertEnvelope {
                 row: EnvelopeRow {
@@ -197,7 +196,11 @@ mod tests {
                     hash: hash.0,
                     body: Vec::new(),
                 },
-                unsigned: Some(Box::new(Unsigned { body, hash })),
+                unsigned: Some(Box::new(Unsigned {
+                    body,
+                    hash,
+                    unsigned_length: unsigned.len() as u64,
+                })),
             });
             if seq % 7 == 0 {
                 plan.ops.push(Op::Progress {
