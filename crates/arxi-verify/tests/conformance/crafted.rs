@@ -195,6 +195,20 @@ fn forms(suite: &mut Suite) {
             "seal_range_mismatch",
         ],
     );
+    let mut band = Bundle::golden();
+    replace_in(&mut band, four, "\"amount\":1250.75", "\"amount\":1e20");
+    crafted(
+        suite,
+        "payload-double-in-the-unsafe-integer-band",
+        "envelope 4's payload holds 1e20, a double whose canonical form would be an integer literal beyond 2^53-1 (section 2.1): malformed, so not taken into the chain",
+        &band,
+        &[
+            "envelope_malformed",
+            "envelope_missing",
+            "seal_merkle_root_mismatch",
+            "seal_range_mismatch",
+        ],
+    );
     let mut signature = Bundle::golden();
     signature.edit_record(four, |payload| {
         let mut envelope = Envelope::parse(payload).expect("envelope");
