@@ -274,10 +274,13 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
     );
 
     // Control-plane error: fail closed; `reason` tells a bad answer from a
-    // refusal of our token.
+    // refusal of our token. An answer naming `decision` twice (deny, then
+    // allow) is no decision, nor is one over the 64 KiB the sidecar reads.
     for (mode, reason) in [
         ("fail", "control_plane_invalid_answer"),
         ("refuse", "control_plane_refused"),
+        ("ambiguous", "control_plane_invalid_answer"),
+        ("oversized", "control_plane_invalid_answer"),
     ] {
         control_plane.set(&json!({ "ingress": mode }));
         let failed = record(&sidecar, &[]);
@@ -291,6 +294,12 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
             "ingress mode {mode}"
         );
     }
+    control_plane.set(&json!({"ingress": "allow"}));
+    assert_eq!(
+        envelope_count(&sidecar, "payments.settled"),
+        0,
+        "no decision: not recorded"
+    );
 
     // Timeout (400 ms): fail closed, promptly; the hung connection is not
     // reused: the next call answers correctly on a fresh one.
@@ -325,8 +334,12 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
     control_plane.set(&json!({"hooks": "fail"}));
     let admission = record(&sidecar, &[]);
     assert_eq!(
-        (admission.status, code(&admission)),
-        (502, "enterprise_hook_failed".into())
+        (
+            admission.status,
+            code(&admission),
+            admission.json()["phase"].clone()
+        ),
+        (502, "enterprise_hook_failed".into(), json!("admission"))
     );
     control_plane.set(&json!({"hooks": "ok"}));
     assert_eq!(
@@ -342,8 +355,12 @@ fn deny_error_timeout_and_hook_failures_fail_closed() {
     let key = [("Idempotency-Key", "settle-5")];
     let unaudited = record(&sidecar, &key);
     assert_eq!(
-        (unaudited.status, code(&unaudited)),
-        (502, "enterprise_hook_failed".into())
+        (
+            unaudited.status,
+            code(&unaudited),
+            unaudited.json()["phase"].clone()
+        ),
+        (502, "enterprise_hook_failed".into(), json!("result"))
     );
     control_plane.set(&json!({"hooks": "ok"}));
     let retried = record(&sidecar, &key);

@@ -1087,7 +1087,8 @@ rule! {
 rule! {
     /// Any JSON value (the `payload` of an event). Its numbers must lie
     /// within ±(2^53-1) (larger ones would be rounded: send them as
-    /// strings), it nests at most 64 deep and repeats no object key; the
+    /// strings), it nests at most 63 deep (the request body holding it at
+    /// most 64, a batch's 66) and repeats no object key; the
     /// server refuses anything else with 422 naming the rule
     /// (`integer_out_of_range`, `json_too_deep`, `duplicate_json_key`). Not
     /// stated as a recursive schema: mainstream generators skip operations

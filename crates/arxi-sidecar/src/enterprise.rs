@@ -164,6 +164,16 @@ pub enum Phase {
     Result,
 }
 
+impl Phase {
+    /// The `phase` member of a hook, and of a 502 `enterprise_hook_failed`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Admission => "admission",
+            Self::Result => "result",
+        }
+    }
+}
+
 /// A decision reported in a hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -238,10 +248,7 @@ pub fn hook_body(
     reason: Option<&str>,
 ) -> Bytes {
     let mut members = operation_members(config, operation, HOOK_SCHEMA);
-    members["phase"] = json!(match phase {
-        Phase::Admission => "admission",
-        Phase::Result => "result",
-    });
+    members["phase"] = json!(phase.name());
     members["decision"] = json!(decision.name());
     members["status"] = json!(status);
     members["code"] = json!(code);
@@ -349,10 +356,13 @@ impl Bridge<'_> {
                 let reason = match error {
                     CallError::Timeout => Unavailable::Timeout,
                     CallError::Failed(_) => Unavailable::Down,
+                    CallError::Oversized => Unavailable::InvalidAnswer,
                 };
                 unavailable(reason, format!("ingress check: {error}"))
             })?;
-        let decision = serde_json::from_slice::<Value>(&answer.body).ok();
+        // Read as strictly as a client's body: an answer with a member
+        // twice (`{"decision":"deny","decision":"allow"}`) is no decision.
+        let decision = arxi_format::json::parse(&answer.body).ok();
         let field = |name: &str| {
             decision
                 .as_ref()
@@ -427,8 +437,10 @@ impl Bridge<'_> {
             }
             Ok(Verdict::Allow) => {
                 if let Err(error) = self.hook(admission(Decision::Allow, None, None)).await {
+                    tracing::warn!(%error, correlation_id = operation.correlation_id, "admission hook (allow) not exported: the handler does not run");
                     return Err(Problem::new(Code::EnterpriseHookFailed)
-                        .detail(format!("admission hook: {error}")));
+                        .detail(format!("admission hook: {error}"))
+                        .with("phase", Phase::Admission.name()));
                 }
             }
         }
@@ -455,9 +467,11 @@ impl Bridge<'_> {
                     status,
                     "result hook not exported: answering 502 instead of an unaudited success"
                 );
-                Err(Problem::new(Code::EnterpriseHookFailed).detail(format!(
-                    "the operation completed ({status}) but its result hook was not exported: {error}; retry with the same Idempotency-Key"
-                )))
+                Err(Problem::new(Code::EnterpriseHookFailed)
+                    .detail(format!(
+                        "the operation completed ({status}) but its result hook was not exported: {error}; retry with the same Idempotency-Key"
+                    ))
+                    .with("phase", Phase::Result.name()))
             }
             Err(error) => {
                 tracing::warn!(%error, correlation_id = operation.correlation_id, "result hook (failure) not exported");

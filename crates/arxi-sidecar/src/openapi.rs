@@ -327,12 +327,13 @@ fn problem_schema() -> Value {
             "retry_after_ms": count("With 429 and 503: milliseconds to wait, computed from the queue that refused the request where there is one; wait this long (plus jitter) before retrying with the same Idempotency-Key."),
             "correlation_id": {"type": "string"},
             "client_correlation_id": {"type": "string"},
-            "field": text("validation_failed, payload_too_large: the member at fault, as a path (`type`, `attachments[2].media_type`, `limit`)."),
+            "field": text("validation_failed, payload_too_large: the member at fault, as a path (`type`, `attachments[2].media_type`, `limit`); bad_request: the query parameter unknown or given twice; invalid_cursor: `cursor`."),
             "reason": text("not_ready: storage_unavailable, request_capacity_exhausted, enterprise_control_unavailable or shutting_down; enterprise_control_unavailable: control_plane_down, control_plane_timeout, control_plane_refused or control_plane_invalid_answer; enterprise_denied: the control plane's reason."),
             "offset": count("malformed_json, noncharacter_in_string: byte offset in the body."),
             "segment_id": count("segment_already_open, segment_not_sealed: the segment."),
             "header": text("duplicate_header and framing refusals: the header field at fault (lowercase)."),
             "plane": text("wrong_plane: the plane of the route."),
+            "phase": text("enterprise_hook_failed: the hook not accepted, `admission` (the operation did not run) or `result` (the operation was done)."),
             "event_type": text("namespace_forbidden: the event type refused."),
             "missing": {"type": "array", "items": {"type": "string"}, "description": "identity_required: the identity headers missing."},
             "coding": text("unsupported_transfer_coding: the transfer coding refused."),
@@ -456,4 +457,27 @@ fn ready_example() -> Value {
             last_error: None,
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameters documented are the ones the pipeline lets through.
+    #[test]
+    fn documented_query_parameters_are_the_routes_own() {
+        for route in ROUTES {
+            let parameters = query_parameters(route);
+            let documented: Vec<&str> = parameters
+                .iter()
+                .map(|parameter| parameter["name"].as_str().expect("name"))
+                .collect();
+            assert_eq!(
+                documented,
+                crate::routes::query_names(route),
+                "{}",
+                route.operation_id
+            );
+        }
+    }
 }

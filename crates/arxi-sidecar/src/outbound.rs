@@ -100,6 +100,9 @@ pub enum CallError {
     Timeout,
     /// Name resolution, connection or protocol failure.
     Failed(String),
+    /// An answer whose body exceeds [`ANSWER_BYTES_MAX`]: the peer
+    /// answered, but not with anything the sidecar reads.
+    Oversized,
 }
 
 impl std::fmt::Display for CallError {
@@ -107,6 +110,7 @@ impl std::fmt::Display for CallError {
         match self {
             Self::Timeout => write!(f, "no answer within the timeout"),
             Self::Failed(reason) => write!(f, "{reason}"),
+            Self::Oversized => write!(f, "an answer over {ANSWER_BYTES_MAX} bytes"),
         }
     }
 }
@@ -259,7 +263,16 @@ impl Client {
                 .collect()
                 .await
                 .map_err(|error| {
-                    Attempt::Failed(CallError::Failed(format!("reading the answer: {error}")))
+                    Attempt::Failed(
+                        if error
+                            .downcast_ref::<http_body_util::LengthLimitError>()
+                            .is_some()
+                        {
+                            CallError::Oversized
+                        } else {
+                            CallError::Failed(format!("reading the answer: {error}"))
+                        },
+                    )
                 })?
                 .to_bytes();
             Ok(Answer { status, body })

@@ -102,8 +102,10 @@ pub async fn handle(
         if let Some(refusal) = refused {
             return Err(refusal.problem);
         }
+        check_target(&parts.uri)?;
         match matched {
             Match::Found(route) if serves != Serves::Probes || route.kind == Kind::Probe => {
+                check_query(route, parts.uri.query())?;
                 let request = Request {
                     parts,
                     body,
@@ -164,6 +166,48 @@ fn request_span(
         parent_id = trace.as_ref().map(|trace| trace.parent_id.as_str()),
     );
     (span, trace)
+}
+
+/// Origin-form request targets only (RFC 9112 §3.2.1: a path and an
+/// optional query), for every route, probes included: an absolute-form
+/// (`http://host/path`), authority-form (`host:port`, as `CONNECT` sends)
+/// or asterisk-form (`*`) target is malformed here.
+fn check_target(uri: &http::Uri) -> Result<(), Problem> {
+    if uri.scheme().is_some() || uri.authority().is_some() || !uri.path().starts_with('/') {
+        return Err(Problem::new(Code::BadRequest)
+            .detail("the request target must be a path (origin-form), not a URL, host:port or *"));
+    }
+    Ok(())
+}
+
+/// The query string names only the route's parameters
+/// ([`routes::query_names`]), each at most once: an unknown or repeated
+/// parameter makes the request malformed (400 naming it in `field`),
+/// before any handler runs, so no route ignores one. Pieces are split on
+/// `&`; a name is what comes before the first `=` (taken as written, not
+/// percent-decoded); empty pieces are skipped.
+fn check_query(route: &Route, query: Option<&str>) -> Result<(), Problem> {
+    let names = routes::query_names(route);
+    let mut seen: Vec<&str> = Vec::with_capacity(names.len());
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+    {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let detail = if !names.contains(&name) {
+            format!("unknown query parameter {name:?}")
+        } else if seen.contains(&name) {
+            format!("query parameter {name:?} given twice")
+        } else {
+            seen.push(name);
+            continue;
+        };
+        return Err(Problem::new(Code::BadRequest)
+            .detail(detail)
+            .with("field", name));
+    }
+    Ok(())
 }
 
 /// The answer to a request no route of this listener takes.
@@ -593,15 +637,12 @@ fn is_chunked(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Origin-form targets only, and a `Host` the configuration allows.
+/// A `Host` the configuration allows (the target's form was checked
+/// before routing: [`check_target`]).
 fn check_host(
     parts: &http::request::Parts,
     config: &arxi_sidecar_config::ValidConfig,
 ) -> Result<(), Problem> {
-    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
-        return Err(Problem::new(Code::BadRequest)
-            .detail("absolute-form request targets are not accepted; send the path only"));
-    }
     let mut hosts = parts.headers.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (Some(host), None) => host,
@@ -685,14 +726,7 @@ fn check_accept(headers: &HeaderMap, route: &Route) -> Result<(), Problem> {
                 .unwrap_or_default()
                 .trim()
                 .to_ascii_lowercase();
-            let refused = pieces.any(|parameter| {
-                let parameter = parameter.trim().replace(' ', "");
-                parameter == "q=0"
-                    || parameter == "q=0.0"
-                    || parameter == "q=0.00"
-                    || parameter == "q=0.000"
-            });
-            if refused {
+            if pieces.any(is_zero_weight) {
                 continue;
             }
             if media == "*/*"
@@ -705,6 +739,24 @@ fn check_accept(headers: &HeaderMap, route: &Route) -> Result<(), Problem> {
         }
     }
     Err(Problem::new(Code::NotAcceptable).detail(format!("this route produces {produces}")))
+}
+
+/// Whether a media range's parameter is a weight of zero, "not
+/// acceptable" (RFC 9110 §12.4.2: `q` in any case, and a qvalue of `0`,
+/// `0.`, `0.0`, `0.00` or `0.000`).
+fn is_zero_weight(parameter: &str) -> bool {
+    let Some((name, value)) = parameter.split_once('=') else {
+        return false;
+    };
+    let zero = |value: &str| {
+        value.strip_prefix('0').is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix('.')
+                    .is_some_and(|digits| digits.len() <= 3 && digits.bytes().all(|b| b == b'0'))
+        })
+    };
+    name.trim().eq_ignore_ascii_case("q") && zero(value.trim())
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
@@ -785,6 +837,85 @@ mod tests {
             request < 2 * bridge,
             "a request's future ({request} bytes) holds the bridge's ({bridge}) inline"
         );
+    }
+
+    #[test]
+    fn only_origin_form_targets_pass() {
+        for target in ["/health", "/v1/envelopes?seq=1", "/"] {
+            let uri: http::Uri = target.parse().expect("uri");
+            assert!(check_target(&uri).is_ok(), "{target}");
+        }
+        for target in [
+            "http://evil.example/health",
+            "https://127.0.0.1/v1/envelopes",
+            "127.0.0.1:8080",
+            "*",
+        ] {
+            let uri: http::Uri = target.parse().expect("uri");
+            let problem = check_target(&uri).expect_err(target);
+            assert_eq!(problem.code, Code::BadRequest, "{target}");
+        }
+    }
+
+    #[test]
+    fn a_query_names_only_the_routes_parameters_once() {
+        let route = |operation: &str| {
+            routes::ROUTES
+                .iter()
+                .find(|route| route.operation_id == operation)
+                .expect("route")
+        };
+        let refused = |operation: &str, query: &str| {
+            let problem = check_query(route(operation), Some(query)).expect_err(query);
+            assert_eq!(problem.code, Code::BadRequest, "{operation}?{query}");
+            problem.extra["field"].as_str().expect("field").to_owned()
+        };
+        for (operation, query) in [
+            ("recordEnvelope", ""),
+            ("recordEnvelope", "&&"),
+            ("listSegments", "after=3&limit=10"),
+            ("listSegments", "limit=10&"),
+            ("getEnvelope", "seq=7"),
+            ("getHealth", ""),
+        ] {
+            assert!(
+                check_query(route(operation), Some(query)).is_ok(),
+                "{operation}?{query}"
+            );
+        }
+        assert!(check_query(route("recordEnvelope"), None).is_ok());
+        assert_eq!(refused("recordEnvelope", "bogus=1"), "bogus");
+        assert_eq!(refused("recordEnvelopeBatch", "x"), "x");
+        assert_eq!(refused("queryEnvelopes", "limit=5"), "limit");
+        assert_eq!(refused("getActiveSegment", "bogus=1"), "bogus");
+        assert_eq!(refused("getHealth", "nocache=1"), "nocache");
+        assert_eq!(refused("listSegments", "limit=1&limit=2"), "limit");
+        assert_eq!(refused("getEnvelope", "seq=1&seq=1"), "seq");
+        assert_eq!(refused("getEnvelope", "seq=1&Seq=1"), "Seq");
+        assert_eq!(refused("downloadBundle", "id=ab&%69d=cd"), "%69d");
+    }
+
+    #[test]
+    fn a_zero_weight_refuses_a_media_range_however_spelled() {
+        for zero in ["q=0", "Q=0", "q=0.", "q=0.0", "q=0.000", " q = 0 "] {
+            assert!(is_zero_weight(zero), "{zero}");
+        }
+        for weight in ["q=0.001", "q=1", "q=0.0000", "q=00", "q=", "level=0", "q0"] {
+            assert!(!is_zero_weight(weight), "{weight}");
+        }
+        let route = routes::ROUTES
+            .iter()
+            .find(|route| route.operation_id == "getHealth")
+            .expect("route");
+        let accept = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            check_accept(&headers, route).map_err(|problem| problem.code)
+        };
+        assert_eq!(accept("application/json;Q=0"), Err(Code::NotAcceptable));
+        assert_eq!(accept("application/json;q=0."), Err(Code::NotAcceptable));
+        assert_eq!(accept("application/json;q=0.5"), Ok(()));
+        assert_eq!(accept("text/html, */*;q=0.1"), Ok(()));
     }
 
     #[test]

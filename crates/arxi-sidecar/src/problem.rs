@@ -155,7 +155,7 @@ registry! {
     InternalError => ("internal_error", 500, "Internal error", true, Some(1),
         "An unexpected server fault; the log holds the details under the correlation id."),
     EnterpriseHookFailed => ("enterprise_hook_failed", 502, "Enterprise hook export failed", true, Some(1),
-        "The operation succeeded but its audit hook could not be exported; retry with the same Idempotency-Key."),
+        "An enterprise audit hook was not accepted; `phase` says which. `admission`: the operation did not run and nothing was recorded. `result`: the operation was done; retry with the same Idempotency-Key to get its answer once the hook is exported."),
     StorageUnavailable => ("storage_unavailable", 503, "Storage unavailable", true, Some(1),
         "The store could not read or write; nothing of the request was recorded."),
     SignerUnavailable => ("signer_unavailable", 503, "Signer unavailable", true, Some(1),

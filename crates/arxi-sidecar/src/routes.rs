@@ -104,6 +104,18 @@ pub fn find(method: &Method, path: &str) -> Match {
     }
 }
 
+/// The query parameters a route reads; a request naming any other (or one
+/// of these twice) is refused before its handler runs. The API
+/// description documents the same names (a test holds them together).
+pub fn query_names(route: &Route) -> &'static [&'static str] {
+    match route.operation_id {
+        "downloadBundle" => &["id"],
+        "listSegments" => &["after", "limit"],
+        "getEnvelope" | "getEnvelopeProof" => &["seq"],
+        _ => &[],
+    }
+}
+
 /// The position of a route in [`ROUTES`] (for metrics).
 pub fn index_of(route: &Route) -> usize {
     ROUTES

@@ -244,6 +244,11 @@ fn attachments_are_recorded_and_bounded() {
             "attachments[1].name",
         ),
         (good, "attachments[1].name"),
+        (
+            r#"{"name":"c","media_type":"text/plain","content_base64":"","x":1}"#,
+            "attachments[1].x",
+        ),
+        ("7", "attachments[1]"),
     ] {
         let response = server.post(
             "/v1/envelopes/with-attachments",
@@ -625,6 +630,22 @@ fn host_and_target_checks() {
         (b"GET http://localhost/v1/config HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 400),
         (b"GET /v1/config HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 200),
         (b"GET /v1/config HTTP/1.1\r\nHost: [::1]:9\r\nConnection: close\r\n\r\n", 200),
+        // Origin-form only, probes included; authority-form is no route
+        // lookup but a malformed target.
+        (b"GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        (b"CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\nConnection: close\r\n\r\n", 400),
+        (b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        // A query names the route's own parameters, once, on every route:
+        // a write with an unknown one is refused before it is recorded.
+        (b"POST /v1/envelopes?bogus=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Type: application/json\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{\"type\":\"q.bogus\",\"payload\":1}", 400),
+        (b"GET /v1/segments/active?bogus=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        (b"GET /v1/segments?limit=1&limit=2 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        (b"GET /v1/segments?limit=1&after=0 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 200),
+        (b"GET /health? HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 200),
+        (b"GET /health?nocache=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        // Numbers in their one spelling: no sign, no leading zeros.
+        (b"GET /v1/segments?limit=01 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 422),
+        (b"GET /v1/envelopes?seq=+1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 422),
     ];
     for (raw, status) in cases {
         let response = server.send(raw);
@@ -633,6 +654,12 @@ fn host_and_target_checks() {
             assert_problem(&response, 400, "bad_request");
         }
     }
+    let recorded = server.post("/v1/query/envelopes", &[], r#"{"type":"q.bogus"}"#);
+    assert_eq!(
+        recorded.json()["envelopes"].as_array().map(Vec::len),
+        Some(0),
+        "a refused write is not recorded"
+    );
 }
 
 #[test]
@@ -1086,6 +1113,25 @@ fn batches_record_together_or_not_at_all() {
         &server.post("/v1/envelopes/batch", &[], r#"{"envelopes":[]}"#),
         422,
         "validation_failed",
+    );
+
+    // A payload nests 63 deep in a batch as in a single POST; 64 is too deep
+    // in both.
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let single = |depth: usize| format!(r#"{{"type":"batch.deep","payload":{}}}"#, nested(depth));
+    let batch = |depth: usize| format!(r#"{{"envelopes":[{}]}}"#, single(depth));
+    assert_eq!(server.post("/v1/envelopes", &[], &single(63)).status, 201);
+    let deep = server.post("/v1/envelopes/batch", &[], &batch(63));
+    assert_eq!(deep.status, 201, "{}", deep.text());
+    assert_problem(
+        &server.post("/v1/envelopes", &[], &single(64)),
+        422,
+        "json_too_deep",
+    );
+    assert_problem(
+        &server.post("/v1/envelopes/batch", &[], &batch(64)),
+        422,
+        "json_too_deep",
     );
 }
 

@@ -15,7 +15,9 @@
 //! - `POST /v1/enterprise/ingress/check`: by mode `ingress`: `allow`
 //!   (200 `{"decision":"allow"}`), `deny` (200 `{"decision":"deny",
 //!   "reason":...}`), `fail` (500), `refuse` (401, as a control plane
-//!   that refuses the sidecar's token), `hang` (no answer for 30 s).
+//!   that refuses the sidecar's token), `hang` (no answer for 30 s),
+//!   `ambiguous` (200 `{"decision":"deny","decision":"allow"}`: a member
+//!   twice), `oversized` (200 `{"decision":"allow"}` padded past 64 KiB).
 //! - `POST /v1/enterprise/sidecar/hooks`: by mode `hooks`: `ok` (204),
 //!   `fail` (500), `hang`; `fail_result` fails result-phase hooks only.
 //! - `GET /health` (and any other GET): by mode `health`: `ok`, `fail`,
@@ -77,7 +79,7 @@ A stand-in enterprise control plane for tests and benchmarks (never shipped).
 Listens on 127.0.0.1:N (0 or absent: any free port) and prints
 `listening 127.0.0.1:PORT` once bound. Serves POST /v1/enterprise/ingress/check,
 POST /v1/enterprise/sidecar/hooks and GET /health; POST /_stub/mode with
-{\"ingress\": allow|deny|fail|refuse|hang, \"hooks\": ok|fail|fail_result|hang,
+{\"ingress\": allow|deny|fail|refuse|ambiguous|oversized|hang, \"hooks\": ok|fail|fail_result|hang,
 \"health\": ok|fail|hang, \"deny_reason\": TEXT} changes what they answer;
 GET /_stub/requests lists what they received. With --token, the enterprise
 routes answer 401 to any other bearer token.";
@@ -316,6 +318,11 @@ fn answer(stub: &Stub, request: &Request) -> Option<(u16, String)> {
                 json!({"decision": "deny", "reason": deny_reason}).to_string(),
             )),
             "refuse" => Some((401, json!({"error": "bad token"}).to_string())),
+            "ambiguous" => Some((200, r#"{"decision":"deny","decision":"allow"}"#.into())),
+            "oversized" => Some((
+                200,
+                json!({"decision": "allow", "padding": "x".repeat(70_000)}).to_string(),
+            )),
             "hang" => None,
             _ => fail(),
         },

@@ -250,20 +250,9 @@ fn render_built(bundle: &BundleInfo, receipt: &Receipt) -> StoredResponse {
 
 /// The `id` query parameter, checked.
 fn id_parameter(call: &Call) -> Result<String, Problem> {
-    let query = call.query.as_deref().unwrap_or_default();
-    let mut id = None;
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=') {
-            Some(("id", value)) if id.is_none() => id = Some(value.to_owned()),
-            Some(("id", _)) => return Err(Problem::new(Code::BadRequest).detail("id given twice")),
-            _ => {
-                return Err(Problem::new(Code::BadRequest)
-                    .detail(format!("unknown query parameter {pair:?}")));
-            }
-        }
-    }
-    let id = id.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?id=<bundle id>"))?;
-    checked_id(&id)
+    let id = super::query_value(call, "id")
+        .ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?id=<bundle id>"))?;
+    checked_id(id)
 }
 
 fn checked_id(id: &str) -> Result<String, Problem> {

@@ -76,24 +76,10 @@ fn receipt_json(recorder_id: &str, receipt: &Receipt) -> crate::contract::Receip
 /// verbatim (as `POST /v1/query/envelopes` returns it); 404
 /// `envelope_not_found` when no envelope has that number.
 pub async fn get(call: Call) -> Result<Reply, Problem> {
-    let mut seq = None;
-    for (name, value) in super::segments::query_pairs(call.query.as_deref()) {
-        match name.as_str() {
-            "seq" if seq.is_none() => {
-                let number = value.parse::<u64>().ok().filter(|number| *number >= 1);
-                seq = Some(number.ok_or_else(|| {
-                    invalid("seq", "must be a sequence number (an integer, 1 or more)")
-                })?);
-            }
-            "seq" => return Err(Problem::new(Code::BadRequest).detail("seq given twice")),
-            other => {
-                return Err(Problem::new(Code::BadRequest)
-                    .detail(format!("unknown query parameter {other:?}")));
-            }
-        }
-    }
-    let seq =
-        seq.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<sequence number>"))?;
+    let seq = super::query_number(&call, "seq", 1..=crate::contract::SAFE_INTEGER_MAX, || {
+        "must be a sequence number (a decimal integer from 1, no leading zeros)".into()
+    })?
+    .ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<sequence number>"))?;
     let engine = Arc::clone(&call.state.engine);
     let found = super::run_blocking(&call, move || {
         let storage = |e| super::log::storage(&e);
@@ -137,7 +123,7 @@ async fn submit(call: Call, with_attachments: bool) -> Result<Reply, Problem> {
 /// /v1/envelopes` checks one (a refusal names its index and nothing is
 /// recorded), then all recorded together, answered once all are durable.
 pub async fn record_batch(call: Call) -> Result<Reply, Problem> {
-    let body = parse_body(&call, false)?;
+    let body = super::parse_body_nested(&call, false, 2)?;
     let key = idempotency_key(&call, &body)?;
     let mut members = object(body, crate::members_of!(crate::contract::BatchRequest))?;
     let Some(Value::Array(items)) = members.remove("envelopes") else {
@@ -253,7 +239,15 @@ fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>
     for (index, item) in items.into_iter().enumerate() {
         let field = |name: &str| format!("attachments[{index}].{name}");
         let mut members = object(item, crate::members_of!(crate::contract::AttachmentInput))
-            .map_err(|problem| problem.with("field", format!("attachments[{index}]")))?;
+            .map_err(|problem| {
+                // An unknown member is named by its path; an item that is
+                // not an object, by its index.
+                let at = match problem.extra.get("field").and_then(Value::as_str) {
+                    Some(member) if member != "(body)" => field(member),
+                    _ => format!("attachments[{index}]"),
+                };
+                problem.with("field", at)
+            })?;
         let name = required_string(&mut members, "name")
             .map_err(|_| invalid(&field("name"), "is required"))?;
         let media_type = required_string(&mut members, "media_type")

@@ -126,26 +126,10 @@ pub(super) fn storage(error: &impl std::fmt::Display) -> Problem {
     Problem::new(Code::StorageUnavailable).detail(error.to_string())
 }
 
-/// The `seq` query parameter: a positive decimal integer, given once.
+/// The `seq` query parameter: a positive decimal integer.
 fn seq_parameter(call: &Call) -> Result<u64, Problem> {
-    let Some(query) = call.query.as_deref() else {
-        return Err(Problem::new(Code::BadRequest).detail("give ?seq=<n>"));
-    };
-    let mut seq = None;
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=') {
-            Some(("seq", value)) if seq.is_none() => seq = Some(value),
-            Some(("seq", _)) => {
-                return Err(Problem::new(Code::BadRequest).detail("seq given twice"));
-            }
-            _ => {
-                return Err(Problem::new(Code::BadRequest)
-                    .detail(format!("unknown query parameter {pair:?}")));
-            }
-        }
-    }
-    let seq = seq.ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<n>"))?;
-    arxi_format::note::parse_decimal(seq)
-        .filter(|seq| *seq > 0)
-        .ok_or_else(|| super::invalid("seq", "a positive decimal integer without leading zeros"))
+    super::query_number(call, "seq", 1..=u64::MAX, || {
+        "a positive decimal integer without leading zeros".into()
+    })?
+    .ok_or_else(|| Problem::new(Code::BadRequest).detail("give ?seq=<n>"))
 }

@@ -27,26 +27,63 @@ use crate::problem::{Code, Problem};
 /// Parses a body strictly, under the ingest rules (duplicate keys,
 /// integer range, overflow and underflow, noncharacters, depth).
 pub fn parse_body(call: &Call, optional: bool) -> Result<Value, Problem> {
+    parse_body_nested(call, optional, 0)
+}
+
+/// [`parse_body`] for a body that holds envelope requests `wrapping`
+/// levels further down than `POST /v1/envelopes` does (a batch: 2, its
+/// array and the item), so each payload keeps the same 63 levels.
+pub fn parse_body_nested(call: &Call, optional: bool, wrapping: usize) -> Result<Value, Problem> {
     if call.body.is_empty() && optional {
         return Ok(Value::Object(Map::new()));
     }
-    arxi_format::json::parse_with(&call.body, arxi_format::json::ParseOptions::INGEST).map_err(
-        |error| {
-            let code = match error.kind {
-                JsonErrorKind::DuplicateKey(_) => Code::DuplicateJsonKey,
-                JsonErrorKind::IntegerOutOfRange => Code::IntegerOutOfRange,
-                JsonErrorKind::NumberOutOfRange | JsonErrorKind::NumberUnderflow => {
-                    Code::NumberOutOfRange
-                }
-                JsonErrorKind::Noncharacter(_) => Code::NoncharacterInString,
-                JsonErrorKind::TooDeep(_) => Code::JsonTooDeep,
-                _ => Code::MalformedJson,
-            };
-            Problem::new(code)
-                .detail(error.to_string())
-                .with("offset", error.offset as u64)
-        },
-    )
+    let options = arxi_format::json::ParseOptions {
+        max_depth: arxi_format::json::ParseOptions::INGEST.max_depth + wrapping,
+        ..arxi_format::json::ParseOptions::INGEST
+    };
+    arxi_format::json::parse_with(&call.body, options).map_err(|error| {
+        let code = match error.kind {
+            JsonErrorKind::DuplicateKey(_) => Code::DuplicateJsonKey,
+            JsonErrorKind::IntegerOutOfRange => Code::IntegerOutOfRange,
+            JsonErrorKind::NumberOutOfRange | JsonErrorKind::NumberUnderflow => {
+                Code::NumberOutOfRange
+            }
+            JsonErrorKind::Noncharacter(_) => Code::NoncharacterInString,
+            JsonErrorKind::TooDeep(_) => Code::JsonTooDeep,
+            _ => Code::MalformedJson,
+        };
+        Problem::new(code)
+            .detail(error.to_string())
+            .with("offset", error.offset as u64)
+    })
+}
+
+/// The value of query parameter `name` (empty when given without `=`).
+/// The pipeline has already refused unknown and repeated parameters
+/// (`pipeline::check_query`), so the first match is the only one.
+pub fn query_value<'a>(call: &'a Call, name: &str) -> Option<&'a str> {
+    call.query
+        .as_deref()?
+        .split('&')
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// A query parameter holding a decimal integer in its one spelling
+/// (digits, no sign, no leading zeros), in `range`; else 422 naming it.
+pub fn query_number(
+    call: &Call,
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+    rule: impl FnOnce() -> String,
+) -> Result<Option<u64>, Problem> {
+    let Some(text) = query_value(call, name) else {
+        return Ok(None);
+    };
+    arxi_format::note::parse_decimal(text)
+        .filter(|number| range.contains(number))
+        .map(Some)
+        .ok_or_else(|| invalid(name, rule()))
 }
 
 /// A value that has no canonical form: numbers that would be written as an

@@ -131,7 +131,11 @@ fn page_body(result: &QueryResult) -> Bytes {
 /// Maps a failed query.
 fn query_problem(error: QueryError) -> Problem {
     match error {
-        QueryError::InvalidCursor => Problem::new(Code::InvalidCursor),
+        QueryError::InvalidCursor => Problem::new(Code::InvalidCursor)
+            .detail(
+                "the cursor was not issued by this recorder: pass a page's next_cursor unchanged",
+            )
+            .with("field", "cursor"),
         QueryError::Pruned(range) => crate::handlers::pruned_problem(&range),
         QueryError::InvalidRange(reason) => {
             let field = if reason.starts_with("limit") {

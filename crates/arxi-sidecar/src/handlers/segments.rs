@@ -4,8 +4,8 @@ use arxi_recorder::{SealReceipt, SegmentInfo, StoredResponse};
 use http::StatusCode;
 
 use super::{
-    command_problem, idempotency_key, idempotency_request, invalid, object, outcome_reply,
-    parse_body, run_blocking, segment_json, submit_problem,
+    command_problem, idempotency_key, idempotency_request, object, outcome_reply, parse_body,
+    query_number, run_blocking, segment_json, submit_problem,
 };
 use crate::call::json_reply;
 use crate::call::{Call, Reply, stored_json};
@@ -72,35 +72,20 @@ pub async fn seal(call: Call) -> Result<Reply, Problem> {
 
 /// `GET /v1/segments?after=ID&limit=N`.
 pub async fn list(call: Call) -> Result<Reply, Problem> {
-    let mut after = 0_u64;
     let page_max = call.config.model().limits.query_page_envelopes_max;
-    let mut limit = 100_u64.min(page_max);
     // A parameter's value that breaks its rule is a 422 naming it, as the
-    // same rule in a query body is; an unknown parameter is a malformed
-    // request (400), also naming it.
-    for (name, value) in query_pairs(call.query.as_deref()) {
-        let number = || {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|number| *number <= crate::contract::SAFE_INTEGER_MAX)
-        };
-        match name.as_str() {
-            "after" => {
-                after = number().ok_or_else(|| invalid("after", "must be an integer from 0"))?;
-            }
-            "limit" => {
-                limit = number()
-                    .filter(|number| (1..=page_max).contains(number))
-                    .ok_or_else(|| invalid("limit", format!("must be 1 to {page_max}")))?;
-            }
-            other => {
-                return Err(Problem::new(Code::BadRequest)
-                    .detail(format!("unknown query parameter {other:?}"))
-                    .with("field", other));
-            }
-        }
-    }
+    // same rule in a query body is (unknown parameters never get here).
+    let after = query_number(
+        &call,
+        "after",
+        0..=crate::contract::SAFE_INTEGER_MAX,
+        || "must be an integer from 0".into(),
+    )?
+    .unwrap_or(0);
+    let limit = query_number(&call, "limit", 1..=page_max, || {
+        format!("must be 1 to {page_max}")
+    })?
+    .unwrap_or(100_u64.min(page_max));
     let engine = std::sync::Arc::clone(&call.state.engine);
     let limit32 = u32::try_from(limit).unwrap_or(u32::MAX);
     let segments = run_blocking(&call, move || {
@@ -130,18 +115,4 @@ pub async fn active(call: Call) -> Result<Reply, Problem> {
         StatusCode::OK,
         &to_value(&ActiveSegment { segment }),
     ))
-}
-
-/// `name=value` pairs of a query string (no percent-decoding is needed for
-/// the numeric parameters used here; anything else is refused by name).
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (name.to_owned(), value.to_owned())
-        })
-        .collect()
 }
