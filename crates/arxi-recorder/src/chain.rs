@@ -280,7 +280,7 @@ impl Chain {
         // here, in order; the signature over it is made later, possibly on
         // another thread, before the plan is sent (`signing.rs`).
         let unsigned = body.canonical_bytes();
-        let hash = Hash32::of(&unsigned);
+        let (hash, length) = (Hash32::of(&unsigned), unsigned.len() as u64);
         let mut attachment_bytes = 0_u64;
         for (reference, data) in attachments {
             plan.ops.push(Op::PutAttachment {
@@ -299,8 +299,7 @@ impl Chain {
             .as_ref()
             .map_or(0, |commitment| commitment.content.len() as u64);
         open.envelope_count += 1;
-        open.bytes +=
-            unsigned.len() as u64 + signing::AUTH_MEMBERS_BYTES + attachment_bytes + content_bytes;
+        open.bytes += length + signing::AUTH_MEMBERS_BYTES + attachment_bytes + content_bytes;
         open.root.push(envelope_leaf(&hash));
         self.grow_tree(plan, &hash);
         let receipt = Receipt {
@@ -317,8 +316,7 @@ impl Chain {
             }),
             signature: None,
         };
-        plan.ops
-            .push(Op::unsigned_envelope(body, hash, unsigned.len() as u64));
+        plan.ops.push(Op::unsigned_envelope(body, hash, length));
         if let Some(commitment) = commitment {
             // After its envelope row, which it references.
             plan.ops.push(Op::InsertPayload {

@@ -397,12 +397,9 @@ impl Bridge<'_> {
         }
     }
 
-    /// Steps 2 to 5 around a handler.
-    pub async fn guard(
-        &self,
-        operation: &Operation<'_>,
-        handler: impl Future<Output = Result<Reply, Problem>>,
-    ) -> Result<Reply, Problem> {
+    /// Steps 2 and 3: the ingress check and the admission hook. `Ok` only
+    /// when the control plane allowed the operation and took the hook.
+    async fn admit(&self, operation: &Operation<'_>) -> Result<(), Problem> {
         let config = self.config;
         let admission = |decision, problem: Option<&Problem>, reason: Option<&str>| {
             hook_body(
@@ -421,7 +418,7 @@ impl Bridge<'_> {
                 let _ = self
                     .hook(admission(Decision::Error, Some(&problem), None))
                     .await;
-                return Err(problem);
+                Err(problem)
             }
             Ok(Verdict::Deny(reason)) => {
                 let problem = Problem::new(Code::EnterpriseDenied)
@@ -433,17 +430,29 @@ impl Bridge<'_> {
                 {
                     tracing::warn!(%error, correlation_id = operation.correlation_id, "admission hook (deny) not exported");
                 }
-                return Err(problem);
+                Err(problem)
             }
             Ok(Verdict::Allow) => {
-                if let Err(error) = self.hook(admission(Decision::Allow, None, None)).await {
-                    tracing::warn!(%error, correlation_id = operation.correlation_id, "admission hook (allow) not exported: the handler does not run");
-                    return Err(Problem::new(Code::EnterpriseHookFailed)
-                        .detail(format!("admission hook: {error}"))
-                        .with("phase", Phase::Admission.name()));
-                }
+                self.hook(admission(Decision::Allow, None, None))
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(%error, correlation_id = operation.correlation_id, "admission hook (allow) not exported: the handler does not run");
+                        Problem::new(Code::EnterpriseHookFailed)
+                            .detail(format!("admission hook: {error}"))
+                            .with("phase", Phase::Admission.name())
+                    })
             }
         }
+    }
+
+    /// Steps 2 to 5 around a handler.
+    pub async fn guard(
+        &self,
+        operation: &Operation<'_>,
+        handler: impl Future<Output = Result<Reply, Problem>>,
+    ) -> Result<Reply, Problem> {
+        self.admit(operation).await?;
+        let config = self.config;
         let result = handler.await;
         let (status, code) = match &result {
             Ok(reply) => (reply.status.as_u16(), None),

@@ -99,9 +99,7 @@ pub async fn handle(
     };
     let (span, trace) = request_span(&parts, &path, &server_id);
     let outcome = async {
-        if let Some(refusal) = refused {
-            return Err(refusal.problem);
-        }
+        refused.map_or(Ok(()), |refusal| Err(refusal.problem))?;
         check_target(&parts.uri)?;
         match matched {
             Match::Found(route) if serves != Serves::Probes || route.kind == Kind::Probe => {

@@ -255,6 +255,25 @@ fn set_modes(stub: &Stub, body: &[u8]) {
     }
 }
 
+/// The ingress check's answer in mode `mode` (`None`: no answer).
+fn ingress_answer(mode: &str, deny_reason: &str) -> Option<(u16, String)> {
+    match mode {
+        "allow" => Some((200, json!({"decision": "allow"}).to_string())),
+        "deny" => Some((
+            200,
+            json!({"decision": "deny", "reason": deny_reason}).to_string(),
+        )),
+        "refuse" => Some((401, json!({"error": "bad token"}).to_string())),
+        "ambiguous" => Some((200, r#"{"decision":"deny","decision":"allow"}"#.into())),
+        "oversized" => Some((
+            200,
+            json!({"decision": "allow", "padding": "x".repeat(70_000)}).to_string(),
+        )),
+        "hang" => None,
+        _ => Some((500, json!({"error": "stub failure"}).to_string())),
+    }
+}
+
 /// `Some((status, body))`, or `None` to hang.
 fn answer(stub: &Stub, request: &Request) -> Option<(u16, String)> {
     match (request.method.as_str(), request.path.as_str()) {
@@ -311,21 +330,7 @@ fn answer(stub: &Stub, request: &Request) -> Option<(u16, String)> {
     }
     let fail = || Some((500, json!({"error": "stub failure"}).to_string()));
     match (request.method.as_str(), request.path.as_str()) {
-        ("POST", "/v1/enterprise/ingress/check") => match ingress.as_str() {
-            "allow" => Some((200, json!({"decision": "allow"}).to_string())),
-            "deny" => Some((
-                200,
-                json!({"decision": "deny", "reason": deny_reason}).to_string(),
-            )),
-            "refuse" => Some((401, json!({"error": "bad token"}).to_string())),
-            "ambiguous" => Some((200, r#"{"decision":"deny","decision":"allow"}"#.into())),
-            "oversized" => Some((
-                200,
-                json!({"decision": "allow", "padding": "x".repeat(70_000)}).to_string(),
-            )),
-            "hang" => None,
-            _ => fail(),
-        },
+        ("POST", "/v1/enterprise/ingress/check") => ingress_answer(&ingress, &deny_reason),
         ("POST", "/v1/enterprise/sidecar/hooks") => match hooks.as_str() {
             "ok" => Some((204, String::new())),
             "hang" => None,

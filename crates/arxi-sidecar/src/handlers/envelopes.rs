@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arxi_format::CanonicalJson;
 use arxi_recorder::{AppendRequest, AttachmentInput, Receipt, StoredResponse};
 use base64::Engine as _;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
     command_problem, idempotency_key, idempotency_request, invalid, object, optional_string,
@@ -217,6 +217,19 @@ fn check_numbers(value: &Value) -> Result<(), Problem> {
     }
 }
 
+/// The members of attachment `index`, all of them known: an unknown member
+/// is named by its path (`attachments[1].x`), an item that is not an
+/// object by its index.
+fn attachment_members(item: Value, index: usize) -> Result<Map<String, Value>, Problem> {
+    object(item, crate::members_of!(crate::contract::AttachmentInput)).map_err(|problem| {
+        let at = match problem.extra.get("field").and_then(Value::as_str) {
+            Some(member) if member != "(body)" => format!("attachments[{index}].{member}"),
+            _ => format!("attachments[{index}]"),
+        };
+        problem.with("field", at)
+    })
+}
+
 fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>, Problem> {
     let limits = call.config.model().limits;
     let items = match value {
@@ -238,16 +251,7 @@ fn attachments(call: &Call, value: Option<Value>) -> Result<Vec<AttachmentInput>
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let field = |name: &str| format!("attachments[{index}].{name}");
-        let mut members = object(item, crate::members_of!(crate::contract::AttachmentInput))
-            .map_err(|problem| {
-                // An unknown member is named by its path; an item that is
-                // not an object, by its index.
-                let at = match problem.extra.get("field").and_then(Value::as_str) {
-                    Some(member) if member != "(body)" => field(member),
-                    _ => format!("attachments[{index}]"),
-                };
-                problem.with("field", at)
-            })?;
+        let mut members = attachment_members(item, index)?;
         let name = required_string(&mut members, "name")
             .map_err(|_| invalid(&field("name"), "is required"))?;
         let media_type = required_string(&mut members, "media_type")
