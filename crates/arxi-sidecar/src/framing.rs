@@ -194,6 +194,13 @@ pub fn parse_head(bytes: &[u8]) -> Result<Head, Refusal> {
     let target = http::Uri::from_maybe_shared(bytes::Bytes::copy_from_slice(path.as_bytes()))
         .map_err(|_| Refusal::bad("the request target is not a URI"))?
         .to_string();
+    if path.contains('#') {
+        // `http::Uri` drops a fragment silently; a request target has none
+        // (RFC 9112 §3.2), so one is a malformed request, not ignored.
+        let mut refusal = Refusal::bad("a request target carries no fragment (#)");
+        refusal.target = Some(target);
+        return Err(refusal);
+    }
     let framing = framing(request.headers, version == 1).map_err(|mut refusal| {
         refusal.target = Some(target.clone());
         refusal
@@ -889,6 +896,8 @@ mod tests {
             b"GET /health HTTP/1.1\r\nHost: x\n\r\n",
             b"GET /health HTTP/1.1\r\nHost: x\r\n\n",
             b"GET /health HTTP/1.1\r\nHost: x\rX-A: b\r\n\r\n",
+            b"GET /health#x HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /v1/envelopes?#x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
             b"\nGET / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
             b"GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",

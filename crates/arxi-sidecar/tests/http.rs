@@ -635,6 +635,7 @@ fn host_and_target_checks() {
         (b"GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
         (b"CONNECT localhost:80 HTTP/1.1\r\nHost: localhost:80\r\nConnection: close\r\n\r\n", 400),
         (b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1:9\r\nConnection: close\r\n\r\n", 400),
+        (b"POST /v1/envelopes#x HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Type: application/json\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{\"type\":\"q.bogus\",\"payload\":1}", 400),
         // A query names the route's own parameters, once, on every route:
         // a write with an unknown one is refused before it is recorded.
         (b"POST /v1/envelopes?bogus=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Type: application/json\r\nContent-Length: 30\r\nConnection: close\r\n\r\n{\"type\":\"q.bogus\",\"payload\":1}", 400),
