@@ -106,7 +106,7 @@ pub fn find(method: &Method, path: &str) -> Match {
 
 /// The query parameters a route reads; a request naming any other (or one
 /// of these twice) is refused before its handler runs. The API
-/// description documents the same names (a test holds them together).
+/// description documents these names.
 pub fn query_names(route: &Route) -> &'static [&'static str] {
     match route.operation_id {
         "downloadBundle" => &["id"],

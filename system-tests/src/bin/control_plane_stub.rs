@@ -270,8 +270,13 @@ fn ingress_answer(mode: &str, deny_reason: &str) -> Option<(u16, String)> {
             json!({"decision": "allow", "padding": "x".repeat(70_000)}).to_string(),
         )),
         "hang" => None,
-        _ => Some((500, json!({"error": "stub failure"}).to_string())),
+        _ => fail(),
     }
+}
+
+/// The answer of a failing mode.
+fn fail() -> Option<(u16, String)> {
+    Some((500, json!({"error": "stub failure"}).to_string()))
 }
 
 /// `Some((status, body))`, or `None` to hang.
@@ -328,7 +333,6 @@ fn answer(stub: &Stub, request: &Request) -> Option<(u16, String)> {
     {
         return Some((401, json!({"error": "bad token"}).to_string()));
     }
-    let fail = || Some((500, json!({"error": "stub failure"}).to_string()));
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/v1/enterprise/ingress/check") => ingress_answer(&ingress, &deny_reason),
         ("POST", "/v1/enterprise/sidecar/hooks") => match hooks.as_str() {
